@@ -1,0 +1,9 @@
+# Third-party libraries, all from Debian packages (see .ci/install-deps).
+find_package(fmt REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+if(VZTRACE_BUILD_TESTS)
+  find_package(simdjson REQUIRED)
+  find_package(Catch2 REQUIRED)
+endif()

@@ -1,0 +1,124 @@
+#include "embed/interpreter.hpp"
+
+#include <Python.h>
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <string>
+
+#include "embed/setup_error.hpp"
+#include "embed/virtualenv.hpp"
+#include "tracer/python_hooks.hpp"
+
+#ifndef VZTRACE_PYTHON_EXECUTABLE
+#error "VZTRACE_PYTHON_EXECUTABLE must be defined by the build"
+#endif
+
+namespace vztrace::embed {
+namespace {
+
+// Set by the root vztrace for its whole tree. Until child processes are merged into the
+// root's trace, a vztrace started by a traced program runs it untraced.
+constexpr const char* kRootPidVariable = "VZTRACE_ROOT_PID";
+
+std::string self_executable() {
+    char buffer[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
+    if (n <= 0) throw SetupError(ExitCode::kEnvironment, "cannot find vztrace's own path");
+    return {buffer, static_cast<std::size_t>(n)};
+}
+
+void check(PyStatus status, PyConfig* config) {
+    if (!PyStatus_Exception(status)) return;
+    if (config != nullptr) PyConfig_Clear(config);
+    if (PyStatus_IsExit(status)) std::exit(status.exitcode);
+    Py_ExitStatusException(status);  // prints python's own message, as python would
+}
+
+// The python whose paths (prefix, site-packages) the program should get: the active
+// virtualenv's, or the interpreter vztrace was built against.
+std::string python_for_paths() {
+    const auto venv = find_virtualenv(std::getenv("VIRTUAL_ENV"), std::getenv("PATH"));
+    if (!venv) return VZTRACE_PYTHON_EXECUTABLE;
+    const std::string embedded = fmt::format("{}.{}", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    if (!venv->version.empty() && venv->version != embedded) {
+        throw SetupError(ExitCode::kEnvironment,
+                         fmt::format("the virtualenv '{}' is Python {}, but this vztrace embeds "
+                                     "Python {}; use a vztrace built with "
+                                     "-DVZTRACE_PYTHON={}/bin/python",
+                                     venv->root, venv->version, embedded, venv->root));
+    }
+    return venv->python;
+}
+
+bool is_traced_child() {
+    const char* root = std::getenv(kRootPidVariable);
+    if (root != nullptr && *root != '\0' && std::atol(root) != ::getpid()) return true;
+    ::setenv(kRootPidVariable, std::to_string(::getpid()).c_str(), 1);
+    return false;
+}
+
+}  // namespace
+
+std::string describe_python() {
+    Dl_info info{};
+    const char* library = ::dladdr(reinterpret_cast<void*>(&Py_GetVersion), &info) != 0 &&
+                                  info.dli_fname != nullptr
+                              ? info.dli_fname
+                              : "statically linked";
+    std::string version = Py_GetVersion();
+    version = version.substr(0, version.find(' '));
+    return fmt::format("Python {} ({}; paths from {})", version, library,
+                       VZTRACE_PYTHON_EXECUTABLE);
+}
+
+int run_program(const RunRequest& request) {
+    const std::string self = self_executable();
+    const std::string paths_python = python_for_paths();
+    const bool traced = !is_traced_child();
+
+    std::vector<std::string> args;
+    args.reserve(request.python_argv.size() + 1);
+    args.push_back(request.argv0);
+    args.insert(args.end(), request.python_argv.begin(), request.python_argv.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    const auto argc = static_cast<Py_ssize_t>(args.size());
+
+    // As python's own main: the pre-configuration (locale, UTF-8 mode, -E/-I, -X utf8)
+    // is read from the same argv.
+    PyPreConfig preconfig;
+    PyPreConfig_InitPythonConfig(&preconfig);
+    check(Py_PreInitializeFromBytesArgs(&preconfig, argc, argv.data()), nullptr);
+
+    // After pre-initialisation, so the runtime's state (audit hooks, Py_AtExit) is kept.
+    if (traced) tracer::prepare_tracing(request.trace, request.process_name);
+
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    check(PyConfig_SetBytesArgv(&config, argc, argv.data()), &config);
+    check(PyConfig_SetBytesString(&config, &config.program_name, "vztrace"), &config);
+    // getpath and site find the prefix and the virtualenv from the executable's place.
+    check(PyConfig_SetBytesString(&config, &config.executable, paths_python.c_str()), &config);
+    check(Py_InitializeFromConfig(&config), &config);
+    PyConfig_Clear(&config);
+
+    // Children started with sys.executable (subprocess, multiprocessing spawn) re-enter
+    // vztrace, which accepts python's argv.
+    PyObject* executable = PyUnicode_DecodeFSDefault(self.c_str());
+    if (executable == nullptr || PySys_SetObject("executable", executable) != 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(executable);
+
+    if (traced) tracer::program_starts();
+    const int status = Py_RunMain();
+    if (status == 0 && !tracer::trace_written()) return static_cast<int>(ExitCode::kTraceNotWritten);
+    return status;
+}
+
+}  // namespace vztrace::embed

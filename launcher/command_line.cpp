@@ -1,0 +1,230 @@
+#include "launcher/command_line.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <string_view>
+
+#include "embed/setup_error.hpp"
+
+namespace vztrace::launcher {
+namespace {
+
+constexpr std::string_view kFooter = R"(Usage forms:
+  vztrace [OPTIONS] run SCRIPT [ARGS...]      (also: vztrace run [OPTIONS] SCRIPT ...)
+  vztrace [OPTIONS] run -m MODULE [ARGS...]
+  vztrace [OPTIONS] -c CODE [ARGS...]
+  vztrace [PYTHON-OPTIONS] SCRIPT [ARGS...]   (#!/usr/bin/env vztrace, sys.executable)
+
+vztrace's options come first; everything from the target on (python's own flags such as
+-u -B -E -s -S -I -P -O -X -W included) is handed to python untouched. Use `--` to end
+vztrace's options explicitly.
+
+Environment: every option has a variable that applies when the option is not given:
+  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_MAX_MEMORY.
+
+Exit status: the traced program's own status, unchanged. vztrace's own failures:
+  2   bad command line (unknown option, no program)
+  3   the interpreter could not be set up (e.g. a virtualenv of another Python version)
+  74  the program exited 0 but the trace could not be written)";
+
+// Python's command-line flags (Modules/main.c usage): those that stand alone, and those
+// that take a value, attached or as the next argument.
+constexpr std::string_view kPythonFlags = "bBdEhiIOPqsSuvVx?";
+constexpr std::string_view kPythonFlagsWithValue = "cmWX";
+constexpr std::array<std::string_view, 6> kPythonLongOptions = {
+    "--help", "--version", "--check-hash-based-pycs", "--help-env", "--help-xoptions",
+    "--help-all"};
+
+[[noreturn]] void usage_error(const std::string& message) {
+    throw SetupError(ExitCode::kUsage, message);
+}
+
+// Checks python's own leading options so that a typo gets one clear line from vztrace
+// rather than python's multi-line usage text. Returns the target as the trace names the
+// process: the script, "-m module", "-c" or "-" (stdin).
+std::string check_python_options(const std::vector<std::string>& argv) {
+    for (std::size_t i = 0; i < argv.size(); ++i) {
+        const std::string& arg = argv[i];
+        if (arg.size() < 2 || arg[0] != '-') return arg;  // the script, or "-" for stdin
+        if (arg == "--") return i + 1 < argv.size() ? argv[i + 1] : "-";
+        if (arg[1] == '-') {
+            const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+            if (std::find(kPythonLongOptions.begin(), kPythonLongOptions.end(), name) ==
+                kPythonLongOptions.end()) {
+                usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));
+            }
+            if (name == "--check-hash-based-pycs" && arg.find('=') == std::string::npos) ++i;
+            continue;
+        }
+        for (std::size_t k = 1; k < arg.size(); ++k) {
+            const char flag = arg[k];
+            if (kPythonFlagsWithValue.find(flag) != std::string_view::npos) {
+                const bool attached = k + 1 < arg.size();
+                if (!attached && i + 1 >= argv.size()) {
+                    usage_error(fmt::format("option '-{}' needs an argument", flag));
+                }
+                if (flag == 'c') return "-c";  // the target: the rest is its argv
+                if (flag == 'm') return "-m " + (attached ? arg.substr(k + 1) : argv[i + 1]);
+                if (!attached) ++i;
+                break;
+            }
+            if (kPythonFlags.find(flag) == std::string_view::npos) {
+                usage_error(fmt::format("unknown option '-{}' (see vztrace --help)", flag));
+            }
+        }
+    }
+    return "-";  // only options: python reads the program from stdin
+}
+
+struct CliDefinition {
+    CLI::App app{"vztrace: trace every call of a Python program into a timeline", "vztrace"};
+    std::string max_memory_text;
+    bool version = false;
+
+    explicit CliDefinition(tracer::TraceSettings& trace) {
+        app.set_help_flag("-h,--help", "Print this help and exit");
+        app.add_flag("--version", version, "Print vztrace's and the embedded Python's versions");
+        app.add_option("-o,--output", trace.output,
+                       "Trace file to write (default: result.json); replaced only once the "
+                       "new trace is complete")
+            ->envname("VZTRACE_OUTPUT")
+            ->type_name("FILE");
+        app.add_flag("--quiet", trace.quiet, "Print nothing but errors")->envname("VZTRACE_QUIET");
+        app.add_flag("--ignore-c-function", trace.ignore_c_function,
+                     "Record Python functions only, not calls of C functions (builtins)")
+            ->envname("VZTRACE_IGNORE_C_FUNCTION");
+        app.add_option("--max-memory", max_memory_text,
+                       "Memory for event records (e.g. 512M, 4G; default 1G); past it recording "
+                       "stops and the trace says how many events were not recorded")
+            ->envname("VZTRACE_MAX_MEMORY")
+            ->type_name("SIZE");
+        app.footer(std::string(kFooter));
+    }
+
+    // How many arguments, counting the option itself, the vztrace option at `args[i]`
+    // takes; 0 when `args[i]` is not one of vztrace's options.
+    std::size_t option_width(const std::vector<std::string>& args, std::size_t i) const {
+        const std::string& arg = args[i];
+        if (arg.size() < 2 || arg[0] != '-') return 0;
+        std::string name;
+        bool value_attached = false;
+        if (arg[1] == '-') {
+            const std::size_t eq = arg.find('=');
+            name = arg.substr(0, eq);
+            value_attached = eq != std::string::npos;
+        } else {
+            name = arg.substr(0, 2);
+            value_attached = arg.size() > 2;
+        }
+        const CLI::Option* option = app.get_option_no_throw(name);
+        if (option == nullptr) return 0;
+        if (option->get_type_size_max() == 0 || value_attached) return 1;
+        return 2;
+    }
+};
+
+}  // namespace
+
+std::uint64_t parse_size(const std::string& text) {
+    std::size_t end = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &end);
+    } catch (const std::exception&) {
+        usage_error(fmt::format("invalid size '{}' (expected e.g. 512M or 2G)", text));
+    }
+    std::string unit = text.substr(end);
+    std::transform(unit.begin(), unit.end(), unit.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (!unit.empty() && unit.back() == 'B') unit.pop_back();
+    if (!unit.empty() && unit.back() == 'I') unit.pop_back();  // "GiB" reads as "G"
+    double scale = 1;
+    if (unit == "K") {
+        scale = 1024.0;
+    } else if (unit == "M") {
+        scale = 1024.0 * 1024;
+    } else if (unit == "G") {
+        scale = 1024.0 * 1024 * 1024;
+    } else if (unit == "T") {
+        scale = 1024.0 * 1024 * 1024 * 1024;
+    } else if (!unit.empty()) {
+        usage_error(fmt::format("invalid size '{}' (expected e.g. 512M or 2G)", text));
+    }
+    if (!(value > 0) || value * scale < 1024 * 1024) {
+        usage_error(fmt::format("size '{}' is too small (at least 1M)", text));
+    }
+    return static_cast<std::uint64_t>(value * scale);
+}
+
+Invocation parse_command_line(std::span<const std::string> args) {
+    Invocation result;
+    CliDefinition cli(result.trace);
+
+    // Split: vztrace's options (optionally around a `run` keyword) up to the target.
+    std::vector<std::string> all(args.begin(), args.end());
+    std::vector<std::string> ours = {all.empty() ? std::string("vztrace") : all[0]};
+    std::size_t i = 1;
+    bool seen_run = false;
+    while (i < all.size()) {
+        const std::string& arg = all[i];
+        if (arg == "run" && !seen_run) {
+            seen_run = true;
+            ++i;
+            continue;
+        }
+        if (arg == "--") {
+            ++i;
+            break;
+        }
+        const std::size_t width = cli.option_width(all, i);
+        if (width == 0) {
+            if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
+                const std::string name = arg.substr(0, arg.find('='));
+                const bool pythons = std::find(kPythonLongOptions.begin(),
+                                               kPythonLongOptions.end(),
+                                               name) != kPythonLongOptions.end();
+                if (!pythons || seen_run) {
+                    usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));
+                }
+            }
+            break;
+        }
+        if (i + width > all.size()) {
+            usage_error(fmt::format("option '{}' needs an argument", arg));
+        }
+        ours.insert(ours.end(), all.begin() + static_cast<std::ptrdiff_t>(i),
+                    all.begin() + static_cast<std::ptrdiff_t>(i + width));
+        i += width;
+    }
+    result.python_argv.assign(all.begin() + static_cast<std::ptrdiff_t>(i), all.end());
+
+    std::vector<const char*> raw;
+    raw.reserve(ours.size());
+    for (const std::string& s : ours) raw.push_back(s.c_str());
+    try {
+        cli.app.parse(static_cast<int>(raw.size()), raw.data());
+    } catch (const CLI::CallForHelp&) {
+        result.action = Invocation::Action::kHelp;
+        result.help = cli.app.help();
+        return result;
+    } catch (const CLI::ParseError& error) {
+        usage_error(error.what());
+    }
+    if (cli.version) {
+        result.action = Invocation::Action::kVersion;
+        return result;
+    }
+    if (!cli.max_memory_text.empty()) result.trace.max_memory = parse_size(cli.max_memory_text);
+    if (result.trace.output.empty()) usage_error("the output file name is empty");
+    if (result.python_argv.empty()) {
+        usage_error("no program to trace (try 'vztrace run app.py' or 'vztrace --help')");
+    }
+    result.process_name = check_python_options(result.python_argv);
+    return result;
+}
+
+}  // namespace vztrace::launcher

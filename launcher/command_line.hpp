@@ -1,0 +1,30 @@
+// launcher/ owns main(), the command line and every message a person reads. It knows
+// nothing of Python.h: it splits argv into vztrace's options and python's argv, and hands
+// both to embed/.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tracer/settings.hpp"
+
+namespace vztrace::launcher {
+
+struct Invocation {
+    enum class Action { kRun, kHelp, kVersion };
+    Action action = Action::kRun;
+    tracer::TraceSettings trace;
+    std::vector<std::string> python_argv;  // everything from the target on, untouched
+    std::string process_name;               // the target: "app.py", "-m pkg", "-c", "-"
+    std::string help;                       // filled for Action::kHelp
+};
+
+// Parses vztrace's argv (args[0] is the program name). Options may also come from
+// VZTRACE_* environment variables; the command line wins. Throws SetupError(kUsage).
+Invocation parse_command_line(std::span<const std::string> args);
+
+// Parses sizes such as "512M", "2G", "1048576". Throws SetupError(kUsage).
+std::uint64_t parse_size(const std::string& text);
+
+}  // namespace vztrace::launcher

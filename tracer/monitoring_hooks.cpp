@@ -1,0 +1,180 @@
+#include "tracer/monitoring_hooks.hpp"
+
+#if PY_VERSION_HEX >= 0x030C0000
+
+#include <fmt/format.h>
+
+#include <array>
+
+#include "tracer/hook_state.hpp"
+#include "tracer/python_symbols.hpp"
+
+namespace vztrace::tracer::monitoring {
+namespace {
+
+using hooks::g_active;
+using hooks::g_session;
+
+PyObject* g_disable = nullptr;  // sys.monitoring.DISABLE
+int g_tool_id = -1;
+
+VZ_ALWAYS_INLINE PyObject* disable() { return Py_NewRef(g_disable); }
+
+// Enter: the clock is read last, exit: first, so vztrace's own work falls outside the call.
+VZ_ALWAYS_INLINE PyObject* record_enter(PyObject* code) {
+    const SymbolId id = symbols::of_code(code);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
+    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    Py_RETURN_NONE;
+}
+
+VZ_ALWAYS_INLINE PyObject* record_exit(PyObject* code, EventKind kind, bool can_disable) {
+    const std::uint64_t now = TickClock::now();
+    const SymbolId id = symbols::of_code(code);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) {
+        if (can_disable) return disable();
+        Py_RETURN_NONE;
+    }
+    g_session->current_buffer().append(now, id, kind);
+    Py_RETURN_NONE;
+}
+
+// PY_START, PY_RESUME, PY_THROW: (code, instruction_offset[, exception])
+PyObject* on_enter(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    return record_enter(args[0]);
+}
+
+// PY_RETURN, PY_YIELD: (code, instruction_offset, value)
+PyObject* on_exit(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    return record_exit(args[0], EventKind::kExit, true);
+}
+
+// PY_UNWIND: (code, instruction_offset, exception); this event cannot be disabled.
+PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    return record_exit(args[0], EventKind::kExitByException, false);
+}
+
+// CALL: (code, instruction_offset, callable, arg0). Python callables are covered by
+// PY_START, so their call sites are disabled (cheap after the first time).
+PyObject* on_call(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    PyObject* callable = args[2];
+    if (PyFunction_Check(callable) ||
+        (PyMethod_Check(callable) && PyFunction_Check(PyMethod_GET_FUNCTION(callable)))) {
+        return disable();
+    }
+    if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) return disable();
+    const SymbolId id = symbols::of_c_callable(callable);
+    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    Py_RETURN_NONE;
+}
+
+// C_RETURN, C_RAISE: (code, instruction_offset, callable, arg0)
+PyObject* on_c_exit(PyObject* kind, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    const std::uint64_t now = TickClock::now();
+    PyObject* callable = args[2];
+    if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_c_callable(callable);
+    g_session->current_buffer().append(
+        now, id, kind == Py_True ? EventKind::kExitByException : EventKind::kExit);
+    Py_RETURN_NONE;
+}
+
+struct Callback {
+    const char* event;
+    PyMethodDef def;
+    bool c_call;
+    PyObject* self;
+};
+
+// PyMethodDef must outlive the function objects: static storage.
+std::array<Callback, 9> g_callbacks = {{
+    {"PY_START", {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
+    {"PY_RESUME", {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
+    {"PY_THROW", {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
+    {"PY_RETURN", {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr}, false, nullptr},
+    {"PY_YIELD", {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr}, false, nullptr},
+    {"PY_UNWIND", {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind), METH_FASTCALL, nullptr}, false, nullptr},
+    {"CALL", {"vztrace_call", reinterpret_cast<PyCFunction>(+on_call), METH_FASTCALL, nullptr}, true, nullptr},
+    {"C_RETURN", {"vztrace_c_return", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr}, true, Py_False},
+    {"C_RAISE", {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr}, true, Py_True},
+}};
+
+// Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
+// test_monitoring uses 0, 2, 3 and 4, coverage.py 1, debuggers 0.
+constexpr std::array<int, 5> kToolPreference = {5, 4, 3, 1, 0};
+
+bool call_ok(PyObject* result) {
+    if (result == nullptr) {
+        PyErr_Clear();
+        return false;
+    }
+    Py_DECREF(result);
+    return true;
+}
+
+}  // namespace
+
+bool install(bool record_c_calls, std::string& hook) {
+    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
+    if (mon == nullptr) return false;
+    PyObject* events = PyObject_GetAttrString(mon, "events");
+    g_disable = PyObject_GetAttrString(mon, "DISABLE");
+    if (events == nullptr || g_disable == nullptr) {
+        PyErr_Clear();
+        Py_XDECREF(events);
+        return false;
+    }
+    for (const int id : kToolPreference) {
+        if (call_ok(PyObject_CallMethod(mon, "use_tool_id", "is", id, "vztrace"))) {
+            g_tool_id = id;
+            break;
+        }
+    }
+    if (g_tool_id < 0) {
+        Py_DECREF(events);
+        hook = "none (every sys.monitoring tool id was taken)";
+        return true;
+    }
+    long mask = 0;
+    for (Callback& callback : g_callbacks) {
+        if (callback.c_call && !record_c_calls) continue;
+        PyObject* bit = PyObject_GetAttrString(events, callback.event);
+        PyObject* function = PyCFunction_New(&callback.def, callback.self);
+        if (bit != nullptr && function != nullptr &&
+            call_ok(PyObject_CallMethod(mon, "register_callback", "iOO", g_tool_id, bit,
+                                        function))) {
+            mask |= PyLong_AsLong(bit);
+        }
+        PyErr_Clear();
+        Py_XDECREF(bit);
+        Py_XDECREF(function);
+    }
+    Py_DECREF(events);
+    call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, mask));
+    hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
+    return true;
+}
+
+void stop() {
+    if (g_tool_id < 0) return;
+    PyObject* mon = PySys_GetObject("monitoring");
+    if (mon != nullptr) call_ok(PyObject_CallMethod(mon, "set_events", "ii", g_tool_id, 0));
+}
+
+}  // namespace vztrace::tracer::monitoring
+
+#else  // 3.11 has no sys.monitoring
+
+namespace vztrace::tracer::monitoring {
+bool install(bool, std::string&) { return false; }
+void stop() {}
+}  // namespace vztrace::tracer::monitoring
+
+#endif

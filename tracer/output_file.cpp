@@ -1,0 +1,133 @@
+#include "tracer/output_file.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vztrace::tracer {
+namespace {
+
+constexpr std::size_t kZBufferSize = std::size_t{1} << 20;
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+}  // namespace
+
+OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
+    struct stat st {};
+    const bool exists = ::stat(path_.c_str(), &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            fail("", EISDIR);
+            return;
+        }
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    } else {
+        const std::size_t slash = path_.rfind('/');
+        const std::string dir = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
+        const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+        temp_path_ = fmt::format("{}.{}.vztrace-{}.tmp", dir, base, ::getpid());
+        const mode_t mode = exists ? (st.st_mode & 07777) : 0666;  // umask applies
+        fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd_ < 0) {
+            const int saved = errno;
+            temp_path_.clear();
+            fail("", saved);
+            return;
+        }
+    }
+    if (fd_ < 0) {
+        fail("", errno);
+        return;
+    }
+    if (ends_with(path_, ".gz")) {
+        zstream_ = std::make_unique<z_stream>();
+        std::memset(zstream_.get(), 0, sizeof(z_stream));
+        // windowBits 15 + 16: a gzip header, so `gunzip` and Perfetto read it.
+        if (deflateInit2(zstream_.get(), 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+            Z_OK) {
+            zstream_.reset();
+            fail("zlib", ENOMEM);
+            return;
+        }
+        zbuffer_.resize(kZBufferSize);
+    }
+}
+
+OutputFile::~OutputFile() {
+    if (zstream_) deflateEnd(zstream_.get());
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+void OutputFile::fail(std::string_view what, int errno_value) {
+    if (!error_.empty()) return;
+    error_ = what.empty()
+                 ? fmt::format("cannot write '{}': {}", path_, std::strerror(errno_value))
+                 : fmt::format("cannot write '{}': {}: {}", path_, what,
+                               std::strerror(errno_value));
+}
+
+bool OutputFile::write_raw(const char* data, std::size_t size) {
+    while (size > 0) {
+        const ssize_t n = ::write(fd_, data, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail("", errno);
+            return false;
+        }
+        data += n;
+        size -= static_cast<std::size_t>(n);
+        bytes_written_ += static_cast<std::uint64_t>(n);
+    }
+    return true;
+}
+
+bool OutputFile::deflate_some(int flush) {
+    int rc = Z_OK;
+    do {
+        zstream_->next_out = reinterpret_cast<Bytef*>(zbuffer_.data());
+        zstream_->avail_out = static_cast<uInt>(zbuffer_.size());
+        rc = deflate(zstream_.get(), flush);
+        if (rc == Z_STREAM_ERROR) {
+            fail("zlib", EIO);
+            return false;
+        }
+        const std::size_t produced = zbuffer_.size() - zstream_->avail_out;
+        if (!write_raw(zbuffer_.data(), produced)) return false;
+    } while (zstream_->avail_out == 0 || (flush == Z_FINISH && rc != Z_STREAM_END));
+    return true;
+}
+
+bool OutputFile::write(std::string_view bytes) {
+    if (!ok()) return false;
+    if (!zstream_) return write_raw(bytes.data(), bytes.size());
+    zstream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+    zstream_->avail_in = static_cast<uInt>(bytes.size());
+    return deflate_some(Z_NO_FLUSH);
+}
+
+bool OutputFile::commit() {
+    if (!ok()) return false;
+    if (zstream_ && !deflate_some(Z_FINISH)) return false;
+    if (::close(fd_) != 0) {
+        fd_ = -1;
+        fail("", errno);
+        return false;
+    }
+    fd_ = -1;
+    if (!temp_path_.empty() && ::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+        fail("", errno);
+        return false;
+    }
+    committed_ = true;
+    return true;
+}
+
+}  // namespace vztrace::tracer

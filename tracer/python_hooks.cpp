@@ -1,0 +1,257 @@
+#include "tracer/python_hooks.hpp"
+
+#include <Python.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "tracer/hook_state.hpp"
+#include "tracer/monitoring_hooks.hpp"
+#include "tracer/profile_hooks.hpp"
+#include "tracer/python_symbols.hpp"
+
+#ifndef VZTRACE_VERSION
+#error "VZTRACE_VERSION must be defined by the build"
+#endif
+
+namespace vztrace::tracer {
+namespace {
+
+using hooks::g_active;
+using hooks::g_session;
+
+constexpr bool kUseMonitoring = PY_VERSION_HEX >= 0x030C0000;
+
+bool g_installed = false;
+bool g_threads_wrapped = false;
+bool g_trace_failed = false;
+std::uint64_t g_stop_ticks = 0;
+SymbolId g_startup_symbol = 0;
+
+// ---- thread names and (3.11) per-thread profile hooks -------------------------------
+
+// The name a thread has in the program, from the threading.Thread whose bound
+// `_bootstrap` is the thread's function.
+void name_thread_from(PyObject* function) {
+    if (!PyMethod_Check(function)) return;
+    PyObject* name = PyObject_GetAttrString(PyMethod_GET_SELF(function), "name");
+    if (name != nullptr && PyUnicode_Check(name)) {
+        const char* text = PyUnicode_AsUTF8(name);
+        if (text != nullptr) g_session->name_thread(current_tid(), text);
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
+// Runs first in every new thread; `self` is the thread's real function.
+PyObject* thread_bootstrap(PyObject* self, PyObject* const* args, size_t nargsf,
+                           PyObject* kwnames) {
+    if (!kUseMonitoring && g_active) profile::attach_current_thread();
+    PyObject* result = PyObject_Vectorcall(self, args, nargsf, kwnames);
+    if (g_session != nullptr) {
+        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+        PyErr_Fetch(&type, &value, &traceback);
+        name_thread_from(self);  // at its end: the name the program last gave it
+        PyErr_Restore(type, value, traceback);
+    }
+    return result;
+}
+
+PyMethodDef g_bootstrap_def = {"vztrace_thread_bootstrap",
+                               reinterpret_cast<PyCFunction>(+thread_bootstrap),
+                               METH_FASTCALL | METH_KEYWORDS, nullptr};
+
+// _thread.start_new_thread(function, args[, kwargs]) and, on 3.13,
+// _thread.start_joinable_thread(function, handle=None, daemon=True): the first argument
+// is replaced by the bootstrap, which calls the original function.
+PyObject* g_original_start_new_thread = nullptr;
+PyObject* g_original_start_joinable_thread = nullptr;
+
+PyObject* start_thread_through(PyObject* original, PyObject* args, PyObject* kwargs) {
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 1) {
+        return PyObject_Call(original, args, kwargs);
+    }
+    PyObject* bootstrap = PyCFunction_New(&g_bootstrap_def, PyTuple_GET_ITEM(args, 0));
+    if (bootstrap == nullptr) return nullptr;
+    PyObject* new_args = PyTuple_New(PyTuple_GET_SIZE(args));
+    if (new_args == nullptr) {
+        Py_DECREF(bootstrap);
+        return nullptr;
+    }
+    PyTuple_SET_ITEM(new_args, 0, bootstrap);
+    for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(args); ++i) {
+        PyTuple_SET_ITEM(new_args, i, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+    }
+    PyObject* result = PyObject_Call(original, new_args, kwargs);
+    Py_DECREF(new_args);
+    return result;
+}
+
+PyObject* start_new_thread(PyObject*, PyObject* args, PyObject* kwargs) {
+    return start_thread_through(g_original_start_new_thread, args, kwargs);
+}
+PyObject* start_joinable_thread(PyObject*, PyObject* args, PyObject* kwargs) {
+    return start_thread_through(g_original_start_joinable_thread, args, kwargs);
+}
+
+PyMethodDef g_start_new_thread_def = {"start_new_thread",
+                                      reinterpret_cast<PyCFunction>(+start_new_thread),
+                                      METH_VARARGS | METH_KEYWORDS, nullptr};
+PyMethodDef g_start_joinable_thread_def = {
+    "start_joinable_thread", reinterpret_cast<PyCFunction>(+start_joinable_thread),
+    METH_VARARGS | METH_KEYWORDS, nullptr};
+
+void wrap_function(PyObject* module, const char* name, PyMethodDef* def, PyObject*& original) {
+    PyObject* current = PyObject_GetAttrString(module, name);
+    if (current == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    original = current;  // kept for the life of the process
+    PyObject* wrapper = PyCFunction_NewEx(def, nullptr, PyModule_GetNameObject(module));
+    PyErr_Clear();
+    if (wrapper != nullptr) {
+        // `_thread.start_new` is 3.11/3.12's old alias of start_new_thread.
+        if (PyObject_SetAttrString(module, name, wrapper) != 0) PyErr_Clear();
+        if (def == &g_start_new_thread_def && PyObject_HasAttrString(module, "start_new")) {
+            if (PyObject_SetAttrString(module, "start_new", wrapper) != 0) PyErr_Clear();
+        }
+        Py_DECREF(wrapper);
+    }
+}
+
+// `_thread` is loaded by importlib's bootstrap, before `threading` copies its functions.
+void wrap_thread_module() {
+    PyObject* name = PyUnicode_FromString("_thread");
+    PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyErr_Clear();
+    if (module == nullptr) return;
+    wrap_function(module, "start_new_thread", &g_start_new_thread_def,
+                  g_original_start_new_thread);
+    wrap_function(module, "start_joinable_thread", &g_start_joinable_thread_def,
+                  g_original_start_joinable_thread);
+    Py_DECREF(module);
+    g_threads_wrapped = true;
+}
+
+// ---- start and end -------------------------------------------------------------------
+
+void install() {
+    std::string hook = "PyEval_SetProfile";
+    if (!symbols::init()) return;
+    g_installed = true;  // before anything that could raise another audit event
+    if (kUseMonitoring) {
+        if (!monitoring::install(hooks::g_record_c_calls, hook)) {
+            g_installed = false;  // sys.monitoring not ready: try at the next event
+            return;
+        }
+    } else {
+        profile::attach_current_thread();
+    }
+    g_session->info().hook = hook;
+    g_active = true;
+    g_startup_symbol = g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
+    g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
+}
+
+int audit_hook(const char*, PyObject*, void*) {
+    if (VZ_LIKELY(g_installed && g_threads_wrapped)) return 0;
+    if (g_session == nullptr || ::getpid() != g_session->pid()) return 0;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (!g_installed) install();
+    if (g_installed && !g_threads_wrapped) wrap_thread_module();
+    PyErr_Restore(type, value, traceback);
+    return 0;
+}
+
+void stop_recording() {
+    if (!g_active) return;
+    g_stop_ticks = TickClock::now();
+    g_active = false;
+    if (kUseMonitoring) monitoring::stop();
+}
+
+// Last of the program's atexit callbacks (registered first): names the threads still
+// alive, then stops recording. Calls still open now are closed at this time.
+PyObject* at_program_exit(PyObject*, PyObject*) {
+    if (g_session == nullptr || ::getpid() != g_session->pid()) Py_RETURN_NONE;
+    PyObject* name = PyUnicode_FromString("threading");
+    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* active = threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
+    if (active != nullptr && PyDict_Check(active)) {
+        PyObject *key = nullptr, *thread = nullptr;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(active, &pos, &key, &thread)) {
+            PyObject* native_id = PyObject_GetAttrString(thread, "native_id");
+            PyObject* thread_name = PyObject_GetAttrString(thread, "name");
+            if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
+                PyUnicode_Check(thread_name)) {
+                const char* text = PyUnicode_AsUTF8(thread_name);
+                if (text != nullptr) {
+                    g_session->name_thread(PyLong_AsUnsignedLongLong(native_id), text);
+                }
+            }
+            Py_XDECREF(native_id);
+            Py_XDECREF(thread_name);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(active);
+    Py_XDECREF(threading);
+    PyErr_Clear();
+    stop_recording();
+    Py_RETURN_NONE;
+}
+
+PyMethodDef g_at_exit_def = {"vztrace_at_exit", at_program_exit, METH_NOARGS, nullptr};
+
+// Py_AtExit: runs at the very end of Py_FinalizeEx, also after an uncaught exception or
+// KeyboardInterrupt. The interpreter is gone; the writer needs none of it.
+void write_at_exit() {
+    if (g_session == nullptr || ::getpid() != g_session->pid()) return;
+    if (g_active) {
+        g_stop_ticks = TickClock::now();
+        g_active = false;
+    }
+    if (!g_session->write_trace(g_stop_ticks)) g_trace_failed = true;
+}
+
+// A forked child has a copy of the parent's buffers: it must not add to them or write
+// them as its own trace.
+void after_fork_in_child() { g_active = false; }
+
+}  // namespace
+
+void prepare_tracing(const TraceSettings& settings, std::string process_name) {
+    CaptureInfo info;
+    info.vztrace_version = VZTRACE_VERSION;
+    info.python_version = PY_VERSION;
+    g_session = new Session(settings, info);  // lives until the process ends
+    g_session->set_process_name(std::move(process_name));
+    hooks::g_record_c_calls = !settings.ignore_c_function;
+    PySys_AddAuditHook(audit_hook, nullptr);
+    Py_AtExit(write_at_exit);
+    pthread_atfork(nullptr, nullptr, after_fork_in_child);
+}
+
+void program_starts() {
+    if (g_session == nullptr || !g_installed) return;
+    PyObject* atexit = PyImport_ImportModule("atexit");
+    PyObject* callback = PyCFunction_New(&g_at_exit_def, nullptr);
+    if (atexit != nullptr && callback != nullptr) {
+        PyObject* result = PyObject_CallMethod(atexit, "register", "O", callback);
+        Py_XDECREF(result);
+    }
+    Py_XDECREF(callback);
+    Py_XDECREF(atexit);
+    PyErr_Clear();
+    if (g_active) {
+        g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kExit);
+    }
+}
+
+bool trace_written() { return !g_trace_failed; }
+
+}  // namespace vztrace::tracer

@@ -1,0 +1,186 @@
+#include "tracer/python_symbols.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "tracer/hook_state.hpp"
+
+namespace vztrace::tracer::symbols {
+namespace {
+
+std::string utf8_of(PyObject* text) {
+    if (text == nullptr || !PyUnicode_Check(text)) return "?";
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
+    if (data == nullptr) {  // lone surrogates: keep going with a replacement
+        PyErr_Clear();
+        PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "replace");
+        if (bytes == nullptr) {
+            PyErr_Clear();
+            return "?";
+        }
+        std::string result(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+        Py_DECREF(bytes);
+        return result;
+    }
+    return {data, static_cast<std::size_t>(size)};
+}
+
+std::string absolute_path(std::string path) {
+    if (path.empty() || path[0] == '/' || path[0] == '<') return path;
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+    if (path.rfind("./", 0) == 0) path.erase(0, 2);
+    return fmt::format("{}/{}", cwd, path);
+}
+
+// The launcher's own frames (runpy runs `-m`, zip apps and directories) are not the
+// program's calls: their code objects get kHiddenSymbol.
+bool is_launcher_file(const std::string& filename) {
+    static std::string stdlib_runpy;
+    if (stdlib_runpy.empty()) {  // sys._stdlib_dir (3.11+) may not be set yet at start-up
+        PyObject* dir = PySys_GetObject("_stdlib_dir");  // borrowed
+        if (dir != nullptr && PyUnicode_Check(dir)) stdlib_runpy = utf8_of(dir) + "/runpy.py";
+    }
+    return filename == "<frozen runpy>" || (!stdlib_runpy.empty() && filename == stdlib_runpy);
+}
+
+// Open addressing on (PyMethodDef*, owner): both live as long as the interpreter for
+// built-in functions and types, so the pair names one C function for good.
+struct CEntry {
+    const void* method = nullptr;
+    const void* owner = nullptr;
+    SymbolId symbol = 0;
+};
+
+class CSymbolTable {
+   public:
+    CSymbolTable() : entries_(kInitialSize) {}
+
+    VZ_ALWAYS_INLINE const CEntry* find(const void* method, const void* owner) const {
+        std::size_t i = slot(method, owner);
+        while (true) {
+            const CEntry& entry = entries_[i];
+            if (entry.method == method && entry.owner == owner) return &entry;
+            if (entry.method == nullptr) return nullptr;
+            i = (i + 1) & (entries_.size() - 1);
+        }
+    }
+
+    void insert(const void* method, const void* owner, SymbolId symbol) {
+        if ((count_ + 1) * 2 > entries_.size()) grow();
+        std::size_t i = slot(method, owner);
+        while (entries_[i].method != nullptr) i = (i + 1) & (entries_.size() - 1);
+        entries_[i] = CEntry{method, owner, symbol};
+        ++count_;
+    }
+
+   private:
+    static constexpr std::size_t kInitialSize = 1024;
+
+    std::size_t slot(const void* method, const void* owner) const {
+        const auto key = reinterpret_cast<std::uintptr_t>(method) ^
+                         (reinterpret_cast<std::uintptr_t>(owner) >> 4);
+        return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ULL) >> 20) &
+               (entries_.size() - 1);
+    }
+
+    void grow() {
+        std::vector<CEntry> old(entries_.size() * 2);
+        old.swap(entries_);
+        count_ = 0;
+        for (const CEntry& entry : old) {
+            if (entry.method != nullptr) insert(entry.method, entry.owner, entry.symbol);
+        }
+    }
+
+    std::vector<CEntry> entries_;
+    std::size_t count_ = 0;
+};
+
+CSymbolTable& c_symbols() {
+    static CSymbolTable table;
+    return table;
+}
+
+std::string type_name(PyTypeObject* type) { return type->tp_name; }
+
+}  // namespace
+
+bool init() {
+#if PY_VERSION_HEX >= 0x030C0000
+    g_code_extra_index = PyUnstable_Eval_RequestCodeExtraIndex(nullptr);
+#else
+    g_code_extra_index = _PyEval_RequestCodeExtraIndex(nullptr);
+#endif
+    return g_code_extra_index >= 0;
+}
+
+std::string name_of_code(PyCodeObject* code) {
+    return fmt::format("{} ({}:{})", utf8_of(code->co_qualname),
+                       absolute_path(utf8_of(code->co_filename)), code->co_firstlineno);
+}
+
+SymbolId intern_code(PyObject* code) {
+    if (!PyCode_Check(code)) return kHiddenSymbol;
+    auto* co = reinterpret_cast<PyCodeObject*>(code);
+    const SymbolId id = is_launcher_file(utf8_of(co->co_filename))
+                            ? kHiddenSymbol
+                            : hooks::g_session->symbols().add(name_of_code(co));
+    void* extra = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id) + 1);
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Code_SetExtra(code, g_code_extra_index, extra) != 0) PyErr_Clear();
+#else
+    if (_PyCode_SetExtra(code, g_code_extra_index, extra) != 0) PyErr_Clear();
+#endif
+    return id;
+}
+
+SymbolId of_c_callable(PyObject* callable) {
+    const void* method = nullptr;
+    const void* owner = nullptr;
+    PyObject* self = nullptr;
+    if (PyCFunction_Check(callable)) {
+        auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
+        method = function->m_ml;
+        self = function->m_self;
+        owner = (self == nullptr || PyModule_Check(self)) ? static_cast<const void*>(self)
+                                                          : Py_TYPE(self);
+    } else {
+        auto* descriptor = reinterpret_cast<PyMethodDescrObject*>(callable);
+        method = descriptor->d_method;
+        owner = descriptor->d_common.d_type;
+    }
+    if (const CEntry* entry = c_symbols().find(method, owner); VZ_LIKELY(entry != nullptr)) {
+        return entry->symbol;
+    }
+
+    std::string name;
+    if (PyCFunction_Check(callable)) {
+        auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
+        const char* ml_name = function->m_ml->ml_name;
+        if (self != nullptr && PyModule_Check(self)) {
+            const char* module = PyModule_GetName(self);
+            if (module == nullptr) PyErr_Clear();
+            name = fmt::format("{}.{}", module != nullptr ? module : "?", ml_name);
+        } else if (self != nullptr) {
+            name = fmt::format("{}.{}", type_name(Py_TYPE(self)), ml_name);
+        } else if (function->m_module != nullptr && PyUnicode_Check(function->m_module)) {
+            name = fmt::format("{}.{}", utf8_of(function->m_module), ml_name);
+        } else {
+            name = ml_name;
+        }
+    } else {
+        auto* descriptor = reinterpret_cast<PyMethodDescrObject*>(callable);
+        name = fmt::format("{}.{}", type_name(descriptor->d_common.d_type),
+                           descriptor->d_method->ml_name);
+    }
+    const SymbolId id = hooks::g_session->symbols().add(std::move(name));
+    c_symbols().insert(method, owner, id);
+    return id;
+}
+
+}  // namespace vztrace::tracer::symbols

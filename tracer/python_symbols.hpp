@@ -1,0 +1,46 @@
+// Symbol ids for code objects and C callables, interned once at first sight. A code
+// object keeps its id in a co_extra slot, so the hot path is one PyCode_GetExtra call;
+// C callables are keyed by their PyMethodDef and owner in a small open-addressing table.
+#pragma once
+
+#include <Python.h>
+
+#include <cstdint>
+
+#include "tracer/compiler.hpp"
+#include "tracer/symbol_table.hpp"
+
+namespace vztrace::tracer::symbols {
+
+// Requests the co_extra slot; needs a live interpreter. Returns false if none is left.
+bool init();
+
+inline Py_ssize_t g_code_extra_index = -1;
+
+[[gnu::noinline]] SymbolId intern_code(PyObject* code);
+
+VZ_ALWAYS_INLINE SymbolId of_code(PyObject* code) {
+    void* extra = nullptr;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyUnstable_Code_GetExtra(code, g_code_extra_index, &extra);
+#else
+    _PyCode_GetExtra(code, g_code_extra_index, &extra);
+#endif
+    if (VZ_LIKELY(extra != nullptr)) {
+        return static_cast<SymbolId>(reinterpret_cast<std::uintptr_t>(extra) - 1);
+    }
+    return intern_code(code);
+}
+
+// Built-in functions and method descriptors: what cProfile counts as C calls.
+VZ_ALWAYS_INLINE bool is_c_callable(PyObject* callable) {
+    return PyCFunction_Check(callable) || Py_IS_TYPE(callable, &PyMethodDescr_Type);
+}
+
+// Id of a C callable (is_c_callable must hold).
+SymbolId of_c_callable(PyObject* callable);
+
+// Names C functions and code objects the way VizTracer does (used by tests too).
+std::string name_of_code(PyCodeObject* code);
+
+}  // namespace vztrace::tracer::symbols
