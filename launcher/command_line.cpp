@@ -122,7 +122,7 @@ struct CliDefinition {
         }
         const CLI::Option* option = app.get_option_no_throw(name);
         if (option == nullptr) return 0;
-        if (option->get_type_size_max() == 0 || value_attached) return 1;
+        if (option->get_expected_min() == 0 || value_attached) return 1;  // a flag
         return 2;
     }
 };

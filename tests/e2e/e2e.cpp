@@ -1,0 +1,39 @@
+#include "e2e/e2e.hpp"
+
+namespace vztrace::e2e {
+
+Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& options,
+              const std::string& trace_path) {
+    std::vector<std::string> python_argv = {kPython};
+    python_argv.insert(python_argv.end(), args.begin(), args.end());
+    std::vector<std::string> vztrace_argv = {kVztrace, "--quiet", "-o", trace_path};
+    vztrace_argv.insert(vztrace_argv.end(), args.begin(), args.end());
+    return Pair{testing::run_process(python_argv, options),
+                testing::run_process(vztrace_argv, options)};
+}
+
+std::string normalized_python_stderr(const std::string& err) {
+    std::string result = err;
+    const std::string from = kPython + ":";
+    for (std::size_t at = result.find(from); at != std::string::npos;
+         at = result.find(from, at)) {
+        result.replace(at, from.size(), "vztrace:");
+    }
+    return result;
+}
+
+std::string describe(const Pair& pair) {
+    return "python status " + std::to_string(pair.python.status()) + "\n--- python stdout\n" +
+           pair.python.out + "--- python stderr\n" + pair.python.err + "\nvztrace status " +
+           std::to_string(pair.vztrace.status()) + "\n--- vztrace stdout\n" + pair.vztrace.out +
+           "--- vztrace stderr\n" + pair.vztrace.err;
+}
+
+testing::ProcessResult run_vztrace(const std::vector<std::string>& args,
+                                   const testing::RunOptions& options) {
+    std::vector<std::string> argv = {kVztrace};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_process(argv, options);
+}
+
+}  // namespace vztrace::e2e

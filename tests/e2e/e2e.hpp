@@ -1,0 +1,37 @@
+// Shared helpers of the end-to-end tests: the built vztrace, the python it embeds, and
+// the test scripts (paths come from CMake).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "support/process.hpp"
+#include "support/trace.hpp"
+
+namespace vztrace::e2e {
+
+inline const std::string kVztrace = VZTRACE_BIN;
+inline const std::string kPython = VZTRACE_TEST_PYTHON;
+inline const std::string kScripts = VZTRACE_TEST_SCRIPTS;
+inline constexpr int kPythonMinor = VZTRACE_TEST_PYTHON_MINOR;
+
+inline std::string script(const std::string& name) { return kScripts + "/" + name; }
+
+// Runs `python ARGS` and `vztrace --quiet -o TRACE ARGS`, returning both.
+struct Pair {
+    testing::ProcessResult python;
+    testing::ProcessResult vztrace;
+};
+Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& options,
+              const std::string& trace_path);
+
+// Python names itself by its argv[0] in messages; vztrace by "vztrace".
+std::string normalized_python_stderr(const std::string& err);
+
+// Prints both runs when a parity check fails.
+std::string describe(const Pair& pair);
+
+testing::ProcessResult run_vztrace(const std::vector<std::string>& args,
+                                   const testing::RunOptions& options = {});
+
+}  // namespace vztrace::e2e

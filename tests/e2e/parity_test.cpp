@@ -1,0 +1,170 @@
+// vztrace must run a program exactly as python does: same stdout and stderr bytes, same
+// exit status, same sys.argv, sys.path, flags, __main__.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::RunOptions;
+using vztrace::testing::TempDir;
+
+namespace {
+
+void check_parity(const std::vector<std::string>& args, const RunOptions& options = {}) {
+    TempDir dir;
+    const Pair pair = run_both(args, options, dir.file("trace.json"));
+    INFO(describe(pair));
+    CHECK(pair.vztrace.status() == pair.python.status());
+    CHECK(pair.vztrace.out == pair.python.out);
+    CHECK(pair.vztrace.err == normalized_python_stderr(pair.python.err));
+}
+
+}  // namespace
+
+TEST_CASE("a script sees the same argv, sys.path, flags, locale and __main__ as under python") {
+    check_parity({script("parity_info.py"), "one", "two words"});
+}
+
+TEST_CASE("python's own flags are honoured: -u -B -E -s -S -I -P -O -X -W") {
+    check_parity({"-u", "-B", "-E", "-s", script("parity_info.py")});
+    check_parity({"-S", "-O", "-X", "utf8", "-W", "error", script("parity_info.py"), "x"});
+    check_parity({"-I", script("parity_info.py")});
+    check_parity({"-P", "-OO", "-c", "import sys; print(sys.path[0], sys.flags, __doc__)"});
+}
+
+TEST_CASE("the C locale is coerced as python does it") {
+    RunOptions options;
+    options.env["LC_ALL"] = "C";
+    options.env["LANG"] = "C";
+    check_parity({script("parity_info.py")}, options);
+    options.env["PYTHONUTF8"] = "0";
+    check_parity({script("parity_info.py")}, options);
+}
+
+TEST_CASE("exit paths give python's status, stdout and stderr") {
+    for (const char* mode : {"normal", "exit3", "exitmsg", "raise", "kbint", "sigterm", "osexit"}) {
+        DYNAMIC_SECTION("mode " << mode) { check_parity({script("exits.py"), mode}); }
+    }
+}
+
+TEST_CASE("module mode runs a package's __main__ and -c runs code with its arguments") {
+    RunOptions options;
+    options.cwd = kScripts;
+    check_parity({"-m", "mypkg", "arg"}, options);
+    check_parity({"-c", "import sys; print(sys.argv, sys.path[0] == '')", "a", "-b"}, options);
+}
+
+TEST_CASE("a directory and a zip file with __main__.py run as under python") {
+    TempDir dir;
+    dir.write("app/__main__.py",
+              "import sys\nprint('app main', __name__, sys.argv[0].endswith(('app', 'app.zip')),"
+              " sys.path[0] == sys.argv[0])\n");
+    check_parity({dir.file("app"), "x"});
+    const auto zipped = vztrace::testing::run_process(
+        {kPython, "-c",
+         "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z: "
+         "z.write(sys.argv[2], '__main__.py')",
+         dir.file("app.zip"), dir.file("app/__main__.py")});
+    REQUIRE(zipped.status() == 0);
+    check_parity({dir.file("app.zip")});
+}
+
+TEST_CASE("a script read from stdin runs as under python") {
+    RunOptions options;
+    options.stdin_data = "import sys\nprint('from stdin', sys.argv)\nraise SystemExit(5)\n";
+    check_parity({"-", "arg"}, options);
+}
+
+TEST_CASE("a missing script or module fails as under python, in one line") {
+    TempDir dir;
+    const Pair missing_script = run_both({dir.file("nope.py")}, {}, dir.file("t.json"));
+    CHECK(missing_script.vztrace.status() == 2);
+    CHECK(missing_script.vztrace.status() == missing_script.python.status());
+    CHECK(missing_script.vztrace.err ==
+          normalized_python_stderr(missing_script.python.err));
+    CHECK(std::count(missing_script.vztrace.err.begin(), missing_script.vztrace.err.end(),
+                     '\n') == 1);
+    const Pair missing_module = run_both({"-m", "no_such_module_xyz"}, {}, dir.file("t.json"));
+    CHECK(missing_module.vztrace.status() == missing_module.python.status());
+    // runpy names sys.executable in this message: vztrace's path under vztrace.
+    std::string err = missing_module.vztrace.err;
+    err.replace(0, kVztrace.size(), "vztrace");
+    CHECK(err == normalized_python_stderr(missing_module.python.err));
+}
+
+TEST_CASE("vztrace's own usage errors are one line on stderr and status 2") {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"--no-such-option", "x.py"}, {"-Z", "x.py"}, {}, {"run"}}) {
+        const auto result = run_vztrace(args);
+        INFO(result.err);
+        CHECK(result.status() == 2);
+        CHECK(result.out.empty());
+        CHECK(result.err.rfind("vztrace: error: ", 0) == 0);
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    }
+}
+
+TEST_CASE("option --version names vztrace and the embedded python") {
+    const auto result = run_vztrace({"--version"});
+    CHECK(result.status() == 0);
+    CHECK(result.out.rfind("vztrace ", 0) == 0);
+    CHECK(result.out.find("Python 3." + std::to_string(kPythonMinor)) != std::string::npos);
+}
+
+TEST_CASE("sys.executable is vztrace, and children started with it run as under python") {
+    check_parity({script("child.py")});
+    TempDir dir;
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file("t.json"), "-c", "import sys; print(sys.executable)"});
+    CHECK(result.out == kVztrace + "\n");
+}
+
+TEST_CASE("an active virtualenv's site-packages import as under its python") {
+    TempDir dir;
+    const auto created =
+        vztrace::testing::run_process({kPython, "-m", "venv", "--without-pip", dir.file("env")});
+    REQUIRE(created.status() == 0);
+    const std::string site = dir.file("env/lib/python3." + std::to_string(kPythonMinor) +
+                                      "/site-packages/venvmod.py");
+    dir.write(site.substr(dir.path().size() + 1), "WHERE = 'inside the venv'\n");
+    dir.write("use_venv.py",
+              "import sys, venvmod\nprint(venvmod.WHERE, venvmod.__file__)\n"
+              "print(sys.prefix, sys.base_prefix != sys.prefix)\nprint(sys.path)\n");
+    RunOptions options;
+    options.env["VIRTUAL_ENV"] = dir.file("env");
+    options.env["PATH"] = dir.file("env/bin") + ":" + std::string(std::getenv("PATH"));
+    const auto venv_python =
+        vztrace::testing::run_process({dir.file("env/bin/python"), dir.file("use_venv.py")});
+    const auto traced = run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")},
+                                    options);
+    INFO(venv_python.err << traced.err);
+    REQUIRE(venv_python.status() == 0);
+    CHECK(traced.status() == 0);
+    CHECK(traced.out == venv_python.out);
+    CHECK(traced.out.find("inside the venv") != std::string::npos);
+
+    SECTION("found through PATH alone") {
+        options.env["VIRTUAL_ENV"] = std::nullopt;
+        const auto via_path = run_vztrace(
+            {"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
+        CHECK(via_path.out == venv_python.out);
+    }
+}
+
+TEST_CASE("a virtualenv of another Python version is a clear error, not a crash") {
+    TempDir dir;
+    dir.write("old/pyvenv.cfg", "home = /usr/bin\nversion = 2.7.18\n");
+    dir.write("old/bin/python3", "#!/bin/sh\nexit 1\n");
+    chmod(dir.file("old/bin/python3").c_str(), 0755);
+    RunOptions options;
+    options.env["VIRTUAL_ENV"] = dir.file("old");
+    const auto result = run_vztrace({"-c", "print('ran')"}, options);
+    CHECK(result.status() == 3);
+    CHECK(result.out.empty());
+    CHECK(result.err.find("vztrace: error: the virtualenv") == 0);
+    CHECK(result.err.find("2.7") != std::string::npos);
+}

@@ -1,0 +1,272 @@
+// What vztrace records: every call, properly nested, named as VizTracer names them, with
+// the start-up kept apart, on every exit path.
+#include <catch2/catch.hpp>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::RunOptions;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+
+namespace {
+
+struct TracedRun {
+    vztrace::testing::ProcessResult result;
+    Trace trace;
+};
+
+TracedRun trace_of(const std::vector<std::string>& args, const TempDir& dir,
+                   const RunOptions& options = {}) {
+    std::vector<std::string> all = {"--quiet", "-o", dir.file("trace.json")};
+    all.insert(all.end(), args.begin(), args.end());
+    TracedRun run{run_vztrace(all, options), {}};
+    INFO(run.result.err);
+    REQUIRE(vztrace::testing::file_exists(dir.file("trace.json")));
+    run.trace = load_trace(dir.file("trace.json"));
+    return run;
+}
+
+std::string py_name(const std::string& qualname, const std::string& file, int line) {
+    return qualname + " (" + file + ":" + std::to_string(line) + ")";
+}
+
+// {name: count} of the reference run under python with a sys.setprofile counter.
+std::map<std::string, std::size_t> reference_counts(const std::string& program) {
+    TempDir dir;
+    RunOptions options;
+    options.env["REFCOUNT_OUT"] = dir.file("counts.json");
+    const auto result =
+        vztrace::testing::run_process({kPython, script("refcount.py"), program}, options);
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    simdjson::dom::parser parser;
+    std::map<std::string, std::size_t> counts;
+    for (auto [key, value] : parser.load(dir.file("counts.json")).get_object()) {
+        counts[std::string(key)] = static_cast<std::size_t>(std::int64_t(value));
+    }
+    return counts;
+}
+
+// {name: count} of the program's own functions, and of the C functions its code calls
+// directly (the reference counts those the same way; start-up calls are not the program's).
+std::map<std::string, std::size_t> calls_from(const Trace& trace, const std::string& program) {
+    std::map<std::string, std::size_t> counts;
+    const auto own = [&](const std::string& name) { return name.find(program) != std::string::npos; };
+    std::map<std::int64_t, std::vector<vztrace::testing::TraceEvent>> threads;
+    for (const auto& e : trace.slices) threads[e.tid].push_back(e);
+    for (auto& [tid, events] : threads) {
+        std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+            return a.ts_ns != b.ts_ns ? a.ts_ns < b.ts_ns : a.dur_ns > b.dur_ns;
+        });
+        std::vector<const vztrace::testing::TraceEvent*> open;
+        for (const auto& e : events) {
+            while (!open.empty() && open.back()->end_ns() <= e.ts_ns &&
+                   !(open.back()->dur_ns == 0 && open.back()->ts_ns == e.ts_ns)) {
+                open.pop_back();
+            }
+            const bool is_c = e.name.find(" (") == std::string::npos;
+            if (own(e.name) || (is_c && !open.empty() && own(open.back()->name))) counts[e.name]++;
+            open.push_back(&e);
+        }
+    }
+    return counts;
+}
+
+}  // namespace
+
+TEST_CASE("fib(5) records exactly 15 calls of fib, nested 5 deep") {
+    TempDir dir;
+    const auto run = trace_of({script("fib5.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "5\n");
+    const std::string fib = py_name("fib", script("fib5.py"), 1);
+    CHECK(run.trace.count(fib) == 15);
+    CHECK(run.trace.max_depth(fib) == 5);
+    CHECK(run.trace.nesting_problem().empty());
+    CHECK(run.trace.count(py_name("<module>", script("fib5.py"), 1)) == 1);
+    CHECK(run.trace.count("builtins.print") == 1);
+    CHECK(run.trace.metadata.at("dropped_events") == "0");
+    CHECK(run.trace.metadata.at("unfinished_calls") == "0");
+    CHECK(run.trace.processes.begin()->second == script("fib5.py"));
+    CHECK(run.trace.threads.begin()->second == "MainThread");
+}
+
+TEST_CASE("call counts equal a sys.setprofile reference count") {
+    for (const char* name : {"classes.py", "generators.py", "exceptions.py", "builtins_sorting.py"}) {
+        DYNAMIC_SECTION(name) {
+            const std::string program = script(std::string("programs/") + name);
+            const auto expected = reference_counts(program);
+            TempDir dir;
+            const auto run = trace_of({program}, dir);
+            REQUIRE(run.result.status() == 0);
+            const auto actual = calls_from(run.trace, program);
+            std::size_t compared = 0;
+            std::size_t relevant = 0;
+            for (const auto& [key, count] : expected) {
+                // The reference counts C calls only from the program's code; its Python
+                // counts include the reference runner's own imports, which are left out.
+                const bool is_c = key.find(" (") == std::string::npos;
+                if (!is_c && key.find(program) == std::string::npos) continue;
+                ++relevant;
+                INFO(key);
+                const auto found = actual.find(key);
+                CHECK((found == actual.end() ? 0 : found->second) == count);
+                ++compared;
+            }
+            CHECK(compared >= 5);
+            CHECK(actual.size() == relevant);
+            CHECK(run.trace.nesting_problem().empty());
+        }
+    }
+}
+
+TEST_CASE("every thread's calls are recorded under the thread's own name") {
+    TempDir dir;
+    const auto run = trace_of({script("threads.py")}, dir);
+    REQUIRE(run.result.status() == 0);
+    const std::string work = py_name("work", script("threads.py"), 4);
+    const std::string square = py_name("square", script("threads.py"), 11);
+    std::map<std::string, std::size_t> squares_by_thread;
+    for (const auto& e : run.trace.named(square)) squares_by_thread[run.trace.threads.at(e.tid)]++;
+    for (int i = 0; i < 4; ++i) {
+        const std::string name = "worker-" + std::to_string(i);
+        INFO(name);
+        CHECK(squares_by_thread[name] == static_cast<std::size_t>(100 + i));
+    }
+    CHECK(run.trace.count(work) == 4);
+    CHECK(run.trace.nesting_problem().empty());
+    for (const auto& [tid, name] : run.trace.threads) CHECK(name.rfind("Dummy", 0) != 0);
+}
+
+TEST_CASE("asyncio coroutines are recorded at every resume") {
+    TempDir dir;
+    const auto run = trace_of({script("async_prog.py")}, dir);
+    REQUIRE(run.result.status() == 0);
+    CHECK(run.result.out == "[10, 10, 10]\n");
+    const std::string chain = py_name("chain", script("async_prog.py"), 9);
+    // Each of 3 chains starts once and resumes after each of its 10 suspensions.
+    CHECK(run.trace.count(chain) == 3 * 11);
+    CHECK(run.trace.count_prefix("step (") >= 15);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
+TEST_CASE("every exit path writes a valid trace and keeps python's status") {
+    const std::map<std::string, int> modes = {
+        {"normal", 0}, {"exit3", 3}, {"exitmsg", 1}, {"raise", 1}, {"kbint", -2}};
+    for (const auto& [mode, status] : modes) {
+        DYNAMIC_SECTION("mode " << mode) {
+            TempDir dir;
+            const auto run = trace_of({script("exits.py"), mode}, dir);
+            CHECK(run.result.status() == status);
+            CHECK(run.trace.count(py_name("main", script("exits.py"), 13)) == 1);
+            CHECK(run.trace.nesting_problem().empty());
+            if (mode == "raise") {
+                CHECK(run.trace.count(py_name("deeper", script("exits.py"), 7)) == 5);
+            }
+        }
+    }
+}
+
+TEST_CASE("interpreter start-up is recorded under its own top-level slice") {
+    TempDir dir;
+    const auto run = trace_of({script("fib5.py")}, dir);
+    const auto startup = run.trace.named("python start-up");
+    REQUIRE(startup.size() == 1);
+    const auto module = run.trace.named(py_name("<module>", script("fib5.py"), 1)).at(0);
+    CHECK(module.ts_ns >= startup[0].end_ns());
+    // site runs inside the start-up slice (unless -S).
+    bool site_inside = false;
+    for (const auto& e : run.trace.slices) {
+        const bool is_site = e.name.find("/site.py:") != std::string::npos ||
+                             e.name.find("<frozen site>:") != std::string::npos;
+        if (is_site && e.ts_ns >= startup[0].ts_ns &&
+            e.end_ns() <= startup[0].end_ns()) {
+            site_inside = true;
+        }
+    }
+    CHECK(site_inside);
+}
+
+TEST_CASE("the launcher's own frames (runpy) are not shown as the program's calls") {
+    TempDir dir;
+    RunOptions options;
+    options.cwd = kScripts;
+    const auto run = trace_of({"-m", "mypkg"}, dir, options);
+    REQUIRE(run.result.status() == 0);
+    CHECK(run.trace.count(py_name("double", script("mypkg/__main__.py"), 6)) == 1);
+    for (const auto& e : run.trace.slices) {
+        INFO(e.name);
+        CHECK(e.name.find("runpy") == std::string::npos);
+    }
+}
+
+TEST_CASE("option --ignore-c-function records Python functions only") {
+    TempDir dir;
+    const auto run = trace_of({"--ignore-c-function", script("fib5.py")}, dir);
+    CHECK(run.trace.count_prefix("fib (") == 15);
+    CHECK(run.trace.count("builtins.print") == 0);
+}
+
+TEST_CASE("past --max-memory recording stops and the trace says how much was lost") {
+    TempDir dir;
+    const auto run = run_vztrace({"--max-memory", "1M", "-o", dir.file("t.json"), script("heavy.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "20000100000\n");
+    CHECK(run.err.find("memory cap") != std::string::npos);
+    const auto trace = load_trace(dir.file("t.json"));
+    CHECK(trace.metadata.at("memory_cap_reached") == "true");
+    CHECK(std::stoll(trace.metadata.at("dropped_events")) > 100000);
+    CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("the summary line says where the trace is; --quiet silences it") {
+    TempDir dir;
+    const auto loud = run_vztrace({"-o", dir.file("t.json"), script("fib5.py")});
+    CHECK(loud.out == "5\n");
+    CHECK(loud.err.find("vztrace: wrote ") == 0);
+    CHECK(loud.err.find(dir.file("t.json")) != std::string::npos);
+    CHECK(loud.err.find("perfetto") != std::string::npos);
+    const auto quiet = run_vztrace({"--quiet", "-o", dir.file("t.json"), script("fib5.py")});
+    CHECK(quiet.err.empty());
+}
+
+TEST_CASE("a trace that cannot be written is an error with its own status") {
+    const auto full = run_vztrace({"-o", "/dev/full", script("fib5.py")});
+    CHECK(full.out == "5\n");
+    CHECK(full.status() == 74);
+    CHECK(full.err == "vztrace: error: cannot write '/dev/full': No space left on device\n");
+    // The program's own failure status wins over vztrace's.
+    const auto failing = run_vztrace({"-o", "/dev/full", script("exits.py"), "exit3"});
+    CHECK(failing.status() == 3);
+    // A missing directory is reported before the program runs.
+    const auto missing = run_vztrace({"-o", "/nonexistent-dir/t.json", script("fib5.py")});
+    CHECK(missing.status() == 2);
+    CHECK(missing.out.empty());
+    CHECK(missing.err.rfind("vztrace: error: cannot write", 0) == 0);
+}
+
+TEST_CASE("an existing trace is replaced by the new one, with no temporary left behind") {
+    TempDir dir;
+    dir.write("t.json", "old");
+    const auto run = run_vztrace({"--quiet", "-o", dir.file("t.json"), script("fib5.py")});
+    CHECK(run.status() == 0);
+    CHECK(load_trace(dir.file("t.json")).count_prefix("fib (") == 15);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 1);
+}
+
+TEST_CASE("programs using sys.monitoring tools 0, 2, 3, 4 and cProfile run as under python") {
+    TempDir dir;
+    const Pair pair = run_both({script("monitoring_user.py")}, {}, dir.file("t.json"));
+    INFO(describe(pair));
+    CHECK(pair.vztrace.status() == 0);
+    CHECK(pair.vztrace.out == pair.python.out);
+    CHECK(pair.vztrace.out.find("cProfile saw fib calls: 177") != std::string::npos);
+}

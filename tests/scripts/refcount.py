@@ -1,0 +1,40 @@
+# Reference call counts by a pure-Python sys.setprofile counter, named as vztrace names
+# them. Usage: refcount.py PROGRAM -> JSON {name: count} on stdout, then the program runs.
+import json
+import os
+import runpy
+import sys
+import types
+
+counts = {}
+
+
+def c_name(func):
+    owner = getattr(func, "__self__", None)
+    if isinstance(owner, types.ModuleType):
+        return f"{owner.__name__}.{func.__name__}"
+    if owner is not None:
+        return f"{type(owner).__name__}.{func.__name__}"
+    return f"{func.__module__}.{func.__name__}"
+
+
+def profiler(frame, event, arg):
+    if event == "call":
+        code = frame.f_code
+        key = f"{code.co_qualname} ({os.path.abspath(code.co_filename)}:{code.co_firstlineno})"
+    elif event == "c_call" and os.path.abspath(frame.f_code.co_filename) == program:
+        key = c_name(arg)
+    else:
+        return
+    counts[key] = counts.get(key, 0) + 1
+
+
+program = os.path.abspath(sys.argv[1])
+sys.argv = sys.argv[1:]
+sys.setprofile(profiler)
+try:
+    runpy.run_path(program, run_name="__main__")
+finally:
+    sys.setprofile(None)
+    with open(os.environ["REFCOUNT_OUT"], "w") as out:
+        json.dump(counts, out)

@@ -1,0 +1,46 @@
+// Runs a child process and captures what it wrote, for the end-to-end tests.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vztrace::testing {
+
+struct ProcessResult {
+    int exit_code = -1;  // when it exited
+    int signal = 0;      // when a signal killed it
+    std::string out;
+    std::string err;
+    // python-style status: the exit code, or -signal.
+    int status() const { return signal != 0 ? -signal : exit_code; }
+};
+
+struct RunOptions {
+    std::string cwd;
+    std::map<std::string, std::optional<std::string>> env;  // nullopt unsets
+    std::string stdin_data;                                 // empty: /dev/null
+};
+
+ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// A fresh directory under the test's temporary area, removed with the object.
+class TempDir {
+   public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+    void write(const std::string& name, const std::string& content) const;
+
+   private:
+    std::string path_;
+};
+
+std::string read_file(const std::string& path);
+bool file_exists(const std::string& path);
+
+}  // namespace vztrace::testing

@@ -1,0 +1,124 @@
+#include "support/trace.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace vztrace::testing {
+namespace {
+
+std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0); }
+
+std::string as_text(simdjson::dom::element value) {
+    switch (value.type()) {
+        case simdjson::dom::element_type::STRING: return std::string(std::string_view(value));
+        case simdjson::dom::element_type::INT64: return std::to_string(std::int64_t(value));
+        case simdjson::dom::element_type::UINT64: return std::to_string(std::uint64_t(value));
+        case simdjson::dom::element_type::DOUBLE: return std::to_string(double(value));
+        case simdjson::dom::element_type::BOOL: return bool(value) ? "true" : "false";
+        default: return simdjson::to_string(value);
+    }
+}
+
+// Slices of one thread ordered for a stack walk: by start, the longer (outer) first.
+std::map<std::int64_t, std::vector<TraceEvent>> by_thread(const std::vector<TraceEvent>& all,
+                                                          const std::string& prefix) {
+    std::map<std::int64_t, std::vector<TraceEvent>> threads;
+    for (const auto& e : all) {
+        if (e.name.rfind(prefix, 0) == 0) threads[e.tid].push_back(e);
+    }
+    for (auto& [tid, events] : threads) {
+        std::stable_sort(events.begin(), events.end(), [](const auto& a, const auto& b) {
+            return a.ts_ns != b.ts_ns ? a.ts_ns < b.ts_ns : a.dur_ns > b.dur_ns;
+        });
+    }
+    return threads;
+}
+
+}  // namespace
+
+std::size_t Trace::count(const std::string& name) const {
+    return static_cast<std::size_t>(std::count_if(
+        slices.begin(), slices.end(), [&](const auto& e) { return e.name == name; }));
+}
+
+std::size_t Trace::count_prefix(const std::string& prefix) const {
+    return named(prefix).size();
+}
+
+std::vector<TraceEvent> Trace::named(const std::string& prefix) const {
+    std::vector<TraceEvent> result;
+    for (const auto& e : slices) {
+        if (e.name.rfind(prefix, 0) == 0) result.push_back(e);
+    }
+    return result;
+}
+
+int Trace::max_depth(const std::string& prefix) const {
+    int best = 0;
+    for (const auto& [tid, events] : by_thread(slices, prefix)) {
+        std::vector<std::int64_t> ends;
+        for (const auto& e : events) {
+            while (!ends.empty() && ends.back() <= e.ts_ns) ends.pop_back();
+            ends.push_back(e.end_ns());
+            best = std::max(best, static_cast<int>(ends.size()));
+        }
+    }
+    return best;
+}
+
+std::string Trace::nesting_problem() const {
+    for (const auto& [tid, events] : by_thread(slices, "")) {
+        std::vector<const TraceEvent*> open;
+        for (const auto& e : events) {
+            if (e.dur_ns < 0) return "negative duration: " + e.name;
+            while (!open.empty() && open.back()->end_ns() <= e.ts_ns) open.pop_back();
+            if (!open.empty() && e.end_ns() > open.back()->end_ns()) {
+                return "'" + e.name + "' overlaps the end of '" + open.back()->name + "' on tid " +
+                       std::to_string(tid);
+            }
+            open.push_back(&e);
+        }
+    }
+    return {};
+}
+
+Trace load_trace(const std::string& path) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (auto error = parser.load(path).get(root)) {
+        throw std::runtime_error("cannot parse " + path + ": " + simdjson::error_message(error));
+    }
+    Trace trace;
+    for (simdjson::dom::element event : root["traceEvents"].get_array()) {
+        const std::string_view ph = event["ph"].get_string();
+        if (ph == "X") {
+            TraceEvent e;
+            e.name = std::string(event["name"].get_string().value());
+            e.ts_ns = micros_to_ns(event["ts"].get_double());
+            e.dur_ns = micros_to_ns(event["dur"].get_double());
+            e.pid = event["pid"].get_int64();
+            e.tid = event["tid"].get_int64();
+            simdjson::dom::element args;
+            if (event["args"].get(args) == simdjson::SUCCESS) {
+                bool unfinished = false;
+                if (args["unfinished"].get(unfinished) == simdjson::SUCCESS) e.unfinished = unfinished;
+            }
+            trace.slices.push_back(std::move(e));
+        } else if (ph == "M") {
+            const std::string_view kind = event["name"].get_string();
+            const std::string name(event["args"]["name"].get_string().value());
+            if (kind == "thread_name") trace.threads[event["tid"].get_int64()] = name;
+            if (kind == "process_name") trace.processes[event["pid"].get_int64()] = name;
+        }
+    }
+    simdjson::dom::object metadata;
+    if (root["vztrace_metadata"].get(metadata) == simdjson::SUCCESS) {
+        for (auto [key, value] : metadata) trace.metadata[std::string(key)] = as_text(value);
+    }
+    return trace;
+}
+
+}  // namespace vztrace::testing

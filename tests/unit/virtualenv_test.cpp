@@ -1,0 +1,48 @@
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+
+#include "embed/virtualenv.hpp"
+#include "support/process.hpp"
+
+using vztrace::embed::find_virtualenv;
+using vztrace::testing::TempDir;
+
+namespace {
+
+void make_venv(const TempDir& dir, const std::string& name, const std::string& cfg) {
+    dir.write(name + "/pyvenv.cfg", cfg);
+    dir.write(name + "/bin/python3", "#!/bin/sh\n");
+    chmod(dir.file(name + "/bin/python3").c_str(), 0755);
+}
+
+}  // namespace
+
+TEST_CASE("VIRTUAL_ENV names the virtualenv and pyvenv.cfg its version") {
+    TempDir dir;
+    make_venv(dir, "env", "home = /usr/bin\nversion = 3.12.1\n");
+    const auto venv = find_virtualenv(dir.file("env").c_str(), "/usr/bin");
+    REQUIRE(venv);
+    CHECK(venv->root == dir.file("env"));
+    CHECK(venv->python == dir.file("env/bin/python3"));
+    CHECK(venv->version == "3.12");
+}
+
+TEST_CASE("a venv's python first on PATH is the active virtualenv") {
+    TempDir dir;
+    make_venv(dir, "env", "version_info = 3.13.0.final.0\n");
+    const std::string path = dir.file("env/bin") + ":/usr/bin";
+    const auto venv = find_virtualenv(nullptr, path.c_str());
+    REQUIRE(venv);
+    CHECK(venv->version == "3.13");
+}
+
+TEST_CASE("a plain python first on PATH means no virtualenv") {
+    TempDir dir;
+    dir.write("plain/bin/python3", "#!/bin/sh\n");
+    chmod(dir.file("plain/bin/python3").c_str(), 0755);
+    make_venv(dir, "env", "version = 3.12.1\n");
+    const std::string path = dir.file("plain/bin") + ":" + dir.file("env/bin");
+    CHECK_FALSE(find_virtualenv(nullptr, path.c_str()));
+    CHECK_FALSE(find_virtualenv("", nullptr));
+    CHECK_FALSE(find_virtualenv(dir.file("nowhere").c_str(), nullptr));
+}
