@@ -2,7 +2,7 @@
 add_library(vztrace_warnings INTERFACE)
 target_compile_options(vztrace_warnings INTERFACE
   $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-                                 -Wold-style-cast -Wcast-align -Wnull-dereference
+                                 -Wold-style-cast -Wcast-align
                                  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough>)
 
 # Code that includes Python.h: the C API's macros are C casts, and PyMethodDef needs

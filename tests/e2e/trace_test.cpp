@@ -226,7 +226,7 @@ TEST_CASE("past --max-memory recording stops and the trace says how much was los
     CHECK(trace.nesting_problem().empty());
 }
 
-TEST_CASE("the summary line says where the trace is; --quiet silences it") {
+TEST_CASE("the summary line says where the trace is and --quiet silences it") {
     TempDir dir;
     const auto loud = run_vztrace({"-o", dir.file("t.json"), script("fib5.py")});
     CHECK(loud.out == "5\n");

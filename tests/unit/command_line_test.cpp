@@ -114,7 +114,7 @@ TEST_CASE("--help and --version are vztrace's own") {
     CHECK(parse({"--version"}).action == Invocation::Action::kVersion);
 }
 
-TEST_CASE("VZTRACE_* variables set options; the command line wins") {
+TEST_CASE("VZTRACE_* variables set options and the command line wins") {
     CleanEnvironment env;
     setenv("VZTRACE_OUTPUT", "from-env.json", 1);
     setenv("VZTRACE_QUIET", "1", 1);

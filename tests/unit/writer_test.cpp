@@ -70,7 +70,7 @@ TEST_CASE("calls still open at the end are closed at the end time and flagged") 
     CHECK(slices[1].unfinished);
 }
 
-TEST_CASE("an exit without its enter is skipped; an exit of a deeper enter closes the calls above") {
+TEST_CASE("an exit without its enter is skipped and an exit of a deeper enter closes the calls above") {
     const auto capture = capture_of({{100, 2, kExit},
                                      {1000, 0, kEnter},
                                      {2000, 1, kEnter},
