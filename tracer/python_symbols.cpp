@@ -136,6 +136,13 @@ SymbolId intern_code(PyObject* code) {
 #else
     if (_PyCode_SetExtra(code, g_code_extra_index, extra) != 0) PyErr_Clear();
 #endif
+    static bool layout_checked = false;
+    if (!layout_checked) {
+        layout_checked = true;
+        const auto* table = static_cast<const CodeExtra*>(co->co_extra);
+        g_direct_extra = table != nullptr && g_code_extra_index < table->size &&
+                         table->extras[g_code_extra_index] == extra;
+    }
     return id;
 }
 

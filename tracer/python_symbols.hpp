@@ -17,15 +17,32 @@ bool init();
 
 inline Py_ssize_t g_code_extra_index = -1;
 
+// CPython's _PyCodeObjectExtra (internal/pycore_code.h; the same in 3.11 to 3.13). Read
+// directly, it saves the library call of PyCode_GetExtra (two per Python call); the
+// layout is checked against the API at the first code object before it is trusted.
+struct CodeExtra {
+    Py_ssize_t size;
+    void* extras[1];
+};
+inline bool g_direct_extra = false;
+
 [[gnu::noinline]] SymbolId intern_code(PyObject* code);
 
 VZ_ALWAYS_INLINE SymbolId of_code(PyObject* code) {
     void* extra = nullptr;
+    if (VZ_LIKELY(g_direct_extra)) {
+        const auto* table =
+            static_cast<const CodeExtra*>(reinterpret_cast<PyCodeObject*>(code)->co_extra);
+        if (table != nullptr && g_code_extra_index < table->size) {
+            extra = table->extras[g_code_extra_index];
+        }
+    } else {
 #if PY_VERSION_HEX >= 0x030C0000
-    PyUnstable_Code_GetExtra(code, g_code_extra_index, &extra);
+        PyUnstable_Code_GetExtra(code, g_code_extra_index, &extra);
 #else
-    _PyCode_GetExtra(code, g_code_extra_index, &extra);
+        _PyCode_GetExtra(code, g_code_extra_index, &extra);
 #endif
+    }
     if (VZ_LIKELY(extra != nullptr)) {
         return static_cast<SymbolId>(reinterpret_cast<std::uintptr_t>(extra) - 1);
     }

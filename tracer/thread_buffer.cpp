@@ -1,14 +1,41 @@
 #include "tracer/thread_buffer.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 
 namespace vztrace::tracer {
 namespace {
 
 // A thread's first chunk is small (many programs have many short threads); each next one
-// doubles up to 1 MiB, so the slow path runs once per 65536 events at most.
+// doubles up to 2 MiB, one huge page, so the slow path runs once per 131072 events at most.
 constexpr std::size_t kFirstChunkRecords = 4096;
-constexpr std::size_t kMaxChunkRecords = 65536;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr std::size_t kMaxChunkRecords = kHugePage / sizeof(Record);
+
+// Maps `bytes` of populated memory; full-size chunks are aligned for a huge page.
+Record* map_records(std::size_t bytes) {
+    const bool huge = bytes == kHugePage;
+    const std::size_t span = huge ? bytes * 2 : bytes;
+    void* base = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                        -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    auto* begin = static_cast<char*>(base);
+    if (huge) {  // keep the aligned 2 MiB inside the 4 MiB mapping
+        const auto address = reinterpret_cast<std::uintptr_t>(begin);
+        char* aligned = begin + ((kHugePage - address % kHugePage) % kHugePage);
+        if (aligned > begin) ::munmap(begin, static_cast<std::size_t>(aligned - begin));
+        const std::size_t tail = static_cast<std::size_t>(begin + span - (aligned + bytes));
+        if (tail > 0) ::munmap(aligned + bytes, tail);
+        begin = aligned;
+        ::madvise(begin, bytes, MADV_HUGEPAGE);
+    }
+    // Touch now, in one pass, rather than fault on the hot path.
+    ::madvise(begin, bytes, MADV_WILLNEED);
+    for (std::size_t offset = 0; offset < bytes; offset += 4096) begin[offset] = 0;
+    return reinterpret_cast<Record*>(begin);
+}
 
 }  // namespace
 
@@ -29,10 +56,21 @@ void ThreadBuffer::append_slow(Record record) {
         ++dropped_;
         return;
     }
-    chunks_.push_back(Chunk{std::make_unique_for_overwrite<Record[]>(capacity), capacity});
+    const std::size_t bytes = capacity * sizeof(Record);
+    Record* memory = map_records(bytes);
+    if (memory == nullptr) {
+        ++dropped_;
+        return;
+    }
+    chunks_.push_back(Chunk{std::unique_ptr<Record[], ChunkMemory>(memory, ChunkMemory{bytes}),
+                            capacity});
     next_ = chunks_.back().records.get();
     end_ = next_ + capacity;
     *next_++ = record;
+}
+
+void ThreadBuffer::ChunkMemory::operator()(Record* records) const {
+    ::munmap(records, bytes);
 }
 
 std::vector<std::span<const Record>> ThreadBuffer::chunks() const {

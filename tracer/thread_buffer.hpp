@@ -72,8 +72,15 @@ class ThreadBuffer {
    private:
     [[gnu::noinline]] void append_slow(Record record);
 
+    // Record memory comes straight from mmap, populated up front (and as transparent
+    // huge pages for full-size chunks): faulting fresh pages one by one cost about 6 ns
+    // per call on fib (perf, 3.12).
+    struct ChunkMemory {
+        void operator()(Record* records) const;
+        std::size_t bytes;
+    };
     struct Chunk {
-        std::unique_ptr<Record[]> records;
+        std::unique_ptr<Record[], ChunkMemory> records;
         std::size_t capacity;
     };
 
