@@ -3,25 +3,46 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
 
 namespace vztrace::tracer {
 namespace {
 
-constexpr std::size_t kFlushBytes = std::size_t{4} << 20;
+constexpr std::size_t kBufferBytes = std::size_t{8} << 20;
+
+// Decimal digits of `value` at `out`; returns the end. The writer's inner loop runs this
+// twice per event, so no library formatting here.
+char* put_uint(char* out, std::uint64_t value) {
+    char digits[20];
+    char* first = digits + sizeof digits;
+    do {
+        *--first = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    const auto count = static_cast<std::size_t>(digits + sizeof digits - first);
+    std::memcpy(out, first, count);
+    return out + count;
+}
 
 // Microseconds with nanosecond digits: 1234567891 ns -> "1234567.891".
-void append_micros(std::string& out, std::int64_t ns) {
+char* put_micros(char* out, std::int64_t ns) {
     if (ns < 0) {
-        out.push_back('-');
+        *out++ = '-';
         ns = -ns;
     }
-    const fmt::format_int whole(ns / 1000);
-    out.append(whole.data(), whole.size());
-    const auto frac = static_cast<int>(ns % 1000);
-    const char digits[4] = {'.', static_cast<char>('0' + frac / 100),
-                            static_cast<char>('0' + frac / 10 % 10),
-                            static_cast<char>('0' + frac % 10)};
-    out.append(digits, 4);
+    const auto value = static_cast<std::uint64_t>(ns);
+    out = put_uint(out, value / 1000);
+    const auto frac = static_cast<unsigned>(value % 1000);
+    out[0] = '.';
+    out[1] = static_cast<char>('0' + frac / 100);
+    out[2] = static_cast<char>('0' + frac / 10 % 10);
+    out[3] = static_cast<char>('0' + frac % 10);
+    return out + 4;
+}
+
+char* put(char* out, std::string_view text) {
+    std::memcpy(out, text.data(), text.size());
+    return out + text.size();
 }
 
 void append_uint(std::string& out, std::uint64_t value) {
@@ -66,48 +87,63 @@ void append_json_string(std::string& out, std::string_view text) {
 
 bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStats& stats) {
     const auto started = std::chrono::steady_clock::now();
-    std::string out;
-    out.reserve(kFlushBytes + (std::size_t{64} << 10));
 
     // Every name is escaped once; an event then copies it.
     std::vector<std::string> names;
     names.reserve(capture.symbols.size());
+    std::size_t longest_name = 0;
     for (const auto& symbol : capture.symbols) {
         std::string quoted;
         append_json_string(quoted, symbol);
+        longest_name = std::max(longest_name, quoted.size());
         names.push_back(std::move(quoted));
     }
 
+    // Events are formatted at a raw cursor into one large buffer, flushed when the room
+    // left could not hold the largest possible event.
+    std::string out;
     out += "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
     for (const auto& process : capture.processes) {
         append_name_event(out, "process_name", process.pid,
                           static_cast<std::uint64_t>(process.pid), process.name);
         for (const auto& thread : process.threads) {
             append_name_event(out, "thread_name", process.pid, thread.tid, thread.name);
+        }
+    }
+    constexpr std::string_view kUnfinished = R"(,"args":{"unfinished":true})";
+    for (const auto& process : capture.processes) {
+        for (const auto& thread : process.threads) {
             const std::string prefix =
                 fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", process.pid,
                             thread.tid);
+            const std::size_t largest_event = prefix.size() + longest_name + 2 * 26 + 64;
+            const std::size_t size = std::max(kBufferBytes, 4 * largest_event);
+            std::size_t used = out.size();
+            out.resize(size);
+            char* cursor = out.data() + used;
+            char* const limit = out.data() + size - largest_event;
             bool ok = true;
             for_each_slice(thread, capture.end_ticks, [&](const Slice& slice) {
+                if (VZ_UNLIKELY(cursor > limit)) {
+                    ok = ok && file.write(std::string_view(out.data(), cursor - out.data()));
+                    cursor = out.data();
+                }
                 const std::int64_t begin = capture.mapping.to_ns(slice.begin_ticks);
                 const std::int64_t end = capture.mapping.to_ns(slice.end_ticks);
-                out += prefix;
-                append_micros(out, begin);
-                out += ",\"dur\":";
-                append_micros(out, end - begin);
-                out += ",\"name\":";
-                out += names[slice.symbol];
+                cursor = put(cursor, prefix);
+                cursor = put_micros(cursor, begin);
+                cursor = put(cursor, ",\"dur\":");
+                cursor = put_micros(cursor, end - begin);
+                cursor = put(cursor, ",\"name\":");
+                cursor = put(cursor, names[slice.symbol]);
                 if (VZ_UNLIKELY(slice.unfinished)) {
-                    out += ",\"args\":{\"unfinished\":true}";
+                    cursor = put(cursor, kUnfinished);
                     ++stats.unfinished;
                 }
-                out += "},\n";
+                cursor = put(cursor, "},\n");
                 ++stats.slices;
-                if (VZ_UNLIKELY(out.size() >= kFlushBytes)) {
-                    ok = ok && file.write(out);
-                    out.clear();
-                }
             });
+            out.resize(static_cast<std::size_t>(cursor - out.data()));
             if (!ok) return false;
         }
     }
