@@ -20,10 +20,6 @@
 namespace vztrace::embed {
 namespace {
 
-// Set by the root vztrace for its whole tree. Until child processes are merged into the
-// root's trace, a vztrace started by a traced program runs it untraced.
-constexpr const char* kRootPidVariable = "VZTRACE_ROOT_PID";
-
 std::string self_executable() {
     char buffer[PATH_MAX];
     const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
@@ -54,13 +50,6 @@ std::string python_for_paths() {
     return venv->python;
 }
 
-bool is_traced_child() {
-    const char* root = std::getenv(kRootPidVariable);
-    if (root != nullptr && *root != '\0' && std::atol(root) != ::getpid()) return true;
-    ::setenv(kRootPidVariable, std::to_string(::getpid()).c_str(), 1);
-    return false;
-}
-
 }  // namespace
 
 std::string describe_python() {
@@ -78,7 +67,11 @@ std::string describe_python() {
 int run_program(const RunRequest& request) {
     const std::string self = self_executable();
     const std::string paths_python = python_for_paths();
-    const bool traced = !is_traced_child();
+    tracer::TreePlan plan;
+    if (std::string error = tracer::plan_process_tree(request.trace, plan); !error.empty()) {
+        throw SetupError(ExitCode::kUsage, error);
+    }
+    const bool traced = plan.role != tracer::ProcessRole::kUntraced;
 
     std::vector<std::string> args;
     args.reserve(request.python_argv.size() + 1);
@@ -96,7 +89,7 @@ int run_program(const RunRequest& request) {
     check(Py_PreInitializeFromBytesArgs(&preconfig, argc, argv.data()), nullptr);
 
     // After pre-initialisation, so the runtime's state (audit hooks, Py_AtExit) is kept.
-    if (traced) tracer::prepare_tracing(request.trace, request.process_name);
+    if (traced) tracer::prepare_tracing(request.trace, plan, request.process_name);
 
     PyConfig config;
     PyConfig_InitPythonConfig(&config);

@@ -24,7 +24,12 @@ vztrace's options come first; everything from the target on (python's own flags 
 vztrace's options explicitly.
 
 Environment: every option has a variable that applies when the option is not given:
-  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_MAX_MEMORY.
+  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_MAX_MEMORY,
+  VZTRACE_IGNORE_MULTIPROCESS, VZTRACE_PID_SUFFIX, VZTRACE_OUTPUT_DIR.
+
+Child processes (fork, multiprocessing, sys.executable) are traced into the root's
+trace: one process per pid, on one time axis. A child that is killed loses only its own
+events; the root waits at most 10 s at its end for children still running.
 
 Exit status: the traced program's own status, unchanged. vztrace's own failures:
   2   bad command line (unknown option, no program)
@@ -67,7 +72,11 @@ std::string check_python_options(const std::vector<std::string>& argv) {
                 if (!attached && i + 1 >= argv.size()) {
                     usage_error(fmt::format("option '-{}' needs an argument", flag));
                 }
-                if (flag == 'c') return "-c";  // the target: the rest is its argv
+                if (flag == 'c') {  // the target: the rest is its argv
+                    std::string code = attached ? arg.substr(k + 1) : argv[i + 1];
+                    code = code.substr(0, std::min(code.find('\n'), std::size_t{60}));
+                    return code.empty() ? "-c" : "-c " + code;
+                }
                 if (flag == 'm') return "-m " + (attached ? arg.substr(k + 1) : argv[i + 1]);
                 if (!attached) ++i;
                 break;
@@ -97,6 +106,17 @@ struct CliDefinition {
         app.add_flag("--ignore-c-function", trace.ignore_c_function,
                      "Record Python functions only, not calls of C functions (builtins)")
             ->envname("VZTRACE_IGNORE_C_FUNCTION");
+        app.add_flag("--ignore-multiprocess", trace.ignore_multiprocess,
+                     "Trace the root process only, not its children")
+            ->envname("VZTRACE_IGNORE_MULTIPROCESS");
+        app.add_flag("--pid-suffix", trace.pid_suffix,
+                     "Each process writes its own file, named with its pid "
+                     "(result_1234.json), instead of one trace from the root")
+            ->envname("VZTRACE_PID_SUFFIX");
+        app.add_option("--output-dir", trace.output_dir,
+                       "Each process writes its own file, named with its pid, in DIR")
+            ->envname("VZTRACE_OUTPUT_DIR")
+            ->type_name("DIR");
         app.add_option("--max-memory", max_memory_text,
                        "Memory for event records (e.g. 512M, 4G; default 1G); past it recording "
                        "stops and the trace says how many events were not recorded")

@@ -1,8 +1,5 @@
 // vztrace's entry point: parse the command line, then hand python's argv to embed/.
 #include <fmt/format.h>
-#include <unistd.h>
-
-#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -11,32 +8,6 @@
 #include "embed/interpreter.hpp"
 #include "embed/setup_error.hpp"
 #include "launcher/command_line.hpp"
-
-namespace {
-
-// The output path is fixed before the program runs: it may chdir, and an unwritable
-// directory is better reported now than after an hour of tracing.
-std::string resolve_output(const std::string& output) {
-    std::string path = output;
-    if (path[0] != '/') {
-        char cwd[PATH_MAX];
-        if (::getcwd(cwd, sizeof cwd) == nullptr) {
-            throw vztrace::SetupError(vztrace::ExitCode::kUsage,
-                                      "cannot resolve the output path: the current directory is gone");
-        }
-        path = fmt::format("{}/{}", cwd, path);
-    }
-    const std::string dir = path.substr(0, path.find_last_of('/') + 1);
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-        throw vztrace::SetupError(vztrace::ExitCode::kUsage,
-                                  fmt::format("cannot write '{}': the directory '{}' is missing "
-                                              "or not writable",
-                                              output, dir));
-    }
-    return path;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     try {
@@ -55,7 +26,6 @@ int main(int argc, char** argv) {
             case vztrace::launcher::Invocation::Action::kRun:
                 break;
         }
-        invocation.trace.output = resolve_output(invocation.trace.output);
         vztrace::embed::RunRequest request{argv[0], std::move(invocation.python_argv),
                                            std::move(invocation.process_name),
                                            std::move(invocation.trace)};

@@ -20,12 +20,6 @@ struct ThreadCapture {
     std::uint64_t dropped = 0;  // events not recorded after the memory cap
 };
 
-struct ProcessCapture {
-    std::int64_t pid = 0;
-    std::string name;
-    std::vector<ThreadCapture> threads;
-};
-
 struct CaptureInfo {
     std::string vztrace_version;
     std::string python_version;
@@ -36,12 +30,22 @@ struct CaptureInfo {
     bool memory_cap_reached = false;
 };
 
-struct Capture {
+// One process's recording: its own symbols and its own tick mapping, so captures of a
+// whole process tree (each process's part read back from a file) go into one trace.
+struct ProcessCapture {
+    std::int64_t pid = 0;
+    std::string name;
     std::vector<std::string> symbols;  // index = SymbolId
-    std::vector<ProcessCapture> processes;
     TickMapping mapping;
     std::uint64_t end_ticks = 0;  // calls still open are closed here (and flagged)
+    std::vector<ThreadCapture> threads;
     CaptureInfo info;
+    std::vector<std::vector<Record>> storage;  // owns the records of a part read from a file
+};
+
+struct Capture {
+    std::vector<ProcessCapture> processes;  // the first is the one writing the trace
+    std::vector<std::int64_t> missing_pids;  // processes that ended without their part
 };
 
 // A call with both ends known, as the writers see it.

@@ -88,17 +88,6 @@ void append_json_string(std::string& out, std::string_view text) {
 bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStats& stats) {
     const auto started = std::chrono::steady_clock::now();
 
-    // Every name is escaped once; an event then copies it.
-    std::vector<std::string> names;
-    names.reserve(capture.symbols.size());
-    std::size_t longest_name = 0;
-    for (const auto& symbol : capture.symbols) {
-        std::string quoted;
-        append_json_string(quoted, symbol);
-        longest_name = std::max(longest_name, quoted.size());
-        names.push_back(std::move(quoted));
-    }
-
     // Events are formatted at a raw cursor into one large buffer, flushed when the room
     // left could not hold the largest possible event.
     std::string out;
@@ -112,6 +101,16 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
     }
     constexpr std::string_view kUnfinished = R"(,"args":{"unfinished":true})";
     for (const auto& process : capture.processes) {
+        // Every name is escaped once; an event then copies it.
+        std::vector<std::string> names;
+        names.reserve(process.symbols.size());
+        std::size_t longest_name = 0;
+        for (const auto& symbol : process.symbols) {
+            std::string quoted;
+            append_json_string(quoted, symbol);
+            longest_name = std::max(longest_name, quoted.size());
+            names.push_back(std::move(quoted));
+        }
         for (const auto& thread : process.threads) {
             const std::string prefix =
                 fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", process.pid,
@@ -123,13 +122,13 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
             char* cursor = out.data() + used;
             char* const limit = out.data() + size - largest_event;
             bool ok = true;
-            for_each_slice(thread, capture.end_ticks, [&](const Slice& slice) {
+            for_each_slice(thread, process.end_ticks, [&](const Slice& slice) {
                 if (VZ_UNLIKELY(cursor > limit)) {
                     ok = ok && file.write(std::string_view(out.data(), cursor - out.data()));
                     cursor = out.data();
                 }
-                const std::int64_t begin = capture.mapping.to_ns(slice.begin_ticks);
-                const std::int64_t end = capture.mapping.to_ns(slice.end_ticks);
+                const std::int64_t begin = process.mapping.to_ns(slice.begin_ticks);
+                const std::int64_t end = process.mapping.to_ns(slice.end_ticks);
                 cursor = put(cursor, prefix);
                 cursor = put_micros(cursor, begin);
                 cursor = put(cursor, ",\"dur\":");
@@ -158,18 +157,27 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     stats.seconds = seconds;
 
-    const CaptureInfo& info = capture.info;
+    const CaptureInfo& info = capture.processes.front().info;
+    bool cap_reached = false;
+    for (const auto& process : capture.processes) cap_reached |= process.info.memory_cap_reached;
+    std::string missing;
+    for (const std::int64_t pid : capture.missing_pids) {
+        missing += missing.empty() ? "" : ",";
+        missing += std::to_string(pid);
+    }
     out += "\n],\n\"vztrace_metadata\":{";
     out += fmt::format(R"("version":"{}","python":"{}","hook":"{}","clock":"{}",)",
                        info.vztrace_version, info.python_version, info.hook,
                        to_string(info.clock));
     out += fmt::format(
-        R"("realtime_offset_ns":{},"events":{},"slices":{},"unfinished_calls":{},)",
-        info.realtime_offset_ns, count_events(capture), stats.slices, stats.unfinished);
+        R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],"events":{},"slices":{},)",
+        info.realtime_offset_ns, capture.processes.size(), missing, count_events(capture),
+        stats.slices);
     out += fmt::format(
-        R"("dropped_events":{},"memory_cap_reached":{},"max_memory":{},"write_seconds":{:.6f}}}}})",
-        count_dropped(capture), info.memory_cap_reached ? "true" : "false", info.max_memory,
-        seconds);
+        R"("unfinished_calls":{},"dropped_events":{},"memory_cap_reached":{},"max_memory":{},)",
+        stats.unfinished, count_dropped(capture), cap_reached ? "true" : "false",
+        info.max_memory);
+    out += fmt::format(R"("write_seconds":{:.6f}}}}})", seconds);
     out += "\n";
     const bool ok = file.write(out) && file.commit();
     stats.bytes = file.bytes_written();

@@ -2,7 +2,12 @@
 
 #include <Python.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <string_view>
 
 #include "tracer/hook_state.hpp"
 #include "tracer/monitoring_hooks.hpp"
@@ -23,9 +28,153 @@ constexpr bool kUseMonitoring = PY_VERSION_HEX >= 0x030C0000;
 
 bool g_installed = false;
 bool g_threads_wrapped = false;
+bool g_exit_wrapped = false;
 bool g_trace_failed = false;
 std::uint64_t g_stop_ticks = 0;
 SymbolId g_startup_symbol = 0;
+
+// ---- ending early, forking, process names ---------------------------------------------
+
+void stop_recording();
+
+// multiprocessing names its workers ("ForkPoolWorker-3", "SpawnProcess-1"): the process
+// takes that name once it has one. Needs the interpreter; multiprocessing is not imported.
+void refresh_process_name() {
+    PyObject* name = PyUnicode_FromString("multiprocessing");
+    PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* process =
+        module != nullptr ? PyObject_CallMethod(module, "current_process", nullptr) : nullptr;
+    PyObject* process_name =
+        process != nullptr ? PyObject_GetAttrString(process, "name") : nullptr;
+    if (process_name != nullptr && PyUnicode_Check(process_name)) {
+        const char* text = PyUnicode_AsUTF8(process_name);
+        if (text != nullptr && std::string_view(text) != "MainProcess") {
+            g_session->set_process_name(text);
+        }
+    }
+    Py_XDECREF(process_name);
+    Py_XDECREF(process);
+    Py_XDECREF(module);
+    PyErr_Clear();
+}
+
+// The process is about to end (or become another program) without finalizing: its
+// recording ends here, with the interpreter still alive.
+void finish_now(bool before_exec = false) {
+    if (g_session == nullptr || ::getpid() != g_session->pid()) return;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    refresh_process_name();
+    stop_recording();
+    g_session->finish(g_stop_ticks, before_exec);
+    PyErr_Restore(type, value, traceback);
+}
+
+// os._exit (how fork-started pool workers leave): keep the trace, then exit.
+PyObject* g_original_exit = nullptr;
+PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
+    finish_now();
+    return PyObject_Call(g_original_exit, args, kwargs);
+}
+PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
+                          METH_VARARGS | METH_KEYWORDS, nullptr};
+
+// SIGTERM and SIGHUP, when the program has no handler of its own: keep the trace, then
+// die of the same signal, as without vztrace (status 143 for SIGTERM).
+PyObject* on_terminating_signal(PyObject*, PyObject* args) {
+    int signum = 0;
+    PyObject* frame = nullptr;
+    if (!PyArg_ParseTuple(args, "iO", &signum, &frame)) return nullptr;
+    finish_now();
+    std::signal(signum, SIG_DFL);
+    ::kill(::getpid(), signum);
+    Py_RETURN_NONE;  // not reached unless the signal is blocked
+}
+PyMethodDef g_signal_def = {"vztrace_signal_handler", on_terminating_signal, METH_VARARGS,
+                            nullptr};
+
+// os.register_at_fork(after_in_child=...): the child starts its own recording.
+PyObject* after_fork_child(PyObject*, PyObject*) {
+    if (g_session == nullptr || !g_installed) Py_RETURN_NONE;
+    const bool was_recording = g_stop_ticks == 0;
+    const bool traced = g_session->restart_after_fork();
+    g_active = traced && was_recording;
+    Py_RETURN_NONE;
+}
+PyMethodDef g_after_fork_def = {"vztrace_after_fork_child", after_fork_child, METH_NOARGS,
+                                nullptr};
+
+void install_process_handlers() {
+    PyObject* posix = PyImport_ImportModule("posix");
+    PyObject* callback = PyCFunction_New(&g_after_fork_def, nullptr);
+    if (posix != nullptr && callback != nullptr) {
+        PyObject* kwargs = Py_BuildValue("{s:O}", "after_in_child", callback);
+        PyObject* noargs = PyTuple_New(0);
+        PyObject* register_at_fork = PyObject_GetAttrString(posix, "register_at_fork");
+        if (register_at_fork != nullptr && kwargs != nullptr && noargs != nullptr) {
+            Py_XDECREF(PyObject_Call(register_at_fork, noargs, kwargs));
+        }
+        Py_XDECREF(register_at_fork);
+        Py_XDECREF(noargs);
+        Py_XDECREF(kwargs);
+    }
+    Py_XDECREF(callback);
+    Py_XDECREF(posix);
+    PyErr_Clear();
+
+    PyObject* signal_module = PyImport_ImportModule("_signal");
+    PyObject* handler = PyCFunction_New(&g_signal_def, nullptr);
+    PyObject* sig_dfl =
+        signal_module != nullptr ? PyObject_GetAttrString(signal_module, "SIG_DFL") : nullptr;
+    if (signal_module != nullptr && handler != nullptr && sig_dfl != nullptr) {
+        for (const int signum : {SIGTERM, SIGHUP}) {
+            PyObject* current = PyObject_CallMethod(signal_module, "getsignal", "i", signum);
+            if (current != nullptr && PyObject_RichCompareBool(current, sig_dfl, Py_EQ) == 1) {
+                Py_XDECREF(PyObject_CallMethod(signal_module, "signal", "iO", signum, handler));
+            }
+            Py_XDECREF(current);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(sig_dfl);
+    Py_XDECREF(handler);
+    Py_XDECREF(signal_module);
+    PyErr_Clear();
+}
+
+// posix._exit is replaced before `os` copies it (os does `from posix import *`); if os
+// is already loaded, its copy is replaced too.
+void wrap_exit() {
+    for (const char* module_name : {"posix", "os"}) {
+        PyObject* name = PyUnicode_FromString(module_name);
+        PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
+        Py_XDECREF(name);
+        PyErr_Clear();
+        if (module == nullptr) {
+            if (std::string_view(module_name) == "posix") return;  // not yet: next event
+            continue;
+        }
+        PyObject* current = PyObject_GetAttrString(module, "_exit");
+        if (current != nullptr && !PyCFunction_Check(current)) {
+            Py_DECREF(current);
+            current = nullptr;
+        }
+        if (current != nullptr &&
+            reinterpret_cast<PyCFunctionObject*>(current)->m_ml != &g_exit_def) {
+            if (g_original_exit == nullptr) g_original_exit = Py_NewRef(current);
+            PyObject* wrapper = PyCFunction_NewEx(&g_exit_def, nullptr, nullptr);
+            if (wrapper != nullptr && PyObject_SetAttrString(module, "_exit", wrapper) != 0) {
+                PyErr_Clear();
+            }
+            Py_XDECREF(wrapper);
+        }
+        Py_XDECREF(current);
+        Py_DECREF(module);
+        PyErr_Clear();
+    }
+    g_exit_wrapped = g_original_exit != nullptr;
+}
 
 // ---- thread names and (3.11) per-thread profile hooks -------------------------------
 
@@ -154,20 +303,27 @@ void install() {
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
 }
 
-int audit_hook(const char*, PyObject*, void*) {
-    if (VZ_LIKELY(g_installed && g_threads_wrapped)) return 0;
+int audit_hook(const char* event, PyObject*, void*) {
+    // os.execv and friends: this image's recording ends before the exec (a vztrace it
+    // execs starts a recording of its own).
+    if (VZ_UNLIKELY(event[0] == 'o' && std::strcmp(event, "os.exec") == 0)) {
+        if (g_active) finish_now(true);
+        return 0;
+    }
+    if (VZ_LIKELY(g_installed && g_threads_wrapped && g_exit_wrapped)) return 0;
     if (g_session == nullptr || ::getpid() != g_session->pid()) return 0;
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     if (!g_installed) install();
     if (g_installed && !g_threads_wrapped) wrap_thread_module();
+    if (g_installed && !g_exit_wrapped) wrap_exit();
     PyErr_Restore(type, value, traceback);
     return 0;
 }
 
 void stop_recording() {
+    if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     if (!g_active) return;
-    g_stop_ticks = TickClock::now();
     g_active = false;
     if (kUseMonitoring) monitoring::stop();
 }
@@ -201,6 +357,7 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
     Py_XDECREF(active);
     Py_XDECREF(threading);
     PyErr_Clear();
+    refresh_process_name();
     stop_recording();
     Py_RETURN_NONE;
 }
@@ -211,11 +368,9 @@ PyMethodDef g_at_exit_def = {"vztrace_at_exit", at_program_exit, METH_NOARGS, nu
 // KeyboardInterrupt. The interpreter is gone; the writer needs none of it.
 void write_at_exit() {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
-    if (g_active) {
-        g_stop_ticks = TickClock::now();
-        g_active = false;
-    }
-    if (!g_session->write_trace(g_stop_ticks)) g_trace_failed = true;
+    if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
+    g_active = false;
+    if (!g_session->finish(g_stop_ticks)) g_trace_failed = true;
 }
 
 // A forked child has a copy of the parent's buffers: it must not add to them or write
@@ -224,11 +379,12 @@ void after_fork_in_child() { g_active = false; }
 
 }  // namespace
 
-void prepare_tracing(const TraceSettings& settings, std::string process_name) {
+void prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
+                     std::string process_name) {
     CaptureInfo info;
     info.vztrace_version = VZTRACE_VERSION;
     info.python_version = PY_VERSION;
-    g_session = new Session(settings, info);  // lives until the process ends
+    g_session = new Session(settings, plan, info);  // lives until the process ends
     g_session->set_process_name(std::move(process_name));
     hooks::g_record_c_calls = !settings.ignore_c_function;
     PySys_AddAuditHook(audit_hook, nullptr);
@@ -247,6 +403,8 @@ void program_starts() {
     Py_XDECREF(callback);
     Py_XDECREF(atexit);
     PyErr_Clear();
+    install_process_handlers();
+    if (!g_exit_wrapped) wrap_exit();
     if (g_active) {
         g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kExit);
     }

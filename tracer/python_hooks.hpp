@@ -8,14 +8,18 @@
 
 #include <string>
 
+#include "tracer/process_tree.hpp"
 #include "tracer/settings.hpp"
 
 namespace vztrace::tracer {
 
-void prepare_tracing(const TraceSettings& settings, std::string process_name);
+// `plan` says what this process does with its recording at its end (see process_tree.hpp).
+void prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
+                     std::string process_name);
 
-// After initialisation, right before the program runs: ends the start-up slice and
-// registers the exit handler that names live threads and stops recording.
+// After initialisation, right before the program runs: ends the start-up slice, registers
+// the exit handler that names live threads and stops recording, and the handlers that keep
+// a process's trace when it leaves early (os._exit, exec, SIGTERM, SIGHUP) or forks.
 void program_starts();
 
 // False when a trace was due but could not be written (the reason is on stderr).

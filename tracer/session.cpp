@@ -4,10 +4,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include "tracer/chrome_json_writer.hpp"
 #include "tracer/output_file.hpp"
+#include "tracer/part_file.hpp"
 
 namespace vztrace::tracer {
 namespace {
@@ -21,16 +23,44 @@ std::string human_bytes(std::uint64_t bytes) {
 
 }  // namespace
 
+void close_descriptors_from(int first) {
+#ifdef SYS_close_range
+    if (::syscall(SYS_close_range, first, ~0U, 0) == 0) return;
+#endif
+    const long limit = ::sysconf(_SC_OPEN_MAX);
+    for (long fd = first; fd < (limit > 0 ? limit : 1024); ++fd) ::close(static_cast<int>(fd));
+}
+
 std::uint64_t current_tid() { return static_cast<std::uint64_t>(::syscall(SYS_gettid)); }
 
-Session::Session(TraceSettings settings, CaptureInfo info)
+// How long the root waits, at its end, for children that are still running to leave
+// their parts. A child that outlives it is reported missing.
+constexpr std::chrono::milliseconds kChildWait{10000};
+
+Session::Session(TraceSettings settings, TreePlan plan, CaptureInfo info)
     : settings_(std::move(settings)),
+      plan_(std::move(plan)),
       info_(std::move(info)),
       pid_(::getpid()),
+      nonce_(static_cast<std::uint64_t>(TickClock::monotonic_ns())),
       budget_(settings_.max_memory) {
     info_.clock = TickClock::select();
     info_.max_memory = settings_.max_memory;
     start_anchor_ = TickClock::anchor();
+    if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
+}
+
+bool Session::restart_after_fork() {
+    const std::lock_guard lock(threads_mutex_);
+    threads_.clear();  // the parent's records (copy-on-write pages, never touched here)
+    detail::t_buffer = nullptr;
+    pid_ = ::getpid();
+    nonce_ = static_cast<std::uint64_t>(TickClock::monotonic_ns());
+    finished_ = false;
+    finish_result_ = true;
+    plan_ = plan_after_fork(plan_, settings_);
+    if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
+    return plan_.role != ProcessRole::kUntraced;
 }
 
 ThreadBuffer& Session::attach_current_thread() {
@@ -53,18 +83,17 @@ void Session::name_thread(std::uint64_t tid, std::string name) {
     }
 }
 
-Capture Session::capture(std::uint64_t end_ticks) {
+ProcessCapture Session::capture(std::uint64_t end_ticks) {
     const ClockAnchor end_anchor = TickClock::anchor();
-    Capture result;
-    result.symbols = symbols_.names();
-    result.mapping = TickMapping(start_anchor_, end_anchor, info_.clock);
-    result.end_ticks = end_ticks;
-    info_.realtime_offset_ns = TickClock::realtime_offset_ns();
-    info_.memory_cap_reached = budget_.exhausted();
-    result.info = info_;
     ProcessCapture process;
     process.pid = pid_;
     process.name = process_name_;
+    process.symbols = symbols_.names();
+    process.mapping = TickMapping(start_anchor_, end_anchor, info_.clock);
+    process.end_ticks = end_ticks;
+    info_.realtime_offset_ns = TickClock::realtime_offset_ns();
+    info_.memory_cap_reached = budget_.exhausted();
+    process.info = info_;
     const std::lock_guard lock(threads_mutex_);
     for (const auto& buffer : threads_) {
         ThreadCapture thread;
@@ -75,12 +104,61 @@ Capture Session::capture(std::uint64_t end_ticks) {
         thread.dropped = buffer->dropped();
         process.threads.push_back(std::move(thread));
     }
-    result.processes.push_back(std::move(process));
-    return result;
+    return process;
 }
 
-bool Session::write_trace(std::uint64_t end_ticks) {
-    const Capture trace = capture(end_ticks);
+bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
+    if (finished_) return finish_result_;
+    finished_ = true;
+    Capture trace;
+    trace.processes.push_back(capture(end_ticks));
+    ProcessRole role = plan_.role;
+    if (before_exec && role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
+        mark_started(plan_.parts_dir, pid_, nonce_);
+        role = ProcessRole::kChild;
+    }
+    switch (role) {
+        case ProcessRole::kUntraced:
+            return true;
+        case ProcessRole::kChild: {
+            OutputFile file(part_path(plan_.parts_dir, pid_, nonce_));
+            if (!file.ok() || !write_part(trace.processes.front(), file)) {
+                std::fprintf(stderr, "vztrace: error: process %d: %s\n", static_cast<int>(pid_),
+                             file.error().c_str());
+                finish_result_ = false;
+            }
+            return finish_result_;
+        }
+        case ProcessRole::kOwnFile:
+            finish_result_ = write_trace(trace, plan_.output);
+            return finish_result_;
+        case ProcessRole::kRoot:
+            break;
+    }
+    if (!plan_.parts_dir.empty()) {
+        // Helpers such as multiprocessing's resource tracker and forkserver end when the
+        // root's end of their pipe closes: the root is ending, so its descriptors go now.
+        close_descriptors_from(3);
+        CollectedParts children = collect_parts(plan_.parts_dir, pid_, kChildWait);
+        for (auto& part : children.parts) trace.processes.push_back(std::move(part));
+        trace.missing_pids = std::move(children.missing_pids);
+        for (const auto& error : children.errors) {
+            std::fprintf(stderr, "vztrace: warning: %s\n", error.c_str());
+        }
+        for (const std::int64_t pid : trace.missing_pids) {
+            std::fprintf(stderr,
+                         "vztrace: warning: process %lld left no trace (killed, crashed, or "
+                         "still running after %lld s)\n",
+                         static_cast<long long>(pid),
+                         static_cast<long long>(kChildWait.count() / 1000));
+        }
+    }
+    finish_result_ = write_trace(trace, plan_.output);
+    if (!plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
+    return finish_result_;
+}
+
+bool Session::write_trace(Capture& trace, const std::string& output) {
     const std::uint64_t dropped = count_dropped(trace);
     if (dropped > 0) {
         std::fprintf(stderr,
@@ -89,18 +167,21 @@ bool Session::write_trace(std::uint64_t end_ticks) {
                      human_bytes(settings_.max_memory).c_str(),
                      static_cast<unsigned long long>(dropped));
     }
-    OutputFile file(settings_.output);
+    OutputFile file(output);
     WriteStats stats;
     if (!file.ok() || !ChromeJsonWriter().write(trace, file, stats)) {
         std::fprintf(stderr, "vztrace: error: %s\n", file.error().c_str());
         return false;
     }
     if (!settings_.quiet) {
+        const std::string processes =
+            trace.processes.size() > 1 ? fmt::format(" from {} processes", trace.processes.size())
+                                       : "";
         std::fprintf(stderr,
-                     "vztrace: wrote %llu calls (%s) to %s; open it at https://ui.perfetto.dev "
+                     "vztrace: wrote %llu calls%s (%s) to %s; open it at https://ui.perfetto.dev "
                      "or with vizviewer\n",
-                     static_cast<unsigned long long>(stats.slices),
-                     human_bytes(stats.bytes).c_str(), settings_.output.c_str());
+                     static_cast<unsigned long long>(stats.slices), processes.c_str(),
+                     human_bytes(stats.bytes).c_str(), output.c_str());
     }
     return true;
 }

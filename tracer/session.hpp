@@ -14,6 +14,7 @@
 
 #include "tracer/capture.hpp"
 #include "tracer/clock.hpp"
+#include "tracer/process_tree.hpp"
 #include "tracer/settings.hpp"
 #include "tracer/symbol_table.hpp"
 #include "tracer/thread_buffer.hpp"
@@ -29,7 +30,7 @@ inline thread_local ThreadBuffer* t_buffer = nullptr;
 
 class Session {
    public:
-    Session(TraceSettings settings, CaptureInfo info);
+    Session(TraceSettings settings, TreePlan plan, CaptureInfo info);
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
@@ -49,20 +50,36 @@ class Session {
     void name_thread(std::uint64_t tid, std::string name);
     void set_process_name(std::string name) { process_name_ = std::move(name); }
 
-    // Takes the end anchor and builds the Capture; buffers stay owned by the session.
-    Capture capture(std::uint64_t end_ticks);
+    const TreePlan& plan() const { return plan_; }
 
-    // Writes the trace to settings().output and prints the one-line summary (unless
-    // quiet); calls still open are closed at `end_ticks`. Returns false if the trace
-    // could not be written (the reason is printed).
-    bool write_trace(std::uint64_t end_ticks);
+    // In a forked child: the parent's records are the parent's. Starts empty, with the
+    // child's pid and place in the tree. Returns whether the child is traced.
+    bool restart_after_fork();
+
+    // Takes the end anchor and builds this process's capture; buffers stay owned by the
+    // session.
+    ProcessCapture capture(std::uint64_t end_ticks);
+
+    // Ends this process's recording as its role says: the root writes the trace (with the
+    // parts of its children) and prints the one-line summary unless quiet; a child leaves
+    // its part. Calls still open are closed at `end_ticks`. Returns false if the trace
+    // could not be written (the reason is printed). Runs once; later calls return the
+    // first result. `before_exec`: the process becomes another program, which (when it is
+    // vztrace) goes on recording, so even the root only leaves a part.
+    bool finish(std::uint64_t end_ticks, bool before_exec = false);
 
    private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
 
+    bool write_trace(Capture& trace, const std::string& output);
+
     TraceSettings settings_;
+    TreePlan plan_;
     CaptureInfo info_;
     pid_t pid_;
+    std::uint64_t nonce_;  // names this process image in the parts directory
+    bool finished_ = false;
+    bool finish_result_ = true;
     ClockAnchor start_anchor_;
     MemoryBudget budget_;
     SymbolTable symbols_;
@@ -70,6 +87,9 @@ class Session {
     std::vector<std::unique_ptr<ThreadBuffer>> threads_;
     std::string process_name_;
 };
+
+// Closes every descriptor from `first` on (the process is ending).
+void close_descriptors_from(int first);
 
 // Kernel thread id of the caller.
 std::uint64_t current_tid();

@@ -33,7 +33,8 @@ struct CleanEnvironment {
     ~CleanEnvironment() { clear(); }
     static void clear() {
         for (const char* name : {"VZTRACE_OUTPUT", "VZTRACE_QUIET", "VZTRACE_IGNORE_C_FUNCTION",
-                                 "VZTRACE_MAX_MEMORY"}) {
+                                 "VZTRACE_MAX_MEMORY", "VZTRACE_IGNORE_MULTIPROCESS",
+                                 "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR"}) {
             unsetenv(name);
         }
     }
@@ -73,7 +74,8 @@ TEST_CASE("options -m and -c end vztrace's options and keep python's argv") {
     CHECK(module.process_name == "-m pkg.tool");
     const auto code = parse({"run", "-c", "print(1)", "x"});
     CHECK(code.python_argv == Args{"-c", "print(1)", "x"});
-    CHECK(code.process_name == "-c");
+    CHECK(code.process_name == "-c print(1)");
+    CHECK(parse({"-c", "import a\nrun()"}).process_name == "-c import a");
 }
 
 TEST_CASE("a python flag or a bare path in first position is python's argv (shebangs, children)") {

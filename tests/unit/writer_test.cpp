@@ -23,10 +23,12 @@ Capture capture_of(const std::vector<Record>& records, std::uint64_t end_ticks,
     static std::vector<std::vector<Record>> keep;  // spans must outlive the capture
     keep.push_back(records);
     Capture capture;
-    capture.symbols = std::move(symbols);
-    capture.mapping = TickMapping({}, {}, ClockSource::kMonotonic);
-    capture.end_ticks = end_ticks;
-    ProcessCapture process{42, "app.py", {}};
+    ProcessCapture process;
+    process.pid = 42;
+    process.name = "app.py";
+    process.symbols = std::move(symbols);
+    process.mapping = TickMapping({}, {}, ClockSource::kMonotonic);
+    process.end_ticks = end_ticks;
     ThreadCapture thread;
     thread.tid = 42;
     thread.name = "MainThread";
@@ -38,7 +40,7 @@ Capture capture_of(const std::vector<Record>& records, std::uint64_t end_ticks,
 
 std::vector<Slice> slices_of(const Capture& capture) {
     std::vector<Slice> slices;
-    for_each_slice(capture.processes[0].threads[0], capture.end_ticks,
+    for_each_slice(capture.processes[0].threads[0], capture.processes[0].end_ticks,
                    [&](const Slice& s) { slices.push_back(s); });
     return slices;
 }
@@ -93,7 +95,7 @@ TEST_CASE("the Chrome JSON writer produces a valid trace with names, times and m
                                {1'002'000, 0, kExit},
                                {1'003'000, 2, kEnter}},
                               1'004'000, {"main (/a \"quoted\".py:1)", "builtins.len", "open"});
-    capture.info.vztrace_version = "9.9";
+    capture.processes[0].info.vztrace_version = "9.9";
     OutputFile file(dir.file("t.json"));
     WriteStats stats;
     REQUIRE(ChromeJsonWriter().write(capture, file, stats));

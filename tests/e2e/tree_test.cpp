@@ -1,0 +1,237 @@
+// Whole process trees end in one trace: fork, multiprocessing (fork, spawn, forkserver),
+// ProcessPoolExecutor, sys.executable children, exec, os._exit and signals.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::RunOptions;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+
+namespace {
+
+std::string tree_script(const std::string& name) { return script("tree/" + name); }
+
+struct TreeRun {
+    vztrace::testing::ProcessResult result;
+    Trace trace;
+    // Calls of the function `name` (qualname only), per process name.
+    std::map<std::string, std::size_t> calls_by_process(const std::string& name) const {
+        std::map<std::string, std::size_t> counts;
+        for (const auto& e : trace.slices) {
+            if (e.name.rfind(name + " (", 0) == 0) counts[trace.processes.at(e.pid)]++;
+        }
+        return counts;
+    }
+    std::size_t processes_named(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (const auto& [pid, name] : trace.processes) n += name.rfind(prefix, 0) == 0;
+        return n;
+    }
+};
+
+TreeRun run_tree(const std::vector<std::string>& args, const TempDir& dir) {
+    std::vector<std::string> all = {"--quiet", "-o", dir.file("trace.json")};
+    all.insert(all.end(), args.begin(), args.end());
+    TreeRun run{run_vztrace(all), {}};
+    INFO(run.result.err);
+    REQUIRE(vztrace::testing::file_exists(dir.file("trace.json")));
+    run.trace = load_trace(dir.file("trace.json"));
+    return run;
+}
+
+std::size_t total(const std::map<std::string, std::size_t>& counts) {
+    std::size_t sum = 0;
+    for (const auto& [name, n] : counts) sum += n;
+    return sum;
+}
+
+// No parts directory of this run is left behind in the temporary directory.
+void check_no_parts_left(const TempDir& tmp) {
+    CHECK(std::distance(std::filesystem::directory_iterator(tmp.path()),
+                        std::filesystem::directory_iterator()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("Pool(4).map records every worker's calls, with fork, spawn and forkserver") {
+    const std::map<std::string, std::string> worker_names = {
+        {"fork", "ForkPoolWorker-"},
+        {"spawn", "SpawnPoolWorker-"},
+        {"forkserver", "ForkServerPoolWorker-"}};
+    for (const auto& [method, worker] : worker_names) {
+        DYNAMIC_SECTION("start method " << method) {
+            TempDir dir;
+            const auto run = run_tree({tree_script("pool_map.py"), method}, dir);
+            INFO(run.result.err);
+            CHECK(run.result.status() == 0);
+            CHECK(run.result.out == "20580\n");
+            CHECK(run.processes_named(worker) == 4);
+            const auto work = run.calls_by_process("work");
+            const auto square = run.calls_by_process("square");
+            CHECK(total(work) == 40);
+            CHECK(total(square) == 40);
+            for (const auto& [process, n] : work) CHECK(process.rfind(worker, 0) == 0);
+            CHECK(run.trace.metadata.at("missing_pids") == "[]");
+            CHECK(run.trace.nesting_problem().empty());
+            // The parent's map call and the workers' calls share one time axis.
+            const auto map_call = run.trace.named("Pool.map (");
+            REQUIRE(map_call.size() == 1);
+            for (const auto& e : run.trace.named("work (")) {
+                CHECK(e.ts_ns >= map_call[0].ts_ns);
+                CHECK(e.end_ns() <= map_call[0].end_ns());
+            }
+        }
+    }
+}
+
+TEST_CASE("ProcessPoolExecutor workers are recorded") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("executor.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "2025\n");
+    CHECK(total(run.calls_by_process("cube")) == 10);
+    CHECK(run.trace.processes.size() >= 2);
+    CHECK(run.trace.metadata.at("missing_pids") == "[]");
+}
+
+TEST_CASE("sys.executable children and grandchildren are recorded as their own processes") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("nested_parent.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "parent got: child got deep\n");
+    CHECK(run.trace.processes.size() == 3);
+    CHECK(run.calls_by_process("parent_step") ==
+          std::map<std::string, std::size_t>{{tree_script("nested_parent.py"), 1}});
+    CHECK(run.calls_by_process("child_step") ==
+          std::map<std::string, std::size_t>{{tree_script("nested_child.py"), 1}});
+    CHECK(total(run.calls_by_process("grandchild_step")) == 1);
+    std::set<std::int64_t> pids;
+    for (const auto& e : run.trace.slices) pids.insert(e.pid);
+    CHECK(pids.size() == 3);
+}
+
+TEST_CASE("a child whose program fails still contributes its trace") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("child_fails.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "child status 5\n");
+    CHECK(total(run.calls_by_process("failing")) == 1);
+}
+
+TEST_CASE("os.fork children start empty and keep their calls through os._exit") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("fork_exit.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "child status 3\n");
+    CHECK(run.trace.processes.size() == 2);
+    std::map<std::string, std::set<std::int64_t>> pids_of;
+    for (const auto& e : run.trace.slices) pids_of[e.name.substr(0, e.name.find(" ("))].insert(e.pid);
+    REQUIRE(pids_of["in_child"].size() == 1);
+    REQUIRE(pids_of["in_parent"].size() == 1);
+    CHECK(*pids_of["in_child"].begin() != *pids_of["in_parent"].begin());
+    // Pre-fork events belong to the parent only.
+    CHECK(pids_of["before_fork"] == pids_of["in_parent"]);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
+TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("exec_self.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "after exec\n");
+    CHECK(total(run.calls_by_process("before_exec")) == 1);
+    CHECK(total(run.calls_by_process("after_exec")) == 1);
+    CHECK(run.trace.named("before_exec (").at(0).pid == run.trace.named("after_exec (").at(0).pid);
+}
+
+TEST_CASE("SIGTERM ends the program as under python (143) and the trace is written") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("sigterm_self.py")}, dir);
+    CHECK(run.result.status() == -15);
+    CHECK(run.result.out == "before\n");
+    const auto python = vztrace::testing::run_process({kPython, tree_script("sigterm_self.py")});
+    CHECK(python.status() == run.result.status());
+    CHECK(run.trace.count_prefix("doomed (") == 1);
+    CHECK(run.trace.count_prefix("outer (") == 1);
+    CHECK(run.trace.named("outer (").at(0).unfinished);
+}
+
+TEST_CASE("a with Pool() block keeps the calls of the workers it terminates") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("pool_with.py")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "570\n");
+    CHECK(run.processes_named("ForkPoolWorker-") == 2);
+    CHECK(total(run.calls_by_process("work")) == 20);
+    CHECK(run.trace.metadata.at("missing_pids") == "[]");
+}
+
+TEST_CASE("a worker killed by SIGKILL is reported missing and the rest is written") {
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const auto result = run_vztrace({"-o", dir.file("trace.json"), tree_script("sigkill_worker.py")},
+                                    options);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "victim exit -9 survivor exit 0\n");
+    CHECK(result.err.find("left no trace") != std::string::npos);
+    const auto trace = load_trace(dir.file("trace.json"));
+    CHECK(trace.count_prefix("survivor (") == 1);
+    CHECK(trace.count_prefix("victim (") == 0);
+    const std::string missing = trace.metadata.at("missing_pids");
+    CHECK(missing.size() > 2);
+    CHECK(result.err.find(missing.substr(1, missing.size() - 2)) != std::string::npos);
+    check_no_parts_left(tmp);
+}
+
+TEST_CASE("option --ignore-multiprocess traces the root only") {
+    TempDir dir;
+    const auto run = run_tree({"--ignore-multiprocess", tree_script("pool_map.py"), "fork"}, dir);
+    CHECK(run.result.out == "20580\n");
+    CHECK(run.trace.processes.size() == 1);
+    CHECK(total(run.calls_by_process("work")) == 0);
+}
+
+TEST_CASE("option --output-dir writes one file per process, named with its pid") {
+    TempDir dir;
+    const auto result = run_vztrace({"--quiet", "--output-dir", dir.file("traces"),
+                                     tree_script("nested_parent.py")});
+    CHECK(result.status() == 0);
+    std::size_t files = 0;
+    std::size_t steps = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+        const std::string name = entry.path().filename().string();
+        CHECK(name.rfind("result_", 0) == 0);
+        const auto trace = load_trace(entry.path().string());
+        CHECK(trace.processes.size() == 1);
+        CHECK(name == "result_" + std::to_string(trace.processes.begin()->first) + ".json");
+        steps += trace.count_prefix("parent_step (") + trace.count_prefix("child_step (") +
+                 trace.count_prefix("grandchild_step (");
+        ++files;
+    }
+    CHECK(files == 3);
+    CHECK(steps == 3);
+}
+
+TEST_CASE("the parts directory is private and removed after the run") {
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file("t.json"), "-c",
+         "import os, stat; d = os.environ['VZTRACE_PARTS_DIR']; "
+         "print(oct(stat.S_IMODE(os.stat(d).st_mode)), d.startswith(os.environ['TMPDIR']))"},
+        options);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "0o700 True\n");
+    check_no_parts_left(tmp);
+}

@@ -1,0 +1,220 @@
+#include "tracer/process_tree.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "tracer/part_file.hpp"
+
+namespace vztrace::tracer {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kRootPid = "VZTRACE_ROOT_PID";
+constexpr const char* kPartsDir = "VZTRACE_PARTS_DIR";
+
+std::string absolute(const std::string& path) {
+    if (!path.empty() && path[0] == '/') return path;
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+    return fmt::format("{}/{}", cwd, path);
+}
+
+// "dir/result.json" for pid 42 -> "dir/result_42.json" ("x.json.gz" -> "x_42.json.gz").
+std::string with_pid(const std::string& output, const std::string& dir, pid_t pid) {
+    const fs::path path(output);
+    std::string name = path.filename().string();
+    std::size_t dot = name.find('.');
+    if (dot == 0 || dot == std::string::npos) dot = name.size();
+    const std::string renamed = fmt::format("{}_{}{}", name.substr(0, dot), pid, name.substr(dot));
+    return ((dir.empty() ? path.parent_path() : fs::path(dir)) / renamed).string();
+}
+
+std::string check_writable_dir(const std::string& file, const std::string& shown) {
+    const std::string dir = fs::path(file).parent_path().string();
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+        return fmt::format("cannot write '{}': the directory '{}' is missing or not writable",
+                           shown, dir);
+    }
+    return {};
+}
+
+bool process_alive(pid_t pid) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+    std::string line;
+    if (!std::getline(stat, line)) return false;
+    const auto close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
+}  // namespace
+
+std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
+    const pid_t self = ::getpid();
+    const char* root_env = std::getenv(kRootPid);
+    const bool is_child = root_env != nullptr && *root_env != '\0' && std::atol(root_env) != self;
+    const std::string output = absolute(settings.output);
+
+    if (settings.pid_suffix || !settings.output_dir.empty()) {
+        plan.role = ProcessRole::kOwnFile;
+        const std::string dir = settings.output_dir.empty() ? "" : absolute(settings.output_dir);
+        plan.output = with_pid(output, dir, self);
+        if (!dir.empty()) {
+            std::error_code ignored;
+            fs::create_directories(dir, ignored);
+            ::setenv("VZTRACE_OUTPUT_DIR", dir.c_str(), 1);
+        } else {
+            ::setenv("VZTRACE_PID_SUFFIX", "1", 1);
+        }
+        ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
+        if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
+        return check_writable_dir(plan.output, plan.output);
+    }
+    if (is_child) {
+        const char* parts = std::getenv(kPartsDir);
+        if (settings.ignore_multiprocess || parts == nullptr || *parts == '\0') {
+            plan.role = ProcessRole::kUntraced;
+        } else {
+            plan.role = ProcessRole::kChild;
+            plan.parts_dir = parts;
+        }
+        return {};
+    }
+
+    plan.role = ProcessRole::kRoot;
+    plan.output = output;
+    if (std::string error = check_writable_dir(output, settings.output); !error.empty()) {
+        return error;
+    }
+    ::setenv(kRootPid, std::to_string(self).c_str(), 1);
+    ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
+    if (settings.ignore_multiprocess) {
+        ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
+        return {};
+    }
+    // A root that exec'd itself keeps its directory: its earlier image's part is there.
+    const char* parts = std::getenv(kPartsDir);
+    if (root_env != nullptr && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
+        plan.parts_dir = parts;
+    } else {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string pattern =
+            fmt::format("{}/vztrace-{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            return fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
+                               pattern, std::strerror(errno));
+        }
+        plan.parts_dir = pattern;
+        ::setenv(kPartsDir, plan.parts_dir.c_str(), 1);
+    }
+    // Children start with no vztrace options on their command line: the root's travel here.
+    if (settings.quiet) ::setenv("VZTRACE_QUIET", "1", 1);
+    if (settings.ignore_c_function) ::setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
+    ::setenv("VZTRACE_MAX_MEMORY", std::to_string(settings.max_memory).c_str(), 1);
+    return {};
+}
+
+TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) {
+    TreePlan child = parent;
+    switch (parent.role) {
+        case ProcessRole::kRoot:
+            child.role = parent.parts_dir.empty() ? ProcessRole::kUntraced : ProcessRole::kChild;
+            break;
+        case ProcessRole::kOwnFile:
+            child.output = with_pid(absolute(settings.output),
+                                    settings.output_dir.empty() ? "" : absolute(settings.output_dir),
+                                    ::getpid());
+            break;
+        default:
+            break;
+    }
+    return child;
+}
+
+std::string started_marker(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    return fmt::format("{}/{}-{}.started", dir, pid, nonce);
+}
+
+std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    return fmt::format("{}/{}-{}.part", dir, pid, nonce);
+}
+
+void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    std::ofstream(started_marker(dir, pid, nonce)).flush();
+}
+
+CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait) {
+    CollectedParts result;
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    std::set<std::string> done;
+    while (true) {
+        std::vector<std::pair<std::string, pid_t>> pending;
+        std::error_code error;
+        for (const auto& entry : fs::directory_iterator(dir, error)) {
+            const std::string name = entry.path().filename().string();
+            if (entry.path().extension() != ".started") continue;
+            const std::string stem = name.substr(0, name.size() - 8);
+            if (done.count(stem) != 0) continue;
+            const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str()));
+            const std::string part = dir + "/" + stem + ".part";
+            if (fs::exists(part)) {
+                done.insert(stem);
+                std::string message;
+                if (auto process = read_part(part, message)) {
+                    result.parts.push_back(std::move(*process));
+                } else {
+                    result.errors.push_back(message);
+                }
+            } else if (pid == self) {
+                done.insert(stem);  // this image: it is the one writing
+            } else if (!process_alive(pid)) {
+                // Gone: a part it left just now, or none (killed, crashed).
+                if (!fs::exists(part)) {
+                    done.insert(stem);
+                    result.missing_pids.push_back(pid);
+                }
+            } else {
+                pending.emplace_back(stem, pid);
+            }
+        }
+        if (pending.empty()) break;
+        if (std::chrono::steady_clock::now() >= deadline) {
+            for (const auto& [stem, pid] : pending) result.missing_pids.push_back(pid);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Parts of images that exec'd (same pid, no marker of their own left to wait for).
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir, error)) {
+        const std::string name = entry.path().filename().string();
+        if (entry.path().extension() != ".part") continue;
+        const std::string stem = name.substr(0, name.size() - 5);
+        if (done.count(stem) != 0) continue;
+        std::string message;
+        if (auto process = read_part(entry.path().string(), message)) {
+            result.parts.push_back(std::move(*process));
+        } else {
+            result.errors.push_back(message);
+        }
+    }
+    return result;
+}
+
+void remove_parts_dir(const std::string& dir) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+}
+
+}  // namespace vztrace::tracer

@@ -1,0 +1,59 @@
+// ProcessTree: how the processes of one traced program tree find each other. The root
+// makes a private directory (mkdtemp, 0700) and names it in VZTRACE_PARTS_DIR; every
+// traced child (fork, or vztrace re-entered through sys.executable) marks itself started
+// there and, when it ends, leaves its part. The root waits a bounded time for the parts
+// of children it knows have started, then writes one trace. No Python.h here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tracer/capture.hpp"
+#include "tracer/settings.hpp"
+
+namespace vztrace::tracer {
+
+enum class ProcessRole {
+    kRoot,      // writes the trace: its own capture and its children's parts
+    kChild,     // hands its part to the root through the parts directory
+    kOwnFile,   // writes a file of its own (--pid-suffix, --output-dir)
+    kUntraced,  // a child of a root run with --ignore-multiprocess
+};
+
+struct TreePlan {
+    ProcessRole role = ProcessRole::kRoot;
+    std::string parts_dir;  // kRoot (unless --ignore-multiprocess) and kChild
+    std::string output;     // the file this process writes (kRoot, kOwnFile)
+};
+
+// Reads the VZTRACE_* environment to find this process's place in the tree, and sets the
+// environment its children will inherit. Returns an error message (empty when fine), e.g.
+// for an output directory that cannot be written.
+std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan);
+
+// The plan of a child forked from a process whose plan was `parent`.
+TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings);
+
+// Files of one process image in the parts directory (a pid can exec a new image).
+std::string started_marker(const std::string& dir, pid_t pid, std::uint64_t nonce);
+std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
+void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce);
+
+struct CollectedParts {
+    std::vector<ProcessCapture> parts;
+    std::vector<std::int64_t> missing_pids;  // started, but no part (killed, or still running)
+    std::vector<std::string> errors;         // damaged parts
+};
+
+// Reads every part in `dir` except `self`'s, waiting at most `wait` for children that are
+// still alive and have not left theirs.
+CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait);
+
+// Removes the parts directory and what is in it.
+void remove_parts_dir(const std::string& dir);
+
+}  // namespace vztrace::tracer
