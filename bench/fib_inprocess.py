@@ -1,0 +1,37 @@
+# The in-process figure: ns per Python call of fib(25), best of several rounds, under the
+# mode named in argv[1]: plain, floor (vzfloor's empty hooks), cprofile, or traced (this
+# script run under vztrace, which measures itself the same way). Prints JSON.
+import json
+import os
+import sys
+import time
+
+CALLS = 242785  # calls of fib made by fib(25)
+ROUNDS = int(os.environ.get("VZBENCH_FIB_ROUNDS", "15"))
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def best_ns_per_call():
+    best = float("inf")
+    for _ in range(ROUNDS):
+        start = time.perf_counter_ns()
+        fib(25)
+        best = min(best, time.perf_counter_ns() - start)
+    return best / CALLS
+
+
+mode = sys.argv[1]
+hook = mode
+if mode == "floor":
+    sys.path.insert(0, sys.argv[2])
+    import vzfloor
+    hook = vzfloor.install()
+elif mode == "cprofile":
+    import cProfile
+    profiler = cProfile.Profile()
+    profiler.enable()
+result = best_ns_per_call()
+print(json.dumps({"mode": mode, "hook": hook, "ns_per_call": result}))
