@@ -1,6 +1,7 @@
+#include <Python.h>
+
 #include "embed/interpreter.hpp"
 
-#include <Python.h>
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -54,10 +55,10 @@ std::string python_for_paths() {
 
 std::string describe_python() {
     Dl_info info{};
-    const char* library = ::dladdr(reinterpret_cast<void*>(&Py_GetVersion), &info) != 0 &&
-                                  info.dli_fname != nullptr
-                              ? info.dli_fname
-                              : "statically linked";
+    const char* library =
+        ::dladdr(reinterpret_cast<void*>(&Py_GetVersion), &info) != 0 && info.dli_fname != nullptr
+            ? info.dli_fname
+            : "statically linked";
     std::string version = Py_GetVersion();
     version = version.substr(0, version.find(' '));
     return fmt::format("Python {} ({}; paths from {})", version, library,
@@ -110,7 +111,8 @@ int run_program(const RunRequest& request) {
 
     if (traced) tracer::program_starts();
     const int status = Py_RunMain();
-    if (status == 0 && !tracer::trace_written()) return static_cast<int>(ExitCode::kTraceNotWritten);
+    if (status == 0 && !tracer::trace_written())
+        return static_cast<int>(ExitCode::kTraceNotWritten);
     return status;
 }
 

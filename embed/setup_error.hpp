@@ -16,12 +16,12 @@ enum class ExitCode : int {
 };
 
 class SetupError : public std::runtime_error {
-   public:
+ public:
     SetupError(ExitCode code, const std::string& message)
         : std::runtime_error(message), code_(code) {}
     ExitCode code() const { return code_; }
 
-   private:
+ private:
     ExitCode code_;
 };
 

@@ -1,8 +1,8 @@
 #include "launcher/command_line.hpp"
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -41,8 +41,8 @@ Exit status: the traced program's own status, unchanged. vztrace's own failures:
 constexpr std::string_view kPythonFlags = "bBdEhiIOPqsSuvVx?";
 constexpr std::string_view kPythonFlagsWithValue = "cmWX";
 constexpr std::array<std::string_view, 6> kPythonLongOptions = {
-    "--help", "--version", "--check-hash-based-pycs", "--help-env", "--help-xoptions",
-    "--help-all"};
+    "--help",     "--version",       "--check-hash-based-pycs",
+    "--help-env", "--help-xoptions", "--help-all"};
 
 [[noreturn]] void usage_error(const std::string& message) {
     throw SetupError(ExitCode::kUsage, message);
@@ -50,11 +50,11 @@ constexpr std::array<std::string_view, 6> kPythonLongOptions = {
 
 // Checks python's own leading options so that a typo gets one clear line from vztrace
 // rather than python's multi-line usage text. Returns the target as the trace names the
-// process: the script, "-m module", "-c" or "-" (stdin).
+// process: the script, "-m module", "-c" or "-" (standard input).
 std::string check_python_options(const std::vector<std::string>& argv) {
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& arg = argv[i];
-        if (arg.size() < 2 || arg[0] != '-') return arg;  // the script, or "-" for stdin
+        if (arg.size() < 2 || arg[0] != '-') return arg;  // the script, or "-" for standard input
         if (arg == "--") return i + 1 < argv.size() ? argv[i + 1] : "-";
         if (arg[1] == '-') {
             const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
@@ -86,7 +86,7 @@ std::string check_python_options(const std::vector<std::string>& argv) {
             }
         }
     }
-    return "-";  // only options: python reads the program from stdin
+    return "-";  // only options: python reads the program from standard input
 }
 
 struct CliDefinition {
@@ -204,8 +204,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
         if (width == 0) {
             if (arg.rfind("--", 0) == 0 && arg.size() > 2) {
                 const std::string name = arg.substr(0, arg.find('='));
-                const bool pythons = std::find(kPythonLongOptions.begin(),
-                                               kPythonLongOptions.end(),
+                const bool pythons = std::find(kPythonLongOptions.begin(), kPythonLongOptions.end(),
                                                name) != kPythonLongOptions.end();
                 if (!pythons || seen_run) {
                     usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));

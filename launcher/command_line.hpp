@@ -16,8 +16,8 @@ struct Invocation {
     Action action = Action::kRun;
     tracer::TraceSettings trace;
     std::vector<std::string> python_argv;  // everything from the target on, untouched
-    std::string process_name;  // the target: "app.py", "-m pkg", "-c print(1)", "-"
-    std::string help;                       // filled for Action::kHelp
+    std::string process_name;              // the target: "app.py", "-m pkg", "-c print(1)", "-"
+    std::string help;                      // filled for Action::kHelp
 };
 
 // Parses vztrace's argv (args[0] is the program name). Options may also come from

@@ -1,5 +1,6 @@
 // vztrace's entry point: parse the command line, then hand python's argv to embed/.
 #include <fmt/format.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -44,7 +44,7 @@ struct ProcessCapture {
 };
 
 struct Capture {
-    std::vector<ProcessCapture> processes;  // the first is the one writing the trace
+    std::vector<ProcessCapture> processes;   // the first is the one writing the trace
     std::vector<std::int64_t> missing_pids;  // processes that ended without their part
 };
 

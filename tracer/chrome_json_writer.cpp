@@ -50,8 +50,8 @@ void append_uint(std::string& out, std::uint64_t value) {
     out.append(text.data(), text.size());
 }
 
-void append_name_event(std::string& out, std::string_view kind, std::int64_t pid,
-                       std::uint64_t tid, std::string_view name) {
+void append_name_event(std::string& out, std::string_view kind, std::int64_t pid, std::uint64_t tid,
+                       std::string_view name) {
     out += R"({"ph":"M","name":")";
     out += kind;
     out += R"(","pid":)";
@@ -69,11 +69,21 @@ void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
     for (const char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
@@ -88,17 +98,28 @@ void append_json_string(std::string& out, std::string_view text) {
 bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStats& stats) {
     const auto started = std::chrono::steady_clock::now();
 
-    // Events are formatted at a raw cursor into one large buffer, flushed when the room
-    // left could not hold the largest possible event.
-    std::string out;
-    out += "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+    std::string head = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
     for (const auto& process : capture.processes) {
-        append_name_event(out, "process_name", process.pid,
+        append_name_event(head, "process_name", process.pid,
                           static_cast<std::uint64_t>(process.pid), process.name);
         for (const auto& thread : process.threads) {
-            append_name_event(out, "thread_name", process.pid, thread.tid, thread.name);
+            append_name_event(head, "thread_name", process.pid, thread.tid, thread.name);
         }
     }
+
+    // Events are formatted at a raw cursor into a large buffer, handed to the writing
+    // thread when the room left could not hold the largest possible event.
+    BackgroundWriter sink(file);
+    std::string buffer(std::max(kBufferBytes, 2 * head.size()), '\0');
+    char* cursor = put(buffer.data(), head);
+    auto flush = [&](std::size_t room) {
+        buffer = sink.exchange(std::move(buffer), static_cast<std::size_t>(cursor - buffer.data()));
+        if (buffer.size() < room) buffer.resize(room);
+        cursor = buffer.data();
+    };
+    // Set once a buffer has gone to the writing thread (with its last event's comma).
+    bool flushed_comma = false;
+
     constexpr std::string_view kUnfinished = R"(,"args":{"unfinished":true})";
     for (const auto& process : capture.processes) {
         // Every name is escaped once; an event then copies it.
@@ -112,20 +133,21 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
             names.push_back(std::move(quoted));
         }
         for (const auto& thread : process.threads) {
-            const std::string prefix =
-                fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", process.pid,
-                            thread.tid);
+            const std::string prefix = fmt::format(
+                R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", process.pid, thread.tid);
             const std::size_t largest_event = prefix.size() + longest_name + 2 * 26 + 64;
             const std::size_t size = std::max(kBufferBytes, 4 * largest_event);
-            std::size_t used = out.size();
-            out.resize(size);
-            char* cursor = out.data() + used;
-            char* const limit = out.data() + size - largest_event;
-            bool ok = true;
+            if (buffer.size() < size) {
+                const auto used = static_cast<std::size_t>(cursor - buffer.data());
+                buffer.resize(size);
+                cursor = buffer.data() + used;
+            }
+            char* limit = buffer.data() + buffer.size() - largest_event;
             for_each_slice(thread, process.end_ticks, [&](const Slice& slice) {
                 if (VZ_UNLIKELY(cursor > limit)) {
-                    ok = ok && file.write(std::string_view(out.data(), cursor - out.data()));
-                    cursor = out.data();
+                    flushed_comma = true;
+                    flush(size);
+                    limit = buffer.data() + buffer.size() - largest_event;
                 }
                 const std::int64_t begin = process.mapping.to_ns(slice.begin_ticks);
                 const std::int64_t end = process.mapping.to_ns(slice.end_ticks);
@@ -142,22 +164,25 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
                 cursor = put(cursor, "},\n");
                 ++stats.slices;
             });
-            out.resize(static_cast<std::size_t>(cursor - out.data()));
-            if (!ok) return false;
         }
     }
-    // The last event ends with ",\n"; JSON wants none after the last element.
-    if (out.size() >= 2 && out[out.size() - 2] == ',') {
-        out.resize(out.size() - 2);
-    } else {
-        // The trailing comma went out with an earlier flush: close with a harmless event.
-        out += R"({"ph":"M","name":"vztrace_end","pid":0,"tid":0,"args":{}})";
+    // Every event ends with ",\n"; JSON wants no comma after the last one.
+    if (cursor - buffer.data() >= 2 && cursor[-2] == ',' && cursor[-1] == '\n') {
+        cursor -= 2;
+    } else if (flushed_comma) {
+        // The last comma went out with an earlier buffer, and this one holds no event:
+        // close with a harmless one.
+        cursor = put(cursor, R"({"ph":"M","name":"vztrace_end","pid":0,"tid":0,"args":{}})");
     }
+    buffer = sink.exchange(std::move(buffer), static_cast<std::size_t>(cursor - buffer.data()));
+    const bool events_ok = sink.finish();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     stats.seconds = seconds;
+    if (!events_ok) return false;
 
     const CaptureInfo& info = capture.processes.front().info;
+    std::string out;
     bool cap_reached = false;
     for (const auto& process : capture.processes) cap_reached |= process.info.memory_cap_reached;
     std::string missing;
@@ -167,16 +192,14 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
     }
     out += "\n],\n\"vztrace_metadata\":{";
     out += fmt::format(R"("version":"{}","python":"{}","hook":"{}","clock":"{}",)",
-                       info.vztrace_version, info.python_version, info.hook,
-                       to_string(info.clock));
+                       info.vztrace_version, info.python_version, info.hook, to_string(info.clock));
     out += fmt::format(
         R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],"events":{},"slices":{},)",
         info.realtime_offset_ns, capture.processes.size(), missing, count_events(capture),
         stats.slices);
     out += fmt::format(
         R"("unfinished_calls":{},"dropped_events":{},"memory_cap_reached":{},"max_memory":{},)",
-        stats.unfinished, count_dropped(capture), cap_reached ? "true" : "false",
-        info.max_memory);
+        stats.unfinished, count_dropped(capture), cap_reached ? "true" : "false", info.max_memory);
     out += fmt::format(R"("write_seconds":{:.6f}}}}})", seconds);
     out += "\n";
     const bool ok = file.write(out) && file.commit();

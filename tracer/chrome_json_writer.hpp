@@ -22,7 +22,7 @@ struct WriteStats {
 void append_json_string(std::string& out, std::string_view text);
 
 class ChromeJsonWriter {
-   public:
+ public:
     // Writes the whole trace to `file` and commits it. On failure returns false and
     // file.error() says why; `stats` is filled either way.
     bool write(const Capture& capture, OutputFile& file, WriteStats& stats);

@@ -27,8 +27,7 @@ std::string_view to_string(ClockSource source) {
     return source == ClockSource::kTsc ? "tsc" : "clock_gettime(CLOCK_MONOTONIC)";
 }
 
-TickMapping::TickMapping(ClockAnchor first, ClockAnchor last, ClockSource source)
-    : base_(first) {
+TickMapping::TickMapping(ClockAnchor first, ClockAnchor last, ClockSource source) : base_(first) {
     if (source == ClockSource::kTsc && last.ticks > first.ticks &&
         last.monotonic_ns > first.monotonic_ns) {
         ns_per_tick_ = static_cast<double>(last.monotonic_ns - first.monotonic_ns) /
@@ -41,7 +40,7 @@ TickMapping::TickMapping(ClockAnchor first, ClockAnchor last, ClockSource source
 
 ClockSource TickClock::select() {
     force(cpu_has_invariant_tsc() && kernel_clocksource_is_tsc() ? ClockSource::kTsc
-                                                                  : ClockSource::kMonotonic);
+                                                                 : ClockSource::kMonotonic);
     return source();
 }
 

@@ -29,7 +29,7 @@ struct ClockAnchor {
 
 // Linear map from ticks to CLOCK_MONOTONIC nanoseconds between two anchors.
 class TickMapping {
-   public:
+ public:
     TickMapping() = default;
     TickMapping(ClockAnchor first, ClockAnchor last, ClockSource source);
     std::int64_t to_ns(std::uint64_t ticks) const {
@@ -38,13 +38,13 @@ class TickMapping {
     }
     double ns_per_tick() const { return ns_per_tick_; }
 
-   private:
+ private:
     ClockAnchor base_;
     double ns_per_tick_ = 1.0;
 };
 
 class TickClock {
-   public:
+ public:
     // Chooses the source once, before any record is taken.
     static ClockSource select();
     // Forces a source (tests, and machines whose TSC is known to be bad).
@@ -64,7 +64,7 @@ class TickClock {
     // CLOCK_REALTIME minus CLOCK_MONOTONIC, for the trace metadata.
     static std::int64_t realtime_offset_ns();
 
-   private:
+ private:
     static inline bool use_tsc_ = false;
 };
 

@@ -95,15 +95,42 @@ struct Callback {
 
 // PyMethodDef must outlive the function objects: static storage.
 std::array<Callback, 9> g_callbacks = {{
-    {"PY_START", {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
-    {"PY_RESUME", {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
-    {"PY_THROW", {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr}, false, nullptr},
-    {"PY_RETURN", {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr}, false, nullptr},
-    {"PY_YIELD", {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr}, false, nullptr},
-    {"PY_UNWIND", {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind), METH_FASTCALL, nullptr}, false, nullptr},
-    {"CALL", {"vztrace_call", reinterpret_cast<PyCFunction>(+on_call), METH_FASTCALL, nullptr}, true, nullptr},
-    {"C_RETURN", {"vztrace_c_return", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr}, true, Py_False},
-    {"C_RAISE", {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr}, true, Py_True},
+    {"PY_START",
+     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"PY_RESUME",
+     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"PY_THROW",
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"PY_RETURN",
+     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"PY_YIELD",
+     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"PY_UNWIND",
+     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind), METH_FASTCALL, nullptr},
+     false,
+     nullptr},
+    {"CALL",
+     {"vztrace_call", reinterpret_cast<PyCFunction>(+on_call), METH_FASTCALL, nullptr},
+     true,
+     nullptr},
+    {"C_RETURN",
+     {"vztrace_c_return", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr},
+     true,
+     Py_False},
+    {"C_RAISE",
+     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr},
+     true,
+     Py_True},
 }};
 
 // Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
@@ -148,8 +175,8 @@ bool install(bool record_c_calls, std::string& hook) {
         PyObject* bit = PyObject_GetAttrString(events, callback.event);
         PyObject* function = PyCFunction_New(&callback.def, callback.self);
         if (bit != nullptr && function != nullptr &&
-            call_ok(PyObject_CallMethod(mon, "register_callback", "iOO", g_tool_id, bit,
-                                        function))) {
+            call_ok(
+                PyObject_CallMethod(mon, "register_callback", "iOO", g_tool_id, bit, function))) {
             mask |= PyLong_AsLong(bit);
         }
         PyErr_Clear();

@@ -50,8 +50,7 @@ OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
         zstream_ = std::make_unique<z_stream>();
         std::memset(zstream_.get(), 0, sizeof(z_stream));
         // windowBits 15 + 16: a gzip header, so `gunzip` and Perfetto read it.
-        if (deflateInit2(zstream_.get(), 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
-            Z_OK) {
+        if (deflateInit2(zstream_.get(), 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
             zstream_.reset();
             fail("zlib", ENOMEM);
             return;
@@ -68,10 +67,9 @@ OutputFile::~OutputFile() {
 
 void OutputFile::fail(std::string_view what, int errno_value) {
     if (!error_.empty()) return;
-    error_ = what.empty()
-                 ? fmt::format("cannot write '{}': {}", path_, std::strerror(errno_value))
-                 : fmt::format("cannot write '{}': {}: {}", path_, what,
-                               std::strerror(errno_value));
+    error_ = what.empty() ? fmt::format("cannot write '{}': {}", path_, std::strerror(errno_value))
+                          : fmt::format("cannot write '{}': {}: {}", path_, what,
+                                        std::strerror(errno_value));
 }
 
 bool OutputFile::write_raw(const char* data, std::size_t size) {
@@ -128,6 +126,55 @@ bool OutputFile::commit() {
     }
     committed_ = true;
     return true;
+}
+
+BackgroundWriter::BackgroundWriter(OutputFile& file) : file_(file), thread_([this] { run(); }) {}
+
+BackgroundWriter::~BackgroundWriter() { finish(); }
+
+void BackgroundWriter::run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+        changed_.wait(lock, [this] { return has_pending_ || stopping_; });
+        if (!has_pending_) return;
+        std::string buffer = std::move(pending_);
+        const std::size_t used = pending_used_;
+        has_pending_ = false;
+        busy_ = true;
+        const bool skip = failed_;
+        lock.unlock();
+        changed_.notify_all();
+        const bool ok = skip || file_.write(std::string_view(buffer.data(), used));
+        lock.lock();
+        failed_ = failed_ || !ok;
+        busy_ = false;
+        if (spare_.size() < buffer.size()) spare_ = std::move(buffer);
+        changed_.notify_all();
+    }
+}
+
+std::string BackgroundWriter::exchange(std::string filled, std::size_t used) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !has_pending_; });
+    pending_ = std::move(filled);
+    pending_used_ = used;
+    has_pending_ = true;
+    std::string next = std::move(spare_);
+    spare_ = std::string();
+    lock.unlock();
+    changed_.notify_all();
+    return next;
+}
+
+bool BackgroundWriter::finish() {
+    {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [this] { return !has_pending_ && !busy_; });
+        stopping_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return !failed_;
 }
 
 }  // namespace vztrace::tracer

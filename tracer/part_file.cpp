@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kMagic = "VZTRACE-PART-1\n";
 
 class PartWriter {
-   public:
+ public:
     template <typename T>
     void value(const T& v) {
         bytes_.append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -25,12 +25,12 @@ class PartWriter {
     }
     std::string& bytes() { return bytes_; }
 
-   private:
+ private:
     std::string bytes_;
 };
 
 class PartReader {
-   public:
+ public:
     explicit PartReader(std::string bytes) : bytes_(std::move(bytes)) {}
     template <typename T>
     bool value(T& v) {
@@ -60,7 +60,7 @@ class PartReader {
         return bytes_.compare(at_, kMagic.size(), kMagic) == 0;
     }
 
-   private:
+ private:
     std::string bytes_;
     std::size_t at_ = 0;
 };
@@ -118,8 +118,8 @@ std::optional<ProcessCapture> read_part(const std::string& path, std::string& er
     std::uint64_t count = 0;
     bool ok = in.magic() && in.value(process.pid) && in.text(process.name) &&
               in.value(process.mapping) && in.value(process.end_ticks) &&
-              in.text(info.vztrace_version) && in.text(info.python_version) &&
-              in.text(info.hook) && in.value(info.clock) && in.value(info.realtime_offset_ns) &&
+              in.text(info.vztrace_version) && in.text(info.python_version) && in.text(info.hook) &&
+              in.value(info.clock) && in.value(info.realtime_offset_ns) &&
               in.value(info.max_memory) && in.value(cap) && in.value(count);
     info.memory_cap_reached = cap != 0;
     for (std::uint64_t i = 0; ok && i < count; ++i) {

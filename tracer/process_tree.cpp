@@ -6,8 +6,8 @@
 
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -109,8 +109,8 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         plan.parts_dir = parts;
     } else {
         const char* tmp = std::getenv("TMPDIR");
-        std::string pattern =
-            fmt::format("{}/vztrace-{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
+        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX",
+                                          tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
         if (::mkdtemp(pattern.data()) == nullptr) {
             return fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
                                pattern, std::strerror(errno));
@@ -132,9 +132,9 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) 
             child.role = parent.parts_dir.empty() ? ProcessRole::kUntraced : ProcessRole::kChild;
             break;
         case ProcessRole::kOwnFile:
-            child.output = with_pid(absolute(settings.output),
-                                    settings.output_dir.empty() ? "" : absolute(settings.output_dir),
-                                    ::getpid());
+            child.output = with_pid(
+                absolute(settings.output),
+                settings.output_dir.empty() ? "" : absolute(settings.output_dir), ::getpid());
             break;
         default:
             break;

@@ -52,8 +52,7 @@ int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
             if (symbol_of_frame(frame) == kHiddenSymbol) break;
             const SymbolId id = symbols::of_c_callable(arg);
             g_session->current_buffer().append(
-                now, id,
-                what == PyTrace_C_RETURN ? EventKind::kExit : EventKind::kExitByException);
+                now, id, what == PyTrace_C_RETURN ? EventKind::kExit : EventKind::kExitByException);
             break;
         }
         default:

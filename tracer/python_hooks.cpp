@@ -1,11 +1,10 @@
+#include <Python.h>
+
 #include "tracer/python_hooks.hpp"
 
-#include <Python.h>
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstring>
 #include <string_view>
 
@@ -13,6 +12,7 @@
 #include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
 #include "tracer/python_symbols.hpp"
+#include "tracer/terminating_signals.hpp"
 
 #ifndef VZTRACE_VERSION
 #error "VZTRACE_VERSION must be defined by the build"
@@ -45,8 +45,7 @@ void refresh_process_name() {
     Py_XDECREF(name);
     PyObject* process =
         module != nullptr ? PyObject_CallMethod(module, "current_process", nullptr) : nullptr;
-    PyObject* process_name =
-        process != nullptr ? PyObject_GetAttrString(process, "name") : nullptr;
+    PyObject* process_name = process != nullptr ? PyObject_GetAttrString(process, "name") : nullptr;
     if (process_name != nullptr && PyUnicode_Check(process_name)) {
         const char* text = PyUnicode_AsUTF8(process_name);
         if (text != nullptr && std::string_view(text) != "MainProcess") {
@@ -67,7 +66,9 @@ void finish_now(bool before_exec = false) {
     PyErr_Fetch(&type, &value, &traceback);
     refresh_process_name();
     stop_recording();
+    signals::begin_finishing();
     g_session->finish(g_stop_ticks, before_exec);
+    signals::end_finishing();
     PyErr_Restore(type, value, traceback);
 }
 
@@ -80,36 +81,43 @@ PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
 PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
                           METH_VARARGS | METH_KEYWORDS, nullptr};
 
-// SIGTERM and SIGHUP, when the program has no handler of its own: keep the trace, then
-// die of the same signal, as without vztrace (status 143 for SIGTERM).
-PyObject* on_terminating_signal(PyObject*, PyObject* args) {
-    int signum = 0;
-    PyObject* frame = nullptr;
-    if (!PyArg_ParseTuple(args, "iO", &signum, &frame)) return nullptr;
-    finish_now();
-    std::signal(signum, SIG_DFL);
-    ::kill(::getpid(), signum);
-    Py_RETURN_NONE;  // not reached unless the signal is blocked
-}
-PyMethodDef g_signal_def = {"vztrace_signal_handler", on_terminating_signal, METH_VARARGS,
-                            nullptr};
-
-// os.register_at_fork(after_in_child=...): the child starts its own recording.
-PyObject* after_fork_child(PyObject*, PyObject*) {
-    if (g_session == nullptr || !g_installed) Py_RETURN_NONE;
-    const bool was_recording = g_stop_ticks == 0;
-    const bool traced = g_session->restart_after_fork();
-    g_active = traced && was_recording;
+// Around os.fork(): see terminating_signals.hpp.
+PyObject* before_fork(PyObject*, PyObject*) {
+    signals::before_fork();
     Py_RETURN_NONE;
 }
-PyMethodDef g_after_fork_def = {"vztrace_after_fork_child", after_fork_child, METH_NOARGS,
-                                nullptr};
+PyMethodDef g_before_fork_def = {"vztrace_before_fork", before_fork, METH_NOARGS, nullptr};
+
+PyObject* after_fork_parent(PyObject*, PyObject*) {
+    signals::after_fork_in_parent();
+    Py_RETURN_NONE;
+}
+PyMethodDef g_after_fork_parent_def = {"vztrace_after_fork_parent", after_fork_parent, METH_NOARGS,
+                                       nullptr};
+
+// The child starts its own recording, then takes the signals held back since the fork.
+PyObject* after_fork_child(PyObject*, PyObject*) {
+    if (g_session != nullptr && g_installed) {
+        const bool was_recording = g_stop_ticks == 0;
+        const bool traced = g_session->restart_after_fork();
+        g_active = traced && was_recording;
+        signals::after_fork_in_child();
+        if (!traced) signals::uninstall();
+    } else {
+        signals::after_fork_in_child();
+    }
+    Py_RETURN_NONE;
+}
+PyMethodDef g_after_fork_def = {"vztrace_after_fork_child", after_fork_child, METH_NOARGS, nullptr};
 
 void install_process_handlers() {
     PyObject* posix = PyImport_ImportModule("posix");
-    PyObject* callback = PyCFunction_New(&g_after_fork_def, nullptr);
-    if (posix != nullptr && callback != nullptr) {
-        PyObject* kwargs = Py_BuildValue("{s:O}", "after_in_child", callback);
+    PyObject* before = PyCFunction_New(&g_before_fork_def, nullptr);
+    PyObject* in_parent = PyCFunction_New(&g_after_fork_parent_def, nullptr);
+    PyObject* in_child = PyCFunction_New(&g_after_fork_def, nullptr);
+    if (posix != nullptr && before != nullptr && in_parent != nullptr && in_child != nullptr) {
+        PyObject* kwargs = Py_BuildValue("{s:O,s:O,s:O}", "before", before, "after_in_parent",
+                                         in_parent, "after_in_child", in_child);
         PyObject* noargs = PyTuple_New(0);
         PyObject* register_at_fork = PyObject_GetAttrString(posix, "register_at_fork");
         if (register_at_fork != nullptr && kwargs != nullptr && noargs != nullptr) {
@@ -119,28 +127,17 @@ void install_process_handlers() {
         Py_XDECREF(noargs);
         Py_XDECREF(kwargs);
     }
-    Py_XDECREF(callback);
+    Py_XDECREF(in_child);
+    Py_XDECREF(in_parent);
+    Py_XDECREF(before);
     Py_XDECREF(posix);
     PyErr_Clear();
 
-    PyObject* signal_module = PyImport_ImportModule("_signal");
-    PyObject* handler = PyCFunction_New(&g_signal_def, nullptr);
-    PyObject* sig_dfl =
-        signal_module != nullptr ? PyObject_GetAttrString(signal_module, "SIG_DFL") : nullptr;
-    if (signal_module != nullptr && handler != nullptr && sig_dfl != nullptr) {
-        for (const int signum : {SIGTERM, SIGHUP}) {
-            PyObject* current = PyObject_CallMethod(signal_module, "getsignal", "i", signum);
-            if (current != nullptr && PyObject_RichCompareBool(current, sig_dfl, Py_EQ) == 1) {
-                Py_XDECREF(PyObject_CallMethod(signal_module, "signal", "iO", signum, handler));
-            }
-            Py_XDECREF(current);
-            PyErr_Clear();
-        }
-    }
-    Py_XDECREF(sig_dfl);
-    Py_XDECREF(handler);
-    Py_XDECREF(signal_module);
+    // _signal first: it records each signal's handler as it finds it (SIG_DFL), so the
+    // program's signal.getsignal() answers as under python.
+    Py_XDECREF(PyImport_ImportModule("_signal"));
     PyErr_Clear();
+    signals::install([] { finish_now(); });
 }
 
 // posix._exit is replaced before `os` copies it (os does `from posix import *`); if os
@@ -245,9 +242,9 @@ PyObject* start_joinable_thread(PyObject*, PyObject* args, PyObject* kwargs) {
 PyMethodDef g_start_new_thread_def = {"start_new_thread",
                                       reinterpret_cast<PyCFunction>(+start_new_thread),
                                       METH_VARARGS | METH_KEYWORDS, nullptr};
-PyMethodDef g_start_joinable_thread_def = {
-    "start_joinable_thread", reinterpret_cast<PyCFunction>(+start_joinable_thread),
-    METH_VARARGS | METH_KEYWORDS, nullptr};
+PyMethodDef g_start_joinable_thread_def = {"start_joinable_thread",
+                                           reinterpret_cast<PyCFunction>(+start_joinable_thread),
+                                           METH_VARARGS | METH_KEYWORDS, nullptr};
 
 void wrap_function(PyObject* module, const char* name, PyMethodDef* def, PyObject*& original) {
     PyObject* current = PyObject_GetAttrString(module, name);
@@ -275,8 +272,7 @@ void wrap_thread_module() {
     Py_XDECREF(name);
     PyErr_Clear();
     if (module == nullptr) return;
-    wrap_function(module, "start_new_thread", &g_start_new_thread_def,
-                  g_original_start_new_thread);
+    wrap_function(module, "start_new_thread", &g_start_new_thread_def, g_original_start_new_thread);
     wrap_function(module, "start_joinable_thread", &g_start_joinable_thread_def,
                   g_original_start_joinable_thread);
     Py_DECREF(module);
@@ -299,7 +295,8 @@ void install() {
     }
     g_session->info().hook = hook;
     g_active = true;
-    g_startup_symbol = g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
+    g_startup_symbol =
+        g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
 }
 
@@ -335,7 +332,8 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
     PyObject* name = PyUnicode_FromString("threading");
     PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
     Py_XDECREF(name);
-    PyObject* active = threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
+    PyObject* active =
+        threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
     if (active != nullptr && PyDict_Check(active)) {
         PyObject *key = nullptr, *thread = nullptr;
         Py_ssize_t pos = 0;
@@ -370,7 +368,9 @@ void write_at_exit() {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     g_active = false;
+    signals::begin_finishing();
     if (!g_session->finish(g_stop_ticks)) g_trace_failed = true;
+    signals::end_finishing();
 }
 
 // A forked child has a copy of the parent's buffers: it must not add to them or write

@@ -22,7 +22,8 @@ std::string utf8_of(PyObject* text) {
             PyErr_Clear();
             return "?";
         }
-        std::string result(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+        std::string result(PyBytes_AS_STRING(bytes),
+                           static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
         Py_DECREF(bytes);
         return result;
     }
@@ -57,7 +58,7 @@ struct CEntry {
 };
 
 class CSymbolTable {
-   public:
+ public:
     CSymbolTable() : entries_(kInitialSize) {}
 
     VZ_ALWAYS_INLINE const CEntry* find(const void* method, const void* owner) const {
@@ -78,7 +79,7 @@ class CSymbolTable {
         ++count_;
     }
 
-   private:
+ private:
     static constexpr std::size_t kInitialSize = 1024;
 
     std::size_t slot(const void* method, const void* owner) const {

@@ -98,8 +98,8 @@ ProcessCapture Session::capture(std::uint64_t end_ticks) {
     for (const auto& buffer : threads_) {
         ThreadCapture thread;
         thread.tid = buffer->tid();
-        thread.name = buffer->name().empty() ? fmt::format("Thread {}", buffer->tid())
-                                             : buffer->name();
+        thread.name =
+            buffer->name().empty() ? fmt::format("Thread {}", buffer->tid()) : buffer->name();
         thread.chunks = buffer->chunks();
         thread.dropped = buffer->dropped();
         process.threads.push_back(std::move(thread));

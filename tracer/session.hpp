@@ -29,7 +29,7 @@ inline thread_local ThreadBuffer* t_buffer = nullptr;
 }  // namespace detail
 
 class Session {
-   public:
+ public:
     Session(TraceSettings settings, TreePlan plan, CaptureInfo info);
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
@@ -68,7 +68,7 @@ class Session {
     // vztrace) goes on recording, so even the root only leaves a part.
     bool finish(std::uint64_t end_ticks, bool before_exec = false);
 
-   private:
+ private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
 
     bool write_trace(Capture& trace, const std::string& output);

@@ -13,9 +13,9 @@ struct TraceSettings {
     bool quiet = false;
     bool ignore_c_function = false;
     std::uint64_t max_memory = kDefaultMaxMemory;  // bytes of event records, then stop
-    bool ignore_multiprocess = false;  // trace the root process only
-    bool pid_suffix = false;           // one file per process, named with its pid
-    std::string output_dir;            // one file per process, in this directory
+    bool ignore_multiprocess = false;              // trace the root process only
+    bool pid_suffix = false;                       // one file per process, named with its pid
+    std::string output_dir;                        // one file per process, in this directory
 };
 
 }  // namespace vztrace::tracer

@@ -14,12 +14,12 @@ namespace vztrace::tracer {
 inline constexpr SymbolId kHiddenSymbol = 0xFFFFFFFFU;
 
 class SymbolTable {
-   public:
+ public:
     SymbolId add(std::string name);
     std::vector<std::string> names() const;  // index = SymbolId
     std::size_t size() const;
 
-   private:
+ private:
     mutable std::mutex mutex_;
     std::deque<std::string> names_;
 };

@@ -18,8 +18,7 @@ constexpr std::size_t kMaxChunkRecords = kHugePage / sizeof(Record);
 Record* map_records(std::size_t bytes) {
     const bool huge = bytes == kHugePage;
     const std::size_t span = huge ? bytes * 2 : bytes;
-    void* base = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                        -1, 0);
+    void* base = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) return nullptr;
     auto* begin = static_cast<char*>(base);
     if (huge) {  // keep the aligned 2 MiB inside the 4 MiB mapping
@@ -49,9 +48,9 @@ bool MemoryBudget::take(std::uint64_t bytes) {
 }
 
 void ThreadBuffer::append_slow(Record record) {
-    const std::size_t capacity =
-        chunks_.empty() ? kFirstChunkRecords
-                        : std::min(chunks_.back().capacity * 2, kMaxChunkRecords);
+    const std::size_t capacity = chunks_.empty()
+                                     ? kFirstChunkRecords
+                                     : std::min(chunks_.back().capacity * 2, kMaxChunkRecords);
     if (!budget_.take(capacity * sizeof(Record))) {
         ++dropped_;
         return;
@@ -62,25 +61,22 @@ void ThreadBuffer::append_slow(Record record) {
         ++dropped_;
         return;
     }
-    chunks_.push_back(Chunk{std::unique_ptr<Record[], ChunkMemory>(memory, ChunkMemory{bytes}),
-                            capacity});
+    chunks_.push_back(
+        Chunk{std::unique_ptr<Record[], ChunkMemory>(memory, ChunkMemory{bytes}), capacity});
     next_ = chunks_.back().records.get();
     end_ = next_ + capacity;
     *next_++ = record;
 }
 
-void ThreadBuffer::ChunkMemory::operator()(Record* records) const {
-    ::munmap(records, bytes);
-}
+void ThreadBuffer::ChunkMemory::operator()(Record* records) const { ::munmap(records, bytes); }
 
 std::vector<std::span<const Record>> ThreadBuffer::chunks() const {
     std::vector<std::span<const Record>> result;
     result.reserve(chunks_.size());
     for (std::size_t i = 0; i < chunks_.size(); ++i) {
         const Record* begin = chunks_[i].records.get();
-        const std::size_t used = i + 1 == chunks_.size()
-                                     ? static_cast<std::size_t>(next_ - begin)
-                                     : chunks_[i].capacity;
+        const std::size_t used =
+            i + 1 == chunks_.size() ? static_cast<std::size_t>(next_ - begin) : chunks_[i].capacity;
         result.emplace_back(begin, used);
     }
     return result;

@@ -32,21 +32,21 @@ static_assert(sizeof(Record) == 16);
 // Bytes of records all threads may hold. Once a chunk is refused, recording stops for
 // good (no ring wrap: what is kept is exact, and the count of what is not is known).
 class MemoryBudget {
-   public:
+ public:
     explicit MemoryBudget(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
     bool take(std::uint64_t bytes);
     bool exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
     std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
     std::uint64_t limit() const { return limit_; }
 
-   private:
+ private:
     std::uint64_t limit_;
     std::atomic<std::uint64_t> used_{0};
     std::atomic<bool> exhausted_{false};
 };
 
 class ThreadBuffer {
-   public:
+ public:
     ThreadBuffer(MemoryBudget& budget, std::uint64_t tid) : budget_(budget), tid_(tid) {}
     ThreadBuffer(const ThreadBuffer&) = delete;
     ThreadBuffer& operator=(const ThreadBuffer&) = delete;
@@ -69,7 +69,7 @@ class ThreadBuffer {
     void set_name(std::string name) { name_ = std::move(name); }
     const std::string& name() const { return name_; }
 
-   private:
+ private:
     [[gnu::noinline]] void append_slow(Record record);
 
     // Record memory comes straight from mmap, populated up front (and as transparent

@@ -15,8 +15,7 @@ Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& o
 std::string normalized_python_stderr(const std::string& err) {
     std::string result = err;
     const std::string from = kPython + ":";
-    for (std::size_t at = result.find(from); at != std::string::npos;
-         at = result.find(from, at)) {
+    for (std::size_t at = result.find(from); at != std::string::npos; at = result.find(from, at)) {
         result.replace(at, from.size(), "vztrace:");
     }
     return result;

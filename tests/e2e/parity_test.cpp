@@ -1,10 +1,9 @@
 // vztrace must run a program exactly as python does: same stdout and stderr bytes, same
 // exit status, same sys.argv, sys.path, flags, __main__.
-#include <catch2/catch.hpp>
-
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "e2e/e2e.hpp"
 
@@ -84,10 +83,9 @@ TEST_CASE("a missing script or module fails as under python, in one line") {
     const Pair missing_script = run_both({dir.file("nope.py")}, {}, dir.file("t.json"));
     CHECK(missing_script.vztrace.status() == 2);
     CHECK(missing_script.vztrace.status() == missing_script.python.status());
-    CHECK(missing_script.vztrace.err ==
-          normalized_python_stderr(missing_script.python.err));
-    CHECK(std::count(missing_script.vztrace.err.begin(), missing_script.vztrace.err.end(),
-                     '\n') == 1);
+    CHECK(missing_script.vztrace.err == normalized_python_stderr(missing_script.python.err));
+    CHECK(std::count(missing_script.vztrace.err.begin(), missing_script.vztrace.err.end(), '\n') ==
+          1);
     const Pair missing_module = run_both({"-m", "no_such_module_xyz"}, {}, dir.file("t.json"));
     CHECK(missing_module.vztrace.status() == missing_module.python.status());
     // runpy names sys.executable in this message: vztrace's path under vztrace.
@@ -128,8 +126,8 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     const auto created =
         vztrace::testing::run_process({kPython, "-m", "venv", "--without-pip", dir.file("env")});
     REQUIRE(created.status() == 0);
-    const std::string site = dir.file("env/lib/python3." + std::to_string(kPythonMinor) +
-                                      "/site-packages/venvmod.py");
+    const std::string site =
+        dir.file("env/lib/python3." + std::to_string(kPythonMinor) + "/site-packages/venvmod.py");
     dir.write(site.substr(dir.path().size() + 1), "WHERE = 'inside the venv'\n");
     dir.write("use_venv.py",
               "import sys, venvmod\nprint(venvmod.WHERE, venvmod.__file__)\n"
@@ -139,8 +137,8 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     options.env["PATH"] = dir.file("env/bin") + ":" + std::string(std::getenv("PATH"));
     const auto venv_python =
         vztrace::testing::run_process({dir.file("env/bin/python"), dir.file("use_venv.py")});
-    const auto traced = run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")},
-                                    options);
+    const auto traced =
+        run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
     INFO(venv_python.err << traced.err);
     REQUIRE(venv_python.status() == 0);
     CHECK(traced.status() == 0);
@@ -149,8 +147,8 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
 
     SECTION("found through PATH alone") {
         options.env["VIRTUAL_ENV"] = std::nullopt;
-        const auto via_path = run_vztrace(
-            {"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
+        const auto via_path =
+            run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
         CHECK(via_path.out == venv_python.out);
     }
 }

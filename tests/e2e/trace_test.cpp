@@ -1,9 +1,9 @@
 // What vztrace records: every call, properly nested, named as VizTracer names them, with
 // the start-up kept apart, on every exit path.
-#include <catch2/catch.hpp>
 #include <simdjson.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
 
@@ -58,7 +58,9 @@ std::map<std::string, std::size_t> reference_counts(const std::string& program) 
 // directly (the reference counts those the same way; start-up calls are not the program's).
 std::map<std::string, std::size_t> calls_from(const Trace& trace, const std::string& program) {
     std::map<std::string, std::size_t> counts;
-    const auto own = [&](const std::string& name) { return name.find(program) != std::string::npos; };
+    const auto own = [&](const std::string& name) {
+        return name.find(program) != std::string::npos;
+    };
     std::map<std::int64_t, std::vector<vztrace::testing::TraceEvent>> threads;
     for (const auto& e : trace.slices) threads[e.tid].push_back(e);
     for (auto& [tid, events] : threads) {
@@ -99,7 +101,8 @@ TEST_CASE("fib(5) records exactly 15 calls of fib, nested 5 deep") {
 }
 
 TEST_CASE("call counts equal a sys.setprofile reference count") {
-    for (const char* name : {"classes.py", "generators.py", "exceptions.py", "builtins_sorting.py"}) {
+    for (const char* name :
+         {"classes.py", "generators.py", "exceptions.py", "builtins_sorting.py"}) {
         DYNAMIC_SECTION(name) {
             const std::string program = script(std::string("programs/") + name);
             const auto expected = reference_counts(program);
@@ -186,8 +189,7 @@ TEST_CASE("interpreter start-up is recorded under its own top-level slice") {
     for (const auto& e : run.trace.slices) {
         const bool is_site = e.name.find("/site.py:") != std::string::npos ||
                              e.name.find("<frozen site>:") != std::string::npos;
-        if (is_site && e.ts_ns >= startup[0].ts_ns &&
-            e.end_ns() <= startup[0].end_ns()) {
+        if (is_site && e.ts_ns >= startup[0].ts_ns && e.end_ns() <= startup[0].end_ns()) {
             site_inside = true;
         }
     }
@@ -216,7 +218,8 @@ TEST_CASE("option --ignore-c-function records Python functions only") {
 
 TEST_CASE("past --max-memory recording stops and the trace says how much was lost") {
     TempDir dir;
-    const auto run = run_vztrace({"--max-memory", "1M", "-o", dir.file("t.json"), script("heavy.py")});
+    const auto run =
+        run_vztrace({"--max-memory", "1M", "-o", dir.file("t.json"), script("heavy.py")});
     CHECK(run.status() == 0);
     CHECK(run.out == "20000100000\n");
     CHECK(run.err.find("memory cap") != std::string::npos);

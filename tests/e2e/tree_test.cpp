@@ -1,7 +1,6 @@
 // Whole process trees end in one trace: fork, multiprocessing (fork, spawn, forkserver),
 // ProcessPoolExecutor, sys.executable children, exec, os._exit and signals.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <map>
 #include <set>
@@ -132,7 +131,8 @@ TEST_CASE("os.fork children start empty and keep their calls through os._exit") 
     CHECK(run.result.out == "child status 3\n");
     CHECK(run.trace.processes.size() == 2);
     std::map<std::string, std::set<std::int64_t>> pids_of;
-    for (const auto& e : run.trace.slices) pids_of[e.name.substr(0, e.name.find(" ("))].insert(e.pid);
+    for (const auto& e : run.trace.slices)
+        pids_of[e.name.substr(0, e.name.find(" ("))].insert(e.pid);
     REQUIRE(pids_of["in_child"].size() == 1);
     REQUIRE(pids_of["in_parent"].size() == 1);
     CHECK(*pids_of["in_child"].begin() != *pids_of["in_parent"].begin());
@@ -163,6 +163,18 @@ TEST_CASE("SIGTERM ends the program as under python (143) and the trace is writt
     CHECK(run.trace.named("outer (").at(0).unfinished);
 }
 
+TEST_CASE("SIGTERM reaching a program blocked in C still ends it (143) with its trace") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("sigterm_blocked.py")}, dir);
+    CHECK(run.result.status() == -15);
+    CHECK(run.result.out == "waiting\n");
+    const auto python = vztrace::testing::run_process({kPython, tree_script("sigterm_blocked.py")});
+    CHECK(python.status() == run.result.status());
+    CHECK(python.out == run.result.out);
+    CHECK(run.trace.count_prefix("send (") == 1);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
 TEST_CASE("a with Pool() block keeps the calls of the workers it terminates") {
     TempDir dir;
     const auto run = run_tree({tree_script("pool_with.py")}, dir);
@@ -178,8 +190,8 @@ TEST_CASE("a worker killed by SIGKILL is reported missing and the rest is writte
     TempDir tmp;
     RunOptions options;
     options.env["TMPDIR"] = tmp.path();
-    const auto result = run_vztrace({"-o", dir.file("trace.json"), tree_script("sigkill_worker.py")},
-                                    options);
+    const auto result =
+        run_vztrace({"-o", dir.file("trace.json"), tree_script("sigkill_worker.py")}, options);
     CHECK(result.status() == 0);
     CHECK(result.out == "victim exit -9 survivor exit 0\n");
     CHECK(result.err.find("left no trace") != std::string::npos);
@@ -202,8 +214,8 @@ TEST_CASE("option --ignore-multiprocess traces the root only") {
 
 TEST_CASE("option --output-dir writes one file per process, named with its pid") {
     TempDir dir;
-    const auto result = run_vztrace({"--quiet", "--output-dir", dir.file("traces"),
-                                     tree_script("nested_parent.py")});
+    const auto result = run_vztrace(
+        {"--quiet", "--output-dir", dir.file("traces"), tree_script("nested_parent.py")});
     CHECK(result.status() == 0);
     std::size_t files = 0;
     std::size_t steps = 0;

@@ -22,4 +22,7 @@ if __name__ == "__main__":
     print("modules-main", type(sys.modules["__main__"]).__name__)
     point = pickle.loads(pickle.dumps(Point(3, 4)))
     print("pickle", type(point).__module__, type(point).__qualname__, point.x + point.y)
+    import signal
+    print("signals", [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGHUP,
+                                                          signal.SIGINT)])
     print("to stderr", file=sys.stderr)

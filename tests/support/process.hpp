@@ -27,7 +27,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
 
 // A fresh directory under the test's temporary area, removed with the object.
 class TempDir {
-   public:
+ public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
@@ -36,7 +36,7 @@ class TempDir {
     std::string file(const std::string& name) const { return path_ + "/" + name; }
     void write(const std::string& name, const std::string& content) const;
 
-   private:
+ private:
     std::string path_;
 };
 

@@ -13,12 +13,18 @@ std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0);
 
 std::string as_text(simdjson::dom::element value) {
     switch (value.type()) {
-        case simdjson::dom::element_type::STRING: return std::string(std::string_view(value));
-        case simdjson::dom::element_type::INT64: return std::to_string(std::int64_t(value));
-        case simdjson::dom::element_type::UINT64: return std::to_string(std::uint64_t(value));
-        case simdjson::dom::element_type::DOUBLE: return std::to_string(double(value));
-        case simdjson::dom::element_type::BOOL: return bool(value) ? "true" : "false";
-        default: return simdjson::to_string(value);
+        case simdjson::dom::element_type::STRING:
+            return std::string(std::string_view(value));
+        case simdjson::dom::element_type::INT64:
+            return std::to_string(std::int64_t(value));
+        case simdjson::dom::element_type::UINT64:
+            return std::to_string(std::uint64_t(value));
+        case simdjson::dom::element_type::DOUBLE:
+            return std::to_string(double(value));
+        case simdjson::dom::element_type::BOOL:
+            return bool(value) ? "true" : "false";
+        default:
+            return simdjson::to_string(value);
     }
 }
 
@@ -40,13 +46,11 @@ std::map<std::int64_t, std::vector<TraceEvent>> by_thread(const std::vector<Trac
 }  // namespace
 
 std::size_t Trace::count(const std::string& name) const {
-    return static_cast<std::size_t>(std::count_if(
-        slices.begin(), slices.end(), [&](const auto& e) { return e.name == name; }));
+    return static_cast<std::size_t>(
+        std::count_if(slices.begin(), slices.end(), [&](const auto& e) { return e.name == name; }));
 }
 
-std::size_t Trace::count_prefix(const std::string& prefix) const {
-    return named(prefix).size();
-}
+std::size_t Trace::count_prefix(const std::string& prefix) const { return named(prefix).size(); }
 
 std::vector<TraceEvent> Trace::named(const std::string& prefix) const {
     std::vector<TraceEvent> result;
@@ -104,7 +108,8 @@ Trace load_trace(const std::string& path) {
             simdjson::dom::element args;
             if (event["args"].get(args) == simdjson::SUCCESS) {
                 bool unfinished = false;
-                if (args["unfinished"].get(unfinished) == simdjson::SUCCESS) e.unfinished = unfinished;
+                if (args["unfinished"].get(unfinished) == simdjson::SUCCESS)
+                    e.unfinished = unfinished;
             }
             trace.slices.push_back(std::move(e));
         } else if (ph == "M") {

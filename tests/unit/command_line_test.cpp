@@ -1,8 +1,10 @@
-#include <catch2/catch.hpp>
+#include "launcher/command_line.hpp"
+
 #include <stdlib.h>
 
+#include <catch2/catch.hpp>
+
 #include "embed/setup_error.hpp"
-#include "launcher/command_line.hpp"
 
 using vztrace::ExitCode;
 using vztrace::SetupError;
@@ -32,9 +34,9 @@ struct CleanEnvironment {
     CleanEnvironment() { clear(); }
     ~CleanEnvironment() { clear(); }
     static void clear() {
-        for (const char* name : {"VZTRACE_OUTPUT", "VZTRACE_QUIET", "VZTRACE_IGNORE_C_FUNCTION",
-                                 "VZTRACE_MAX_MEMORY", "VZTRACE_IGNORE_MULTIPROCESS",
-                                 "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR"}) {
+        for (const char* name :
+             {"VZTRACE_OUTPUT", "VZTRACE_QUIET", "VZTRACE_IGNORE_C_FUNCTION", "VZTRACE_MAX_MEMORY",
+              "VZTRACE_IGNORE_MULTIPROCESS", "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR"}) {
             unsetenv(name);
         }
     }

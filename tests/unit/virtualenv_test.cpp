@@ -1,7 +1,9 @@
-#include <catch2/catch.hpp>
+#include "embed/virtualenv.hpp"
+
 #include <sys/stat.h>
 
-#include "embed/virtualenv.hpp"
+#include <catch2/catch.hpp>
+
 #include "support/process.hpp"
 
 using vztrace::embed::find_virtualenv;

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <zlib.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "support/process.hpp"
@@ -51,9 +51,9 @@ constexpr auto kExit = EventKind::kExit;
 }  // namespace
 
 TEST_CASE("enter and exit records pair into nested slices, innermost first") {
-    const auto capture = capture_of(
-        {{1000, 0, kEnter}, {2000, 1, kEnter}, {3000, 1, kExit}, {5000, 0, kExit}}, 9000,
-        {"outer", "inner"});
+    const auto capture =
+        capture_of({{1000, 0, kEnter}, {2000, 1, kEnter}, {3000, 1, kExit}, {5000, 0, kExit}}, 9000,
+                   {"outer", "inner"});
     const auto slices = slices_of(capture);
     REQUIRE(slices.size() == 2);
     CHECK(slices[0].symbol == 1);
@@ -72,7 +72,8 @@ TEST_CASE("calls still open at the end are closed at the end time and flagged") 
     CHECK(slices[1].unfinished);
 }
 
-TEST_CASE("an exit without its enter is skipped and an exit of a deeper enter closes the calls above") {
+TEST_CASE(
+    "an exit without its enter is skipped and an exit of a deeper enter closes the calls above") {
     const auto capture = capture_of({{100, 2, kExit},
                                      {1000, 0, kEnter},
                                      {2000, 1, kEnter},
@@ -128,6 +129,67 @@ TEST_CASE("a large trace is flushed in pieces and stays valid JSON") {
     WriteStats stats;
     REQUIRE(ChromeJsonWriter().write(capture, file, stats));
     CHECK(load_trace(dir.file("big.json")).count("f") == 200'000);
+}
+
+TEST_CASE("a trace of many buffers keeps every event, in order") {
+    TempDir dir;
+    std::vector<Record> records;
+    constexpr std::uint64_t kCalls = 600'000;  // about 50 MB: several buffer exchanges
+    for (std::uint64_t i = 0; i < kCalls; ++i) {
+        records.push_back({i * 10, static_cast<SymbolId>(i % 3), kEnter});
+        records.push_back({i * 10 + 5, static_cast<SymbolId>(i % 3), kExit});
+    }
+    const auto capture = capture_of(records, kCalls * 10, {"a", "bb", "ccc"});
+    OutputFile file(dir.file("big.json"));
+    WriteStats stats;
+    REQUIRE(ChromeJsonWriter().write(capture, file, stats));
+    CHECK(stats.slices == kCalls);
+    const auto trace = load_trace(dir.file("big.json"));
+    REQUIRE(trace.slices.size() == kCalls);
+    std::uint64_t out_of_place = 0;
+    for (std::uint64_t i = 0; i < kCalls; ++i) {
+        const auto& slice = trace.slices[i];
+        const std::string expected = i % 3 == 0 ? "a" : i % 3 == 1 ? "bb" : "ccc";
+        if (slice.ts_ns != static_cast<std::int64_t>(i * 10) || slice.dur_ns != 5 ||
+            slice.name != expected) {
+            ++out_of_place;
+        }
+    }
+    CHECK(out_of_place == 0);
+    CHECK(trace.metadata.at("slices") == std::to_string(kCalls));
+}
+
+TEST_CASE("the background writer writes exchanged buffers whole and in order") {
+    TempDir dir;
+    OutputFile file(dir.file("seq.txt"));
+    std::string expected;
+    {
+        BackgroundWriter writer(file);
+        std::string buffer;
+        for (int i = 0; i < 50; ++i) {
+            const std::string piece = std::string(1000 + i * 37, static_cast<char>('a' + i % 26));
+            if (buffer.size() < 4096) buffer.resize(4096);
+            std::copy(piece.begin(), piece.end(), buffer.begin());
+            buffer = writer.exchange(std::move(buffer), piece.size());
+            expected += piece;
+        }
+        REQUIRE(writer.finish());
+    }
+    REQUIRE(file.commit());
+    CHECK(read_file(dir.file("seq.txt")) == expected);
+}
+
+TEST_CASE("a write failure in the middle of a large trace is reported") {
+    std::vector<Record> records;
+    for (std::uint64_t i = 0; i < 300'000; ++i) {
+        records.push_back({i * 10, 0, kEnter});
+        records.push_back({i * 10 + 5, 0, kExit});
+    }
+    const auto capture = capture_of(records, 3'000'000, {"f"});
+    OutputFile full("/dev/full");
+    WriteStats stats;
+    CHECK_FALSE(ChromeJsonWriter().write(capture, full, stats));
+    CHECK(full.error() == "cannot write '/dev/full': No space left on device");
 }
 
 TEST_CASE("an existing file is replaced only by a complete trace") {
