@@ -86,7 +86,13 @@ bool interpreter_finalizing() {
 // first: the main thread at its next bytecode boundary (the relay's handler), or vztrace's
 // thread once the GIL is free (the main thread blocked in C, or not running Python).
 [[noreturn]] void finish_and_die(int signum) {
-    if (g_state.load() == kRunning) g_finish();
+    if (g_state.load() == kRunning) {
+        g_finish();
+        die_of(signum);
+    }
+    // Another thread is writing the trace: it delivers the signal once done.
+    g_deferred.store(signum);
+    while (g_state.load() == kFinishing) ::pause();
     die_of(signum);
 }
 

@@ -24,7 +24,7 @@ async def main():
     queue = asyncio.Queue()
     results = []
     tasks = [asyncio.create_task(worker(i, queue, results)) for i in range(100)]
-    for item in range(scaled(20000)):
+    for item in range(scaled(120000)):
         await queue.put(item)
     for _ in tasks:
         await queue.put(None)

@@ -14,7 +14,7 @@ def key(word):
 
 
 checksum = 0
-for i in range(scaled(4000)):
+for i in range(scaled(15000)):
     words = sorted(WORDS, key=key)
     counts = {}
     for word in words:

@@ -28,7 +28,7 @@ def accumulator():
 acc = accumulator()
 next(acc)
 result = 0
-for _ in range(scaled(14000)):
+for _ in range(scaled(80000)):
     result += sum(chained(60))
     result += acc.send(3)
 print("generators checksum", result)

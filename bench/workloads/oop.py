@@ -32,7 +32,7 @@ class Heavy(Body):
 
 bodies = [(Heavy if i % 3 else Body)(Vector(i, -i), Vector(1, 2)) for i in range(100)]
 total = 0
-for _ in range(scaled(1500)):
+for _ in range(scaled(6000)):
     for body in bodies:
         total += body.step()
 print("oop checksum", total)

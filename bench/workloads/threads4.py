@@ -20,7 +20,7 @@ results = [0] * 4
 
 
 def work(index):
-    results[index] = sum(collatz_steps(n) for n in range(1 + index, scaled(6000), 4))
+    results[index] = sum(collatz_steps(n) for n in range(1 + index, scaled(40000), 4))
 
 
 threads = [threading.Thread(target=work, args=(i,), name=f"bench-{i}") for i in range(4)]
