@@ -133,8 +133,13 @@ def whole_process(args, python, vztrace, tmp, viztracer, env):
         rss = {mode: [] for mode in mode_argv}
         stats = {}
         expected = None
-        for _ in range(args.runs):  # interleaved: A B C A B C ...
-            for mode, template in mode_argv.items():
+        names = list(mode_argv)
+        for run in range(args.runs):
+            # Interleaved, and rotated so that no mode always follows the same one: a
+            # trace deleted just before a run leaves page-cache memory warm or cold for it.
+            order = names[run % len(names):] + names[:run % len(names)]
+            for mode in order:
+                template = mode_argv[mode]
                 argv = [script if part == "{script}" else part for part in template]
                 if os.path.exists(trace):
                     os.unlink(trace)
@@ -157,6 +162,26 @@ def whole_process(args, python, vztrace, tmp, viztracer, env):
             for mode, times in samples.items()}
         print(f"  {name}: done", file=sys.stderr)
     return table
+
+
+def writer_alone(args, vztrace, env):
+    """fib's trace written to /dev/null: the writer's formatting and hand-off without the
+    kernel's copy into the page cache. Read from vztrace's summary line on stderr."""
+    script = os.path.join(WORKLOADS, "fib.py")
+    speeds, events = [], 0
+    for _ in range(args.runs):
+        result = subprocess.run([vztrace, "-o", "/dev/null", script], capture_output=True,
+                                text=True, env=env, cwd=WORKLOADS)
+        match = re.search(r"wrote (\d+) calls .* in ([0-9.]+) s\)", result.stderr)
+        if result.returncode != 0 or not match:
+            raise BenchError(f"fib to /dev/null failed ({result.returncode}):\n{result.stderr}")
+        events, seconds = int(match.group(1)), float(match.group(2))
+        if seconds > 0:
+            speeds.append(events / seconds)
+    if not speeds:
+        raise BenchError("fib to /dev/null: no write time above the summary's resolution")
+    return {"events": events, "events_per_s": statistics.median(speeds),
+            "min_events_per_s": min(speeds), "max_events_per_s": max(speeds)}
 
 
 def in_process(args, python, vztrace, floor_dir, tmp, env):
@@ -194,6 +219,11 @@ def markdown(report):
     for mode, row in report["in_process"].items():
         lines.append(f"| {mode} | {row['ns_per_call']:.1f} | {row['added_ns']:+.1f} | "
                      f"{row['hook']} |")
+    writer = report["writer_alone"]
+    lines += ["", "### Writer alone (fib's trace to /dev/null: no page-cache copy)", "",
+              "| events | M events/s (min-max) |", "|---:|---:|",
+              f"| {writer['events']} | {writer['events_per_s'] / 1e6:.1f} "
+              f"({writer['min_events_per_s'] / 1e6:.1f}-{writer['max_events_per_s'] / 1e6:.1f}) |"]
     lines += ["", "### Whole process (median wall time, min-max, ratio to python)", "",
               "| workload | mode | wall s (min-max) | ratio | peak RSS MiB | trace MB | "
               "bytes/event | writer M events/s (min-max) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -241,6 +271,7 @@ def main():
             print(f"bench: {vztrace} ({python_line})", file=sys.stderr)
             inproc = in_process(args, python, vztrace, floor_dir, tmp, env)
             whole = whole_process(args, python, vztrace, tmp, viztracer, env)
+            writer = writer_alone(args, vztrace, env)
     except (BenchError, subprocess.CalledProcessError, OSError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 1
@@ -252,7 +283,8 @@ def main():
         pass
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores",
               "python": python_line, "vztrace": vztrace, "runs": args.runs, "scale": scale,
-              "quick": args.quick, "in_process": inproc, "whole_process": whole}
+              "quick": args.quick, "in_process": inproc, "writer_alone": writer,
+              "whole_process": whole}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)

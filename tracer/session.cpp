@@ -178,10 +178,10 @@ bool Session::write_trace(Capture& trace, const std::string& output) {
             trace.processes.size() > 1 ? fmt::format(" from {} processes", trace.processes.size())
                                        : "";
         std::fprintf(stderr,
-                     "vztrace: wrote %llu calls%s (%s) to %s; open it at https://ui.perfetto.dev "
-                     "or with vizviewer\n",
+                     "vztrace: wrote %llu calls%s (%s in %.3f s) to %s; open it at "
+                     "https://ui.perfetto.dev or with vizviewer\n",
                      static_cast<unsigned long long>(stats.slices), processes.c_str(),
-                     human_bytes(stats.bytes).c_str(), output.c_str());
+                     human_bytes(stats.bytes).c_str(), stats.seconds, output.c_str());
     }
     return true;
 }
