@@ -4,12 +4,12 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdint>
 
 namespace vztrace::tracer::signals {
 namespace {
@@ -158,8 +158,15 @@ void handle(int signum) {
     }
 }
 
+struct ThreadStart {
+    int fd;
+    sem_t started;
+};
+
 void* signal_thread(void* arg) {
-    const int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(arg));
+    auto* start = static_cast<ThreadStart*>(arg);
+    const int fd = start->fd;
+    sem_post(&start->started);  // start is gone from here on
     unsigned char byte = 0;
     while (true) {
         const ssize_t n = ::read(fd, &byte, 1);
@@ -191,10 +198,17 @@ bool start_thread() {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
+    ThreadStart start{fds[0], {}};
+    sem_init(&start.started, 0, 0);
     pthread_t thread;
-    const bool started =
-        pthread_create(&thread, &attr, signal_thread,
-                       reinterpret_cast<void*>(static_cast<std::intptr_t>(fds[0]))) == 0;
+    const bool started = pthread_create(&thread, &attr, signal_thread, &start) == 0;
+    // Wait until the thread runs: a thread still starting up may hold a lock of the
+    // allocator's, and a fork() at that moment (the program's first statement may be
+    // one) would leave the child with that lock taken for good when the allocator has
+    // no fork handlers (the sanitizers' do not).
+    while (started && sem_wait(&start.started) != 0 && errno == EINTR) {
+    }
+    sem_destroy(&start.started);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     if (!started) {
