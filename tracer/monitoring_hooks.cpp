@@ -39,28 +39,33 @@ VZ_ALWAYS_INLINE PyObject* record_exit(PyObject* code, EventKind kind, bool can_
     Py_RETURN_NONE;
 }
 
+// Whether an event is for vztrace to record. From 3.13 C code can fire events itself
+// (PyMonitoring_Fire*Event) with any "code-like" object in place of a code object; those
+// are not recorded.
+VZ_ALWAYS_INLINE bool wanted(PyObject* code) { return g_active && PyCode_Check(code); }
+
 // PY_START, PY_RESUME, PY_THROW: (code, instruction_offset[, exception])
 PyObject* on_enter(PyObject*, PyObject* const* args, Py_ssize_t) {
-    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     return record_enter(args[0]);
 }
 
 // PY_RETURN, PY_YIELD: (code, instruction_offset, value)
 PyObject* on_exit(PyObject*, PyObject* const* args, Py_ssize_t) {
-    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     return record_exit(args[0], EventKind::kExit, true);
 }
 
 // PY_UNWIND: (code, instruction_offset, exception); this event cannot be disabled.
 PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t) {
-    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     return record_exit(args[0], EventKind::kExitByException, false);
 }
 
 // CALL: (code, instruction_offset, callable, arg0). Python callables are covered by
 // PY_START, so their call sites are disabled (cheap after the first time).
 PyObject* on_call(PyObject*, PyObject* const* args, Py_ssize_t) {
-    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     PyObject* callable = args[2];
     if (PyFunction_Check(callable) ||
         (PyMethod_Check(callable) && PyFunction_Check(PyMethod_GET_FUNCTION(callable)))) {
@@ -75,7 +80,7 @@ PyObject* on_call(PyObject*, PyObject* const* args, Py_ssize_t) {
 
 // C_RETURN, C_RAISE: (code, instruction_offset, callable, arg0)
 PyObject* on_c_exit(PyObject* kind, PyObject* const* args, Py_ssize_t) {
-    if (VZ_UNLIKELY(!g_active)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     const std::uint64_t now = TickClock::now();
     PyObject* callable = args[2];
     if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
@@ -146,6 +151,64 @@ bool call_ok(PyObject* result) {
     return true;
 }
 
+// What the program sees of sys.monitoring: the events of every tool but vztrace's, as
+// under python. sys.monitoring.get_events and _all_events are replaced by functions that
+// call CPython's and take vztrace's tool out of the answer (CPython's own test_monitoring
+// checks that no tool 0-5 has events before and after each test). get_tool still names
+// vztrace's tool, and use_tool_id refuses it, as for any tool id in use.
+PyObject* g_get_events = nullptr;  // CPython's
+PyObject* g_all_events = nullptr;
+
+PyObject* get_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* events = PyObject_Vectorcall(g_get_events, args, nargs, nullptr);
+    if (events == nullptr || nargs != 1) return events;
+    const long tool = PyLong_AsLong(args[0]);  // CPython's has checked it
+    if (tool == -1 && PyErr_Occurred()) PyErr_Clear();
+    if (tool != g_tool_id) return events;
+    Py_DECREF(events);
+    return PyLong_FromLong(0);
+}
+
+PyObject* all_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* all = PyObject_Vectorcall(g_all_events, args, nargs, nullptr);
+    if (all == nullptr || !PyDict_Check(all)) return all;
+    PyObject* seen = PyDict_New();
+    PyObject* key = nullptr;
+    PyObject* tools = nullptr;
+    Py_ssize_t position = 0;
+    while (seen != nullptr && PyDict_Next(all, &position, &key, &tools)) {
+        const long others = PyLong_AsLong(tools) & ~(1L << g_tool_id);
+        if (others == 0) continue;
+        PyObject* value = PyLong_FromLong(others);
+        if (value == nullptr || PyDict_SetItem(seen, key, value) != 0) Py_CLEAR(seen);
+        Py_XDECREF(value);
+    }
+    Py_DECREF(all);
+    return seen;
+}
+
+PyMethodDef g_get_events_def = {
+    "get_events", reinterpret_cast<PyCFunction>(+get_events_seen), METH_FASTCALL,
+    "get_events($module, tool_id, /)\n--\n\nThe global events set for a tool id."};
+PyMethodDef g_all_events_def = {
+    "_all_events", reinterpret_cast<PyCFunction>(+all_events_seen), METH_FASTCALL,
+    "_all_events($module, /)\n--\n\nThe tool ids set for each global event."};
+
+// Puts `def` in place of `mon.<def.ml_name>`, keeping CPython's in `original`.
+void replace(PyObject* mon, PyMethodDef& def, PyObject*& original) {
+    original = PyObject_GetAttrString(mon, def.ml_name);
+    PyObject* module_name = PyUnicode_FromString("sys.monitoring");
+    PyObject* function = original != nullptr && module_name != nullptr
+                             ? PyCFunction_NewEx(&def, mon, module_name)
+                             : nullptr;
+    if (function == nullptr || PyObject_SetAttrString(mon, def.ml_name, function) != 0) {
+        Py_CLEAR(original);
+    }
+    PyErr_Clear();
+    Py_XDECREF(function);
+    Py_XDECREF(module_name);
+}
+
 }  // namespace
 
 bool install(bool record_c_calls, std::string& hook) {
@@ -185,6 +248,8 @@ bool install(bool record_c_calls, std::string& hook) {
     }
     Py_DECREF(events);
     call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, mask));
+    replace(mon, g_get_events_def, g_get_events);
+    replace(mon, g_all_events_def, g_all_events);
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
     return true;
 }

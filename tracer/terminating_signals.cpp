@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 
@@ -175,11 +176,23 @@ void* signal_thread(void* arg) {
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        return nullptr;  // every write end is closed: the process is ending
+        // The write end is closed (uninstall). The read end is the thread's alone: closed
+        // by anyone else, its number could be reused and read here (a trace file).
+        ::close(fd);
+        return nullptr;
     }
 }
 
-void close_pipes() {
+// Ends the thread of this process: it sees the end of the pipe, closes its read end and
+// leaves.
+void stop_thread() {
+    g_read_fd = -1;
+    const int write_fd = g_write_fd.exchange(-1);
+    if (write_fd >= 0) ::close(write_fd);
+}
+
+// In a forked child, the pipe of the parent's thread (which the child does not have).
+void close_parent_pipe() {
     if (g_read_fd >= 0) ::close(g_read_fd);
     g_read_fd = -1;
     const int write_fd = g_write_fd.exchange(-1);
@@ -270,7 +283,7 @@ void uninstall() {
     if (g_state.load() == kOff) return;
     restore_defaults();
     uninstall_relay();
-    close_pipes();  // no write end left: the thread's read sees the end, and it leaves
+    stop_thread();
 }
 
 void before_fork() {
@@ -299,7 +312,7 @@ void after_fork_in_parent() { unblock_after_fork(); }
 void after_fork_in_child() {
     if (g_state.load() != kOff) {
         // The pipes are the parent's: the child gets its own, and a thread to read them.
-        close_pipes();
+        close_parent_pipe();
         g_deferred.store(0);
         if (start_thread()) {
             g_state.store(kRunning);
@@ -309,6 +322,8 @@ void after_fork_in_child() {
     }
     unblock_after_fork();
 }
+
+std::array<int, 2> descriptors() { return {g_read_fd, g_write_fd.load()}; }
 
 void begin_finishing() {
     int running = kRunning;

@@ -12,6 +12,8 @@
 // would otherwise wait forever. Whichever comes first ends the process with the signal.
 #pragma once
 
+#include <array>
+
 namespace vztrace::tracer::signals {
 
 // Ends this process's recording and writes its trace or part; runs with the GIL held.
@@ -29,6 +31,10 @@ void uninstall();
 void before_fork();
 void after_fork_in_parent();
 void after_fork_in_child();
+
+// The descriptors of vztrace's pipe in this process (-1 when none): they stay open when
+// the root closes the program's descriptors at its end.
+std::array<int, 2> descriptors();
 
 // The recording is ending: a signal from now on waits until the trace is written
 // (end_finishing), then kills the process, instead of interrupting the writing.

@@ -144,6 +144,10 @@ TEST_CASE("os.fork children start empty and keep their calls through os._exit") 
 TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec") {
     TempDir dir;
     const auto run = run_tree({tree_script("exec_self.py")}, dir);
+    INFO(run.result.err);
+    INFO("missing pids " << run.trace.metadata.at("missing_pids") << ", "
+                         << run.trace.processes.size() << " processes, " << run.trace.slices.size()
+                         << " calls");
     CHECK(run.result.status() == 0);
     CHECK(run.result.out == "after exec\n");
     CHECK(total(run.calls_by_process("before_exec")) == 1);
@@ -180,8 +184,14 @@ TEST_CASE("a with Pool() block keeps the calls of the workers it terminates") {
     const auto run = run_tree({tree_script("pool_with.py")}, dir);
     CHECK(run.result.status() == 0);
     CHECK(run.result.out == "570\n");
-    CHECK(run.processes_named("ForkPoolWorker-") == 2);
-    CHECK(total(run.calls_by_process("work")) == 20);
+    // The root and both workers. A worker that the block's end terminates while it is
+    // still starting (on a loaded machine one worker may take every task) dies before
+    // multiprocessing names it, as under python; its part is there all the same.
+    CHECK(run.trace.processes.size() == 3);
+    CHECK(run.processes_named("ForkPoolWorker-") >= 1);
+    const auto work = run.calls_by_process("work");
+    CHECK(total(work) == 20);
+    for (const auto& [process, n] : work) CHECK(process.rfind("ForkPoolWorker-", 0) == 0);
     CHECK(run.trace.metadata.at("missing_pids") == "[]");
 }
 
