@@ -67,7 +67,7 @@ void finish_now(bool before_exec = false) {
     refresh_process_name();
     stop_recording();
     signals::begin_finishing();
-    g_session->finish(g_stop_ticks, before_exec, signals::descriptors());
+    g_session->finish(g_stop_ticks, before_exec);
     signals::end_finishing();
     PyErr_Restore(type, value, traceback);
 }
@@ -369,7 +369,7 @@ void write_at_exit() {
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     g_active = false;
     signals::begin_finishing();
-    if (!g_session->finish(g_stop_ticks, false, signals::descriptors())) g_trace_failed = true;
+    if (!g_session->finish(g_stop_ticks)) g_trace_failed = true;
     signals::end_finishing();
 }
 

@@ -4,7 +4,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -24,33 +23,12 @@ std::string human_bytes(std::uint64_t bytes) {
 
 }  // namespace
 
-namespace {
-
-// Closes first..last (last: ~0U for all above first).
-void close_range_of(unsigned first, unsigned last) {
-    if (first > last) return;
+void close_descriptors_from(int first) {
 #ifdef SYS_close_range
-    if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+    if (::syscall(SYS_close_range, first, ~0U, 0) == 0) return;
 #endif
     const long limit = ::sysconf(_SC_OPEN_MAX);
-    const unsigned end = std::min<unsigned long>(last, limit > 0 ? limit - 1 : 1023);
-    for (unsigned fd = first; fd <= end; ++fd) ::close(static_cast<int>(fd));
-}
-
-}  // namespace
-
-void close_descriptors_from(int first, std::span<const int> keep) {
-    std::vector<unsigned> kept;
-    for (const int fd : keep) {
-        if (fd >= first) kept.push_back(static_cast<unsigned>(fd));
-    }
-    std::sort(kept.begin(), kept.end());
-    auto next = static_cast<unsigned>(first);
-    for (const unsigned fd : kept) {
-        if (fd > next) close_range_of(next, fd - 1);
-        next = std::max(next, fd + 1);
-    }
-    close_range_of(next, ~0U);
+    for (long fd = first; fd < (limit > 0 ? limit : 1024); ++fd) ::close(static_cast<int>(fd));
 }
 
 std::uint64_t current_tid() { return static_cast<std::uint64_t>(::syscall(SYS_gettid)); }
@@ -129,7 +107,7 @@ ProcessCapture Session::capture(std::uint64_t end_ticks) {
     return process;
 }
 
-bool Session::finish(std::uint64_t end_ticks, bool before_exec, std::span<const int> keep_open) {
+bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     if (finished_) return finish_result_;
     finished_ = true;
     Capture trace;
@@ -160,7 +138,7 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec, std::span<const 
     if (!plan_.parts_dir.empty()) {
         // Helpers such as multiprocessing's resource tracker and forkserver end when the
         // root's end of their pipe closes: the root is ending, so its descriptors go now.
-        close_descriptors_from(3, keep_open);
+        close_descriptors_from(3);
         CollectedParts children = collect_parts(plan_.parts_dir, pid_, kChildWait);
         for (auto& part : children.parts) trace.processes.push_back(std::move(part));
         trace.missing_pids = std::move(children.missing_pids);

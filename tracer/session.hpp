@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -66,10 +65,8 @@ class Session {
     // its part. Calls still open are closed at `end_ticks`. Returns false if the trace
     // could not be written (the reason is printed). Runs once; later calls return the
     // first result. `before_exec`: the process becomes another program, which (when it is
-    // vztrace) goes on recording, so even the root only leaves a part. `keep_open`:
-    // descriptors of vztrace's own that stay open when the root closes the program's.
-    bool finish(std::uint64_t end_ticks, bool before_exec = false,
-                std::span<const int> keep_open = {});
+    // vztrace) goes on recording, so even the root only leaves a part.
+    bool finish(std::uint64_t end_ticks, bool before_exec = false);
 
  private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
@@ -91,8 +88,8 @@ class Session {
     std::string process_name_;
 };
 
-// Closes every descriptor from `first` on but those in `keep` (the process is ending).
-void close_descriptors_from(int first, std::span<const int> keep = {});
+// Closes every descriptor from `first` on (the process is ending).
+void close_descriptors_from(int first);
 
 // Kernel thread id of the caller.
 std::uint64_t current_tid();

@@ -2,13 +2,11 @@
 
 #include "tracer/terminating_signals.hpp"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
 #include <atomic>
 #include <cerrno>
 
@@ -28,9 +26,13 @@ FinishFn g_finish = nullptr;
 sigset_t g_handled;  // those of kSignals whose handler is vztrace's
 std::atomic<int> g_state{kOff};
 std::atomic<int> g_deferred{0};
-std::atomic<pid_t> g_owner{0};  // the process the pipe and thread belong to
-std::atomic<int> g_write_fd{-1};
-int g_read_fd = -1;
+std::atomic<pid_t> g_owner{0};  // the process the thread belongs to
+// The handler wakes the thread with sem_post (async-signal-safe). No descriptor: the
+// program may close any (a daemon closes them all), and a number it reuses must never
+// be written or read by vztrace.
+sem_t g_wake;
+std::atomic<int> g_pending{0};  // the signal the thread is woken for
+std::atomic<bool> g_thread_stop{false};
 // The relay: a real-time signal whose Python-level handler is vztrace's. Tripping it
 // (PyErr_SetInterruptEx, async-signal-safe) makes the main thread stop at its next
 // bytecode boundary, on every Python version, without a Python handler for SIGTERM itself.
@@ -58,14 +60,12 @@ void on_signal(int signum) {
     const int saved_errno = errno;
     if (::getpid() != g_owner.load()) die_of(signum);  // forked outside os.fork()
     switch (g_state.load()) {
-        case kRunning: {
-            const auto byte = static_cast<unsigned char>(signum);
+        case kRunning:
             g_relayed.store(signum);
             if (g_relay != 0) PyErr_SetInterruptEx(g_relay);
-            // A full pipe already holds a signal for the thread.
-            if (::write(g_write_fd.load(), &byte, 1) != 1 && errno != EAGAIN) die_of(signum);
+            g_pending.store(signum);
+            sem_post(&g_wake);
             break;
-        }
         case kFinishing:
             g_deferred.store(signum);
             break;
@@ -159,51 +159,30 @@ void handle(int signum) {
     }
 }
 
-struct ThreadStart {
-    int fd;
-    sem_t started;
-};
-
-void* signal_thread(void* arg) {
-    auto* start = static_cast<ThreadStart*>(arg);
-    const int fd = start->fd;
-    sem_post(&start->started);  // start is gone from here on
-    unsigned char byte = 0;
+void* signal_thread(void* started) {
+    sem_post(static_cast<sem_t*>(started));  // gone from here on
     while (true) {
-        const ssize_t n = ::read(fd, &byte, 1);
-        if (n == 1) {
-            handle(byte);
-            continue;
+        if (sem_wait(&g_wake) != 0) {
+            if (errno == EINTR) continue;
+            return nullptr;
         }
-        if (n < 0 && errno == EINTR) continue;
-        // The write end is closed (uninstall). The read end is the thread's alone: closed
-        // by anyone else, its number could be reused and read here (a trace file).
-        ::close(fd);
-        return nullptr;
+        if (g_thread_stop.load()) return nullptr;
+        const int signum = g_pending.exchange(0);
+        if (signum != 0) handle(signum);
     }
 }
 
-// Ends the thread of this process: it sees the end of the pipe, closes its read end and
-// leaves.
 void stop_thread() {
-    g_read_fd = -1;
-    const int write_fd = g_write_fd.exchange(-1);
-    if (write_fd >= 0) ::close(write_fd);
+    g_thread_stop.store(true);
+    sem_post(&g_wake);
 }
 
-// In a forked child, the pipe of the parent's thread (which the child does not have).
-void close_parent_pipe() {
-    if (g_read_fd >= 0) ::close(g_read_fd);
-    g_read_fd = -1;
-    const int write_fd = g_write_fd.exchange(-1);
-    if (write_fd >= 0) ::close(write_fd);
-}
-
-// A pipe and a thread for this process. False when they cannot be had.
+// A thread for this process (in a forked child, the parent's is not there). False when
+// it cannot be had.
 bool start_thread() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-    ::fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    g_thread_stop.store(false);
+    g_pending.store(0);
+    sem_init(&g_wake, 0, 0);
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);  // the thread takes no signal itself
@@ -211,28 +190,21 @@ bool start_thread() {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
-    ThreadStart start{fds[0], {}};
-    sem_init(&start.started, 0, 0);
+    sem_t running;
+    sem_init(&running, 0, 0);
     pthread_t thread;
-    const bool started = pthread_create(&thread, &attr, signal_thread, &start) == 0;
+    const bool started = pthread_create(&thread, &attr, signal_thread, &running) == 0;
     // Wait until the thread runs: a thread still starting up may hold a lock of the
     // allocator's, and a fork() at that moment (the program's first statement may be
     // one) would leave the child with that lock taken for good when the allocator has
     // no fork handlers (the sanitizers' do not).
-    while (started && sem_wait(&start.started) != 0 && errno == EINTR) {
+    while (started && sem_wait(&running) != 0 && errno == EINTR) {
     }
-    sem_destroy(&start.started);
+    sem_destroy(&running);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (!started) {
-        ::close(fds[0]);
-        ::close(fds[1]);
-        return false;
-    }
-    g_read_fd = fds[0];
-    g_write_fd.store(fds[1]);
-    g_owner.store(::getpid());
-    return true;
+    if (started) g_owner.store(::getpid());
+    return started;
 }
 
 void restore_defaults() {
@@ -311,8 +283,7 @@ void after_fork_in_parent() { unblock_after_fork(); }
 
 void after_fork_in_child() {
     if (g_state.load() != kOff) {
-        // The pipes are the parent's: the child gets its own, and a thread to read them.
-        close_parent_pipe();
+        // The parent's thread is not in the child: it gets its own.
         g_deferred.store(0);
         if (start_thread()) {
             g_state.store(kRunning);
@@ -322,8 +293,6 @@ void after_fork_in_child() {
     }
     unblock_after_fork();
 }
-
-std::array<int, 2> descriptors() { return {g_read_fd, g_write_fd.load()}; }
 
 void begin_finishing() {
     int running = kRunning;

@@ -5,14 +5,12 @@
 //
 // The C-level handler does two async-signal-safe things. It trips a relay (a real-time
 // signal whose Python-level handler is vztrace's), so the main thread ends the recording at
-// its next bytecode boundary, as a Python handler for SIGTERM would. And it writes the
-// signal number to a pipe read by a thread of vztrace's, which takes the GIL as soon as it
-// is free and does the same: Python handlers run only between bytecodes, so a signal that
-// lands just before the main thread blocks in C (a pool worker's multiprocessing lock)
-// would otherwise wait forever. Whichever comes first ends the process with the signal.
+// its next bytecode boundary, as a Python handler for SIGTERM would. And it wakes a thread
+// of vztrace's (sem_post), which takes the GIL as soon as it is free and does the same:
+// Python handlers run only between bytecodes, so a signal that lands just before the main
+// thread blocks in C (a pool worker's multiprocessing lock) would otherwise wait forever.
+// Whichever comes first ends the process with the signal.
 #pragma once
-
-#include <array>
 
 namespace vztrace::tracer::signals {
 
@@ -26,15 +24,11 @@ void install(FinishFn finish);
 // signals go back to their default.
 void uninstall();
 
-// Around os.fork(): the signals are held back until the child has its own pipe and thread
+// Around os.fork(): the signals are held back until the child has its own thread
 // (CPython drops a signal a child caught before its at-fork code ran).
 void before_fork();
 void after_fork_in_parent();
 void after_fork_in_child();
-
-// The descriptors of vztrace's pipe in this process (-1 when none): they stay open when
-// the root closes the program's descriptors at its end.
-std::array<int, 2> descriptors();
 
 // The recording is ending: a signal from now on waits until the trace is written
 // (end_finishing), then kills the process, instead of interrupting the writing.

@@ -167,6 +167,18 @@ TEST_CASE("SIGTERM ends the program as under python (143) and the trace is writt
     CHECK(run.trace.named("outer (").at(0).unfinished);
 }
 
+TEST_CASE("SIGTERM after the program closed every descriptor touches none of its files") {
+    // vztrace holds no descriptor the program could close and reuse: a signal reaches
+    // vztrace's thread without writing to one.
+    TempDir dir;
+    TempDir files;
+    const auto run = run_tree({tree_script("sigterm_after_closerange.py"), files.path()}, dir);
+    CHECK(run.result.status() == -15);
+    CHECK(vztrace::testing::read_file(files.file("first")) == "first\n");
+    CHECK(vztrace::testing::read_file(files.file("second")) == "second\n");
+    CHECK(run.trace.count_prefix("work (") == 1);
+}
+
 TEST_CASE("SIGTERM reaching a program blocked in C still ends it (143) with its trace") {
     TempDir dir;
     const auto run = run_tree({tree_script("sigterm_blocked.py")}, dir);
