@@ -41,8 +41,14 @@ VZ_ALWAYS_INLINE PyObject* record_exit(PyObject* code, EventKind kind, bool can_
 
 // Whether an event is for vztrace to record. From 3.13 C code can fire events itself
 // (PyMonitoring_Fire*Event) with any "code-like" object in place of a code object; those
-// are not recorded.
-VZ_ALWAYS_INLINE bool wanted(PyObject* code) { return g_active && PyCode_Check(code); }
+// are not recorded. On 3.12 every event comes with a code object.
+VZ_ALWAYS_INLINE bool wanted([[maybe_unused]] PyObject* code) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return g_active && PyCode_Check(code);
+#else
+    return g_active;
+#endif
+}
 
 // PY_START, PY_RESUME, PY_THROW: (code, instruction_offset[, exception])
 PyObject* on_enter(PyObject*, PyObject* const* args, Py_ssize_t) {
