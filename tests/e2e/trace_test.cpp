@@ -102,7 +102,7 @@ TEST_CASE("fib(5) records exactly 15 calls of fib, nested 5 deep") {
 
 TEST_CASE("call counts equal a sys.setprofile reference count") {
     for (const char* name :
-         {"classes.py", "generators.py", "exceptions.py", "builtins_sorting.py"}) {
+         {"classes.py", "generators.py", "exceptions.py", "builtins_sorting.py", "call_sites.py"}) {
         DYNAMIC_SECTION(name) {
             const std::string program = script(std::string("programs/") + name);
             const auto expected = reference_counts(program);
