@@ -46,6 +46,8 @@ struct ProcessCapture {
 struct Capture {
     std::vector<ProcessCapture> processes;   // the first is the one writing the trace
     std::vector<std::int64_t> missing_pids;  // processes that ended without their part
+    // Children killed by a signal before any of the program's code ran (nothing to lose).
+    std::vector<std::int64_t> killed_before_start_pids;
 };
 
 // A call with both ends known, as the writers see it.

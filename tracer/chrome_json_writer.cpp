@@ -1,6 +1,7 @@
 #include "tracer/chrome_json_writer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cstring>
@@ -185,17 +186,16 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
     std::string out;
     bool cap_reached = false;
     for (const auto& process : capture.processes) cap_reached |= process.info.memory_cap_reached;
-    std::string missing;
-    for (const std::int64_t pid : capture.missing_pids) {
-        missing += missing.empty() ? "" : ",";
-        missing += std::to_string(pid);
-    }
+    const std::string missing = fmt::format("{}", fmt::join(capture.missing_pids, ","));
+    const std::string killed =
+        fmt::format("{}", fmt::join(capture.killed_before_start_pids, ","));
     out += "\n],\n\"vztrace_metadata\":{";
     out += fmt::format(R"("version":"{}","python":"{}","hook":"{}","clock":"{}",)",
                        info.vztrace_version, info.python_version, info.hook, to_string(info.clock));
     out += fmt::format(
-        R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],"events":{},"slices":{},)",
-        info.realtime_offset_ns, capture.processes.size(), missing, count_events(capture),
+        R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],)"
+        R"("killed_before_start_pids":[{}],"events":{},"slices":{},)",
+        info.realtime_offset_ns, capture.processes.size(), missing, killed, count_events(capture),
         stats.slices);
     out += fmt::format(
         R"("unfinished_calls":{},"dropped_events":{},"memory_cap_reached":{},"max_memory":{},)",

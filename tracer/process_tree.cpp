@@ -107,6 +107,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     const char* parts = std::getenv(kPartsDir);
     if (root_env != nullptr && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
         plan.parts_dir = parts;
+        plan.continued = true;
     } else {
         const char* tmp = std::getenv("TMPDIR");
         std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX",
@@ -150,6 +151,10 @@ std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     return fmt::format("{}/{}-{}.part", dir, pid, nonce);
 }
 
+std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    return fmt::format("{}/{}-{}.killed", dir, pid, nonce);
+}
+
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     std::ofstream(started_marker(dir, pid, nonce)).flush();
 }
@@ -178,6 +183,9 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
                 }
             } else if (pid == self) {
                 done.insert(stem);  // this image: it is the one writing
+            } else if (fs::exists(dir + "/" + stem + ".killed")) {
+                done.insert(stem);  // killed before its program began: nothing was lost
+                result.killed_before_start_pids.push_back(pid);
             } else if (!process_alive(pid)) {
                 // Gone: a part it left just now, or none (killed, crashed).
                 if (!fs::exists(part)) {

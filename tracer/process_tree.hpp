@@ -28,6 +28,7 @@ struct TreePlan {
     ProcessRole role = ProcessRole::kRoot;
     std::string parts_dir;  // kRoot (unless --ignore-multiprocess) and kChild
     std::string output;     // the file this process writes (kRoot, kOwnFile)
+    bool continued = false;  // kRoot: an image exec'd by the root, whose earlier part counts
 };
 
 // Reads the VZTRACE_* environment to find this process's place in the tree, and sets the
@@ -41,11 +42,14 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings);
 // Files of one process image in the parts directory (a pid can exec a new image).
 std::string started_marker(const std::string& dir, pid_t pid, std::uint64_t nonce);
 std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
+// Left by a child killed before its program began (see terminating_signals.hpp).
+std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce);
 
 struct CollectedParts {
     std::vector<ProcessCapture> parts;
     std::vector<std::int64_t> missing_pids;  // started, but no part (killed, or still running)
+    std::vector<std::int64_t> killed_before_start_pids;  // killed before the program began
     std::vector<std::string> errors;         // damaged parts
 };
 

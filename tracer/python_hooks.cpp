@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <string_view>
 
@@ -30,8 +31,16 @@ bool g_installed = false;
 bool g_threads_wrapped = false;
 bool g_exit_wrapped = false;
 bool g_trace_failed = false;
+bool g_program_started = false;
+// Whether python found the program (the script, the module, the code) and began it. When
+// it did not (`vztrace run nope.py`), nothing is written over the user's file.
+bool g_target_started = false;
 std::uint64_t g_stop_ticks = 0;
 SymbolId g_startup_symbol = 0;
+// The program's threads still running: the main thread and those started through
+// _thread. A process forked from a thread other than the main one ends, without
+// finalizing, when its last thread returns.
+std::atomic<int> g_program_threads{1};
 
 // ---- ending early, forking, process names ---------------------------------------------
 
@@ -58,6 +67,29 @@ void refresh_process_name() {
     PyErr_Clear();
 }
 
+// Writes this process's trace or part, or nothing when the program never began and this
+// process would write the user's file. Needs no interpreter.
+void write_recording(bool before_exec) {
+    const ProcessRole role = g_session->plan().role;
+    const bool own_file = role == ProcessRole::kOwnFile ||
+                          (role == ProcessRole::kRoot && !g_session->plan().continued);
+    if (!g_target_started && own_file && !before_exec) {
+        g_session->abandon();
+        return;
+    }
+    if (!g_session->finish(g_stop_ticks, before_exec)) g_trace_failed = true;
+}
+
+// The recording is written by one thread only; one that comes second waits for the first
+// to end the process (only a terminating signal writes while another thread could).
+void write_once(bool before_exec) {
+    if (!signals::begin_finishing()) {
+        while (true) ::pause();
+    }
+    write_recording(before_exec);
+    signals::end_finishing();
+}
+
 // The process is about to end (or become another program) without finalizing: its
 // recording ends here, with the interpreter still alive.
 void finish_now(bool before_exec = false) {
@@ -66,10 +98,15 @@ void finish_now(bool before_exec = false) {
     PyErr_Fetch(&type, &value, &traceback);
     refresh_process_name();
     stop_recording();
-    signals::begin_finishing();
-    g_session->finish(g_stop_ticks, before_exec);
-    signals::end_finishing();
+    write_once(before_exec);
     PyErr_Restore(type, value, traceback);
+}
+
+// A terminating signal after the program's exit work: the recording has stopped, and is
+// written from vztrace's helper thread, without the GIL.
+void finish_stopped() {
+    if (g_session == nullptr || ::getpid() != g_session->pid()) return;
+    write_recording(false);
 }
 
 // os._exit (how fork-started pool workers leave): keep the trace, then exit.
@@ -83,6 +120,7 @@ PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
 
 // Around os.fork(): see terminating_signals.hpp.
 PyObject* before_fork(PyObject*, PyObject*) {
+    // A fork from any thread: the child starts with that thread alone.
     signals::before_fork();
     Py_RETURN_NONE;
 }
@@ -97,15 +135,14 @@ PyMethodDef g_after_fork_parent_def = {"vztrace_after_fork_parent", after_fork_p
 
 // The child starts its own recording, then takes the signals held back since the fork.
 PyObject* after_fork_child(PyObject*, PyObject*) {
+    g_program_threads.store(1);
     if (g_session != nullptr && g_installed) {
         const bool was_recording = g_stop_ticks == 0;
         const bool traced = g_session->restart_after_fork();
         g_active = traced && was_recording;
-        signals::after_fork_in_child();
         if (!traced) signals::uninstall();
-    } else {
-        signals::after_fork_in_child();
     }
+    signals::after_fork_in_child();
     Py_RETURN_NONE;
 }
 PyMethodDef g_after_fork_def = {"vztrace_after_fork_child", after_fork_child, METH_NOARGS, nullptr};
@@ -133,11 +170,7 @@ void install_process_handlers() {
     Py_XDECREF(posix);
     PyErr_Clear();
 
-    // _signal first: it records each signal's handler as it finds it (SIG_DFL), so the
-    // program's signal.getsignal() answers as under python.
-    Py_XDECREF(PyImport_ImportModule("_signal"));
-    PyErr_Clear();
-    signals::install([] { finish_now(); });
+    signals::program_starts([] { finish_now(); }, finish_stopped);
 }
 
 // posix._exit is replaced before `os` copies it (os does `from posix import *`); if os
@@ -188,17 +221,24 @@ void name_thread_from(PyObject* function) {
     PyErr_Clear();
 }
 
-// Runs first in every new thread; `self` is the thread's real function.
+// Runs first in every new thread; `self` is the thread's real function. The thread was
+// counted by the thread that started it (a count taken here could reach zero while a
+// thread that is still starting is not yet counted).
 PyObject* thread_bootstrap(PyObject* self, PyObject* const* args, size_t nargsf,
                            PyObject* kwnames) {
     if (!kUseMonitoring && g_active) profile::attach_current_thread();
     PyObject* result = PyObject_Vectorcall(self, args, nargsf, kwnames);
-    if (g_session != nullptr) {
-        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-        PyErr_Fetch(&type, &value, &traceback);
-        name_thread_from(self);  // at its end: the name the program last gave it
-        PyErr_Restore(type, value, traceback);
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (g_session != nullptr) name_thread_from(self);  // the name the program last gave it
+    if (g_program_threads.fetch_sub(1) == 1) {
+        // The last of the program's threads: the process ends when it returns, without
+        // finalizing (python's own behaviour in a child forked from a thread). The trace
+        // is kept, and vztrace's helper thread must not keep the process alive.
+        finish_now();
+        signals::stop_helper();
     }
+    PyErr_Restore(type, value, traceback);
     return result;
 }
 
@@ -227,7 +267,9 @@ PyObject* start_thread_through(PyObject* original, PyObject* args, PyObject* kwa
     for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(args); ++i) {
         PyTuple_SET_ITEM(new_args, i, Py_NewRef(PyTuple_GET_ITEM(args, i)));
     }
+    g_program_threads.fetch_add(1);
     PyObject* result = PyObject_Call(original, new_args, kwargs);
+    if (result == nullptr) g_program_threads.fetch_sub(1);  // not started
     Py_DECREF(new_args);
     return result;
 }
@@ -300,6 +342,30 @@ void install() {
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
 }
 
+// Python found the program once it runs its code: -c and stdin always; a script or a
+// module when python executes code with __main__ prepared for it (`__file__` set for a
+// script, `__spec__` for runpy's modules, directories and zip files). Imports that come
+// first (runpy's own, a package's __init__ under -m pkg.mod) leave __main__ as it was.
+void note_target_start(const char* event) {
+    if (std::strcmp(event, "cpython.run_command") == 0 ||
+        std::strcmp(event, "cpython.run_stdin") == 0) {
+        g_target_started = true;
+        return;
+    }
+    if (std::strcmp(event, "exec") != 0) return;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* main_module = PyImport_AddModule("__main__");  // borrowed
+    PyObject* globals = main_module != nullptr ? PyModule_GetDict(main_module) : nullptr;
+    if (globals != nullptr) {
+        PyObject* file = PyDict_GetItemString(globals, "__file__");
+        PyObject* spec = PyDict_GetItemString(globals, "__spec__");
+        g_target_started = file != nullptr || (spec != nullptr && spec != Py_None);
+    }
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+}
+
 int audit_hook(const char* event, PyObject*, void*) {
     // os.execv and friends: this image's recording ends before the exec (a vztrace it
     // execs starts a recording of its own).
@@ -307,6 +373,7 @@ int audit_hook(const char* event, PyObject*, void*) {
         if (g_active) finish_now(true);
         return 0;
     }
+    if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
     if (VZ_LIKELY(g_installed && g_threads_wrapped && g_exit_wrapped)) return 0;
     if (g_session == nullptr || ::getpid() != g_session->pid()) return 0;
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
@@ -357,6 +424,7 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
     PyErr_Clear();
     refresh_process_name();
     stop_recording();
+    signals::recording_stopped();
     Py_RETURN_NONE;
 }
 
@@ -368,9 +436,7 @@ void write_at_exit() {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     g_active = false;
-    signals::begin_finishing();
-    if (!g_session->finish(g_stop_ticks)) g_trace_failed = true;
-    signals::end_finishing();
+    write_once(false);
 }
 
 // A forked child has a copy of the parent's buffers: it must not add to them or write
@@ -386,6 +452,10 @@ void prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     info.python_version = PY_VERSION;
     g_session = new Session(settings, plan, info);  // lives until the process ends
     g_session->set_process_name(std::move(process_name));
+    // From the first moment the root can know of this process (its started marker), a
+    // terminating signal leaves a word for it.
+    signals::install_early(g_session->killed_marker());
+    g_session->announce();
     hooks::g_record_c_calls = !settings.ignore_c_function;
     PySys_AddAuditHook(audit_hook, nullptr);
     Py_AtExit(write_at_exit);
@@ -405,6 +475,7 @@ void program_starts() {
     PyErr_Clear();
     install_process_handlers();
     if (!g_exit_wrapped) wrap_exit();
+    g_program_started = true;
     if (g_active) {
         g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kExit);
     }

@@ -47,7 +47,26 @@ Session::Session(TraceSettings settings, TreePlan plan, CaptureInfo info)
     info_.clock = TickClock::select();
     info_.max_memory = settings_.max_memory;
     start_anchor_ = TickClock::anchor();
+}
+
+void Session::announce() {
     if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
+}
+
+std::string Session::killed_marker() const {
+    return plan_.role == ProcessRole::kChild ? killed_marker_path(plan_.parts_dir, pid_, nonce_)
+                                             : std::string();
+}
+
+void Session::abandon() {
+    if (finished_) return;
+    finished_ = true;
+    if (plan_.role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
+        remove_parts_dir(plan_.parts_dir);
+    }
+    if (!settings_.quiet) {
+        std::fprintf(stderr, "vztrace: no trace written: the program did not start\n");
+    }
 }
 
 bool Session::restart_after_fork() {
@@ -142,10 +161,12 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
         CollectedParts children = collect_parts(plan_.parts_dir, pid_, kChildWait);
         for (auto& part : children.parts) trace.processes.push_back(std::move(part));
         trace.missing_pids = std::move(children.missing_pids);
+        trace.killed_before_start_pids = std::move(children.killed_before_start_pids);
         for (const auto& error : children.errors) {
-            std::fprintf(stderr, "vztrace: warning: %s\n", error.c_str());
+            if (!settings_.quiet) std::fprintf(stderr, "vztrace: warning: %s\n", error.c_str());
         }
         for (const std::int64_t pid : trace.missing_pids) {
+            if (settings_.quiet) break;
             std::fprintf(stderr,
                          "vztrace: warning: process %lld left no trace (killed, crashed, or "
                          "still running after %lld s)\n",
@@ -160,7 +181,7 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
 
 bool Session::write_trace(Capture& trace, const std::string& output) {
     const std::uint64_t dropped = count_dropped(trace);
-    if (dropped > 0) {
+    if (dropped > 0 && !settings_.quiet) {
         std::fprintf(stderr,
                      "vztrace: warning: the memory cap (--max-memory %s) was reached; %llu "
                      "events were not recorded\n",

@@ -52,6 +52,11 @@ class Session {
 
     const TreePlan& plan() const { return plan_; }
 
+    // Tells the root this process exists (a child's started marker), once a terminating
+    // signal would leave killed_marker() (empty unless this process is a child).
+    void announce();
+    std::string killed_marker() const;
+
     // In a forked child: the parent's records are the parent's. Starts empty, with the
     // child's pid and place in the tree. Returns whether the child is traced.
     bool restart_after_fork();
@@ -67,6 +72,10 @@ class Session {
     // first result. `before_exec`: the process becomes another program, which (when it is
     // vztrace) goes on recording, so even the root only leaves a part.
     bool finish(std::uint64_t end_ticks, bool before_exec = false);
+
+    // Ends the recording with nothing written: the program never began (python could not
+    // find it), so the user's file stays as it was. Says so on stderr unless quiet.
+    void abandon();
 
  private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();

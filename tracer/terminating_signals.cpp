@@ -2,6 +2,7 @@
 
 #include "tracer/terminating_signals.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -9,13 +10,17 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
+#include <cstring>
 
 namespace vztrace::tracer::signals {
 namespace {
 
 enum State : int {
     kOff,        // vztrace handles no signal in this process
-    kRunning,    // a signal goes to the thread, which ends the recording
+    kStarting,   // the program has not started: a signal kills at once
+    kRunning,    // a signal ends the recording (relay or helper thread), then kills
+    kStopped,    // the recording has stopped: the helper writes it, then kills
     kFinishing,  // the trace is being written: a signal waits for the end
     kFinished,   // a signal kills the process at once
 };
@@ -23,16 +28,22 @@ enum State : int {
 constexpr int kSignals[] = {SIGTERM, SIGHUP};
 
 FinishFn g_finish = nullptr;
-sigset_t g_handled;  // those of kSignals whose handler is vztrace's
+FinishFn g_finish_stopped = nullptr;
+sigset_t g_handled;  // those of kSignals whose handler is vztrace's (changed with the GIL)
 std::atomic<int> g_state{kOff};
 std::atomic<int> g_deferred{0};
-std::atomic<pid_t> g_owner{0};  // the process the thread belongs to
-// The handler wakes the thread with sem_post (async-signal-safe). No descriptor: the
-// program may close any (a daemon closes them all), and a number it reuses must never
-// be written or read by vztrace.
+std::atomic<pid_t> g_owner{0};  // the process the handler and the helper belong to
+char g_killed_marker[PATH_MAX] = {};
+
+// The helper thread. The handler wakes it with sem_post (async-signal-safe). No
+// descriptor: the program may close any (a daemon closes them all), and a number it
+// reuses must never be written or read by vztrace.
 sem_t g_wake;
-std::atomic<int> g_pending{0};  // the signal the thread is woken for
-std::atomic<bool> g_thread_stop{false};
+std::atomic<int> g_pending{0};  // the signal the helper is woken for
+std::atomic<bool> g_helper_stop{false};
+std::atomic<bool> g_helper_running{false};
+pthread_t g_helper;
+
 // The relay: a real-time signal whose Python-level handler is vztrace's. Tripping it
 // (PyErr_SetInterruptEx, async-signal-safe) makes the main thread stop at its next
 // bytecode boundary, on every Python version, without a Python handler for SIGTERM itself.
@@ -56,23 +67,15 @@ thread_local bool t_fork_blocked = false;
     _exit(128 + signum);  // not reached: both signals terminate by default
 }
 
-void on_signal(int signum) {
-    const int saved_errno = errno;
-    if (::getpid() != g_owner.load()) die_of(signum);  // forked outside os.fork()
-    switch (g_state.load()) {
-        case kRunning:
-            g_relayed.store(signum);
-            if (g_relay != 0) PyErr_SetInterruptEx(g_relay);
-            g_pending.store(signum);
-            sem_post(&g_wake);
-            break;
-        case kFinishing:
-            g_deferred.store(signum);
-            break;
-        default:
-            die_of(signum);
-    }
-    errno = saved_errno;
+// Async-signal-safe: the root learns that this process was killed before it ran.
+void leave_killed_marker(int signum) {
+    if (g_killed_marker[0] == '\0') return;
+    const int fd = ::open(g_killed_marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    char text[4] = {static_cast<char>('0' + signum / 10 % 10), static_cast<char>('0' + signum % 10),
+                    '\n', '\0'};
+    [[maybe_unused]] const ssize_t ignored = ::write(fd, text, 3);
+    ::close(fd);
 }
 
 bool interpreter_finalizing() {
@@ -83,12 +86,51 @@ bool interpreter_finalizing() {
 #endif
 }
 
-// Ends the recording and the process, with the GIL held, on whichever thread gets there
-// first: the main thread at its next bytecode boundary (the relay's handler), or vztrace's
-// thread once the GIL is free (the main thread blocked in C, or not running Python).
+void wake_helper(int signum) {
+    g_pending.store(signum);
+    sem_post(&g_wake);
+}
+
+void on_signal(int signum) {
+    const int saved_errno = errno;
+    if (::getpid() != g_owner.load()) die_of(signum);  // forked outside os.fork()
+    switch (g_state.load()) {
+        case kStarting:
+            leave_killed_marker(signum);
+            die_of(signum);
+        case kRunning:
+            g_relayed.store(signum);
+            // While the interpreter finalizes, Python-level handlers are gone: tripping
+            // the relay then only makes CPython complain ("Signal N ignored due to race
+            // condition") into the program's stderr.
+            if (g_relay != 0 && !interpreter_finalizing()) PyErr_SetInterruptEx(g_relay);
+            wake_helper(signum);
+            break;
+        case kStopped:
+            if (!g_helper_running.load()) die_of(signum);
+            // The helper writes the trace and kills the process; this thread, which may be
+            // the one running Python, goes no further.
+            wake_helper(signum);
+            while (true) ::pause();
+        case kFinishing:
+            g_deferred.store(signum);
+            break;
+        default:
+            die_of(signum);
+    }
+    errno = saved_errno;
+}
+
+// With the GIL held, on whichever thread gets there first: the main thread at its next
+// bytecode boundary (the relay's handler), or the helper once the GIL is free.
 [[noreturn]] void finish_and_die(int signum) {
-    if (g_state.load() == kRunning) {
+    const int state = g_state.load();
+    if (state == kRunning) {
         g_finish();
+        die_of(signum);
+    }
+    if (state == kStopped && begin_finishing()) {
+        g_finish_stopped();
         die_of(signum);
     }
     // Another thread is writing the trace: it delivers the signal once done.
@@ -100,7 +142,7 @@ bool interpreter_finalizing() {
 PyObject* on_relay(PyObject*, PyObject*) {
     const int signum = g_relayed.load();
     // Nothing relayed: someone sent the real-time signal itself, which kills by default.
-    if (signum == 0 || g_state.load() != kRunning) die_of(signum == 0 ? g_relay : signum);
+    if (signum == 0) die_of(g_relay);
     finish_and_die(signum);
 }
 PyMethodDef g_relay_def = {"vztrace_signal_relay", on_relay, METH_VARARGS, nullptr};
@@ -148,9 +190,11 @@ void handle(int signum) {
             PyGILState_Ensure();  // never released: the process ends below
             finish_and_die(signum);
         }
+        if (state == kStopped) finish_and_die(signum);  // needs no GIL
         if (state == kRunning || state == kFinishing) {
-            // The interpreter is shutting down, or the trace is being written: the
-            // writing ends with end_finishing(), which then delivers the signal.
+            // The interpreter is shutting down with the recording still on (the program
+            // removed vztrace's atexit work), or the trace is being written: the writing
+            // ends with end_finishing(), which then delivers the signal.
             g_deferred.store(signum);
             if (g_state.load() == state) return;
             continue;  // the state moved on meanwhile: look again
@@ -159,52 +203,78 @@ void handle(int signum) {
     }
 }
 
-void* signal_thread(void* started) {
+void* helper_thread(void* started) {
     sem_post(static_cast<sem_t*>(started));  // gone from here on
     while (true) {
         if (sem_wait(&g_wake) != 0) {
             if (errno == EINTR) continue;
             return nullptr;
         }
-        if (g_thread_stop.load()) return nullptr;
+        // A signal first: a stop request that comes with one must not lose it.
         const int signum = g_pending.exchange(0);
         if (signum != 0) handle(signum);
+        if (g_helper_stop.load()) return nullptr;
     }
 }
 
-void stop_thread() {
-    g_thread_stop.store(true);
-    sem_post(&g_wake);
-}
-
-// A thread for this process (in a forked child, the parent's is not there). False when
-// it cannot be had.
-bool start_thread() {
-    g_thread_stop.store(false);
-    g_pending.store(0);
-    sem_init(&g_wake, 0, 0);
+void start_helper() {
+    if (g_helper_running.load()) return;
+    static const bool wake_ready = sem_init(&g_wake, 0, 0) == 0;  // never destroyed
+    if (!wake_ready) return;
+    g_helper_stop.store(false);
     sigset_t all, previous;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);  // the thread takes no signal itself
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
     sem_t running;
     sem_init(&running, 0, 0);
-    pthread_t thread;
-    const bool started = pthread_create(&thread, &attr, signal_thread, &running) == 0;
+    const bool started = pthread_create(&g_helper, &attr, helper_thread, &running) == 0;
     // Wait until the thread runs: a thread still starting up may hold a lock of the
-    // allocator's, and a fork() at that moment (the program's first statement may be
-    // one) would leave the child with that lock taken for good when the allocator has
-    // no fork handlers (the sanitizers' do not).
+    // allocator's, and a fork() at that moment would leave the child with that lock taken
+    // for good when the allocator has no fork handlers (the sanitizers' do not).
     while (started && sem_wait(&running) != 0 && errno == EINTR) {
     }
     sem_destroy(&running);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    if (started) g_owner.store(::getpid());
-    return started;
+    g_helper_running.store(started);
+}
+
+// With the GIL held; lets it go while the helper ends (it may be waiting for the GIL to
+// handle a signal, and then ends the process).
+void join_helper() {
+    if (!g_helper_running.exchange(false)) return;
+    g_helper_stop.store(true);
+    sem_post(&g_wake);
+    PyThreadState* saved = PyEval_SaveThread();
+    pthread_join(g_helper, nullptr);
+    PyEval_RestoreThread(saved);
+}
+
+bool wants_helper() {
+    const int state = g_state.load();
+    return state == kRunning || state == kStopped;
+}
+
+void take_over(int signum) {
+    struct sigaction action {};
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    // No SA_RESTART: a system call the signal interrupts returns EINTR, so CPython's own
+    // retry loops (PEP 475) run the relay's handler at once instead of waiting.
+    action.sa_flags = SA_ONSTACK;
+    sigaction(signum, &action, nullptr);
+    sigaddset(&g_handled, signum);
+}
+
+// Handles the signals in g_handled from now on: the relay, the helper thread.
+void start_handling() {
+    if (g_relay == 0) g_relay = install_relay();
+    g_owner.store(::getpid());
+    g_state.store(kRunning);
+    start_helper();
 }
 
 void restore_defaults() {
@@ -219,43 +289,100 @@ void restore_defaults() {
     g_state.store(kOff);
 }
 
+// signal.signal(): CPython's, then vztrace takes SIGTERM or SIGHUP over again when the
+// program sets it to SIG_DFL (under python that means "die"; without vztrace's handler the
+// process would die with no trace).
+PyObject* g_original_signal = nullptr;
+
+PyObject* signal_watched(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* previous = PyObject_Vectorcall(g_original_signal, args, nargs, nullptr);
+    if (previous == nullptr || nargs != 2 || !PyLong_Check(args[0])) return previous;
+    const long signum = PyLong_AsLong(args[0]);
+    if (signum != SIGTERM && signum != SIGHUP) return previous;
+    const int state = g_state.load();
+    if (state != kOff && state != kRunning) return previous;
+    const bool to_default = PyLong_Check(args[1]) && PyLong_AsLong(args[1]) == 0;  // SIG_DFL
+    PyErr_Clear();
+    if (!to_default) {
+        sigdelset(&g_handled, static_cast<int>(signum));  // CPython's handler replaced ours
+        return previous;
+    }
+    take_over(static_cast<int>(signum));
+    if (state == kOff) start_handling();
+    return previous;
+}
+
+PyMethodDef g_signal_def = {
+    "signal", reinterpret_cast<PyCFunction>(+signal_watched), METH_FASTCALL,
+    "signal($module, signalnum, handler, /)\n--\n\nSet the action for the given signal."};
+
+void watch_signal_function(PyObject* module) {
+    g_original_signal = PyObject_GetAttrString(module, "signal");
+    PyObject* name = PyModule_GetNameObject(module);
+    PyObject* function = g_original_signal != nullptr && name != nullptr
+                             ? PyCFunction_NewEx(&g_signal_def, nullptr, name)
+                             : nullptr;
+    if (function == nullptr || PyObject_SetAttrString(module, "signal", function) != 0) {
+        Py_CLEAR(g_original_signal);
+    }
+    Py_XDECREF(function);
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
 }  // namespace
 
-void install(FinishFn finish) {
+void install_early(const std::string& killed_marker) {
     sigemptyset(&g_handled);
-    g_finish = finish;
-    bool any_default = false;
+    if (killed_marker.size() < sizeof g_killed_marker) {
+        std::memcpy(g_killed_marker, killed_marker.c_str(), killed_marker.size() + 1);
+    }
+    g_owner.store(::getpid());
     for (const int signum : kSignals) {
         struct sigaction current {};
         if (sigaction(signum, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
             current.sa_handler == SIG_DFL) {
-            sigaddset(&g_handled, signum);
-            any_default = true;
+            take_over(signum);
         }
     }
-    if (!any_default || !start_thread()) {
-        sigemptyset(&g_handled);
+    if (!sigisemptyset(&g_handled)) g_state.store(kStarting);
+}
+
+void program_starts(FinishFn finish, FinishFn finish_stopped) {
+    g_finish = finish;
+    g_finish_stopped = finish_stopped;
+    g_killed_marker[0] = '\0';
+    PyObject* module = PyImport_ImportModule("_signal");
+    if (module == nullptr) {
+        PyErr_Clear();
         return;
     }
-    g_relay = install_relay();
-    g_state.store(kRunning);
-    for (const int signum : kSignals) {
-        if (sigismember(&g_handled, signum) != 1) continue;
-        struct sigaction action {};
-        action.sa_handler = on_signal;
-        sigemptyset(&action.sa_mask);
-        // SA_RESTART: the program's own system calls see no EINTR it would not have seen
-        // without vztrace; the process ends all the same.
-        action.sa_flags = SA_ONSTACK | SA_RESTART;
-        sigaction(signum, &action, nullptr);
+    watch_signal_function(module);
+    if (g_state.load() == kStarting) {
+        // CPython read the handlers when it imported _signal during start-up and took
+        // vztrace's for a foreign one (getsignal() would say None): it is told SIG_DFL,
+        // then vztrace's handler goes back, with the signals held meanwhile.
+        sigset_t previous;
+        pthread_sigmask(SIG_BLOCK, &g_handled, &previous);
+        for (const int signum : kSignals) {
+            if (sigismember(&g_handled, signum) != 1) continue;
+            if (g_original_signal != nullptr) {
+                Py_XDECREF(PyObject_CallFunction(g_original_signal, "ii", signum, 0));
+                PyErr_Clear();
+            }
+            take_over(signum);
+        }
+        start_handling();
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     }
+    Py_DECREF(module);
 }
 
 void uninstall() {
     if (g_state.load() == kOff) return;
     restore_defaults();
     uninstall_relay();
-    stop_thread();
+    join_helper();
 }
 
 void before_fork() {
@@ -269,6 +396,7 @@ void before_fork() {
         }
     }
     t_fork_blocked = true;
+    join_helper();
 }
 
 namespace {
@@ -279,24 +407,32 @@ void unblock_after_fork() {
 }
 }  // namespace
 
-void after_fork_in_parent() { unblock_after_fork(); }
+void after_fork_in_parent() {
+    if (wants_helper()) start_helper();
+    unblock_after_fork();
+}
 
 void after_fork_in_child() {
+    g_helper_running.store(false);  // the parent's thread is not in the child
     if (g_state.load() != kOff) {
-        // The parent's thread is not in the child: it gets its own.
         g_deferred.store(0);
-        if (start_thread()) {
-            g_state.store(kRunning);
-        } else {
-            restore_defaults();
-        }
+        g_owner.store(::getpid());
+        if (wants_helper()) start_helper();
     }
     unblock_after_fork();
 }
 
-void begin_finishing() {
+void recording_stopped() {
     int running = kRunning;
-    g_state.compare_exchange_strong(running, kFinishing);
+    g_state.compare_exchange_strong(running, kStopped);
+}
+
+bool begin_finishing() {
+    int state = g_state.load();
+    while (state == kRunning || state == kStopped) {
+        if (g_state.compare_exchange_weak(state, kFinishing)) return true;
+    }
+    return state != kFinishing;
 }
 
 void end_finishing() {
@@ -305,5 +441,7 @@ void end_finishing() {
     const int deferred = g_deferred.exchange(0);
     if (deferred != 0) die_of(deferred);
 }
+
+void stop_helper() { join_helper(); }
 
 }  // namespace vztrace::tracer::signals

@@ -1,38 +1,66 @@
 // SIGTERM and SIGHUP, when the program leaves them at their default: vztrace keeps the
 // trace, then the process dies of the same signal, as it would without vztrace (status 143
-// for SIGTERM). The program sees no handler of vztrace's: signal.getsignal() still says
-// SIG_DFL, and a handler the program installs replaces vztrace's, as under python.
+// for SIGTERM). The program sees no handler of vztrace's: signal.getsignal() says SIG_DFL,
+// a handler the program installs replaces vztrace's, and setting SIG_DFL again (or what
+// getsignal returned) gives it back, as under python where SIG_DFL means "die".
 //
-// The C-level handler does two async-signal-safe things. It trips a relay (a real-time
-// signal whose Python-level handler is vztrace's), so the main thread ends the recording at
-// its next bytecode boundary, as a Python handler for SIGTERM would. And it wakes a thread
-// of vztrace's (sem_post), which takes the GIL as soon as it is free and does the same:
-// Python handlers run only between bytecodes, so a signal that lands just before the main
-// thread blocks in C (a pool worker's multiprocessing lock) would otherwise wait forever.
-// Whichever comes first ends the process with the signal.
+// What a signal does depends on where the process is:
+// - starting (before the program's first line): it dies at once, as python would, after
+//   leaving a marker that tells the root it was killed before it ran (no part to wait for);
+// - running: the C handler trips a relay (a real-time signal whose Python-level handler is
+//   vztrace's), so the main thread ends the recording at its next bytecode boundary, and it
+//   wakes a helper thread of vztrace's, which takes the GIL as soon as it is free and does
+//   the same (a main thread blocked in C that no signal interrupts never reaches a
+//   boundary). Whichever comes first writes the trace and ends the process;
+// - stopped (the program's atexit work is done, the interpreter is finalizing): the
+//   recording is complete, so the helper writes it without the GIL while the thread the
+//   signal landed on waits in the handler; no more Python code runs, as under python;
+// - writing the trace: the signal waits until the trace is written, then kills.
+//
+// The helper thread is invisible to the program: it is stopped before os.fork() and
+// started again after (CPython counts the process's threads to warn about forking a
+// multi-threaded process), it is in no thread list of the program's, holds no lock, and it
+// is stopped when the program's last thread ends, so it never keeps a process alive.
 #pragma once
+
+#include <string>
 
 namespace vztrace::tracer::signals {
 
-// Ends this process's recording and writes its trace or part; runs with the GIL held.
+// Ends this process's recording and writes its trace or part. The first runs with the GIL
+// held; the second needs no interpreter (the recording has stopped).
 using FinishFn = void (*)();
 
-// Takes over those of SIGTERM and SIGHUP still at SIG_DFL; call with the GIL held, once.
-void install(FinishFn finish);
+// Before the interpreter exists: takes over those of SIGTERM and SIGHUP still at SIG_DFL.
+// A signal before program_starts() leaves `killed_marker` (when not empty) and kills.
+void install_early(const std::string& killed_marker);
+
+// With the GIL held, right before the program runs: CPython's own view of those signals is
+// made SIG_DFL again, the relay and the helper thread start, and signal.signal() is watched
+// for SIG_DFL. `finish` runs with the GIL; `finish_stopped` without it.
+void program_starts(FinishFn finish, FinishFn finish_stopped);
 
 // This process is not traced after all (a child under --ignore-multiprocess): the
 // signals go back to their default.
 void uninstall();
 
-// Around os.fork(): the signals are held back until the child has its own thread
-// (CPython drops a signal a child caught before its at-fork code ran).
+// Around os.fork(), with the GIL held: the helper thread stops and the signals are held
+// back until each side has its own thread again.
 void before_fork();
 void after_fork_in_parent();
 void after_fork_in_child();
 
+// The program's exit work is done: the recording has stopped and waits to be written.
+void recording_stopped();
+
 // The recording is ending: a signal from now on waits until the trace is written
-// (end_finishing), then kills the process, instead of interrupting the writing.
-void begin_finishing();
+// (end_finishing), then kills the process, instead of interrupting the writing. Returns
+// false when another thread is already writing it.
+bool begin_finishing();
 void end_finishing();
+
+// The program's last thread is ending without finalizing (a process forked from a thread
+// other than the main one): the helper thread goes, so the process can end.
+void stop_helper();
 
 }  // namespace vztrace::tracer::signals

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
+        setpgid(0, 0);
         dup2(out_pipe[1], 1);
         dup2(err_pipe[1], 2);
         if (options.stdin_data.empty()) {
@@ -63,8 +66,18 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
     std::string* sinks[2] = {&result.out, &result.err};
     int open_count = 2;
     char buffer[65536];
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
     while (open_count > 0) {
-        if (poll(fds, 2, -1) < 0) continue;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 && !result.timed_out) {
+            result.timed_out = true;
+            kill(-pid, SIGKILL);
+        }
+        if (poll(fds, 2, result.timed_out ? -1 : static_cast<int>(left.count()) + 1) < 0) {
+            continue;
+        }
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || fds[i].revents == 0) continue;
             const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);

@@ -13,6 +13,7 @@ struct ProcessResult {
     int signal = 0;      // when a signal killed it
     std::string out;
     std::string err;
+    bool timed_out = false;  // killed (with its process group) after RunOptions::timeout
     // python-style status: the exit code, or -signal.
     int status() const { return signal != 0 ? -signal : exit_code; }
 };
@@ -21,6 +22,9 @@ struct RunOptions {
     std::string cwd;
     std::map<std::string, std::optional<std::string>> env;  // nullopt unsets
     std::string stdin_data;                                 // empty: /dev/null
+    // A run that hangs (a process that never exits) fails its test instead of stalling
+    // the suite: the child's whole process group is killed at this point.
+    int timeout_seconds = 60;
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
