@@ -187,16 +187,14 @@ bool ChromeJsonWriter::write(const Capture& capture, OutputFile& file, WriteStat
     bool cap_reached = false;
     for (const auto& process : capture.processes) cap_reached |= process.info.memory_cap_reached;
     const std::string missing = fmt::format("{}", fmt::join(capture.missing_pids, ","));
-    const std::string killed =
-        fmt::format("{}", fmt::join(capture.killed_before_start_pids, ","));
+    const std::string killed = fmt::format("{}", fmt::join(capture.killed_before_start_pids, ","));
     out += "\n],\n\"vztrace_metadata\":{";
     out += fmt::format(R"("version":"{}","python":"{}","hook":"{}","clock":"{}",)",
                        info.vztrace_version, info.python_version, info.hook, to_string(info.clock));
-    out += fmt::format(
-        R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],)"
-        R"("killed_before_start_pids":[{}],"events":{},"slices":{},)",
-        info.realtime_offset_ns, capture.processes.size(), missing, killed, count_events(capture),
-        stats.slices);
+    out += fmt::format(R"("realtime_offset_ns":{},"processes":{},"missing_pids":[{}],)"
+                       R"("killed_before_start_pids":[{}],"events":{},"slices":{},)",
+                       info.realtime_offset_ns, capture.processes.size(), missing, killed,
+                       count_events(capture), stats.slices);
     out += fmt::format(
         R"("unfinished_calls":{},"dropped_events":{},"memory_cap_reached":{},"max_memory":{},)",
         stats.unfinished, count_dropped(capture), cap_reached ? "true" : "false", info.max_memory);

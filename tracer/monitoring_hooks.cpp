@@ -265,6 +265,8 @@ void stop() {
     if (mon != nullptr) call_ok(PyObject_CallMethod(mon, "set_events", "ii", g_tool_id, 0));
 }
 
+int tool_id() { return g_tool_id; }
+
 }  // namespace vztrace::tracer::monitoring
 
 #else  // 3.11 has no sys.monitoring
@@ -272,6 +274,7 @@ void stop() {
 namespace vztrace::tracer::monitoring {
 bool install(bool, std::string&) { return false; }
 void stop() {}
+int tool_id() { return -1; }
 }  // namespace vztrace::tracer::monitoring
 
 #endif

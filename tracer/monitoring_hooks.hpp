@@ -14,4 +14,7 @@ bool install(bool record_c_calls, std::string& hook);
 // Turns every event off (the program has ended).
 void stop();
 
+// vztrace's tool id; -1 when it has none (3.11, or every id taken).
+int tool_id();
+
 }  // namespace vztrace::tracer::monitoring

@@ -26,8 +26,8 @@ enum class ProcessRole {
 
 struct TreePlan {
     ProcessRole role = ProcessRole::kRoot;
-    std::string parts_dir;  // kRoot (unless --ignore-multiprocess) and kChild
-    std::string output;     // the file this process writes (kRoot, kOwnFile)
+    std::string parts_dir;   // kRoot (unless --ignore-multiprocess) and kChild
+    std::string output;      // the file this process writes (kRoot, kOwnFile)
     bool continued = false;  // kRoot: an image exec'd by the root, whose earlier part counts
 };
 
@@ -50,7 +50,7 @@ struct CollectedParts {
     std::vector<ProcessCapture> parts;
     std::vector<std::int64_t> missing_pids;  // started, but no part (killed, or still running)
     std::vector<std::int64_t> killed_before_start_pids;  // killed before the program began
-    std::vector<std::string> errors;         // damaged parts
+    std::vector<std::string> errors;                     // damaged parts
 };
 
 // Reads every part in `dir` except `self`'s, waiting at most `wait` for children that are

@@ -2,6 +2,8 @@
 
 #include <frameobject.h>
 
+#include <array>
+
 #include "tracer/hook_state.hpp"
 #include "tracer/python_symbols.hpp"
 
@@ -11,6 +13,14 @@ namespace {
 using hooks::g_active;
 using hooks::g_session;
 
+// The program's own profile function on this thread (a strong reference), and whether its
+// next event is the C return of the sys.setprofile call that installed it, which python
+// never sends (the call began with no profile function).
+thread_local PyObject* t_program_profile = nullptr;
+thread_local bool t_drop_pending = false;
+thread_local PyFrameObject* t_drop_frame = nullptr;  // compared, never used
+std::array<PyObject*, 8> g_event_names{};            // indexed by PyTrace_*, as CPython names them
+
 VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
     const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
@@ -18,8 +28,40 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     return id;
 }
 
+// As CPython's own profile trampoline: the frame's locals are synchronised around the
+// call, and a function that raises is removed and its exception goes on.
+[[gnu::noinline]] int call_program_profile(PyFrameObject* frame, int what, PyObject* arg) {
+    if (t_drop_pending) {
+        t_drop_pending = false;
+        if ((what == PyTrace_C_RETURN || what == PyTrace_C_EXCEPTION) && frame == t_drop_frame) {
+            return 0;
+        }
+    }
+    if (PyFrame_FastToLocalsWithError(frame) < 0) return -1;
+    PyObject* function = Py_NewRef(t_program_profile);
+    PyObject* args[3] = {reinterpret_cast<PyObject*>(frame), g_event_names[what],
+                         arg != nullptr ? arg : Py_None};
+    PyObject* result = PyObject_Vectorcall(function, args, 3, nullptr);
+    Py_DECREF(function);
+    PyFrame_LocalsToFast(frame, 1);
+    if (result == nullptr) {
+        PyTraceBack_Here(frame);
+        Py_CLEAR(t_program_profile);
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
+}
+
+void record(PyFrameObject* frame, int what, PyObject* arg);
+
 int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    if (VZ_UNLIKELY(!g_active)) return 0;
+    if (VZ_LIKELY(g_active)) record(frame, what, arg);
+    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile(frame, what, arg);
+    return 0;
+}
+
+VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
     switch (what) {
         case PyTrace_CALL: {
             const SymbolId id = symbol_of_frame(frame);
@@ -58,7 +100,6 @@ int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
         default:
             break;
     }
-    return 0;
 }
 
 }  // namespace
@@ -66,5 +107,27 @@ int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
 void attach_current_thread() { PyEval_SetProfile(on_event, nullptr); }
 
 void detach_current_thread() { PyEval_SetProfile(nullptr, nullptr); }
+
+bool attached_to_current_thread() { return PyThreadState_Get()->c_profilefunc == on_event; }
+
+bool chain_program_profile(PyObject* function) {
+    if (!attached_to_current_thread()) return false;
+    if (g_event_names[0] == nullptr) {
+        const char* names[] = {"call",   "exception",   "line",     "return",
+                               "c_call", "c_exception", "c_return", "opcode"};
+        for (std::size_t i = 0; i < g_event_names.size(); ++i) {
+            g_event_names[i] = PyUnicode_InternFromString(names[i]);
+        }
+    }
+    const bool had_one = t_program_profile != nullptr;
+    PyObject* previous = t_program_profile;
+    t_program_profile = function == Py_None ? nullptr : Py_NewRef(function);
+    Py_XDECREF(previous);
+    t_drop_pending = t_program_profile != nullptr && !had_one;
+    t_drop_frame = PyEval_GetFrame();
+    return true;
+}
+
+PyObject* chained_program_profile() { return t_program_profile; }
 
 }  // namespace vztrace::tracer::profile

@@ -10,4 +10,17 @@ namespace vztrace::tracer::profile {
 void attach_current_thread();
 void detach_current_thread();
 
+// Whether vztrace's profile function is the calling thread's (a C profiler of the
+// program's, such as cProfile, may have replaced it).
+bool attached_to_current_thread();
+
+// sys.setprofile(function) on a thread where vztrace's profile function is attached: the
+// program's function is called from vztrace's with exactly python's events, and both see
+// every call (one slot per thread on 3.11). None removes it. Returns false, doing nothing,
+// when vztrace's is not this thread's profile function.
+bool chain_program_profile(PyObject* function);
+
+// The program's function chained on this thread (borrowed), or null.
+PyObject* chained_program_profile();
+
 }  // namespace vztrace::tracer::profile

@@ -12,6 +12,7 @@
 #include "tracer/hook_state.hpp"
 #include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
+#include "tracer/program_profilers.hpp"
 #include "tracer/python_symbols.hpp"
 #include "tracer/terminating_signals.hpp"
 
@@ -127,7 +128,7 @@ PyObject* before_fork(PyObject*, PyObject*) {
 PyMethodDef g_before_fork_def = {"vztrace_before_fork", before_fork, METH_NOARGS, nullptr};
 
 PyObject* after_fork_parent(PyObject*, PyObject*) {
-    signals::after_fork_in_parent();
+    signals::after_fork_in_parent(g_program_threads.load() > 1);
     Py_RETURN_NONE;
 }
 PyMethodDef g_after_fork_parent_def = {"vztrace_after_fork_parent", after_fork_parent, METH_NOARGS,
@@ -337,6 +338,7 @@ void install() {
     }
     g_session->info().hook = hook;
     g_active = true;
+    program_profilers::install(monitoring::tool_id());
     g_startup_symbol =
         g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);

@@ -4,8 +4,10 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -42,7 +44,9 @@ sem_t g_wake;
 std::atomic<int> g_pending{0};  // the signal the helper is woken for
 std::atomic<bool> g_helper_stop{false};
 std::atomic<bool> g_helper_running{false};
+std::atomic<bool> g_helper_busy{false};  // handling a signal: it may wait for the GIL
 pthread_t g_helper;
+pid_t g_helper_tid = 0;
 
 // The relay: a real-time signal whose Python-level handler is vztrace's. Tripping it
 // (PyErr_SetInterruptEx, async-signal-safe) makes the main thread stop at its next
@@ -204,6 +208,7 @@ void handle(int signum) {
 }
 
 void* helper_thread(void* started) {
+    g_helper_tid = static_cast<pid_t>(::syscall(SYS_gettid));
     sem_post(static_cast<sem_t*>(started));  // gone from here on
     while (true) {
         if (sem_wait(&g_wake) != 0) {
@@ -212,7 +217,11 @@ void* helper_thread(void* started) {
         }
         // A signal first: a stop request that comes with one must not lose it.
         const int signum = g_pending.exchange(0);
-        if (signum != 0) handle(signum);
+        if (signum != 0) {
+            g_helper_busy.store(true);
+            handle(signum);
+            g_helper_busy.store(false);
+        }
         if (g_helper_stop.load()) return nullptr;
     }
 }
@@ -242,15 +251,27 @@ void start_helper() {
     g_helper_running.store(started);
 }
 
-// With the GIL held; lets it go while the helper ends (it may be waiting for the GIL to
-// handle a signal, and then ends the process).
+// With the GIL held, which is kept: letting it go would let the program's other threads
+// run at a moment python gives them none (a fork from a thread while the main thread
+// could begin finalizing). Only a helper handling a signal may need the GIL, and then the
+// process is ending anyway.
 void join_helper() {
     if (!g_helper_running.exchange(false)) return;
     g_helper_stop.store(true);
     sem_post(&g_wake);
-    PyThreadState* saved = PyEval_SaveThread();
-    pthread_join(g_helper, nullptr);
-    PyEval_RestoreThread(saved);
+    while (pthread_tryjoin_np(g_helper, nullptr) != 0) {
+        if (g_helper_busy.load()) {
+            PyThreadState* saved = PyEval_SaveThread();
+            pthread_join(g_helper, nullptr);
+            PyEval_RestoreThread(saved);
+            return;
+        }
+        sched_yield();  // it is waking up from sem_wait: a few microseconds
+    }
+    // pthread_join returns once the thread has left its stack; the kernel counts it among
+    // the process's threads (/proc/self/stat, which CPython reads to warn about a fork)
+    // until it is reaped a moment later, when it can no longer be signalled.
+    while (::syscall(SYS_tgkill, ::getpid(), g_helper_tid, 0) == 0) sched_yield();
 }
 
 bool wants_helper() {
@@ -407,8 +428,22 @@ void unblock_after_fork() {
 }
 }  // namespace
 
-void after_fork_in_parent() {
-    if (wants_helper()) start_helper();
+void after_fork_in_parent(bool other_threads) {
+    // 3.13 counts the process's threads after the at-fork hooks have run (3.12 before):
+    // with no other thread, the helper starts once os.fork() has returned, from a pending
+    // call on the main thread. With others, python warns anyway.
+    if (wants_helper()) {
+        if (other_threads) {
+            start_helper();
+        } else {
+            Py_AddPendingCall(
+                [](void*) {
+                    if (wants_helper()) start_helper();
+                    return 0;
+                },
+                nullptr);
+        }
+    }
     unblock_after_fork();
 }
 

@@ -47,7 +47,7 @@ void uninstall();
 // Around os.fork(), with the GIL held: the helper thread stops and the signals are held
 // back until each side has its own thread again.
 void before_fork();
-void after_fork_in_parent();
+void after_fork_in_parent(bool other_threads);
 void after_fork_in_child();
 
 // The program's exit work is done: the recording has stopped and waits to be written.

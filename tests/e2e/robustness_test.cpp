@@ -88,8 +88,8 @@ TEST_CASE("a spawn pool terminated by its with block prints nothing python would
     // second with 99.9 %.
     for (int run = 0; run < 12; ++run) {
         TempDir dir;
-        const auto result = run_vztrace(
-            {"-o", dir.file("trace.json"), robust_script("pool_spawn_terminate.py")});
+        const auto result =
+            run_vztrace({"-o", dir.file("trace.json"), robust_script("pool_spawn_terminate.py")});
         INFO("run " << run << "\n" << result.err);
         CHECK(result.status() == 0);
         CHECK(result.out == "10\n");
@@ -146,7 +146,33 @@ TEST_CASE("a script or module python cannot find leaves an existing trace file a
     }
     // A program that is found but fails at once is traced as always.
     dir.write("fails.py", "raise SystemExit(4)\n");
-    const auto result = run_vztrace({"--quiet", "-o", dir.file("trace.json"), dir.file("fails.py")});
+    const auto result =
+        run_vztrace({"--quiet", "-o", dir.file("trace.json"), dir.file("fails.py")});
     CHECK(result.status() == 4);
     CHECK(trace_in(dir).count_prefix("<module> (" + dir.file("fails.py")) == 1);
+}
+
+TEST_CASE("profilers and monitoring tools the program installs see exactly python's events") {
+    // Before: the call that installed them (sys.setprofile, set_events, ...) came back to
+    // them as a C return python never sends, and profile.Profile failed ("Bad return").
+    for (const char* option : {"", "--ignore-c-function"}) {
+        DYNAMIC_SECTION("vztrace " << option) {
+            TempDir dir;
+            std::vector<std::string> args = {robust_script("own_profilers.py")};
+            const Pair python_and_vztrace = [&] {
+                if (*option == '\0') return check_same_as_python(args, dir);
+                const auto python = vztrace::testing::run_process({kPython, args[0]});
+                const auto traced =
+                    run_vztrace({"--quiet", option, "-o", dir.file("trace.json"), args[0]});
+                return Pair{python, traced};
+            }();
+            INFO(describe(python_and_vztrace));
+            CHECK(python_and_vztrace.vztrace.status() == 0);
+            CHECK(python_and_vztrace.vztrace.out == python_and_vztrace.python.out);
+            CHECK(python_and_vztrace.vztrace.out.find("getprofile is the program's True") !=
+                  std::string::npos);
+            // vztrace records every call of work() beside the program's own profilers.
+            CHECK(trace_in(dir).count_prefix("work (") == (kPythonMinor >= 12 ? 4 : 3));
+        }
+    }
 }

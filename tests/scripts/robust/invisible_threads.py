@@ -4,7 +4,7 @@ import sys
 import threading
 import warnings
 
-warnings.simplefilter("error", DeprecationWarning)  # python gives none: no other thread
+warnings.simplefilter("always", DeprecationWarning)  # python gives none: no other thread
 print("threads", threading.active_count(), [t.name for t in threading.enumerate()])
 pid = os.fork()
 if pid == 0:

@@ -1,0 +1,337 @@
+#include <Python.h>
+
+#include "tracer/program_profilers.hpp"
+
+#include <structmember.h>
+
+#include <array>
+#include <cstdint>
+
+#include "tracer/hook_state.hpp"
+#include "tracer/profile_hooks.hpp"
+
+namespace vztrace::tracer::program_profilers {
+namespace {
+
+constexpr bool kMonitoring = PY_VERSION_HEX >= 0x030C0000;
+constexpr int kTools = 6;                      // sys.monitoring's tool ids for programs: 0-5
+constexpr std::uint32_t kProfileBit = 1 << 8;  // the thread's profile function (setprofile)
+
+int g_vztrace_tool = -1;
+long g_c_return = 0;  // sys.monitoring.events.C_RETURN, C_RAISE, CALL
+long g_c_raise = 0;
+long g_call = 0;
+std::array<bool, kTools> g_c_exit_callback{};  // a callback for C_RETURN or C_RAISE
+
+// Tools (bits 0-5, kProfileBit) that are to lose their next C return event on this
+// thread when it is the one of the call that turned them on: at that caller's frame (the
+// frame for a profile function, its code for sys.monitoring). Compared, never used.
+thread_local std::uint32_t t_drop = 0;
+thread_local const void* t_drop_frame = nullptr;
+thread_local const void* t_drop_code = nullptr;
+
+// The functions replaced: CPython's, and vztrace's in their place.
+struct Replaced {
+    PyObject* original = nullptr;
+    PyObject* replacement = nullptr;
+};
+Replaced g_setprofile, g_getprofile, g_setprofile_all, g_register_callback, g_set_events,
+    g_set_local_events;
+
+// ---- the forwarder ------------------------------------------------------------------
+
+// Calls `target` with the arguments it is given, except the one event to drop.
+struct Forwarder {
+    PyObject_HEAD PyObject* target;
+    int tool;  // 0-5: a sys.monitoring C_RETURN / C_RAISE callback; -1: a profile function
+    vectorcallfunc vectorcall;
+};
+
+PyTypeObject* g_forwarder_type = nullptr;
+
+bool is_profile_c_exit(PyObject* event) {
+    return PyUnicode_Check(event) && (PyUnicode_CompareWithASCIIString(event, "c_return") == 0 ||
+                                      PyUnicode_CompareWithASCIIString(event, "c_exception") == 0);
+}
+
+PyObject* forward(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
+    auto* forwarder = reinterpret_cast<Forwarder*>(self);
+    const std::uint32_t bit = forwarder->tool < 0 ? kProfileBit : 1U << forwarder->tool;
+    if (VZ_UNLIKELY((t_drop & bit) != 0)) {
+        t_drop &= ~bit;
+        const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+        // Profile functions: (frame, event, arg); monitoring: (code, offset, callable, arg0).
+        const bool dropped = forwarder->tool < 0 ? nargs == 3 && args[0] == t_drop_frame &&
+                                                       is_profile_c_exit(args[1])
+                                                 : nargs >= 1 && args[0] == t_drop_code;
+        if (dropped) Py_RETURN_NONE;
+    }
+    return PyObject_Vectorcall(forwarder->target, args, nargsf, kwnames);
+}
+
+void forwarder_dealloc(PyObject* self) {
+    Py_XDECREF(reinterpret_cast<Forwarder*>(self)->target);
+    PyTypeObject* type = Py_TYPE(self);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+PyMemberDef g_forwarder_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Forwarder, vectorcall), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyType_Slot g_forwarder_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(forwarder_dealloc)},
+                                   {Py_tp_call, reinterpret_cast<void*>(PyVectorcall_Call)},
+                                   {Py_tp_members, g_forwarder_members},
+                                   {0, nullptr}};
+
+PyType_Spec g_forwarder_spec = {"vztrace.EventForwarder", sizeof(Forwarder), 0,
+                                Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL, g_forwarder_slots};
+
+PyObject* make_forwarder(PyObject* target, int tool) {
+    auto* forwarder = PyObject_New(Forwarder, g_forwarder_type);
+    if (forwarder == nullptr) return nullptr;
+    forwarder->target = Py_NewRef(target);
+    forwarder->tool = tool;
+    forwarder->vectorcall = forward;
+    return reinterpret_cast<PyObject*>(forwarder);
+}
+
+// The program's own callable behind a forwarder (a new reference either way).
+PyObject* unwrapped(PyObject* callable) {
+    if (callable != nullptr && Py_IS_TYPE(callable, g_forwarder_type)) {
+        return Py_NewRef(reinterpret_cast<Forwarder*>(callable)->target);
+    }
+    return callable == nullptr ? nullptr : Py_NewRef(callable);
+}
+
+// ---- who receives C return events at the caller's call site ----------------------------
+
+long events_of(const char* getter, int tool, PyObject* code) {
+    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
+    if (mon == nullptr) return 0;
+    PyObject* result = code == nullptr ? PyObject_CallMethod(mon, getter, "i", tool)
+                                       : PyObject_CallMethod(mon, getter, "iO", tool, code);
+    const long events = result != nullptr ? PyLong_AsLong(result) : 0;
+    Py_XDECREF(result);
+    PyErr_Clear();
+    return events < 0 ? 0 : events;
+}
+
+bool thread_has_program_profiler() {
+    const PyThreadState* state = PyThreadState_Get();
+    return state->c_profilefunc != nullptr && state->c_profileobj != nullptr;
+}
+
+// Tools of the program's that get C return events at `code`'s call sites now.
+std::uint32_t receiving(PyObject* code) {
+    std::uint32_t tools = thread_has_program_profiler() ? kProfileBit : 0;
+    if (!kMonitoring) return tools;
+    for (int tool = 0; tool < kTools; ++tool) {
+        if (tool == g_vztrace_tool || !g_c_exit_callback[tool]) continue;
+        long events = events_of("get_events", tool, nullptr);
+        if (code != nullptr) events |= events_of("get_local_events", tool, code);
+        // C_RETURN and C_RAISE come with CALL (CPython turns them on together).
+        if ((events & (g_call | g_c_return | g_c_raise)) != 0) tools |= 1U << tool;
+    }
+    return tools;
+}
+
+// Whether `code`'s call sites are instrumented for CALL by a tool other than vztrace, so
+// that python too would report a C return there. On 3.11 a profile function of the
+// program's is the one way.
+bool instrumented_by_others(PyObject* code) {
+    if (!kMonitoring) return thread_has_program_profiler();
+    PyObject* mon = PySys_GetObject("monitoring");
+    PyObject* all = mon != nullptr ? PyObject_CallMethod(mon, "_all_events", nullptr) : nullptr;
+    PyObject* call_tools = all != nullptr && PyDict_Check(all)
+                               ? PyDict_GetItemString(all, "CALL")  // borrowed
+                               : nullptr;
+    const long global = call_tools != nullptr ? PyLong_AsLong(call_tools) : 0;
+    Py_XDECREF(all);
+    PyErr_Clear();
+    if ((global & ~(1L << g_vztrace_tool)) > 0) return true;  // _all_events leaves vztrace out
+    for (int tool = 0; tool < kTools && code != nullptr; ++tool) {
+        if (tool == g_vztrace_tool) continue;
+        if ((events_of("get_local_events", tool, code) & (g_call | g_c_return | g_c_raise)) != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Whether vztrace has the caller's call sites instrumented: on 3.12+ while it records C
+// calls; on 3.11 while its profile function is this thread's.
+bool vztrace_instruments_calls() {
+    if (kMonitoring) return hooks::g_active && hooks::g_record_c_calls;
+    return profile::attached_to_current_thread();
+}
+
+// Calls CPython's function; the tools that begin to receive C return events at the
+// caller's call sites through it lose the first one, when python would not have sent it.
+// `registered_tool`: the call registers that tool's C return callback (-1: none).
+PyObject* call_noting_new_tools(const Replaced& replaced, PyObject* const* args, Py_ssize_t nargs,
+                                int registered_tool = -1) {
+    PyFrameObject* frame = PyEval_GetFrame();  // borrowed
+    PyObject* code =
+        frame != nullptr ? reinterpret_cast<PyObject*>(PyFrame_GetCode(frame)) : nullptr;
+    const bool spurious_possible = vztrace_instruments_calls() && !instrumented_by_others(code);
+    const std::uint32_t before = spurious_possible ? receiving(code) : 0;
+    PyObject* result = PyObject_Vectorcall(replaced.original, args, nargs, nullptr);
+    if (result != nullptr && registered_tool >= 0) g_c_exit_callback[registered_tool] = true;
+    const std::uint32_t added =
+        result != nullptr && spurious_possible ? receiving(code) & ~before : 0;
+    if (added != 0) {
+        t_drop |= added;
+        t_drop_frame = frame;
+        t_drop_code = code;
+    }
+    Py_XDECREF(code);
+    return result;
+}
+
+// ---- the replacements ------------------------------------------------------------------
+
+// sys.setprofile(f) and sys._setprofileallthreads(f): f is called through a forwarder.
+PyObject* set_profile_through(const Replaced& replaced, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 1 || args[0] == Py_None) return call_noting_new_tools(replaced, args, nargs);
+    PyObject* forwarder = make_forwarder(args[0], -1);
+    if (forwarder == nullptr) return nullptr;
+    PyObject* result = call_noting_new_tools(replaced, &forwarder, 1);
+    Py_DECREF(forwarder);
+    return result;
+}
+
+PyObject* setprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    // 3.11: one profile function a thread; the program's is called from vztrace's.
+    if (!kMonitoring && nargs == 1 && profile::chain_program_profile(args[0])) Py_RETURN_NONE;
+    return set_profile_through(g_setprofile, args, nargs);
+}
+
+PyObject* setprofile_all(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return set_profile_through(g_setprofile_all, args, nargs);
+}
+
+PyObject* getprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (!kMonitoring && nargs == 0 && profile::attached_to_current_thread()) {
+        PyObject* chained = profile::chained_program_profile();
+        return Py_NewRef(chained != nullptr ? chained : Py_None);
+    }
+    PyObject* profile = PyObject_Vectorcall(g_getprofile.original, args, nargs, nullptr);
+    PyObject* own = unwrapped(profile);
+    Py_XDECREF(profile);
+    return own;
+}
+
+// register_callback(tool, event, func): a C_RETURN or C_RAISE callback goes through a
+// forwarder; the answer (the callback it replaces) is the program's own.
+PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyLong_Check(args[0]) || !PyLong_Check(args[1])) {
+        return PyObject_Vectorcall(g_register_callback.original, args, nargs, nullptr);
+    }
+    const long tool = PyLong_AsLong(args[0]);
+    const long event = PyLong_AsLong(args[1]);
+    PyErr_Clear();
+    const bool c_exit = (event == g_c_return || event == g_c_raise) && tool >= 0 && tool < kTools &&
+                        tool != g_vztrace_tool;
+    PyObject* result = nullptr;
+    if (c_exit && args[2] != Py_None) {
+        PyObject* forwarder = make_forwarder(args[2], static_cast<int>(tool));
+        if (forwarder == nullptr) return nullptr;
+        PyObject* forwarded[3] = {args[0], args[1], forwarder};
+        result = call_noting_new_tools(g_register_callback, forwarded, 3, static_cast<int>(tool));
+        Py_DECREF(forwarder);
+    } else {
+        result = PyObject_Vectorcall(g_register_callback.original, args, nargs, nullptr);
+        if (c_exit && result != nullptr) g_c_exit_callback[tool] = false;
+    }
+    PyObject* own = unwrapped(result);
+    Py_XDECREF(result);
+    return own;
+}
+
+PyObject* set_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return call_noting_new_tools(g_set_events, args, nargs);
+}
+
+PyObject* set_local_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return call_noting_new_tools(g_set_local_events, args, nargs);
+}
+
+PyMethodDef g_setprofile_def = {"setprofile", reinterpret_cast<PyCFunction>(+setprofile),
+                                METH_FASTCALL, "setprofile($module, function, /)\n--\n\n"};
+PyMethodDef g_getprofile_def = {"getprofile", reinterpret_cast<PyCFunction>(+getprofile),
+                                METH_FASTCALL, "getprofile($module, /)\n--\n\n"};
+PyMethodDef g_setprofile_all_def = {"_setprofileallthreads",
+                                    reinterpret_cast<PyCFunction>(+setprofile_all), METH_FASTCALL,
+                                    "_setprofileallthreads($module, function, /)\n--\n\n"};
+PyMethodDef g_register_callback_def = {
+    "register_callback", reinterpret_cast<PyCFunction>(+register_callback), METH_FASTCALL,
+    "register_callback($module, tool_id, event, func, /)\n--\n\n"};
+PyMethodDef g_set_events_def = {"set_events", reinterpret_cast<PyCFunction>(+set_events),
+                                METH_FASTCALL,
+                                "set_events($module, tool_id, event_set, /)\n--\n\n"};
+PyMethodDef g_set_local_events_def = {
+    "set_local_events", reinterpret_cast<PyCFunction>(+set_local_events), METH_FASTCALL,
+    "set_local_events($module, tool_id, code, event_set, /)\n--\n\n"};
+
+// Puts a function of `def`'s in place of `module.<def.ml_name>`.
+void replace(PyObject* module, const char* module_name, PyMethodDef& def, Replaced& replaced) {
+    replaced.original = PyObject_GetAttrString(module, def.ml_name);
+    PyObject* name = PyUnicode_FromString(module_name);
+    replaced.replacement = replaced.original != nullptr && name != nullptr
+                               ? PyCFunction_NewEx(&def, nullptr, name)
+                               : nullptr;
+    if (replaced.replacement == nullptr ||
+        PyObject_SetAttrString(module, def.ml_name, replaced.replacement) != 0) {
+        Py_CLEAR(replaced.original);
+        Py_CLEAR(replaced.replacement);
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
+long event_bit(PyObject* events, const char* name) {
+    PyObject* bit = PyObject_GetAttrString(events, name);
+    const long value = bit != nullptr ? PyLong_AsLong(bit) : 0;
+    Py_XDECREF(bit);
+    PyErr_Clear();
+    return value;
+}
+
+}  // namespace
+
+void install(int vztrace_tool) {
+    g_vztrace_tool = vztrace_tool;
+    g_forwarder_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&g_forwarder_spec));
+    if (g_forwarder_type == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    PyObject* sys = PyImport_ImportModule("sys");
+    if (sys == nullptr) {
+        PyErr_Clear();
+        return;
+    }
+    replace(sys, "sys", g_getprofile_def, g_getprofile);
+    replace(sys, "sys", g_setprofile_def, g_setprofile);
+    if (PyObject_HasAttrString(sys, "_setprofileallthreads")) {
+        replace(sys, "sys", g_setprofile_all_def, g_setprofile_all);
+    }
+    PyObject* mon = kMonitoring ? PyObject_GetAttrString(sys, "monitoring") : nullptr;
+    PyObject* events = mon != nullptr ? PyObject_GetAttrString(mon, "events") : nullptr;
+    PyErr_Clear();
+    if (events != nullptr) {
+        g_c_return = event_bit(events, "C_RETURN");
+        g_c_raise = event_bit(events, "C_RAISE");
+        g_call = event_bit(events, "CALL");
+        replace(mon, "sys.monitoring", g_register_callback_def, g_register_callback);
+        replace(mon, "sys.monitoring", g_set_events_def, g_set_events);
+        replace(mon, "sys.monitoring", g_set_local_events_def, g_set_local_events);
+    }
+    Py_XDECREF(events);
+    Py_XDECREF(mon);
+    Py_DECREF(sys);
+}
+
+}  // namespace vztrace::tracer::program_profilers
