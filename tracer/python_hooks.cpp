@@ -121,7 +121,6 @@ PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
 
 // Around os.fork(): see terminating_signals.hpp.
 PyObject* before_fork(PyObject*, PyObject*) {
-    // A fork from any thread: the child starts with that thread alone.
     signals::before_fork();
     Py_RETURN_NONE;
 }
@@ -426,7 +425,17 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
     PyErr_Clear();
     refresh_process_name();
     stop_recording();
-    signals::recording_stopped();
+    const TreePlan& plan = g_session->plan();
+    if (plan.role == ProcessRole::kRoot && !plan.parts_dir.empty()) {
+        // The root writes at the very end: it closes its descriptors to let helper
+        // processes (multiprocessing's resource tracker, forkserver) end, then waits for
+        // their parts. Until then a terminating signal has the helper thread write it.
+        signals::recording_stopped();
+    } else {
+        // Nothing more is recorded: the part (or own file) is written now, while nothing
+        // can be interrupted, and a signal during finalization kills at once.
+        write_once(false);
+    }
     Py_RETURN_NONE;
 }
 
