@@ -1,6 +1,7 @@
 # The in-process figure: ns per Python call of fib(25), best of several rounds, under the
-# mode named in argv[1]: plain, floor (vzfloor's empty hooks), cprofile, or traced (this
-# script run under vztrace, which measures itself the same way). Prints JSON.
+# mode named in argv[1]: plain, floor (vzfloor's empty hooks), floor_call (with CALL, as
+# exact C calls need), cprofile, or traced (this script run under vztrace, which measures
+# itself the same way). Prints JSON.
 import json
 import os
 import sys
@@ -25,10 +26,10 @@ def best_ns_per_call():
 
 mode = sys.argv[1]
 hook = mode
-if mode == "floor":
+if mode in ("floor", "floor_call"):
     sys.path.insert(0, sys.argv[2])
     import vzfloor
-    hook = vzfloor.install()
+    hook = vzfloor.install() if mode == "floor" else vzfloor.install_with_call()
 elif mode == "cprofile":
     import cProfile
     profiler = cProfile.Profile()

@@ -190,6 +190,7 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
     runs = {
         "python": [python, script, "plain"],
         "floor": [python, script, "floor", floor_dir],
+        "floor with CALL": [python, script, "floor_call", floor_dir],
         "vztrace": [vztrace, "--quiet", "-o", trace, script, "traced"],
         "vztrace --ignore-c-function": [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
                                         script, "traced"],

@@ -1,7 +1,9 @@
 /* The floor: the cheapest hooks CPython allows, doing nothing. bench/run times fib with
  * them installed to show what any tracer built on the same mechanism must pay.
- * 3.12+: empty METH_FASTCALL sys.monitoring callbacks for PY_START and PY_RETURN.
- * 3.11: an empty PyEval_SetProfile function. */
+ * 3.12+: empty METH_FASTCALL sys.monitoring callbacks for PY_START and PY_RETURN, and with
+ * install_with_call() for CALL too: what a tracer that records every C call exactly pays
+ * (CALL fires at every call site, Python callees included).
+ * 3.11: an empty PyEval_SetProfile function (it sees C calls either way). */
 #include <Python.h>
 
 static PyObject *empty_callback(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -24,9 +26,7 @@ static PyMethodDef callback_def = {"empty", (PyCFunction)(void (*)(void))empty_c
 
 #define FLOOR_TOOL 3
 
-static PyObject *install(PyObject *module, PyObject *unused) {
-    (void)module;
-    (void)unused;
+static PyObject *install_events(int with_call) {
 #if PY_VERSION_HEX >= 0x030C0000
     PyObject *mon = PySys_GetObject("monitoring");
     PyObject *callback = PyCFunction_New(&callback_def, NULL);
@@ -34,25 +34,45 @@ static PyObject *install(PyObject *module, PyObject *unused) {
     PyObject *r = PyObject_CallMethod(mon, "use_tool_id", "is", FLOOR_TOOL, "vzfloor");
     if (r == NULL) return NULL;
     Py_DECREF(r);
-    long events[2] = {1 /* PY_START */, 4 /* PY_RETURN */};
-    for (int i = 0; i < 2; i++) {
+    long events[3] = {1 /* PY_START */, 4 /* PY_RETURN */, 16 /* CALL */};
+    const int count = with_call ? 3 : 2;
+    long mask = 0;
+    for (int i = 0; i < count; i++) {
         r = PyObject_CallMethod(mon, "register_callback", "ilO", FLOOR_TOOL, events[i], callback);
         if (r == NULL) return NULL;
         Py_DECREF(r);
+        mask |= events[i];
     }
     Py_DECREF(callback);
-    r = PyObject_CallMethod(mon, "set_events", "il", FLOOR_TOOL, events[0] | events[1]);
+    r = PyObject_CallMethod(mon, "set_events", "il", FLOOR_TOOL, mask);
     if (r == NULL) return NULL;
     Py_DECREF(r);
-    return PyUnicode_FromString("sys.monitoring PY_START+PY_RETURN, empty C callbacks");
+    return PyUnicode_FromString(with_call
+                                    ? "sys.monitoring PY_START+PY_RETURN+CALL, empty C callbacks"
+                                    : "sys.monitoring PY_START+PY_RETURN, empty C callbacks");
 #else
+    (void)with_call;
     PyEval_SetProfile(empty_profile, NULL);
     return PyUnicode_FromString("PyEval_SetProfile, empty C function");
 #endif
 }
 
-static PyMethodDef methods[] = {{"install", install, METH_NOARGS, "Install the empty hooks."},
-                                {NULL, NULL, 0, NULL}};
+static PyObject *install(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return install_events(0);
+}
+
+static PyObject *install_with_call(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    return install_events(1);
+}
+
+static PyMethodDef methods[] = {
+    {"install", install, METH_NOARGS, "Install the empty hooks."},
+    {"install_with_call", install_with_call, METH_NOARGS, "The empty hooks, CALL included."},
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "vzfloor", NULL, -1, methods};
 
