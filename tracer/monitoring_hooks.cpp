@@ -7,6 +7,7 @@
 #include <array>
 
 #include "tracer/hook_state.hpp"
+#include "tracer/module_functions.hpp"
 #include "tracer/python_symbols.hpp"
 
 namespace vztrace::tracer::monitoring {
@@ -199,21 +200,6 @@ PyMethodDef g_all_events_def = {
     "_all_events", reinterpret_cast<PyCFunction>(+all_events_seen), METH_FASTCALL,
     "_all_events($module, /)\n--\n\nThe tool ids set for each global event."};
 
-// Puts `def` in place of `mon.<def.ml_name>`, keeping CPython's in `original`.
-void replace(PyObject* mon, PyMethodDef& def, PyObject*& original) {
-    original = PyObject_GetAttrString(mon, def.ml_name);
-    PyObject* module_name = PyUnicode_FromString("sys.monitoring");
-    PyObject* function = original != nullptr && module_name != nullptr
-                             ? PyCFunction_NewEx(&def, mon, module_name)
-                             : nullptr;
-    if (function == nullptr || PyObject_SetAttrString(mon, def.ml_name, function) != 0) {
-        Py_CLEAR(original);
-    }
-    PyErr_Clear();
-    Py_XDECREF(function);
-    Py_XDECREF(module_name);
-}
-
 }  // namespace
 
 bool install(bool record_c_calls, std::string& hook) {
@@ -253,8 +239,8 @@ bool install(bool record_c_calls, std::string& hook) {
     }
     Py_DECREF(events);
     call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, mask));
-    replace(mon, g_get_events_def, g_get_events);
-    replace(mon, g_all_events_def, g_all_events);
+    Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_get_events_def, g_get_events));
+    Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_all_events_def, g_all_events));
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
     return true;
 }

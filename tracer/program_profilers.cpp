@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "tracer/hook_state.hpp"
+#include "tracer/module_functions.hpp"
 #include "tracer/profile_hooks.hpp"
 
 namespace vztrace::tracer::program_profilers {
@@ -30,10 +31,9 @@ thread_local std::uint32_t t_drop = 0;
 thread_local const void* t_drop_frame = nullptr;
 thread_local const void* t_drop_code = nullptr;
 
-// The functions replaced: CPython's, and vztrace's in their place.
+// CPython's functions that vztrace's stand in for.
 struct Replaced {
     PyObject* original = nullptr;
-    PyObject* replacement = nullptr;
 };
 Replaced g_setprofile, g_getprofile, g_setprofile_all, g_register_callback, g_set_events,
     g_set_local_events;
@@ -275,20 +275,8 @@ PyMethodDef g_set_local_events_def = {
     "set_local_events", reinterpret_cast<PyCFunction>(+set_local_events), METH_FASTCALL,
     "set_local_events($module, tool_id, code, event_set, /)\n--\n\n"};
 
-// Puts a function of `def`'s in place of `module.<def.ml_name>`.
 void replace(PyObject* module, const char* module_name, PyMethodDef& def, Replaced& replaced) {
-    replaced.original = PyObject_GetAttrString(module, def.ml_name);
-    PyObject* name = PyUnicode_FromString(module_name);
-    replaced.replacement = replaced.original != nullptr && name != nullptr
-                               ? PyCFunction_NewEx(&def, nullptr, name)
-                               : nullptr;
-    if (replaced.replacement == nullptr ||
-        PyObject_SetAttrString(module, def.ml_name, replaced.replacement) != 0) {
-        Py_CLEAR(replaced.original);
-        Py_CLEAR(replaced.replacement);
-    }
-    Py_XDECREF(name);
-    PyErr_Clear();
+    Py_XDECREF(replace_module_function(module, module_name, def, replaced.original));
 }
 
 long event_bit(PyObject* events, const char* name) {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "tracer/hook_state.hpp"
+#include "tracer/module_functions.hpp"
 #include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
 #include "tracer/program_profilers.hpp"
@@ -288,25 +289,6 @@ PyMethodDef g_start_joinable_thread_def = {"start_joinable_thread",
                                            reinterpret_cast<PyCFunction>(+start_joinable_thread),
                                            METH_VARARGS | METH_KEYWORDS, nullptr};
 
-void wrap_function(PyObject* module, const char* name, PyMethodDef* def, PyObject*& original) {
-    PyObject* current = PyObject_GetAttrString(module, name);
-    if (current == nullptr) {
-        PyErr_Clear();
-        return;
-    }
-    original = current;  // kept for the life of the process
-    PyObject* wrapper = PyCFunction_NewEx(def, nullptr, PyModule_GetNameObject(module));
-    PyErr_Clear();
-    if (wrapper != nullptr) {
-        // `_thread.start_new` is 3.11/3.12's old alias of start_new_thread.
-        if (PyObject_SetAttrString(module, name, wrapper) != 0) PyErr_Clear();
-        if (def == &g_start_new_thread_def && PyObject_HasAttrString(module, "start_new")) {
-            if (PyObject_SetAttrString(module, "start_new", wrapper) != 0) PyErr_Clear();
-        }
-        Py_DECREF(wrapper);
-    }
-}
-
 // `_thread` is loaded by importlib's bootstrap, before `threading` copies its functions.
 void wrap_thread_module() {
     PyObject* name = PyUnicode_FromString("_thread");
@@ -314,9 +296,16 @@ void wrap_thread_module() {
     Py_XDECREF(name);
     PyErr_Clear();
     if (module == nullptr) return;
-    wrap_function(module, "start_new_thread", &g_start_new_thread_def, g_original_start_new_thread);
-    wrap_function(module, "start_joinable_thread", &g_start_joinable_thread_def,
-                  g_original_start_joinable_thread);
+    PyObject* start_new_thread = replace_module_function(module, "_thread", g_start_new_thread_def,
+                                                         g_original_start_new_thread);
+    // `_thread.start_new` is 3.11/3.12's old alias of start_new_thread.
+    if (start_new_thread != nullptr && PyObject_HasAttrString(module, "start_new") &&
+        PyObject_SetAttrString(module, "start_new", start_new_thread) != 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(start_new_thread);
+    Py_XDECREF(replace_module_function(module, "_thread", g_start_joinable_thread_def,
+                                       g_original_start_joinable_thread));
     Py_DECREF(module);
     g_threads_wrapped = true;
 }

@@ -15,6 +15,8 @@
 #include <climits>
 #include <cstring>
 
+#include "tracer/module_functions.hpp"
+
 namespace vztrace::tracer::signals {
 namespace {
 
@@ -338,17 +340,7 @@ PyMethodDef g_signal_def = {
     "signal($module, signalnum, handler, /)\n--\n\nSet the action for the given signal."};
 
 void watch_signal_function(PyObject* module) {
-    g_original_signal = PyObject_GetAttrString(module, "signal");
-    PyObject* name = PyModule_GetNameObject(module);
-    PyObject* function = g_original_signal != nullptr && name != nullptr
-                             ? PyCFunction_NewEx(&g_signal_def, nullptr, name)
-                             : nullptr;
-    if (function == nullptr || PyObject_SetAttrString(module, "signal", function) != 0) {
-        Py_CLEAR(g_original_signal);
-    }
-    Py_XDECREF(function);
-    Py_XDECREF(name);
-    PyErr_Clear();
+    Py_XDECREF(replace_module_function(module, "_signal", g_signal_def, g_original_signal));
 }
 
 }  // namespace
