@@ -69,26 +69,32 @@ void refresh_process_name() {
     PyErr_Clear();
 }
 
-// Writes this process's trace or part, or nothing when the program never began and this
-// process would write the user's file. Needs no interpreter.
-void write_recording(bool before_exec) {
+// How the recording ends: the program ran to its end (python found nothing to run, or ran
+// it), or the process leaves early (os._exit, exec, a signal, its last thread), when what
+// ran so far is kept even if the program proper had not begun (`-m pkg.mod` killed while
+// pkg/__init__ runs).
+enum class Ending { kProgramEnded, kEarly, kExec };
+
+// Writes this process's trace or part, or nothing when python never began the program and
+// this process would write the user's file. Needs no interpreter.
+void write_recording(Ending ending) {
     const ProcessRole role = g_session->plan().role;
     const bool own_file = role == ProcessRole::kOwnFile ||
                           (role == ProcessRole::kRoot && !g_session->plan().continued);
-    if (!g_target_started && own_file && !before_exec) {
+    if (!g_target_started && own_file && ending == Ending::kProgramEnded) {
         g_session->abandon();
         return;
     }
-    if (!g_session->finish(g_stop_ticks, before_exec)) g_trace_failed = true;
+    if (!g_session->finish(g_stop_ticks, ending == Ending::kExec)) g_trace_failed = true;
 }
 
 // The recording is written by one thread only; one that comes second waits for the first
 // to end the process (only a terminating signal writes while another thread could).
-void write_once(bool before_exec) {
+void write_once(Ending ending) {
     if (!signals::begin_finishing()) {
         while (true) ::pause();
     }
-    write_recording(before_exec);
+    write_recording(ending);
     signals::end_finishing();
 }
 
@@ -100,7 +106,7 @@ void finish_now(bool before_exec = false) {
     PyErr_Fetch(&type, &value, &traceback);
     refresh_process_name();
     stop_recording();
-    write_once(before_exec);
+    write_once(before_exec ? Ending::kExec : Ending::kEarly);
     PyErr_Restore(type, value, traceback);
 }
 
@@ -108,7 +114,7 @@ void finish_now(bool before_exec = false) {
 // written from vztrace's helper thread, without the GIL.
 void finish_stopped() {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
-    write_recording(false);
+    write_recording(Ending::kProgramEnded);
 }
 
 // os._exit (how fork-started pool workers leave): keep the trace, then exit.
@@ -423,7 +429,7 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
     } else {
         // Nothing more is recorded: the part (or own file) is written now, while nothing
         // can be interrupted, and a signal during finalization kills at once.
-        write_once(false);
+        write_once(Ending::kProgramEnded);
     }
     Py_RETURN_NONE;
 }
@@ -436,7 +442,7 @@ void write_at_exit() {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     g_active = false;
-    write_once(false);
+    write_once(Ending::kProgramEnded);
 }
 
 // A forked child has a copy of the parent's buffers: it must not add to them or write

@@ -180,3 +180,16 @@ TEST_CASE("profilers and monitoring tools the program installs see exactly pytho
         }
     }
 }
+
+TEST_CASE("a program killed before python reaches its module still leaves what ran") {
+    // -m pkg.mod: pkg/__init__ is the program's code too; a signal there is no failed start.
+    TempDir dir;
+    RunOptions options;
+    options.env["PYTHONPATH"] = script("robust");
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file("trace.json"), "-m", "killed_in_init.main"}, options);
+    INFO(result.err);
+    CHECK(result.status() == -15);
+    CHECK(result.out.empty());
+    CHECK(trace_in(dir).count_prefix("package_setup (") == 1);
+}
