@@ -338,10 +338,11 @@ void install() {
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
 }
 
-// Python found the program once it runs its code: -c and stdin always; a script or a
-// module when python executes code with __main__ prepared for it (`__file__` set for a
-// script, `__spec__` for runpy's modules, directories and zip files). Imports that come
-// first (runpy's own, a package's __init__ under -m pkg.mod) leave __main__ as it was.
+// Python found the program once it runs its code: -c and `-` (code python reads) always;
+// a script or a module when python executes code with __main__ prepared for it
+// (`__file__` set for a script, `__spec__` for runpy's modules, directories and zip
+// files). Imports that come first (runpy's own, a package's __init__ under -m pkg.mod)
+// leave __main__ as it was.
 void note_target_start(const char* event) {
     if (std::strcmp(event, "cpython.run_command") == 0 ||
         std::strcmp(event, "cpython.run_stdin") == 0) {
