@@ -32,17 +32,19 @@ thread_local const void* t_drop_frame = nullptr;
 thread_local const void* t_drop_code = nullptr;
 
 // CPython's functions that vztrace's stand in for.
-struct Replaced {
-    PyObject* original = nullptr;
-};
-Replaced g_setprofile, g_getprofile, g_setprofile_all, g_register_callback, g_set_events,
-    g_set_local_events;
+PyObject* g_setprofile = nullptr;
+PyObject* g_getprofile = nullptr;
+PyObject* g_setprofile_all = nullptr;
+PyObject* g_register_callback = nullptr;
+PyObject* g_set_events = nullptr;
+PyObject* g_set_local_events = nullptr;
 
 // ---- the forwarder ------------------------------------------------------------------
 
 // Calls `target` with the arguments it is given, except the one event to drop.
 struct Forwarder {
-    PyObject_HEAD PyObject* target;
+    PyObject base;
+    PyObject* target;
     int tool;  // 0-5: a sys.monitoring C_RETURN / C_RAISE callback; -1: a profile function
     vectorcallfunc vectorcall;
 };
@@ -170,14 +172,14 @@ bool vztrace_instruments_calls() {
 // Calls CPython's function; the tools that begin to receive C return events at the
 // caller's call sites through it lose the first one, when python would not have sent it.
 // `registered_tool`: the call registers that tool's C return callback (-1: none).
-PyObject* call_noting_new_tools(const Replaced& replaced, PyObject* const* args, Py_ssize_t nargs,
+PyObject* call_noting_new_tools(PyObject* original, PyObject* const* args, Py_ssize_t nargs,
                                 int registered_tool = -1) {
     PyFrameObject* frame = PyEval_GetFrame();  // borrowed
     PyObject* code =
         frame != nullptr ? reinterpret_cast<PyObject*>(PyFrame_GetCode(frame)) : nullptr;
     const bool spurious_possible = vztrace_instruments_calls() && !instrumented_by_others(code);
     const std::uint32_t before = spurious_possible ? receiving(code) : 0;
-    PyObject* result = PyObject_Vectorcall(replaced.original, args, nargs, nullptr);
+    PyObject* result = PyObject_Vectorcall(original, args, nargs, nullptr);
     if (result != nullptr && registered_tool >= 0) g_c_exit_callback[registered_tool] = true;
     const std::uint32_t added =
         result != nullptr && spurious_possible ? receiving(code) & ~before : 0;
@@ -193,11 +195,11 @@ PyObject* call_noting_new_tools(const Replaced& replaced, PyObject* const* args,
 // ---- the replacements ------------------------------------------------------------------
 
 // sys.setprofile(f) and sys._setprofileallthreads(f): f is called through a forwarder.
-PyObject* set_profile_through(const Replaced& replaced, PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs != 1 || args[0] == Py_None) return call_noting_new_tools(replaced, args, nargs);
+PyObject* set_profile_through(PyObject* original, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 1 || args[0] == Py_None) return call_noting_new_tools(original, args, nargs);
     PyObject* forwarder = make_forwarder(args[0], -1);
     if (forwarder == nullptr) return nullptr;
-    PyObject* result = call_noting_new_tools(replaced, &forwarder, 1);
+    PyObject* result = call_noting_new_tools(original, &forwarder, 1);
     Py_DECREF(forwarder);
     return result;
 }
@@ -217,7 +219,7 @@ PyObject* getprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
         PyObject* chained = profile::chained_program_profile();
         return Py_NewRef(chained != nullptr ? chained : Py_None);
     }
-    PyObject* profile = PyObject_Vectorcall(g_getprofile.original, args, nargs, nullptr);
+    PyObject* profile = PyObject_Vectorcall(g_getprofile, args, nargs, nullptr);
     PyObject* own = unwrapped(profile);
     Py_XDECREF(profile);
     return own;
@@ -227,7 +229,7 @@ PyObject* getprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // forwarder; the answer (the callback it replaces) is the program's own.
 PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyLong_Check(args[0]) || !PyLong_Check(args[1])) {
-        return PyObject_Vectorcall(g_register_callback.original, args, nargs, nullptr);
+        return PyObject_Vectorcall(g_register_callback, args, nargs, nullptr);
     }
     const long tool = PyLong_AsLong(args[0]);
     const long event = PyLong_AsLong(args[1]);
@@ -242,7 +244,7 @@ PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
         result = call_noting_new_tools(g_register_callback, forwarded, 3, static_cast<int>(tool));
         Py_DECREF(forwarder);
     } else {
-        result = PyObject_Vectorcall(g_register_callback.original, args, nargs, nullptr);
+        result = PyObject_Vectorcall(g_register_callback, args, nargs, nullptr);
         if (c_exit && result != nullptr) g_c_exit_callback[tool] = false;
     }
     PyObject* own = unwrapped(result);
@@ -275,8 +277,8 @@ PyMethodDef g_set_local_events_def = {
     "set_local_events", reinterpret_cast<PyCFunction>(+set_local_events), METH_FASTCALL,
     "set_local_events($module, tool_id, code, event_set, /)\n--\n\n"};
 
-void replace(PyObject* module, const char* module_name, PyMethodDef& def, Replaced& replaced) {
-    Py_XDECREF(replace_module_function(module, module_name, def, replaced.original));
+void replace(PyObject* module, const char* module_name, PyMethodDef& def, PyObject*& original) {
+    Py_XDECREF(replace_module_function(module, module_name, def, original));
 }
 
 long event_bit(PyObject* events, const char* name) {
