@@ -1,4 +1,5 @@
-"""vztrace's benchmark runner: whole-process and in-process figures, side by side.
+"""vztrace's benchmark runner: in-process cost per call, the encoder alone, start-up,
+whole-process figures for each output format, and vztrace's memory by run length.
 
 Run it through bench/run. Standard library only; any python3 can run it: the workloads
 run under the python that vztrace embeds (found from `vztrace --version`).
@@ -73,59 +74,67 @@ def run_measured(argv, env, cwd, tmp):
         return seconds, process.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
 
 
+SUMMARY = re.compile(r"wrote (\d+) calls(?: from (\d+) process(?:es)?)? \(")
+
+
+def summary_calls(stderr, what):
+    """The calls and processes in vztrace's summary line on stderr: `vztrace: wrote N calls
+    [from K processes] (SIZE, finished in S s) to FILE; ...`."""
+    match = SUMMARY.search(stderr)
+    if not match:
+        raise BenchError(f"{what}: no 'wrote N calls' summary line on stderr:\n{stderr}")
+    finished = re.search(r"finished in ([0-9.]+) s\)", stderr[match.start():])
+    return {"calls": int(match.group(1)), "processes": int(match.group(2) or 1),
+            "finish_s": float(finished.group(1)) if finished else None}
+
+
 def modes(python, vztrace, tmp, viztracer):
-    trace = os.path.join(tmp, "trace.json")
+    """Each mode's argv template and the trace file it writes (None: not a vztrace trace).
+    vztrace runs without --quiet: its summary line on stderr gives the calls written."""
+    pftrace, json_trace = os.path.join(tmp, "trace.pftrace"), os.path.join(tmp, "trace.json")
     result = {
-        "python": [python, "{script}"],
-        "vztrace": [vztrace, "--quiet", "-o", trace, "{script}"],
-        "vztrace --ignore-c-function": [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
-                                        "{script}"],
-        "cProfile": [python, "-m", "cProfile", "-o", os.path.join(tmp, "out.prof"), "{script}"],
+        "python": ([python, "{script}"], None),
+        "vztrace": ([vztrace, "-o", pftrace, "{script}"], pftrace),
+        "vztrace --compress": ([vztrace, "--compress", "-o", pftrace, "{script}"], pftrace),
+        "vztrace json": ([vztrace, "-o", json_trace, "{script}"], json_trace),
+        "vztrace --ignore-c-function": ([vztrace, "--ignore-c-function", "-o", pftrace,
+                                         "{script}"], pftrace),
+        "cProfile": ([python, "-m", "cProfile", "-o", os.path.join(tmp, "out.prof"), "{script}"],
+                     None),
     }
     if viztracer:
-        result["viztracer"] = [python, "-m", "viztracer", "--quiet", "-o",
-                               os.path.join(tmp, "viz.json"), "{script}"]
-    return result, trace
+        result["viztracer"] = ([python, "-m", "viztracer", "--quiet", "-o",
+                                os.path.join(tmp, "viz.json"), "{script}"], None)
+    return result
 
 
-def trace_stats(path):
-    """Reads the metadata object vztrace writes last, from the file's tail: loading a
-    whole trace would raise this runner's RSS, which a child inherits as its own starting
-    ru_maxrss."""
+def trace_stats(path, stderr, what):
+    """Calls from vztrace's summary line, bytes from the file's size: no trace is read,
+    since loading one would raise this runner's RSS, which a child inherits as its own
+    starting ru_maxrss (and Perfetto's protobuf would need decoding)."""
+    summary = summary_calls(stderr, what)
+    if summary["calls"] <= 0:
+        raise BenchError(f"{what}: the trace has no calls")
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - 4096))
-            tail = f.read().decode(errors="replace")
-        start = tail.rindex('"vztrace_metadata":')
-        meta = json.loads(tail[start + len('"vztrace_metadata":'):].rstrip().rstrip("}").rstrip()
-                          + "}")
-    except (OSError, ValueError) as error:
-        raise BenchError(f"trace {path} has no readable vztrace metadata: {error}")
-    slices = meta.get("slices", 0)
-    if slices <= 0:
-        raise BenchError(f"trace {path} has no calls")
-    size = os.path.getsize(path)
-    seconds = meta.get("write_seconds") or 0
-    return {"bytes": size, "slices": slices, "processes": meta.get("processes", 1),
-            "bytes_per_event": size / slices,
-            "writer_events_per_s": slices / seconds if seconds > 0 else None}
+        size = os.path.getsize(path)
+    except OSError as error:
+        raise BenchError(f"{what}: no trace written: {error}")
+    return {"bytes": size, "calls": summary["calls"], "processes": summary["processes"],
+            "bytes_per_call": size / summary["calls"], "finish_s": summary["finish_s"]}
 
 
 def merge_trace_stats(runs):
     """One figure per mode: the last run's sizes (the same in every run of a deterministic
-    workload) and the median writer speed, with its range, since the kernel's page cache
-    makes single writes noisy."""
+    workload, give or take a call) and the median time spent finishing at exit."""
     merged = dict(runs[-1])
-    speeds = [run["writer_events_per_s"] for run in runs if run["writer_events_per_s"]]
-    merged["writer_events_per_s"] = statistics.median(speeds) if speeds else None
-    merged["writer_events_per_s_min"] = min(speeds) if speeds else None
-    merged["writer_events_per_s_max"] = max(speeds) if speeds else None
+    finish = [run["finish_s"] for run in runs if run["finish_s"] is not None]
+    merged["finish_s"] = statistics.median(finish) if finish else None
     return merged
 
 
 def whole_process(args, python, vztrace, tmp, viztracer, env):
     table = {}
-    mode_argv, trace = modes(python, vztrace, tmp, viztracer)
+    mode_argv = modes(python, vztrace, tmp, viztracer)
     scripts = sorted(glob.glob(os.path.join(WORKLOADS, "[a-z]*.py")))
     for script in scripts:
         name = os.path.splitext(os.path.basename(script))[0]
@@ -137,23 +146,29 @@ def whole_process(args, python, vztrace, tmp, viztracer, env):
         for run in range(args.runs):
             # Interleaved, and rotated so that no mode always follows the same one: a
             # trace deleted just before a run leaves page-cache memory warm or cold for it.
+            # python runs first in the first round, so every output is checked against it.
             order = names[run % len(names):] + names[:run % len(names)]
             for mode in order:
-                template = mode_argv[mode]
+                template, trace = mode_argv[mode]
                 argv = [script if part == "{script}" else part for part in template]
-                if os.path.exists(trace):
-                    os.unlink(trace)
+                for _, old in mode_argv.values():
+                    if old and os.path.exists(old):
+                        os.unlink(old)
                 seconds, status, out, err, peak = run_measured(argv, env, WORKLOADS, tmp)
                 if status != 0:
                     raise BenchError(f"{name} under {mode} exited {status}:\n{err}")
                 if mode == "python":
                     expected = out
-                elif out != expected:
+                elif expected is not None and out != expected:
                     raise BenchError(f"{name} under {mode} printed {out!r}, python {expected!r}")
                 samples[mode].append(seconds)
                 rss[mode].append(peak)
-                if mode.startswith("vztrace"):
-                    stats.setdefault(mode, []).append(trace_stats(trace))
+                if trace:
+                    stats.setdefault(mode, []).append(
+                        trace_stats(trace, err, f"{name} under {mode}"))
+        for _, old in mode_argv.values():
+            if old and os.path.exists(old):
+                os.unlink(old)
         base = statistics.median(samples["python"])
         table[name] = {
             mode: {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
@@ -164,29 +179,99 @@ def whole_process(args, python, vztrace, tmp, viztracer, env):
     return table
 
 
-def writer_alone(args, vztrace, env):
-    """fib's trace written to /dev/null: the writer's formatting and hand-off without the
-    kernel's copy into the page cache. Read from vztrace's summary line on stderr."""
-    script = os.path.join(WORKLOADS, "fib.py")
-    speeds, events = [], 0
-    for _ in range(args.runs):
-        result = subprocess.run([vztrace, "-o", "/dev/null", script], capture_output=True,
-                                text=True, env=env, cwd=WORKLOADS)
-        match = re.search(r"wrote (\d+) calls .* in ([0-9.]+) s\)", result.stderr)
-        if result.returncode != 0 or not match:
-            raise BenchError(f"fib to /dev/null failed ({result.returncode}):\n{result.stderr}")
-        events, seconds = int(match.group(1)), float(match.group(2))
-        if seconds > 0:
-            speeds.append(events / seconds)
-    if not speeds:
-        raise BenchError("fib to /dev/null: no write time above the summary's resolution")
-    return {"events": events, "events_per_s": statistics.median(speeds),
-            "min_events_per_s": min(speeds), "max_events_per_s": max(speeds)}
+ENCODER_TARGET_CALLS_PER_S = 20e6
+ENCODER_TARGET_BYTES_PER_CALL = 26
+
+
+def encoder_alone(args, vztrace):
+    """bench/encoder's vztrace_encoder_bench, built at the top of the build directory that
+    holds launcher/vztrace: the writer's encoding rate on one core, apart from any program.
+    Returns {"status": "not built", ...} when the binary is absent, so the rest still runs."""
+    build = os.path.dirname(os.path.dirname(os.path.realpath(vztrace)))
+    binary = os.path.join(build, "vztrace_encoder_bench")
+    depth = "22" if args.quick else "27"
+    if not os.access(binary, os.X_OK):
+        print(f"bench: {binary} is not built: encoder alone skipped", file=sys.stderr)
+        return {"status": "not built", "binary": binary, "depth": int(depth), "formats": {}}
+    result = subprocess.run([binary, depth], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BenchError(f"{binary} {depth} exited {result.returncode}:\n{result.stderr}")
+    formats = {}
+    for line in result.stdout.splitlines():
+        if line.strip().startswith("{"):
+            data = json.loads(line)
+            formats[data["format"]] = {"calls_per_s": data["calls_per_s"],
+                                       "bytes_per_call": data["bytes_per_call"]}
+    if not formats:
+        raise BenchError(f"{binary} {depth} printed no format line:\n{result.stdout}")
+    return {"status": "ok", "binary": binary, "depth": int(depth), "formats": formats}
+
+
+MEMORY_TARGET_MIB = 64
+
+
+def memory_by_length(args, python, vztrace, tmp, env):
+    """oop.py at growing lengths, once under python and once under vztrace: streaming
+    should keep vztrace's own memory (the RSS difference) flat however long the run."""
+    script = os.path.join(WORKLOADS, "oop.py")
+    trace = os.path.join(tmp, "trace.pftrace")
+    rows = []
+    for scale in (["0.2", "1", "2"] if args.quick else ["1", "10", "100"]):
+        scaled_env = dict(env, VZBENCH_SCALE=scale)
+        row = {"scale": float(scale)}
+        outputs = {}
+        for mode, argv in (("python", [python, script]),
+                           ("vztrace", [vztrace, "-o", trace, script])):
+            if os.path.exists(trace):
+                os.unlink(trace)
+            seconds, status, out, err, peak = run_measured(argv, scaled_env, WORKLOADS, tmp)
+            if status != 0:
+                raise BenchError(f"oop at scale {scale} under {mode} exited {status}:\n{err}")
+            outputs[mode] = out
+            row[f"{mode}_s"], row[f"{mode}_rss_mib"] = seconds, peak
+            if mode == "vztrace":
+                stats = trace_stats(trace, err, f"oop at scale {scale} under vztrace")
+                row["calls"], row["trace_bytes"] = stats["calls"], stats["bytes"]
+                os.unlink(trace)
+        if outputs["vztrace"] != outputs["python"]:
+            raise BenchError(f"oop at scale {scale}: vztrace printed {outputs['vztrace']!r}, "
+                             f"python {outputs['python']!r}")
+        row["added_rss_mib"] = row["vztrace_rss_mib"] - row["python_rss_mib"]
+        rows.append(row)
+        print(f"  oop x{scale}: done", file=sys.stderr)
+    return {"target_added_mib": MEMORY_TARGET_MIB, "rows": rows,
+            "within_target": all(row["added_rss_mib"] < MEMORY_TARGET_MIB for row in rows)}
+
+
+STARTUP_TARGET_RATIO = 1.3
+
+
+def startup(args, python, vztrace, tmp, env):
+    """`-c pass` under python and under vztrace, interleaved: what tracing adds to a
+    program that does nothing (the embedding, the hook, opening and closing the trace)."""
+    directory = os.path.join(tmp, "startup")
+    os.makedirs(directory, exist_ok=True)
+    runs = 5 if args.quick else 20
+    argvs = {"python": [python, "-c", "pass"],
+             "vztrace": [vztrace, "-o", "trace.pftrace", "-c", "pass"]}
+    samples = {mode: [] for mode in argvs}
+    for _ in range(runs):
+        for mode, argv in argvs.items():
+            seconds, status, _, err, _ = run_measured(argv, env, directory, tmp)
+            if status != 0:
+                raise BenchError(f"-c pass under {mode} exited {status}:\n{err}")
+            samples[mode].append(seconds)
+    result = {mode: {"median_s": statistics.median(times), "min_s": min(times),
+                     "max_s": max(times)} for mode, times in samples.items()}
+    result["runs"] = runs
+    result["ratio"] = result["vztrace"]["median_s"] / result["python"]["median_s"]
+    result["target_ratio"] = STARTUP_TARGET_RATIO
+    return result
 
 
 def in_process(args, python, vztrace, floor_dir, tmp, env):
     script = os.path.join(HERE, "fib_inprocess.py")
-    trace = os.path.join(tmp, "fib.json")
+    trace = os.path.join(tmp, "fib.pftrace")
     runs = {
         "python": [python, script, "plain"],
         "floor": [python, script, "floor", floor_dir],
@@ -212,6 +297,12 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
             for mode, v in values.items()}
 
 
+def span(row, scale=1.0, digits=3):
+    """median (min-max) of a row with median_s/min_s/max_s."""
+    return (f"{row['median_s'] * scale:.{digits}f} ({row['min_s'] * scale:.{digits}f}-"
+            f"{row['max_s'] * scale:.{digits}f})")
+
+
 def markdown(report):
     lines = [f"vztrace benchmark, {report['date']}, {report['cpu']}, {report['python']}",
              f"runs per mode: {report['runs']} (interleaved), scale {report['scale']}", "",
@@ -220,26 +311,42 @@ def markdown(report):
     for mode, row in report["in_process"].items():
         lines.append(f"| {mode} | {row['ns_per_call']:.1f} | {row['added_ns']:+.1f} | "
                      f"{row['hook']} |")
-    writer = report["writer_alone"]
-    lines += ["", "### Writer alone (fib's trace to /dev/null: no page-cache copy)", "",
-              "| events | M events/s (min-max) |", "|---:|---:|",
-              f"| {writer['events']} | {writer['events_per_s'] / 1e6:.1f} "
-              f"({writer['min_events_per_s'] / 1e6:.1f}-{writer['max_events_per_s'] / 1e6:.1f}) |"]
+    encoder = report["encoder_alone"]
+    lines += ["", f"### Encoder alone (vztrace_encoder_bench {encoder['depth']}, one core; "
+              f"target >= {ENCODER_TARGET_CALLS_PER_S / 1e6:.0f} M calls/s and "
+              f"<= {ENCODER_TARGET_BYTES_PER_CALL} bytes/call)", "",
+              "| format | M calls/s | bytes/call |", "|---|---:|---:|"]
+    if encoder["status"] != "ok":
+        lines.append(f"| {encoder['status']} ({encoder['binary']}) | - | - |")
+    for name, row in encoder["formats"].items():
+        lines.append(f"| {name} | {row['calls_per_s'] / 1e6:.1f} | {row['bytes_per_call']:.2f} |")
+    start = report["startup"]
+    lines += ["", f"### Start-up (`-c pass`, median of {start['runs']} interleaved runs, "
+              f"min-max; target <= {start['target_ratio']}x)", "",
+              "| python ms | vztrace ms | ratio |", "|---:|---:|---:|",
+              f"| {span(start['python'], scale=1e3, digits=1)} | "
+              f"{span(start['vztrace'], scale=1e3, digits=1)} | {start['ratio']:.2f} |"]
     lines += ["", "### Whole process (median wall time, min-max, ratio to python)", "",
-              "| workload | mode | wall s (min-max) | ratio | peak RSS MiB | trace MB | "
-              "bytes/event | writer M events/s (min-max) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+              "| workload | mode | wall s (min-max) | ratio | peak RSS MiB | calls | trace MB | "
+              "bytes/call |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for workload, by_mode in report["whole_process"].items():
         for mode, row in by_mode.items():
             trace = row.get("trace")
-            extra = ("| | |" if trace is None else
-                     f"| {trace['bytes'] / 1e6:.1f} | {trace['bytes_per_event']:.0f} | "
-                     + (f"{trace['writer_events_per_s'] / 1e6:.1f} "
-                        f"({trace['writer_events_per_s_min'] / 1e6:.1f}-"
-                        f"{trace['writer_events_per_s_max'] / 1e6:.1f}) |"
-                        if trace["writer_events_per_s"] else "- |"))
-            lines.append(f"| {workload} | {mode} | {row['median_s']:.3f} ({row['min_s']:.3f}-"
-                         f"{row['max_s']:.3f}) | {row['ratio']:.2f} | {row['peak_rss_mib']:.0f} "
-                         + (extra if trace else "| | | |"))
+            extra = ("| | | |" if trace is None else
+                     f"| {trace['calls']} | {trace['bytes'] / 1e6:.1f} | "
+                     f"{trace['bytes_per_call']:.1f} |")
+            lines.append(f"| {workload} | {mode} | {span(row)} | {row['ratio']:.2f} | "
+                         f"{row['peak_rss_mib']:.0f} {extra}")
+    memory = report["memory_by_length"]
+    lines += ["", "### vztrace's own memory by run length (oop, one run each; target: "
+              f"vztrace - python < {memory['target_added_mib']} MiB at every length)", "",
+              "| scale | calls | trace MB | python s | vztrace s | python RSS MiB | "
+              "vztrace RSS MiB | difference MiB |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in memory["rows"]:
+        lines.append(f"| {row['scale']:g}x | {row['calls']} | {row['trace_bytes'] / 1e6:.1f} | "
+                     f"{row['python_s']:.2f} | {row['vztrace_s']:.2f} | "
+                     f"{row['python_rss_mib']:.0f} | {row['vztrace_rss_mib']:.0f} | "
+                     f"{row['added_rss_mib']:+.0f} |")
     return "\n".join(lines)
 
 
@@ -249,7 +356,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="runs per mode and workload")
     parser.add_argument("--inprocess-runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run of about a minute: small workloads, one run each")
+                        help="a smoke run of a couple of minutes: small workloads, one run each")
     parser.add_argument("--json", default=os.path.join(ROOT, "build", "bench-results.json"))
     args = parser.parse_args()
     scale = "1"
@@ -271,8 +378,10 @@ def main():
             floor_dir = build_floor(python, tmp)
             print(f"bench: {vztrace} ({python_line})", file=sys.stderr)
             inproc = in_process(args, python, vztrace, floor_dir, tmp, env)
+            encoder = encoder_alone(args, vztrace)
+            start = startup(args, python, vztrace, tmp, env)
             whole = whole_process(args, python, vztrace, tmp, viztracer, env)
-            writer = writer_alone(args, vztrace, env)
+            memory = memory_by_length(args, python, vztrace, tmp, env)
     except (BenchError, subprocess.CalledProcessError, OSError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 1
@@ -284,8 +393,8 @@ def main():
         pass
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores",
               "python": python_line, "vztrace": vztrace, "runs": args.runs, "scale": scale,
-              "quick": args.quick, "in_process": inproc, "writer_alone": writer,
-              "whole_process": whole}
+              "quick": args.quick, "in_process": inproc, "encoder_alone": encoder,
+              "startup": start, "whole_process": whole, "memory_by_length": memory}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)

@@ -7,3 +7,7 @@ if(VZTRACE_BUILD_TESTS)
   find_package(simdjson REQUIRED)
   find_package(Catch2 REQUIRED)
 endif()
+# libdeflate: Perfetto's compressed packets (zlib format) at two to three times zlib's
+# speed at the same level, so --compress keeps up with the program.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)

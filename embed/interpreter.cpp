@@ -90,7 +90,11 @@ int run_program(const RunRequest& request) {
     check(Py_PreInitializeFromBytesArgs(&preconfig, argc, argv.data()), nullptr);
 
     // After pre-initialisation, so the runtime's state (audit hooks, Py_AtExit) is kept.
-    if (traced) tracer::prepare_tracing(request.trace, plan, request.process_name);
+    if (traced) {
+        const std::string error =
+            tracer::prepare_tracing(request.trace, plan, request.process_name);
+        if (!error.empty()) throw SetupError(ExitCode::kUsage, error);
+    }
 
     PyConfig config;
     PyConfig_InitPythonConfig(&config);

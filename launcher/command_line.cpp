@@ -1,6 +1,7 @@
 #include "launcher/command_line.hpp"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -25,7 +26,14 @@ vztrace's options explicitly.
 
 Environment: every option has a variable that applies when the option is not given:
   VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_MAX_MEMORY,
-  VZTRACE_IGNORE_MULTIPROCESS, VZTRACE_PID_SUFFIX, VZTRACE_OUTPUT_DIR.
+  VZTRACE_MAX_SIZE, VZTRACE_COMPRESS, VZTRACE_RING, VZTRACE_IGNORE_MULTIPROCESS,
+  VZTRACE_PID_SUFFIX, VZTRACE_OUTPUT_DIR.
+
+Formats, by the output's extension: .pftrace or .perfetto-trace (Perfetto's protobuf,
+the default: opens in ui.perfetto.dev and trace_processor), .json and .json.gz (Chrome
+Trace Event JSON: chrome://tracing, vizviewer). Events stream to the file while the
+program runs; if the disk is slower than the program, the program waits: nothing is
+dropped unless --max-size says so.
 
 Child processes (fork, multiprocessing, sys.executable) are traced into the root's
 trace: one process per pid, on one time axis. A child that is killed loses only its own
@@ -92,14 +100,17 @@ std::string check_python_options(const std::vector<std::string>& argv) {
 struct CliDefinition {
     CLI::App app{"vztrace: trace every call of a Python program into a timeline", "vztrace"};
     std::string max_memory_text;
+    std::string max_size_text;
+    std::string ring_text;
     bool version = false;
 
     explicit CliDefinition(tracer::TraceSettings& trace) {
         app.set_help_flag("-h,--help", "Print this help and exit");
         app.add_flag("--version", version, "Print vztrace's and the embedded Python's versions");
         app.add_option("-o,--output", trace.output,
-                       "Trace file to write (default: result.json); replaced only once the "
-                       "new trace is complete")
+                       "Trace file to write (default: result.pftrace); the format follows the "
+                       "extension; an existing file is replaced only once the new trace is "
+                       "complete")
             ->envname("VZTRACE_OUTPUT")
             ->type_name("FILE");
         app.add_flag("--quiet", trace.quiet, "Print nothing but errors")->envname("VZTRACE_QUIET");
@@ -118,10 +129,25 @@ struct CliDefinition {
             ->envname("VZTRACE_OUTPUT_DIR")
             ->type_name("DIR");
         app.add_option("--max-memory", max_memory_text,
-                       "Memory for event records (e.g. 512M, 4G; default 1G); past it recording "
-                       "stops and the trace says how many events were not recorded")
+                       "Memory for event records not yet written (e.g. 16M, 1G; default 32M); "
+                       "when it is full the program waits for the writer, nothing is lost")
             ->envname("VZTRACE_MAX_MEMORY")
             ->type_name("SIZE");
+        app.add_option("--max-size", max_size_text,
+                       "Largest trace file to write (e.g. 500M, 2G); past it recording stops and "
+                       "the trace and stderr say how many events were not recorded")
+            ->envname("VZTRACE_MAX_SIZE")
+            ->type_name("SIZE");
+        app.add_option("--ring", ring_text,
+                       "Flight recorder: keep only the newest SIZE of records (e.g. 64M) in "
+                       "memory and write them at the end (exit, SIGTERM, SIGHUP); calls open at "
+                       "the cut start there, flagged")
+            ->envname("VZTRACE_RING")
+            ->type_name("SIZE");
+        app.add_flag("--compress", trace.compress,
+                     "Perfetto output in compressed packets (zlib; every Perfetto reader "
+                     "opens them): a quarter to a tenth of the size")
+            ->envname("VZTRACE_COMPRESS");
         app.footer(std::string(kFooter));
     }
 
@@ -238,7 +264,16 @@ Invocation parse_command_line(std::span<const std::string> args) {
         return result;
     }
     if (!cli.max_memory_text.empty()) result.trace.max_memory = parse_size(cli.max_memory_text);
+    if (!cli.max_size_text.empty()) result.trace.max_size = parse_size(cli.max_size_text);
+    if (!cli.ring_text.empty()) result.trace.ring = parse_size(cli.ring_text);
     if (result.trace.output.empty()) usage_error("the output file name is empty");
+    struct stat st {};
+    const bool device = ::stat(result.trace.output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+                        !S_ISDIR(st.st_mode);  // -o /dev/null, a fifo: Perfetto
+    if (tracer::format_of(result.trace.output) == tracer::TraceFormat::kUnknown && !device) {
+        usage_error(fmt::format("cannot tell the trace format of '{}': name it with one of {}",
+                                result.trace.output, tracer::kFormatList));
+    }
     if (result.python_argv.empty()) {
         usage_error("no program to trace (try 'vztrace run app.py' or 'vztrace --help')");
     }

@@ -19,9 +19,14 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 
 }  // namespace
 
-OutputFile::OutputFile(std::string path) : path_(std::move(path)) {
+OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(path)) {
     struct stat st {};
     const bool exists = ::stat(path_.c_str(), &st) == 0;
+    if (placement == Placement::kInPlace) {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd_ < 0) fail("", errno);
+        return;
+    }
     if (exists && !S_ISREG(st.st_mode)) {
         if (S_ISDIR(st.st_mode)) {
             fail("", EISDIR);
@@ -72,7 +77,32 @@ void OutputFile::fail(std::string_view what, int errno_value) {
                                         std::strerror(errno_value));
 }
 
+void OutputFile::reopen_for_each_write() {
+    if (!ok() || zstream_ || fd_ < 0) return;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    reopen_path_ = temp_path_.empty() ? path_ : temp_path_;
+    ::close(fd_);
+    fd_ = -1;
+}
+
 bool OutputFile::write_raw(const char* data, std::size_t size) {
+    if (!reopen_path_.empty()) {
+        fd_ = ::open(reopen_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd_ < 0) {
+            fail("", errno);
+            return false;
+        }
+    }
+    const bool ok = write_all(data, size);
+    if (!reopen_path_.empty()) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    return ok;
+}
+
+bool OutputFile::write_all(const char* data, std::size_t size) {
     while (size > 0) {
         const ssize_t n = ::write(fd_, data, size);
         if (n < 0) {
@@ -111,19 +141,64 @@ bool OutputFile::write(std::string_view bytes) {
     return deflate_some(Z_NO_FLUSH);
 }
 
-bool OutputFile::commit() {
+bool OutputFile::finish_writing() {
     if (!ok()) return false;
     if (zstream_ && !deflate_some(Z_FINISH)) return false;
-    if (::close(fd_) != 0) {
+    if (fd_ >= 0 && ::close(fd_) != 0) {
         fd_ = -1;
         fail("", errno);
         return false;
     }
     fd_ = -1;
+    return true;
+}
+
+bool OutputFile::commit() {
+    if (!finish_writing()) return false;
     if (!temp_path_.empty() && ::rename(temp_path_.c_str(), path_.c_str()) != 0) {
         fail("", errno);
         return false;
     }
+    committed_ = true;
+    return true;
+}
+
+void OutputFile::discard() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+    temp_path_.clear();
+    committed_ = true;
+}
+
+bool OutputFile::commit_as(const std::string& path) {
+    if (!finish_writing()) return false;
+    const std::string& from = temp_path_.empty() ? path_ : temp_path_;
+    if (::rename(from.c_str(), path.c_str()) != 0) {
+        if (errno != EXDEV) {
+            fail("", errno);
+            return false;
+        }
+        const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+        const int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool copied = in >= 0 && out >= 0;
+        while (copied) {
+            const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                copied = n == 0;
+                break;
+            }
+        }
+        if (in >= 0) ::close(in);
+        if (out >= 0 && ::close(out) != 0) copied = false;
+        if (!copied) {
+            fail("", errno);
+            return false;
+        }
+        ::unlink(from.c_str());
+    }
+    temp_path_.clear();
     committed_ = true;
     return true;
 }

@@ -18,26 +18,46 @@ namespace vztrace::tracer {
 
 class OutputFile {
  public:
+    enum class Placement {
+        kWhenComplete,  // under a temporary name, renamed over `path` by commit()
+        kInPlace,       // at `path` from the first byte (a part other processes read)
+    };
     // Opens `path` for writing; on failure error() says why and ok() is false.
-    explicit OutputFile(std::string path);
+    explicit OutputFile(std::string path, Placement placement = Placement::kWhenComplete);
     ~OutputFile();
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
+
+    // A stream written while the program runs: the descriptor is opened for each write
+    // and closed after, so a program that closes every descriptor (os.closerange) and
+    // opens files of its own never has them confused with vztrace's. Regular files only:
+    // a device or pipe keeps its descriptor (a fifo's reader would see an end of file).
+    void reopen_for_each_write();
 
     bool ok() const { return error_.empty(); }
     const std::string& error() const { return error_; }
     bool write(std::string_view bytes);
     // Flushes, closes and renames into place. Returns false (with error()) on failure.
     bool commit();
+    // Gives up: closes, and removes what was written under a temporary name.
+    void discard();
+    // Flushes, closes and moves what was written to `path` instead (another directory:
+    // copied). Returns false (with error()) on failure.
+    bool commit_as(const std::string& path);
     std::uint64_t bytes_written() const { return bytes_written_; }
+    const std::string& path() const { return path_; }
+    int descriptor() const { return fd_; }  // -1 while none is held
 
  private:
+    bool finish_writing();  // flushes and closes
     bool write_raw(const char* data, std::size_t size);
+    bool write_all(const char* data, std::size_t size);
     bool deflate_some(int flush);
     void fail(std::string_view what, int errno_value);
 
     std::string path_;
-    std::string temp_path_;  // empty when writing in place
+    std::string temp_path_;    // empty when writing in place
+    std::string reopen_path_;  // set: no descriptor is held between writes
     int fd_ = -1;
     std::unique_ptr<z_stream> zstream_;
     std::string zbuffer_;

@@ -1,20 +1,28 @@
-// A process's part of a process-tree trace: the binary form in which a child hands its
-// ProcessCapture to the root (through the private parts directory). Same machine, same
-// build: records are stored as they are in memory, behind a magic and a version.
+// A process's part of a process-tree trace. Each traced process streams its Perfetto
+// packets into `<pid>-<nonce>.pftrace` in the private parts directory while it runs; when
+// it ends, it leaves `<pid>-<nonce>.part`, the summary that says its stream is whole and
+// what it holds. A stream with no summary belongs to a process that was killed: its whole
+// packets are kept and its open calls closed (see process_tree.hpp).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
-#include "tracer/capture.hpp"
-#include "tracer/output_file.hpp"
+#include "tracer/trace_writer.hpp"
 
 namespace vztrace::tracer {
 
-// Writes and commits `process` to `file`. Returns false with file.error() on failure.
-bool write_part(const ProcessCapture& process, OutputFile& file);
+struct ProcessSummary {
+    std::int64_t pid = 0;
+    StreamCounts counts;
+    bool memory_limit_reached = false;  // recording waited for the writer
+};
 
-// Reads a part back; nullopt with `error` set when the file is not a whole part.
-std::optional<ProcessCapture> read_part(const std::string& path, std::string& error);
+// Writes the summary at `path` (through a temporary name, so a reader sees all or none).
+bool write_summary(const std::string& path, const ProcessSummary& summary, std::string& error);
+
+// Reads a summary back; nullopt with `error` set when the file is not a whole one.
+std::optional<ProcessSummary> read_summary(const std::string& path, std::string& error);
 
 }  // namespace vztrace::tracer

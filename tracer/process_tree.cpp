@@ -1,9 +1,13 @@
 #include "tracer/process_tree.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -123,6 +127,10 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     if (settings.quiet) ::setenv("VZTRACE_QUIET", "1", 1);
     if (settings.ignore_c_function) ::setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
     ::setenv("VZTRACE_MAX_MEMORY", std::to_string(settings.max_memory).c_str(), 1);
+    if (settings.max_size > 0)
+        ::setenv("VZTRACE_MAX_SIZE", std::to_string(settings.max_size).c_str(), 1);
+    if (settings.compress) ::setenv("VZTRACE_COMPRESS", "1", 1);
+    if (settings.ring > 0) ::setenv("VZTRACE_RING", std::to_string(settings.ring).c_str(), 1);
     return {};
 }
 
@@ -151,6 +159,40 @@ std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     return fmt::format("{}/{}-{}.part", dir, pid, nonce);
 }
 
+std::string stream_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    return fmt::format("{}/{}-{}.pftrace", dir, pid, nonce);
+}
+
+TreeCounters& tree_counters(const std::string& parts_dir) {
+    static TreeCounters local;
+    static TreeCounters* shared = nullptr;
+    static std::string shared_dir;
+    if (parts_dir.empty()) return local;
+    if (shared == nullptr || shared_dir != parts_dir) {
+        const std::string path = parts_dir + "/counters";
+        const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) return local;
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || (st.st_size < static_cast<off_t>(sizeof(TreeCounters)) &&
+                                      ::ftruncate(fd, sizeof(TreeCounters)) != 0)) {
+            ::close(fd);
+            return local;
+        }
+        void* memory =
+            ::mmap(nullptr, sizeof(TreeCounters), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        ::close(fd);
+        if (memory == MAP_FAILED) return local;
+        // A new file is zero-filled: both counters start at 0.
+        shared = static_cast<TreeCounters*>(memory);
+        shared_dir = parts_dir;
+    }
+    return *shared;
+}
+
+std::uint32_t next_sequence_id(const std::string& parts_dir) {
+    return tree_counters(parts_dir).sequences.fetch_add(1) + 1;
+}
+
 std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     return fmt::format("{}/{}-{}.killed", dir, pid, nonce);
 }
@@ -158,6 +200,31 @@ std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t 
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     std::ofstream(started_marker(dir, pid, nonce)).flush();
 }
+
+namespace {
+
+// The part of the process image `stem`: whole (with its summary) or cut short.
+void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool still_running,
+               CollectedParts& result) {
+    ChildPart part;
+    part.pid = pid;
+    part.stream = dir + "/" + stem + ".pftrace";
+    part.still_running = still_running;
+    const std::string summary = dir + "/" + stem + ".part";
+    std::error_code error;
+    if (fs::exists(summary)) {
+        std::string message;
+        part.summary = read_summary(summary, message);
+        if (!part.summary) result.errors.push_back(message);
+    }
+    if (!fs::exists(part.stream, error) || fs::file_size(part.stream, error) == 0) {
+        result.missing_pids.push_back(pid);
+        return;
+    }
+    result.parts.push_back(std::move(part));
+}
+
+}  // namespace
 
 CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait) {
     CollectedParts result;
@@ -172,33 +239,29 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
             const std::string stem = name.substr(0, name.size() - 8);
             if (done.count(stem) != 0) continue;
             const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str()));
-            const std::string part = dir + "/" + stem + ".part";
-            if (fs::exists(part)) {
+            const std::string summary = dir + "/" + stem + ".part";
+            if (fs::exists(summary)) {
                 done.insert(stem);
-                std::string message;
-                if (auto process = read_part(part, message)) {
-                    result.parts.push_back(std::move(*process));
-                } else {
-                    result.errors.push_back(message);
-                }
+                take_part(dir, stem, pid, false, result);
             } else if (pid == self) {
                 done.insert(stem);  // this image: it is the one writing
             } else if (fs::exists(dir + "/" + stem + ".killed")) {
                 done.insert(stem);  // killed before its program began: nothing was lost
                 result.killed_before_start_pids.push_back(pid);
             } else if (!process_alive(pid)) {
-                // Gone: a part it left just now, or none (killed, crashed).
-                if (!fs::exists(part)) {
-                    done.insert(stem);
-                    result.missing_pids.push_back(pid);
-                }
+                // Gone: a summary it left just now, or none (killed, crashed).
+                done.insert(stem);
+                take_part(dir, stem, pid, false, result);
             } else {
                 pending.emplace_back(stem, pid);
             }
         }
         if (pending.empty()) break;
         if (std::chrono::steady_clock::now() >= deadline) {
-            for (const auto& [stem, pid] : pending) result.missing_pids.push_back(pid);
+            for (const auto& [stem, pid] : pending) {
+                done.insert(stem);
+                take_part(dir, stem, pid, true, result);
+            }
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -210,12 +273,7 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
         if (entry.path().extension() != ".part") continue;
         const std::string stem = name.substr(0, name.size() - 5);
         if (done.count(stem) != 0) continue;
-        std::string message;
-        if (auto process = read_part(entry.path().string(), message)) {
-            result.parts.push_back(std::move(*process));
-        } else {
-            result.errors.push_back(message);
-        }
+        take_part(dir, stem, static_cast<pid_t>(std::atol(stem.c_str())), false, result);
     }
     return result;
 }

@@ -7,12 +7,14 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "tracer/capture.hpp"
+#include "tracer/part_file.hpp"
 #include "tracer/settings.hpp"
 
 namespace vztrace::tracer {
@@ -41,14 +43,34 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings);
 
 // Files of one process image in the parts directory (a pid can exec a new image).
 std::string started_marker(const std::string& dir, pid_t pid, std::uint64_t nonce);
-std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
+std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce);  // the summary
+std::string stream_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
 // Left by a child killed before its program began (see terminating_signals.hpp).
 std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce);
 
+// What the processes of a tree count together, in shared memory in the parts directory
+// (a process without one counts alone): packet sequence ids, which must be unique across
+// the whole trace, and the bytes written, which --max-size caps for the whole trace.
+struct TreeCounters {
+    std::atomic<std::uint32_t> sequences{0};
+    std::atomic<std::uint64_t> bytes{0};
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
+              std::atomic<std::uint64_t>::is_always_lock_free);
+TreeCounters& tree_counters(const std::string& parts_dir);
+std::uint32_t next_sequence_id(const std::string& parts_dir);
+
+struct ChildPart {
+    std::int64_t pid = 0;
+    std::string stream;                     // its Perfetto stream
+    std::optional<ProcessSummary> summary;  // none: cut short (killed, or still running)
+    bool still_running = false;
+};
+
 struct CollectedParts {
-    std::vector<ProcessCapture> parts;
-    std::vector<std::int64_t> missing_pids;  // started, but no part (killed, or still running)
+    std::vector<ChildPart> parts;
+    std::vector<std::int64_t> missing_pids;              // started, but left nothing
     std::vector<std::int64_t> killed_before_start_pids;  // killed before the program began
     std::vector<std::string> errors;                     // damaged parts
 };

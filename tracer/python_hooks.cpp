@@ -129,12 +129,26 @@ PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
 // Around os.fork(): see terminating_signals.hpp.
 PyObject* before_fork(PyObject*, PyObject*) {
     signals::before_fork();
+    if (g_session != nullptr) g_session->pause_writer();
     Py_RETURN_NONE;
 }
 PyMethodDef g_before_fork_def = {"vztrace_before_fork", before_fork, METH_NOARGS, nullptr};
 
 PyObject* after_fork_parent(PyObject*, PyObject*) {
-    signals::after_fork_in_parent(g_program_threads.load() > 1);
+    const bool other_threads = g_program_threads.load() > 1;
+    signals::after_fork_in_parent(other_threads);
+    // As the signal helper: with no other thread, once os.fork() has returned (3.13 counts
+    // threads after the at-fork hooks). Meanwhile a full chunk is written by its thread.
+    if (g_session != nullptr && other_threads) {
+        g_session->resume_writer();
+    } else if (g_session != nullptr) {
+        Py_AddPendingCall(
+            [](void*) {
+                g_session->resume_writer();
+                return 0;
+            },
+            nullptr);
+    }
     Py_RETURN_NONE;
 }
 PyMethodDef g_after_fork_parent_def = {"vztrace_after_fork_parent", after_fork_parent, METH_NOARGS,
@@ -452,13 +466,14 @@ void after_fork_in_child() { g_active = false; }
 
 }  // namespace
 
-void prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
-                     std::string process_name) {
-    CaptureInfo info;
+std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
+                            std::string process_name) {
+    RecordingInfo info;
     info.vztrace_version = VZTRACE_VERSION;
     info.python_version = PY_VERSION;
     g_session = new Session(settings, plan, info);  // lives until the process ends
     g_session->set_process_name(std::move(process_name));
+    if (std::string error = g_session->start(); !error.empty()) return error;
     // From the first moment the root can know of this process (its started marker), a
     // terminating signal leaves a word for it.
     signals::install_early(g_session->killed_marker());
@@ -467,6 +482,7 @@ void prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     PySys_AddAuditHook(audit_hook, nullptr);
     Py_AtExit(write_at_exit);
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
+    return {};
 }
 
 void program_starts() {

@@ -14,7 +14,9 @@
 namespace vztrace::tracer {
 
 // `plan` says what this process does with its recording at its end (see process_tree.hpp).
-void prepare_tracing(const TraceSettings& settings, const TreePlan& plan, std::string process_name);
+// Opens the process's trace stream; returns why it cannot be written (empty when fine).
+std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
+                            std::string process_name);
 
 // After initialisation, right before the program runs: ends the start-up slice, registers
 // the exit handler that names live threads and stops recording, and the handlers that keep

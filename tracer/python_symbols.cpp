@@ -120,17 +120,15 @@ bool init() {
     return g_code_extra_index >= 0;
 }
 
-std::string name_of_code(PyCodeObject* code) {
-    return fmt::format("{} ({}:{})", utf8_of(code->co_qualname),
-                       absolute_path(utf8_of(code->co_filename)), code->co_firstlineno);
-}
-
 SymbolId intern_code(PyObject* code) {
     if (!PyCode_Check(code)) return kHiddenSymbol;
     auto* co = reinterpret_cast<PyCodeObject*>(code);
-    const SymbolId id = is_launcher_file(utf8_of(co->co_filename))
+    const std::string file = utf8_of(co->co_filename);
+    const SymbolId id = is_launcher_file(file)
                             ? kHiddenSymbol
-                            : hooks::g_session->symbols().add(name_of_code(co));
+                            : hooks::g_session->symbols().add_python(
+                                  utf8_of(co->co_qualname), absolute_path(file),
+                                  static_cast<std::uint32_t>(co->co_firstlineno));
     void* extra = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id) + 1);
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyUnstable_Code_SetExtra(code, g_code_extra_index, extra) != 0) PyErr_Clear();

@@ -62,7 +62,4 @@ VZ_ALWAYS_INLINE bool is_c_callable(PyObject* callable) {
 // Id of a C callable (is_c_callable must hold).
 SymbolId of_c_callable(PyObject* callable);
 
-// Names C functions and code objects the way VizTracer does (used by tests too).
-std::string name_of_code(PyCodeObject* code);
-
 }  // namespace vztrace::tracer::symbols

@@ -1,24 +1,82 @@
 #include "tracer/session.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 
-#include "tracer/chrome_json_writer.hpp"
-#include "tracer/output_file.hpp"
+#include "tracer/format/chrome_json.hpp"
+#include "tracer/format/perfetto_encoder.hpp"
+#include "tracer/format/perfetto_reader.hpp"
 #include "tracer/part_file.hpp"
 
 namespace vztrace::tracer {
 namespace {
 
 std::string human_bytes(std::uint64_t bytes) {
-    if (bytes >= (std::uint64_t{1} << 30)) return fmt::format("{:.1f} GB", bytes / 1073741824.0);
-    if (bytes >= (std::uint64_t{1} << 20)) return fmt::format("{:.1f} MB", bytes / 1048576.0);
-    if (bytes >= 1024) return fmt::format("{:.1f} kB", bytes / 1024.0);
+    if (bytes >= (std::uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", bytes / 1073741824.0);
+    if (bytes >= (std::uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", bytes / 1048576.0);
+    if (bytes >= 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
     return fmt::format("{} bytes", bytes);
+}
+
+std::string json_text(std::string_view text) {
+    std::string out;
+    format::append_json_string(out, text);
+    return out;
+}
+
+// How long the root waits, at its end, for children that are still running to leave
+// their parts. A child that outlives it keeps what it had written by then.
+constexpr std::chrono::milliseconds kChildWait{10000};
+
+// Appends a child's stream to `out`. One cut short (its process was killed) keeps its
+// whole packets, and its open calls are ended at their last event and flagged.
+bool append_part(const ChildPart& part, OutputFile& out, std::string& error, StreamCounts& totals) {
+    std::uint64_t whole = ~std::uint64_t{0};
+    std::vector<format::PerfettoReader::SequenceEnd> ends;
+    if (!part.summary) {
+        format::PerfettoReader reader;
+        reader.on_slice = [&totals](const format::DecodedSlice&) { ++totals.calls; };
+        if (!reader.read_file(part.stream) && !reader.truncated()) {
+            error = reader.error();
+            return false;
+        }
+        whole = reader.whole_bytes();
+        ends = reader.sequence_ends();
+        for (const auto& end : ends) {
+            totals.calls += end.open_calls;
+            totals.unfinished += end.open_calls;
+        }
+    }
+    const int fd = ::open(part.stream.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error = fmt::format("cannot read '{}': {}", part.stream, std::strerror(errno));
+        return false;
+    }
+    std::string block(std::size_t{4} << 20, '\0');
+    std::uint64_t copied = 0;
+    bool ok = true;
+    while (ok && copied < whole) {
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(block.size(), whole - copied));
+        const ssize_t n = ::read(fd, block.data(), want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        ok = out.write(std::string_view(block.data(), static_cast<std::size_t>(n)));
+        copied += static_cast<std::uint64_t>(n);
+    }
+    ::close(fd);
+    if (!ok) return false;
+    format::ByteBuffer closing;
+    for (const auto& end : ends)
+        format::append_unfinished_ends(end.sequence_id, end.open_calls, closing);
+    return closing.empty() || out.write(closing.view());
 }
 
 }  // namespace
@@ -31,22 +89,73 @@ void close_descriptors_from(int first) {
     for (long fd = first; fd < (limit > 0 ? limit : 1024); ++fd) ::close(static_cast<int>(fd));
 }
 
+namespace {
+// Closes every descriptor from 3 on but `keep` (none when it is negative).
+void close_descriptors_but(int keep) {
+    if (keep < 3) {
+        close_descriptors_from(3);
+        return;
+    }
+    for (int fd = 3; fd < keep; ++fd) ::close(fd);
+    close_descriptors_from(keep + 1);
+}
+}  // namespace
+
 std::uint64_t current_tid() { return static_cast<std::uint64_t>(::syscall(SYS_gettid)); }
 
-// How long the root waits, at its end, for children that are still running to leave
-// their parts. A child that outlives it is reported missing.
-constexpr std::chrono::milliseconds kChildWait{10000};
-
-Session::Session(TraceSettings settings, TreePlan plan, CaptureInfo info)
+Session::Session(TraceSettings settings, TreePlan plan, RecordingInfo info)
     : settings_(std::move(settings)),
       plan_(std::move(plan)),
       info_(std::move(info)),
+      // A device or pipe named with no extension (-o /dev/null) gets Perfetto.
+      format_(format_of(plan_.output.empty() ? settings_.output : plan_.output) ==
+                      TraceFormat::kJson
+                  ? TraceFormat::kJson
+                  : TraceFormat::kPerfetto),
       pid_(::getpid()),
       nonce_(static_cast<std::uint64_t>(TickClock::monotonic_ns())),
-      budget_(settings_.max_memory) {
-    info_.clock = TickClock::select();
-    info_.max_memory = settings_.max_memory;
+      pool_(std::make_unique<ChunkPool>(pool_limit())) {
+    TickClock::select();
     start_anchor_ = TickClock::anchor();
+}
+
+std::string Session::open_stream() {
+    if (plan_.role == ProcessRole::kUntraced) return {};
+    std::string path;
+    OutputFile::Placement placement = OutputFile::Placement::kInPlace;
+    stream_temp_.clear();
+    if (plan_.role == ProcessRole::kChild) {
+        path = stream_path(plan_.parts_dir, pid_, nonce_);
+    } else if (format_ == TraceFormat::kPerfetto) {
+        path = plan_.output;  // written under a temporary name, renamed when complete
+        placement = OutputFile::Placement::kWhenComplete;
+    } else if (!plan_.parts_dir.empty()) {
+        path = stream_path(plan_.parts_dir, pid_, nonce_);
+    } else {
+        const std::filesystem::path output(plan_.output);
+        path = (output.parent_path() /
+                fmt::format(".{}.vztrace-{}.pftrace", output.filename().string(), pid_))
+                   .string();
+        stream_temp_ = path;
+    }
+    stream_ = std::make_unique<OutputFile>(path, placement);
+    if (!stream_->ok()) return stream_->error();
+    stream_->reopen_for_each_write();
+    StreamOptions options;
+    options.compress = settings_.compress;
+    options.max_size = settings_.max_size;
+    options.ring = settings_.ring > 0;
+    options.trace_bytes = &tree_counters(plan_.parts_dir).bytes;
+    writer_ = std::make_unique<TraceWriter>(*pool_, symbols_, *stream_, start_anchor_, pid_,
+                                            next_sequence_id(plan_.parts_dir), options);
+    writer_->write_process_start(process_name_);
+    return {};
+}
+
+std::string Session::start() {
+    std::string error = open_stream();
+    if (error.empty() && writer_) writer_->start_thread();
+    return error;
 }
 
 void Session::announce() {
@@ -58,9 +167,21 @@ std::string Session::killed_marker() const {
                                              : std::string();
 }
 
+void Session::pause_writer() {
+    if (writer_) writer_->stop_thread();
+}
+
+void Session::resume_writer() {
+    if (writer_ && !finished_) writer_->start_thread();
+}
+
 void Session::abandon() {
     if (finished_) return;
     finished_ = true;
+    if (writer_) writer_->stop_thread();
+    writer_.reset();
+    stream_.reset();  // a temporary name is removed; the user's file stays as it was
+    if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
     if (plan_.role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         remove_parts_dir(plan_.parts_dir);
     }
@@ -71,22 +192,41 @@ void Session::abandon() {
 
 bool Session::restart_after_fork() {
     const std::lock_guard lock(threads_mutex_);
-    threads_.clear();  // the parent's records (copy-on-write pages, never touched here)
+    // The parent's buffers, pool, stream and writer stay as they are (their pages are the
+    // parent's, copy-on-write; the parent's stream must not be closed or removed here).
+    for (auto& buffer : threads_) (void)buffer.release();
+    threads_.clear();
+    (void)writer_.release();
+    (void)stream_.release();
+    (void)pool_.release();
     detail::t_buffer = nullptr;
     pid_ = ::getpid();
     nonce_ = static_cast<std::uint64_t>(TickClock::monotonic_ns());
     finished_ = false;
     finish_result_ = true;
     plan_ = plan_after_fork(plan_, settings_);
+    if (plan_.role == ProcessRole::kUntraced) return false;
     if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
-    return plan_.role != ProcessRole::kUntraced;
+    pool_ = std::make_unique<ChunkPool>(pool_limit());
+    if (std::string error = open_stream(); !error.empty()) {
+        if (!settings_.quiet)
+            std::fprintf(stderr, "vztrace: warning: process %d is not traced: %s\n",
+                         static_cast<int>(pid_), error.c_str());
+        plan_.role = ProcessRole::kUntraced;
+        return false;
+    }
+    writer_->start_thread();
+    return true;
 }
 
 ThreadBuffer& Session::attach_current_thread() {
     const std::lock_guard lock(threads_mutex_);
     const std::uint64_t tid = current_tid();
-    threads_.push_back(std::make_unique<ThreadBuffer>(budget_, tid));
-    if (static_cast<pid_t>(tid) == pid_) threads_.back()->set_name("MainThread");
+    const std::uint32_t sequence = next_sequence_id(plan_.parts_dir);
+    threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,
+                                                      format::thread_track_uuid(pid_, sequence)));
+    threads_.back()->set_name(static_cast<pid_t>(tid) == pid_ ? std::string("MainThread")
+                                                              : fmt::format("Thread {}", tid));
     detail::t_buffer = threads_.back().get();
     return *threads_.back();
 }
@@ -102,35 +242,28 @@ void Session::name_thread(std::uint64_t tid, std::string name) {
     }
 }
 
-ProcessCapture Session::capture(std::uint64_t end_ticks) {
-    const ClockAnchor end_anchor = TickClock::anchor();
-    ProcessCapture process;
-    process.pid = pid_;
-    process.name = process_name_;
-    process.symbols = symbols_.names();
-    process.mapping = TickMapping(start_anchor_, end_anchor, info_.clock);
-    process.end_ticks = end_ticks;
-    info_.realtime_offset_ns = TickClock::realtime_offset_ns();
-    info_.memory_cap_reached = budget_.exhausted();
-    process.info = info_;
+std::vector<ThreadBuffer*> Session::buffers() {
     const std::lock_guard lock(threads_mutex_);
-    for (const auto& buffer : threads_) {
-        ThreadCapture thread;
-        thread.tid = buffer->tid();
-        thread.name =
-            buffer->name().empty() ? fmt::format("Thread {}", buffer->tid()) : buffer->name();
-        thread.chunks = buffer->chunks();
-        thread.dropped = buffer->dropped();
-        process.threads.push_back(std::move(thread));
-    }
-    return process;
+    std::vector<ThreadBuffer*> result;
+    for (const auto& buffer : threads_) result.push_back(buffer.get());
+    return result;
+}
+
+ProcessSummary Session::summary() const {
+    ProcessSummary summary;
+    summary.pid = pid_;
+    summary.counts = writer_->counts();
+    summary.memory_limit_reached = pool_->limit_reached();
+    return summary;
 }
 
 bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     if (finished_) return finish_result_;
     finished_ = true;
-    Capture trace;
-    trace.processes.push_back(capture(end_ticks));
+    if (!writer_) return true;
+    finish_started_ = std::chrono::steady_clock::now();
+    const std::vector<ThreadBuffer*> all = buffers();
+    const bool stream_ok = writer_->finish(all, end_ticks, process_name_);
     ProcessRole role = plan_.role;
     if (before_exec && role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         mark_started(plan_.parts_dir, pid_, nonce_);
@@ -140,70 +273,187 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
         case ProcessRole::kUntraced:
             return true;
         case ProcessRole::kChild: {
-            OutputFile file(part_path(plan_.parts_dir, pid_, nonce_));
-            if (!file.ok() || !write_part(trace.processes.front(), file)) {
+            // A root about to exec leaves its stream where its next image will find it.
+            const std::string stream = stream_path(plan_.parts_dir, pid_, nonce_);
+            const bool moved =
+                stream_->path() == stream ? stream_->commit() : stream_->commit_as(stream);
+            std::string error = stream_ok ? std::string() : writer_->error();
+            if (stream_ok && !moved) error = stream_->error();
+            if (error.empty() &&
+                !write_summary(part_path(plan_.parts_dir, pid_, nonce_), summary(), error)) {
+                // said below
+            }
+            if (!error.empty()) {
                 std::fprintf(stderr, "vztrace: error: process %d: %s\n", static_cast<int>(pid_),
-                             file.error().c_str());
+                             error.c_str());
                 finish_result_ = false;
             }
             return finish_result_;
         }
         case ProcessRole::kOwnFile:
-            finish_result_ = write_trace(trace, plan_.output);
-            return finish_result_;
         case ProcessRole::kRoot:
             break;
     }
-    if (!plan_.parts_dir.empty()) {
+    if (!stream_ok) {
+        std::fprintf(stderr, "vztrace: error: %s\n", writer_->error().c_str());
+        stream_->discard();  // the user's file at -o stays as it was
+        if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
+        if (!plan_.parts_dir.empty() && role == ProcessRole::kRoot)
+            remove_parts_dir(plan_.parts_dir);
+        return finish_result_ = false;
+    }
+    CollectedParts children;
+    if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         // Helpers such as multiprocessing's resource tracker and forkserver end when the
-        // root's end of their pipe closes: the root is ending, so its descriptors go now.
-        close_descriptors_from(3);
-        CollectedParts children = collect_parts(plan_.parts_dir, pid_, kChildWait);
-        for (auto& part : children.parts) trace.processes.push_back(std::move(part));
-        trace.missing_pids = std::move(children.missing_pids);
-        trace.killed_before_start_pids = std::move(children.killed_before_start_pids);
+        // root's end of their pipe closes: the root is ending, so its descriptors go now
+        // (vztrace holds none between writes, but to a device or a pipe).
+        close_descriptors_but(stream_->descriptor());
+        children = collect_parts(plan_.parts_dir, pid_, kChildWait);
         for (const auto& error : children.errors) {
             if (!settings_.quiet) std::fprintf(stderr, "vztrace: warning: %s\n", error.c_str());
         }
-        for (const std::int64_t pid : trace.missing_pids) {
-            if (settings_.quiet) break;
-            std::fprintf(stderr,
-                         "vztrace: warning: process %lld left no trace (killed, crashed, or "
-                         "still running after %lld s)\n",
-                         static_cast<long long>(pid),
-                         static_cast<long long>(kChildWait.count() / 1000));
-        }
     }
-    finish_result_ = write_trace(trace, plan_.output);
-    if (!plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
+    finish_result_ = write_trace(children);
+    if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
+    if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
     return finish_result_;
 }
 
-bool Session::write_trace(Capture& trace, const std::string& output) {
-    const std::uint64_t dropped = count_dropped(trace);
-    if (dropped > 0 && !settings_.quiet) {
-        std::fprintf(stderr,
-                     "vztrace: warning: the memory cap (--max-memory %s) was reached; %llu "
-                     "events were not recorded\n",
-                     human_bytes(settings_.max_memory).c_str(),
-                     static_cast<unsigned long long>(dropped));
+std::vector<std::pair<std::string, std::string>> Session::metadata(
+    const CollectedParts& children, const StreamCounts& totals, bool memory_limit_reached) const {
+    std::vector<std::int64_t> incomplete;
+    for (const auto& part : children.parts) {
+        if (!part.summary) incomplete.push_back(part.pid);
     }
-    OutputFile file(output);
-    WriteStats stats;
-    if (!file.ok() || !ChromeJsonWriter().write(trace, file, stats)) {
-        std::fprintf(stderr, "vztrace: error: %s\n", file.error().c_str());
+    const auto list = [](const std::vector<std::int64_t>& pids) {
+        return fmt::format("[{}]", fmt::join(pids, ","));
+    };
+    return {
+        {"version", json_text(info_.vztrace_version)},
+        {"python", json_text(info_.python_version)},
+        {"hook", json_text(info_.hook)},
+        {"clock", json_text(to_string(TickClock::source()))},
+        {"format", json_text(format_ == TraceFormat::kPerfetto ? "perfetto" : "json")},
+        {"compressed", settings_.compress && format_ == TraceFormat::kPerfetto ? "true" : "false"},
+        {"realtime_offset_ns", std::to_string(TickClock::realtime_offset_ns())},
+        {"processes", std::to_string(1 + children.parts.size())},
+        {"missing_pids", list(children.missing_pids)},
+        {"incomplete_pids", list(incomplete)},
+        {"killed_before_start_pids", list(children.killed_before_start_pids)},
+        {"events", std::to_string(totals.events)},
+        {"slices", std::to_string(totals.calls)},
+        {"unfinished_calls", std::to_string(totals.unfinished)},
+        {"dropped_events", std::to_string(totals.not_recorded)},
+        {"size_cap_reached", totals.size_cap_reached ? "true" : "false"},
+        {"max_size", std::to_string(settings_.max_size)},
+        {"memory_limit_reached", memory_limit_reached ? "true" : "false"},
+        {"ring", std::to_string(settings_.ring)},
+        {"overwritten_events", std::to_string(totals.overwritten)},
+        {"max_memory", std::to_string(settings_.max_memory)},
+    };
+}
+
+bool Session::write_trace(CollectedParts& children) {
+    const ProcessSummary self = summary();
+    StreamCounts totals = self.counts;
+    bool memory_limit_reached = self.memory_limit_reached;
+    for (const auto& part : children.parts) {
+        if (!part.summary) continue;
+        totals.events += part.summary->counts.events;
+        totals.calls += part.summary->counts.calls;
+        totals.unfinished += part.summary->counts.unfinished;
+        totals.not_recorded += part.summary->counts.not_recorded;
+        totals.overwritten += part.summary->counts.overwritten;
+        totals.size_cap_reached |= part.summary->counts.size_cap_reached;
+        memory_limit_reached |= part.summary->memory_limit_reached;
+    }
+    std::uint64_t bytes = 0;
+    std::string error;
+    if (format_ == TraceFormat::kPerfetto) {
+        for (const auto& part : children.parts) {
+            if (!append_part(part, *stream_, error, totals)) {
+                if (!error.empty() && !settings_.quiet) {
+                    std::fprintf(stderr, "vztrace: warning: process %lld: %s\n",
+                                 static_cast<long long>(part.pid), error.c_str());
+                }
+                error.clear();
+                if (!stream_->ok()) break;
+            }
+        }
+        std::vector<std::pair<std::string, std::string>> values;
+        for (const auto& [key, value] : metadata(
+                 children, totals, memory_limit_reached)) {  // strings without their JSON quotes
+            values.emplace_back("vztrace." + key, value.size() >= 2 && value.front() == '"'
+                                                      ? value.substr(1, value.size() - 2)
+                                                      : value);
+        }
+        format::ByteBuffer packets;
+        format::append_metadata(next_sequence_id(plan_.parts_dir), values, packets);
+        if (!stream_->write(packets.view()) || !stream_->commit()) error = stream_->error();
+        bytes = stream_->bytes_written();
+    } else {
+        stream_->commit();  // closes the stream: it is read back now
+        OutputFile out(plan_.output);
+        format::ChromeJsonEncoder json([&out](std::string_view text) { return out.write(text); });
+        bool ok = out.ok() && json.add_stream(stream_->path(), false);
+        for (const auto& part : children.parts) {
+            if (!ok) break;
+            if (!json.add_stream(part.stream, !part.summary) && out.ok() && !settings_.quiet) {
+                std::fprintf(stderr, "vztrace: warning: process %lld: %s\n",
+                             static_cast<long long>(part.pid), json.error().c_str());
+            }
+            ok = out.ok();
+        }
+        totals.calls = json.slices();
+        totals.unfinished = json.unfinished();
+        ok = ok && json.finish(metadata(children, totals, memory_limit_reached)) && out.commit();
+        if (!ok) error = out.ok() ? json.error() : out.error();
+        bytes = out.bytes_written();
+    }
+    if (!error.empty()) {
+        std::fprintf(stderr, "vztrace: error: %s\n", error.c_str());
+        stream_->discard();
         return false;
     }
-    if (!settings_.quiet) {
-        const std::string processes =
-            trace.processes.size() > 1 ? fmt::format(" from {} processes", trace.processes.size())
-                                       : "";
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_started_).count();
+    if (settings_.quiet) return true;
+    if (totals.not_recorded > 0) {
         std::fprintf(stderr,
-                     "vztrace: wrote %llu calls%s (%s in %.3f s) to %s; open it at "
-                     "https://ui.perfetto.dev or with vizviewer\n",
-                     static_cast<unsigned long long>(stats.slices), processes.c_str(),
-                     human_bytes(stats.bytes).c_str(), stats.seconds, output.c_str());
+                     "vztrace: warning: the trace reached --max-size %s; %llu events were not "
+                     "recorded\n",
+                     human_bytes(settings_.max_size).c_str(),
+                     static_cast<unsigned long long>(totals.not_recorded));
     }
+    if (totals.overwritten > 0) {
+        std::fprintf(stderr,
+                     "vztrace: the ring (--ring %s) kept the newest events; %llu older events "
+                     "were overwritten\n",
+                     human_bytes(settings_.ring).c_str(),
+                     static_cast<unsigned long long>(totals.overwritten));
+    }
+    for (const std::int64_t pid : children.missing_pids) {
+        std::fprintf(stderr, "vztrace: warning: process %lld left no trace (killed or crashed)\n",
+                     static_cast<long long>(pid));
+    }
+    for (const auto& part : children.parts) {
+        if (part.summary) continue;
+        std::fprintf(stderr,
+                     "vztrace: warning: process %lld %s; its trace is incomplete (kept up to its "
+                     "last written events)\n",
+                     static_cast<long long>(part.pid),
+                     part.still_running ? "was still running after 10 s" : "was killed or crashed");
+    }
+    const std::string processes =
+        children.parts.empty() ? "" : fmt::format(" from {} processes", children.parts.size() + 1);
+    const std::string how =
+        format_ == TraceFormat::kPerfetto
+            ? "open it at https://ui.perfetto.dev (or with Perfetto's trace_processor when it is "
+              "too large for a browser)"
+            : "open it at https://ui.perfetto.dev or with vizviewer";
+    std::fprintf(stderr, "vztrace: wrote %llu calls%s (%s, finished in %.3f s) to %s; %s\n",
+                 static_cast<unsigned long long>(totals.calls), processes.c_str(),
+                 human_bytes(bytes).c_str(), seconds, plan_.output.c_str(), how.c_str());
     return true;
 }
 

@@ -1,36 +1,46 @@
-// Session: the recording of one process. It owns the per-thread buffers, the symbols and
-// the clock anchors, and at the end hands them to a writer as a Capture. No Python.h:
-// the hooks (tracer/python_hooks.cpp) feed it, and tests drive it directly.
+// Session: the recording of one process. It owns the per-thread buffers, the chunk pool,
+// the symbols and the writer that streams them to the process's trace file while the
+// program runs; at the end it closes the stream and, in the root, assembles the trace of
+// the whole process tree. No Python.h: the hooks (tracer/python_hooks.cpp) feed it, and
+// tests drive it directly.
 #pragma once
 
 #include <sys/types.h>
 
-#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "tracer/capture.hpp"
+#include "tracer/chunk_pool.hpp"
 #include "tracer/clock.hpp"
+#include "tracer/output_file.hpp"
 #include "tracer/process_tree.hpp"
 #include "tracer/settings.hpp"
 #include "tracer/symbol_table.hpp"
 #include "tracer/thread_buffer.hpp"
+#include "tracer/trace_writer.hpp"
 
 namespace vztrace::tracer {
-
-class Session;
 
 namespace detail {
 // The calling thread's buffer; null until the thread's first event.
 inline thread_local ThreadBuffer* t_buffer = nullptr;
 }  // namespace detail
 
+// What the trace's metadata says of the recording, beyond its counts.
+struct RecordingInfo {
+    std::string vztrace_version;
+    std::string python_version;
+    std::string hook;  // "sys.monitoring (tool 5)" or "PyEval_SetProfile"
+};
+
 class Session {
  public:
-    Session(TraceSettings settings, TreePlan plan, CaptureInfo info);
+    Session(TraceSettings settings, TreePlan plan, RecordingInfo info);
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
@@ -43,7 +53,7 @@ class Session {
 
     SymbolTable& symbols() { return symbols_; }
     const TraceSettings& settings() const { return settings_; }
-    CaptureInfo& info() { return info_; }
+    RecordingInfo& info() { return info_; }
     pid_t pid() const { return pid_; }
 
     // Names the thread whose buffer has `tid` (a kernel thread id).
@@ -52,18 +62,23 @@ class Session {
 
     const TreePlan& plan() const { return plan_; }
 
+    // Opens this process's stream and starts the writer thread. Returns why the stream
+    // cannot be written (empty when fine).
+    std::string start();
+
     // Tells the root this process exists (a child's started marker), once a terminating
     // signal would leave killed_marker() (empty unless this process is a child).
     void announce();
     std::string killed_marker() const;
 
-    // In a forked child: the parent's records are the parent's. Starts empty, with the
-    // child's pid and place in the tree. Returns whether the child is traced.
-    bool restart_after_fork();
+    // Around os.fork(), with the GIL held: the writer thread stops (the program must see
+    // no thread of vztrace's) and starts again after, in the parent.
+    void pause_writer();
+    void resume_writer();
 
-    // Takes the end anchor and builds this process's capture; buffers stay owned by the
-    // session.
-    ProcessCapture capture(std::uint64_t end_ticks);
+    // In a forked child: the parent's records are the parent's. Starts empty, with the
+    // child's pid, stream and place in the tree. Returns whether the child is traced.
+    bool restart_after_fork();
 
     // Ends this process's recording as its role says: the root writes the trace (with the
     // parts of its children) and prints the one-line summary unless quiet; a child leaves
@@ -79,22 +94,37 @@ class Session {
 
  private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
-
-    bool write_trace(Capture& trace, const std::string& output);
+    // Records held at once: the ring's size, else what may wait for the writer.
+    std::uint64_t pool_limit() const {
+        return settings_.ring > 0 ? settings_.ring : settings_.max_memory;
+    }
+    std::string open_stream();
+    std::vector<ThreadBuffer*> buffers();
+    ProcessSummary summary() const;
+    // The root's (or an own file's) trace from its stream and its children's parts.
+    bool write_trace(CollectedParts& children);
+    std::vector<std::pair<std::string, std::string>> metadata(const CollectedParts& children,
+                                                              const StreamCounts& totals,
+                                                              bool memory_limit_reached) const;
 
     TraceSettings settings_;
     TreePlan plan_;
-    CaptureInfo info_;
+    RecordingInfo info_;
+    TraceFormat format_;
     pid_t pid_;
     std::uint64_t nonce_;  // names this process image in the parts directory
     bool finished_ = false;
     bool finish_result_ = true;
     ClockAnchor start_anchor_;
-    MemoryBudget budget_;
     SymbolTable symbols_;
+    std::unique_ptr<ChunkPool> pool_;
+    std::unique_ptr<OutputFile> stream_;
+    std::string stream_temp_;  // a JSON trace's stream, removed once converted
+    std::unique_ptr<TraceWriter> writer_;
     std::mutex threads_mutex_;
     std::vector<std::unique_ptr<ThreadBuffer>> threads_;
     std::string process_name_;
+    std::chrono::steady_clock::time_point finish_started_;
 };
 
 // Closes every descriptor from `first` on (the process is ending).

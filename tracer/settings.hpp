@@ -3,19 +3,39 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace vztrace::tracer {
 
-inline constexpr std::uint64_t kDefaultMaxMemory = std::uint64_t{1} << 30;  // 1 GiB of records
+// Records in flight (being filled, or waiting for the writer): 32 MiB keeps vztrace's own
+// memory well under 64 MiB above the program's, whatever the length of the run.
+inline constexpr std::uint64_t kDefaultMaxMemory = std::uint64_t{32} << 20;
 
 struct TraceSettings {
-    std::string output = "result.json";  // absolute once the launcher has resolved it
+    std::string output = "result.pftrace";  // absolute once the launcher has resolved it
     bool quiet = false;
     bool ignore_c_function = false;
-    std::uint64_t max_memory = kDefaultMaxMemory;  // bytes of event records, then stop
-    bool ignore_multiprocess = false;              // trace the root process only
-    bool pid_suffix = false;                       // one file per process, named with its pid
-    std::string output_dir;                        // one file per process, in this directory
+    std::uint64_t max_memory = kDefaultMaxMemory;  // bytes of records in flight
+    std::uint64_t max_size = 0;                    // bytes of trace file, then stop; 0: none
+    bool compress = false;                         // Perfetto compressed_packets
+    std::uint64_t ring = 0;  // keep only the newest this many bytes of records; 0: stream all
+    bool ignore_multiprocess = false;  // trace the root process only
+    bool pid_suffix = false;           // one file per process, named with its pid
+    std::string output_dir;            // one file per process, in this directory
 };
+
+enum class TraceFormat { kPerfetto, kJson, kUnknown };
+
+// The format `-o` asks for, by its extension.
+inline TraceFormat format_of(std::string_view path) {
+    const auto ends = [&](std::string_view suffix) {
+        return path.size() >= suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+    };
+    if (ends(".pftrace") || ends(".perfetto-trace")) return TraceFormat::kPerfetto;
+    if (ends(".json") || ends(".json.gz")) return TraceFormat::kJson;
+    return TraceFormat::kUnknown;
+}
+
+inline constexpr std::string_view kFormatList = ".pftrace, .perfetto-trace, .json, .json.gz";
 
 }  // namespace vztrace::tracer

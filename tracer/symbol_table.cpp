@@ -1,21 +1,37 @@
 #include "tracer/symbol_table.hpp"
 
+#include <fmt/format.h>
+
 namespace vztrace::tracer {
 
 SymbolId SymbolTable::add(std::string name) {
     const std::lock_guard lock(mutex_);
-    names_.push_back(std::move(name));
-    return static_cast<SymbolId>(names_.size() - 1);
+    symbols_.push_back(Symbol{std::move(name)});
+    return static_cast<SymbolId>(symbols_.size() - 1);
+}
+
+SymbolId SymbolTable::add_python(const std::string& qualname, const std::string& file,
+                                 std::uint32_t line) {
+    return add(fmt::format("{} ({}:{})", qualname, file, line));
+}
+
+format::SymbolInfo SymbolTable::info(SymbolId id) const {
+    const std::lock_guard lock(mutex_);
+    if (id >= symbols_.size()) return format::SymbolInfo{"?"};
+    return format::SymbolInfo{symbols_[id].name};
 }
 
 std::vector<std::string> SymbolTable::names() const {
     const std::lock_guard lock(mutex_);
-    return {names_.begin(), names_.end()};
+    std::vector<std::string> result;
+    result.reserve(symbols_.size());
+    for (const auto& symbol : symbols_) result.push_back(symbol.name);
+    return result;
 }
 
 std::size_t SymbolTable::size() const {
     const std::lock_guard lock(mutex_);
-    return names_.size();
+    return symbols_.size();
 }
 
 }  // namespace vztrace::tracer

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 
+#include "tracer/hidden_thread.hpp"
 #include "tracer/module_functions.hpp"
 
 namespace vztrace::tracer::signals {
@@ -45,10 +46,8 @@ char g_killed_marker[PATH_MAX] = {};
 sem_t g_wake;
 std::atomic<int> g_pending{0};  // the signal the helper is woken for
 std::atomic<bool> g_helper_stop{false};
-std::atomic<bool> g_helper_running{false};
 std::atomic<bool> g_helper_busy{false};  // handling a signal: it may wait for the GIL
-pthread_t g_helper;
-pid_t g_helper_tid = 0;
+HiddenThread g_helper;
 
 // The relay: a real-time signal whose Python-level handler is vztrace's. Tripping it
 // (PyErr_SetInterruptEx, async-signal-safe) makes the main thread stop at its next
@@ -113,7 +112,7 @@ void on_signal(int signum) {
             wake_helper(signum);
             break;
         case kStopped:
-            if (!g_helper_running.load()) die_of(signum);
+            if (!g_helper.running()) die_of(signum);
             // The helper writes the trace and kills the process; this thread, which may be
             // the one running Python, goes no further.
             wake_helper(signum);
@@ -209,13 +208,11 @@ void handle(int signum) {
     }
 }
 
-void* helper_thread(void* started) {
-    g_helper_tid = static_cast<pid_t>(::syscall(SYS_gettid));
-    sem_post(static_cast<sem_t*>(started));  // gone from here on
+void helper_thread(void*) {
     while (true) {
         if (sem_wait(&g_wake) != 0) {
             if (errno == EINTR) continue;
-            return nullptr;
+            return;
         }
         // A signal first: a stop request that comes with one must not lose it.
         const int signum = g_pending.exchange(0);
@@ -224,33 +221,16 @@ void* helper_thread(void* started) {
             handle(signum);
             g_helper_busy.store(false);
         }
-        if (g_helper_stop.load()) return nullptr;
+        if (g_helper_stop.load()) return;
     }
 }
 
 void start_helper() {
-    if (g_helper_running.load()) return;
+    if (g_helper.running()) return;
     static const bool wake_ready = sem_init(&g_wake, 0, 0) == 0;  // never destroyed
     if (!wake_ready) return;
     g_helper_stop.store(false);
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);  // the thread takes no signal itself
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
-    sem_t running;
-    sem_init(&running, 0, 0);
-    const bool started = pthread_create(&g_helper, &attr, helper_thread, &running) == 0;
-    // Wait until the thread runs: a thread still starting up may hold a lock of the
-    // allocator's, and a fork() at that moment would leave the child with that lock taken
-    // for good when the allocator has no fork handlers (the sanitizers' do not).
-    while (started && sem_wait(&running) != 0 && errno == EINTR) {
-    }
-    sem_destroy(&running);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    g_helper_running.store(started);
+    g_helper.start(helper_thread, nullptr);
 }
 
 // With the GIL held, which is kept: letting it go would let the program's other threads
@@ -258,22 +238,18 @@ void start_helper() {
 // could begin finalizing). Only a helper handling a signal may need the GIL, and then the
 // process is ending anyway.
 void join_helper() {
-    if (!g_helper_running.exchange(false)) return;
+    if (!g_helper.running()) return;
     g_helper_stop.store(true);
     sem_post(&g_wake);
-    while (pthread_tryjoin_np(g_helper, nullptr) != 0) {
+    while (!g_helper.try_join()) {
         if (g_helper_busy.load()) {
             PyThreadState* saved = PyEval_SaveThread();
-            pthread_join(g_helper, nullptr);
+            g_helper.join_blocking();
             PyEval_RestoreThread(saved);
             return;
         }
         sched_yield();  // it is waking up from sem_wait: a few microseconds
     }
-    // pthread_join returns once the thread has left its stack; the kernel counts it among
-    // the process's threads (/proc/self/stat, which CPython reads to warn about a fork)
-    // until it is reaped a moment later, when it can no longer be signalled.
-    while (::syscall(SYS_tgkill, ::getpid(), g_helper_tid, 0) == 0) sched_yield();
 }
 
 bool wants_helper() {
@@ -440,7 +416,7 @@ void after_fork_in_parent(bool other_threads) {
 }
 
 void after_fork_in_child() {
-    g_helper_running.store(false);  // the parent's thread is not in the child
+    g_helper.forget();  // the parent's thread is not in the child
     if (g_state.load() != kOff) {
         g_deferred.store(0);
         g_owner.store(::getpid());

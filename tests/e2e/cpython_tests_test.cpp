@@ -53,7 +53,8 @@ void check_same_outcome(const std::vector<std::string>& test_args,
     TempDir vztrace_dir;
     std::vector<std::string> python_argv = {kPython, "-m", "test"};
     python_argv.insert(python_argv.end(), test_args.begin(), test_args.end());
-    std::vector<std::string> vztrace_argv = {"--quiet", "-o", vztrace_dir.file("t.json")};
+    std::vector<std::string> vztrace_argv = {"--quiet", "-o",
+                                             vztrace_dir.file(vztrace::testing::trace_name("t"))};
     vztrace_argv.insert(vztrace_argv.end(), vztrace_options.begin(), vztrace_options.end());
     vztrace_argv.insert(vztrace_argv.end(), {"-m", "test"});
     vztrace_argv.insert(vztrace_argv.end(), test_args.begin(), test_args.end());
@@ -69,39 +70,40 @@ void check_same_outcome(const std::vector<std::string>& test_args,
     CHECK(actual.tests_run == expected.tests_run);
     CHECK(actual.failures == expected.failures);
     CHECK(actual.status == expected.status);
-    const auto trace = load_trace(vztrace_dir.file("t.json"));
+    const auto trace = load_trace(vztrace_dir.file(vztrace::testing::trace_name("t")));
     CHECK(trace.slices.size() > 1000);
 }
 
 }  // namespace
 
-TEST_CASE("CPython's test_threading passes under vztrace as under python") {
+TEST_CASE("CPython's test_threading passes under vztrace as under python", "[cpython]") {
     // Forks from threads, joins at shutdown, signals and finalization: before, vztrace's
     // signal thread kept a child forked from a thread alive for good (the run hung), and
     // every fork warned that the process was multi-threaded.
     check_same_outcome({"-v", "test_threading"});
 }
 
-TEST_CASE("CPython's profiler tests pass under vztrace as under python") {
+TEST_CASE("CPython's profiler tests pass under vztrace as under python", "[cpython]") {
     // Before: profile.Profile saw the C return of the sys.setprofile call that installed
     // it ("Bad return"), and test_profile failed whole.
     check_same_outcome({"-v", "test_profile", "test_cprofile", "test_sys_setprofile"});
 }
 
 #if VZTRACE_TEST_PYTHON_MINOR >= 12
-TEST_CASE("CPython's test_monitoring passes under vztrace, with C calls recorded") {
+TEST_CASE("CPython's test_monitoring passes under vztrace, with C calls recorded", "[cpython]") {
     // Tools the tests turn on no longer see the C return of the call that turned them on.
     // 3.13 checks that a call site specialises, which one instrumented for CALL does not.
     check_same_outcome({"-v", "test_monitoring", "-i", "test_no_unwind_for_shim_frame"});
 }
 
-TEST_CASE("CPython's test_monitoring passes under vztrace --ignore-c-function") {
+TEST_CASE("CPython's test_monitoring passes under vztrace --ignore-c-function", "[cpython]") {
     check_same_outcome({"-v", "test_monitoring"}, {"--ignore-c-function"});
 }
 #endif
 
 #if VZTRACE_TEST_PYTHON_MINOR >= 13  // PyMonitoring_Fire*Event is new in 3.13
-TEST_CASE("events that C code fires with objects other than code objects are passed over") {
+TEST_CASE("events that C code fires with objects other than code objects are passed over",
+          "[cpython]") {
     check_same_outcome({"-v", "test_monitoring", "-m", "TestCApi*"});
 }
 #endif

@@ -15,7 +15,7 @@ namespace {
 
 void check_parity(const std::vector<std::string>& args, const RunOptions& options = {}) {
     TempDir dir;
-    const Pair pair = run_both(args, options, dir.file("trace.json"));
+    const Pair pair = run_both(args, options, dir.file(vztrace::testing::trace_name("trace")));
     INFO(describe(pair));
     CHECK(pair.vztrace.status() == pair.python.status());
     CHECK(pair.vztrace.out == pair.python.out);
@@ -80,13 +80,15 @@ TEST_CASE("a script read from stdin runs as under python") {
 
 TEST_CASE("a missing script or module fails as under python, in one line") {
     TempDir dir;
-    const Pair missing_script = run_both({dir.file("nope.py")}, {}, dir.file("t.json"));
+    const Pair missing_script =
+        run_both({dir.file("nope.py")}, {}, dir.file(vztrace::testing::trace_name("t")));
     CHECK(missing_script.vztrace.status() == 2);
     CHECK(missing_script.vztrace.status() == missing_script.python.status());
     CHECK(missing_script.vztrace.err == normalized_python_stderr(missing_script.python.err));
     CHECK(std::count(missing_script.vztrace.err.begin(), missing_script.vztrace.err.end(), '\n') ==
           1);
-    const Pair missing_module = run_both({"-m", "no_such_module_xyz"}, {}, dir.file("t.json"));
+    const Pair missing_module =
+        run_both({"-m", "no_such_module_xyz"}, {}, dir.file(vztrace::testing::trace_name("t")));
     CHECK(missing_module.vztrace.status() == missing_module.python.status());
     // runpy names sys.executable in this message: vztrace's path under vztrace.
     std::string err = missing_module.vztrace.err;
@@ -116,8 +118,8 @@ TEST_CASE("option --version names vztrace and the embedded python") {
 TEST_CASE("sys.executable is vztrace, and children started with it run as under python") {
     check_parity({script("child.py")});
     TempDir dir;
-    const auto result = run_vztrace(
-        {"--quiet", "-o", dir.file("t.json"), "-c", "import sys; print(sys.executable)"});
+    const auto result = run_vztrace({"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")),
+                                     "-c", "import sys; print(sys.executable)"});
     CHECK(result.out == kVztrace + "\n");
 }
 
@@ -137,8 +139,9 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     options.env["PATH"] = dir.file("env/bin") + ":" + std::string(std::getenv("PATH"));
     const auto venv_python =
         vztrace::testing::run_process({dir.file("env/bin/python"), dir.file("use_venv.py")});
-    const auto traced =
-        run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
+    const auto traced = run_vztrace(
+        {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), dir.file("use_venv.py")},
+        options);
     INFO(venv_python.err << traced.err);
     REQUIRE(venv_python.status() == 0);
     CHECK(traced.status() == 0);
@@ -147,8 +150,9 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
 
     SECTION("found through PATH alone") {
         options.env["VIRTUAL_ENV"] = std::nullopt;
-        const auto via_path =
-            run_vztrace({"--quiet", "-o", dir.file("t.json"), dir.file("use_venv.py")}, options);
+        const auto via_path = run_vztrace(
+            {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), dir.file("use_venv.py")},
+            options);
         CHECK(via_path.out == venv_python.out);
     }
 }

@@ -21,7 +21,7 @@ std::string robust_script(const std::string& name) { return script("robust/" + n
 // they behave the same: status, stdout and stderr.
 Pair check_same_as_python(const std::vector<std::string>& args, const TempDir& dir,
                           const RunOptions& options = {}) {
-    const Pair pair = run_both(args, options, dir.file("trace.json"));
+    const Pair pair = run_both(args, options, dir.file(vztrace::testing::trace_name("trace")));
     INFO(describe(pair));
     CHECK_FALSE(pair.vztrace.timed_out);
     CHECK(pair.vztrace.status() == pair.python.status());
@@ -31,8 +31,8 @@ Pair check_same_as_python(const std::vector<std::string>& args, const TempDir& d
 }
 
 Trace trace_in(const TempDir& dir) {
-    REQUIRE(vztrace::testing::file_exists(dir.file("trace.json")));
-    return load_trace(dir.file("trace.json"));
+    REQUIRE(vztrace::testing::file_exists(dir.file(vztrace::testing::trace_name("trace"))));
+    return load_trace(dir.file(vztrace::testing::trace_name("trace")));
 }
 
 }  // namespace
@@ -92,8 +92,8 @@ TEST_CASE("a spawn pool terminated by its with block prints nothing python would
     // second with 99.9 %.
     for (int run = 0; run < 12; ++run) {
         TempDir dir;
-        const auto result =
-            run_vztrace({"-o", dir.file("trace.json"), robust_script("pool_spawn_terminate.py")});
+        const auto result = run_vztrace({"-o", dir.file(vztrace::testing::trace_name("trace")),
+                                         robust_script("pool_spawn_terminate.py")});
         INFO("run " << run << "\n" << result.err);
         CHECK(result.status() == 0);
         CHECK(result.out == "10\n");
@@ -108,8 +108,9 @@ TEST_CASE("a child killed during its start-up is noted in the metadata, not warn
     TempDir dir;
     RunOptions options;
     options.env["PYTHONPATH"] = robust_script("early_kill");
-    const auto result = run_vztrace(
-        {"-o", dir.file("trace.json"), robust_script("child_killed_at_startup.py")}, options);
+    const auto result = run_vztrace({"-o", dir.file(vztrace::testing::trace_name("trace")),
+                                     robust_script("child_killed_at_startup.py")},
+                                    options);
     INFO(result.err);
     CHECK(result.status() == 0);
     CHECK(result.out == "child status -15\n");
@@ -122,36 +123,38 @@ TEST_CASE("a child killed during its start-up is noted in the metadata, not warn
     CHECK(trace.count_prefix("parent_work (") == 1);
 }
 
-TEST_CASE("option --quiet silences the warning about a child that left no trace") {
+TEST_CASE("option --quiet silences the warning about a child that was killed") {
     TempDir dir;
     const auto result =
-        run_vztrace({"--quiet", "-o", dir.file("trace.json"), script("tree/sigkill_worker.py")});
+        run_vztrace({"--quiet", "-o", dir.file(vztrace::testing::trace_name("trace")),
+                     script("tree/sigkill_worker.py")});
     CHECK(result.status() == 0);
     CHECK(result.err.empty());
-    CHECK(trace_in(dir).metadata.at("missing_pids").size() > 2);
+    CHECK(trace_in(dir).metadata.at("incomplete_pids").size() > 2);
 }
 
 TEST_CASE("a script or module python cannot find leaves an existing trace file as it was") {
     TempDir dir;
-    dir.write("trace.json", "the user's own file\n");
+    dir.write(vztrace::testing::trace_name("trace"), "the user's own file\n");
     for (const std::vector<std::string>& target :
          {std::vector<std::string>{"run", dir.file("nope.py")},
           {"-m", "no_such_module_xyz"},
           {"-m", "json.no_such_submodule"},
           {dir.path()}}) {  // a directory without __main__.py
-        std::vector<std::string> args = {"-o", dir.file("trace.json")};
+        std::vector<std::string> args = {"-o", dir.file(vztrace::testing::trace_name("trace"))};
         args.insert(args.end(), target.begin(), target.end());
         const auto result = run_vztrace(args);
         INFO(target.back() << "\n" << result.err);
         CHECK(result.status() != 0);
         CHECK(result.err.find("vztrace: no trace written: the program did not start\n") !=
               std::string::npos);
-        CHECK(vztrace::testing::read_file(dir.file("trace.json")) == "the user's own file\n");
+        CHECK(vztrace::testing::read_file(dir.file(vztrace::testing::trace_name("trace"))) ==
+              "the user's own file\n");
     }
     // A program that is found but fails at once is traced as always.
     dir.write("fails.py", "raise SystemExit(4)\n");
-    const auto result =
-        run_vztrace({"--quiet", "-o", dir.file("trace.json"), dir.file("fails.py")});
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file(vztrace::testing::trace_name("trace")), dir.file("fails.py")});
     CHECK(result.status() == 4);
     CHECK(trace_in(dir).count_prefix("<module> (" + dir.file("fails.py")) == 1);
 }
@@ -167,7 +170,8 @@ TEST_CASE("profilers and monitoring tools the program installs see exactly pytho
                 if (*option == '\0') return check_same_as_python(args, dir);
                 const auto python = vztrace::testing::run_process({kPython, args[0]});
                 const auto traced =
-                    run_vztrace({"--quiet", option, "-o", dir.file("trace.json"), args[0]});
+                    run_vztrace({"--quiet", option, "-o",
+                                 dir.file(vztrace::testing::trace_name("trace")), args[0]});
                 return Pair{python, traced};
             }();
             INFO(describe(python_and_vztrace));
@@ -186,8 +190,10 @@ TEST_CASE("a program killed before python reaches its module still leaves what r
     TempDir dir;
     RunOptions options;
     options.env["PYTHONPATH"] = script("robust");
-    const auto result = run_vztrace(
-        {"--quiet", "-o", dir.file("trace.json"), "-m", "killed_in_init.main"}, options);
+    const auto result =
+        run_vztrace({"--quiet", "-o", dir.file(vztrace::testing::trace_name("trace")), "-m",
+                     "killed_in_init.main"},
+                    options);
     INFO(result.err);
     CHECK(result.status() == -15);
     CHECK(result.out.empty());

@@ -36,12 +36,13 @@ struct TreeRun {
 };
 
 TreeRun run_tree(const std::vector<std::string>& args, const TempDir& dir) {
-    std::vector<std::string> all = {"--quiet", "-o", dir.file("trace.json")};
+    std::vector<std::string> all = {"--quiet", "-o",
+                                    dir.file(vztrace::testing::trace_name("trace"))};
     all.insert(all.end(), args.begin(), args.end());
     TreeRun run{run_vztrace(all), {}};
     INFO(run.result.err);
-    REQUIRE(vztrace::testing::file_exists(dir.file("trace.json")));
-    run.trace = load_trace(dir.file("trace.json"));
+    REQUIRE(vztrace::testing::file_exists(dir.file(vztrace::testing::trace_name("trace"))));
+    run.trace = load_trace(dir.file(vztrace::testing::trace_name("trace")));
     return run;
 }
 
@@ -207,23 +208,45 @@ TEST_CASE("a with Pool() block keeps the calls of the workers it terminates") {
     CHECK(run.trace.metadata.at("missing_pids") == "[]");
 }
 
-TEST_CASE("a worker killed by SIGKILL is reported missing and the rest is written") {
+TEST_CASE("a worker killed by SIGKILL is reported incomplete and the rest is written") {
     TempDir dir;
     TempDir tmp;
     RunOptions options;
     options.env["TMPDIR"] = tmp.path();
-    const auto result =
-        run_vztrace({"-o", dir.file("trace.json"), tree_script("sigkill_worker.py")}, options);
+    const auto result = run_vztrace(
+        {"-o", dir.file(vztrace::testing::trace_name("trace")), tree_script("sigkill_worker.py")},
+        options);
     CHECK(result.status() == 0);
     CHECK(result.out == "victim exit -9 survivor exit 0\n");
-    CHECK(result.err.find("left no trace") != std::string::npos);
-    const auto trace = load_trace(dir.file("trace.json"));
+    const auto trace = load_trace(dir.file(vztrace::testing::trace_name("trace")));
     CHECK(trace.count_prefix("survivor (") == 1);
-    CHECK(trace.count_prefix("victim (") == 0);
-    const std::string missing = trace.metadata.at("missing_pids");
-    CHECK(missing.size() > 2);
-    CHECK(result.err.find(missing.substr(1, missing.size() - 2)) != std::string::npos);
+    CHECK(trace.count_prefix("victim (") == 0);  // nothing it recorded had been written yet
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+    const std::string incomplete = trace.metadata.at("incomplete_pids");
+    CHECK(incomplete.size() > 2);
+    CHECK(incomplete.find(',') == std::string::npos);
+    const std::string pid = incomplete.substr(1, incomplete.size() - 2);
+    CHECK(result.err.find("process " + pid + " was killed or crashed; its trace is incomplete") !=
+          std::string::npos);
+    CHECK(trace.processes.count(std::stoll(pid)) == 1);
     check_no_parts_left(tmp);
+}
+
+TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls flagged") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("sigkill_after_work.py")}, dir);
+    CHECK(run.result.out == "victim exit -9\n");
+    const auto leaves = run.trace.named("leaf (");
+    // Its first chunk (4096 records) was written before it died (it waits for that); the
+    // rest died with it.
+    CHECK(leaves.size() >= 1000);
+    CHECK(leaves.size() < 5000);
+    const auto victims = run.trace.named("victim (");
+    REQUIRE(victims.size() == 1);
+    CHECK(victims[0].unfinished);
+    CHECK(victims[0].end_ns() >= leaves.back().end_ns());
+    CHECK(run.trace.nesting_problem().empty());
+    CHECK(run.trace.metadata.at("incomplete_pids").size() > 2);
 }
 
 TEST_CASE("option --ignore-multiprocess traces the root only") {
@@ -246,7 +269,7 @@ TEST_CASE("option --output-dir writes one file per process, named with its pid")
         CHECK(name.rfind("result_", 0) == 0);
         const auto trace = load_trace(entry.path().string());
         CHECK(trace.processes.size() == 1);
-        CHECK(name == "result_" + std::to_string(trace.processes.begin()->first) + ".json");
+        CHECK(name == "result_" + std::to_string(trace.processes.begin()->first) + ".pftrace");
         steps += trace.count_prefix("parent_step (") + trace.count_prefix("child_step (") +
                  trace.count_prefix("grandchild_step (");
         ++files;
@@ -261,7 +284,7 @@ TEST_CASE("the parts directory is private and removed after the run") {
     RunOptions options;
     options.env["TMPDIR"] = tmp.path();
     const auto result = run_vztrace(
-        {"--quiet", "-o", dir.file("t.json"), "-c",
+        {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), "-c",
          "import os, stat; d = os.environ['VZTRACE_PARTS_DIR']; "
          "print(oct(stat.S_IMODE(os.stat(d).st_mode)), d.startswith(os.environ['TMPDIR']))"},
         options);

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
+
+#include "tracer/format/perfetto_reader.hpp"
 
 namespace vztrace::testing {
 namespace {
@@ -89,7 +92,53 @@ std::string Trace::nesting_problem() const {
     return {};
 }
 
+namespace {
+
+// vztrace's own Perfetto reader (tracer/format): the one report and diff use. The
+// tests that decode with protoc check the same files independently.
+Trace load_perfetto(const std::string& path) {
+    format::PerfettoReader reader;
+    std::vector<format::DecodedSlice> slices;
+    std::vector<std::string> names;
+    Trace trace;
+    reader.on_slice = [&](const format::DecodedSlice& slice) {
+        TraceEvent e;
+        e.name = std::string(slice.name);
+        e.ts_ns = slice.begin_ns;
+        e.dur_ns = slice.end_ns - slice.begin_ns;
+        const auto track = reader.tracks().find(slice.track_uuid);
+        if (track != reader.tracks().end()) {
+            e.pid = track->second.pid;
+            e.tid = track->second.tid;
+        }
+        e.unfinished = slice.unfinished;
+        trace.slices.push_back(std::move(e));
+    };
+    if (!reader.read_file(path)) throw std::runtime_error(reader.error());
+    reader.close_open_calls();
+    for (const auto& [uuid, track] : reader.tracks()) {
+        if (track.is_thread) trace.threads[track.tid] = track.name;
+        if (track.is_process) trace.processes[track.pid] = track.name;
+    }
+    for (const auto& [key, value] : reader.metadata()) {
+        const std::string_view prefix = "vztrace.";
+        trace.metadata[key.rfind(prefix, 0) == 0 ? key.substr(prefix.size()) : key] = value;
+    }
+    return trace;
+}
+
+}  // namespace
+
+std::string trace_name(const std::string& stem) {
+    const char* format = std::getenv("VZTRACE_TEST_FORMAT");
+    const bool json = format != nullptr && std::string_view(format) == "json";
+    return stem + (json ? ".json" : ".pftrace");
+}
+
+bool testing_json() { return trace_name("").size() == 5; }
+
 Trace load_trace(const std::string& path) {
+    if (path.size() < 5 || path.substr(path.size() - 5) != ".json") return load_perfetto(path);
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     if (auto error = parser.load(path).get(root)) {

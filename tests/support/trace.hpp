@@ -1,4 +1,5 @@
-// Reads a Chrome JSON trace back (simdjson) for the tests' assertions.
+// Reads a trace back (Chrome JSON with simdjson, Perfetto with vztrace's reader) for the
+// tests' assertions.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +34,13 @@ struct Trace {
     std::string nesting_problem() const;
 };
 
-// Throws std::runtime_error with simdjson's message when the file is not valid JSON.
+// Reads a trace by its extension: .json (simdjson), otherwise Perfetto (vztrace's reader).
+// Throws std::runtime_error when the file is not a valid trace.
 Trace load_trace(const std::string& path);
+
+// `stem` with the extension of the format the e2e tests run on: Perfetto by default,
+// JSON when VZTRACE_TEST_FORMAT=json (ctest runs the trace tests both ways).
+std::string trace_name(const std::string& stem);
+bool testing_json();
 
 }  // namespace vztrace::testing

@@ -48,7 +48,7 @@ TEST_CASE("run SCRIPT hands the script and its arguments to python untouched") {
     CleanEnvironment env;
     const auto inv = parse({"run", "app.py", "-o", "x", "--quiet"});
     CHECK(inv.python_argv == Args{"app.py", "-o", "x", "--quiet"});
-    CHECK(inv.trace.output == "result.json");
+    CHECK(inv.trace.output == "result.pftrace");
     CHECK_FALSE(inv.trace.quiet);
     CHECK(inv.process_name == "app.py");
 }
@@ -108,7 +108,7 @@ TEST_CASE("unknown options, a missing program and missing values are usage error
     CHECK(usage_code({"--max-memory", "lots", "a.py"}) == ExitCode::kUsage);
 }
 
-TEST_CASE("--help and --version are vztrace's own") {
+TEST_CASE("the options --help and --version are vztrace's own") {
     CleanEnvironment env;
     const auto help = parse({"--help"});
     CHECK(help.action == Invocation::Action::kHelp);

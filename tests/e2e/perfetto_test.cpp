@@ -1,0 +1,186 @@
+// The Perfetto output itself: checked by protoc against the field numbers Perfetto
+// publishes, streamed while the program runs, compressed, capped in size, and safe when
+// the disk fails.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <regex>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::read_file;
+using vztrace::testing::RunOptions;
+using vztrace::testing::TempDir;
+
+namespace {
+
+// protoc's text rendering of a trace, decoded with tests/perfetto/vztrace_trace.proto.
+std::string protoc_decode(const std::string& trace, const TempDir& dir) {
+    const auto result =
+        vztrace::testing::run_process({"/bin/sh", "-c",
+                                       "exec \"$0\" --proto_path=\"$1\" "
+                                       "--decode=perfetto.protos.Trace vztrace_trace.proto <\"$2\"",
+                                       VZTRACE_PROTOC, VZTRACE_TEST_PROTOS, trace});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    (void)dir;
+    return result.out;
+}
+
+std::size_t occurrences(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("protoc decodes the Perfetto output with Perfetto's field numbers", "[perfetto]") {
+    TempDir dir;
+    const auto run = run_vztrace({"--quiet", "-o", dir.file("t.pftrace"), script("fib5.py")});
+    REQUIRE(run.status() == 0);
+    const std::string text = protoc_decode(dir.file("t.pftrace"), dir);
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    const std::size_t calls = std::stoull(trace.metadata.at("slices"));
+    CHECK(calls == trace.slices.size());
+    CHECK(occurrences(text, "type: TYPE_SLICE_BEGIN") == calls);
+    CHECK(occurrences(text, "type: TYPE_SLICE_END") == calls);
+    // fib is interned once and begins 15 times.
+    const std::regex fib_name(R"re(iid: (\d+)\s+name: "fib \()re");
+    std::smatch match;
+    REQUIRE(std::regex_search(text, match, fib_name));
+    const std::string iid = match[1];
+    CHECK(occurrences(text, "name: \"fib (" + script("fib5.py") + ":1)\"") == 1);
+    CHECK(occurrences(text, "name_iid: " + iid + "\n") == 15);
+    // Every thread's sequence opens with its state cleared and its own clock.
+    CHECK(occurrences(text, "first_packet_on_sequence: true") ==
+          occurrences(text, "sequence_flags: 1"));
+    CHECK(occurrences(text, "is_incremental: true") >= 1);
+    CHECK(occurrences(text, "primary_trace_clock: 3") >= 2);
+    CHECK(text.find("thread_name: \"MainThread\"") != std::string::npos);
+    CHECK(text.find("key: \"vztrace.version\"") != std::string::npos);
+    // Nothing protoc does not know: every field vztrace writes is in the published protos.
+    CHECK_FALSE(std::regex_search(text, std::regex(R"(^\s*\d+: )", std::regex::multiline)));
+}
+
+TEST_CASE("with --compress the packets are compressed and hold the same calls", "[perfetto]") {
+    TempDir dir;
+    REQUIRE(
+        run_vztrace({"--quiet", "-o", dir.file("plain.pftrace"), script("heavy.py")}).status() ==
+        0);
+    const auto run = run_vztrace(
+        {"--quiet", "--compress", "-o", dir.file("packed.pftrace"), script("heavy.py")});
+    REQUIRE(run.status() == 0);
+    CHECK(run.out == "20000100000\n");
+    const auto plain = load_trace(dir.file("plain.pftrace"));
+    const auto packed = load_trace(dir.file("packed.pftrace"));
+    CHECK(packed.count_prefix("leaf (") == 200000);
+    CHECK(packed.count_prefix("leaf (") == plain.count_prefix("leaf ("));
+    CHECK(packed.metadata.at("compressed") == "true");
+    CHECK(std::filesystem::file_size(dir.file("packed.pftrace")) * 3 <
+          std::filesystem::file_size(dir.file("plain.pftrace")));
+    const std::string text = protoc_decode(dir.file("packed.pftrace"), dir);
+    CHECK(text.find("compressed_packets: ") != std::string::npos);
+    CHECK(text.find("type: TYPE_SLICE_BEGIN") == std::string::npos);  // all inside
+}
+
+TEST_CASE("the trace file grows while the program runs", "[perfetto]") {
+    TempDir dir;
+    const auto run = run_vztrace(
+        {"--quiet", "-o", dir.file("t.pftrace"), script("growing.py"), dir.file("t.pftrace")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "growing 1\n");
+    CHECK(load_trace(dir.file("t.pftrace")).count_prefix("leaf (") == 300000);
+}
+
+TEST_CASE("past --max-size recording stops and the trace and stderr say how much was lost",
+          "[perfetto]") {
+    TempDir dir;
+    const auto run =
+        run_vztrace({"--max-size", "1M", "-o", dir.file("t.pftrace"), script("heavy.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "20000100000\n");
+    CHECK(run.err.find("--max-size") != std::string::npos);
+    CHECK(std::filesystem::file_size(dir.file("t.pftrace")) <= 1024 * 1024 + 4096);
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    CHECK(trace.metadata.at("size_cap_reached") == "true");
+    const long long dropped = std::stoll(trace.metadata.at("dropped_events"));
+    const auto leaves = trace.count_prefix("leaf (");
+    CHECK(leaves > 1000);
+    CHECK(leaves < 200000);
+    // Every leaf call is two events: those recorded and those not add up.
+    CHECK(static_cast<long long>(leaves) * 2 + dropped >= 400000);
+    CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("a write error mid-run is one line, the program keeps its status and the old file",
+          "[perfetto]") {
+    TempDir dir;
+    dir.write("t.pftrace", "the user's own trace\n");
+    // A file size limit of 200 kB: the stream fails partway through the run.
+    const auto run =
+        vztrace::testing::run_process({"/bin/sh", "-c", "ulimit -f 400 && exec \"$0\" \"$@\"",
+                                       kVztrace, "-o", dir.file("t.pftrace"), script("heavy.py")});
+    CHECK(run.out == "20000100000\n");
+    CHECK(run.status() == 74);
+    CHECK(run.err ==
+          "vztrace: error: cannot write '" + dir.file("t.pftrace") + "': File too large\n");
+    CHECK(read_file(dir.file("t.pftrace")) == "the user's own trace\n");
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 1);
+}
+
+TEST_CASE("the extension of -o names the format, and an unknown one is refused", "[perfetto]") {
+    TempDir dir;
+    for (const std::string name : {"t.pftrace", "t.perfetto-trace", "t.json", "t.json.gz"}) {
+        const auto run = run_vztrace({"--quiet", "-o", dir.file(name), script("fib5.py")});
+        CHECK(run.status() == 0);
+    }
+    CHECK(load_trace(dir.file("t.perfetto-trace")).count_prefix("fib (") == 15);
+    CHECK(load_trace(dir.file("t.json")).count_prefix("fib (") == 15);
+    CHECK(read_file(dir.file("t.json.gz")).substr(0, 2) == "\x1f\x8b");
+    const auto bad = run_vztrace({"-o", dir.file("t.txt"), script("fib5.py")});
+    CHECK(bad.status() == 2);
+    CHECK(bad.out.empty());
+    CHECK(bad.err == "vztrace: error: cannot tell the trace format of '" + dir.file("t.txt") +
+                         "': name it with one of .pftrace, .perfetto-trace, .json, .json.gz\n");
+    CHECK_FALSE(std::filesystem::exists(dir.file("t.txt")));
+}
+
+TEST_CASE("the default output is result.pftrace and the summary says how to open it",
+          "[perfetto]") {
+    TempDir dir;
+    RunOptions options;
+    options.cwd = dir.path();
+    const auto run = run_vztrace({script("fib5.py")}, options);
+    CHECK(run.status() == 0);
+    CHECK(run.err.find("result.pftrace") != std::string::npos);
+    CHECK(run.err.find("ui.perfetto.dev") != std::string::npos);
+    CHECK(run.err.find("trace_processor") != std::string::npos);
+    CHECK(load_trace(dir.file("result.pftrace")).count_prefix("fib (") == 15);
+}
+
+TEST_CASE("with --ring only the newest records are kept, and calls open at the cut are flagged",
+          "[perfetto]") {
+    TempDir dir;
+    const auto run = run_vztrace({"--ring", "4M", "-o", dir.file("t.pftrace"), script("ring.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done\n");
+    CHECK(run.err.find("older events were overwritten") != std::string::npos);
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    const auto leaves = trace.named("leaf (");
+    CHECK(leaves.size() > 50000);
+    CHECK(leaves.size() < 300000);
+    const long long overwritten = std::stoll(trace.metadata.at("overwritten_events"));
+    CHECK(static_cast<long long>(leaves.size()) * 2 + overwritten >= 600000);
+    // outer() began long before the cut: it starts at the cut, flagged, around what is kept.
+    const auto outer = trace.named("outer (");
+    REQUIRE(outer.size() == 1);
+    CHECK(outer[0].unfinished);
+    CHECK(outer[0].ts_ns <= leaves.front().ts_ns);
+    CHECK(outer[0].end_ns() >= leaves.back().end_ns());
+    CHECK(trace.count_prefix("<module> (") == 1);
+    CHECK(trace.nesting_problem().empty());
+}

@@ -1,0 +1,258 @@
+// The trace formats alone, no interpreter: Perfetto packets written by PerfettoSequence
+// and read back by PerfettoReader, and the JSON written from them.
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "support/process.hpp"
+#include "support/trace.hpp"
+#include "tracer/format/chrome_json.hpp"
+#include "tracer/format/perfetto_encoder.hpp"
+#include "tracer/format/perfetto_reader.hpp"
+
+using namespace vztrace::format;
+using vztrace::testing::TempDir;
+
+namespace {
+
+constexpr auto kEnter = EventKind::kEnter;
+constexpr auto kExit = EventKind::kExit;
+
+struct Decoded {
+    std::vector<DecodedSlice> slices;
+    std::vector<std::string> names;  // owned copies of the slices' names
+    PerfettoReader reader;
+};
+
+SymbolInfo symbol_of(SymbolId id) {
+    static const std::vector<std::string> names = {"f (/src/app.py:10)", "g (/src/app.py:11)",
+                                                   "h \"quoted\"\n", "builtins.len"};
+    return SymbolInfo{names[id % names.size()]};
+}
+
+// One sequence (ticks are nanoseconds), its calls still open ended at `end_ns`.
+ByteBuffer encode(const std::vector<Record>& records, std::int64_t end_ns = -1,
+                  std::uint32_t sequence_id = 7) {
+    ByteBuffer out;
+    append_clock_snapshot(1, 1000, 2000, 3000, out);
+    append_process_descriptor(1, process_track_uuid(42), 42, "app.py", {}, out);
+    PerfettoSequence sequence(sequence_id, thread_track_uuid(42, sequence_id));
+    sequence.begin(records.empty() ? 0 : static_cast<std::int64_t>(records[0].ticks), 0, out);
+    append_thread_descriptor(sequence_id, sequence.track_uuid(), process_track_uuid(42), 42, 43,
+                             "MainThread", out);
+    sequence.encode(
+        records, [](std::uint64_t t) { return static_cast<std::int64_t>(t); }, symbol_of, out);
+    if (end_ns >= 0) sequence.close_open_calls(end_ns, out);
+    return out;
+}
+
+void decode(std::string_view bytes, Decoded& decoded, std::size_t piece = 0) {
+    decoded.reader.on_slice = [&](const DecodedSlice& slice) {
+        decoded.slices.push_back(slice);
+        decoded.names.emplace_back(slice.name);
+    };
+    if (piece == 0) piece = bytes.size();
+    for (std::size_t at = 0; at < bytes.size(); at += piece) {
+        REQUIRE(decoded.reader.feed(bytes.substr(at, piece)));
+    }
+    REQUIRE(decoded.reader.finish());
+}
+
+}  // namespace
+
+TEST_CASE("begin and end records come back as nested slices with names, times and tracks") {
+    const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}, {170, 1, kExit}, {400, 0, kExit}});
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 2);
+    CHECK(decoded.names[0] == "g (/src/app.py:11)");
+    CHECK(decoded.slices[0].begin_ns == 150);
+    CHECK(decoded.slices[0].end_ns == 170);
+    CHECK(decoded.slices[0].depth == 1);
+    CHECK(decoded.names[1] == "f (/src/app.py:10)");
+    CHECK(decoded.slices[1].begin_ns == 100);
+    CHECK(decoded.slices[1].end_ns == 400);
+    CHECK_FALSE(decoded.slices[1].unfinished);
+    const auto& track = decoded.reader.tracks().at(decoded.slices[0].track_uuid);
+    CHECK(track.pid == 42);
+    CHECK(track.tid == 43);
+    CHECK(track.name == "MainThread");
+    CHECK(decoded.reader.tracks().at(process_track_uuid(42)).name == "app.py");
+}
+
+TEST_CASE("a call takes at most 24 bytes at two-byte time deltas") {
+    std::vector<Record> records;
+    std::uint64_t t = 1000;
+    for (int i = 0; i < 10000; ++i) {
+        const SymbolId id = static_cast<SymbolId>(i % 4);
+        records.push_back({t += 300, id, kEnter});
+        records.push_back({t += 900, id, kExit});
+    }
+    ByteBuffer out;
+    PerfettoSequence sequence(7, 1);
+    sequence.begin(1000, 0, out);
+    sequence.encode(
+        records, [](std::uint64_t x) { return static_cast<std::int64_t>(x); }, symbol_of, out);
+    // Begin: packet header 2, timestamp 3, sequence 2, track_event header 2, type 2, name 2.
+    // End: 2 + 3 + 2 + 2 + type 2. Plus the interning, once per name.
+    CHECK(out.size() <= 10000 * 24 + 200);
+    CHECK(sequence.counts().slices == 10000);
+}
+
+TEST_CASE("calls still open at the end are ended at the end time and flagged") {
+    const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}}, 500);
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 2);
+    CHECK(decoded.names[0] == "g (/src/app.py:11)");
+    CHECK(decoded.slices[0].end_ns == 500);
+    CHECK(decoded.slices[0].unfinished);
+    CHECK(decoded.slices[1].unfinished);
+}
+
+TEST_CASE("an exit of a deeper call ends the calls above it; an exit with no begin is skipped") {
+    // 0 enters, 1 enters, 2 enters, then 1 exits (2 lost its exit), then an exit of 3 that
+    // never began, then 0 exits.
+    const auto out = encode({{10, 0, kEnter},
+                             {20, 1, kEnter},
+                             {30, 2, kEnter},
+                             {40, 1, kExit},
+                             {45, 3, kExit},
+                             {50, 0, kExit}});
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 3);
+    CHECK(decoded.names[0] == "h \"quoted\"\n");
+    CHECK(decoded.slices[0].unfinished);
+    CHECK(decoded.slices[0].end_ns == 40);
+    CHECK(decoded.names[1] == "g (/src/app.py:11)");
+    CHECK_FALSE(decoded.slices[1].unfinished);
+    CHECK(decoded.names[2] == "f (/src/app.py:10)");
+    CHECK(decoded.slices[2].end_ns == 50);
+}
+
+TEST_CASE("time never runs backwards on a sequence") {
+    const auto out = encode({{100, 0, kEnter}, {90, 0, kExit}});
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 1);
+    CHECK(decoded.slices[0].end_ns == 100);
+}
+
+TEST_CASE("the reader takes its input in pieces of any size") {
+    std::vector<Record> records;
+    for (std::uint64_t i = 0; i < 2000; ++i) {
+        records.push_back({i * 100, static_cast<SymbolId>(i % 4), kEnter});
+        records.push_back({i * 100 + 50, static_cast<SymbolId>(i % 4), kExit});
+    }
+    const auto out = encode(records);
+    for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{4096}}) {
+        Decoded decoded;
+        decode(out.view(), decoded, piece);
+        CHECK(decoded.slices.size() == 2000);
+        CHECK(decoded.slices.back().begin_ns == 199900);
+    }
+}
+
+TEST_CASE("a stream cut inside a packet keeps its whole packets and says it was cut") {
+    const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}, {170, 1, kExit}, {400, 0, kExit}});
+    const std::string_view cut = out.view().substr(0, out.size() - 3);
+    PerfettoReader reader;
+    std::size_t slices = 0;
+    reader.on_slice = [&](const DecodedSlice&) { ++slices; };
+    REQUIRE(reader.feed(cut));
+    CHECK_FALSE(reader.finish());
+    CHECK(reader.truncated());
+    CHECK(slices == 1);
+    CHECK(reader.whole_bytes() < cut.size());
+    const auto ends = reader.sequence_ends();
+    REQUIRE(ends.size() == 1);
+    CHECK(ends[0].sequence_id == 7);
+    CHECK(ends[0].open_calls == 1);
+    // Ending the open call in the stream itself, as the root does for a killed child.
+    ByteBuffer mended;
+    mended.append(cut.substr(0, reader.whole_bytes()));
+    append_unfinished_ends(7, ends[0].open_calls, mended);
+    Decoded decoded;
+    decode(mended.view(), decoded);
+    REQUIRE(decoded.slices.size() == 2);
+    CHECK(decoded.slices[1].unfinished);
+    CHECK(decoded.slices[1].end_ns == 170);
+}
+
+TEST_CASE("damaged input is an error, never a crash") {
+    const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}, {170, 1, kExit}, {400, 0, kExit}});
+    std::mt19937 random(12345);
+    std::size_t errors = 0;
+    for (int round = 0; round < 2000; ++round) {
+        std::string bytes(out.view());
+        const int flips = 1 + static_cast<int>(random() % 4);
+        for (int i = 0; i < flips; ++i) {
+            bytes[random() % bytes.size()] = static_cast<char>(random() & 0xFF);
+        }
+        PerfettoReader reader;
+        std::size_t slices = 0;
+        reader.on_slice = [&](const DecodedSlice&) { ++slices; };
+        const bool ok = reader.feed(bytes) && reader.finish();
+        if (!ok) ++errors;
+        CHECK(slices <= 4);
+    }
+    CHECK(errors > 0);  // most damage is seen; none crashes (the sanitizers run this too)
+}
+
+TEST_CASE("compressed packets read back as the packets they hold") {
+    const auto plain = encode({{100, 0, kEnter}, {400, 0, kExit}});
+    // A Trace { packet { compressed_packets: deflate(plain) } }, as the writer makes them.
+    std::string deflated(compressBound(plain.size()), '\0');
+    uLongf size = deflated.size();
+    REQUIRE(compress2(reinterpret_cast<Bytef*>(deflated.data()), &size,
+                      reinterpret_cast<const Bytef*>(plain.data()), plain.size(), 1) == Z_OK);
+    deflated.resize(size);
+    wire::ProtoMessage packet;
+    packet.bytes(perfetto::packet::kCompressedPackets, deflated);
+    wire::ProtoMessage trace;
+    trace.message(perfetto::trace::kPacket, packet);
+    Decoded decoded;
+    decode(trace.data(), decoded);
+    REQUIRE(decoded.slices.size() == 1);
+    CHECK(decoded.slices[0].end_ns == 400);
+}
+
+TEST_CASE("metadata written as trace attributes reads back in order") {
+    ByteBuffer out;
+    const std::vector<std::pair<std::string, std::string>> values = {{"vztrace.version", "1.0"},
+                                                                     {"vztrace.events", "12"}};
+    append_metadata(3, values, out);
+    PerfettoReader reader;
+    REQUIRE(reader.feed(out.view()));
+    REQUIRE(reader.finish());
+    CHECK(reader.metadata() == values);
+}
+
+TEST_CASE("the JSON encoder writes every slice, names escaped, and the metadata") {
+    TempDir dir;
+    const auto out = encode({{1000, 2, kEnter}, {3500, 2, kExit}, {4000, 0, kEnter}}, 5000);
+    dir.write("s.pftrace", std::string(out.view()));
+    std::string json;
+    ChromeJsonEncoder encoder([&](std::string_view text) {
+        json.append(text);
+        return true;
+    });
+    REQUIRE(encoder.add_stream(dir.file("s.pftrace"), false));
+    REQUIRE(encoder.finish({{"events", "3"}, {"hook", "\"x\""}}));
+    CHECK(encoder.slices() == 2);
+    CHECK(encoder.unfinished() == 1);
+    dir.write("t.json", json);
+    const auto trace = vztrace::testing::load_trace(dir.file("t.json"));
+    REQUIRE(trace.slices.size() == 2);
+    CHECK(trace.slices[0].name == "h \"quoted\"\n");
+    CHECK(trace.slices[0].ts_ns == 1000);
+    CHECK(trace.slices[0].dur_ns == 2500);
+    CHECK(trace.slices[0].tid == 43);
+    CHECK(trace.slices[1].unfinished);
+    CHECK(trace.threads.at(43) == "MainThread");
+    CHECK(trace.processes.at(42) == "app.py");
+    CHECK(trace.metadata.at("events") == "3");
+    CHECK(trace.metadata.at("hook") == "x");
+}

@@ -1,0 +1,111 @@
+// Where trace bytes go: OutputFile, and the chunks records live in.
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "support/process.hpp"
+#include "tracer/chunk_pool.hpp"
+#include "tracer/clock.hpp"
+#include "tracer/output_file.hpp"
+
+using namespace vztrace::tracer;
+using vztrace::testing::read_file;
+using vztrace::testing::TempDir;
+
+TEST_CASE("the background writer writes exchanged buffers whole and in order") {
+    TempDir dir;
+    OutputFile file(dir.file("seq.txt"));
+    std::string expected;
+    {
+        BackgroundWriter writer(file);
+        std::string buffer;
+        for (int i = 0; i < 50; ++i) {
+            const std::string piece = std::string(1000 + i * 37, static_cast<char>('a' + i % 26));
+            if (buffer.size() < 4096) buffer.resize(4096);
+            std::copy(piece.begin(), piece.end(), buffer.begin());
+            buffer = writer.exchange(std::move(buffer), piece.size());
+            expected += piece;
+        }
+        REQUIRE(writer.finish());
+    }
+    REQUIRE(file.commit());
+    CHECK(read_file(dir.file("seq.txt")) == expected);
+}
+
+TEST_CASE("an existing file is replaced only by a complete trace") {
+    TempDir dir;
+    dir.write("t.pftrace", "precious");
+    {
+        OutputFile file(dir.file("t.pftrace"));
+        REQUIRE(file.write("half a tra"));
+        // destroyed without commit: a failed run
+    }
+    CHECK(read_file(dir.file("t.pftrace")) == "precious");
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 1);
+    OutputFile file(dir.file("t.pftrace"));
+    REQUIRE(file.write("{}"));
+    REQUIRE(file.commit());
+    CHECK(read_file(dir.file("t.pftrace")) == "{}");
+}
+
+TEST_CASE("a stream written in place is there from its first byte and can be moved") {
+    TempDir dir;
+    OutputFile file(dir.file("part.pftrace"), OutputFile::Placement::kInPlace);
+    REQUIRE(file.write("abc"));
+    CHECK(std::filesystem::exists(dir.file("part.pftrace")));
+    REQUIRE(file.commit_as(dir.file("moved.pftrace")));
+    CHECK(read_file(dir.file("moved.pftrace")) == "abc");
+    CHECK_FALSE(std::filesystem::exists(dir.file("part.pftrace")));
+}
+
+TEST_CASE("write failures say which file and why") {
+    TempDir dir;
+    OutputFile missing(dir.file("no/such/dir/t.json"));
+    CHECK_FALSE(missing.ok());
+    CHECK(missing.error().find("No such file or directory") != std::string::npos);
+    OutputFile full("/dev/full");
+    REQUIRE(full.ok());
+    CHECK_FALSE(full.write(std::string(1 << 16, 'x')));
+    CHECK(full.error() == "cannot write '/dev/full': No space left on device");
+}
+
+TEST_CASE("a .gz output is gzip that decompresses to what was written") {
+    TempDir dir;
+    OutputFile file(dir.file("t.json.gz"));
+    REQUIRE(file.write("{\"traceEvents\":[]}"));
+    REQUIRE(file.commit());
+    gzFile gz = gzopen(dir.file("t.json.gz").c_str(), "rb");
+    REQUIRE(gz != nullptr);
+    std::string text;
+    char buffer[4096];
+    int n = 0;
+    while ((n = gzread(gz, buffer, sizeof buffer)) > 0) text.append(buffer, n);
+    gzclose(gz);
+    CHECK(text == "{\"traceEvents\":[]}");
+}
+
+TEST_CASE("the chunk pool recycles chunks and stays within its limit while any are in flight") {
+    ChunkPool pool(ChunkPool::kLargeRecords * sizeof(Record));  // one large chunk's worth
+    Chunk* first = pool.take(ChunkPool::kLargeRecords);
+    REQUIRE(first != nullptr);
+    first->records[0] = Record{1, 2, vztrace::format::EventKind::kEnter};
+    pool.handed_over();
+    pool.give_back(first);
+    Chunk* again = pool.take(ChunkPool::kLargeRecords);
+    CHECK(again == first);  // the same memory, already populated
+    CHECK(pool.mapped_bytes() == ChunkPool::kLargeRecords * sizeof(Record));
+    CHECK_FALSE(pool.limit_reached());
+    // Nothing in flight: the limit gives way rather than wait for good.
+    Chunk* over = pool.take(ChunkPool::kSmallRecords);
+    CHECK(over != nullptr);
+    CHECK(pool.limit_reached());
+}
+
+TEST_CASE("tick mapping is linear between anchors") {
+    const TickMapping mapping({1000, 5'000'000}, {3000, 5'001'000}, ClockSource::kTsc);
+    CHECK(mapping.to_ns(1000) == 5'000'000);
+    CHECK(mapping.to_ns(2000) == 5'000'500);
+    CHECK(mapping.ns_per_tick() == Approx(0.5));
+}

@@ -1,0 +1,115 @@
+#include "tracer/chunk_pool.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+
+namespace vztrace::tracer {
+namespace {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// Maps `bytes` of populated memory; a huge-page-sized chunk is aligned for one.
+Record* map_records(std::size_t bytes) {
+    const bool huge = bytes == kHugePage;
+    const std::size_t span = huge ? bytes * 2 : bytes;
+    void* base = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullptr;
+    auto* begin = static_cast<char*>(base);
+    if (huge) {  // keep the aligned 2 MiB inside the 4 MiB mapping
+        const auto address = reinterpret_cast<std::uintptr_t>(begin);
+        char* aligned = begin + ((kHugePage - address % kHugePage) % kHugePage);
+        if (aligned > begin) ::munmap(begin, static_cast<std::size_t>(aligned - begin));
+        const std::size_t tail = static_cast<std::size_t>(begin + span - (aligned + bytes));
+        if (tail > 0) ::munmap(aligned + bytes, tail);
+        begin = aligned;
+        ::madvise(begin, bytes, MADV_HUGEPAGE);
+    }
+    // Touch now, in one pass, rather than fault on the hot path.
+    for (std::size_t offset = 0; offset < bytes; offset += 4096) begin[offset] = 0;
+    return reinterpret_cast<Record*>(begin);
+}
+
+}  // namespace
+
+ChunkPool::~ChunkPool() {
+    for (const auto& chunk : all_) ::munmap(chunk->records, chunk->capacity * sizeof(Record));
+}
+
+Chunk* ChunkPool::take_free(std::size_t capacity) {
+    auto& list = capacity == kLargeRecords ? free_large_ : free_small_;
+    if (list.empty()) return nullptr;
+    Chunk* chunk = list.back();
+    list.pop_back();
+    chunk->used = 0;
+    return chunk;
+}
+
+Chunk* ChunkPool::map_new(std::size_t capacity) {
+    Record* records = map_records(capacity * sizeof(Record));
+    if (records == nullptr) return nullptr;
+    all_.push_back(std::make_unique<Chunk>(Chunk{records, capacity, 0}));
+    mapped_ += capacity * sizeof(Record);
+    peak_ = std::max(peak_, mapped_);
+    return all_.back().get();
+}
+
+Chunk* ChunkPool::take(std::size_t capacity) {
+    std::unique_lock lock(mutex_);
+    while (true) {
+        if (Chunk* chunk = take_free(capacity)) return chunk;
+        const std::uint64_t bytes = capacity * sizeof(Record);
+        if (mapped_ + bytes <= limit_) return map_new(capacity);
+        // A large chunk can be cut from free small ones' budget: give small ones back.
+        if (capacity == kLargeRecords && !free_small_.empty()) {
+            Chunk* small = free_small_.back();
+            free_small_.pop_back();
+            ::munmap(small->records, small->capacity * sizeof(Record));
+            mapped_ -= small->capacity * sizeof(Record);
+            std::erase_if(all_, [&](const auto& c) { return c.get() == small; });
+            continue;
+        }
+        limit_reached_ = true;
+        if (in_flight_ == 0) return map_new(capacity);  // nothing would ever come back
+        returned_.wait(lock);
+    }
+}
+
+Chunk* ChunkPool::try_take(std::size_t capacity) {
+    const std::lock_guard lock(mutex_);
+    if (Chunk* chunk = take_free(capacity)) return chunk;
+    if (mapped_ + capacity * sizeof(Record) <= limit_) return map_new(capacity);
+    limit_reached_ = true;
+    return nullptr;
+}
+
+void ChunkPool::handed_over() {
+    const std::lock_guard lock(mutex_);
+    ++in_flight_;
+}
+
+void ChunkPool::give_back(Chunk* chunk) {
+    {
+        const std::lock_guard lock(mutex_);
+        if (in_flight_ > 0) --in_flight_;
+        (chunk->capacity == kLargeRecords ? free_large_ : free_small_).push_back(chunk);
+    }
+    returned_.notify_all();
+}
+
+std::uint64_t ChunkPool::mapped_bytes() const {
+    const std::lock_guard lock(mutex_);
+    return mapped_;
+}
+
+std::uint64_t ChunkPool::peak_bytes() const {
+    const std::lock_guard lock(mutex_);
+    return peak_;
+}
+
+bool ChunkPool::limit_reached() const {
+    const std::lock_guard lock(mutex_);
+    return limit_reached_;
+}
+
+}  // namespace vztrace::tracer

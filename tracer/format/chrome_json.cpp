@@ -1,0 +1,167 @@
+#include "tracer/format/chrome_json.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "tracer/format/perfetto_reader.hpp"
+
+namespace vztrace::format {
+namespace {
+
+constexpr std::size_t kFlushBytes = std::size_t{4} << 20;
+
+// Decimal digits of `value` at `out`; returns the end. Runs twice per event: no library
+// formatting here.
+char* put_uint(char* out, std::uint64_t value) {
+    char digits[20];
+    char* first = digits + sizeof digits;
+    do {
+        *--first = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    const auto count = static_cast<std::size_t>(digits + sizeof digits - first);
+    std::memcpy(out, first, count);
+    return out + count;
+}
+
+// Microseconds with nanosecond digits: 1234567891 ns -> "1234567.891".
+char* put_micros(char* out, std::int64_t ns) {
+    if (ns < 0) {
+        *out++ = '-';
+        ns = -ns;
+    }
+    const auto value = static_cast<std::uint64_t>(ns);
+    out = put_uint(out, value / 1000);
+    const auto frac = static_cast<unsigned>(value % 1000);
+    out[0] = '.';
+    out[1] = static_cast<char>('0' + frac / 100);
+    out[2] = static_cast<char>('0' + frac / 10 % 10);
+    out[3] = static_cast<char>('0' + frac % 10);
+    return out + 4;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
+    out.push_back('"');
+    for (const char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    out.push_back(c);
+                }
+        }
+    }
+    out.push_back('"');
+}
+
+ChromeJsonEncoder::ChromeJsonEncoder(std::function<bool(std::string_view)> write)
+    : write_(std::move(write)) {
+    buffer_ = "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+}
+
+bool ChromeJsonEncoder::flush(bool force) {
+    if (failed_) return false;
+    if (!force && buffer_.size() < kFlushBytes) return true;
+    if (!write_(buffer_)) {
+        failed_ = true;
+        return false;
+    }
+    buffer_.clear();
+    return true;
+}
+
+bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
+    PerfettoReader reader;
+    // Names are escaped once per interned name (the reader keeps each name at one place).
+    std::unordered_map<const char*, std::string> quoted;
+    std::string prefix;
+    std::uint64_t prefix_track = ~std::uint64_t{0};
+    bool ok = true;
+    reader.on_slice = [&](const DecodedSlice& slice) {
+        if (!ok) return;
+        if (slice.track_uuid != prefix_track) {
+            const auto track = reader.tracks().find(slice.track_uuid);
+            const std::int64_t pid = track == reader.tracks().end() ? 0 : track->second.pid;
+            const std::int64_t tid = track == reader.tracks().end() ? 0 : track->second.tid;
+            prefix = fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", pid, tid);
+            prefix_track = slice.track_uuid;
+        }
+        auto [name, added] = quoted.try_emplace(slice.name.data());
+        if (added) append_json_string(name->second, slice.name);
+        const std::size_t at = buffer_.size();
+        buffer_.resize(at + prefix.size() + name->second.size() + 96);
+        char* out = buffer_.data() + at;
+        if (!first_event_) *out++ = ',';
+        first_event_ = false;
+        std::memcpy(out, prefix.data(), prefix.size());
+        out += prefix.size();
+        out = put_micros(out, slice.begin_ns);
+        std::memcpy(out, ",\"dur\":", 7);
+        out = put_micros(out + 7, slice.end_ns - slice.begin_ns);
+        std::memcpy(out, ",\"name\":", 8);
+        out += 8;
+        std::memcpy(out, name->second.data(), name->second.size());
+        out += name->second.size();
+        buffer_.resize(static_cast<std::size_t>(out - buffer_.data()));
+        if (slice.unfinished) {
+            buffer_ += R"(,"args":{"unfinished":true})";
+            ++unfinished_;
+        }
+        buffer_ += "}\n";
+        ++slices_;
+        ok = flush(false);
+    };
+    if (!reader.read_file(path) && !(cut_short_ok && reader.truncated())) {
+        error_ = reader.error();
+        return false;
+    }
+    reader.close_open_calls();
+    if (!ok) return false;
+    for (const auto& [uuid, track] : reader.tracks()) {
+        if (!track.is_process && !track.is_thread) continue;
+        if (!first_event_) buffer_ += ',';
+        first_event_ = false;
+        buffer_ += fmt::format(R"({{"ph":"M","name":"{}","pid":{},"tid":{},"args":{{"name":)",
+                               track.is_process ? "process_name" : "thread_name", track.pid,
+                               track.is_process ? track.pid : track.tid);
+        append_json_string(buffer_, track.name);
+        buffer_ += "}}\n";
+    }
+    return flush(false);
+}
+
+bool ChromeJsonEncoder::finish(const std::vector<std::pair<std::string, std::string>>& metadata) {
+    buffer_ += "],\n\"vztrace_metadata\":{";
+    bool first = true;
+    for (const auto& [key, value] : metadata) {
+        if (!first) buffer_ += ',';
+        first = false;
+        append_json_string(buffer_, key);
+        buffer_ += ':';
+        buffer_ += value;
+    }
+    buffer_ += "}}\n";
+    return flush(true);
+}
+
+}  // namespace vztrace::format

@@ -1,0 +1,49 @@
+// ChromeJsonEncoder: Perfetto streams as Chrome Trace Event JSON (complete "X" events,
+// "M" process and thread names, and a vztrace_metadata object), for chrome://tracing,
+// VizTracer's vizviewer and any tool that reads JSON. Written from the same streams the
+// recording produced, a stream at a time: memory is that of the open calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vztrace::format {
+
+// Appends `text` to `out` as a JSON string literal, quotes included.
+void append_json_string(std::string& out, std::string_view text);
+
+class ChromeJsonEncoder {
+ public:
+    // `write` takes the document's bytes in order; false stops the encoder.
+    explicit ChromeJsonEncoder(std::function<bool(std::string_view)> write);
+
+    // Every slice of the Perfetto trace at `path`. A stream cut short (`cut_short_ok`: a
+    // process that was killed) keeps what it holds whole, its open calls ended at their
+    // last event and flagged. False with error() on a damaged or unreadable stream, or
+    // when writing failed.
+    bool add_stream(const std::string& path, bool cut_short_ok);
+
+    // Ends the document with `metadata` (keys and JSON values, written as they are).
+    bool finish(const std::vector<std::pair<std::string, std::string>>& metadata);
+
+    std::uint64_t slices() const { return slices_; }
+    std::uint64_t unfinished() const { return unfinished_; }
+    const std::string& error() const { return error_; }
+
+ private:
+    bool flush(bool force);
+
+    std::function<bool(std::string_view)> write_;
+    std::string buffer_;
+    std::uint64_t slices_ = 0;
+    std::uint64_t unfinished_ = 0;
+    bool first_event_ = true;
+    bool failed_ = false;
+    std::string error_;
+};
+
+}  // namespace vztrace::format

@@ -1,0 +1,248 @@
+#include "tracer/format/perfetto_encoder.hpp"
+
+namespace vztrace::format {
+namespace {
+
+using wire::ProtoMessage;
+namespace pf = perfetto;
+
+void append_packet_to(const ProtoMessage& packet, ByteBuffer& out) {
+    char header[11];
+    header[0] = static_cast<char>(wire::tag(pf::trace::kPacket, wire::kLength));
+    char* end = wire::put_varint(header + 1, packet.data().size());
+    out.append(std::string_view(header, static_cast<std::size_t>(end - header)));
+    out.append(packet.data());
+}
+
+// The annotation that marks a call vztrace closed itself, or one begun before a cut.
+ProtoMessage unfinished_flag() {
+    ProtoMessage flag;
+    flag.bytes(pf::debug_annotation::kName, "unfinished")
+        .boolean(pf::debug_annotation::kBoolValue, true);
+    return flag;
+}
+
+ProtoMessage flagged_end_event() {
+    const ProtoMessage flag = unfinished_flag();
+    ProtoMessage event;
+    event.varint(pf::track_event::kType, pf::track_event::kSliceEnd)
+        .message(pf::track_event::kDebugAnnotations, flag);
+    return event;
+}
+
+// splitmix64: spreads pids and sequence ids over the uuid space.
+std::uint64_t mix(std::uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+}  // namespace
+
+PerfettoSequence::PerfettoSequence(std::uint32_t sequence_id, std::uint64_t track_uuid)
+    : sequence_id_(sequence_id), track_uuid_(track_uuid) {
+    sequence_field_[0] =
+        static_cast<char>(wire::tag(pf::packet::kTrustedPacketSequenceId, wire::kVarint));
+    sequence_field_size_ = static_cast<std::size_t>(
+        wire::put_varint(sequence_field_ + 1, sequence_id) - sequence_field_);
+    open_.reserve(256);
+}
+
+void PerfettoSequence::append_packet(const ProtoMessage& packet, ByteBuffer& out) const {
+    append_packet_to(packet, out);
+}
+
+void PerfettoSequence::begin(std::int64_t start_ns, std::int64_t boottime_offset_ns,
+                             ByteBuffer& out) {
+    begun_ = true;
+    last_ns_ = start_ns;
+    ProtoMessage event_defaults;
+    event_defaults.varint(pf::track_event_defaults::kTrackUuid, track_uuid_);
+    ProtoMessage defaults;
+    defaults.varint(pf::defaults::kTimestampClockId, kThreadClockId)
+        .message(pf::defaults::kTrackEventDefaults, event_defaults);
+    // The snapshot's own packet has no timestamp: readers take the clocks' values from it.
+    ProtoMessage snapshot;
+    const std::pair<std::uint32_t, std::int64_t> clocks[] = {
+        {pf::clock::kBoottime, start_ns + boottime_offset_ns},
+        {pf::clock::kMonotonic, start_ns},
+        {kThreadClockId, start_ns}};
+    for (const auto& [id, ns] : clocks) {
+        ProtoMessage clock;
+        clock.varint(pf::clock::kClockId, id)
+            .varint(pf::clock::kTimestamp, static_cast<std::uint64_t>(ns));
+        if (id == kThreadClockId) clock.boolean(pf::clock::kIsIncremental, true);
+        snapshot.message(pf::clock_snapshot::kClocks, clock);
+    }
+    snapshot.varint(pf::clock_snapshot::kPrimaryTraceClock, pf::clock::kMonotonic);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .varint(pf::packet::kSequenceFlags, pf::packet::kSeqIncrementalStateCleared)
+        .boolean(pf::packet::kFirstPacketOnSequence, true)
+        .message(pf::packet::kTracePacketDefaults, defaults)
+        .message(pf::packet::kClockSnapshot, snapshot);
+    append_packet(packet, out);
+}
+
+void PerfettoSequence::intern(SymbolId id) {
+    if (interned_.size() <= id) {
+        interned_.resize(std::max<std::size_t>(id + 1, interned_.size() * 2), 0);
+    }
+    interned_[id] = next_iid_++;
+}
+
+void PerfettoSequence::write_interning_begin(SymbolId id, const SymbolInfo& info, std::int64_t ns,
+                                             ByteBuffer& out, bool flagged) {
+    intern(id);
+    ProtoMessage name;
+    name.varint(pf::event_name::kIid, interned_[id]).bytes(pf::event_name::kName, info.name);
+    ProtoMessage interned;
+    interned.message(pf::interned_data::kEventNames, name);
+    write_begin(id, ns, flagged, &interned, out);
+}
+
+void PerfettoSequence::write_flagged_begin(SymbolId id, std::int64_t ns, ByteBuffer& out) {
+    write_begin(id, ns, true, nullptr, out);
+}
+
+void PerfettoSequence::write_begin(SymbolId id, std::int64_t ns, bool flagged,
+                                   const ProtoMessage* interned, ByteBuffer& out) {
+    open_.push_back(id);
+    ProtoMessage event;
+    event.varint(pf::track_event::kType, pf::track_event::kSliceBegin)
+        .varint(pf::track_event::kNameIid, interned_[id]);
+    if (flagged) event.message(pf::track_event::kDebugAnnotations, unfinished_flag());
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTimestamp, delta_to(ns))
+        .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .message(pf::packet::kTrackEvent, event);
+    if (interned != nullptr) packet.message(pf::packet::kInternedData, *interned);
+    append_packet(packet, out);
+}
+
+void PerfettoSequence::write_flagged_end(std::int64_t ns, ByteBuffer& out) {
+    static const ProtoMessage kEvent = flagged_end_event();
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTimestamp, delta_to(ns))
+        .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .message(pf::packet::kTrackEvent, kEvent);
+    append_packet(packet, out);
+    ++counts_.slices;
+    ++counts_.unfinished;
+}
+
+bool PerfettoSequence::unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out) {
+    std::size_t depth = open_.size();
+    while (depth > 0 && open_[depth - 1] != id) --depth;
+    if (depth == 0) return false;
+    while (open_.size() > depth) {  // the calls above it end with it, flagged
+        open_.pop_back();
+        write_flagged_end(ns, out);
+    }
+    return true;
+}
+
+void PerfettoSequence::close_open_calls(std::int64_t end_ns, ByteBuffer& out) {
+    while (!open_.empty()) {
+        open_.pop_back();
+        write_flagged_end(end_ns, out);
+    }
+}
+
+void append_clock_snapshot(std::uint32_t sequence_id, std::int64_t monotonic_ns,
+                           std::int64_t boottime_ns, std::int64_t realtime_ns, ByteBuffer& out) {
+    ProtoMessage snapshot;
+    const std::pair<std::uint32_t, std::int64_t> clocks[] = {{pf::clock::kBoottime, boottime_ns},
+                                                             {pf::clock::kMonotonic, monotonic_ns},
+                                                             {pf::clock::kRealtime, realtime_ns}};
+    for (const auto& [id, ns] : clocks) {
+        ProtoMessage clock;
+        clock.varint(pf::clock::kClockId, id)
+            .varint(pf::clock::kTimestamp, static_cast<std::uint64_t>(ns));
+        snapshot.message(pf::clock_snapshot::kClocks, clock);
+    }
+    snapshot.varint(pf::clock_snapshot::kPrimaryTraceClock, pf::clock::kMonotonic);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kClockSnapshot, snapshot);
+    append_packet_to(packet, out);
+}
+
+void append_process_descriptor(std::uint32_t sequence_id, std::uint64_t uuid, std::int64_t pid,
+                               std::string_view name, std::span<const std::string> cmdline,
+                               ByteBuffer& out) {
+    ProtoMessage process;
+    process.sint(pf::process_descriptor::kPid, pid);
+    for (const auto& arg : cmdline) process.bytes(pf::process_descriptor::kCmdline, arg);
+    if (!name.empty()) process.bytes(pf::process_descriptor::kProcessName, name);
+    ProtoMessage track;
+    track.varint(pf::track_descriptor::kUuid, uuid)
+        .message(pf::track_descriptor::kProcess, process);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kTrackDescriptor, track);
+    append_packet_to(packet, out);
+}
+
+void append_thread_descriptor(std::uint32_t sequence_id, std::uint64_t uuid,
+                              std::uint64_t process_uuid, std::int64_t pid, std::int64_t tid,
+                              std::string_view name, ByteBuffer& out) {
+    ProtoMessage thread;
+    thread.sint(pf::thread_descriptor::kPid, pid).sint(pf::thread_descriptor::kTid, tid);
+    if (!name.empty()) thread.bytes(pf::thread_descriptor::kThreadName, name);
+    ProtoMessage track;
+    track.varint(pf::track_descriptor::kUuid, uuid)
+        .varint(pf::track_descriptor::kParentUuid, process_uuid)
+        .message(pf::track_descriptor::kThread, thread);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kTrackDescriptor, track);
+    append_packet_to(packet, out);
+}
+
+void append_metadata(std::uint32_t sequence_id,
+                     std::span<const std::pair<std::string, std::string>> values, ByteBuffer& out) {
+    // TraceAttributes (Perfetto v55 on): "Info and stats", Metadata, Trace Attributes.
+    ProtoMessage attributes;
+    // ChromeMetadata (every version): "Info and stats", as cr-<key>.
+    ProtoMessage bundle;
+    for (const auto& [key, value] : values) {
+        ProtoMessage attribute;
+        attribute.bytes(pf::trace_attributes::kKey, key)
+            .bytes(pf::trace_attributes::kStringValue, value);
+        attributes.message(pf::trace_attributes::kAttribute, attribute);
+        ProtoMessage metadata;
+        metadata.bytes(pf::chrome_metadata::kName, key)
+            .bytes(pf::chrome_metadata::kStringValue, value);
+        bundle.message(pf::chrome_event_bundle::kMetadata, metadata);
+    }
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kTraceAttributes, attributes);
+    append_packet_to(packet, out);
+    ProtoMessage chrome;
+    chrome.varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kChromeEvents, bundle);
+    append_packet_to(chrome, out);
+}
+
+void append_unfinished_ends(std::uint32_t sequence_id, std::size_t count, ByteBuffer& out) {
+    const ProtoMessage event = flagged_end_event();
+    ProtoMessage packet;
+    packet
+        .varint(pf::packet::kTimestamp, 0)  // a delta: at the sequence's last event
+        .varint(pf::packet::kTrustedPacketSequenceId, sequence_id)
+        .message(pf::packet::kTrackEvent, event);
+    for (std::size_t i = 0; i < count; ++i) append_packet_to(packet, out);
+}
+
+std::uint64_t process_track_uuid(std::int64_t pid) {
+    return mix(static_cast<std::uint64_t>(pid) << 1);
+}
+
+std::uint64_t thread_track_uuid(std::int64_t pid, std::uint32_t sequence_id) {
+    return mix((static_cast<std::uint64_t>(pid) << 32 | sequence_id) << 1 | 1);
+}
+
+}  // namespace vztrace::format

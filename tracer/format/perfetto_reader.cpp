@@ -1,0 +1,589 @@
+#include "tracer/format/perfetto_reader.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tracer/format/perfetto_protos.hpp"
+#include "tracer/format/proto_wire.hpp"
+
+namespace vztrace::format {
+namespace {
+
+namespace pf = perfetto;
+using wire::ProtoReader;
+
+// A packet larger than this is damage, not data (Perfetto's own packets stay far below).
+constexpr std::uint64_t kLargestPacket = std::uint64_t{256} << 20;
+
+// Inflates zlib, gzip or raw deflate data; false when it is none of them.
+bool inflate_all(std::string_view in, std::string& out) {
+    for (const int window : {15 + 32, -15}) {
+        z_stream stream{};
+        if (inflateInit2(&stream, window) != Z_OK) return false;
+        stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        stream.avail_in = static_cast<uInt>(in.size());
+        out.clear();
+        int status = Z_OK;
+        char block[1 << 16];
+        while (status == Z_OK) {
+            stream.next_out = reinterpret_cast<Bytef*>(block);
+            stream.avail_out = sizeof block;
+            status = inflate(&stream, Z_NO_FLUSH);
+            out.append(block, sizeof block - stream.avail_out);
+            if (out.size() > kLargestPacket * 4) status = Z_DATA_ERROR;
+        }
+        inflateEnd(&stream);
+        if (status == Z_STREAM_END) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+bool looks_like_perfetto(std::string_view head) {
+    if (head.empty()) return false;
+    return static_cast<std::uint8_t>(head[0]) == wire::tag(pf::trace::kPacket, wire::kLength);
+}
+
+bool PerfettoReader::fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+    return false;
+}
+
+std::string_view PerfettoReader::keep(std::string_view text) { return names_.emplace_back(text); }
+
+bool PerfettoReader::feed(std::string_view bytes) {
+    if (!error_.empty()) return false;
+    std::string joined;
+    if (!pending_.empty()) {
+        joined = std::move(pending_);
+        pending_.clear();
+        joined.append(bytes);
+        bytes = joined;
+    }
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        // One Trace.packet field: its tag, its length, its bytes.
+        const auto key = static_cast<std::uint8_t>(bytes[at]);
+        if (key != wire::tag(pf::trace::kPacket, wire::kLength)) {
+            // Other Trace fields are not written by anyone; skip a well-formed one.
+            ProtoReader rest(bytes.substr(at));
+            if (!rest.next()) {
+                if (!rest.ok() && bytes.size() - at < 16) break;  // maybe cut short
+                return fail(fmt::format("damaged trace: bad field at byte {}", whole_bytes_ + at));
+            }
+            at = static_cast<std::size_t>(rest.position() - bytes.data());
+            continue;
+        }
+        std::uint64_t size = 0;
+        std::size_t p = at + 1;
+        int shift = 0;
+        bool complete = false;
+        while (p < bytes.size() && shift < 64) {
+            const auto byte = static_cast<std::uint8_t>(bytes[p++]);
+            size |= std::uint64_t{byte & 0x7FU} << shift;
+            shift += 7;
+            if ((byte & 0x80) == 0) {
+                complete = true;
+                break;
+            }
+        }
+        if (!complete) {
+            if (shift >= 64) return fail("damaged trace: bad packet length");
+            break;
+        }
+        if (size > kLargestPacket)
+            return fail(fmt::format("damaged trace: a packet of {} bytes", size));
+        if (bytes.size() - p < size) break;
+        if (!packet(bytes.substr(p, size))) return false;
+        at = p + size;
+    }
+    whole_bytes_ += at;
+    pending_.assign(bytes.substr(at));
+    return true;
+}
+
+bool PerfettoReader::finish() {
+    if (!error_.empty()) return false;
+    if (!pending_.empty()) {
+        truncated_ = true;
+        return false;
+    }
+    return true;
+}
+
+bool PerfettoReader::read_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+    std::string block(std::size_t{4} << 20, '\0');
+    bool first = true;
+    bool ok = true;
+    while (ok) {
+        const ssize_t n = ::read(fd, block.data(), block.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            ok = fail(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+            break;
+        }
+        if (n == 0) break;
+        const std::string_view piece(block.data(), static_cast<std::size_t>(n));
+        if (first && !looks_like_perfetto(piece)) {
+            ok = fail(fmt::format("'{}' is not a Perfetto trace", path));
+            break;
+        }
+        first = false;
+        ok = feed(piece);
+    }
+    ::close(fd);
+    if (!ok) return false;
+    if (first) return fail(fmt::format("'{}' is empty", path));
+    if (!finish()) return fail(fmt::format("'{}' ends inside a packet (cut short)", path));
+    return true;
+}
+
+std::optional<std::int64_t> PerfettoReader::to_monotonic(Sequence& sequence, std::uint32_t clock_id,
+                                                         std::uint64_t value) {
+    if (clock_id >= pf::clock::kFirstSequenceScoped && clock_id < 128) {
+        const auto found = sequence.clocks.find(clock_id);
+        if (found == sequence.clocks.end()) return std::nullopt;
+        Clock& clock = found->second;
+        if (clock.incremental) {
+            clock.value += static_cast<std::int64_t>(value);
+        } else {
+            clock.value = static_cast<std::int64_t>(value);
+        }
+        return clock.base_monotonic + (clock.value - clock.base_value) * clock.unit_ns;
+    }
+    if (clock_id == pf::clock::kMonotonic) return static_cast<std::int64_t>(value);
+    const auto offset = builtin_offsets_.find(clock_id);
+    if (offset == builtin_offsets_.end()) return static_cast<std::int64_t>(value);
+    return static_cast<std::int64_t>(value) - offset->second;
+}
+
+bool PerfettoReader::clock_snapshot(Sequence& sequence, std::string_view bytes) {
+    struct Reading {
+        std::uint32_t id = 0;
+        std::int64_t value = 0;
+        bool incremental = false;
+        std::int64_t unit_ns = 1;
+    };
+    std::vector<Reading> readings;
+    ProtoReader snapshot(bytes);
+    while (snapshot.next()) {
+        if (snapshot.field() != pf::clock_snapshot::kClocks || snapshot.type() != wire::kLength)
+            continue;
+        Reading reading;
+        ProtoReader clock = snapshot.nested();
+        while (clock.next()) {
+            switch (clock.field()) {
+                case pf::clock::kClockId:
+                    reading.id = static_cast<std::uint32_t>(clock.value());
+                    break;
+                case pf::clock::kTimestamp:
+                    reading.value = clock.as_int();
+                    break;
+                case pf::clock::kIsIncremental:
+                    reading.incremental = clock.value() != 0;
+                    break;
+                case pf::clock::kUnitMultiplierNs:
+                    reading.unit_ns = clock.value() == 0 ? 1 : clock.as_int();
+                    break;
+                default:
+                    break;
+            }
+        }
+        if (!clock.ok()) return fail("damaged clock snapshot");
+        readings.push_back(reading);
+    }
+    if (!snapshot.ok()) return fail("damaged clock snapshot");
+    // The monotonic reading anchors the others.
+    std::optional<std::int64_t> monotonic;
+    for (const auto& r : readings) {
+        if (r.id == pf::clock::kMonotonic) monotonic = r.value;
+    }
+    if (!monotonic) return true;
+    for (const auto& r : readings) {
+        if (r.id >= pf::clock::kFirstSequenceScoped && r.id < 128) {
+            Clock& clock = sequence.clocks[r.id];
+            clock.value = r.value;
+            clock.base_value = r.value;
+            clock.base_monotonic = *monotonic;
+            clock.unit_ns = r.unit_ns;
+            clock.incremental = r.incremental;
+        } else if (r.id != pf::clock::kMonotonic && builtin_offsets_.count(r.id) == 0) {
+            builtin_offsets_[r.id] = r.value - *monotonic;
+        }
+    }
+    return true;
+}
+
+bool PerfettoReader::interned_data(Sequence& sequence, std::string_view bytes) {
+    ProtoReader data(bytes);
+    while (data.next()) {
+        if (data.type() != wire::kLength) continue;
+        const std::uint32_t field = data.field();
+        if (field != pf::interned_data::kEventNames &&
+            field != pf::interned_data::kSourceLocations &&
+            field != pf::interned_data::kDebugAnnotationNames) {
+            continue;
+        }
+        ProtoReader entry = data.nested();
+        std::uint64_t iid = 0;
+        std::string_view name, file;
+        std::uint32_t line = 0;
+        while (entry.next()) {
+            if (entry.field() == 1) iid = entry.value();
+            if (field == pf::interned_data::kSourceLocations) {
+                if (entry.field() == pf::source_location::kFileName) file = entry.bytes();
+                if (entry.field() == pf::source_location::kLineNumber)
+                    line = static_cast<std::uint32_t>(entry.value());
+            } else if (entry.field() == pf::event_name::kName && entry.type() == wire::kLength) {
+                name = entry.bytes();
+            }
+        }
+        if (!entry.ok()) return fail("damaged interned data");
+        if (field == pf::interned_data::kEventNames) {
+            sequence.names[iid] = keep(name);
+        } else if (field == pf::interned_data::kDebugAnnotationNames) {
+            sequence.annotation_names[iid] = keep(name);
+        } else {
+            sequence.locations[iid] =
+                &locations_.emplace_back(SourceLocation{std::string(file), line});
+        }
+    }
+    return data.ok() || fail("damaged interned data");
+}
+
+bool PerfettoReader::track_descriptor(std::string_view bytes) {
+    TrackInfo info;
+    ProtoReader track(bytes);
+    while (track.next()) {
+        switch (track.field()) {
+            case pf::track_descriptor::kUuid:
+                info.uuid = track.value();
+                break;
+            case pf::track_descriptor::kParentUuid:
+                info.parent_uuid = track.value();
+                break;
+            case pf::track_descriptor::kName:
+                if (track.type() == wire::kLength) info.name = std::string(track.bytes());
+                break;
+            case pf::track_descriptor::kProcess:
+            case pf::track_descriptor::kThread: {
+                if (track.type() != wire::kLength) break;
+                const bool thread = track.field() == pf::track_descriptor::kThread;
+                (thread ? info.is_thread : info.is_process) = true;
+                ProtoReader inner = track.nested();
+                while (inner.next()) {
+                    if (inner.field() == 1) info.pid = inner.as_int();  // pid in both
+                    if (thread && inner.field() == pf::thread_descriptor::kTid)
+                        info.tid = inner.as_int();
+                    if ((thread && inner.field() == pf::thread_descriptor::kThreadName) ||
+                        (!thread && inner.field() == pf::process_descriptor::kProcessName)) {
+                        if (inner.type() == wire::kLength) info.name = std::string(inner.bytes());
+                    }
+                }
+                if (!inner.ok()) return fail("damaged track descriptor");
+                break;
+            }
+            default:
+                break;
+        }
+    }
+    if (!track.ok()) return fail("damaged track descriptor");
+    auto& known = tracks_[info.uuid];
+    if (info.name.empty() && !known.name.empty()) info.name = known.name;  // a rename keeps it
+    if (info.pid == 0 && known.pid != 0) {
+        info.pid = known.pid;
+        info.tid = known.tid;
+        info.is_process = known.is_process;
+        info.is_thread = known.is_thread;
+    }
+    if (info.pid == 0 && info.parent_uuid != 0) {  // a named track: its process's pid
+        const auto parent = tracks_.find(info.parent_uuid);
+        if (parent != tracks_.end()) info.pid = parent->second.pid;
+    }
+    known = info;
+    if (on_track) on_track(known);
+    return true;
+}
+
+bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
+                                 std::string_view bytes, std::optional<std::int64_t> at_ns) {
+    std::uint32_t type = 0;
+    std::uint64_t track_uuid = sequence.default_track;
+    std::string_view name;
+    const SourceLocation* location = nullptr;
+    bool unfinished = false;
+    std::vector<std::pair<std::string, std::string>> args;
+    ProtoReader event(bytes);
+    while (event.next()) {
+        switch (event.field()) {
+            case pf::track_event::kType:
+                type = static_cast<std::uint32_t>(event.value());
+                break;
+            case pf::track_event::kTrackUuid:
+                track_uuid = event.value();
+                break;
+            case pf::track_event::kNameIid: {
+                const auto found = sequence.names.find(event.value());
+                if (found == sequence.names.end()) {
+                    return fail(fmt::format("damaged trace: name {} used before it is defined",
+                                            event.value()));
+                }
+                name = found->second;
+                break;
+            }
+            case pf::track_event::kName:
+                if (event.type() == wire::kLength) name = keep(event.bytes());
+                break;
+            case pf::track_event::kSourceLocationIid: {
+                const auto found = sequence.locations.find(event.value());
+                if (found != sequence.locations.end()) location = found->second;
+                break;
+            }
+            case pf::track_event::kDebugAnnotations: {
+                if (event.type() != wire::kLength) break;
+                ProtoReader annotation = event.nested();
+                std::string key;
+                std::string value;
+                while (annotation.next()) {
+                    switch (annotation.field()) {
+                        case pf::debug_annotation::kName:
+                            key = std::string(annotation.bytes());
+                            break;
+                        case pf::debug_annotation::kNameIid: {
+                            const auto found = sequence.annotation_names.find(annotation.value());
+                            if (found != sequence.annotation_names.end())
+                                key = std::string(found->second);
+                            break;
+                        }
+                        case pf::debug_annotation::kBoolValue:
+                            value = annotation.value() != 0 ? "true" : "false";
+                            break;
+                        case pf::debug_annotation::kUintValue:
+                            value = std::to_string(annotation.value());
+                            break;
+                        case pf::debug_annotation::kIntValue:
+                            value = std::to_string(annotation.as_int());
+                            break;
+                        case pf::debug_annotation::kDoubleValue:
+                            value = fmt::format("{}", annotation.as_double());
+                            break;
+                        case pf::debug_annotation::kStringValue:
+                            value = std::string(annotation.bytes());
+                            break;
+                        default:
+                            break;
+                    }
+                }
+                if (!annotation.ok()) return fail("damaged debug annotation");
+                if (key == "unfinished" && value == "true") unfinished = true;
+                args.emplace_back(std::move(key), std::move(value));
+                break;
+            }
+            default:
+                break;
+        }
+    }
+    if (!event.ok()) return fail("damaged track event");
+    if (!at_ns) return true;  // an event with no time cannot be placed
+    TrackState& track = track_states_[track_uuid];
+    track.sequence_id = sequence_id;
+    track.last_ns = *at_ns;
+    switch (type) {
+        case pf::track_event::kSliceBegin:
+            track.open.push_back(OpenSlice{name, location, *at_ns, unfinished});
+            break;
+        case pf::track_event::kSliceEnd: {
+            if (!track.open.empty()) end_slice(track_uuid, track, *at_ns, unfinished);
+            break;
+        }
+        case pf::track_event::kInstant:
+            if (on_instant) on_instant(DecodedInstant{track_uuid, name, *at_ns, std::move(args)});
+            break;
+        default:
+            break;
+    }
+    return true;
+}
+
+bool PerfettoReader::compressed(std::string_view bytes) {
+    if (nesting_ > 0) return fail("damaged trace: compressed packets inside compressed packets");
+    std::string inflated;
+    if (!inflate_all(bytes, inflated))
+        return fail("damaged trace: compressed packets do not inflate");
+    ++nesting_;
+    // The inflated bytes are a Trace of their own: whole packets only.
+    ProtoReader inner(inflated);
+    bool ok = true;
+    while (ok && inner.next()) {
+        if (inner.field() == pf::trace::kPacket && inner.type() == wire::kLength)
+            ok = packet(inner.bytes());
+    }
+    --nesting_;
+    if (ok && !inner.ok()) return fail("damaged trace: compressed packets hold a damaged packet");
+    return ok;
+}
+
+bool PerfettoReader::trace_attributes(std::string_view bytes) {
+    ProtoReader attributes(bytes);
+    while (attributes.next()) {
+        if (attributes.field() != pf::trace_attributes::kAttribute ||
+            attributes.type() != wire::kLength)
+            continue;
+        ProtoReader attribute = attributes.nested();
+        std::string key, value;
+        while (attribute.next()) {
+            if (attribute.field() == pf::trace_attributes::kKey)
+                key = std::string(attribute.bytes());
+            if (attribute.field() == pf::trace_attributes::kStringValue)
+                value = std::string(attribute.bytes());
+            if (attribute.field() == pf::trace_attributes::kLongValue)
+                value = std::to_string(attribute.as_int());
+        }
+        if (!attribute.ok()) return fail("damaged trace attributes");
+        metadata_.emplace_back(std::move(key), std::move(value));
+    }
+    return attributes.ok() || fail("damaged trace attributes");
+}
+
+bool PerfettoReader::packet(std::string_view bytes) {
+    ++packets_;
+    std::optional<std::uint64_t> timestamp;
+    std::uint32_t clock_id = 0;
+    std::uint32_t sequence_id = 0;
+    std::uint32_t flags = 0;
+    std::string_view event, interned, snapshot, defaults, descriptor, packed, attributes;
+    ProtoReader packet(bytes);
+    while (packet.next()) {
+        switch (packet.field()) {
+            case pf::packet::kTimestamp:
+                timestamp = packet.value();
+                break;
+            case pf::packet::kTimestampClockId:
+                clock_id = static_cast<std::uint32_t>(packet.value());
+                break;
+            case pf::packet::kTrustedPacketSequenceId:
+                sequence_id = static_cast<std::uint32_t>(packet.value());
+                break;
+            case pf::packet::kSequenceFlags:
+                flags = static_cast<std::uint32_t>(packet.value());
+                break;
+            case pf::packet::kTrackEvent:
+                event = packet.bytes();
+                break;
+            case pf::packet::kInternedData:
+                interned = packet.bytes();
+                break;
+            case pf::packet::kClockSnapshot:
+                snapshot = packet.bytes();
+                break;
+            case pf::packet::kTracePacketDefaults:
+                defaults = packet.bytes();
+                break;
+            case pf::packet::kTrackDescriptor:
+                descriptor = packet.bytes();
+                break;
+            case pf::packet::kCompressedPackets:
+                packed = packet.bytes();
+                break;
+            case pf::packet::kTraceAttributes:
+                attributes = packet.bytes();
+                break;
+            default:
+                break;
+        }
+    }
+    if (!packet.ok()) return fail(fmt::format("damaged trace: packet {} is damaged", packets_));
+    if (!packed.empty()) return compressed(packed);
+    if (!attributes.empty() && !trace_attributes(attributes)) return false;
+    Sequence& sequence = sequences_[sequence_id];
+    if ((flags & pf::packet::kSeqIncrementalStateCleared) != 0) {
+        sequence.names.clear();
+        sequence.locations.clear();
+        sequence.annotation_names.clear();
+        sequence.clocks.clear();
+        sequence.default_clock = 0;
+        sequence.default_track = 0;
+    }
+    if (!defaults.empty()) {
+        ProtoReader fields(defaults);
+        while (fields.next()) {
+            if (fields.field() == pf::defaults::kTimestampClockId) {
+                sequence.default_clock = static_cast<std::uint32_t>(fields.value());
+            } else if (fields.field() == pf::defaults::kTrackEventDefaults &&
+                       fields.type() == wire::kLength) {
+                ProtoReader inner = fields.nested();
+                while (inner.next()) {
+                    if (inner.field() == pf::track_event_defaults::kTrackUuid)
+                        sequence.default_track = inner.value();
+                }
+            }
+        }
+        if (!fields.ok()) return fail("damaged packet defaults");
+    }
+    if (!snapshot.empty() && !clock_snapshot(sequence, snapshot)) return false;
+    if (!interned.empty() && !interned_data(sequence, interned)) return false;
+    if (!descriptor.empty() && !track_descriptor(descriptor)) return false;
+    std::optional<std::int64_t> at_ns;
+    if (timestamp) {
+        const std::uint32_t clock = clock_id != 0                 ? clock_id
+                                    : sequence.default_clock != 0 ? sequence.default_clock
+                                                                  : pf::clock::kBoottime;
+        at_ns = to_monotonic(sequence, clock, *timestamp);
+    }
+    if (at_ns) sequence.last_ns = *at_ns;
+    if (!event.empty()) return track_event(sequence, sequence_id, event, at_ns);
+    return true;
+}
+
+void PerfettoReader::end_slice(std::uint64_t track_uuid, TrackState& track, std::int64_t end_ns,
+                               bool unfinished) {
+    const OpenSlice& open = track.open.back();
+    if (on_slice) {
+        DecodedSlice slice;
+        slice.track_uuid = track_uuid;
+        slice.name = open.name;
+        if (open.location != nullptr) {
+            slice.file = open.location->file;
+            slice.line = open.location->line;
+        }
+        slice.begin_ns = open.begin_ns;
+        slice.end_ns = std::max(end_ns, open.begin_ns);
+        slice.depth = static_cast<std::uint32_t>(track.open.size() - 1);
+        slice.unfinished = open.unfinished || unfinished;
+        on_slice(slice);
+    }
+    track.open.pop_back();
+}
+
+void PerfettoReader::close_open_calls() {
+    for (auto& [uuid, track] : track_states_) {
+        while (!track.open.empty()) end_slice(uuid, track, track.last_ns, true);
+    }
+}
+
+std::vector<OpenCall> PerfettoReader::open_calls() const {
+    std::vector<OpenCall> result;
+    for (const auto& [uuid, track] : track_states_) {
+        for (const auto& open : track.open)
+            result.push_back(OpenCall{uuid, std::string(open.name), open.begin_ns});
+    }
+    return result;
+}
+
+std::vector<PerfettoReader::SequenceEnd> PerfettoReader::sequence_ends() const {
+    std::vector<SequenceEnd> result;
+    for (const auto& [uuid, track] : track_states_) {
+        result.push_back(SequenceEnd{track.sequence_id, uuid, track.last_ns, track.open.size()});
+    }
+    return result;
+}
+
+}  // namespace vztrace::format

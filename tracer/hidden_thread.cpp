@@ -1,0 +1,74 @@
+#include "tracer/hidden_thread.hpp"
+
+#include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace vztrace::tracer {
+
+void* HiddenThread::trampoline(void* raw) {
+    auto* self = static_cast<HiddenThread*>(raw);
+    self->tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    const Body body = self->body_;
+    void* argument = self->argument_;
+    sem_post(static_cast<sem_t*>(self->started_));  // start() may return from here on
+    body(argument);
+    return nullptr;
+}
+
+bool HiddenThread::start(Body body, void* argument) {
+    if (running_.load()) return true;
+    body_ = body;
+    argument_ = argument;
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);  // the thread takes no signal itself
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
+    sem_t started;
+    sem_init(&started, 0, 0);
+    started_ = &started;
+    const bool ok = pthread_create(&thread_, &attr, trampoline, this) == 0;
+    while (ok && sem_wait(&started) != 0 && errno == EINTR) {
+    }
+    sem_destroy(&started);
+    started_ = nullptr;
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    running_.store(ok);
+    return ok;
+}
+
+void HiddenThread::wait_until_reaped() {
+    // pthread_join returns once the thread has left its stack; the kernel counts it among
+    // the process's threads until it is reaped a moment later, when it can no longer be
+    // signalled.
+    while (::syscall(SYS_tgkill, ::getpid(), tid_.load(), 0) == 0) sched_yield();
+}
+
+void HiddenThread::join() {
+    if (!running_.exchange(false)) return;
+    while (pthread_tryjoin_np(thread_, nullptr) != 0) sched_yield();
+    wait_until_reaped();
+}
+
+bool HiddenThread::try_join() {
+    if (!running_.load()) return true;
+    if (pthread_tryjoin_np(thread_, nullptr) != 0) return false;
+    running_.store(false);
+    wait_until_reaped();
+    return true;
+}
+
+void HiddenThread::join_blocking() {
+    if (!running_.exchange(false)) return;
+    pthread_join(thread_, nullptr);
+    wait_until_reaped();
+}
+
+}  // namespace vztrace::tracer

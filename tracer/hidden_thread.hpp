@@ -1,0 +1,46 @@
+// HiddenThread: a thread of vztrace's that the program cannot see. It takes no signals,
+// has a small stack, and once joined is gone from the kernel's count of the process's
+// threads (CPython reads /proc/self/stat to warn about forking a multi-threaded process),
+// so it can be stopped before os.fork() and started again after without a trace.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+
+namespace vztrace::tracer {
+
+class HiddenThread {
+ public:
+    using Body = void (*)(void* argument);
+
+    // Runs `body(argument)` on a new thread; returns once it runs (a thread still starting
+    // may hold an allocator lock, which a fork at that moment would leave taken for good
+    // in the child when the allocator has no fork handlers, as the sanitizers' have not).
+    bool start(Body body, void* argument);
+    // The body has returned or is about to: joins it (spinning: a few microseconds), then
+    // waits until the kernel has reaped it.
+    void join();
+    // Joins it if its body has returned; false (still running) otherwise.
+    bool try_join();
+    // Waits for the thread with pthread_join only (it may take a while to return).
+    void join_blocking();
+    // In a forked child: the parent's thread is not here.
+    void forget() { running_.store(false); }
+    bool running() const { return running_.load(); }
+    pid_t tid() const { return tid_.load(); }
+
+ private:
+    static void* trampoline(void* self);
+    void wait_until_reaped();
+
+    pthread_t thread_{};
+    std::atomic<pid_t> tid_{0};
+    std::atomic<bool> running_{false};
+    Body body_ = nullptr;
+    void* argument_ = nullptr;
+    void* started_ = nullptr;  // the semaphore start() waits on
+};
+
+}  // namespace vztrace::tracer

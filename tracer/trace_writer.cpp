@@ -1,0 +1,364 @@
+#include "tracer/trace_writer.hpp"
+
+#include <libdeflate.h>
+
+#include <algorithm>
+#include <optional>
+
+#include "tracer/format/perfetto_encoder.hpp"
+#include "tracer/format/proto_wire.hpp"
+
+namespace vztrace::tracer {
+namespace {
+
+// Perfetto asks for compressed packets under 512 KB; groups of packets this large
+// compress to well under that.
+constexpr std::size_t kCompressGroup = std::size_t{256} << 10;
+
+std::int64_t boottime_offset_ns() {
+    const std::int64_t before = TickClock::monotonic_ns();
+    timespec boot{};
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    const std::int64_t after = TickClock::monotonic_ns();
+    return std::int64_t{boot.tv_sec} * 1'000'000'000 + boot.tv_nsec -
+           (before + (after - before) / 2);
+}
+
+// Length of the whole Trace.packet field at `at` (tag, size, bytes): the writer's own
+// output, so well-formed.
+std::size_t packet_field_size(const char* at) {
+    std::size_t size = 0;
+    std::size_t header = 1;
+    int shift = 0;
+    while (true) {
+        const auto byte = static_cast<std::uint8_t>(at[header++]);
+        size |= std::size_t{byte & 0x7FU} << shift;
+        if ((byte & 0x80) == 0) break;
+        shift += 7;
+    }
+    return header + size;
+}
+
+}  // namespace
+
+TraceWriter::TraceWriter(ChunkPool& pool, const SymbolTable& symbols, OutputFile& file,
+                         ClockAnchor start, std::int64_t pid, std::uint32_t process_sequence,
+                         StreamOptions options)
+    : pool_(pool),
+      symbols_(symbols),
+      file_(file),
+      start_(start),
+      source_(TickClock::source()),
+      pid_(pid),
+      process_sequence_(process_sequence),
+      options_(options),
+      boottime_offset_ns_(boottime_offset_ns()) {}
+
+TraceWriter::~TraceWriter() {
+    stop_thread();
+    if (compressor_ != nullptr) libdeflate_free_compressor(compressor_);
+}
+
+void TraceWriter::thread_body(void* self) { static_cast<TraceWriter*>(self)->run(); }
+
+bool TraceWriter::start_thread() {
+    if (options_.ring) return true;  // nothing is written before the end
+    {
+        const std::lock_guard lock(mutex_);
+        stop_ = false;
+    }
+    return thread_.start(thread_body, this);
+}
+
+void TraceWriter::stop_thread() {
+    if (!thread_.running()) return;
+    {
+        const std::lock_guard lock(mutex_);
+        stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join_blocking();  // at most the chunk it is on
+}
+
+void TraceWriter::run() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+        changed_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (stop_) return;  // what is queued stays queued
+        const Job job = queue_.front();
+        queue_.pop_front();
+        lock.unlock();
+        process(job);
+        lock.lock();
+    }
+}
+
+Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
+    if (Chunk* fresh = pool_.try_take(capacity)) return fresh;
+    const std::lock_guard lock(mutex_);
+    if (queue_.empty()) return nullptr;
+    const Job oldest = queue_.front();
+    queue_.pop_front();
+    Cut& cut = cuts_[oldest.buffer];
+    if (oldest.chunk->used > 0)
+        cut.last_ticks = oldest.chunk->records[oldest.chunk->used - 1].ticks;
+    counts_.overwritten += oldest.chunk->used;
+    oldest.chunk->used = 0;
+    return oldest.chunk;
+}
+
+Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
+    // A ring gives up its oldest chunk whole: small chunks keep close to all of its size.
+    const std::size_t capacity =
+        full == nullptr || options_.ring ? ChunkPool::kSmallRecords : ChunkPool::kLargeRecords;
+    if (options_.ring) {
+        if (full != nullptr) {
+            const std::lock_guard lock(mutex_);
+            queue_.push_back(Job{&buffer, full});
+        }
+        if (Chunk* next = next_ring_chunk(capacity)) return next;
+        return pool_.take(capacity);  // nothing to take over yet: the limit gives way
+    }
+    if (full != nullptr) {
+        pool_.handed_over();
+        bool here = false;
+        {
+            const std::lock_guard lock(mutex_);
+            queue_.push_back(Job{&buffer, full});
+            here = !thread_.running();
+        }
+        if (here) {
+            drain_here();  // no writer thread (os.fork() is under way): this one, in order
+        } else {
+            changed_.notify_one();
+        }
+    }
+    if (capped_.load(std::memory_order_relaxed)) return nullptr;
+    return pool_.take(capacity);
+}
+
+void TraceWriter::find_calls_open_at_cuts() {
+    const std::lock_guard lock(mutex_);
+    for (auto& [buffer, cut] : cuts_) {
+        std::vector<SymbolId> stack;
+        std::vector<SymbolId> unmatched;  // innermost first
+        for (const Job& job : queue_) {
+            if (job.buffer != buffer) continue;
+            for (std::size_t i = 0; i < job.chunk->used; ++i) {
+                const Record& record = job.chunk->records[i];
+                if (record.kind == EventKind::kEnter) {
+                    stack.push_back(record.symbol);
+                    continue;
+                }
+                const auto match = std::find(stack.rbegin(), stack.rend(), record.symbol);
+                if (match == stack.rend()) {
+                    if (stack.empty()) unmatched.push_back(record.symbol);
+                    continue;
+                }
+                stack.resize(static_cast<std::size_t>(stack.rend() - match) - 1);
+            }
+        }
+        cut.open.assign(unmatched.rbegin(), unmatched.rend());
+    }
+}
+
+void TraceWriter::drain_here() {
+    while (true) {
+        std::optional<Job> job;
+        {
+            const std::lock_guard lock(mutex_);
+            if (queue_.empty()) return;
+            job = queue_.front();
+            queue_.pop_front();
+        }
+        process(*job);
+    }
+}
+
+void TraceWriter::begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns) {
+    format::PerfettoSequence& sequence = buffer.sequence();
+    sequence.begin(first_ns, boottime_offset_ns_, out_);
+    format::append_thread_descriptor(sequence.sequence_id(), sequence.track_uuid(),
+                                     format::process_track_uuid(pid_), pid_,
+                                     static_cast<std::int64_t>(buffer.tid()), buffer.name(), out_);
+}
+
+void TraceWriter::process(Job job) {
+    const auto symbols = [this](SymbolId id) { return symbol(id); };
+    {
+        const std::lock_guard lock(encode_mutex_);
+        Chunk* chunk = job.chunk;
+        if (chunk->used > 0 && (counts_.size_cap_reached || failed_)) {
+            counts_.not_recorded += chunk->used;
+        } else if (chunk->used > 0) {
+            format::PerfettoSequence& sequence = job.buffer->sequence();
+            const TickMapping mapping(start_, TickClock::anchor(), source_);
+            const auto to_ns = [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); };
+            out_.clear();
+            if (!sequence.begun()) {
+                std::int64_t first_ns = to_ns(chunk->records[0].ticks);
+                const auto cut = cuts_.find(job.buffer);
+                if (cut != cuts_.end())
+                    first_ns = std::min(first_ns, to_ns(cut->second.last_ticks));
+                begin_sequence(*job.buffer, first_ns);
+                if (cut != cuts_.end()) {
+                    // Calls open at the cut begin there, flagged, so what follows nests.
+                    for (const SymbolId id : cut->second.open) {
+                        sequence.begin_cut_call(id, first_ns, symbols, out_);
+                    }
+                }
+            }
+            const std::span<const Record> records(chunk->records, chunk->used);
+            // A packet takes at most 40 bytes: far from the size cap, the chunk goes whole.
+            if (options_.max_size == 0 ||
+                trace_bytes() + out_.size() + records.size() * 40 + 4096 <= options_.max_size) {
+                sequence.encode(records, to_ns, symbols, out_);
+                write_out();
+            } else {
+                encode_up_to_cap(sequence, records, to_ns, symbols);
+            }
+        }
+    }
+    pool_.give_back(job.chunk);
+}
+
+template <typename ToNs, typename Symbols>
+void TraceWriter::encode_up_to_cap(format::PerfettoSequence& sequence,
+                                   std::span<const Record> records, ToNs&& to_ns,
+                                   Symbols&& symbols) {
+    // Near the cap, in pieces, each undone (the sequence's state too) if it would not fit.
+    constexpr std::size_t kPiece = 1024;
+    for (std::size_t at = 0; at < records.size(); at += kPiece) {
+        const auto piece = records.subspan(at, std::min(kPiece, records.size() - at));
+        const format::PerfettoSequence before = sequence;
+        const std::size_t mark = out_.size();
+        sequence.encode(piece, to_ns, symbols, out_);
+        if (trace_bytes() + out_.size() > options_.max_size) {
+            sequence = before;
+            out_.truncate(mark);
+            counts_.size_cap_reached = true;
+            capped_.store(true);
+            counts_.not_recorded += records.size() - at;
+            break;
+        }
+    }
+    write_out();
+}
+
+void TraceWriter::write_out() {
+    if (failed_ || out_.empty()) return;
+    bool ok = true;
+    if (!options_.compress) {
+        ok = file_.write(out_.view());
+    } else {
+        const char* at = out_.data();
+        const char* end = at + out_.size();
+        while (ok && at < end) {
+            const char* group_end = at;
+            while (group_end < end &&
+                   group_end - at < static_cast<std::ptrdiff_t>(kCompressGroup)) {
+                group_end += packet_field_size(group_end);
+            }
+            const auto raw = static_cast<std::size_t>(group_end - at);
+            if (compressor_ == nullptr) compressor_ = libdeflate_alloc_compressor(1);
+            const std::size_t bound =
+                compressor_ == nullptr ? 0 : libdeflate_zlib_compress_bound(compressor_, raw);
+            compressed_.resize(bound + 16);
+            char* body = compressed_.data() + 16;  // room for the packet's header
+            const std::size_t size =
+                bound == 0 ? 0 : libdeflate_zlib_compress(compressor_, at, raw, body, bound);
+            if (size == 0) {
+                ok = false;
+                break;
+            }
+            // Trace.packet { compressed_packets: bytes }
+            char header[16];
+            char* h = header;
+            const std::size_t inner =
+                2 + format::wire::varint_size(size) + size;  // tag 50: 2 bytes
+            *h++ = static_cast<char>(
+                format::wire::tag(format::perfetto::trace::kPacket, format::wire::kLength));
+            h = format::wire::put_varint(h, inner);
+            h = format::wire::put_varint(
+                h, format::wire::tag(format::perfetto::packet::kCompressedPackets,
+                                     format::wire::kLength));
+            h = format::wire::put_varint(h, size);
+            const auto header_size = static_cast<std::size_t>(h - header);
+            std::memcpy(body - header_size, header, header_size);
+            ok = file_.write(std::string_view(body - header_size, header_size + size));
+            at = group_end;
+        }
+    }
+    if (!ok) failed_ = true;
+    if (options_.trace_bytes != nullptr) {
+        options_.trace_bytes->fetch_add(file_.bytes_written() - counts_.bytes);
+    }
+    counts_.bytes = file_.bytes_written();
+    out_.clear();
+}
+
+void TraceWriter::write_process_start(const std::string& process_name) {
+    const std::lock_guard lock(encode_mutex_);
+    out_.clear();
+    const ClockAnchor now = TickClock::anchor();
+    format::append_clock_snapshot(process_sequence_, now.monotonic_ns,
+                                  now.monotonic_ns + boottime_offset_ns_,
+                                  now.monotonic_ns + TickClock::realtime_offset_ns(), out_);
+    format::append_process_descriptor(process_sequence_, format::process_track_uuid(pid_), pid_,
+                                      process_name, {}, out_);
+    write_out();
+}
+
+bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
+                         const std::string& process_name) {
+    stop_thread();
+    for (ThreadBuffer* buffer : buffers) {
+        if (Chunk* last = buffer->take_current()) {
+            pool_.handed_over();
+            const std::lock_guard lock(mutex_);
+            queue_.push_back(Job{buffer, last});
+        }
+    }
+    if (options_.ring) find_calls_open_at_cuts();
+    drain_here();
+    const std::lock_guard lock(encode_mutex_);
+    const TickMapping mapping(start_, TickClock::anchor(), source_);
+    const std::int64_t end_ns = mapping.to_ns(end_ticks);
+    out_.clear();
+    counts_.events = 0;
+    counts_.calls = 0;
+    counts_.unfinished = 0;
+    for (ThreadBuffer* buffer : buffers) {
+        format::PerfettoSequence& sequence = buffer->sequence();
+        counts_.not_recorded += buffer->not_recorded();
+        if (!sequence.begun()) continue;
+        // After the size cap, nothing later is known: close at the last event written.
+        sequence.close_open_calls(counts_.size_cap_reached ? sequence.last_ns() : end_ns, out_);
+        format::append_thread_descriptor(
+            sequence.sequence_id(), sequence.track_uuid(), format::process_track_uuid(pid_), pid_,
+            static_cast<std::int64_t>(buffer->tid()), buffer->name(), out_);
+        counts_.events += sequence.counts().events;
+        counts_.calls += sequence.counts().slices;
+        counts_.unfinished += sequence.counts().unfinished;
+    }
+    format::append_process_descriptor(process_sequence_, format::process_track_uuid(pid_), pid_,
+                                      process_name, {}, out_);
+    write_out();
+    return !failed_;
+}
+
+StreamCounts TraceWriter::counts() const {
+    const std::lock_guard lock(encode_mutex_);
+    return counts_;
+}
+
+bool TraceWriter::failed() const {
+    const std::lock_guard lock(encode_mutex_);
+    return failed_;
+}
+
+std::string TraceWriter::error() const {
+    return file_.error().empty() ? "cannot compress the trace (out of memory)" : file_.error();
+}
+
+}  // namespace vztrace::tracer

@@ -1,0 +1,140 @@
+// TraceWriter: streams one process's recording to its trace file while the program runs.
+// Full chunks come from the threads (ChunkSink); a hidden thread of vztrace's encodes
+// them as Perfetto packets, appends them to the file and gives the chunk back to the
+// pool. Memory is the pool's limit, whatever the length of the run; when the disk is
+// slower than the program, the program waits for a chunk instead of losing events.
+//
+// While the thread is stopped (around os.fork()), a thread whose chunk fills encodes the
+// queue itself, in order. No Python.h.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tracer/chunk_pool.hpp"
+#include "tracer/clock.hpp"
+#include "tracer/format/byte_buffer.hpp"
+#include "tracer/hidden_thread.hpp"
+#include "tracer/output_file.hpp"
+#include "tracer/symbol_table.hpp"
+#include "tracer/thread_buffer.hpp"
+
+struct libdeflate_compressor;
+
+namespace vztrace::tracer {
+
+struct StreamOptions {
+    bool compress = false;       // Perfetto compressed_packets (zlib deflate)
+    std::uint64_t max_size = 0;  // bytes of trace file, then recording stops; 0: no cap
+    // The bytes of the whole trace (every process of the tree adds its own), which
+    // max_size caps; null: this writer's alone.
+    std::atomic<std::uint64_t>* trace_bytes = nullptr;
+    // Ring mode (a flight recorder): the pool's chunks are kept, not written, and the
+    // oldest is taken over when the pool is full; everything is written at the end.
+    bool ring = false;
+};
+
+// What a process's stream holds, for the summary and the metadata.
+struct StreamCounts {
+    std::uint64_t events = 0;
+    std::uint64_t calls = 0;
+    std::uint64_t unfinished = 0;
+    std::uint64_t not_recorded = 0;  // events after --max-size, or refused memory
+    std::uint64_t overwritten = 0;   // ring mode: older events given up for newer ones
+    std::uint64_t bytes = 0;
+    bool size_cap_reached = false;
+};
+
+class TraceWriter final : public ChunkSink {
+ public:
+    TraceWriter(ChunkPool& pool, const SymbolTable& symbols, OutputFile& file, ClockAnchor start,
+                std::int64_t pid, std::uint32_t process_sequence, StreamOptions options);
+    ~TraceWriter();
+    TraceWriter(const TraceWriter&) = delete;
+    TraceWriter& operator=(const TraceWriter&) = delete;
+
+    Chunk* chunk_full(ThreadBuffer& buffer, Chunk* full) override;
+
+    // The packets that open the process's stream: the clock snapshot, its descriptor.
+    void write_process_start(const std::string& process_name);
+
+    // The writer thread: started once recording starts, stopped around os.fork().
+    bool start_thread();
+    void stop_thread();
+    bool thread_running() const { return thread_.running(); }
+
+    // Ends the stream: every queued chunk and each buffer's last one encoded, calls still
+    // open ended at `end_ticks` and flagged, the final names of the threads and of the
+    // process. The thread is stopped. False when writing failed (error() says why).
+    bool finish(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
+                const std::string& process_name);
+
+    StreamCounts counts() const;
+    bool failed() const;
+    std::string error() const;
+
+ private:
+    struct Job {
+        ThreadBuffer* buffer;
+        Chunk* chunk;
+    };
+    static void thread_body(void* self);
+    void run();
+    // Encodes and writes one chunk, then gives it back to the pool.
+    void process(Job job);
+    void drain_here();  // processes the queue on the calling thread
+    // Ring mode: the chunk to fill next, the oldest kept one when the pool is full.
+    Chunk* next_ring_chunk(std::size_t capacity);
+    // Ring mode, at the end: for each thread that lost its oldest records, the calls open
+    // at the cut (exits with no begin in what was kept), outermost first.
+    void find_calls_open_at_cuts();
+    void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns);
+    template <typename ToNs, typename Symbols>
+    void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
+                          ToNs&& to_ns, Symbols&& symbols);
+    void write_out();  // out_ to the file (compressed when asked), unless failed or capped
+    std::uint64_t trace_bytes() const {
+        return options_.trace_bytes != nullptr ? options_.trace_bytes->load() : counts_.bytes;
+    }
+    format::SymbolInfo symbol(SymbolId id) const { return symbols_.info(id); }
+
+    ChunkPool& pool_;
+    const SymbolTable& symbols_;
+    OutputFile& file_;
+    const ClockAnchor start_;
+    const ClockSource source_;
+    const std::int64_t pid_;
+    const std::uint32_t process_sequence_;
+    const StreamOptions options_;
+    const std::int64_t boottime_offset_ns_;
+
+    mutable std::mutex mutex_;  // the queue and the flags
+    std::condition_variable changed_;
+    std::deque<Job> queue_;
+    bool stop_ = false;
+    std::atomic<bool> capped_{false};  // the size cap was reached: recording has stopped
+    struct Cut {
+        std::uint64_t last_ticks = 0;  // the newest record given up
+        std::vector<SymbolId> open;    // calls open at the cut, outermost first
+    };
+    std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
+
+    mutable std::mutex encode_mutex_;  // one encoder at a time: sequences and out_
+    format::ByteBuffer out_;
+    std::string compressed_;
+    libdeflate_compressor* compressor_ = nullptr;  // made at the first compressed write
+    StreamCounts counts_;
+    bool failed_ = false;
+
+    HiddenThread thread_;
+};
+
+}  // namespace vztrace::tracer
