@@ -36,8 +36,15 @@ ChunkPool::~ChunkPool() {
     for (const auto& chunk : all_) ::munmap(chunk->records, chunk->capacity * sizeof(Record));
 }
 
+std::size_t ChunkPool::size_class(std::size_t capacity) {
+    std::size_t index = 0;
+    for (std::size_t size = kSmallRecords; size < capacity && index + 1 < kSizes; size *= 4)
+        ++index;
+    return index;
+}
+
 Chunk* ChunkPool::take_free(std::size_t capacity) {
-    auto& list = capacity == kLargeRecords ? free_large_ : free_small_;
+    auto& list = free_[size_class(capacity)];
     if (list.empty()) return nullptr;
     Chunk* chunk = list.back();
     list.pop_back();
@@ -60,13 +67,15 @@ Chunk* ChunkPool::take(std::size_t capacity) {
         if (Chunk* chunk = take_free(capacity)) return chunk;
         const std::uint64_t bytes = capacity * sizeof(Record);
         if (mapped_ + bytes <= limit_) return map_new(capacity);
-        // A large chunk can be cut from free small ones' budget: give small ones back.
-        if (capacity == kLargeRecords && !free_small_.empty()) {
-            Chunk* small = free_small_.back();
-            free_small_.pop_back();
-            ::munmap(small->records, small->capacity * sizeof(Record));
-            mapped_ -= small->capacity * sizeof(Record);
-            std::erase_if(all_, [&](const auto& c) { return c.get() == small; });
+        // Free chunks of other sizes make room: give one back and look again.
+        auto other = std::find_if(std::begin(free_), std::end(free_),
+                                  [](const auto& list) { return !list.empty(); });
+        if (other != std::end(free_)) {
+            Chunk* spare = other->back();
+            other->pop_back();
+            ::munmap(spare->records, spare->capacity * sizeof(Record));
+            mapped_ -= spare->capacity * sizeof(Record);
+            std::erase_if(all_, [&](const auto& c) { return c.get() == spare; });
             continue;
         }
         limit_reached_ = true;
@@ -92,7 +101,7 @@ void ChunkPool::give_back(Chunk* chunk) {
     {
         const std::lock_guard lock(mutex_);
         if (in_flight_ > 0) --in_flight_;
-        (chunk->capacity == kLargeRecords ? free_large_ : free_small_).push_back(chunk);
+        free_[size_class(chunk->capacity)].push_back(chunk);
     }
     returned_.notify_all();
 }

@@ -6,6 +6,7 @@
 // to hand one back, so a slow disk slows the program instead of losing events.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -26,10 +27,14 @@ struct Chunk {
 
 class ChunkPool {
  public:
-    // A thread's first chunk is small (many programs have many short threads); later ones
-    // are one 2 MiB huge page: the slow path runs once per 131072 events.
+    // A thread's first chunk is small (many programs have many short threads, and a short
+    // run should not clear a huge page); each next one is four times larger, up to one
+    // 2 MiB huge page: the slow path then runs once per 131072 events.
     static constexpr std::size_t kSmallRecords = 4096;
     static constexpr std::size_t kLargeRecords = (std::size_t{2} << 20) / sizeof(Record);
+    static constexpr std::size_t next_capacity(std::size_t previous) {
+        return previous == 0 ? kSmallRecords : std::min(previous * 4, kLargeRecords);
+    }
 
     explicit ChunkPool(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
     ~ChunkPool();
@@ -61,8 +66,10 @@ class ChunkPool {
     mutable std::mutex mutex_;
     std::condition_variable returned_;
     std::vector<std::unique_ptr<Chunk>> all_;
-    std::vector<Chunk*> free_small_;
-    std::vector<Chunk*> free_large_;
+    // Free chunks by size: 4096, 16384, 65536 and 131072 records.
+    static constexpr std::size_t kSizes = 4;
+    static std::size_t size_class(std::size_t capacity);
+    std::vector<Chunk*> free_[kSizes];
     std::uint64_t mapped_ = 0;
     std::uint64_t peak_ = 0;
     std::size_t in_flight_ = 0;

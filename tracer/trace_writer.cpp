@@ -110,7 +110,8 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
 Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
     // A ring gives up its oldest chunk whole: small chunks keep close to all of its size.
     const std::size_t capacity =
-        full == nullptr || options_.ring ? ChunkPool::kSmallRecords : ChunkPool::kLargeRecords;
+        options_.ring ? ChunkPool::kSmallRecords
+                      : ChunkPool::next_capacity(full == nullptr ? 0 : full->capacity);
     if (options_.ring) {
         if (full != nullptr) {
             const std::lock_guard lock(mutex_);
