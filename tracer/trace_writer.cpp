@@ -52,7 +52,8 @@ TraceWriter::TraceWriter(ChunkPool& pool, const SymbolTable& symbols, OutputFile
       pid_(pid),
       process_sequence_(process_sequence),
       options_(options),
-      boottime_offset_ns_(boottime_offset_ns()) {}
+      boottime_offset_ns_(boottime_offset_ns()),
+      trace_bytes_(options.trace_bytes != nullptr ? options.trace_bytes : &own_bytes_) {}
 
 TraceWriter::~TraceWriter() {
     stop_thread();
@@ -210,11 +211,16 @@ void TraceWriter::process(Job job) {
                 }
             }
             const std::span<const Record> records(chunk->records, chunk->used);
-            // A packet takes at most 40 bytes: far from the size cap, the chunk goes whole.
-            if (options_.max_size == 0 ||
-                trace_bytes() + out_.size() + records.size() * 40 + 4096 <= options_.max_size) {
+            // Under a size cap, room for the chunk's largest encoding is reserved first in
+            // the tree's count (a packet of the hot loop takes at most 32 bytes), so
+            // processes writing at once never pass the cap together.
+            const std::uint64_t bound = records.size() * 32;
+            if (options_.max_size == 0) {
                 sequence.encode(records, to_ns, symbols, out_);
                 write_out();
+            } else if (reserve(bound)) {
+                sequence.encode(records, to_ns, symbols, out_);
+                write_out(bound);
             } else {
                 encode_up_to_cap(sequence, records, to_ns, symbols);
             }
@@ -227,27 +233,35 @@ template <typename ToNs, typename Symbols>
 void TraceWriter::encode_up_to_cap(format::PerfettoSequence& sequence,
                                    std::span<const Record> records, ToNs&& to_ns,
                                    Symbols&& symbols) {
-    // Near the cap, in pieces, each undone (the sequence's state too) if it would not fit.
+    // Near the cap, piece by piece, each with its room reserved first.
     constexpr std::size_t kPiece = 1024;
+    std::uint64_t reserved = 0;
     for (std::size_t at = 0; at < records.size(); at += kPiece) {
         const auto piece = records.subspan(at, std::min(kPiece, records.size() - at));
-        const format::PerfettoSequence before = sequence;
-        const std::size_t mark = out_.size();
-        sequence.encode(piece, to_ns, symbols, out_);
-        if (trace_bytes() + out_.size() > options_.max_size) {
-            sequence = before;
-            out_.truncate(mark);
+        if (!reserve(piece.size() * 32)) {
             counts_.size_cap_reached = true;
             capped_.store(true);
             counts_.not_recorded += records.size() - at;
             break;
         }
+        reserved += piece.size() * 32;
+        sequence.encode(piece, to_ns, symbols, out_);
     }
-    write_out();
+    write_out(reserved);
 }
 
-void TraceWriter::write_out() {
-    if (failed_ || out_.empty()) return;
+bool TraceWriter::reserve(std::uint64_t bytes) {
+    const std::uint64_t before = trace_bytes_->fetch_add(bytes);
+    if (before + bytes <= options_.max_size) return true;
+    trace_bytes_->fetch_sub(bytes);
+    return false;
+}
+
+void TraceWriter::write_out(std::uint64_t reserved) {
+    if (failed_ || out_.empty()) {
+        trace_bytes_->fetch_sub(reserved);
+        return;
+    }
     bool ok = true;
     if (!options_.compress) {
         ok = file_.write(out_.view());
@@ -291,9 +305,9 @@ void TraceWriter::write_out() {
         }
     }
     if (!ok) failed_ = true;
-    if (options_.trace_bytes != nullptr) {
-        options_.trace_bytes->fetch_add(file_.bytes_written() - counts_.bytes);
-    }
+    // The tree's count gets what was written in place of what was reserved for it.
+    trace_bytes_->fetch_add(file_.bytes_written() - counts_.bytes);
+    trace_bytes_->fetch_sub(reserved);
     counts_.bytes = file_.bytes_written();
     out_.clear();
 }

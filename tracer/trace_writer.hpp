@@ -100,10 +100,11 @@ class TraceWriter final : public ChunkSink {
     template <typename ToNs, typename Symbols>
     void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
                           ToNs&& to_ns, Symbols&& symbols);
-    void write_out();  // out_ to the file (compressed when asked), unless failed or capped
-    std::uint64_t trace_bytes() const {
-        return options_.trace_bytes != nullptr ? options_.trace_bytes->load() : counts_.bytes;
-    }
+    // out_ to the file (compressed when asked), unless failed. `reserved`: the room taken
+    // for it under the size cap, given back for what was written.
+    void write_out(std::uint64_t reserved = 0);
+    // Takes `bytes` of room under the size cap in the trace's count; false if it is full.
+    bool reserve(std::uint64_t bytes);
     format::SymbolInfo symbol(SymbolId id) const { return symbols_.info(id); }
 
     ChunkPool& pool_;
@@ -115,6 +116,8 @@ class TraceWriter final : public ChunkSink {
     const std::uint32_t process_sequence_;
     const StreamOptions options_;
     const std::int64_t boottime_offset_ns_;
+    std::atomic<std::uint64_t> own_bytes_{0};  // the count when no tree shares one
+    std::atomic<std::uint64_t>* trace_bytes_;  // bytes of the whole trace, and reservations
 
     mutable std::mutex mutex_;  // the queue and the flags
     std::condition_variable changed_;

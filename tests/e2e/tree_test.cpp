@@ -292,3 +292,24 @@ TEST_CASE("the parts directory is private and removed after the run") {
     CHECK(result.out == "0o700 True\n");
     check_no_parts_left(tmp);
 }
+
+TEST_CASE("option --max-size caps the trace of the whole process tree") {
+    TempDir dir;
+    const auto result =
+        run_vztrace({"--max-size", "1M", "-o", dir.file(vztrace::testing::trace_name("trace")),
+                     tree_script("heavy_children.py")});
+    CHECK(result.status() == 0);
+    CHECK(result.out == "done\n");
+    const auto trace = load_trace(dir.file(vztrace::testing::trace_name("trace")));
+    CHECK(trace.processes.size() == 3);
+    CHECK(trace.metadata.at("size_cap_reached") == "true");
+    const auto leaves = trace.count_prefix("leaf (");
+    CHECK(leaves > 1000);
+    CHECK(leaves < 300000);
+    CHECK(trace.nesting_problem().empty());
+    if (!vztrace::testing::testing_json()) {
+        // Each process reserves room in the shared count before it writes, so together
+        // they never pass the cap; only the closing packets and the metadata come after.
+        CHECK(std::filesystem::file_size(dir.file("trace.pftrace")) <= 1024 * 1024 + 16 * 1024);
+    }
+}
