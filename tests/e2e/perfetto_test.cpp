@@ -99,11 +99,13 @@ TEST_CASE("past --max-size recording stops and the trace and stderr say how much
           "[perfetto]") {
     TempDir dir;
     const auto run =
-        run_vztrace({"--max-size", "1M", "-o", dir.file("t.pftrace"), script("heavy.py")});
+        run_vztrace({"--max-size", "3M", "-o", dir.file("t.pftrace"), script("heavy.py")});
     CHECK(run.status() == 0);
     CHECK(run.out == "20000100000\n");
     CHECK(run.err.find("--max-size") != std::string::npos);
-    CHECK(std::filesystem::file_size(dir.file("t.pftrace")) <= 1024 * 1024 + 4096);
+    // Start-up takes up to 0.6 MiB (3.11 with pyenv's site-packages), the 200,000 calls
+    // of leaf() about 5 MiB: the cap falls in the middle of the program.
+    CHECK(std::filesystem::file_size(dir.file("t.pftrace")) <= 3 * 1024 * 1024 + 4096);
     const auto trace = load_trace(dir.file("t.pftrace"));
     CHECK(trace.metadata.at("size_cap_reached") == "true");
     const long long dropped = std::stoll(trace.metadata.at("dropped_events"));
