@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "e2e/e2e.hpp"
+#include "tracer/format/perfetto_reader.hpp"
 
 using namespace vztrace::e2e;
 using vztrace::testing::load_trace;
@@ -185,4 +186,28 @@ TEST_CASE("with --ring only the newest records are kept, and calls open at the c
     CHECK(outer[0].end_ns() >= leaves.back().end_ns());
     CHECK(trace.count_prefix("<module> (") == 1);
     CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("a root killed by SIGKILL leaves what it had written as a valid trace", "[perfetto]") {
+    TempDir dir;
+    const auto run = run_vztrace(
+        {"--quiet", "-o", dir.file("t.pftrace"), script("root_sigkill.py"), dir.file("t.pftrace")});
+    CHECK(run.status() == -9);  // as under python: died of SIGKILL
+    CHECK_FALSE(std::filesystem::exists(dir.file("t.pftrace")));
+    std::string stream;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        if (entry.path().filename().string().rfind(".t.pftrace.vztrace-", 0) == 0) {
+            stream = entry.path().string();
+        }
+    }
+    REQUIRE_FALSE(stream.empty());
+    // Whole chunks were written as whole packets: it reads to its end, with no torn packet.
+    vztrace::format::PerfettoReader reader;
+    std::size_t leaves = 0;
+    reader.on_slice = [&](const vztrace::format::DecodedSlice& slice) {
+        leaves += slice.name.rfind("leaf (", 0) == 0;
+    };
+    CHECK(reader.read_file(stream));
+    CHECK(leaves >= 5000);
+    CHECK(leaves < 50000);
 }
