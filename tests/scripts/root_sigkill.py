@@ -1,6 +1,6 @@
-# The traced root process calls leaf() 50,000 times, waits until vztrace's writer has
-# written a good part of that to its stream (beside the output, under a temporary name),
-# then kills itself with SIGKILL.
+# The traced root process calls leaf() 300,000 times (several full chunks of records),
+# waits until vztrace's writer has added a megabyte to its stream (beside the output,
+# under a temporary name) since the loop began, then kills itself with SIGKILL.
 import glob
 import os
 import signal
@@ -8,15 +8,20 @@ import sys
 import time
 
 
+def written():
+    directory, name = os.path.split(sys.argv[1])
+    pattern = os.path.join(directory, f".{name}.vztrace-{os.getpid()}.tmp")
+    return sum(os.path.getsize(path) for path in glob.glob(pattern))
+
+
 def leaf(i):
     return i
 
 
-for i in range(50_000):
+before = written()
+for i in range(300_000):
     leaf(i)
-directory, name = os.path.split(sys.argv[1])
-pattern = os.path.join(directory, f".{name}.vztrace-{os.getpid()}.tmp")
 deadline = time.monotonic() + 30
-while sum(os.path.getsize(p) for p in glob.glob(pattern)) < 200_000 and time.monotonic() < deadline:
+while written() - before < 1_000_000 and time.monotonic() < deadline:
     time.sleep(0.01)
 os.kill(os.getpid(), signal.SIGKILL)
