@@ -26,6 +26,7 @@ list(GET _vz_python_info 2 _vz_python_shared)
 if(VZTRACE_PYTHON_VERSION VERSION_LESS 3.11 OR VZTRACE_PYTHON_VERSION VERSION_GREATER 3.13)
   message(FATAL_ERROR "vztrace supports CPython 3.11 to 3.13; '${VZTRACE_PYTHON_EXECUTABLE}' is ${VZTRACE_PYTHON_VERSION}")
 endif()
+set(VZTRACE_PYTHON_SHARED ${_vz_python_shared})
 if(NOT _vz_python_shared)
   message(WARNING "${VZTRACE_PYTHON_EXECUTABLE} was not built with --enable-shared; "
                   "linking its static libpython")

@@ -102,6 +102,7 @@ struct CliDefinition {
     std::string max_memory_text;
     std::string max_size_text;
     std::string ring_text;
+    std::string hook_text;
     bool version = false;
 
     explicit CliDefinition(tracer::TraceSettings& trace) {
@@ -117,6 +118,12 @@ struct CliDefinition {
         app.add_flag("--ignore-c-function", trace.ignore_c_function,
                      "Record Python functions only, not calls of C functions (builtins)")
             ->envname("VZTRACE_IGNORE_C_FUNCTION");
+        app.add_option("--hook", hook_text,
+                       "How Python calls are recorded: auto (default: the frame-evaluation "
+                       "hook where it is exact, else sys.monitoring on 3.12+ or the profile "
+                       "hook on 3.11), frame, monitoring (3.12+) or profile (3.11)")
+            ->envname("VZTRACE_HOOK")
+            ->type_name("MECHANISM");
         app.add_flag("--ignore-multiprocess", trace.ignore_multiprocess,
                      "Trace the root process only, not its children")
             ->envname("VZTRACE_IGNORE_MULTIPROCESS");
@@ -266,6 +273,10 @@ Invocation parse_command_line(std::span<const std::string> args) {
     if (!cli.max_memory_text.empty()) result.trace.max_memory = parse_size(cli.max_memory_text);
     if (!cli.max_size_text.empty()) result.trace.max_size = parse_size(cli.max_size_text);
     if (!cli.ring_text.empty()) result.trace.ring = parse_size(cli.ring_text);
+    if (!cli.hook_text.empty() && !tracer::parse_hook_choice(cli.hook_text, result.trace.hook)) {
+        usage_error(fmt::format("--hook {}: no such mechanism (one of {})", cli.hook_text,
+                                tracer::kHookChoices));
+    }
     if (result.trace.output.empty()) usage_error("the output file name is empty");
     struct stat st {};
     const bool device = ::stat(result.trace.output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&

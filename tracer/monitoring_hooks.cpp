@@ -69,6 +69,40 @@ PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t) {
     return record_exit(args[0], EventKind::kExitByException, false);
 }
 
+// After the frame hook has given way (see frame_hook.hpp): frames it entered are still on
+// the stacks, below every frame entered since, and it records their ends itself. A thread
+// counts the frames entered here (t_fallback_depth); an end with none of those open
+// while frames of the hook are (t_frame_depth) is one of the hook's, and not recorded
+// twice. No DISABLE: the same code may run later in a frame of this kind.
+PyObject* on_enter_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
+    ++hooks::t_fallback_depth;
+    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    Py_RETURN_NONE;
+}
+
+VZ_ALWAYS_INLINE PyObject* record_exit_after_hook(PyObject* code, EventKind kind) {
+    const std::uint64_t now = TickClock::now();
+    if (hooks::t_fallback_depth == 0 && hooks::t_frame_depth > 0) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_code(code);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;
+    if (hooks::t_fallback_depth > 0) --hooks::t_fallback_depth;
+    g_session->current_buffer().append(now, id, kind);
+    Py_RETURN_NONE;
+}
+
+PyObject* on_exit_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    return record_exit_after_hook(args[0], EventKind::kExit);
+}
+
+PyObject* on_unwind_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    return record_exit_after_hook(args[0], EventKind::kExitByException);
+}
+
 // CALL: (code, instruction_offset, callable, arg0). Python callables are recorded by
 // PY_START, so CALL only records C callables. A Python callee never DISABLEs its call
 // site: DISABLE turns CALL (and with it C_RETURN and C_RAISE) off at that site for good,
@@ -97,51 +131,83 @@ PyObject* on_c_exit(PyObject* kind, PyObject* const* args, Py_ssize_t) {
     Py_RETURN_NONE;
 }
 
+enum class Source { kPython, kCCall, kPythonAfterHook };
+
 struct Callback {
     const char* event;
     PyMethodDef def;
-    bool c_call;
+    Source source;
     PyObject* self;
 };
 
 // PyMethodDef must outlive the function objects: static storage.
-std::array<Callback, 9> g_callbacks = {{
+std::array<Callback, 15> g_callbacks = {{
     {"PY_START",
      {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"PY_RESUME",
      {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"PY_THROW",
      {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"PY_RETURN",
      {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"PY_YIELD",
      {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"PY_UNWIND",
      {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind), METH_FASTCALL, nullptr},
-     false,
+     Source::kPython,
      nullptr},
     {"CALL",
      {"vztrace_call", reinterpret_cast<PyCFunction>(+on_call), METH_FASTCALL, nullptr},
-     true,
+     Source::kCCall,
      nullptr},
     {"C_RETURN",
      {"vztrace_c_return", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr},
-     true,
+     Source::kCCall,
      Py_False},
     {"C_RAISE",
      {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_exit), METH_FASTCALL, nullptr},
-     true,
+     Source::kCCall,
      Py_True},
+    {"PY_START",
+     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
+    {"PY_RESUME",
+     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
+    {"PY_THROW",
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
+    {"PY_RETURN",
+     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
+    {"PY_YIELD",
+     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
+    {"PY_UNWIND",
+     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind_after_hook), METH_FASTCALL,
+      nullptr},
+     Source::kPythonAfterHook,
+     nullptr},
 }};
 
 // Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
@@ -200,32 +266,18 @@ PyMethodDef g_all_events_def = {
     "_all_events", reinterpret_cast<PyCFunction>(+all_events_seen), METH_FASTCALL,
     "_all_events($module, /)\n--\n\nThe tool ids set for each global event."};
 
-}  // namespace
+long g_mask = 0;
 
-bool install(bool record_c_calls, std::string& hook) {
-    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
-    if (mon == nullptr) return false;
+// Registers the callbacks of `source` and turns their events on; false if none could be.
+bool turn_on(PyObject* mon, Source source) {
     PyObject* events = PyObject_GetAttrString(mon, "events");
-    g_disable = PyObject_GetAttrString(mon, "DISABLE");
-    if (events == nullptr || g_disable == nullptr) {
+    if (events == nullptr) {
         PyErr_Clear();
-        Py_XDECREF(events);
         return false;
-    }
-    for (const int id : kToolPreference) {
-        if (call_ok(PyObject_CallMethod(mon, "use_tool_id", "is", id, "vztrace"))) {
-            g_tool_id = id;
-            break;
-        }
-    }
-    if (g_tool_id < 0) {
-        Py_DECREF(events);
-        hook = "none (every sys.monitoring tool id was taken)";
-        return true;
     }
     long mask = 0;
     for (Callback& callback : g_callbacks) {
-        if (callback.c_call && !record_c_calls) continue;
+        if (callback.source != source) continue;
         PyObject* bit = PyObject_GetAttrString(events, callback.event);
         PyObject* function = PyCFunction_New(&callback.def, callback.self);
         if (bit != nullptr && function != nullptr &&
@@ -238,17 +290,51 @@ bool install(bool record_c_calls, std::string& hook) {
         Py_XDECREF(function);
     }
     Py_DECREF(events);
-    call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, mask));
+    if (mask == 0) return false;
+    g_mask |= mask;
+    return call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, g_mask));
+}
+
+}  // namespace
+
+bool install(bool record_python, bool record_c_calls, std::string& hook) {
+    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
+    if (mon == nullptr) return false;
+    PyObject* disable = PyObject_GetAttrString(mon, "DISABLE");
+    if (disable == nullptr) {
+        PyErr_Clear();
+        return false;
+    }
+    g_disable = disable;
+    for (const int id : kToolPreference) {
+        if (call_ok(PyObject_CallMethod(mon, "use_tool_id", "is", id, "vztrace"))) {
+            g_tool_id = id;
+            break;
+        }
+    }
+    if (g_tool_id < 0) {
+        hook = "none (every sys.monitoring tool id was taken)";
+        return true;
+    }
+    if (record_python) turn_on(mon, Source::kPython);
+    if (record_c_calls) turn_on(mon, Source::kCCall);
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_get_events_def, g_get_events));
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_all_events_def, g_all_events));
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
     return true;
 }
 
+bool take_over_python_frames() {
+    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
+    if (mon == nullptr || g_tool_id < 0) return false;
+    return turn_on(mon, Source::kPythonAfterHook);
+}
+
 void stop() {
     if (g_tool_id < 0) return;
     PyObject* mon = PySys_GetObject("monitoring");
     if (mon != nullptr) call_ok(PyObject_CallMethod(mon, "set_events", "ii", g_tool_id, 0));
+    g_mask = 0;
 }
 
 int tool_id() { return g_tool_id; }
@@ -258,7 +344,8 @@ int tool_id() { return g_tool_id; }
 #else  // 3.11 has no sys.monitoring
 
 namespace vztrace::tracer::monitoring {
-bool install(bool, std::string&) { return false; }
+bool install(bool, bool, std::string&) { return false; }
+bool take_over_python_frames() { return false; }
 void stop() {}
 int tool_id() { return -1; }
 }  // namespace vztrace::tracer::monitoring

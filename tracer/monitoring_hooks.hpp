@@ -8,9 +8,15 @@
 
 namespace vztrace::tracer::monitoring {
 
-// Claims a tool id (5 first; never 2, cProfile's) and turns the events on. Returns false
-// (nothing changed) when sys.monitoring is not ready yet. `hook` describes what was used.
-bool install(bool record_c_calls, std::string& hook);
+// Claims a tool id (5 first; never 2, cProfile's) and turns on the events of Python frames
+// and of C calls, as asked (none: the tool id is kept for take_over_python_frames).
+// Returns false (nothing changed) when sys.monitoring is not ready yet. `hook` describes
+// what was used.
+bool install(bool record_python, bool record_c_calls, std::string& hook);
+
+// The frame hook gives way: Python frames are recorded from here on, except the ends of
+// the frames the hook entered, which it records itself. False if it could not be done.
+bool take_over_python_frames();
 // Turns every event off (the program has ended).
 void stop();
 

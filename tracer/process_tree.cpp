@@ -126,6 +126,9 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     // Children start with no vztrace options on their command line: the root's travel here.
     if (settings.quiet) ::setenv("VZTRACE_QUIET", "1", 1);
     if (settings.ignore_c_function) ::setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
+    if (settings.hook != HookChoice::kAuto) {
+        ::setenv("VZTRACE_HOOK", std::string(hook_choice_name(settings.hook)).c_str(), 1);
+    }
     ::setenv("VZTRACE_MAX_MEMORY", std::to_string(settings.max_memory).c_str(), 1);
     if (settings.max_size > 0)
         ::setenv("VZTRACE_MAX_SIZE", std::to_string(settings.max_size).c_str(), 1);

@@ -20,6 +20,8 @@ thread_local PyObject* t_program_profile = nullptr;
 thread_local bool t_drop_pending = false;
 thread_local PyFrameObject* t_drop_frame = nullptr;  // compared, never used
 std::array<PyObject*, 8> g_event_names{};            // indexed by PyTrace_*, as CPython names them
+PythonFrames g_python_frames = PythonFrames::kRecord;
+bool g_in_use = false;  // set on some thread; new threads get it too
 
 VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
@@ -64,20 +66,27 @@ int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
 VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
     switch (what) {
         case PyTrace_CALL: {
+            if (g_python_frames == PythonFrames::kIgnore) break;
             const SymbolId id = symbol_of_frame(frame);
-            if (id != kHiddenSymbol) {
-                g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
-            }
+            if (id == kHiddenSymbol) break;
+            if (g_python_frames == PythonFrames::kAfterHook) ++hooks::t_fallback_depth;
+            g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
             break;
         }
         case PyTrace_RETURN: {
+            if (g_python_frames == PythonFrames::kIgnore) break;
             const std::uint64_t now = TickClock::now();
             const SymbolId id = symbol_of_frame(frame);
-            if (id != kHiddenSymbol) {
-                // arg is NULL when the frame is left by an exception.
-                g_session->current_buffer().append(
-                    now, id, arg == nullptr ? EventKind::kExitByException : EventKind::kExit);
+            if (id == kHiddenSymbol) break;
+            if (g_python_frames == PythonFrames::kAfterHook) {
+                // A frame the hook entered: it records the end itself (as on 3.12+, see
+                // monitoring_hooks.cpp).
+                if (hooks::t_fallback_depth == 0 && hooks::t_frame_depth > 0) break;
+                if (hooks::t_fallback_depth > 0) --hooks::t_fallback_depth;
             }
+            // arg is NULL when the frame is left by an exception.
+            g_session->current_buffer().append(
+                now, id, arg == nullptr ? EventKind::kExitByException : EventKind::kExit);
             break;
         }
         case PyTrace_C_CALL: {
@@ -104,7 +113,31 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
 
 }  // namespace
 
-void attach_current_thread() { PyEval_SetProfile(on_event, nullptr); }
+void attach_current_thread() {
+    g_in_use = true;
+    PyEval_SetProfile(on_event, nullptr);
+}
+
+bool in_use() { return g_in_use; }
+
+void set_python_frames(PythonFrames frames) { g_python_frames = frames; }
+
+#if PY_VERSION_HEX < 0x030C0000
+void attach_all_threads() {
+    g_in_use = true;
+    PyThreadState* current = PyThreadState_Get();
+    for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread != nullptr;
+         thread = PyThreadState_Next(thread)) {
+        if (thread->c_profilefunc == on_event) continue;
+        // A C profiler of the program's (cProfile) keeps its thread, as sys.setprofile
+        // would be refused there too.
+        if (thread->c_profilefunc != nullptr) continue;
+        if (_PyEval_SetProfile(thread, on_event, nullptr) < 0) PyErr_Clear();
+    }
+}
+#else
+void attach_all_threads() {}
+#endif
 
 void detach_current_thread() { PyEval_SetProfile(nullptr, nullptr); }
 

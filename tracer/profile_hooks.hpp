@@ -6,8 +6,18 @@
 
 namespace vztrace::tracer::profile {
 
+// What the profile function does with Python frames: records them (the profile hook is
+// the mechanism), leaves them to the frame hook (it is there for C calls), or records
+// them after the frame hook has given way (see frame_hook.hpp).
+enum class PythonFrames { kRecord, kIgnore, kAfterHook };
+void set_python_frames(PythonFrames frames);
+
 // Sets the profile function on the calling thread.
 void attach_current_thread();
+// On every thread of the interpreter that has no C profile function (3.11).
+void attach_all_threads();
+// Whether the profile function is in use: threads started from now on get it.
+bool in_use();
 void detach_current_thread();
 
 // Whether vztrace's profile function is the calling thread's (a C profiler of the

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 
+#include "tracer/frame_hook.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/profile_hooks.hpp"
@@ -22,6 +23,7 @@ int g_vztrace_tool = -1;
 long g_c_return = 0;  // sys.monitoring.events.C_RETURN, C_RAISE, CALL
 long g_c_raise = 0;
 long g_call = 0;
+long g_stop_iteration = 0;                     // sys.monitoring.events.STOP_ITERATION
 std::array<bool, kTools> g_c_exit_callback{};  // a callback for C_RETURN or C_RAISE
 
 // Tools (bits 0-5, kProfileBit) that are to lose their next C return event on this
@@ -56,8 +58,38 @@ bool is_profile_c_exit(PyObject* event) {
                                       PyUnicode_CompareWithASCIIString(event, "c_exception") == 0);
 }
 
+// A C return event for a call of a plain Python function: python calls those inside its
+// evaluation loop, and sends no C return; the frame hook's presence makes CPython call them
+// as it calls C functions, and send one.
+vectorcallfunc g_function_vectorcall = nullptr;  // a plain Python function's (CPython's own)
+
+bool from_frame_hook(PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs < 3 || !Py_IS_TYPE(args[2], &PyFunction_Type) || !frame_hook::live()) return false;
+    return reinterpret_cast<PyFunctionObject*>(args[2])->vectorcall == g_function_vectorcall;
+}
+
+// CPython's vectorcall for Python functions (not public on 3.13): a function's, made and
+// dropped, never run.
+void find_function_vectorcall() {
+    PyCodeObject* code = PyCode_NewEmpty("<vztrace>", "f", 0);
+    PyObject* globals = PyDict_New();
+    PyObject* function = code != nullptr && globals != nullptr
+                             ? PyFunction_New(reinterpret_cast<PyObject*>(code), globals)
+                             : nullptr;
+    if (function != nullptr) {
+        g_function_vectorcall = reinterpret_cast<PyFunctionObject*>(function)->vectorcall;
+    }
+    Py_XDECREF(function);
+    Py_XDECREF(globals);
+    Py_XDECREF(code);
+    PyErr_Clear();
+}
+
 PyObject* forward(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     auto* forwarder = reinterpret_cast<Forwarder*>(self);
+    if (forwarder->tool >= 0 && from_frame_hook(args, PyVectorcall_NARGS(nargsf))) {
+        Py_RETURN_NONE;
+    }
     const std::uint32_t bit = forwarder->tool < 0 ? kProfileBit : 1U << forwarder->tool;
     if (VZ_UNLIKELY((t_drop & bit) != 0)) {
         t_drop &= ~bit;
@@ -252,11 +284,26 @@ PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
     return own;
 }
 
+// STOP_ITERATION events differ with a frame-evaluation function (see frame_hook.hpp).
+void check_stop_iteration(PyObject* event_set) {
+    if (!frame_hook::live() || !PyLong_Check(event_set)) return;
+    const long events = PyLong_AsLong(event_set);
+    if (events == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return;
+    }
+    if ((events & g_stop_iteration) != 0) {
+        frame_hook::give_way("the program turned on sys.monitoring's STOP_ITERATION events");
+    }
+}
+
 PyObject* set_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs == 2) check_stop_iteration(args[1]);
     return call_noting_new_tools(g_set_events, args, nargs);
 }
 
 PyObject* set_local_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs == 3) check_stop_iteration(args[2]);
     return call_noting_new_tools(g_set_local_events, args, nargs);
 }
 
@@ -293,6 +340,7 @@ long event_bit(PyObject* events, const char* name) {
 
 void install(int vztrace_tool) {
     g_vztrace_tool = vztrace_tool;
+    find_function_vectorcall();
     g_forwarder_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&g_forwarder_spec));
     if (g_forwarder_type == nullptr) {
         PyErr_Clear();
@@ -315,6 +363,7 @@ void install(int vztrace_tool) {
         g_c_return = event_bit(events, "C_RETURN");
         g_c_raise = event_bit(events, "C_RAISE");
         g_call = event_bit(events, "CALL");
+        g_stop_iteration = event_bit(events, "STOP_ITERATION");
         replace(mon, "sys.monitoring", g_register_callback_def, g_register_callback);
         replace(mon, "sys.monitoring", g_set_events_def, g_set_events);
         replace(mon, "sys.monitoring", g_set_local_events_def, g_set_local_events);

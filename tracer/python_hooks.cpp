@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "tracer/frame_hook.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/monitoring_hooks.hpp"
@@ -247,7 +248,7 @@ void name_thread_from(PyObject* function) {
 // thread that is still starting is not yet counted).
 PyObject* thread_bootstrap(PyObject* self, PyObject* const* args, size_t nargsf,
                            PyObject* kwnames) {
-    if (!kUseMonitoring && g_active) profile::attach_current_thread();
+    if (!kUseMonitoring && g_active && profile::in_use()) profile::attach_current_thread();
     PyObject* result = PyObject_Vectorcall(self, args, nargsf, kwnames);
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
@@ -332,17 +333,32 @@ void wrap_thread_module() {
 
 // ---- start and end -------------------------------------------------------------------
 
+// Python frames through the frame hook where asked (auto, frame) and it can be had; C
+// calls, and Python frames otherwise, through sys.monitoring (3.12+) or the profile hook.
 void install() {
-    std::string hook = "PyEval_SetProfile";
     if (!symbols::init()) return;
     g_installed = true;  // before anything that could raise another audit event
+    const HookChoice choice = g_session->settings().hook;
+    std::string why_not;
+    const bool by_frame_hook = (choice == HookChoice::kAuto || choice == HookChoice::kFrame) &&
+                               frame_hook::install(choice == HookChoice::kFrame, why_not);
+    const bool c_calls = hooks::g_record_c_calls;
+    std::string hook;
     if (kUseMonitoring) {
-        if (!monitoring::install(hooks::g_record_c_calls, hook)) {
+        if (!monitoring::install(!by_frame_hook, c_calls, hook)) {
+            if (by_frame_hook) frame_hook::uninstall();
             g_installed = false;  // sys.monitoring not ready: try at the next event
             return;
         }
     } else {
-        profile::attach_current_thread();
+        hook = "PyEval_SetProfile";
+        if (by_frame_hook) profile::set_python_frames(profile::PythonFrames::kIgnore);
+        if (!by_frame_hook || c_calls) profile::attach_current_thread();
+    }
+    if (by_frame_hook) {
+        hook = c_calls ? "frame hook (PEP 523); C calls: " + hook : "frame hook (PEP 523)";
+    } else if (!why_not.empty()) {
+        hook += " (frame hook not used: " + why_not + ")";
     }
     g_session->info().hook = hook;
     g_active = true;
@@ -385,6 +401,10 @@ int audit_hook(const char* event, PyObject*, void*) {
         return 0;
     }
     if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
+    if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.settrace") == 0) &&
+        frame_hook::live()) {
+        frame_hook::give_way("the program set a trace function");
+    }
     if (VZ_LIKELY(g_installed && g_threads_wrapped && g_exit_wrapped)) return 0;
     if (g_session == nullptr || ::getpid() != g_session->pid()) return 0;
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
@@ -400,6 +420,7 @@ void stop_recording() {
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
     if (!g_active) return;
     g_active = false;
+    frame_hook::uninstall();
     if (kUseMonitoring) monitoring::stop();
 }
 
@@ -468,6 +489,14 @@ void after_fork_in_child() { g_active = false; }
 
 std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
                             std::string process_name) {
+    if (kUseMonitoring && settings.hook == HookChoice::kProfile) {
+        return "--hook profile is 3.11's mechanism; on Python 3.12+ the profile hook runs on "
+               "sys.monitoring: use --hook monitoring";
+    }
+    if (!kUseMonitoring && settings.hook == HookChoice::kMonitoring) {
+        return "--hook monitoring needs Python 3.12+ (sys.monitoring); this vztrace embeds " +
+               std::string(PY_VERSION) + ": use --hook profile";
+    }
     RecordingInfo info;
     info.vztrace_version = VZTRACE_VERSION;
     info.python_version = PY_VERSION;

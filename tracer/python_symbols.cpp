@@ -122,6 +122,10 @@ bool init() {
 
 SymbolId intern_code(PyObject* code) {
     if (!PyCode_Check(code)) return kHiddenSymbol;
+    // The frame hook can come here with an exception set (one thrown into a generator):
+    // it is kept for the frame.
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
     auto* co = reinterpret_cast<PyCodeObject*>(code);
     const std::string file = utf8_of(co->co_filename);
     const SymbolId id = is_launcher_file(file)
@@ -142,6 +146,7 @@ SymbolId intern_code(PyObject* code) {
         g_direct_extra = table != nullptr && g_code_extra_index < table->size &&
                          table->extras[g_code_extra_index] == extra;
     }
+    PyErr_Restore(type, value, traceback);
     return id;
 }
 

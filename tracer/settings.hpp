@@ -11,10 +11,48 @@ namespace vztrace::tracer {
 // memory well under 64 MiB above the program's, whatever the length of the run.
 inline constexpr std::uint64_t kDefaultMaxMemory = std::uint64_t{32} << 20;
 
+// How Python frames are recorded (--hook). kAuto is the frame-evaluation hook (PEP 523)
+// wherever it is exact, with sys.monitoring (3.12+) or the profile hook (3.11) for C calls
+// and as the fallback; the others force one mechanism.
+enum class HookChoice { kAuto, kFrame, kMonitoring, kProfile };
+
+inline constexpr std::string_view kHookChoices = "auto, frame, monitoring, profile";
+
+// The choice named `text`; false if it names none.
+inline bool parse_hook_choice(std::string_view text, HookChoice& choice) {
+    if (text == "auto") {
+        choice = HookChoice::kAuto;
+    } else if (text == "frame") {
+        choice = HookChoice::kFrame;
+    } else if (text == "monitoring") {
+        choice = HookChoice::kMonitoring;
+    } else if (text == "profile") {
+        choice = HookChoice::kProfile;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+inline std::string_view hook_choice_name(HookChoice choice) {
+    switch (choice) {
+        case HookChoice::kFrame:
+            return "frame";
+        case HookChoice::kMonitoring:
+            return "monitoring";
+        case HookChoice::kProfile:
+            return "profile";
+        case HookChoice::kAuto:
+            break;
+    }
+    return "auto";
+}
+
 struct TraceSettings {
     std::string output = "result.pftrace";  // absolute once the launcher has resolved it
     bool quiet = false;
     bool ignore_c_function = false;
+    HookChoice hook = HookChoice::kAuto;
     std::uint64_t max_memory = kDefaultMaxMemory;  // bytes of records in flight
     std::uint64_t max_size = 0;                    // bytes of trace file, then stop; 0: none
     bool compress = false;                         // Perfetto compressed_packets

@@ -209,5 +209,7 @@ TEST_CASE("a root killed by SIGKILL leaves what it had written as a valid trace"
     };
     CHECK(reader.read_file(stream));
     CHECK(leaves >= 20000);
-    CHECK(leaves < 300000);
+    // Never more than ran; all of them when the wait's own calls filled the last chunk
+    // (a loaded machine makes the wait long).
+    CHECK(leaves <= 300000);
 }

@@ -1,0 +1,223 @@
+#include "tracer/frame_hook.hpp"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include "tracer/hook_state.hpp"
+#include "tracer/monitoring_hooks.hpp"
+#include "tracer/profile_hooks.hpp"
+#include "tracer/python_symbols.hpp"
+
+namespace vztrace::tracer::frame_hook {
+namespace {
+
+using hooks::g_active;
+using hooks::g_session;
+using hooks::t_frame_depth;
+
+// Frames entered through the hook that may be open at once on a thread before it gives
+// way. Each is a C call of about a kilobyte of stack, and one of CPython's C recursion
+// limit on 3.12 (800): 150 leaves the program nearly all of both, and covers the stacks
+// of most programs (a test under pytest runs 60 to 120 frames deep).
+constexpr int kMaxDepth = 150;
+
+bool g_live = false;
+std::string g_gave_way_because;
+PyInterpreterState* g_interpreter = nullptr;
+
+using SetEvalFrame = void (*)(PyInterpreterState*, _PyFrameEvalFunction);
+
+// CPython's own setter: vztrace's definition below stands in for it for the program's
+// extensions (see the end of this file).
+SetEvalFrame real_setter() {
+#ifdef VZTRACE_INTERPOSE_EVAL_FRAME
+    static const auto setter =
+        reinterpret_cast<SetEvalFrame>(::dlsym(RTLD_NEXT, "_PyInterpreterState_SetEvalFrameFunc"));
+    return setter;
+#else
+    return &_PyInterpreterState_SetEvalFrameFunc;
+#endif
+}
+
+constexpr int kGeneratorFlags = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR;
+
+#if PY_VERSION_HEX >= 0x030C0000
+
+// The frame's code object, through the public accessor (a strong reference).
+VZ_ALWAYS_INLINE PyCodeObject* code_of(_PyInterpreterFrame* frame) {
+    return reinterpret_cast<PyCodeObject*>(PyUnstable_InterpreterFrame_GetCode(frame));
+}
+VZ_ALWAYS_INLINE void release(PyCodeObject* code) { Py_DECREF(code); }
+
+// Whether the frame has not run yet. A generator's function runs only to make the
+// generator, then returns it: sys.monitoring counts the call from its first resume, and
+// so does the hook. 3.12 points a new frame before its first instruction, 3.13 at it.
+VZ_ALWAYS_INLINE bool fresh(_PyInterpreterFrame* frame, PyCodeObject*) {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyUnstable_InterpreterFrame_GetLasti(frame) == 0;
+#else
+    return PyUnstable_InterpreterFrame_GetLasti(frame) < 0;
+#endif
+}
+
+bool layout_ok(_PyInterpreterFrame*) { return true; }
+
+#else  // 3.11: no accessor; the head of CPython's _PyInterpreterFrame (pycore_frame.h)
+
+struct FrameHead {
+    PyObject* f_func;
+    PyObject* f_globals;
+    PyObject* f_builtins;
+    PyObject* f_locals;
+    PyCodeObject* f_code;
+    PyObject* frame_obj;
+    void* previous;
+    _Py_CODEUNIT* prev_instr;  // before the first instruction in a new frame
+};
+
+VZ_ALWAYS_INLINE PyCodeObject* code_of(_PyInterpreterFrame* frame) {
+    PyCodeObject* code = reinterpret_cast<FrameHead*>(frame)->f_code;
+    return Py_IS_TYPE(code, &PyCode_Type) ? code : nullptr;
+}
+VZ_ALWAYS_INLINE void release(PyCodeObject*) {}
+
+VZ_ALWAYS_INLINE bool fresh(_PyInterpreterFrame* frame, PyCodeObject* code) {
+    return reinterpret_cast<FrameHead*>(frame)->prev_instr == _PyCode_CODE(code) - 1;
+}
+
+// The layout is trusted once a frame's function holds the code the layout points at.
+bool layout_ok(_PyInterpreterFrame* frame) {
+    static int checked = 0;  // 1: good, -1: not
+    if (VZ_LIKELY(checked == 1)) return true;
+    if (checked == 0) {
+        const auto* head = reinterpret_cast<FrameHead*>(frame);
+        const bool good =
+            head->f_func != nullptr && PyFunction_Check(head->f_func) &&
+            PyFunction_GET_CODE(head->f_func) == reinterpret_cast<PyObject*>(head->f_code) &&
+            PyCode_Check(head->f_code) && head->f_globals == PyFunction_GET_GLOBALS(head->f_func);
+        checked = good ? 1 : -1;
+    }
+    return checked == 1;
+}
+
+#endif
+
+PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwing) {
+    if (VZ_UNLIKELY(!g_active || !g_live)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    if (VZ_UNLIKELY(!layout_ok(frame))) {
+        give_way("the frames' layout is not the one this vztrace was built for");
+        return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    }
+    PyCodeObject* code = code_of(frame);
+    if (VZ_UNLIKELY(code == nullptr)) {
+        give_way("a frame without a code object");
+        return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    }
+    if (VZ_UNLIKELY((code->co_flags & kGeneratorFlags) != 0) && fresh(frame, code)) {
+        release(code);
+        return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    }
+    const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
+    release(code);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    if (VZ_UNLIKELY(t_frame_depth >= kMaxDepth)) {
+        // This frame starts under the mechanism taking over, which records it.
+        give_way(fmt::format("a thread ran {} frames deep", kMaxDepth));
+        return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    }
+    ++t_frame_depth;
+    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    PyObject* result = _PyEval_EvalFrameDefault(thread, frame, throwing);
+    const std::uint64_t now = TickClock::now();
+    --t_frame_depth;
+    // NULL: the frame was left by an exception.
+    if (VZ_LIKELY(g_active)) {
+        g_session->current_buffer().append(
+            now, id, result != nullptr ? EventKind::kExit : EventKind::kExitByException);
+    }
+    return result;
+}
+
+}  // namespace
+
+void give_way(std::string reason) {
+    if (!g_live) return;
+    g_live = false;
+    g_gave_way_because = std::move(reason);
+#if PY_VERSION_HEX >= 0x030C0000
+    const bool taken = monitoring::take_over_python_frames();
+    const std::string by = fmt::format("sys.monitoring (tool {})", monitoring::tool_id());
+#else
+    profile::set_python_frames(profile::PythonFrames::kAfterHook);
+    profile::attach_all_threads();
+    const bool taken = true;
+    const std::string by = "PyEval_SetProfile";
+#endif
+    if (g_interpreter != nullptr &&
+        _PyInterpreterState_GetEvalFrameFunc(g_interpreter) == &evaluate) {
+        real_setter()(g_interpreter, &_PyEval_EvalFrameDefault);
+    }
+    g_session->info().hook +=
+        taken ? fmt::format("; then {} for Python frames ({})", by, g_gave_way_because)
+              : fmt::format(
+                    "; then no Python frames ({}, and {} could "
+                    "not take over)",
+                    g_gave_way_because, by);
+}
+
+bool install([[maybe_unused]] bool forced, std::string& why_not) {
+#ifndef VZTRACE_INTERPOSE_EVAL_FRAME
+    if (!forced) {
+        why_not =
+            "libpython is linked statically, so a frame-evaluation function of the "
+            "program's could not be noticed";
+        return false;
+    }
+#endif
+    PyInterpreterState* interpreter = PyInterpreterState_Get();
+    const _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interpreter);
+    if (current != &_PyEval_EvalFrameDefault && current != &evaluate) {
+        why_not = "another frame-evaluation function is installed";
+        return false;
+    }
+    if (real_setter() == nullptr) {
+        why_not = "CPython's frame-evaluation setter was not found";
+        return false;
+    }
+    g_interpreter = interpreter;
+    real_setter()(interpreter, &evaluate);
+    g_live = true;
+    return true;
+}
+
+bool live() { return g_live; }
+
+const std::string& gave_way_because() { return g_gave_way_because; }
+
+void uninstall() {
+    g_live = false;
+    if (g_interpreter != nullptr &&
+        _PyInterpreterState_GetEvalFrameFunc(g_interpreter) == &evaluate) {
+        real_setter()(g_interpreter, &_PyEval_EvalFrameDefault);
+    }
+}
+
+// Another frame-evaluation function is being installed (or the default put back): the hook
+// gives way first, while the program's frames still come to it.
+void slot_changes(PyInterpreterState* interpreter, _PyFrameEvalFunction eval_frame) {
+    if (g_live && interpreter == g_interpreter && eval_frame != &evaluate) {
+        give_way("the program installed its own frame-evaluation function");
+    }
+}
+
+}  // namespace vztrace::tracer::frame_hook
+
+#ifdef VZTRACE_INTERPOSE_EVAL_FRAME
+// The program's extensions (and ctypes) find this definition before libpython's: vztrace's
+// executable exports its symbols. vztrace learns of the change before it is made.
+extern "C" [[gnu::visibility("default")]] void _PyInterpreterState_SetEvalFrameFunc(
+    PyInterpreterState* interpreter, _PyFrameEvalFunction eval_frame) {
+    vztrace::tracer::frame_hook::slot_changes(interpreter, eval_frame);
+    vztrace::tracer::frame_hook::real_setter()(interpreter, eval_frame);
+}
+#endif

@@ -1,0 +1,49 @@
+// The frame hook: Python frames recorded through the interpreter's frame-evaluation
+// function (PEP 523), which sees every frame start and end, and each generator and
+// coroutine resume and suspension, for a fraction of the cost of sys.monitoring's events
+// (3.12+) or of the profile hook (3.11). It sees no C calls: those stay with
+// sys.monitoring or the profile hook.
+//
+// It gives way, for the rest of the run, to sys.monitoring (3.12+) or the profile hook
+// (3.11) where it would not be exact:
+// - another frame-evaluation function is installed (torch.compile's dynamo, a debugger):
+//   the slot is a single one, and vztrace's would no longer see the frames;
+// - a thread's frames entered through the hook run deep: each is a C call, where python's
+//   own frames take none, so deep recursion would hit CPython's C recursion limit (800 on
+//   3.12) or the C stack long before python's recursion limit.
+// The frames the hook entered end through it, and it records their ends; the mechanism
+// taking over records every other frame, so no call is lost or recorded twice. The trace's
+// metadata says what ran.
+#pragma once
+
+#include <Python.h>
+
+#include <string>
+
+namespace vztrace::tracer::frame_hook {
+
+// Installs the hook; false (with `why_not` set) when the slot holds another function, or
+// when a change of the slot could not be noticed and the hook is not `forced` (--hook frame).
+bool install(bool forced, std::string& why_not);
+
+// Hands Python frames over to sys.monitoring (3.12+) or the profile hook (3.11) for the
+// rest of the run, because of `reason` (which the metadata gives). Also when the program
+// turns on what would see the hook's presence: a trace function (sys.settrace: CPython
+// calls a generator in a for loop inline, and reports its StopIteration, only without a
+// frame-evaluation function), or sys.monitoring's STOP_ITERATION events.
+void give_way(std::string reason);
+
+// Puts CPython's own function back (recording has ended, or could not begin); frames
+// still open end through the hook, unrecorded.
+void uninstall();
+
+// Whether the hook records Python frames (installed, and has not given way).
+bool live();
+
+// Why the hook gave way, or empty.
+const std::string& gave_way_because();
+
+// Called before the interpreter's frame-evaluation function changes.
+void slot_changes(PyInterpreterState* interpreter, _PyFrameEvalFunction eval_frame);
+
+}  // namespace vztrace::tracer::frame_hook
