@@ -1,7 +1,8 @@
 # The in-process figure: ns per Python call of fib(25), best of several rounds, under the
 # mode named in argv[1]: plain, floor (vzfloor's empty hooks), floor_call (with CALL, as
-# exact C calls need), cprofile, or traced (this script run under vztrace, which measures
-# itself the same way). Prints JSON.
+# exact C calls need), floor_frame (a frame-evaluation hook storing two records), cprofile,
+# or traced (this script run under vztrace, which measures itself the same way). Prints
+# JSON.
 import json
 import os
 import sys
@@ -26,10 +27,11 @@ def best_ns_per_call():
 
 mode = sys.argv[1]
 hook = mode
-if mode in ("floor", "floor_call"):
+if mode in ("floor", "floor_call", "floor_frame"):
     sys.path.insert(0, sys.argv[2])
     import vzfloor
-    hook = vzfloor.install() if mode == "floor" else vzfloor.install_with_call()
+    hook = {"floor": vzfloor.install, "floor_call": vzfloor.install_with_call,
+            "floor_frame": vzfloor.install_frame_hook}[mode]()
 elif mode == "cprofile":
     import cProfile
     profiler = cProfile.Profile()

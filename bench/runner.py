@@ -272,13 +272,24 @@ def startup(args, python, vztrace, tmp, env):
 def in_process(args, python, vztrace, floor_dir, tmp, env):
     script = os.path.join(HERE, "fib_inprocess.py")
     trace = os.path.join(tmp, "fib.pftrace")
+    # The frame hook (vztrace's default) beside the mechanism it gives way to, each with and
+    # without C calls.
+    minor = int(subprocess.run([python, "-c", "import sys; print(sys.version_info[1])"],
+                               capture_output=True, text=True, check=True).stdout)
+    other = "monitoring" if minor >= 12 else "profile"
     runs = {
         "python": [python, script, "plain"],
         "floor": [python, script, "floor", floor_dir],
         "floor with CALL": [python, script, "floor_call", floor_dir],
+        "floor frame hook": [python, script, "floor_frame", floor_dir],
         "vztrace": [vztrace, "--quiet", "-o", trace, script, "traced"],
         "vztrace --ignore-c-function": [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
                                         script, "traced"],
+        f"vztrace --hook {other}": [vztrace, "--quiet", "--hook", other, "-o", trace, script,
+                                    "traced"],
+        f"vztrace --hook {other} --ignore-c-function": [
+            vztrace, "--quiet", "--hook", other, "--ignore-c-function", "-o", trace, script,
+            "traced"],
         "cProfile": [python, script, "cprofile"],
     }
     values = {mode: [] for mode in runs}
