@@ -340,9 +340,14 @@ void install() {
     g_installed = true;  // before anything that could raise another audit event
     const HookChoice choice = g_session->settings().hook;
     std::string why_not;
-    const bool by_frame_hook = (choice == HookChoice::kAuto || choice == HookChoice::kFrame) &&
-                               frame_hook::install(choice == HookChoice::kFrame, why_not);
     const bool c_calls = hooks::g_record_c_calls;
+    // auto: the frame hook when C calls are not recorded. With them it would only add to
+    // what their mechanism costs: the profile hook (3.11) is called at every Python call
+    // anyway, and on 3.12+ CALL fires at every call site, and C_RETURN too once a Python
+    // call is no longer inlined (bench/README.md has the numbers).
+    const bool by_frame_hook =
+        (choice == HookChoice::kFrame || (choice == HookChoice::kAuto && !c_calls)) &&
+        frame_hook::install(choice == HookChoice::kFrame, why_not);
     std::string hook;
     if (kUseMonitoring) {
         if (!monitoring::install(!by_frame_hook, c_calls, hook)) {

@@ -1,7 +1,9 @@
 // The mechanisms that record Python calls (--hook): the frame-evaluation hook by default,
 // and how it gives way, without losing or doubling a call, where it would not be exact.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "e2e/e2e.hpp"
 
@@ -44,42 +46,46 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST_CASE("option --hook names the mechanism, and the trace's metadata says what ran") {
     const bool monitoring = kPythonMinor >= 12;
+    const std::string older = monitoring ? "sys.monitoring (tool " : "PyEval_SetProfile";
+    const std::string other = monitoring ? "monitoring" : "profile";
     struct Case {
-        const char* hook;
-        const char* starts;  // the metadata's "hook"
+        std::vector<std::string> options;
+        std::string starts;  // the metadata's "hook"
+        bool c_calls;
     };
-    const Case cases[] = {{"auto", "frame hook (PEP 523); C calls: "},
-                          {"frame", "frame hook (PEP 523); C calls: "},
-                          {monitoring ? "monitoring" : "profile",
-                           monitoring ? "sys.monitoring (tool " : "PyEval_SetProfile"}};
+    const Case cases[] = {
+        // auto: the frame hook for Python frames when C calls are not recorded, else the
+        // mechanism of C calls for everything (the frame hook would only add to its cost).
+        {{"--hook", "auto"}, older, true},
+        {{"--ignore-c-function"}, "frame hook (PEP 523)", false},
+        {{"--hook", "frame"}, "frame hook (PEP 523); C calls: " + older, true},
+        {{"--hook", "frame", "--ignore-c-function"}, "frame hook (PEP 523)", false},
+        {{"--hook", other}, older, true},
+        {{"--hook", other, "--ignore-c-function"}, older, false}};
     for (const Case& c : cases) {
-        DYNAMIC_SECTION("--hook " << c.hook) {
+        std::string label;
+        for (const std::string& option : c.options) label += option + " ";
+        DYNAMIC_SECTION(label) {
             TempDir dir;
-            const auto run = traced({"--hook", c.hook}, {script("fib5.py")}, dir);
+            const auto run = traced(c.options, {script("fib5.py")}, dir);
             CHECK(run.result.out == "5\n");
             CHECK(run.trace.count(named("fib", script("fib5.py"), 1)) == 15);
-            CHECK(run.trace.count("builtins.print") == 1);
+            CHECK(run.trace.count("builtins.print") == (c.c_calls ? 1 : 0));
             INFO(run.trace.metadata.at("hook"));
             CHECK(run.trace.metadata.at("hook").rfind(c.starts, 0) == 0);
+            CHECK_FALSE(contains(run.trace.metadata.at("hook"), "then"));  // never gave way
         }
-    }
-    SECTION("--ignore-c-function leaves the frame hook alone") {
-        TempDir dir;
-        const auto run = traced({"--ignore-c-function"}, {script("fib5.py")}, dir);
-        CHECK(run.trace.count(named("fib", script("fib5.py"), 1)) == 15);
-        CHECK(run.trace.count("builtins.print") == 0);
-        CHECK(run.trace.metadata.at("hook") == "frame hook (PEP 523)");
     }
     SECTION("VZTRACE_HOOK chooses it too") {
         TempDir dir;
         vztrace::testing::RunOptions options;
-        options.env["VZTRACE_HOOK"] = monitoring ? "monitoring" : "profile";
+        options.env["VZTRACE_HOOK"] = "frame";
         const auto result = run_vztrace(
             {"--quiet", "-o", dir.file(vztrace::testing::trace_name("trace")), script("fib5.py")},
             options);
         REQUIRE(result.status() == 0);
         const Trace trace = load_trace(dir.file(vztrace::testing::trace_name("trace")));
-        CHECK(trace.metadata.at("hook").rfind("frame hook", 0) == std::string::npos);
+        CHECK(trace.metadata.at("hook").rfind("frame hook", 0) == 0);
     }
 }
 
@@ -103,7 +109,7 @@ TEST_CASE("a frame-evaluation function the program installs: the hook gives way,
     // tests/ext/evalhook.cpp does not chain to the function it replaces: from the moment it
     // is installed, vztrace's hook sees nothing. 5 + 7 + 11 rounds, before, while and after
     // it is installed.
-    for (const char* option : {"--hook=auto", "--ignore-c-function"}) {
+    for (const char* option : {"--hook=frame", "--ignore-c-function"}) {
         DYNAMIC_SECTION(option) {
             TempDir dir;
             const std::string program = script("own_eval_frame.py");
@@ -133,7 +139,7 @@ TEST_CASE("deep recursion runs as under python and every call is recorded") {
     const std::string program = script("deep_recursion.py");
     const auto python = vztrace::testing::run_process({kPython, program});
     REQUIRE(python.status() == 0);
-    const auto run = traced({}, {program}, dir);
+    const auto run = traced({"--hook", "frame"}, {program}, dir);
     CHECK(run.result.out == python.out);
     CHECK(run.result.out == "12000 9\n");
     CHECK(run.trace.count(named("down", program, 8)) == 12001);
@@ -149,7 +155,7 @@ TEST_CASE("a trace function of the program's sees python's events, StopIteration
     const std::string program = script("own_trace_function.py");
     const auto python = vztrace::testing::run_process({kPython, program});
     REQUIRE(python.status() == 0);
-    const auto run = traced({}, {program}, dir);
+    const auto run = traced({"--ignore-c-function"}, {program}, dir);
     CHECK(run.result.out == python.out);
     CHECK(run.trace.count(named("loop", program, 13)) == 1);
     CHECK(run.trace.count(named("numbers", program, 8)) == 3);
