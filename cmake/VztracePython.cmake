@@ -39,3 +39,7 @@ message(STATUS "vztrace embeds Python ${Python3_VERSION}: ${Python3_EXECUTABLE} 
 
 # Executables that link libpython keep its directory in their RPATH after install too.
 set(CMAKE_INSTALL_RPATH_USE_LINK_PATH TRUE)
+# The build tree uses that RPATH too: CMake would otherwise pad the build RPATH with an
+# empty entry (room to rewrite it at install), and an empty entry means the current
+# directory: vztrace run from a directory holding a libstdc++.so.6 would load it.
+set(CMAKE_BUILD_WITH_INSTALL_RPATH TRUE)

@@ -154,7 +154,7 @@ std::string Session::open_stream() {
 
 std::string Session::start() {
     std::string error = open_stream();
-    if (error.empty() && writer_) writer_->start_thread();
+    if (error.empty() && writer_) writer_->allow_thread();
     return error;
 }
 
@@ -172,7 +172,7 @@ void Session::pause_writer() {
 }
 
 void Session::resume_writer() {
-    if (writer_ && !finished_) writer_->start_thread();
+    if (writer_ && !finished_) writer_->allow_thread();
 }
 
 void Session::abandon() {
@@ -215,7 +215,7 @@ bool Session::restart_after_fork() {
         plan_.role = ProcessRole::kUntraced;
         return false;
     }
-    writer_->start_thread();
+    writer_->allow_thread();
     return true;
 }
 

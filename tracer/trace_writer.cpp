@@ -62,19 +62,29 @@ TraceWriter::~TraceWriter() {
 
 void TraceWriter::thread_body(void* self) { static_cast<TraceWriter*>(self)->run(); }
 
-bool TraceWriter::start_thread() {
-    if (options_.ring) return true;  // nothing is written before the end
+void TraceWriter::allow_thread() {
+    if (options_.ring) return;  // nothing is written before the end
+    const std::lock_guard lock(mutex_);
+    thread_allowed_ = true;
+}
+
+bool TraceWriter::start_thread_now() {
+    const std::lock_guard start(start_mutex_);
+    if (thread_.running()) return true;
     {
         const std::lock_guard lock(mutex_);
+        if (!thread_allowed_) return false;
         stop_ = false;
     }
     return thread_.start(thread_body, this);
 }
 
 void TraceWriter::stop_thread() {
-    if (!thread_.running()) return;
+    const std::lock_guard start(start_mutex_);
     {
         const std::lock_guard lock(mutex_);
+        thread_allowed_ = false;
+        if (!thread_.running()) return;
         stop_ = true;
     }
     changed_.notify_all();
@@ -123,16 +133,20 @@ Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
     }
     if (full != nullptr) {
         pool_.handed_over();
-        bool here = false;
+        bool running = false;
+        bool allowed = false;
         {
             const std::lock_guard lock(mutex_);
             queue_.push_back(Job{&buffer, full});
-            here = !thread_.running();
+            running = thread_.running();
+            allowed = thread_allowed_;
         }
-        if (here) {
-            drain_here();  // no writer thread (os.fork() is under way): this one, in order
-        } else {
+        // The thread starts with the first full chunk: a short run never pays for it.
+        if (!running && allowed) running = start_thread_now();
+        if (running) {
             changed_.notify_one();
+        } else {
+            drain_here();  // no writer thread (os.fork() is under way): this one, in order
         }
     }
     if (capped_.load(std::memory_order_relaxed)) return nullptr;

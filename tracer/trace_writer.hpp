@@ -66,8 +66,9 @@ class TraceWriter final : public ChunkSink {
     // The packets that open the process's stream: the clock snapshot, its descriptor.
     void write_process_start(const std::string& process_name);
 
-    // The writer thread: started once recording starts, stopped around os.fork().
-    bool start_thread();
+    // The writer thread: allowed once recording starts, and started by the first full
+    // chunk (a short run never has one); stopped and not allowed around os.fork().
+    void allow_thread();
     void stop_thread();
     bool thread_running() const { return thread_.running(); }
 
@@ -90,7 +91,8 @@ class TraceWriter final : public ChunkSink {
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.
     void process(Job job);
-    void drain_here();  // processes the queue on the calling thread
+    void drain_here();        // processes the queue on the calling thread
+    bool start_thread_now();  // false when not allowed or not started
     // Ring mode: the chunk to fill next, the oldest kept one when the pool is full.
     Chunk* next_ring_chunk(std::size_t capacity);
     // Ring mode, at the end: for each thread that lost its oldest records, the calls open
@@ -123,6 +125,8 @@ class TraceWriter final : public ChunkSink {
     std::condition_variable changed_;
     std::deque<Job> queue_;
     bool stop_ = false;
+    bool thread_allowed_ = false;
+    std::mutex start_mutex_;           // one starter or stopper of the thread at a time
     std::atomic<bool> capped_{false};  // the size cap was reached: recording has stopped
     struct Cut {
         std::uint64_t last_ticks = 0;  // the newest record given up

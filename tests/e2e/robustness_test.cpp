@@ -3,6 +3,7 @@
 // program sets it, a signal during finalization kills at once, an early death is no loss,
 // and a program python cannot find leaves the user's files alone.
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 
 #include "e2e/e2e.hpp"
@@ -198,4 +199,22 @@ TEST_CASE("a program killed before python reaches its module still leaves what r
     CHECK(result.status() == -15);
     CHECK(result.out.empty());
     CHECK(trace_in(dir).count_prefix("package_setup (") == 1);
+}
+
+TEST_CASE("vztrace loads no library from the directory it is run in") {
+    // CMake's build-tree RPATH ended in an empty entry (the current directory): a
+    // libstdc++.so.6 there, a user's file or an attacker's, was loaded into vztrace.
+    TempDir dir;
+    for (const char* name : {"libstdc++.so.6", "libfmt.so.9", "libz.so.1", "libc.so.6"}) {
+        std::FILE* file = std::fopen(dir.file(name).c_str(), "w");
+        REQUIRE(file != nullptr);
+        std::fputs("not a library\n", file);
+        std::fclose(file);
+    }
+    RunOptions options;
+    options.cwd = dir.path();
+    const auto result = run_vztrace({"--version"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out.rfind("vztrace ", 0) == 0);
 }
