@@ -51,12 +51,6 @@ void HiddenThread::wait_until_reaped() {
     while (::syscall(SYS_tgkill, ::getpid(), tid_.load(), 0) == 0) sched_yield();
 }
 
-void HiddenThread::join() {
-    if (!running_.exchange(false)) return;
-    while (pthread_tryjoin_np(thread_, nullptr) != 0) sched_yield();
-    wait_until_reaped();
-}
-
 bool HiddenThread::try_join() {
     if (!running_.load()) return true;
     if (pthread_tryjoin_np(thread_, nullptr) != 0) return false;

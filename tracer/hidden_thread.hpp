@@ -19,9 +19,6 @@ class HiddenThread {
     // may hold an allocator lock, which a fork at that moment would leave taken for good
     // in the child when the allocator has no fork handlers, as the sanitizers' have not).
     bool start(Body body, void* argument);
-    // The body has returned or is about to: joins it (spinning: a few microseconds), then
-    // waits until the kernel has reaped it.
-    void join();
     // Joins it if its body has returned; false (still running) otherwise.
     bool try_join();
     // Waits for the thread with pthread_join only (it may take a while to return).

@@ -6,13 +6,10 @@
 
 #include <zlib.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 
 namespace vztrace::tracer {
 
@@ -64,41 +61,6 @@ class OutputFile {
     std::uint64_t bytes_written_ = 0;
     bool committed_ = false;
     std::string error_;
-};
-
-// Writes filled buffers to an OutputFile from a second thread, so that formatting the
-// next buffer overlaps the kernel's copy (and, for .gz, the compression) of the last one.
-// At most three buffers exist: one being written, one handed over, one being filled.
-// The file belongs to the thread from construction until finish() returns.
-class BackgroundWriter {
- public:
-    explicit BackgroundWriter(OutputFile& file);
-    ~BackgroundWriter();  // waits for the thread; finish() first to see the outcome
-    BackgroundWriter(const BackgroundWriter&) = delete;
-    BackgroundWriter& operator=(const BackgroundWriter&) = delete;
-
-    // Hands over the first `used` bytes of `filled`; returns a buffer to fill next (a
-    // written one, at its full size, or an empty string). Waits only while the thread is
-    // still on the buffer handed over before.
-    std::string exchange(std::string filled, std::size_t used);
-    // Waits until every buffer handed over is written; false when a write failed (the
-    // file's error() says why).
-    bool finish();
-
- private:
-    void run();
-
-    OutputFile& file_;
-    std::mutex mutex_;
-    std::condition_variable changed_;
-    std::string pending_;
-    std::size_t pending_used_ = 0;
-    bool has_pending_ = false;
-    bool busy_ = false;
-    std::string spare_;
-    bool stopping_ = false;
-    bool failed_ = false;
-    std::thread thread_;  // last: starts once everything above is constructed
 };
 
 }  // namespace vztrace::tracer

@@ -21,14 +21,6 @@ format::SymbolInfo SymbolTable::info(SymbolId id) const {
     return format::SymbolInfo{symbols_[id].name};
 }
 
-std::vector<std::string> SymbolTable::names() const {
-    const std::lock_guard lock(mutex_);
-    std::vector<std::string> result;
-    result.reserve(symbols_.size());
-    for (const auto& symbol : symbols_) result.push_back(symbol.name);
-    return result;
-}
-
 std::size_t SymbolTable::size() const {
     const std::lock_guard lock(mutex_);
     return symbols_.size();

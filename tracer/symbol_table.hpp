@@ -30,7 +30,6 @@ class SymbolTable {
     SymbolId add_python(const std::string& qualname, const std::string& file, std::uint32_t line);
     // The symbol's fields as an encoder reads them; valid for the table's life.
     format::SymbolInfo info(SymbolId id) const;
-    std::vector<std::string> names() const;  // index = SymbolId
     std::size_t size() const;
 
  private:

@@ -13,26 +13,6 @@ using namespace vztrace::tracer;
 using vztrace::testing::read_file;
 using vztrace::testing::TempDir;
 
-TEST_CASE("the background writer writes exchanged buffers whole and in order") {
-    TempDir dir;
-    OutputFile file(dir.file("seq.txt"));
-    std::string expected;
-    {
-        BackgroundWriter writer(file);
-        std::string buffer;
-        for (int i = 0; i < 50; ++i) {
-            const std::string piece = std::string(1000 + i * 37, static_cast<char>('a' + i % 26));
-            if (buffer.size() < 4096) buffer.resize(4096);
-            std::copy(piece.begin(), piece.end(), buffer.begin());
-            buffer = writer.exchange(std::move(buffer), piece.size());
-            expected += piece;
-        }
-        REQUIRE(writer.finish());
-    }
-    REQUIRE(file.commit());
-    CHECK(read_file(dir.file("seq.txt")) == expected);
-}
-
 TEST_CASE("an existing file is replaced only by a complete trace") {
     TempDir dir;
     dir.write("t.pftrace", "precious");

@@ -71,7 +71,6 @@ class PerfettoSequence {
             write_flagged_begin(id, at_ns, out);
     }
 
-    const std::vector<SymbolId>& open_calls() const { return open_; }
     const SequenceCounts& counts() const { return counts_; }
     std::int64_t last_ns() const { return last_ns_; }
     std::uint32_t sequence_id() const { return sequence_id_; }
