@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <string_view>
 
 #include "embed/setup_error.hpp"
@@ -103,6 +104,7 @@ struct CliDefinition {
     std::string max_size_text;
     std::string ring_text;
     std::string hook_text;
+    std::string tracer_entries_text;
     bool version = false;
 
     explicit CliDefinition(tracer::TraceSettings& trace) {
@@ -151,6 +153,11 @@ struct CliDefinition {
                        "the cut start there, flagged")
             ->envname("VZTRACE_RING")
             ->type_name("SIZE");
+        app.add_option("--tracer_entries,--tracer-entries", tracer_entries_text,
+                       "VizTracer's ring, by calls: keep (at least) the newest N calls, as "
+                       "--ring does by size")
+            ->envname("VZTRACE_TRACER_ENTRIES")
+            ->type_name("N");
         app.add_flag("--compress", trace.compress,
                      "Perfetto output in compressed packets (zlib; every Perfetto reader "
                      "opens them): a quarter to a tenth of the size")
@@ -273,6 +280,22 @@ Invocation parse_command_line(std::span<const std::string> args) {
     if (!cli.max_memory_text.empty()) result.trace.max_memory = parse_size(cli.max_memory_text);
     if (!cli.max_size_text.empty()) result.trace.max_size = parse_size(cli.max_size_text);
     if (!cli.ring_text.empty()) result.trace.ring = parse_size(cli.ring_text);
+    if (!cli.tracer_entries_text.empty()) {
+        if (!cli.ring_text.empty()) {
+            usage_error("--ring and --tracer_entries both set the ring: give one of them");
+        }
+        const std::string& text = cli.tracer_entries_text;
+        std::uint64_t calls = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), calls);
+        if (error != std::errc() || end != text.data() + text.size() || calls == 0 ||
+            calls > (std::uint64_t{1} << 40)) {
+            usage_error(
+                fmt::format("--tracer_entries {}: expected a number of calls, e.g. "
+                            "1000000",
+                            text));
+        }
+        result.trace.ring = tracer::ring_bytes_for_calls(calls);
+    }
     if (!cli.hook_text.empty() && !tracer::parse_hook_choice(cli.hook_text, result.trace.hook)) {
         usage_error(fmt::format("--hook {}: no such mechanism (one of {})", cli.hook_text,
                                 tracer::kHookChoices));

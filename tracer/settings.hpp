@@ -62,6 +62,16 @@ struct TraceSettings {
     std::string output_dir;            // one file per process, in this directory
 };
 
+// --tracer_entries N (VizTracer's spelling): the ring that keeps at least the newest N
+// calls, a begin and an end of 16 bytes each. The ring holds whole chunks of 4096 records
+// and gives up its oldest whole, and the newest is partly filled: two chunks more than the
+// calls need.
+inline std::uint64_t ring_bytes_for_calls(std::uint64_t calls) {
+    constexpr std::uint64_t kChunkRecords = 4096;
+    const std::uint64_t chunks = (2 * calls + kChunkRecords - 1) / kChunkRecords + 2;
+    return chunks * kChunkRecords * 16;
+}
+
 enum class TraceFormat { kPerfetto, kJson, kUnknown };
 
 // The format `-o` asks for, by its extension.

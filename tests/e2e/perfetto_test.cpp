@@ -188,6 +188,25 @@ TEST_CASE("with --ring only the newest records are kept, and calls open at the c
     CHECK(trace.nesting_problem().empty());
 }
 
+TEST_CASE("option --tracer_entries keeps the newest N calls, as VizTracer's ring does",
+          "[perfetto]") {
+    TempDir dir;
+    const auto run =
+        run_vztrace({"--tracer_entries", "100000", "-o", dir.file("t.pftrace"), script("ring.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done\n");
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    // At least the newest 100,000 calls (the last few are print's and the module's), at
+    // most three chunks of 4096 records more; outer() is cut, flagged.
+    const auto leaves = trace.named("leaf (");
+    CHECK(leaves.size() >= 100000 - 10);
+    CHECK(leaves.size() <= 100000 + 3 * 2048);
+    const auto outer = trace.named("outer (");
+    REQUIRE(outer.size() == 1);
+    CHECK(outer[0].unfinished);
+    CHECK(trace.nesting_problem().empty());
+}
+
 TEST_CASE("a root killed by SIGKILL leaves what it had written as a valid trace", "[perfetto]") {
     TempDir dir;
     const auto run = run_vztrace(

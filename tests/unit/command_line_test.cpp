@@ -36,7 +36,8 @@ struct CleanEnvironment {
     static void clear() {
         for (const char* name :
              {"VZTRACE_OUTPUT", "VZTRACE_QUIET", "VZTRACE_IGNORE_C_FUNCTION", "VZTRACE_MAX_MEMORY",
-              "VZTRACE_IGNORE_MULTIPROCESS", "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR"}) {
+              "VZTRACE_IGNORE_MULTIPROCESS", "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR",
+              "VZTRACE_HOOK", "VZTRACE_RING", "VZTRACE_TRACER_ENTRIES"}) {
             unsetenv(name);
         }
     }
@@ -139,4 +140,28 @@ TEST_CASE("sizes read with binary units") {
     CHECK(parse_size("1.5GiB") == 3ULL << 29);
     CHECK_THROWS_AS(parse_size("10"), SetupError);
     CHECK_THROWS_AS(parse_size("3Q"), SetupError);
+}
+
+TEST_CASE("option --tracer_entries is VizTracer's ring, counted in calls") {
+    CleanEnvironment clean;
+    // Two 16-byte records a call, in whole chunks of 4096, and two chunks more: the ring
+    // gives up its oldest chunk whole and the newest is partly filled.
+    CHECK(parse({"--tracer_entries", "1000000", "app.py"}).trace.ring == (489 + 2) * 4096 * 16);
+    CHECK(parse({"--tracer-entries=10", "app.py"}).trace.ring == (1 + 2) * 4096 * 16);
+    CHECK(parse({"app.py"}).trace.ring == 0);
+    CHECK(usage_code({"--tracer_entries", "many", "app.py"}) == ExitCode::kUsage);
+    CHECK(usage_code({"--tracer_entries", "0", "app.py"}) == ExitCode::kUsage);
+    CHECK(usage_code({"--tracer_entries", "-5", "app.py"}) == ExitCode::kUsage);
+    CHECK(usage_code({"--tracer_entries", "10", "--ring", "4M", "app.py"}) == ExitCode::kUsage);
+}
+
+TEST_CASE("option --hook takes a mechanism's name, from the command line or VZTRACE_HOOK") {
+    CleanEnvironment clean;
+    CHECK(parse({"app.py"}).trace.hook == vztrace::tracer::HookChoice::kAuto);
+    CHECK(parse({"--hook", "frame", "app.py"}).trace.hook == vztrace::tracer::HookChoice::kFrame);
+    CHECK(parse({"--hook=monitoring", "app.py"}).trace.hook ==
+          vztrace::tracer::HookChoice::kMonitoring);
+    setenv("VZTRACE_HOOK", "profile", 1);
+    CHECK(parse({"app.py"}).trace.hook == vztrace::tracer::HookChoice::kProfile);
+    CHECK(usage_code({"--hook", "fastest", "app.py"}) == ExitCode::kUsage);
 }
