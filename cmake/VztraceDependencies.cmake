@@ -3,8 +3,8 @@ find_package(fmt REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
+find_package(simdjson REQUIRED)  # the JSON traces `vztrace report` reads
 if(VZTRACE_BUILD_TESTS)
-  find_package(simdjson REQUIRED)
   find_package(Catch2 REQUIRED)
 endif()
 # libdeflate: Perfetto's compressed packets (zlib format) at two to three times zlib's

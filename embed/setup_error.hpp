@@ -12,6 +12,8 @@ namespace vztrace {
 enum class ExitCode : int {
     kUsage = 2,             // bad command line (python uses 2 as well)
     kEnvironment = 3,       // the interpreter cannot be set up (e.g. venv of another Python)
+    kBadTrace = 65,         // report: the file is not a trace, or is damaged (EX_DATAERR)
+    kNoTrace = 66,          // report: the file cannot be read (EX_NOINPUT)
     kTraceNotWritten = 74,  // the program succeeded but its trace could not be written
 };
 

@@ -3,16 +3,22 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "embed/interpreter.hpp"
 #include "embed/setup_error.hpp"
 #include "launcher/command_line.hpp"
+#include "launcher/report.hpp"
 
 int main(int argc, char** argv) {
     try {
         const std::vector<std::string> args(argv, argv + argc);
+        // Subcommands that read a trace after the run (a script named so: ./report).
+        if (args.size() >= 2 && args[1] == "report") {
+            return vztrace::launcher::run_report(std::span(args).subspan(2));
+        }
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {
             case vztrace::launcher::Invocation::Action::kHelp:

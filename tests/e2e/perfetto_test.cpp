@@ -220,13 +220,18 @@ TEST_CASE("a root killed by SIGKILL leaves what it had written as a valid trace"
         }
     }
     REQUIRE_FALSE(stream.empty());
-    // Whole chunks were written as whole packets: it reads to its end, with no torn packet.
+    // What was written reads back to its end. SIGKILL can land in the middle of a write
+    // (the kernel stops a large write between pages), leaving the last packet torn: the
+    // reader then says the stream is truncated, not damaged, and every packet before it
+    // reads. Seen once in about thirty runs on 3.13.
     vztrace::format::PerfettoReader reader;
     std::size_t leaves = 0;
     reader.on_slice = [&](const vztrace::format::DecodedSlice& slice) {
         leaves += slice.name.rfind("leaf (", 0) == 0;
     };
-    CHECK(reader.read_file(stream));
+    const bool whole = reader.read_file(stream);
+    INFO(reader.error());
+    CHECK((whole || reader.truncated()));
     CHECK(leaves >= 20000);
     // Never more than ran; all of them when the wait's own calls filled the last chunk
     // (a loaded machine makes the wait long).

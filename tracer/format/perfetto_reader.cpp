@@ -399,6 +399,7 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
     switch (type) {
         case pf::track_event::kSliceBegin:
             track.open.push_back(OpenSlice{name, location, *at_ns, unfinished});
+            if (on_begin) on_begin(track_uuid, name, *at_ns);
             break;
         case pf::track_event::kSliceEnd: {
             if (!track.open.empty()) end_slice(track_uuid, track, *at_ns, unfinished);

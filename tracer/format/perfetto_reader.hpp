@@ -60,6 +60,8 @@ struct OpenCall {
 class PerfettoReader {
  public:
     std::function<void(const DecodedSlice&)> on_slice;
+    // A call begins (its end comes to on_slice): track, name, time.
+    std::function<void(std::uint64_t, std::string_view, std::int64_t)> on_begin;
     std::function<void(const DecodedInstant&)> on_instant;
     // A track's descriptor, each time one is read (later ones may rename it).
     std::function<void(const TrackInfo&)> on_track;

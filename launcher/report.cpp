@@ -1,0 +1,295 @@
+#include "launcher/report.hpp"
+
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <vector>
+
+#include "embed/setup_error.hpp"
+#include "tracer/format/call_stats.hpp"
+#include "tracer/format/chrome_json.hpp"
+
+namespace vztrace::launcher {
+namespace {
+
+using format::FunctionStats;
+using format::GroupBy;
+using format::StatsGroup;
+
+struct ReportOptions {
+    std::string trace;
+    std::string by = "all";
+    std::string sort = "self";
+    std::string format = "text";
+    std::string match;
+    std::size_t limit = 30;
+};
+
+void sort_functions(std::vector<FunctionStats>& functions, const std::string& key) {
+    const auto by = [&](const FunctionStats& f) -> std::int64_t {
+        if (key == "total") return f.total_ns;
+        if (key == "calls") return static_cast<std::int64_t>(f.calls);
+        if (key == "mean") return f.mean_ns();
+        if (key == "max") return f.max_ns;
+        return f.self_ns;
+    };
+    std::sort(functions.begin(), functions.end(),
+              [&](const FunctionStats& a, const FunctionStats& b) {
+                  if (key == "name") return a.name < b.name;
+                  const std::int64_t x = by(a), y = by(b);
+                  return x != y ? x > y : a.name < b.name;
+              });
+}
+
+std::string group_title(const StatsGroup& group, GroupBy by) {
+    if (by == GroupBy::kAll) return "all processes and threads";
+    std::string title = fmt::format("process {}", group.pid);
+    if (!group.process_name.empty()) title += fmt::format(" ({})", group.process_name);
+    if (by == GroupBy::kThread) {
+        title += fmt::format(", thread {}", group.tid);
+        if (!group.thread_name.empty()) title += fmt::format(" ({})", group.thread_name);
+    }
+    return title;
+}
+
+double percent(std::int64_t part, std::int64_t whole) {
+    return whole <= 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double us(std::int64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+// Columns left for names: the terminal's width when stdout is one, else $COLUMNS, else
+// no limit (a file or a CI log keeps whole names).
+std::size_t name_width(std::size_t used) {
+    std::size_t columns = 0;
+    winsize size{};
+    if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) {
+        columns = size.ws_col;
+    } else if (const char* env = std::getenv("COLUMNS")) {
+        columns = static_cast<std::size_t>(std::max(0L, std::atol(env)));
+    }
+    if (columns == 0) return 0;
+    return columns > used + 20 ? columns - used : 20;
+}
+
+// Keeps the start (the function) and the end (file and line) of a long name.
+std::string fitted(const std::string& name, std::size_t width) {
+    if (width == 0 || name.size() <= width) return name;
+    const std::size_t head = (width - 3) / 2;
+    const std::size_t tail = width - 3 - head;
+    return name.substr(0, head) + "..." + name.substr(name.size() - tail);
+}
+
+std::string markdown_cell(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == '|') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+struct Shown {
+    const StatsGroup* group;
+    std::vector<FunctionStats> functions;  // matched, sorted, limited
+    std::size_t matched = 0;
+};
+
+std::string render_text(const std::vector<Shown>& shown, GroupBy by, const std::string& header) {
+    constexpr std::string_view kColumns =
+        "   self ms  self %   total ms total %      calls    mean us     max us  ";
+    const std::size_t width = name_width(kColumns.size());
+    std::string out = header + "\n";
+    for (const Shown& group : shown) {
+        out += fmt::format("\n{}: {:.3f} ms in calls, {} functions{}\n",
+                           group_title(*group.group, by), ms(group.group->self_ns), group.matched,
+                           group.functions.size() < group.matched
+                               ? fmt::format(" (the first {} shown)", group.functions.size())
+                               : "");
+        out += std::string(kColumns) + "function\n";
+        for (const FunctionStats& f : group.functions) {
+            out += fmt::format("{:10.3f} {:6.1f}% {:10.3f} {:6.1f}% {:10} {:10.1f} {:10.1f}  {}\n",
+                               ms(f.self_ns), percent(f.self_ns, group.group->self_ns),
+                               ms(f.total_ns), percent(f.total_ns, group.group->self_ns), f.calls,
+                               us(f.mean_ns()), us(f.max_ns), fitted(f.name, width));
+        }
+    }
+    return out;
+}
+
+std::string render_markdown(const std::vector<Shown>& shown, GroupBy by,
+                            const std::string& header) {
+    std::string out = header + "\n";
+    for (const Shown& group : shown) {
+        out += fmt::format("\n### {}\n\n{:.3f} ms in calls, {} functions{}\n\n",
+                           markdown_cell(group_title(*group.group, by)), ms(group.group->self_ns),
+                           group.matched,
+                           group.functions.size() < group.matched
+                               ? fmt::format(" (the first {} shown)", group.functions.size())
+                               : "");
+        out += "| function | calls | self ms | self % | total ms | total % | mean us | max us |\n";
+        out += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
+        for (const FunctionStats& f : group.functions) {
+            out += fmt::format(
+                "| `{}` | {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} | {:.1f} | {:.1f} |\n",
+                markdown_cell(f.name), f.calls, ms(f.self_ns),
+                percent(f.self_ns, group.group->self_ns), ms(f.total_ns),
+                percent(f.total_ns, group.group->self_ns), us(f.mean_ns()), us(f.max_ns));
+        }
+    }
+    return out;
+}
+
+std::string json_string(std::string_view text) {
+    std::string out;
+    format::append_json_string(out, text);
+    return out;
+}
+
+std::string render_json(const std::vector<Shown>& shown, const ReportOptions& options,
+                        const format::CallReadResult& read, const format::CallStats& stats) {
+    std::string out = fmt::format(
+        "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"span_ns\": {}, "
+        "\"by\": {}, \"sort\": {}, \"groups\": [",
+        json_string(options.trace), json_string(read.format), read.truncated ? "true" : "false",
+        stats.calls(), stats.last_ns() - stats.first_ns(), json_string(options.by),
+        json_string(options.sort));
+    bool first_group = true;
+    for (const Shown& group : shown) {
+        const StatsGroup& g = *group.group;
+        out += fmt::format(
+            "{}{{\"pid\": {}, \"tid\": {}, \"process_name\": {}, \"thread_name\": {}, "
+            "\"self_ns\": {}, \"functions_matched\": {}, \"functions\": [",
+            first_group ? "" : ", ", g.pid, g.tid, json_string(g.process_name),
+            json_string(g.thread_name), g.self_ns, group.matched);
+        first_group = false;
+        bool first = true;
+        for (const FunctionStats& f : group.functions) {
+            out += fmt::format(
+                "{}{{\"name\": {}, \"calls\": {}, \"self_ns\": {}, \"total_ns\": {}, "
+                "\"mean_ns\": {}, \"max_ns\": {}}}",
+                first ? "" : ", ", json_string(f.name), f.calls, f.self_ns, f.total_ns, f.mean_ns(),
+                f.max_ns);
+            first = false;
+        }
+        out += "]}";
+    }
+    out += "]}\n";
+    return out;
+}
+
+int fail(ExitCode code, const std::string& message) {
+    std::fprintf(stderr, "vztrace: error: %s\n", message.c_str());
+    return static_cast<int>(code);
+}
+
+}  // namespace
+
+int run_report(std::span<const std::string> args) {
+    ReportOptions options;
+    CLI::App app{"vztrace report: where a trace's time went, by function", "vztrace report"};
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.add_option("trace", options.trace,
+                   "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
+        ->required()
+        ->type_name("TRACE");
+    app.add_option("--by", options.by, "One table for all, or one per process or per thread")
+        ->check(CLI::IsMember({"all", "process", "thread"}))
+        ->capture_default_str();
+    app.add_option("--sort", options.sort, "Order of the functions")
+        ->check(CLI::IsMember({"self", "total", "calls", "mean", "max", "name"}))
+        ->capture_default_str();
+    app.add_option("--limit", options.limit, "Functions shown per table (0: all)")
+        ->capture_default_str();
+    app.add_option("--match", options.match,
+                   "Only the functions whose name contains a match of this regular expression")
+        ->type_name("REGEX");
+    app.add_option("--format", options.format, "text (a terminal), markdown (a pull request), json")
+        ->check(CLI::IsMember({"text", "markdown", "json"}))
+        ->capture_default_str();
+    app.footer(
+        "Self time is a function's own; total time includes its callees, each call counted "
+        "once under recursion. Percentages are of the time spent in calls.\n"
+        "Exit status: 0, 2 bad command line, 65 not a trace or damaged, 66 cannot be read.");
+    std::vector<std::string> argv = {"vztrace report"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<const char*> raw;
+    for (const std::string& arg : argv) raw.push_back(arg.c_str());
+    try {
+        app.parse(static_cast<int>(raw.size()), raw.data());
+    } catch (const CLI::CallForHelp&) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+    } catch (const CLI::ParseError& error) {
+        return fail(ExitCode::kUsage, fmt::format("report: {}", error.what()));
+    }
+    std::regex match;
+    if (!options.match.empty()) {
+        try {
+            match = std::regex(options.match, std::regex::ECMAScript | std::regex::optimize);
+        } catch (const std::regex_error& error) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("report: --match '{}' is not a regular expression ({})",
+                                    options.match, error.what()));
+        }
+    }
+
+    format::CallStats stats;
+    const format::CallReadResult read = format::read_calls(options.trace, stats);
+    if (read.status == format::CallReadResult::Status::kUnreadable)
+        return fail(ExitCode::kNoTrace, read.error);
+    if (read.status != format::CallReadResult::Status::kOk)
+        return fail(ExitCode::kBadTrace, read.error);
+    if (read.truncated) {
+        std::fprintf(stderr,
+                     "vztrace: warning: %s stops inside a packet (its writer was killed): the "
+                     "report covers what was written\n",
+                     options.trace.c_str());
+    }
+
+    const GroupBy by = options.by == "thread"    ? GroupBy::kThread
+                       : options.by == "process" ? GroupBy::kProcess
+                                                 : GroupBy::kAll;
+    const std::vector<StatsGroup> groups = stats.groups(by);
+    std::vector<Shown> shown;
+    for (const StatsGroup& group : groups) {
+        Shown entry{&group, {}, 0};
+        for (const FunctionStats& f : group.functions) {
+            if (!options.match.empty() && !std::regex_search(f.name, match)) continue;
+            entry.functions.push_back(f);
+        }
+        entry.matched = entry.functions.size();
+        sort_functions(entry.functions, options.sort);
+        if (options.limit > 0 && entry.functions.size() > options.limit)
+            entry.functions.resize(options.limit);
+        shown.push_back(std::move(entry));
+    }
+    const std::size_t threads = stats.thread_count();
+    const std::size_t processes = stats.process_count();
+    const std::string header =
+        fmt::format("{} ({}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms",
+                    options.trace, read.format, read.truncated ? ", truncated" : "", stats.calls(),
+                    threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",
+                    ms(stats.last_ns() - stats.first_ns()));
+    std::string out;
+    if (options.format == "json") {
+        out = render_json(shown, options, read, stats);
+    } else if (options.format == "markdown") {
+        out = render_markdown(shown, by, "**" + markdown_cell(header) + "**");
+    } else {
+        out = render_text(shown, by, header);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (std::fflush(stdout) != 0)
+        return fail(ExitCode::kTraceNotWritten, "cannot write the report");
+    return 0;
+}
+
+}  // namespace vztrace::launcher

@@ -1,0 +1,270 @@
+// `vztrace report`: the functions of a trace by self and total time, checked against the
+// trace's own events, on vztrace's traces and VizTracer's JSON, and on bad input.
+#include <simdjson.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+using vztrace::testing::TraceEvent;
+
+namespace {
+
+struct Expected {
+    std::uint64_t calls = 0;
+    std::int64_t self_ns = 0;
+    std::int64_t total_ns = 0;
+    std::int64_t max_ns = 0;
+};
+
+// Self and total time of each function, from the slices the test reader returns: a
+// slice's children are the slices directly inside it on its thread.
+std::map<std::string, Expected> expected_from(const Trace& trace) {
+    std::map<std::int64_t, std::vector<TraceEvent>> threads;
+    for (const auto& slice : trace.slices) threads[slice.tid].push_back(slice);
+    std::map<std::string, Expected> result;
+    for (auto& [tid, slices] : threads) {
+        std::stable_sort(slices.begin(), slices.end(), [](const auto& a, const auto& b) {
+            return a.ts_ns != b.ts_ns ? a.ts_ns < b.ts_ns : a.dur_ns > b.dur_ns;
+        });
+        std::vector<std::size_t> open;
+        std::vector<std::int64_t> child(slices.size(), 0);
+        std::vector<bool> outermost(slices.size(), true);
+        for (std::size_t i = 0; i < slices.size(); ++i) {
+            while (!open.empty() && slices[open.back()].end_ns() <= slices[i].ts_ns)
+                open.pop_back();
+            if (!open.empty()) child[open.back()] += slices[i].dur_ns;
+            for (const std::size_t j : open) {
+                if (slices[j].name == slices[i].name) outermost[i] = false;
+            }
+            open.push_back(i);
+        }
+        for (std::size_t i = 0; i < slices.size(); ++i) {
+            Expected& e = result[slices[i].name];
+            ++e.calls;
+            e.self_ns += slices[i].dur_ns - child[i];
+            if (outermost[i]) e.total_ns += slices[i].dur_ns;
+            e.max_ns = std::max(e.max_ns, slices[i].dur_ns);
+        }
+    }
+    return result;
+}
+
+struct Reported {
+    std::uint64_t calls = 0;
+    std::int64_t self_ns = 0;
+    std::int64_t total_ns = 0;
+    std::int64_t max_ns = 0;
+};
+
+struct Report {
+    vztrace::testing::ProcessResult result;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    // group index -> function name -> numbers
+    std::vector<std::map<std::string, Reported>> groups;
+};
+
+void report_json(Report& report, std::vector<std::string> args) {
+    args.insert(args.begin(), "report");
+    args.push_back("--format=json");
+    args.push_back("--limit=0");
+    report.result = run_vztrace(args);
+    INFO(report.result.err);
+    REQUIRE(report.result.status() == 0);
+    report.root = report.parser.parse(report.result.out);
+    for (simdjson::dom::element group : report.root["groups"].get_array()) {
+        std::map<std::string, Reported> functions;
+        for (simdjson::dom::element f : group["functions"].get_array()) {
+            Reported r;
+            r.calls = std::uint64_t(f["calls"]);
+            r.self_ns = std::int64_t(f["self_ns"]);
+            r.total_ns = std::int64_t(f["total_ns"]);
+            r.max_ns = std::int64_t(f["max_ns"]);
+            functions[std::string(std::string_view(f["name"]))] = r;
+        }
+        report.groups.push_back(std::move(functions));
+    }
+}
+
+// JSON traces keep microseconds (three decimals): a nanosecond or two of rounding a call.
+void check_times(const Reported& got, const Expected& want, std::int64_t slack) {
+    CHECK(got.calls == want.calls);
+    CHECK(std::llabs(got.self_ns - want.self_ns) <= slack * static_cast<std::int64_t>(want.calls));
+    CHECK(std::llabs(got.total_ns - want.total_ns) <=
+          slack * static_cast<std::int64_t>(want.calls));
+    CHECK(std::llabs(got.max_ns - want.max_ns) <= slack);
+}
+
+void write_gzip(const std::string& path, const std::string& text) {
+    gzFile file = gzopen(path.c_str(), "wb");
+    REQUIRE(file != nullptr);
+    REQUIRE(gzwrite(file, text.data(), static_cast<unsigned>(text.size())) ==
+            static_cast<int>(text.size()));
+    gzclose(file);
+}
+
+// A VizTracer trace: complete events in microseconds, names from M events. a() calls b(),
+// which calls a() again; c() is B/E pairs. pid 7, tid 8.
+const char* kVizTracerJson = R"json({"traceEvents": [
+ {"ph": "M", "pid": 7, "tid": 8, "name": "process_name", "args": {"name": "viz.py"}},
+ {"ph": "M", "pid": 7, "tid": 8, "name": "thread_name", "args": {"name": "MainThread"}},
+ {"pid": 7, "tid": 8, "ts": 1000.0, "dur": 100.0, "name": "a (viz.py:1)", "ph": "X", "cat": "FEE"},
+ {"pid": 7, "tid": 8, "ts": 1010.0, "dur": 50.0, "name": "b (viz.py:5)", "ph": "X", "cat": "FEE"},
+ {"pid": 7, "tid": 8, "ts": 1020.0, "dur": 10.0, "name": "a (viz.py:1)", "ph": "X", "cat": "FEE"},
+ {"pid": 7, "tid": 8, "ts": 1200.0, "name": "c (viz.py:9)", "ph": "B"},
+ {"pid": 7, "tid": 8, "ts": 1230.5, "name": "c (viz.py:9)", "ph": "E"}
+], "viztracer_metadata": {"version": "1.1.1", "overflow": false}})json";
+
+void check_viztracer(Report& report) {
+    REQUIRE(report.groups.size() == 1);
+    auto& functions = report.groups[0];
+    // a: 100 us outer and 10 us inner; total counts the outer call only.
+    CHECK(functions["a (viz.py:1)"].calls == 2);
+    CHECK(functions["a (viz.py:1)"].total_ns == 100000);
+    CHECK(functions["a (viz.py:1)"].self_ns == 50000 + 10000);
+    CHECK(functions["a (viz.py:1)"].max_ns == 100000);
+    CHECK(functions["b (viz.py:5)"].self_ns == 40000);
+    CHECK(functions["b (viz.py:5)"].total_ns == 50000);
+    CHECK(functions["c (viz.py:9)"].calls == 1);
+    CHECK(functions["c (viz.py:9)"].self_ns == 30500);
+    CHECK(std::uint64_t(report.root["calls"]) == 4);
+}
+
+}  // namespace
+
+TEST_CASE("report gives each function's calls, self and total time as the trace has them") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run = run_vztrace({"--quiet", "-o", trace, script("programs/generators.py")});
+    REQUIRE(run.status() == 0);
+    const auto expected = expected_from(load_trace(trace));
+    Report report;
+    report_json(report, {trace});
+    REQUIRE(report.groups.size() == 1);
+    const auto& functions = report.groups[0];
+    CHECK(functions.size() == expected.size());
+    std::size_t compared = 0;
+    for (const auto& [name, want] : expected) {
+        INFO(name);
+        const auto got = functions.find(name);
+        REQUIRE(got != functions.end());
+        check_times(got->second, want, vztrace::testing::testing_json() ? 1000 : 0);
+        ++compared;
+    }
+    CHECK(compared > 20);
+}
+
+TEST_CASE("report --by thread gives each thread its own table, named as the program named it") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("threads.py")}).status() == 0);
+    Report report;
+    report_json(report, {trace, "--by", "thread"});
+    const std::string work = "work (" + script("threads.py") + ":4)";
+    std::map<std::string, std::uint64_t> work_by_thread;
+    std::size_t index = 0;
+    for (simdjson::dom::element group : report.root["groups"].get_array()) {
+        const std::string name{std::string_view(group["thread_name"])};
+        const auto found = report.groups[index++].find(work);
+        if (found != report.groups[index - 1].end()) work_by_thread[name] += found->second.calls;
+    }
+    const Trace loaded = load_trace(trace);
+    std::map<std::string, std::uint64_t> expected;
+    for (const auto& slice : loaded.slices) {
+        if (slice.name == work) expected[loaded.threads.at(slice.tid)]++;
+    }
+    CHECK(work_by_thread == expected);
+    CHECK(expected.size() >= 2);
+}
+
+TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
+    TempDir dir;
+    dir.write("viz.json", kVizTracerJson);
+    write_gzip(dir.file("viz.json.gz"), kVizTracerJson);
+    for (const char* name : {"viz.json", "viz.json.gz"}) {
+        DYNAMIC_SECTION(name) {
+            Report report;
+            report_json(report, {dir.file(name)});
+            check_viztracer(report);
+            CHECK(std::string_view(report.root["format"]) ==
+                  (std::string(name).ends_with(".gz") ? "json.gz" : "json"));
+        }
+    }
+    SECTION("text, markdown, --sort, --limit and --match") {
+        const auto text = run_vztrace({"report", dir.file("viz.json"), "--sort", "total"});
+        REQUIRE(text.status() == 0);
+        CHECK(text.out.find("3 functions") != std::string::npos);
+        const auto a = text.out.find("a (viz.py:1)");
+        const auto b = text.out.find("b (viz.py:5)");
+        CHECK(a != std::string::npos);
+        CHECK(a < b);  // by total time: a (100 us) before b (50 us)
+        const auto limited =
+            run_vztrace({"report", dir.file("viz.json"), "--limit", "1", "--sort", "calls"});
+        CHECK(limited.out.find("a (viz.py:1)") != std::string::npos);
+        CHECK(limited.out.find("b (viz.py:5)") == std::string::npos);
+        CHECK(limited.out.find("the first 1 shown") != std::string::npos);
+        const auto matched =
+            run_vztrace({"report", dir.file("viz.json"), "--match", "^c ", "--format", "markdown"});
+        REQUIRE(matched.status() == 0);
+        CHECK(matched.out.find("| `c (viz.py:9)` | 1 | 0.03") != std::string::npos);
+        CHECK(matched.out.find("a (viz.py:1)") == std::string::npos);
+    }
+}
+
+TEST_CASE("report says in one line why it cannot read a trace, with its own status", "[perfetto]") {
+    TempDir dir;
+    dir.write("garbage.txt", "this is not a trace\n");
+    dir.write("no-events.json", "{\"metadata\": 1}");
+    dir.write("cut.json", std::string(kVizTracerJson).substr(0, 200));
+    dir.write("damaged.pftrace",
+              std::string("\x0a\x05\x08\x01\x10\x02\x0a\xff\xff\xff\xff\x0f", 12));
+    std::filesystem::create_directory(dir.file("a-directory"));
+    struct Case {
+        std::string file;
+        int status;
+    };
+    // Section names must not change between Catch's passes: the file's name, not its path.
+    const Case cases[] = {{"missing.pftrace", 66}, {"a-directory", 66}, {"garbage.txt", 65},
+                          {"no-events.json", 65},  {"cut.json", 65},    {"damaged.pftrace", 65}};
+    for (const Case& c : cases) {
+        DYNAMIC_SECTION(c.file) {
+            const auto result = run_vztrace({"report", dir.file(c.file)});
+            CHECK(result.status() == c.status);
+            CHECK(result.out.empty());
+            CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+            CHECK(result.err.find(dir.file(c.file)) != std::string::npos);
+        }
+    }
+    SECTION("bad options") {
+        for (const std::vector<std::string>& args :
+             {std::vector<std::string>{"report"},
+              {"report", dir.file("garbage.txt"), "--by", "host"},
+              {"report", dir.file("garbage.txt"), "--match", "(unclosed"}}) {
+            const auto result = run_vztrace(args);
+            CHECK(result.status() == 2);
+            CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+        }
+    }
+}
+
+TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[perfetto]") {
+    TempDir dir;
+    const std::string trace = dir.file("whole.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("programs/generators.py")}).status() == 0);
+    const std::string bytes = vztrace::testing::read_file(trace);
+    dir.write("cut.pftrace", bytes.substr(0, bytes.size() * 2 / 3));
+    const auto result = run_vztrace({"report", dir.file("cut.pftrace"), "--format", "json"});
+    CHECK(result.status() == 0);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(result.err.find("stops inside a packet") != std::string::npos);
+    CHECK(result.out.find("\"truncated\": true") != std::string::npos);
+}

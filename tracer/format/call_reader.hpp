@@ -1,0 +1,40 @@
+// Reads any trace vztrace knows as the calls of each thread, in order: vztrace's Perfetto
+// (.pftrace) and Chrome JSON (.json, .json.gz) traces, and VizTracer's JSON. The format is
+// told by the content, not the name. A begin and an end per call, properly nested on each
+// thread. No Python.h; Perfetto is streamed, JSON is parsed whole (simdjson).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vztrace::format {
+
+class CallVisitor {
+ public:
+    // A thread's identity; called for every thread before or after its calls, and again
+    // when a later descriptor renames it. `thread` keys the begin and end calls.
+    virtual void thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
+                        std::string_view process_name, std::string_view thread_name) = 0;
+    virtual void begin(std::uint64_t thread, std::string_view name, std::int64_t ns) = 0;
+    virtual void end(std::uint64_t thread, std::int64_t ns) = 0;
+
+ protected:
+    ~CallVisitor() = default;
+};
+
+struct CallReadResult {
+    enum class Status {
+        kOk,
+        kUnreadable,  // missing, a directory, no permission
+        kDamaged,     // not a trace in a known format, or damaged inside
+    };
+    Status status = Status::kOk;
+    std::string error;       // why, when not kOk
+    bool truncated = false;  // kOk, but the trace stops inside a packet (a killed writer)
+    std::string format;      // "perfetto", "json", "json.gz"
+};
+
+CallReadResult read_calls(const std::string& path, CallVisitor& visitor);
+
+}  // namespace vztrace::format

@@ -1,0 +1,103 @@
+#include "tracer/format/call_stats.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace vztrace::format {
+
+void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
+                       std::string_view process_name, std::string_view thread_name) {
+    ThreadState& state = threads_[thread];
+    state.pid = pid;
+    state.tid = tid;
+    state.process_name = process_name;
+    state.thread_name = thread_name;
+}
+
+std::uint32_t CallStats::name_id(std::string_view name) {
+    const auto found = name_ids_.find(name);
+    if (found != name_ids_.end()) return found->second;
+    const auto id = static_cast<std::uint32_t>(names_.size());
+    names_.emplace_back(name);
+    name_ids_.emplace(names_.back(), id);
+    return id;
+}
+
+void CallStats::begin(std::uint64_t thread, std::string_view name, std::int64_t ns) {
+    ThreadState& state = threads_[thread];
+    const std::uint32_t id = name_id(name);
+    const bool outermost = state.on_stack[id]++ == 0;
+    state.stack.push_back(Frame{id, ns, 0, outermost});
+    if (!any_ || ns < first_ns_) first_ns_ = ns;
+    any_ = true;
+}
+
+void CallStats::end(std::uint64_t thread, std::int64_t ns) {
+    ThreadState& state = threads_[thread];
+    if (state.stack.empty()) return;  // an end with no begin (a ring's cut): nothing to add
+    const Frame frame = state.stack.back();
+    state.stack.pop_back();
+    const std::int64_t duration = std::max<std::int64_t>(ns - frame.begin_ns, 0);
+    --state.on_stack[frame.name];
+    Totals& totals = state.functions[frame.name];
+    ++totals.calls;
+    totals.self_ns += std::max<std::int64_t>(duration - frame.child_ns, 0);
+    if (frame.outermost) totals.total_ns += duration;
+    totals.inclusive_ns += duration;
+    totals.max_ns = std::max(totals.max_ns, duration);
+    if (!state.stack.empty()) state.stack.back().child_ns += duration;
+    ++calls_;
+    last_ns_ = std::max(last_ns_, ns);
+}
+
+std::size_t CallStats::process_count() const {
+    std::vector<std::int64_t> pids;
+    for (const auto& [key, state] : threads_) pids.push_back(state.pid);
+    std::sort(pids.begin(), pids.end());
+    return static_cast<std::size_t>(std::unique(pids.begin(), pids.end()) - pids.begin());
+}
+
+std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
+    // Group key: (pid, tid) as far as `by` goes.
+    std::map<std::tuple<std::int64_t, std::int64_t>, StatsGroup> groups;
+    std::map<std::tuple<std::int64_t, std::int64_t>, std::unordered_map<std::uint32_t, Totals>>
+        merged;
+    for (const auto& [key, state] : threads_) {
+        const std::int64_t pid = by == GroupBy::kAll ? 0 : state.pid;
+        const std::int64_t tid = by == GroupBy::kThread ? state.tid : 0;
+        StatsGroup& group = groups[{pid, tid}];
+        group.pid = pid;
+        group.tid = tid;
+        if (by != GroupBy::kAll && group.process_name.empty())
+            group.process_name = state.process_name;
+        if (by == GroupBy::kThread) group.thread_name = state.thread_name;
+        auto& functions = merged[{pid, tid}];
+        for (const auto& [name, totals] : state.functions) {
+            Totals& into = functions[name];
+            into.calls += totals.calls;
+            into.self_ns += totals.self_ns;
+            into.total_ns += totals.total_ns;
+            into.inclusive_ns += totals.inclusive_ns;
+            into.max_ns = std::max(into.max_ns, totals.max_ns);
+        }
+    }
+    std::vector<StatsGroup> result;
+    for (auto& [key, group] : groups) {
+        for (const auto& [name, totals] : merged[key]) {
+            FunctionStats stats;
+            stats.name = names_[name];
+            stats.calls = totals.calls;
+            stats.self_ns = totals.self_ns;
+            stats.total_ns = totals.total_ns;
+            stats.inclusive_ns = totals.inclusive_ns;
+            stats.max_ns = totals.max_ns;
+            group.self_ns += totals.self_ns;
+            group.functions.push_back(std::move(stats));
+        }
+        result.push_back(std::move(group));
+    }
+    return result;
+}
+
+}  // namespace vztrace::format
