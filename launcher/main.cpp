@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
         if (args.size() >= 2 && args[1] == "report") {
             return vztrace::launcher::run_report(std::span(args).subspan(2));
         }
+        if (args.size() >= 2 && args[1] == "diff") {
+            return vztrace::launcher::run_diff(std::span(args).subspan(2));
+        }
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {
             case vztrace::launcher::Invocation::Action::kHelp:

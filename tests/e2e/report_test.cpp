@@ -268,3 +268,107 @@ TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[pe
     CHECK(result.err.find("stops inside a packet") != std::string::npos);
     CHECK(result.out.find("\"truncated\": true") != std::string::npos);
 }
+
+namespace {
+
+struct DiffFunction {
+    std::uint64_t base_calls = 0;
+    std::uint64_t new_calls = 0;
+    std::int64_t base_self_ns = 0;
+    std::int64_t new_self_ns = 0;
+    bool appears = false;
+    bool vanishes = false;
+};
+
+std::map<std::string, DiffFunction> diff_functions(const std::string& json) {
+    simdjson::dom::parser parser;
+    std::map<std::string, DiffFunction> result;
+    for (simdjson::dom::element f : parser.parse(json)["functions"].get_array()) {
+        DiffFunction d;
+        d.base_calls = std::uint64_t(f["base_calls"]);
+        d.new_calls = std::uint64_t(f["new_calls"]);
+        d.base_self_ns = std::int64_t(f["base_self_ns"]);
+        d.new_self_ns = std::int64_t(f["new_self_ns"]);
+        d.appears = bool(f["appears"]);
+        d.vanishes = bool(f["vanishes"]);
+        result[std::string(std::string_view(f["name"]))] = d;
+    }
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("diff compares two runs by function: exact calls, times, what appears") {
+    TempDir dir;
+    const std::string base = dir.file(vztrace::testing::trace_name("base"));
+    const std::string now = dir.file(vztrace::testing::trace_name("new"));
+    const std::string program = script("diff_prog.py");
+    REQUIRE(run_vztrace({"--quiet", "-o", base, program, "100"}).status() == 0);
+    REQUIRE(run_vztrace({"--quiet", "-o", now, program, "400", "extra"}).status() == 0);
+    const auto result =
+        run_vztrace({"diff", base, now, "--match", "diff_prog", "--format", "json", "--limit=0"});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    auto functions = diff_functions(result.out);
+    const std::string genexpr = "work.<locals>.<genexpr> (" + program + ":7)";
+    CHECK(functions[genexpr].base_calls == 5 * 101);  // a generator resumes once per item
+    CHECK(functions[genexpr].new_calls == 5 * 401);
+    CHECK(functions["work (" + program + ":6)"].base_calls == 5);
+    CHECK(functions["work (" + program + ":6)"].new_calls == 5);
+    const auto extra = functions["extra (" + program + ":10)"];
+    CHECK(extra.appears);
+    CHECK(extra.base_calls == 0);
+    CHECK(extra.new_calls == 1);
+    CHECK(functions.size() == 4);  // and <module>
+
+    SECTION("--fail-on-new-calls fails on calls that grew or appeared, with one line") {
+        const auto gated =
+            run_vztrace({"diff", base, now, "--match", "diff_prog", "--fail-on-new-calls"});
+        CHECK(gated.status() == 4);
+        CHECK(std::count(gated.err.begin(), gated.err.end(), '\n') == 1);
+        CHECK(gated.err.find("2 functions are called more often") != std::string::npos);
+        const auto same = run_vztrace({"diff", base, base, "--fail-on-new-calls", "--fail-over=0"});
+        CHECK(same.status() == 0);
+        CHECK(same.err.empty());
+        CHECK(same.out.find("(+0.0%)") != std::string::npos);
+    }
+}
+
+TEST_CASE("diff --fail-over gates on the growth of time, of all or of the matched functions",
+          "[perfetto]") {
+    // Every duration of the new trace is twice the base's, c() is gone and d() is new: the
+    // time in calls grows by exactly 100%.
+    TempDir dir;
+    dir.write("base.json", kVizTracerJson);
+    dir.write("new.json", R"json({"traceEvents": [
+ {"pid": 7, "tid": 8, "ts": 1000.0, "dur": 200.0, "name": "a (viz.py:1)", "ph": "X"},
+ {"pid": 7, "tid": 8, "ts": 1020.0, "dur": 100.0, "name": "b (viz.py:5)", "ph": "X"},
+ {"pid": 7, "tid": 8, "ts": 1040.0, "dur": 20.0, "name": "a (viz.py:1)", "ph": "X"},
+ {"pid": 7, "tid": 8, "ts": 1400.0, "dur": 61.0, "name": "d (viz.py:20)", "ph": "X"}]})json");
+    const std::string base = dir.file("base.json");
+    const std::string now = dir.file("new.json");
+    const auto json = run_vztrace({"diff", base, now, "--format", "json"});
+    REQUIRE(json.status() == 0);
+    auto functions = diff_functions(json.out);
+    CHECK(functions["a (viz.py:1)"].base_self_ns == 60000);
+    CHECK(functions["a (viz.py:1)"].new_self_ns == 120000);
+    CHECK(functions["c (viz.py:9)"].vanishes);
+    CHECK(functions["d (viz.py:20)"].appears);
+    CHECK(json.out.find("\"growth_percent\": 100.000") != std::string::npos);
+    CHECK(run_vztrace({"diff", base, now, "--fail-over", "99"}).status() == 1);
+    CHECK(run_vztrace({"diff", base, now, "--fail-over", "100"}).status() == 0);
+    // Only b(): 50 us -> 100 us.
+    const auto b = run_vztrace({"diff", base, now, "--match", "^b ", "--fail-over", "50"});
+    CHECK(b.status() == 1);
+    CHECK(b.err.find("matched functions' time grew by 100.0%") != std::string::npos);
+    const auto markdown = run_vztrace({"diff", base, now, "--format", "markdown"});
+    CHECK(markdown.out.find("| `d (viz.py:20)` | new: 1 |") != std::string::npos);
+    CHECK(markdown.out.find("| `c (viz.py:9)` | gone: 1 |") != std::string::npos);
+    SECTION("bad input") {
+        const auto missing = run_vztrace({"diff", base, dir.file("nope.json")});
+        CHECK(missing.status() == 66);
+        CHECK(std::count(missing.err.begin(), missing.err.end(), '\n') == 1);
+        CHECK(run_vztrace({"diff", base}).status() == 2);
+        CHECK(run_vztrace({"diff", base, now, "--fail-over", "-5"}).status() == 2);
+    }
+}
