@@ -10,6 +10,7 @@
 #include "embed/interpreter.hpp"
 #include "embed/setup_error.hpp"
 #include "launcher/command_line.hpp"
+#include "launcher/export.hpp"
 #include "launcher/report.hpp"
 
 int main(int argc, char** argv) {
@@ -21,6 +22,9 @@ int main(int argc, char** argv) {
         }
         if (args.size() >= 2 && args[1] == "diff") {
             return vztrace::launcher::run_diff(std::span(args).subspan(2));
+        }
+        if (args.size() >= 2 && args[1] == "export") {
+            return vztrace::launcher::run_export(std::span(args).subspan(2));
         }
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {

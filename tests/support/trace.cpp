@@ -1,12 +1,14 @@
 #include "support/trace.hpp"
 
 #include <simdjson.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 
+#include "support/process.hpp"
 #include "tracer/format/perfetto_reader.hpp"
 
 namespace vztrace::testing {
@@ -138,10 +140,23 @@ std::string trace_name(const std::string& stem) {
 bool testing_json() { return trace_name("").size() == 5; }
 
 Trace load_trace(const std::string& path) {
-    if (path.size() < 5 || path.substr(path.size() - 5) != ".json") return load_perfetto(path);
+    const bool gzipped = path.ends_with(".json.gz");
+    if (!path.ends_with(".json") && !gzipped) return load_perfetto(path);
+    std::string text;
+    if (gzipped) {
+        gzFile file = gzopen(path.c_str(), "rb");
+        if (file == nullptr) throw std::runtime_error("cannot open " + path);
+        char buffer[1 << 16];
+        int n = 0;
+        while ((n = gzread(file, buffer, sizeof buffer)) > 0) text.append(buffer, n);
+        gzclose(file);
+        if (n < 0) throw std::runtime_error("cannot gunzip " + path);
+    } else {
+        text = read_file(path);
+    }
     simdjson::dom::parser parser;
     simdjson::dom::element root;
-    if (auto error = parser.load(path).get(root)) {
+    if (auto error = parser.parse(text).get(root)) {
         throw std::runtime_error("cannot parse " + path + ": " + simdjson::error_message(error));
     }
     Trace trace;

@@ -15,18 +15,9 @@ void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
     state.thread_name = thread_name;
 }
 
-std::uint32_t CallStats::name_id(std::string_view name) {
-    const auto found = name_ids_.find(name);
-    if (found != name_ids_.end()) return found->second;
-    const auto id = static_cast<std::uint32_t>(names_.size());
-    names_.emplace_back(name);
-    name_ids_.emplace(names_.back(), id);
-    return id;
-}
-
 void CallStats::begin(std::uint64_t thread, std::string_view name, std::int64_t ns) {
     ThreadState& state = threads_[thread];
-    const std::uint32_t id = name_id(name);
+    const std::uint32_t id = names_.id(name);
     const bool outermost = state.on_stack[id]++ == 0;
     state.stack.push_back(Frame{id, ns, 0, outermost});
     if (!any_ || ns < first_ns_) first_ns_ = ns;
@@ -86,7 +77,7 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
     for (auto& [key, group] : groups) {
         for (const auto& [name, totals] : merged[key]) {
             FunctionStats stats;
-            stats.name = names_[name];
+            stats.name = names_.name(name);
             stats.calls = totals.calls;
             stats.self_ns = totals.self_ns;
             stats.total_ns = totals.total_ns;

@@ -8,13 +8,13 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "tracer/format/call_reader.hpp"
+#include "tracer/format/name_table.hpp"
 
 namespace vztrace::format {
 
@@ -80,10 +80,7 @@ class CallStats final : public CallVisitor {
         std::unordered_map<std::uint32_t, Totals> functions;
     };
 
-    std::uint32_t name_id(std::string_view name);
-
-    std::deque<std::string> names_;
-    std::unordered_map<std::string_view, std::uint32_t> name_ids_;
+    NameTable names_;
     std::unordered_map<std::uint64_t, ThreadState> threads_;
     std::uint64_t calls_ = 0;
     std::int64_t first_ns_ = 0;

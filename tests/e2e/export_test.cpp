@@ -1,0 +1,143 @@
+// `vztrace export`: a trace in the formats other tools read, checked by those formats'
+// own readers where one is here (Python's pstats) and against the trace's own calls.
+#include <simdjson.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <map>
+#include <sstream>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+
+namespace {
+
+std::map<std::string, std::size_t> counts_of(const Trace& trace) {
+    std::map<std::string, std::size_t> counts;
+    for (const auto& slice : trace.slices) counts[slice.name]++;
+    return counts;
+}
+
+struct Exported {
+    TempDir dir;
+    std::string trace;
+    Trace loaded;
+    explicit Exported(const std::string& program) {
+        trace = dir.file(vztrace::testing::trace_name("trace"));
+        const auto run = run_vztrace({"--quiet", "-o", trace, program});
+        REQUIRE(run.status() == 0);
+        loaded = load_trace(trace);
+    }
+    std::string to(const std::string& name) {
+        const auto result = run_vztrace({"export", trace, "-o", dir.file(name)});
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        CHECK(result.out.empty());
+        return dir.file(name);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("export .pstats loads in Python's pstats with the trace's call counts") {
+    Exported exported(script("fib5.py"));
+    const std::string stats = exported.to("fib.pstats");
+    // The embedded python's own pstats reads it: each function's calls, as "file:line name
+    // primitive calls callers".
+    const auto result = vztrace::testing::run_process(
+        {kPython, "-c",
+         "import pstats, sys\n"
+         "s = pstats.Stats(sys.argv[1])\n"
+         "for (f, l, n), (cc, nc, tt, ct, callers) in sorted(s.stats.items()):\n"
+         "    print(f'{f}:{l}\\t{n}\\t{nc} {cc} {len(callers)} {tt <= ct + 1e-9}')\n"
+         "print(f'total\\t\\t{s.total_calls}')\n",
+         stats});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    std::map<std::string, std::string> lines;
+    std::istringstream in(result.out);
+    for (std::string line; std::getline(in, line);) {
+        const auto second_tab = line.find('\t', line.find('\t') + 1);
+        lines[line.substr(0, second_tab)] = line.substr(second_tab + 1);
+    }
+    const std::string fib = script("fib5.py") + ":1\tfib";
+    REQUIRE(lines.count(fib) == 1);
+    // fib(5): 15 calls, one of them primitive (not below another fib), called from
+    // <module> and from fib; its own time within its cumulative time.
+    CHECK(lines[fib] == "15 1 2 True");
+    CHECK(lines["total\t"] == std::to_string(exported.loaded.slices.size()));
+    CHECK(lines.count("~:0\t<built-in method builtins.print>") == 1);
+}
+
+TEST_CASE("export .json and .json.gz keep every call, read back by report") {
+    Exported exported(script("programs/generators.py"));
+    const auto counts = counts_of(exported.loaded);
+    for (const char* name : {"out.json", "out.json.gz"}) {
+        DYNAMIC_SECTION(name) {
+            const Trace back = load_trace(exported.to(name));
+            CHECK(counts_of(back) == counts);
+            CHECK(back.nesting_problem().empty());
+            const auto report = run_vztrace({"report", exported.dir.file(name), "--format=json"});
+            REQUIRE(report.status() == 0);
+            CHECK(report.out.find("\"calls\": " + std::to_string(exported.loaded.slices.size())) !=
+                  std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("export .speedscope.json opens and closes every call, in time order") {
+    Exported exported(script("threads.py"));
+    simdjson::dom::parser parser;
+    const auto root = parser.load(exported.to("out.speedscope.json"));
+    CHECK(std::string_view(root["$schema"]) ==
+          "https://www.speedscope.app/file-format-schema.json");
+    std::size_t opens = 0, closes = 0, profiles = 0;
+    bool ordered = true;
+    for (simdjson::dom::element profile : root["profiles"].get_array()) {
+        ++profiles;
+        CHECK(std::string_view(profile["type"]) == "evented");
+        std::int64_t last = 0;
+        for (simdjson::dom::element event : profile["events"].get_array()) {
+            const std::int64_t at = std::int64_t(event["at"]);
+            ordered = ordered && at >= last;
+            last = at;
+            (std::string_view(event["type"]) == "O" ? opens : closes)++;
+        }
+    }
+    CHECK(ordered);
+    CHECK(opens == exported.loaded.slices.size());
+    CHECK(closes == opens);
+    CHECK(profiles == exported.loaded.threads.size());
+}
+
+TEST_CASE("export .folded gives each stack its self time, for flamegraph.pl and inferno") {
+    Exported exported(script("fib5.py"));
+    const std::string folded = vztrace::testing::read_file(exported.to("out.folded"));
+    const std::string module = "<module> (" + script("fib5.py") + ":1)";
+    const std::string fib = "fib (" + script("fib5.py") + ":1)";
+    // fib(5) recurses 5 deep below the module: that stack is there, frame by frame.
+    CHECK(folded.find(module + ";" + fib + ";" + fib + ";" + fib + ";" + fib + ";" + fib + " ") !=
+          std::string::npos);
+    std::istringstream in(folded);
+    for (std::string line; std::getline(in, line);) {
+        const auto space = line.rfind(' ');
+        REQUIRE(space != std::string::npos);
+        CHECK(std::stoll(line.substr(space + 1)) >= 0);  // nanoseconds of self time
+    }
+}
+
+TEST_CASE("export refuses a format it does not know and keeps an existing file on failure") {
+    TempDir dir;
+    dir.write("keep.json", "precious");
+    const auto unknown = run_vztrace({"export", dir.file("x.pftrace"), "-o", dir.file("x.txt")});
+    CHECK(unknown.status() == 2);
+    CHECK(std::count(unknown.err.begin(), unknown.err.end(), '\n') == 1);
+    const auto missing =
+        run_vztrace({"export", dir.file("missing.pftrace"), "-o", dir.file("keep.json")});
+    CHECK(missing.status() == 66);
+    CHECK(vztrace::testing::read_file(dir.file("keep.json")) == "precious");
+}
