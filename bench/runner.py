@@ -269,6 +269,28 @@ def startup(args, python, vztrace, tmp, env):
     return result
 
 
+REPORT_CALLS = 15_000_000
+
+
+def report_speed(args, vztrace, tmp, env):
+    """`vztrace report` on a trace of 15 M calls (1.5 M with --quick, which sympy's tests
+    under pytest make): seconds and peak RSS, against the trace's size."""
+    calls = REPORT_CALLS // 10 if args.quick else REPORT_CALLS
+    trace = os.path.join(tmp, "report.pftrace")
+    run_env = dict(env, VZBENCH_CALLS=str(calls))
+    argv = [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
+            os.path.join(HERE, "report_calls.py")]
+    seconds, status, _, err, _ = run_measured(argv, run_env, tmp, tmp)
+    if status != 0:
+        raise BenchError(f"tracing the report workload failed:\n{err}")
+    size = os.path.getsize(trace)
+    seconds, status, out, err, peak = run_measured([vztrace, "report", trace], env, tmp, tmp)
+    if status != 0:
+        raise BenchError(f"vztrace report failed:\n{err}")
+    os.unlink(trace)
+    return {"calls": calls, "trace_mib": size / 2**20, "seconds": seconds, "peak_rss_mib": peak}
+
+
 def in_process(args, python, vztrace, floor_dir, tmp, env):
     script = os.path.join(HERE, "fib_inprocess.py")
     trace = os.path.join(tmp, "fib.pftrace")
@@ -358,6 +380,11 @@ def markdown(report):
                      f"{row['python_s']:.2f} | {row['vztrace_s']:.2f} | "
                      f"{row['python_rss_mib']:.0f} | {row['vztrace_rss_mib']:.0f} | "
                      f"{row['added_rss_mib']:+.0f} |")
+    rep = report["report"]
+    lines += ["", "### `vztrace report` (a Perfetto trace, one thread)", "",
+              "| calls | trace MiB | seconds | peak RSS MiB |", "|---:|---:|---:|---:|",
+              f"| {rep['calls']} | {rep['trace_mib']:.0f} | {rep['seconds']:.2f} | "
+              f"{rep['peak_rss_mib']:.0f} |"]
     return "\n".join(lines)
 
 
@@ -393,6 +420,7 @@ def main():
             start = startup(args, python, vztrace, tmp, env)
             whole = whole_process(args, python, vztrace, tmp, viztracer, env)
             memory = memory_by_length(args, python, vztrace, tmp, env)
+            report_run = report_speed(args, vztrace, tmp, env)
     except (BenchError, subprocess.CalledProcessError, OSError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 1
@@ -405,7 +433,8 @@ def main():
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores",
               "python": python_line, "vztrace": vztrace, "runs": args.runs, "scale": scale,
               "quick": args.quick, "in_process": inproc, "encoder_alone": encoder,
-              "startup": start, "whole_process": whole, "memory_by_length": memory}
+              "startup": start, "whole_process": whole, "memory_by_length": memory,
+              "report": report_run}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(report, f, indent=2)
