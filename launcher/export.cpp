@@ -14,12 +14,14 @@
 #include "launcher/subcommand.hpp"
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/name_table.hpp"
+#include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/output_file.hpp"
 
 namespace vztrace::launcher {
 namespace {
 
-constexpr std::string_view kFormats = ".json, .json.gz, .speedscope.json, .folded, .pstats";
+constexpr std::string_view kFormats =
+    ".pftrace, .perfetto-trace, .json, .json.gz, .speedscope.json, .folded, .pstats";
 
 bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
@@ -387,6 +389,85 @@ bool write_pstats(const Calls& calls, tracer::OutputFile& out) {
     return out.write(m.bytes());
 }
 
+// ---- Perfetto ---------------------------------------------------------------------------
+
+// One input of a Perfetto trace being written: its calls, and how far to move their times.
+struct Source {
+    const Calls* calls;
+    std::int64_t shift_ns = 0;
+};
+
+// Writes the sources as one Perfetto trace, a packet sequence a thread, as vztrace's writer
+// does; each thread keeps its pid, tid and names. `metadata` goes in too.
+bool write_perfetto(std::span<const Source> sources,
+                    std::span<const std::pair<std::string, std::string>> metadata,
+                    tracer::OutputFile& out) {
+    format::ByteBuffer buffer;
+    std::uint32_t next_sequence = 1;
+    const std::uint32_t trace_sequence = next_sequence++;
+    std::int64_t first = INT64_MAX;
+    for (const Source& source : sources) {
+        for (const Calls::Thread* thread : source.calls->threads()) {
+            if (!thread->events.empty())
+                first = std::min(first, thread->events.front().ns + source.shift_ns);
+        }
+    }
+    if (first == INT64_MAX) first = 0;
+    format::append_clock_snapshot(trace_sequence, first, first, first, buffer);
+    format::append_metadata(trace_sequence, metadata, buffer);
+    bool ok = true;
+    std::map<std::int64_t, std::string> processes;
+    for (const Source& source : sources) {
+        for (const Calls::Thread* thread : source.calls->threads()) {
+            processes.emplace(thread->pid, thread->process_name);
+        }
+    }
+    for (const auto& [pid, name] : processes) {
+        format::append_process_descriptor(trace_sequence, format::process_track_uuid(pid), pid,
+                                          name, {}, buffer);
+    }
+    std::vector<format::Record> records;
+    for (const Source& source : sources) {
+        const Calls& calls = *source.calls;
+        const auto symbols = [&](format::SymbolId id) {
+            return format::SymbolInfo{calls.name(id)};
+        };
+        const auto to_ns = [](std::uint64_t ns) { return static_cast<std::int64_t>(ns); };
+        for (const Calls::Thread* thread : calls.threads()) {
+            if (thread->events.empty()) continue;
+            const std::uint32_t sequence_id = next_sequence++;
+            format::PerfettoSequence sequence(sequence_id,
+                                              format::thread_track_uuid(thread->pid, sequence_id));
+            const auto at = [&](std::int64_t ns) {
+                return static_cast<std::uint64_t>(std::max<std::int64_t>(ns + source.shift_ns, 0));
+            };
+            sequence.begin(static_cast<std::int64_t>(at(thread->events.front().ns)), 0, buffer);
+            format::append_thread_descriptor(sequence_id, sequence.track_uuid(),
+                                             format::process_track_uuid(thread->pid), thread->pid,
+                                             thread->tid, thread->thread_name, buffer);
+            records.clear();
+            std::vector<std::uint32_t> open;
+            for (const Calls::Event& event : thread->events) {
+                if (event.name != Calls::kEnd) {
+                    open.push_back(event.name);
+                    records.push_back(
+                        format::Record{at(event.ns), event.name, format::EventKind::kEnter});
+                } else if (!open.empty()) {
+                    records.push_back(
+                        format::Record{at(event.ns), open.back(), format::EventKind::kExit});
+                    open.pop_back();
+                }
+            }
+            sequence.encode(records, to_ns, symbols, buffer);
+            if (buffer.size() > (std::size_t{4} << 20)) {
+                ok = ok && out.write(buffer.view());
+                buffer.clear();
+            }
+        }
+    }
+    return ok && out.write(buffer.view());
+}
+
 }  // namespace
 
 int run_export(std::span<const std::string> args) {
@@ -410,9 +491,11 @@ int run_export(std::span<const std::string> args) {
         "(pstats.Stats, snakeviz).\nExit status: 0, 2 bad command line, 65 not a trace or "
         "damaged, 66 cannot be read, 74 the output cannot be written.");
     if (const int status = parse_subcommand(app, "export", args); status >= 0) return status;
-    enum class Kind { kJson, kSpeedscope, kFolded, kPstats };
+    enum class Kind { kPerfetto, kJson, kSpeedscope, kFolded, kPstats };
     Kind kind;
-    if (ends_with(output, ".speedscope.json")) {
+    if (ends_with(output, ".pftrace") || ends_with(output, ".perfetto-trace")) {
+        kind = Kind::kPerfetto;
+    } else if (ends_with(output, ".speedscope.json")) {
         kind = Kind::kSpeedscope;
     } else if (ends_with(output, ".json") || ends_with(output, ".json.gz")) {
         kind = Kind::kJson;
@@ -432,6 +515,12 @@ int run_export(std::span<const std::string> args) {
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
     bool ok = false;
     switch (kind) {
+        case Kind::kPerfetto: {
+            const Source source{&calls, 0};
+            const std::pair<std::string, std::string> from[] = {{"vztrace.exported_from", trace}};
+            ok = write_perfetto(std::span(&source, 1), from, out);
+            break;
+        }
         case Kind::kJson:
             ok = write_json(calls, out);
             break;
@@ -446,6 +535,93 @@ int run_export(std::span<const std::string> args) {
             break;
     }
     if (!ok || !out.commit()) {
+        out.discard();
+        return fail(ExitCode::kTraceNotWritten, out.error());
+    }
+    return 0;
+}
+
+}  // namespace vztrace::launcher
+
+namespace vztrace::launcher {
+
+int run_combine(std::span<const std::string> args) {
+    std::vector<std::string> traces;
+    std::string output, align = "realtime";
+    CLI::App app{"vztrace combine: traces of separate runs or machines as one", "vztrace combine"};
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.add_option("traces", traces,
+                   "The traces (vztrace's .pftrace, .json, .json.gz, VizTracer's JSON)")
+        ->required()
+        ->expected(2, -1)
+        ->type_name("TRACE");
+    app.add_option("-o,--output", output,
+                   "The trace to write (.pftrace or .perfetto-trace); replaced once complete")
+        ->required()
+        ->type_name("OUT");
+    app.add_option("--align", align,
+                   "realtime: the clocks of the machines, as each trace recorded CLOCK_REALTIME "
+                   "beside its own (vztrace's Perfetto traces do); start: each trace's first "
+                   "call at the first trace's")
+        ->check(CLI::IsMember({"realtime", "start"}))
+        ->capture_default_str();
+    app.footer(
+        "Each process keeps its pid and names. Exit status: 0, 2 bad command line, 65 not a "
+        "trace or damaged, 66 cannot be read, 74 the output cannot be written.");
+    if (const int status = parse_subcommand(app, "combine", args); status >= 0) return status;
+    if (!ends_with(output, ".pftrace") && !ends_with(output, ".perfetto-trace")) {
+        return fail(ExitCode::kUsage,
+                    fmt::format("combine: '{}': combine writes Perfetto (.pftrace, "
+                                ".perfetto-trace); `vztrace export` converts it",
+                                output));
+    }
+    std::deque<Calls> inputs;
+    std::vector<format::CallReadResult> reads;
+    for (const std::string& trace : traces) {
+        format::CallReadResult read;
+        if (const int error = read_trace(trace, inputs.emplace_back(), read); error != 0)
+            return error;
+        if (align == "realtime" && !read.realtime_offset_ns) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("combine: {} records no CLOCK_REALTIME to line it up with "
+                                    "the others by; use --align start",
+                                    trace));
+        }
+        reads.push_back(read);
+    }
+    const auto first_of = [](const Calls& calls) {
+        std::int64_t first = INT64_MAX;
+        for (const Calls::Thread* thread : calls.threads()) {
+            if (!thread->events.empty()) first = std::min(first, thread->events.front().ns);
+        }
+        return first == INT64_MAX ? 0 : first;
+    };
+    std::vector<Source> sources;
+    std::map<std::int64_t, std::size_t> pid_owner;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        // Onto the first trace's time axis.
+        const std::int64_t shift = align == "realtime"
+                                       ? *reads[i].realtime_offset_ns - *reads[0].realtime_offset_ns
+                                       : first_of(inputs[0]) - first_of(inputs[i]);
+        sources.push_back(Source{&inputs[i], shift});
+        for (const Calls::Thread* thread : inputs[i].threads()) {
+            const auto [owner, added] = pid_owner.emplace(thread->pid, i);
+            if (!added && owner->second != i) {
+                std::fprintf(stderr,
+                             "vztrace: warning: pid %lld is in both %s and %s: Perfetto shows "
+                             "them as one process\n",
+                             static_cast<long long>(thread->pid), traces[owner->second].c_str(),
+                             traces[i].c_str());
+                owner->second = i;  // warned once per pair
+            }
+        }
+    }
+    std::vector<std::pair<std::string, std::string>> metadata;
+    for (const std::string& trace : traces) metadata.emplace_back("vztrace.combined_from", trace);
+    metadata.emplace_back("vztrace.combined_align", align);
+    tracer::OutputFile out(output);
+    if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
+    if (!write_perfetto(sources, metadata, out) || !out.commit()) {
         out.discard();
         return fail(ExitCode::kTraceNotWritten, out.error());
     }

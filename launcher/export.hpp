@@ -11,4 +11,8 @@ namespace vztrace::launcher {
 // args: what follows "export". Returns the exit status (see report.hpp).
 int run_export(std::span<const std::string> args);
 
+// `vztrace combine A B ... -o OUT`: traces of separate runs or machines as one Perfetto
+// trace, their times lined up by CLOCK_REALTIME or by their starts.
+int run_combine(std::span<const std::string> args);
+
 }  // namespace vztrace::launcher

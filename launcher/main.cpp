@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
         if (args.size() >= 2 && args[1] == "export") {
             return vztrace::launcher::run_export(std::span(args).subspan(2));
         }
+        if (args.size() >= 2 && args[1] == "combine") {
+            return vztrace::launcher::run_combine(std::span(args).subspan(2));
+        }
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {
             case vztrace::launcher::Invocation::Action::kHelp:

@@ -141,3 +141,74 @@ TEST_CASE("export refuses a format it does not know and keeps an existing file o
     CHECK(missing.status() == 66);
     CHECK(vztrace::testing::read_file(dir.file("keep.json")) == "precious");
 }
+
+TEST_CASE("export .pftrace writes any trace as Perfetto, every call kept") {
+    Exported exported(script("threads.py"));
+    const std::string json = exported.to("out.json");
+    const auto back = run_vztrace({"export", json, "-o", exported.dir.file("back.pftrace")});
+    REQUIRE(back.status() == 0);
+    const Trace perfetto = load_trace(exported.dir.file("back.pftrace"));
+    CHECK(counts_of(perfetto) == counts_of(exported.loaded));
+    CHECK(perfetto.nesting_problem().empty());
+    CHECK(perfetto.threads == exported.loaded.threads);
+    CHECK(perfetto.processes == exported.loaded.processes);
+}
+
+TEST_CASE("combine puts traces of separate runs in one, each process with its pid and names",
+          "[perfetto]") {
+    TempDir dir;
+    const std::string first = dir.file("first.pftrace");
+    const std::string second = dir.file("second.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", first, script("fib5.py")}).status() == 0);
+    REQUIRE(run_vztrace({"--quiet", "-o", second, script("threads.py")}).status() == 0);
+    const Trace a = load_trace(first);
+    const Trace b = load_trace(second);
+    const auto start_of = [](const Trace& trace, std::int64_t pid) {
+        std::int64_t start = INT64_MAX;
+        for (const auto& slice : trace.slices) {
+            if (slice.pid == pid) start = std::min(start, slice.ts_ns);
+        }
+        return start;
+    };
+    for (const char* align : {"realtime", "start"}) {
+        DYNAMIC_SECTION("--align " << align) {
+            const std::string out = dir.file(std::string(align) + ".pftrace");
+            const auto result =
+                run_vztrace({"combine", first, second, "-o", out, "--align", align});
+            INFO(result.err);
+            REQUIRE(result.status() == 0);
+            const Trace both = load_trace(out);
+            CHECK(both.slices.size() == a.slices.size() + b.slices.size());
+            CHECK(both.processes.size() == 2);
+            CHECK(both.processes.at(a.processes.begin()->first) == script("fib5.py"));
+            CHECK(both.processes.at(b.processes.begin()->first) == script("threads.py"));
+            CHECK(both.nesting_problem().empty());
+            const std::int64_t a_start = start_of(both, a.processes.begin()->first);
+            const std::int64_t b_start = start_of(both, b.processes.begin()->first);
+            if (std::string(align) == "start") {
+                CHECK(a_start == b_start);
+            } else {
+                // The second program ran after the first had ended, by the machine's clock.
+                std::int64_t a_end = 0;
+                for (const auto& slice : both.slices) {
+                    if (slice.pid == a.processes.begin()->first)
+                        a_end = std::max(a_end, slice.end_ns());
+                }
+                CHECK(b_start > a_end);
+            }
+        }
+    }
+    SECTION("a JSON trace has no machine clock to align by; the output must be Perfetto") {
+        const auto json = run_vztrace({"export", first, "-o", dir.file("first.json")});
+        REQUIRE(json.status() == 0);
+        const auto refused =
+            run_vztrace({"combine", dir.file("first.json"), second, "-o", dir.file("c.pftrace")});
+        CHECK(refused.status() == 2);
+        CHECK(refused.err.find("--align start") != std::string::npos);
+        CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+        CHECK(run_vztrace({"combine", first, second, "-o", dir.file("c.json")}).status() == 2);
+        CHECK(run_vztrace({"combine", dir.file("first.json"), second, "--align", "start", "-o",
+                           dir.file("c.pftrace")})
+                  .status() == 0);
+    }
+}

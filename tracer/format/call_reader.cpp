@@ -87,6 +87,7 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
     CallReadResult result;
     result.format = "perfetto";
     result.truncated = reader.truncated();
+    result.realtime_offset_ns = reader.realtime_offset_ns();
     const auto& tracks = reader.tracks();
     for (const auto& [uuid, track] : tracks) {
         if (!track.is_thread) continue;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,9 @@ struct CallReadResult {
     std::string error;       // why, when not kOk
     bool truncated = false;  // kOk, but the trace stops inside a packet (a killed writer)
     std::string format;      // "perfetto", "json", "json.gz"
+    // CLOCK_REALTIME minus the trace's time axis, when the trace records it (vztrace's
+    // Perfetto traces do): what lines up traces of different machines.
+    std::optional<std::int64_t> realtime_offset_ns;
 };
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor);

@@ -570,6 +570,12 @@ void PerfettoReader::close_open_calls() {
     }
 }
 
+std::optional<std::int64_t> PerfettoReader::realtime_offset_ns() const {
+    const auto found = builtin_offsets_.find(pf::clock::kRealtime);
+    if (found == builtin_offsets_.end()) return std::nullopt;
+    return found->second;
+}
+
 std::vector<OpenCall> PerfettoReader::open_calls() const {
     std::vector<OpenCall> result;
     for (const auto& [uuid, track] : track_states_) {

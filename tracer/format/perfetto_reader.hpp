@@ -87,6 +87,8 @@ class PerfettoReader {
     // Key/value metadata from TraceAttributes packets, in the order read.
     const std::vector<std::pair<std::string, std::string>>& metadata() const { return metadata_; }
     std::vector<OpenCall> open_calls() const;
+    // CLOCK_REALTIME minus CLOCK_MONOTONIC, from the trace's clock snapshot, if it has one.
+    std::optional<std::int64_t> realtime_offset_ns() const;
     // Per packet sequence: the last timestamp on its incremental clock, the open calls'
     // symbols. Used to close a killed process's calls in its own stream.
     struct SequenceEnd {
