@@ -89,6 +89,15 @@ TEST_CASE("CPython's profiler tests pass under vztrace as under python", "[cpyth
     check_same_outcome({"-v", "test_profile", "test_cprofile", "test_sys_setprofile"});
 }
 
+TEST_CASE("CPython's thread and profiler tests pass with the frame hook", "[cpython]") {
+    // --hook frame: the frame-evaluation hook for Python frames, whatever it costs, beside
+    // the mechanism of C calls; the program's threads, forks, profilers and trace
+    // functions (which make it give way) see what they see under python.
+    check_same_outcome(
+        {"-v", "test_threading", "test_profile", "test_cprofile", "test_sys_setprofile"},
+        {"--hook", "frame"});
+}
+
 #if VZTRACE_TEST_PYTHON_MINOR >= 12
 TEST_CASE("CPython's test_monitoring passes under vztrace, with C calls recorded", "[cpython]") {
     // Tools the tests turn on no longer see the C return of the call that turned them on.
