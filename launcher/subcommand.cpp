@@ -1,8 +1,11 @@
 #include "launcher/subcommand.hpp"
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "tracer/format/chrome_json.hpp"
@@ -70,6 +73,44 @@ int finish_output(const std::string& out) {
 std::string json_string(std::string_view text) {
     std::string out;
     format::append_json_string(out, text);
+    return out;
+}
+
+double percent(std::int64_t part, std::int64_t whole) {
+    return whole <= 0 ? 0.0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double us(std::int64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+// Columns left for names: the terminal's width when stdout is one, else $COLUMNS, else
+// no limit (a file or a CI log keeps whole names).
+std::size_t name_width(std::size_t used) {
+    std::size_t columns = 0;
+    winsize size{};
+    if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0) {
+        columns = size.ws_col;
+    } else if (const char* env = std::getenv("COLUMNS")) {
+        columns = static_cast<std::size_t>(std::max(0L, std::atol(env)));
+    }
+    if (columns == 0) return 0;
+    return columns > used + 20 ? columns - used : 20;
+}
+
+// Keeps the start (the function) and the end (file and line) of a long name.
+std::string fitted(const std::string& name, std::size_t width) {
+    if (width == 0 || name.size() <= width) return name;
+    const std::size_t head = (width - 3) / 2;
+    const std::size_t tail = width - 3 - head;
+    return name.substr(0, head) + "..." + name.substr(name.size() - tail);
+}
+
+std::string markdown_cell(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == '|') out += '\\';
+        out += c;
+    }
     return out;
 }
 

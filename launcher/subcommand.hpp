@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <regex>
 #include <span>
 #include <string>
@@ -18,8 +19,7 @@ int fail(ExitCode code, const std::string& message);
 
 // Reads `path` into `visitor`; 0, or the exit status after one line on stderr. A trace cut
 // short (a killed writer) is read to where it stops, with a warning.
-int read_trace(const std::string& path, format::CallVisitor& visitor,
-               format::CallReadResult& read);
+int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read);
 
 // Parses a subcommand's arguments; -1 to go on, else the status to exit with (0 after
 // --help).
@@ -33,5 +33,17 @@ bool compile_match(const std::string& text, const std::string& command, std::reg
 int finish_output(const std::string& out);
 
 std::string json_string(std::string_view text);
+
+// Tables: percentages, milliseconds and microseconds of nanoseconds.
+double percent(std::int64_t part, std::int64_t whole);
+double ms(std::int64_t ns);
+double us(std::int64_t ns);
+// Columns left for names after `used`: the terminal's width when stdout is one, else
+// $COLUMNS, else 0 (no limit: a file or a CI log keeps whole names).
+std::size_t name_width(std::size_t used);
+// A name cut to `width` (0: whole), its start and end kept.
+std::string fitted(const std::string& name, std::size_t width);
+// Text for a markdown table cell.
+std::string markdown_cell(const std::string& text);
 
 }  // namespace vztrace::launcher

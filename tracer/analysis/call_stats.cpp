@@ -1,10 +1,10 @@
-#include "tracer/format/call_stats.hpp"
+#include "tracer/analysis/call_stats.hpp"
 
 #include <algorithm>
 #include <map>
 #include <tuple>
 
-namespace vztrace::format {
+namespace vztrace::analysis {
 
 void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
                        std::string_view process_name, std::string_view thread_name) {
@@ -91,4 +91,4 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
     return result;
 }
 
-}  // namespace vztrace::format
+}  // namespace vztrace::analysis

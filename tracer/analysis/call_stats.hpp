@@ -16,7 +16,10 @@
 #include "tracer/format/call_reader.hpp"
 #include "tracer/format/name_table.hpp"
 
-namespace vztrace::format {
+namespace vztrace::analysis {
+
+using format::CallVisitor;
+using format::NameTable;
 
 enum class GroupBy { kAll, kProcess, kThread };
 
@@ -88,4 +91,4 @@ class CallStats final : public CallVisitor {
     bool any_ = false;
 };
 
-}  // namespace vztrace::format
+}  // namespace vztrace::analysis

@@ -1,0 +1,108 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "launcher/export.hpp"
+#include "launcher/subcommand.hpp"
+#include "tracer/format/call_writers.hpp"
+#include "tracer/output_file.hpp"
+
+namespace vztrace::launcher {
+namespace {
+
+bool is_perfetto_name(std::string_view name) {
+    return name.ends_with(".pftrace") || name.ends_with(".perfetto-trace");
+}
+
+}  // namespace
+
+int run_combine(std::span<const std::string> args) {
+    std::vector<std::string> traces;
+    std::string output, align = "realtime";
+    CLI::App app{"vztrace combine: traces of separate runs or machines as one", "vztrace combine"};
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.add_option("traces", traces,
+                   "The traces (vztrace's .pftrace, .json, .json.gz, VizTracer's JSON)")
+        ->required()
+        ->expected(2, -1)
+        ->type_name("TRACE");
+    app.add_option("-o,--output", output,
+                   "The trace to write (.pftrace or .perfetto-trace); replaced once complete")
+        ->required()
+        ->type_name("OUT");
+    app.add_option("--align", align,
+                   "realtime: the clocks of the machines, as each trace recorded CLOCK_REALTIME "
+                   "beside its own (vztrace's Perfetto traces do); start: each trace's first "
+                   "call at the first trace's")
+        ->check(CLI::IsMember({"realtime", "start"}))
+        ->capture_default_str();
+    app.footer(
+        "Each process keeps its pid and names. Exit status: 0, 2 bad command line, 65 not a "
+        "trace or damaged, 66 cannot be read, 74 the output cannot be written.");
+    if (const int status = parse_subcommand(app, "combine", args); status >= 0) return status;
+    if (!is_perfetto_name(output)) {
+        return fail(ExitCode::kUsage,
+                    fmt::format("combine: '{}': combine writes Perfetto (.pftrace, "
+                                ".perfetto-trace); `vztrace export` converts it",
+                                output));
+    }
+    std::deque<format::CallLog> inputs;
+    std::vector<format::CallReadResult> reads;
+    for (const std::string& trace : traces) {
+        format::CallReadResult read;
+        if (const int error = read_trace(trace, inputs.emplace_back(), read); error != 0)
+            return error;
+        if (align == "realtime" && !read.realtime_offset_ns) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("combine: {} records no CLOCK_REALTIME to line it up with "
+                                    "the others by; use --align start",
+                                    trace));
+        }
+        reads.push_back(read);
+    }
+    const auto first_of = [](const format::CallLog& calls) {
+        std::int64_t first = INT64_MAX;
+        for (const format::CallLog::Thread* thread : calls.threads()) {
+            if (!thread->events.empty()) first = std::min(first, thread->events.front().ns);
+        }
+        return first == INT64_MAX ? 0 : first;
+    };
+    std::vector<format::CallSource> sources;
+    std::map<std::int64_t, std::size_t> pid_owner;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        // Onto the first trace's time axis.
+        const std::int64_t shift = align == "realtime"
+                                       ? *reads[i].realtime_offset_ns - *reads[0].realtime_offset_ns
+                                       : first_of(inputs[0]) - first_of(inputs[i]);
+        sources.push_back(format::CallSource{&inputs[i], shift});
+        for (const format::CallLog::Thread* thread : inputs[i].threads()) {
+            const auto [owner, added] = pid_owner.emplace(thread->pid, i);
+            if (!added && owner->second != i) {
+                std::fprintf(stderr,
+                             "vztrace: warning: pid %lld is in both %s and %s: Perfetto shows "
+                             "them as one process\n",
+                             static_cast<long long>(thread->pid), traces[owner->second].c_str(),
+                             traces[i].c_str());
+                owner->second = i;  // warned once per pair
+            }
+        }
+    }
+    std::vector<std::pair<std::string, std::string>> metadata;
+    for (const std::string& trace : traces) metadata.emplace_back("vztrace.combined_from", trace);
+    metadata.emplace_back("vztrace.combined_align", align);
+    tracer::OutputFile out(output);
+    if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
+    const format::WriteBytes writer = [&out](std::string_view bytes) { return out.write(bytes); };
+    if (!format::write_perfetto(sources, metadata, writer) || !out.commit()) {
+        out.discard();
+        return fail(ExitCode::kTraceNotWritten, out.error());
+    }
+    return 0;
+}
+
+}  // namespace vztrace::launcher
