@@ -21,14 +21,21 @@ constexpr std::string_view kFooter = R"(Usage forms:
   vztrace [OPTIONS] -c CODE [ARGS...]
   vztrace [PYTHON-OPTIONS] SCRIPT [ARGS...]   (#!/usr/bin/env vztrace, sys.executable)
 
+After the run (each has its own --help):
+  vztrace report TRACE               where the time went, by function
+  vztrace diff BASE NEW              what changed; --fail-over, --fail-on-new-calls for CI
+  vztrace export TRACE -o OUT        .pftrace, .json(.gz), .speedscope.json, .folded, .pstats
+  vztrace combine A B ... -o OUT     traces of separate runs or machines as one
+
 vztrace's options come first; everything from the target on (python's own flags such as
 -u -B -E -s -S -I -P -O -X -W included) is handed to python untouched. Use `--` to end
 vztrace's options explicitly.
 
 Environment: every option has a variable that applies when the option is not given:
-  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_MAX_MEMORY,
-  VZTRACE_MAX_SIZE, VZTRACE_COMPRESS, VZTRACE_RING, VZTRACE_IGNORE_MULTIPROCESS,
-  VZTRACE_PID_SUFFIX, VZTRACE_OUTPUT_DIR.
+  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_HOOK,
+  VZTRACE_MAX_MEMORY, VZTRACE_MAX_SIZE, VZTRACE_COMPRESS, VZTRACE_RING,
+  VZTRACE_TRACER_ENTRIES, VZTRACE_IGNORE_MULTIPROCESS, VZTRACE_PID_SUFFIX,
+  VZTRACE_OUTPUT_DIR.
 
 Formats, by the output's extension: .pftrace or .perfetto-trace (Perfetto's protobuf,
 the default: opens in ui.perfetto.dev and trace_processor), .json and .json.gz (Chrome

@@ -116,6 +116,10 @@ TEST_CASE("the options --help and --version are vztrace's own") {
     CHECK(help.help.find("--ignore-c-function") != std::string::npos);
     CHECK(help.help.find("VZTRACE_OUTPUT") != std::string::npos);
     CHECK(help.help.find("74") != std::string::npos);
+    for (const char* command : {"vztrace report", "vztrace diff", "vztrace export",
+                                "vztrace combine", "VZTRACE_HOOK", "VZTRACE_TRACER_ENTRIES"}) {
+        CHECK(help.help.find(command) != std::string::npos);
+    }
     CHECK(parse({"--version"}).action == Invocation::Action::kVersion);
 }
 
