@@ -41,7 +41,7 @@ int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std
     try {
         app.parse(static_cast<int>(raw.size()), raw.data());
     } catch (const CLI::CallForHelp&) {
-        std::fputs(app.help().c_str(), stdout);
+        std::fputs(app.help().c_str(), stdout);  // stdout ok: no program runs here
         return 0;
     } catch (const CLI::ParseError& error) {
         return fail(ExitCode::kUsage, fmt::format("{}: {}", name, error.what()));
@@ -63,9 +63,10 @@ bool compile_match(const std::string& text, const std::string& command, std::reg
     }
 }
 
+// The after-run subcommands run no program: their output is theirs to write.
 int finish_output(const std::string& out) {
-    std::fwrite(out.data(), 1, out.size(), stdout);
-    if (std::fflush(stdout) != 0)
+    std::fwrite(out.data(), 1, out.size(), stdout);  // stdout ok: no program runs here
+    if (std::fflush(stdout) != 0)                    // stdout ok
         return fail(ExitCode::kTraceNotWritten, "cannot write the output");
     return 0;
 }
