@@ -312,8 +312,22 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
         f"vztrace --hook {other} --ignore-c-function": [
             vztrace, "--quiet", "--hook", other, "--ignore-c-function", "-o", trace, script,
             "traced"],
+        # The recording controls: fib's own file left out (decided once per code object),
+        # and the writer-side filters (the hooks record as usual; the writer drops).
+        "vztrace --exclude-files (fib left out)": [
+            vztrace, "--quiet", "--exclude-files", script, "-o", trace, script, "traced"],
+        "vztrace --max-stack-depth 5": [vztrace, "--quiet", "--max-stack-depth", "5", "-o",
+                                        trace, script, "traced"],
+        "vztrace --min-duration 10us": [vztrace, "--quiet", "--min-duration", "10us", "-o",
+                                        trace, script, "traced"],
         "cProfile": [python, script, "cprofile"],
     }
+    if args.log_options:
+        # What each --log-* option costs when on (off, the modes above run the plain hooks).
+        for options in (["--log-func-args"], ["--log-func-retval"], ["--log-exception"],
+                        ["--log-audit"], ["--log-gc", "--log-print", "--log-async"]):
+            runs["vztrace " + " ".join(options)] = [vztrace, "--quiet", *options, "-o", trace,
+                                                    script, "traced"]
     values = {mode: [] for mode in runs}
     hooks = {}
     for _ in range(args.inprocess_runs):
@@ -393,6 +407,8 @@ def main():
     parser.add_argument("--vztrace", help="the vztrace binary (default: newest build/*/)")
     parser.add_argument("--runs", type=int, default=5, help="runs per mode and workload")
     parser.add_argument("--inprocess-runs", type=int, default=5)
+    parser.add_argument("--log-options", action="store_true",
+                        help="also measure each --log-* option on (in-process)")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of a couple of minutes: small workloads, one run each")
     parser.add_argument("--json", default=os.path.join(ROOT, "build", "bench-results.json"))

@@ -11,3 +11,12 @@ endif()
 # speed at the same level, so --compress keeps up with the program.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
+# cpp-httplib: the local server of `vztrace view` (and the tests' client). Debian builds it
+# as a library with TLS, zlib and brotli: its pkg-config flags must match the header's.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# toml++: [tool.vztrace] of pyproject.toml and --config files. Used header-only (Debian's
+# package also ships a shared library; the header alone keeps vztrace free of it).
+find_path(VZTRACE_TOMLPLUSPLUS_INCLUDE_DIR toml++/toml.h REQUIRED)
+add_library(vztrace::tomlplusplus INTERFACE IMPORTED)
+target_include_directories(vztrace::tomlplusplus SYSTEM INTERFACE "${VZTRACE_TOMLPLUSPLUS_INCLUDE_DIR}")
+target_compile_definitions(vztrace::tomlplusplus INTERFACE TOML_HEADER_ONLY=1)

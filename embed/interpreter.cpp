@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "embed/script_module.hpp"
 #include "embed/setup_error.hpp"
 #include "embed/virtualenv.hpp"
 #include "tracer/python_hooks.hpp"
@@ -95,6 +96,9 @@ int run_program(const RunRequest& request) {
             tracer::prepare_tracing(request.trace, plan, request.process_name);
         if (!error.empty()) throw SetupError(ExitCode::kUsage, error);
     }
+
+    // `import vztrace` in the program, traced or not (untraced, its calls do nothing).
+    register_script_module();
 
     PyConfig config;
     PyConfig_InitPythonConfig(&config);

@@ -8,9 +8,15 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
 #include <string_view>
 
 #include "embed/setup_error.hpp"
+#include "launcher/config_file.hpp"
 
 namespace vztrace::launcher {
 namespace {
@@ -26,16 +32,26 @@ After the run (each has its own --help):
   vztrace diff BASE NEW              what changed; --fail-over, --fail-on-new-calls for CI
   vztrace export TRACE -o OUT        .pftrace, .json(.gz), .speedscope.json, .folded, .pstats
   vztrace combine A B ... -o OUT     traces of separate runs or machines as one
+  vztrace view TRACE                 in a browser: speedscope offline, or ui.perfetto.dev
 
 vztrace's options come first; everything from the target on (python's own flags such as
 -u -B -E -s -S -I -P -O -X -W included) is handed to python untouched. Use `--` to end
 vztrace's options explicitly.
 
 Environment: every option has a variable that applies when the option is not given:
-  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_HOOK,
-  VZTRACE_MAX_MEMORY, VZTRACE_MAX_SIZE, VZTRACE_COMPRESS, VZTRACE_RING,
-  VZTRACE_TRACER_ENTRIES, VZTRACE_IGNORE_MULTIPROCESS, VZTRACE_PID_SUFFIX,
-  VZTRACE_OUTPUT_DIR.
+  VZTRACE_OUTPUT, VZTRACE_QUIET, VZTRACE_COMPRESS, VZTRACE_MAX_SIZE, VZTRACE_RING,
+  VZTRACE_TRACER_ENTRIES, VZTRACE_IGNORE_C_FUNCTION, VZTRACE_INCLUDE_FILES,
+  VZTRACE_EXCLUDE_FILES, VZTRACE_IGNORE_FROZEN, VZTRACE_MAX_STACK_DEPTH,
+  VZTRACE_MIN_DURATION, VZTRACE_NO_STARTUP, VZTRACE_LOG_SPARSE, VZTRACE_LOG_FUNC_ARGS,
+  VZTRACE_LOG_FUNC_RETVAL, VZTRACE_LOG_EXCEPTION, VZTRACE_LOG_GC, VZTRACE_LOG_PRINT,
+  VZTRACE_LOG_AUDIT, VZTRACE_LOG_ASYNC, VZTRACE_IGNORE_MULTIPROCESS, VZTRACE_PID_SUFFIX,
+  VZTRACE_OUTPUT_DIR, VZTRACE_HOOK, VZTRACE_MAX_MEMORY.
+
+Configuration: [tool.vztrace] of the nearest pyproject.toml (the working directory's or
+its nearest parent's; none if that file has no such table), or the file --config names,
+sets options by their long names (max_memory = "64M", include_files = ["src"]; relative
+paths are taken from the file's directory). The command line beats VZTRACE_* variables,
+which beat the config file. Child processes take the root's settings and read no file.
 
 Formats, by the output's extension: .pftrace or .perfetto-trace (Perfetto's protobuf,
 the default: opens in ui.perfetto.dev and trace_processor), .json and .json.gz (Chrome
@@ -105,6 +121,44 @@ std::string check_python_options(const std::vector<std::string>& argv) {
     return "-";  // only options: python reads the program from standard input
 }
 
+// Option groups, in the order --help lists them.
+constexpr const char* kOutputGroup = "Output";
+constexpr const char* kFilterGroup = "Filters (what is left out)";
+constexpr const char* kLoggingGroup = "Logging (what else is recorded)";
+constexpr const char* kProcessGroup = "Processes";
+constexpr const char* kRecordingGroup = "Recording";
+constexpr const char* kConfigGroup = "Configuration";
+
+// A path or an --include-files / --exclude-files pattern made absolute (children run
+// elsewhere): a relative one is taken from `base`, the working directory for the command
+// line and the environment, the file's directory for a config file.
+std::string absolute_pattern(const std::string& pattern, const std::filesystem::path& base) {
+    if (pattern.empty() || pattern[0] == '/' || pattern[0] == '*' || pattern[0] == '<') {
+        return pattern;
+    }
+    std::string joined = (base / pattern).lexically_normal().string();
+    if (pattern.back() == '/' && joined.back() != '/') joined += '/';
+    return joined;
+}
+
+std::string absolute_pattern(const std::string& pattern) {
+    std::error_code error;
+    const std::filesystem::path cwd = std::filesystem::current_path(error);
+    return error ? pattern : absolute_pattern(pattern, cwd);
+}
+
+// Set (and non-empty) in every process of a traced tree once its root has started (see
+// tracer/process_tree.cpp): such a process takes the root's settings from VZTRACE_*.
+constexpr const char* kRootPidVariable = "VZTRACE_ROOT_PID";
+
+// Keys a config file may not set: they are not settings of a run.
+constexpr std::array<std::string_view, 4> kNotConfigurable = {"help", "version", "config",
+                                                              "no-config"};
+
+// Options whose values are paths, taken from a config file's directory.
+constexpr std::array<std::string_view, 4> kPathOptions = {"output", "output-dir", "include-files",
+                                                          "exclude-files"};
+
 struct CliDefinition {
     CLI::App app{"vztrace: trace every call of a Python program into a timeline", "vztrace"};
     std::string max_memory_text;
@@ -112,87 +166,393 @@ struct CliDefinition {
     std::string ring_text;
     std::string hook_text;
     std::string tracer_entries_text;
+    std::string max_stack_depth_text;
+    std::string min_duration_text;
+    std::vector<std::string> log_audit_events;
+    std::string config_file;
+    bool no_config = false;
     bool version = false;
 
     explicit CliDefinition(tracer::TraceSettings& trace) {
         app.set_help_flag("-h,--help", "Print this help and exit");
         app.add_flag("--version", version, "Print vztrace's and the embedded Python's versions");
-        app.add_option("-o,--output", trace.output,
+
+        app.add_option("-o,--output,--output_file", trace.output,
                        "Trace file to write (default: result.pftrace); the format follows the "
                        "extension; an existing file is replaced only once the new trace is "
                        "complete")
             ->envname("VZTRACE_OUTPUT")
-            ->type_name("FILE");
-        app.add_flag("--quiet", trace.quiet, "Print nothing but errors")->envname("VZTRACE_QUIET");
-        app.add_flag("--ignore-c-function", trace.ignore_c_function,
-                     "Record Python functions only, not calls of C functions (builtins)")
-            ->envname("VZTRACE_IGNORE_C_FUNCTION");
-        app.add_option("--hook", hook_text,
-                       "How Python calls are recorded: auto (default: the frame-evaluation "
-                       "hook where it is exact, else sys.monitoring on 3.12+ or the profile "
-                       "hook on 3.11), frame, monitoring (3.12+) or profile (3.11)")
-            ->envname("VZTRACE_HOOK")
-            ->type_name("MECHANISM");
-        app.add_flag("--ignore-multiprocess", trace.ignore_multiprocess,
-                     "Trace the root process only, not its children")
-            ->envname("VZTRACE_IGNORE_MULTIPROCESS");
-        app.add_flag("--pid-suffix", trace.pid_suffix,
-                     "Each process writes its own file, named with its pid "
-                     "(result_1234.json), instead of one trace from the root")
-            ->envname("VZTRACE_PID_SUFFIX");
-        app.add_option("--output-dir", trace.output_dir,
-                       "Each process writes its own file, named with its pid, in DIR")
-            ->envname("VZTRACE_OUTPUT_DIR")
-            ->type_name("DIR");
-        app.add_option("--max-memory", max_memory_text,
-                       "Memory for event records not yet written (e.g. 16M, 1G; default 32M); "
-                       "when it is full the program waits for the writer, nothing is lost")
-            ->envname("VZTRACE_MAX_MEMORY")
-            ->type_name("SIZE");
+            ->type_name("FILE")
+            ->group(kOutputGroup);
+        app.add_flag("--quiet", trace.quiet, "Print nothing but errors")
+            ->envname("VZTRACE_QUIET")
+            ->group(kOutputGroup);
+        app.add_flag("--compress", trace.compress,
+                     "Perfetto output in compressed packets (zlib; every Perfetto reader "
+                     "opens them): a quarter to a tenth of the size")
+            ->envname("VZTRACE_COMPRESS")
+            ->group(kOutputGroup);
         app.add_option("--max-size", max_size_text,
                        "Largest trace file to write (e.g. 500M, 2G); past it recording stops and "
                        "the trace and stderr say how many events were not recorded")
             ->envname("VZTRACE_MAX_SIZE")
-            ->type_name("SIZE");
+            ->type_name("SIZE")
+            ->group(kOutputGroup);
         app.add_option("--ring", ring_text,
                        "Flight recorder: keep only the newest SIZE of records (e.g. 64M) in "
                        "memory and write them at the end (exit, SIGTERM, SIGHUP); calls open at "
                        "the cut start there, flagged")
             ->envname("VZTRACE_RING")
-            ->type_name("SIZE");
+            ->type_name("SIZE")
+            ->group(kOutputGroup);
         app.add_option("--tracer_entries,--tracer-entries", tracer_entries_text,
                        "VizTracer's ring, by calls: keep (at least) the newest N calls, as "
                        "--ring does by size")
             ->envname("VZTRACE_TRACER_ENTRIES")
-            ->type_name("N");
-        app.add_flag("--compress", trace.compress,
-                     "Perfetto output in compressed packets (zlib; every Perfetto reader "
-                     "opens them): a quarter to a tenth of the size")
-            ->envname("VZTRACE_COMPRESS");
+            ->type_name("N")
+            ->group(kOutputGroup);
+
+        app.add_flag("--ignore-c-function,--ignore_c_function", trace.ignore_c_function,
+                     "Record Python functions only, not calls of C functions (builtins)")
+            ->envname("VZTRACE_IGNORE_C_FUNCTION")
+            ->group(kFilterGroup);
+        app.add_option("--include-files,--include_files", trace.include_files,
+                       "Record only functions defined in files under PATH (a directory or "
+                       "file prefix, or a glob such as '*/mypkg/*'); repeat it, or separate "
+                       "with ':'. What they call from other files is not recorded, C calls "
+                       "they make are")
+            ->envname("VZTRACE_INCLUDE_FILES")
+            ->delimiter(':')
+            ->type_name("PATH")
+            ->group(kFilterGroup);
+        app.add_option("--exclude-files,--exclude_files", trace.exclude_files,
+                       "Leave out functions defined in files under PATH (prefix or glob, as "
+                       "--include-files); their callees stay, nested under the caller kept")
+            ->envname("VZTRACE_EXCLUDE_FILES")
+            ->delimiter(':')
+            ->type_name("PATH")
+            ->group(kFilterGroup);
+        app.add_flag("--ignore-frozen,--ignore_frozen", trace.ignore_frozen,
+                     "Leave out importlib's frozen frames (<frozen importlib._bootstrap>, ...)")
+            ->envname("VZTRACE_IGNORE_FROZEN")
+            ->group(kFilterGroup);
+        app.add_option("--max-stack-depth,--max_stack_depth", max_stack_depth_text,
+                       "Leave out calls nested deeper than N on their thread")
+            ->envname("VZTRACE_MAX_STACK_DEPTH")
+            ->type_name("N")
+            ->group(kFilterGroup);
+        app.add_option("--min-duration,--min_duration", min_duration_text,
+                       "Leave out calls shorter than DURATION (e.g. 10us, 0.5ms; a bare number "
+                       "is microseconds, as VizTracer's); the longer calls they make stay")
+            ->envname("VZTRACE_MIN_DURATION")
+            ->type_name("DURATION")
+            ->group(kFilterGroup);
+        app.add_flag("--no-startup", trace.no_startup,
+                     "Leave out the interpreter's start-up (site, .pth files): record from "
+                     "the program's first line")
+            ->envname("VZTRACE_NO_STARTUP")
+            ->group(kFilterGroup);
+        app.add_flag("--log-sparse,--log_sparse", trace.log_sparse,
+                     "Record only the functions decorated with @vztrace.sparse")
+            ->envname("VZTRACE_LOG_SPARSE")
+            ->group(kFilterGroup);
+
+        app.add_flag("--log-func-args,--log_func_args", trace.log_func_args,
+                     "Record the repr of each Python call's arguments (cut at 512 bytes)")
+            ->envname("VZTRACE_LOG_FUNC_ARGS")
+            ->group(kLoggingGroup);
+        app.add_flag("--log-func-retval,--log_func_retval", trace.log_func_retval,
+                     "Record the repr of each Python call's return value (cut at 512 bytes)")
+            ->envname("VZTRACE_LOG_FUNC_RETVAL")
+            ->group(kLoggingGroup);
+        app.add_flag("--log-exception,--log_exception", trace.log_exception,
+                     "Record the type and message of the exception a call ends by")
+            ->envname("VZTRACE_LOG_EXCEPTION")
+            ->group(kLoggingGroup);
+        app.add_flag("--log-gc,--log_gc", trace.log_gc,
+                     "Record garbage collections as slices, with generation and counts")
+            ->envname("VZTRACE_LOG_GC")
+            ->group(kLoggingGroup);
+        app.add_flag("--log-print,--log_print", trace.log_print,
+                     "Record what print() writes, as instants")
+            ->envname("VZTRACE_LOG_PRINT")
+            ->group(kLoggingGroup);
+        app.add_option("--log-audit,--log_audit", log_audit_events,
+                       "Record audit events as instants: all of them, or with "
+                       "--log-audit=EVENT,EVENT only those")
+            ->expected(0, CLI::detail::expected_max_vector_size)
+            ->delimiter(',')
+            ->envname("VZTRACE_LOG_AUDIT")
+            ->type_name("[EVENTS]")
+            ->group(kLoggingGroup);
+        app.add_flag("--log-async,--log_async", trace.log_async,
+                     "Show each asyncio Task on a track of its own: when it runs, when it waits")
+            ->envname("VZTRACE_LOG_ASYNC")
+            ->group(kLoggingGroup);
+
+        app.add_flag("--ignore-multiprocess,--ignore_multiprocess", trace.ignore_multiprocess,
+                     "Trace the root process only, not its children")
+            ->envname("VZTRACE_IGNORE_MULTIPROCESS")
+            ->group(kProcessGroup);
+        app.add_flag("--pid-suffix,--pid_suffix", trace.pid_suffix,
+                     "Each process writes its own file, named with its pid "
+                     "(result_1234.json), instead of one trace from the root")
+            ->envname("VZTRACE_PID_SUFFIX")
+            ->group(kProcessGroup);
+        app.add_option("--output-dir,--output_dir", trace.output_dir,
+                       "Each process writes its own file, named with its pid, in DIR")
+            ->envname("VZTRACE_OUTPUT_DIR")
+            ->type_name("DIR")
+            ->group(kProcessGroup);
+
+        app.add_option("--hook", hook_text,
+                       "How Python calls are recorded: auto (default: the frame-evaluation "
+                       "hook where it is exact, else sys.monitoring on 3.12+ or the profile "
+                       "hook on 3.11), frame, monitoring (3.12+) or profile (3.11)")
+            ->envname("VZTRACE_HOOK")
+            ->type_name("MECHANISM")
+            ->group(kRecordingGroup);
+        app.add_option("--max-memory", max_memory_text,
+                       "Memory for event records not yet written (e.g. 16M, 1G; default 32M); "
+                       "when it is full the program waits for the writer, nothing is lost")
+            ->envname("VZTRACE_MAX_MEMORY")
+            ->type_name("SIZE")
+            ->group(kRecordingGroup);
+
+        app.add_option("--config", config_file,
+                       "Read options from FILE ([tool.vztrace] of a pyproject.toml, or a "
+                       "vztrace.toml) instead of the nearest pyproject.toml")
+            ->type_name("FILE")
+            ->group(kConfigGroup);
+        app.add_flag("--no-config", no_config, "Ignore pyproject.toml's [tool.vztrace]")
+            ->group(kConfigGroup);
         app.footer(std::string(kFooter));
+    }
+
+    // The vztrace option `arg` names ("--output=x", "-o"), or nullptr.
+    const CLI::Option* option_named(const std::string& arg) const {
+        if (arg.size() < 2 || arg[0] != '-') return nullptr;
+        const std::string name = arg[1] == '-' ? arg.substr(0, arg.find('=')) : arg.substr(0, 2);
+        return app.get_option_no_throw(name);
     }
 
     // How many arguments, counting the option itself, the vztrace option at `args[i]`
     // takes; 0 when `args[i]` is not one of vztrace's options.
     std::size_t option_width(const std::vector<std::string>& args, std::size_t i) const {
         const std::string& arg = args[i];
-        if (arg.size() < 2 || arg[0] != '-') return 0;
-        std::string name;
-        bool value_attached = false;
-        if (arg[1] == '-') {
-            const std::size_t eq = arg.find('=');
-            name = arg.substr(0, eq);
-            value_attached = eq != std::string::npos;
-        } else {
-            name = arg.substr(0, 2);
-            value_attached = arg.size() > 2;
-        }
-        const CLI::Option* option = app.get_option_no_throw(name);
+        const CLI::Option* option = option_named(arg);
         if (option == nullptr) return 0;
+        const bool value_attached =
+            arg[1] == '-' ? arg.find('=') != std::string::npos : arg.size() > 2;
         if (option->get_expected_min() == 0 || value_attached) return 1;  // a flag
         return 2;
     }
+
+    // Where an option's value came from, lowest precedence first.
+    enum class Source { kConfigFile, kEnvironment, kCommandLine };
+    std::set<const CLI::Option*> on_command_line;                // filled while splitting argv
+    std::map<const CLI::Option*, std::string> from_config_file;  // the entry's `where`
+
+    Source source_of(const CLI::Option* option) const {
+        if (on_command_line.contains(option)) return Source::kCommandLine;
+        return from_config_file.contains(option) ? Source::kConfigFile : Source::kEnvironment;
+    }
+
+    // How an error message names the origin of `name`'s value: "--max-memory",
+    // "VZTRACE_MAX_MEMORY" or "/p/pyproject.toml:3: [tool.vztrace] max_memory".
+    std::string origin(const char* name) const {
+        const CLI::Option* option = app.get_option(name);
+        switch (source_of(option)) {
+            case Source::kConfigFile:
+                return from_config_file.at(option);
+            case Source::kEnvironment:
+                return option->get_envname();
+            case Source::kCommandLine:
+                break;
+        }
+        return name;
+    }
+
+    // Runs `convert`, a check of the value of option `name`, prefixing a usage error with
+    // where the value came from.
+    template <typename Convert>
+    void checked(const char* name, Convert&& convert) const {
+        try {
+            convert();
+        } catch (const SetupError& error) {
+            throw SetupError(error.code(), fmt::format("{}: {}", origin(name), error.what()));
+        }
+    }
+
+    // The option a config file's key sets: its long name, with '_' or '-' between words.
+    CLI::Option* option_for(const ConfigEntry& entry) {
+        std::string dashed = entry.key;
+        std::replace(dashed.begin(), dashed.end(), '_', '-');
+        if (std::find(kNotConfigurable.begin(), kNotConfigurable.end(), dashed) !=
+            kNotConfigurable.end()) {
+            usage_error(fmt::format("{}: not allowed in a config file", entry.where));
+        }
+        std::string underscored = entry.key;
+        std::replace(underscored.begin(), underscored.end(), '-', '_');
+        for (const std::string& name : {entry.key, dashed, underscored}) {
+            if (name.size() < 2 || name[0] == '-') continue;
+            if (CLI::Option* option = app.get_option_no_throw("--" + name)) return option;
+        }
+        usage_error(fmt::format("{}: no such option (see vztrace --help)", entry.where));
+    }
+
+    // The values `entry` gives `option`, as the command line would: type checked, paths
+    // made absolute from `dir`. Empty when the entry leaves the option unset.
+    std::vector<std::string> values_for(const CLI::Option& option, const ConfigEntry& entry,
+                                        const std::filesystem::path& dir) const {
+        const bool is_boolean = entry.kind == ConfigEntry::Kind::kBoolean;
+        if (option.get_expected_max() == 0) {  // a flag
+            if (!is_boolean) usage_error(fmt::format("{}: expected true or false", entry.where));
+            return entry.values;
+        }
+        if (option.get_expected_min() == 0 && is_boolean) {  // --log-audit: true is all events
+            return entry.values.front() == "true" ? entry.values : std::vector<std::string>{};
+        }
+        if (is_boolean) {
+            usage_error(fmt::format("{}: expected a value, not true or false", entry.where));
+        }
+        if (entry.kind == ConfigEntry::Kind::kStrings && option.get_items_expected_max() < 2) {
+            usage_error(fmt::format("{}: expected one value, not an array", entry.where));
+        }
+        const bool paths = std::any_of(
+            kPathOptions.begin(), kPathOptions.end(),
+            [&](std::string_view name) { return option.check_lname(std::string(name)); });
+        if (!paths) return entry.values;
+        std::vector<std::string> values;
+        for (const std::string& value : entry.values) {
+            for (const std::string& path : option.get_items_expected_max() < 2
+                                               ? std::vector<std::string>{value}
+                                               : CLI::detail::split(value, ':')) {
+                values.push_back(absolute_pattern(path, dir));
+            }
+        }
+        return values;
+    }
+
+    // Gives each option that neither the command line nor the environment set its value
+    // from `config`. Every entry is checked, those that are overridden too.
+    void apply_config(const ConfigFile& config) {
+        const std::filesystem::path dir = config.path.parent_path();
+        for (const ConfigEntry& entry : config.entries) {
+            CLI::Option* option = option_for(entry);
+            std::vector<std::string> values = values_for(*option, entry, dir);
+            if (const auto earlier = from_config_file.find(option);
+                earlier != from_config_file.end()) {
+                usage_error(
+                    fmt::format("{}: sets the same option as {}", entry.where, earlier->second));
+            }
+            if (option->count() > 0 || values.empty()) continue;
+            option->add_result(std::move(values));
+            try {
+                option->run_callback();
+            } catch (const CLI::Error& error) {
+                usage_error(fmt::format("{}: {}", entry.where, error.what()));
+            }
+            from_config_file.emplace(option, entry.where);
+        }
+    }
 };
+
+// Turns the parsed texts into settings, checking each value; an error names the option,
+// variable or config file key the value came from.
+void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
+    cli.checked("--max-memory", [&] {
+        if (!cli.max_memory_text.empty()) trace.max_memory = parse_size(cli.max_memory_text);
+    });
+    cli.checked("--max-size", [&] {
+        if (!cli.max_size_text.empty()) trace.max_size = parse_size(cli.max_size_text);
+    });
+    if (!cli.ring_text.empty() && !cli.tracer_entries_text.empty()) {
+        // Both set the ring: the one of higher precedence wins, or neither does.
+        const auto ring = cli.source_of(cli.app.get_option("--ring"));
+        const auto entries = cli.source_of(cli.app.get_option("--tracer_entries"));
+        if (ring == entries) {
+            usage_error(fmt::format("{} and {} both set the ring: give one of them",
+                                    cli.origin("--ring"), cli.origin("--tracer_entries")));
+        }
+        (ring < entries ? cli.ring_text : cli.tracer_entries_text).clear();
+    }
+    cli.checked("--ring", [&] {
+        if (!cli.ring_text.empty()) trace.ring = parse_size(cli.ring_text);
+    });
+    cli.checked("--tracer_entries", [&] {
+        const std::string& text = cli.tracer_entries_text;
+        if (text.empty()) return;
+        std::uint64_t calls = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), calls);
+        if (error != std::errc() || end != text.data() + text.size() || calls == 0 ||
+            calls > (std::uint64_t{1} << 40)) {
+            usage_error(fmt::format("invalid number of calls '{}' (expected e.g. 1000000)", text));
+        }
+        trace.ring = tracer::ring_bytes_for_calls(calls);
+    });
+    cli.checked("--max-stack-depth", [&] {
+        const std::string& text = cli.max_stack_depth_text;
+        if (text.empty()) return;
+        std::uint32_t depth = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), depth);
+        if (error != std::errc() || end != text.data() + text.size() || depth == 0) {
+            usage_error(fmt::format("invalid depth '{}' (expected 1 or more)", text));
+        }
+        trace.max_stack_depth = depth;
+    });
+    cli.checked("--min-duration", [&] {
+        if (!cli.min_duration_text.empty()) {
+            trace.min_duration_ns = parse_duration(cli.min_duration_text);
+        }
+    });
+    for (auto* files : {&trace.include_files, &trace.exclude_files}) {
+        std::erase(*files, std::string());
+        for (std::string& path : *files) path = absolute_pattern(path);
+    }
+    if (cli.app.count("--log-audit") > 0) {
+        trace.log_audit = true;
+        for (const std::string& event : cli.log_audit_events) {
+            if (!event.empty() && event != "1" && event != "true") {
+                trace.log_audit_events.push_back(event);
+            }
+        }
+    }
+    cli.checked("--hook", [&] {
+        if (!cli.hook_text.empty() && !tracer::parse_hook_choice(cli.hook_text, trace.hook)) {
+            usage_error(fmt::format("no such mechanism '{}' (one of {})", cli.hook_text,
+                                    tracer::kHookChoices));
+        }
+    });
+    cli.checked("--output", [&] {
+        if (trace.output.empty()) usage_error("the output file name is empty");
+        struct stat st {};
+        const bool device = ::stat(trace.output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+                            !S_ISDIR(st.st_mode);  // -o /dev/null, a fifo: Perfetto
+        if (tracer::format_of(trace.output) == tracer::TraceFormat::kUnknown && !device) {
+            usage_error(fmt::format("cannot tell the trace format of '{}': name it with one of {}",
+                                    trace.output, tracer::kFormatList));
+        }
+    });
+}
+
+// The config file of this run: --config's, else the nearest pyproject.toml's [tool.vztrace].
+// None with --no-config, and none in a child of a traced tree: it has the root's settings
+// in VZTRACE_* (its working directory may see another pyproject.toml).
+std::optional<ConfigFile> load_config(const CliDefinition& cli) {
+    if (!cli.config_file.empty() && cli.no_config) {
+        usage_error("--config and --no-config contradict each other: give one of them");
+    }
+    const char* root = std::getenv(kRootPidVariable);
+    if (cli.no_config || (root != nullptr && *root != '\0')) return std::nullopt;
+    if (!cli.config_file.empty()) return read_config_file(cli.config_file, true);
+    std::error_code error;
+    const std::filesystem::path cwd = std::filesystem::current_path(error);
+    if (error) return std::nullopt;
+    const std::optional<std::filesystem::path> pyproject = find_pyproject(cwd);
+    if (!pyproject) return std::nullopt;
+    return read_config_file(*pyproject, false);
+}
 
 }  // namespace
 
@@ -227,6 +587,31 @@ std::uint64_t parse_size(const std::string& text) {
     return static_cast<std::uint64_t>(value * scale);
 }
 
+std::uint64_t parse_duration(const std::string& text) {
+    std::size_t end = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &end);
+    } catch (const std::exception&) {
+        end = 0;
+    }
+    const std::string unit = text.substr(end);
+    double scale = 0;
+    if (unit.empty() || unit == "us") {  // VizTracer's --min_duration is in microseconds
+        scale = 1e3;
+    } else if (unit == "ns") {
+        scale = 1;
+    } else if (unit == "ms") {
+        scale = 1e6;
+    } else if (unit == "s") {
+        scale = 1e9;
+    }
+    if (end == 0 || scale == 0 || !(value >= 0) || value * scale > 1e18) {
+        usage_error(fmt::format("invalid duration '{}' (expected e.g. 10us, 0.5ms, 2s)", text));
+    }
+    return static_cast<std::uint64_t>(value * scale + 0.5);
+}
+
 Invocation parse_command_line(std::span<const std::string> args) {
     Invocation result;
     CliDefinition cli(result.trace);
@@ -238,7 +623,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
     bool seen_run = false;
     while (i < all.size()) {
         const std::string& arg = all[i];
-        if (arg == "run" && !seen_run) {
+        if ((arg == "run" || arg == "--run") && !seen_run) {  // --run: VizTracer's spelling
             seen_run = true;
             ++i;
             continue;
@@ -262,6 +647,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
         if (i + width > all.size()) {
             usage_error(fmt::format("option '{}' needs an argument", arg));
         }
+        cli.on_command_line.insert(cli.option_named(arg));
         ours.insert(ours.end(), all.begin() + static_cast<std::ptrdiff_t>(i),
                     all.begin() + static_cast<std::ptrdiff_t>(i + width));
         i += width;
@@ -284,37 +670,16 @@ Invocation parse_command_line(std::span<const std::string> args) {
         result.action = Invocation::Action::kVersion;
         return result;
     }
-    if (!cli.max_memory_text.empty()) result.trace.max_memory = parse_size(cli.max_memory_text);
-    if (!cli.max_size_text.empty()) result.trace.max_size = parse_size(cli.max_size_text);
-    if (!cli.ring_text.empty()) result.trace.ring = parse_size(cli.ring_text);
-    if (!cli.tracer_entries_text.empty()) {
-        if (!cli.ring_text.empty()) {
-            usage_error("--ring and --tracer_entries both set the ring: give one of them");
-        }
-        const std::string& text = cli.tracer_entries_text;
-        std::uint64_t calls = 0;
-        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), calls);
-        if (error != std::errc() || end != text.data() + text.size() || calls == 0 ||
-            calls > (std::uint64_t{1} << 40)) {
-            usage_error(
-                fmt::format("--tracer_entries {}: expected a number of calls, e.g. "
-                            "1000000",
-                            text));
-        }
-        result.trace.ring = tracer::ring_bytes_for_calls(calls);
+    if (const std::optional<ConfigFile> config = load_config(cli)) {
+        // Every value of the file is checked, those the environment or the command line
+        // override too: a mistake in it shows whatever the run's flags.
+        tracer::TraceSettings unused;
+        CliDefinition check(unused);
+        check.apply_config(*config);
+        convert_values(check, unused);
+        cli.apply_config(*config);
     }
-    if (!cli.hook_text.empty() && !tracer::parse_hook_choice(cli.hook_text, result.trace.hook)) {
-        usage_error(fmt::format("--hook {}: no such mechanism (one of {})", cli.hook_text,
-                                tracer::kHookChoices));
-    }
-    if (result.trace.output.empty()) usage_error("the output file name is empty");
-    struct stat st {};
-    const bool device = ::stat(result.trace.output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
-                        !S_ISDIR(st.st_mode);  // -o /dev/null, a fifo: Perfetto
-    if (tracer::format_of(result.trace.output) == tracer::TraceFormat::kUnknown && !device) {
-        usage_error(fmt::format("cannot tell the trace format of '{}': name it with one of {}",
-                                result.trace.output, tracer::kFormatList));
-    }
+    convert_values(cli, result.trace);
     if (result.python_argv.empty()) {
         usage_error("no program to trace (try 'vztrace run app.py' or 'vztrace --help')");
     }

@@ -20,11 +20,17 @@ struct Invocation {
     std::string help;                      // filled for Action::kHelp
 };
 
-// Parses vztrace's argv (args[0] is the program name). Options may also come from
-// VZTRACE_* environment variables; the command line wins. Throws SetupError(kUsage).
+// Parses vztrace's argv (args[0] is the program name). For a run, options may also come
+// from VZTRACE_* environment variables and from a config file (--config, else [tool.vztrace]
+// of the nearest pyproject.toml; none in a child of a traced tree): the command line beats
+// the environment, which beats the file. Throws SetupError(kUsage).
 Invocation parse_command_line(std::span<const std::string> args);
 
 // Parses sizes such as "512M", "2G", "1048576". Throws SetupError(kUsage).
 std::uint64_t parse_size(const std::string& text);
+
+// Parses durations such as "10us", "0.5ms", "2s", "300ns"; a bare number is microseconds
+// (VizTracer's unit). Returns nanoseconds. Throws SetupError(kUsage).
+std::uint64_t parse_duration(const std::string& text);
 
 }  // namespace vztrace::launcher

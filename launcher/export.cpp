@@ -29,11 +29,7 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 int run_export(std::span<const std::string> args) {
     std::string trace, output;
     CLI::App app{"vztrace export: a trace in another format", "vztrace export"};
-    app.set_help_flag("-h,--help", "Print this help and exit");
-    app.add_option("trace", trace,
-                   "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
-        ->required()
-        ->type_name("TRACE");
+    add_trace_arguments(app, trace);
     app.add_option("-o,--output", output,
                    fmt::format("The file to write; its extension names the format: {}. An "
                                "existing file is replaced once the new one is complete",

@@ -12,6 +12,7 @@
 #include "launcher/command_line.hpp"
 #include "launcher/export.hpp"
 #include "launcher/report.hpp"
+#include "launcher/view.hpp"
 
 int main(int argc, char** argv) {
     try {
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
         }
         if (args.size() >= 2 && args[1] == "combine") {
             return vztrace::launcher::run_combine(std::span(args).subspan(2));
+        }
+        if (args.size() >= 2 && args[1] == "view") {
+            return vztrace::launcher::run_view(std::span(args).subspan(2));
         }
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {

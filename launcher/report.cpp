@@ -147,11 +147,7 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
 int run_report(std::span<const std::string> args) {
     ReportOptions options;
     CLI::App app{"vztrace report: where a trace's time went, by function", "vztrace report"};
-    app.set_help_flag("-h,--help", "Print this help and exit");
-    app.add_option("trace", options.trace,
-                   "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
-        ->required()
-        ->type_name("TRACE");
+    add_trace_arguments(app, options.trace);
     app.add_option("--by", options.by, "One table for all, or one per process or per thread")
         ->check(CLI::IsMember({"all", "process", "thread"}))
         ->capture_default_str();

@@ -33,6 +33,14 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
     return 0;
 }
 
+void add_trace_arguments(CLI::App& app, std::string& trace) {
+    app.set_help_flag("-h,--help", "Print this help and exit");
+    app.add_option("trace", trace,
+                   "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
+        ->required()
+        ->type_name("TRACE");
+}
+
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args) {
     std::vector<std::string> argv = {"vztrace " + name};
     argv.insert(argv.end(), args.begin(), args.end());

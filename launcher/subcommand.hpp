@@ -21,6 +21,9 @@ int fail(ExitCode code, const std::string& message);
 // short (a killed writer) is read to where it stops, with a warning.
 int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read);
 
+// The -h,--help flag and the TRACE positional of the subcommands that read one trace.
+void add_trace_arguments(CLI::App& app, std::string& trace);
+
 // Parses a subcommand's arguments; -1 to go on, else the status to exit with (0 after
 // --help).
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args);

@@ -6,6 +6,7 @@
 
 #include <array>
 
+#include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/python_symbols.hpp"
@@ -57,6 +58,17 @@ PyObject* on_enter(PyObject*, PyObject* const* args, Py_ssize_t) {
     return record_enter(args[0]);
 }
 
+// PY_THROW: (code, instruction_offset, exception). This event cannot be disabled
+// (sys.monitoring raises ValueError into the program if its callback asks to).
+PyObject* on_throw(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_LIKELY(id != kHiddenSymbol)) {
+        g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    }
+    Py_RETURN_NONE;
+}
+
 // PY_RETURN, PY_YIELD: (code, instruction_offset, value)
 PyObject* on_exit(PyObject*, PyObject* const* args, Py_ssize_t) {
     if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
@@ -78,6 +90,15 @@ PyObject* on_enter_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
     if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     const SymbolId id = symbols::of_code(args[0]);
     if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
+    ++hooks::t_fallback_depth;
+    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    Py_RETURN_NONE;
+}
+
+PyObject* on_throw_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;  // PY_THROW cannot be disabled
     ++hooks::t_fallback_depth;
     g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
     Py_RETURN_NONE;
@@ -131,7 +152,45 @@ PyObject* on_c_exit(PyObject* kind, PyObject* const* args, Py_ssize_t) {
     Py_RETURN_NONE;
 }
 
-enum class Source { kPython, kCCall, kPythonAfterHook };
+// --log-func-args, --log-func-retval, --log-exception, --log-audit: these take the place
+// of the callbacks above (which stay as they are) and record what those options add
+// (call_details.hpp). Calls made while vztrace takes a repr are not recorded.
+PyObject* on_start_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0])) || details::t_busy) Py_RETURN_NONE;
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
+    // The new frame is the thread's current one: PY_START fires from its first instruction.
+    details::record_enter(id, args[0], details::g_wanted.args ? PyEval_GetFrame() : nullptr);
+    Py_RETURN_NONE;
+}
+
+// PY_RETURN: the value returned; PY_YIELD is a suspension, not a return (on_exit).
+PyObject* on_return_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0])) || details::t_busy) Py_RETURN_NONE;
+    const std::uint64_t now = TickClock::now();
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
+    details::record_return(id, now, args[2]);
+    Py_RETURN_NONE;
+}
+
+PyObject* on_unwind_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0])) || details::t_busy) Py_RETURN_NONE;
+    const std::uint64_t now = TickClock::now();
+    const SymbolId id = symbols::of_code(args[0]);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;
+    details::record_unwind(id, now, args[2]);
+    Py_RETURN_NONE;
+}
+
+// The plain callback, except while vztrace takes a repr.
+template <PyObject* (*callback)(PyObject*, PyObject* const*, Py_ssize_t)>
+PyObject* unless_busy(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    if (details::t_busy) Py_RETURN_NONE;
+    return callback(self, args, nargs);
+}
+
+enum class Source { kPython, kCCall, kPythonAfterHook, kPythonDetailed, kCCallDetailed };
 
 struct Callback {
     const char* event;
@@ -141,7 +200,7 @@ struct Callback {
 };
 
 // PyMethodDef must outlive the function objects: static storage.
-std::array<Callback, 15> g_callbacks = {{
+std::array<Callback, 24> g_callbacks = {{
     {"PY_START",
      {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
      Source::kPython,
@@ -151,7 +210,7 @@ std::array<Callback, 15> g_callbacks = {{
      Source::kPython,
      nullptr},
     {"PY_THROW",
-     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_throw), METH_FASTCALL, nullptr},
      Source::kPython,
      nullptr},
     {"PY_RETURN",
@@ -189,7 +248,7 @@ std::array<Callback, 15> g_callbacks = {{
      Source::kPythonAfterHook,
      nullptr},
     {"PY_THROW",
-     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_throw_after_hook), METH_FASTCALL,
       nullptr},
      Source::kPythonAfterHook,
      nullptr},
@@ -208,6 +267,50 @@ std::array<Callback, 15> g_callbacks = {{
       nullptr},
      Source::kPythonAfterHook,
      nullptr},
+    {"PY_START",
+     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_start_detailed), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"PY_RESUME",
+     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+unless_busy<on_enter>), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"PY_THROW",
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+unless_busy<on_enter>), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"PY_RETURN",
+     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_return_detailed), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"PY_YIELD",
+     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+unless_busy<on_exit>), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"PY_UNWIND",
+     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind_detailed), METH_FASTCALL,
+      nullptr},
+     Source::kPythonDetailed,
+     nullptr},
+    {"CALL",
+     {"vztrace_call", reinterpret_cast<PyCFunction>(+unless_busy<on_call>), METH_FASTCALL, nullptr},
+     Source::kCCallDetailed,
+     nullptr},
+    {"C_RETURN",
+     {"vztrace_c_return", reinterpret_cast<PyCFunction>(+unless_busy<on_c_exit>), METH_FASTCALL,
+      nullptr},
+     Source::kCCallDetailed,
+     Py_False},
+    {"C_RAISE",
+     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+unless_busy<on_c_exit>), METH_FASTCALL,
+      nullptr},
+     Source::kCCallDetailed,
+     Py_True},
 }};
 
 // Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
@@ -297,7 +400,7 @@ bool turn_on(PyObject* mon, Source source) {
 
 }  // namespace
 
-bool install(bool record_python, bool record_c_calls, std::string& hook) {
+bool install(bool record_python, bool record_c_calls, bool detailed, std::string& hook) {
     PyObject* mon = PySys_GetObject("monitoring");  // borrowed
     if (mon == nullptr) return false;
     PyObject* disable = PyObject_GetAttrString(mon, "DISABLE");
@@ -316,8 +419,8 @@ bool install(bool record_python, bool record_c_calls, std::string& hook) {
         hook = "none (every sys.monitoring tool id was taken)";
         return true;
     }
-    if (record_python) turn_on(mon, Source::kPython);
-    if (record_c_calls) turn_on(mon, Source::kCCall);
+    if (record_python) turn_on(mon, detailed ? Source::kPythonDetailed : Source::kPython);
+    if (record_c_calls) turn_on(mon, detailed ? Source::kCCallDetailed : Source::kCCall);
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_get_events_def, g_get_events));
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_all_events_def, g_all_events));
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
@@ -344,7 +447,7 @@ int tool_id() { return g_tool_id; }
 #else  // 3.11 has no sys.monitoring
 
 namespace vztrace::tracer::monitoring {
-bool install(bool, bool, std::string&) { return false; }
+bool install(bool, bool, bool, std::string&) { return false; }
 bool take_over_python_frames() { return false; }
 void stop() {}
 int tool_id() { return -1; }

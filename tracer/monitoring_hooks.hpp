@@ -11,8 +11,9 @@ namespace vztrace::tracer::monitoring {
 // Claims a tool id (5 first; never 2, cProfile's) and turns on the events of Python frames
 // and of C calls, as asked (none: the tool id is kept for take_over_python_frames).
 // Returns false (nothing changed) when sys.monitoring is not ready yet. `hook` describes
-// what was used.
-bool install(bool record_python, bool record_c_calls, std::string& hook);
+// what was used. `detailed`: the callbacks that also record what --log-func-args,
+// --log-func-retval, --log-exception ask (call_details.hpp), in place of the plain ones.
+bool install(bool record_python, bool record_c_calls, bool detailed, std::string& hook);
 
 // The frame hook gives way: Python frames are recorded from here on, except the ends of
 // the frames the hook entered, which it records itself. False if it could not be done.

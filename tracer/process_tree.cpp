@@ -134,6 +134,42 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         ::setenv("VZTRACE_MAX_SIZE", std::to_string(settings.max_size).c_str(), 1);
     if (settings.compress) ::setenv("VZTRACE_COMPRESS", "1", 1);
     if (settings.ring > 0) ::setenv("VZTRACE_RING", std::to_string(settings.ring).c_str(), 1);
+    const auto join = [](const std::vector<std::string>& items, char separator) {
+        std::string joined;
+        for (const std::string& item : items) {
+            if (!joined.empty()) joined += separator;
+            joined += item;
+        }
+        return joined;
+    };
+    if (!settings.include_files.empty())
+        ::setenv("VZTRACE_INCLUDE_FILES", join(settings.include_files, ':').c_str(), 1);
+    if (!settings.exclude_files.empty())
+        ::setenv("VZTRACE_EXCLUDE_FILES", join(settings.exclude_files, ':').c_str(), 1);
+    if (settings.max_stack_depth > 0) {
+        ::setenv("VZTRACE_MAX_STACK_DEPTH", std::to_string(settings.max_stack_depth).c_str(), 1);
+    }
+    if (settings.min_duration_ns > 0) {
+        ::setenv("VZTRACE_MIN_DURATION", fmt::format("{}ns", settings.min_duration_ns).c_str(), 1);
+    }
+    const std::pair<bool, const char*> flags[] = {
+        {settings.no_startup, "VZTRACE_NO_STARTUP"},
+        {settings.ignore_frozen, "VZTRACE_IGNORE_FROZEN"},
+        {settings.log_func_args, "VZTRACE_LOG_FUNC_ARGS"},
+        {settings.log_func_retval, "VZTRACE_LOG_FUNC_RETVAL"},
+        {settings.log_exception, "VZTRACE_LOG_EXCEPTION"},
+        {settings.log_gc, "VZTRACE_LOG_GC"},
+        {settings.log_print, "VZTRACE_LOG_PRINT"},
+        {settings.log_async, "VZTRACE_LOG_ASYNC"},
+        {settings.log_sparse, "VZTRACE_LOG_SPARSE"},
+    };
+    for (const auto& [on, name] : flags) {
+        if (on) ::setenv(name, "1", 1);
+    }
+    if (settings.log_audit) {
+        const std::string events = join(settings.log_audit_events, ',');
+        ::setenv("VZTRACE_LOG_AUDIT", events.empty() ? "1" : events.c_str(), 1);
+    }
     return {};
 }
 

@@ -1,9 +1,13 @@
 #include "tracer/profile_hooks.hpp"
 
 #include <frameobject.h>
+#if PY_VERSION_HEX < 0x030C0000
+#include <opcode.h>
+#endif
 
 #include <array>
 
+#include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/python_symbols.hpp"
 
@@ -111,11 +115,82 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
     }
 }
 
+// --log-func-args, --log-func-retval, --log-exception, --log-audit (call_details.hpp):
+// this profile function takes the place of on_event. The profile function is called at
+// each start and resume of a generator or coroutine, and at each return and yield: the
+// arguments are taken at the first start only (the frame is at its first RESUME) and the
+// value at a return only (not at a YIELD_VALUE). CPython hides the exception of a frame
+// left by one from the profile function, so 3.11 records no exception text.
+bool at_first_start(PyFrameObject* frame, PyCodeObject* code) {
+#if PY_VERSION_HEX < 0x030C0000
+    if ((code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)) == 0) return true;
+    const int offset = PyFrame_GetLasti(frame);
+    PyObject* bytes = PyCode_GetCode(code);
+    const bool first = bytes != nullptr && offset >= 0 && offset + 1 < PyBytes_GET_SIZE(bytes) &&
+                       static_cast<unsigned char>(PyBytes_AS_STRING(bytes)[offset]) == RESUME &&
+                       PyBytes_AS_STRING(bytes)[offset + 1] == 0;
+    Py_XDECREF(bytes);
+    PyErr_Clear();
+    return first;
+#else
+    (void)frame;
+    (void)code;
+    return true;
+#endif
+}
+
+bool at_yield(PyFrameObject* frame, PyCodeObject* code) {
+#if PY_VERSION_HEX < 0x030C0000
+    if ((code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)) == 0) return false;
+    const int offset = PyFrame_GetLasti(frame);
+    PyObject* bytes = PyCode_GetCode(code);
+    const bool yield = bytes != nullptr && offset >= 0 && offset < PyBytes_GET_SIZE(bytes) &&
+                       static_cast<unsigned char>(PyBytes_AS_STRING(bytes)[offset]) == YIELD_VALUE;
+    Py_XDECREF(bytes);
+    PyErr_Clear();
+    return yield;
+#else
+    (void)frame;
+    (void)code;
+    return false;
+#endif
+}
+
+void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
+    if (g_python_frames != PythonFrames::kRecord ||
+        (what != PyTrace_CALL && what != PyTrace_RETURN)) {
+        record(frame, what, arg);
+        return;
+    }
+    const std::uint64_t now = TickClock::now();
+    PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
+    const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
+    if (id != kHiddenSymbol && what == PyTrace_CALL) {
+        details::record_enter(id, reinterpret_cast<PyObject*>(code),
+                              at_first_start(frame, code) ? frame : nullptr);
+    } else if (id != kHiddenSymbol && arg == nullptr) {
+        details::record_unwind(id, now, nullptr);
+    } else if (id != kHiddenSymbol) {
+        details::record_return(id, now, at_yield(frame, code) ? nullptr : arg);
+    }
+    Py_DECREF(code);
+}
+
+int on_event_detailed(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
+    if (VZ_LIKELY(g_active) && !details::t_busy) record_detailed(frame, what, arg);
+    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile(frame, what, arg);
+    return 0;
+}
+
+Py_tracefunc g_function = on_event;
+
 }  // namespace
+
+void set_detailed(bool detailed) { g_function = detailed ? on_event_detailed : on_event; }
 
 void attach_current_thread() {
     g_in_use = true;
-    PyEval_SetProfile(on_event, nullptr);
+    PyEval_SetProfile(g_function, nullptr);
 }
 
 bool in_use() { return g_in_use; }
@@ -128,11 +203,11 @@ void attach_all_threads() {
     PyThreadState* current = PyThreadState_Get();
     for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread != nullptr;
          thread = PyThreadState_Next(thread)) {
-        if (thread->c_profilefunc == on_event) continue;
+        if (thread->c_profilefunc == g_function) continue;
         // A C profiler of the program's (cProfile) keeps its thread, as sys.setprofile
         // would be refused there too.
         if (thread->c_profilefunc != nullptr) continue;
-        if (_PyEval_SetProfile(thread, on_event, nullptr) < 0) PyErr_Clear();
+        if (_PyEval_SetProfile(thread, g_function, nullptr) < 0) PyErr_Clear();
     }
 }
 #else
@@ -141,7 +216,7 @@ void attach_all_threads() {}
 
 void detach_current_thread() { PyEval_SetProfile(nullptr, nullptr); }
 
-bool attached_to_current_thread() { return PyThreadState_Get()->c_profilefunc == on_event; }
+bool attached_to_current_thread() { return PyThreadState_Get()->c_profilefunc == g_function; }
 
 bool chain_program_profile(PyObject* function) {
     if (!attached_to_current_thread()) return false;

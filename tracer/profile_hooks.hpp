@@ -12,6 +12,10 @@ namespace vztrace::tracer::profile {
 enum class PythonFrames { kRecord, kIgnore, kAfterHook };
 void set_python_frames(PythonFrames frames);
 
+// The profile function that also records what --log-func-args, --log-func-retval and
+// --log-exception ask (call_details.hpp), in place of the plain one. Before any attach.
+void set_detailed(bool detailed);
+
 // Sets the profile function on the calling thread.
 void attach_current_thread();
 // On every thread of the interpreter that has no C profile function (3.11).

@@ -9,8 +9,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "tracer/call_details.hpp"
 #include "tracer/frame_hook.hpp"
 #include "tracer/hook_state.hpp"
+#include "tracer/log_options.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
@@ -345,18 +347,22 @@ void install() {
     // what their mechanism costs: the profile hook (3.11) is called at every Python call
     // anyway, and on 3.12+ CALL fires at every call site, and C_RETURN too once a Python
     // call is no longer inlined (bench/README.md has the numbers).
+    // --log-func-args and the like: callbacks of their own (call_details.hpp), which the
+    // frame hook has not (prepare_tracing refuses --hook frame with them).
+    const bool detailed = details::wanted(g_session->settings());
     const bool by_frame_hook =
-        (choice == HookChoice::kFrame || (choice == HookChoice::kAuto && !c_calls)) &&
+        (choice == HookChoice::kFrame || (choice == HookChoice::kAuto && !c_calls && !detailed)) &&
         frame_hook::install(choice == HookChoice::kFrame, why_not);
     std::string hook;
     if (kUseMonitoring) {
-        if (!monitoring::install(!by_frame_hook, c_calls, hook)) {
+        if (!monitoring::install(!by_frame_hook, c_calls, detailed, hook)) {
             if (by_frame_hook) frame_hook::uninstall();
             g_installed = false;  // sys.monitoring not ready: try at the next event
             return;
         }
     } else {
         hook = "PyEval_SetProfile";
+        profile::set_detailed(detailed);
         if (by_frame_hook) profile::set_python_frames(profile::PythonFrames::kIgnore);
         if (!by_frame_hook || c_calls) profile::attach_current_thread();
     }
@@ -368,6 +374,9 @@ void install() {
     g_session->info().hook = hook;
     g_active = true;
     program_profilers::install(monitoring::tool_id());
+    // --no-startup: what runs before the program's own code is left out (the writer drops
+    // the calls begun in this window).
+    if (g_session->settings().no_startup) g_session->pauses().pause(TickClock::now());
     g_startup_symbol =
         g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);
@@ -502,6 +511,11 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
         return "--hook monitoring needs Python 3.12+ (sys.monitoring); this vztrace embeds " +
                std::string(PY_VERSION) + ": use --hook profile";
     }
+    if (settings.hook == HookChoice::kFrame &&
+        (settings.log_func_args || settings.log_func_retval || settings.log_exception)) {
+        return "--hook frame records no arguments, return values or exceptions: use --hook "
+               "auto with --log-func-args, --log-func-retval and --log-exception";
+    }
     RecordingInfo info;
     info.vztrace_version = VZTRACE_VERSION;
     info.python_version = PY_VERSION;
@@ -514,6 +528,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     g_session->announce();
     hooks::g_record_c_calls = !settings.ignore_c_function;
     PySys_AddAuditHook(audit_hook, nullptr);
+    log_options::prepare(settings);
     Py_AtExit(write_at_exit);
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     return {};
@@ -533,8 +548,10 @@ void program_starts() {
     install_process_handlers();
     if (!g_exit_wrapped) wrap_exit();
     g_program_started = true;
+    log_options::program_starts();
     if (g_active) {
         g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kExit);
+        if (g_session->settings().no_startup) g_session->pauses().resume(TickClock::now());
     }
 }
 

@@ -1,6 +1,7 @@
 #include "tracer/python_symbols.hpp"
 
 #include <fmt/format.h>
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <string>
@@ -47,6 +48,30 @@ bool is_launcher_file(const std::string& filename) {
         if (dir != nullptr && PyUnicode_Check(dir)) stdlib_runpy = utf8_of(dir) + "/runpy.py";
     }
     return filename == "<frozen runpy>" || (!stdlib_runpy.empty() && filename == stdlib_runpy);
+}
+
+bool matches(const std::string& pattern, const std::string& file) {
+    if (pattern.find_first_of("*?[") != std::string::npos) {
+        return ::fnmatch(pattern.c_str(), file.c_str(), 0) == 0;
+    }
+    if (file.compare(0, pattern.size(), pattern) != 0) return false;
+    // A directory or file prefix: "/src/app" takes /src/app and /src/app/..., not /src/apple.
+    return file.size() == pattern.size() || pattern.back() == '/' || file[pattern.size()] == '/';
+}
+
+// --include-files, --exclude-files, --ignore-frozen: decided once per code object; a
+// function left out is never recorded (nor the C calls its own code makes).
+bool left_out_by_filters(const std::string& file) {
+    const TraceSettings& settings = hooks::g_session->settings();
+    if (settings.ignore_frozen && file.rfind("<frozen ", 0) == 0) return true;
+    const auto any = [&file](const std::vector<std::string>& patterns) {
+        for (const std::string& pattern : patterns) {
+            if (matches(pattern, file)) return true;
+        }
+        return false;
+    };
+    if (!settings.include_files.empty() && !any(settings.include_files)) return true;
+    return any(settings.exclude_files);
 }
 
 // Open addressing on (PyMethodDef*, owner): both live as long as the interpreter for
@@ -128,11 +153,12 @@ SymbolId intern_code(PyObject* code) {
     PyErr_Fetch(&type, &value, &traceback);
     auto* co = reinterpret_cast<PyCodeObject*>(code);
     const std::string file = utf8_of(co->co_filename);
-    const SymbolId id = is_launcher_file(file)
-                            ? kHiddenSymbol
-                            : hooks::g_session->symbols().add_python(
-                                  utf8_of(co->co_qualname), absolute_path(file),
-                                  static_cast<std::uint32_t>(co->co_firstlineno));
+    const std::string path = absolute_path(file);
+    const SymbolId id =
+        is_launcher_file(file) || left_out_by_filters(path)
+            ? kHiddenSymbol
+            : hooks::g_session->symbols().add_python(
+                  utf8_of(co->co_qualname), path, static_cast<std::uint32_t>(co->co_firstlineno));
     void* extra = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id) + 1);
 #if PY_VERSION_HEX >= 0x030C0000
     if (PyUnstable_Code_SetExtra(code, g_code_extra_index, extra) != 0) PyErr_Clear();

@@ -146,6 +146,11 @@ std::string Session::open_stream() {
     options.max_size = settings_.max_size;
     options.ring = settings_.ring > 0;
     options.trace_bytes = &tree_counters(plan_.parts_dir).bytes;
+    options.filter.max_depth = settings_.max_stack_depth;
+    options.filter.min_duration_ns = static_cast<std::int64_t>(settings_.min_duration_ns);
+    options.filter.sparse = settings_.log_sparse;
+    options.filter.symbols = &symbols_;
+    options.filter.pauses = &pauses_;
     writer_ = std::make_unique<TraceWriter>(*pool_, symbols_, *stream_, start_anchor_, pid_,
                                             next_sequence_id(plan_.parts_dir), options);
     writer_->write_process_start(process_name_);
@@ -224,7 +229,8 @@ ThreadBuffer& Session::attach_current_thread() {
     const std::uint64_t tid = current_tid();
     const std::uint32_t sequence = next_sequence_id(plan_.parts_dir);
     threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,
-                                                      format::thread_track_uuid(pid_, sequence)));
+                                                      format::thread_track_uuid(pid_, sequence),
+                                                      format::process_track_uuid(pid_)));
     threads_.back()->set_name(static_cast<pid_t>(tid) == pid_ ? std::string("MainThread")
                                                               : fmt::format("Thread {}", tid));
     detail::t_buffer = threads_.back().get();

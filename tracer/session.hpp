@@ -19,6 +19,7 @@
 #include "tracer/clock.hpp"
 #include "tracer/output_file.hpp"
 #include "tracer/process_tree.hpp"
+#include "tracer/record_filter.hpp"
 #include "tracer/settings.hpp"
 #include "tracer/symbol_table.hpp"
 #include "tracer/thread_buffer.hpp"
@@ -52,6 +53,9 @@ class Session {
     }
 
     SymbolTable& symbols() { return symbols_; }
+    // vztrace.pause() / resume(), and --no-startup: calls begun while paused are left out
+    // by the writer (record_filter.hpp).
+    PauseWindows& pauses() { return pauses_; }
     const TraceSettings& settings() const { return settings_; }
     RecordingInfo& info() { return info_; }
     pid_t pid() const { return pid_; }
@@ -117,6 +121,7 @@ class Session {
     bool finish_result_ = true;
     ClockAnchor start_anchor_;
     SymbolTable symbols_;
+    PauseWindows pauses_;
     std::unique_ptr<ChunkPool> pool_;
     std::unique_ptr<OutputFile> stream_;
     std::string stream_temp_;  // a JSON trace's stream, removed once converted

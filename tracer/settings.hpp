@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vztrace::tracer {
 
@@ -60,7 +61,36 @@ struct TraceSettings {
     bool ignore_multiprocess = false;  // trace the root process only
     bool pid_suffix = false;           // one file per process, named with its pid
     std::string output_dir;            // one file per process, in this directory
+
+    // Filters. A file filter is taken once per code object: a left-out function's frames
+    // are never recorded (nor the C calls its own code makes); what it calls is.
+    std::vector<std::string> include_files;  // absolute path prefixes or globs; empty: all
+    std::vector<std::string> exclude_files;
+    bool ignore_frozen = false;         // importlib's "<frozen ...>" frames
+    std::uint32_t max_stack_depth = 0;  // calls nested deeper on a thread are left out; 0: all
+    std::uint64_t min_duration_ns = 0;  // shorter calls are left out, their children stay
+    bool no_startup = false;            // nothing before the program's own code starts
+
+    // What else is recorded.
+    bool log_func_args = false;                 // repr of each Python call's arguments
+    bool log_func_retval = false;               // repr of each Python call's return value
+    bool log_exception = false;                 // type and message of the exception a call ends by
+    bool log_gc = false;                        // garbage collections as slices
+    bool log_print = false;                     // what print() wrote, as instants
+    bool log_audit = false;                     // audit events as instants
+    std::vector<std::string> log_audit_events;  // only these (empty: all)
+    bool log_async = false;                     // asyncio tasks on tracks of their own
+    bool log_sparse = false;                    // only @vztrace.sparse functions
+
+    // Whether a per-thread filter stands between the records and the encoder.
+    bool filters_records() const {
+        return max_stack_depth > 0 || min_duration_ns > 0 || log_sparse;
+    }
 };
+
+// Longest repr kept by --log-func-args and --log-func-retval, in bytes (UTF-8); a longer
+// one is cut and ends with "...".
+inline constexpr std::size_t kMaxReprBytes = 512;
 
 // --tracer_entries N (VizTracer's spelling): the ring that keeps at least the newest N
 // calls, a begin and an end of 16 bytes each. The ring holds whole chunks of 4096 records

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "tracer/compiler.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/record.hpp"
+#include "tracer/record_filter.hpp"
 
 namespace vztrace::tracer {
 
@@ -33,8 +35,8 @@ class ChunkSink {
 class ThreadBuffer {
  public:
     ThreadBuffer(ChunkSink& sink, std::uint64_t tid, std::uint32_t sequence_id,
-                 std::uint64_t track_uuid)
-        : sink_(sink), tid_(tid), sequence_(sequence_id, track_uuid) {}
+                 std::uint64_t track_uuid, std::uint64_t process_uuid = 0)
+        : sink_(sink), tid_(tid), sequence_(sequence_id, track_uuid, process_uuid) {}
     ThreadBuffer(const ThreadBuffer&) = delete;
     ThreadBuffer& operator=(const ThreadBuffer&) = delete;
 
@@ -45,6 +47,12 @@ class ThreadBuffer {
         }
         append_slow(Record{ticks, symbol, kind});
     }
+
+    // An event with `raw_bytes` of data after it in raw records (kArgs, kCounter,
+    // kTrackEnter), never split across chunks. At most kMaxRawBytes.
+    void append_with_raw(std::uint64_t ticks, SymbolId symbol, EventKind kind, const void* raw,
+                         std::size_t raw_bytes);
+    static constexpr std::size_t kMaxRawBytes = 16 * 1024;
 
     // The chunk being filled, with its records so far; the buffer holds none after.
     Chunk* take_current();
@@ -60,9 +68,13 @@ class ThreadBuffer {
 
     // The thread's packet sequence: used by whoever encodes its chunks (one at a time).
     format::PerfettoSequence& sequence() { return sequence_; }
+    // The recording controls' filter of this thread's records, once the writer needs one.
+    std::unique_ptr<RecordFilter>& filter() { return filter_; }
 
  private:
     [[gnu::noinline]] void append_slow(Record record);
+    // Hands the chunk over and takes the next; false when recording has stopped.
+    bool next_chunk();
 
     Record* next_ = nullptr;
     Record* end_ = nullptr;
@@ -73,6 +85,7 @@ class ThreadBuffer {
     mutable std::mutex name_mutex_;
     std::string name_;
     format::PerfettoSequence sequence_;
+    std::unique_ptr<RecordFilter> filter_;
 };
 
 }  // namespace vztrace::tracer

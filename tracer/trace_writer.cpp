@@ -111,8 +111,10 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     const Job oldest = queue_.front();
     queue_.pop_front();
     Cut& cut = cuts_[oldest.buffer];
-    if (oldest.chunk->used > 0)
-        cut.last_ticks = oldest.chunk->records[oldest.chunk->used - 1].ticks;
+    for (std::size_t i = 0; i < oldest.chunk->used; ++i) {  // the last event's time
+        cut.last_ticks = oldest.chunk->records[i].ticks;
+        i += format::raw_records_after(oldest.chunk->records[i]);
+    }
     counts_.overwritten += oldest.chunk->used;
     oldest.chunk->used = 0;
     return oldest.chunk;
@@ -162,6 +164,10 @@ void TraceWriter::find_calls_open_at_cuts() {
             if (job.buffer != buffer) continue;
             for (std::size_t i = 0; i < job.chunk->used; ++i) {
                 const Record& record = job.chunk->records[i];
+                if (!format::is_call_event(record.kind)) {
+                    i += format::raw_records_after(record);
+                    continue;
+                }
                 if (record.kind == EventKind::kEnter) {
                     stack.push_back(record.symbol);
                     continue;
@@ -224,7 +230,12 @@ void TraceWriter::process(Job job) {
                     }
                 }
             }
-            const std::span<const Record> records(chunk->records, chunk->used);
+            std::span<const Record> records(chunk->records, chunk->used);
+            if (RecordFilter* filter = filter_of(*job.buffer)) {
+                filtered_.clear();
+                filter->filter(records, to_ns, filtered_);
+                records = filtered_;
+            }
             // Under a size cap, room for the chunk's largest encoding is reserved first in
             // the tree's count (a packet of the hot loop takes at most 32 bytes), so
             // processes writing at once never pass the cap together.
@@ -250,8 +261,12 @@ void TraceWriter::encode_up_to_cap(format::PerfettoSequence& sequence,
     // Near the cap, piece by piece, each with its room reserved first.
     constexpr std::size_t kPiece = 1024;
     std::uint64_t reserved = 0;
-    for (std::size_t at = 0; at < records.size(); at += kPiece) {
-        const auto piece = records.subspan(at, std::min(kPiece, records.size() - at));
+    for (std::size_t at = 0, end = 0; at < records.size(); at = end) {
+        // A piece ends between events, never inside one's raw records.
+        const std::size_t want = std::min(at + kPiece, records.size());
+        while (end < want) end += 1 + format::raw_records_after(records[end]);
+        end = std::min(end, records.size());
+        const auto piece = records.subspan(at, end - at);
         if (!reserve(piece.size() * 32)) {
             counts_.size_cap_reached = true;
             capped_.store(true);
@@ -262,6 +277,19 @@ void TraceWriter::encode_up_to_cap(format::PerfettoSequence& sequence,
         sequence.encode(piece, to_ns, symbols, out_);
     }
     write_out(reserved);
+}
+
+RecordFilter* TraceWriter::filter_of(ThreadBuffer& buffer) {
+    std::unique_ptr<RecordFilter>& filter = buffer.filter();
+    if (filter == nullptr) {
+        const FilterRules& rules = options_.filter;
+        const bool needed = rules.max_depth > 0 || rules.min_duration_ns > 0 || rules.sparse ||
+                            (rules.pauses != nullptr && rules.pauses->ever_paused()) ||
+                            (rules.symbols != nullptr && rules.symbols->any_flag(0xFF));
+        if (!needed) return nullptr;
+        filter = std::make_unique<RecordFilter>(rules);
+    }
+    return filter.get();
 }
 
 bool TraceWriter::reserve(std::uint64_t bytes) {
@@ -361,6 +389,13 @@ bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t e
         format::PerfettoSequence& sequence = buffer->sequence();
         counts_.not_recorded += buffer->not_recorded();
         if (!sequence.begun()) continue;
+        if (RecordFilter* filter = buffer->filter().get()) {
+            filtered_.clear();
+            filter->finish(end_ns, filtered_);
+            const auto to_ns = [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); };
+            const auto symbols = [this](SymbolId id) { return symbol(id); };
+            if (!counts_.size_cap_reached) sequence.encode(filtered_, to_ns, symbols, out_);
+        }
         // After the size cap, nothing later is known: close at the last event written.
         sequence.close_open_calls(counts_.size_cap_reached ? sequence.last_ns() : end_ns, out_);
         format::append_thread_descriptor(

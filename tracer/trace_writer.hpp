@@ -24,6 +24,7 @@
 #include "tracer/format/byte_buffer.hpp"
 #include "tracer/hidden_thread.hpp"
 #include "tracer/output_file.hpp"
+#include "tracer/record_filter.hpp"
 #include "tracer/symbol_table.hpp"
 #include "tracer/thread_buffer.hpp"
 
@@ -40,6 +41,8 @@ struct StreamOptions {
     // Ring mode (a flight recorder): the pool's chunks are kept, not written, and the
     // oldest is taken over when the pool is full; everything is written at the end.
     bool ring = false;
+    // The recording controls applied to every thread's records (record_filter.hpp).
+    FilterRules filter;
 };
 
 // What a process's stream holds, for the summary and the metadata.
@@ -98,6 +101,8 @@ class TraceWriter final : public ChunkSink {
     // Ring mode, at the end: for each thread that lost its oldest records, the calls open
     // at the cut (exits with no begin in what was kept), outermost first.
     void find_calls_open_at_cuts();
+    // The buffer's filter, made when the recording controls first need one.
+    RecordFilter* filter_of(ThreadBuffer& buffer);
     void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns);
     template <typename ToNs, typename Symbols>
     void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
@@ -136,6 +141,7 @@ class TraceWriter final : public ChunkSink {
 
     mutable std::mutex encode_mutex_;  // one encoder at a time: sequences and out_
     format::ByteBuffer out_;
+    std::vector<Record> filtered_;  // a chunk's records the filter kept
     std::string compressed_;
     libdeflate_compressor* compressor_ = nullptr;  // made at the first compressed write
     StreamCounts counts_;

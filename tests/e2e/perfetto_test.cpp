@@ -147,7 +147,8 @@ TEST_CASE("the extension of -o names the format, and an unknown one is refused",
     const auto bad = run_vztrace({"-o", dir.file("t.txt"), script("fib5.py")});
     CHECK(bad.status() == 2);
     CHECK(bad.out.empty());
-    CHECK(bad.err == "vztrace: error: cannot tell the trace format of '" + dir.file("t.txt") +
+    CHECK(bad.err == "vztrace: error: --output: cannot tell the trace format of '" +
+                         dir.file("t.txt") +
                          "': name it with one of .pftrace, .perfetto-trace, .json, .json.gz\n");
     CHECK_FALSE(std::filesystem::exists(dir.file("t.txt")));
 }

@@ -296,3 +296,54 @@ TEST_CASE("programs using sys.monitoring tools 0, 2, 3, 4 and cProfile run as un
               177 + 5);
     }
 }
+
+TEST_CASE("the tool.vztrace table of the working directory's pyproject.toml applies; -o beats it") {
+    TempDir dir;
+    const std::string from_config = vztrace::testing::trace_name("from_config");
+    dir.write("pyproject.toml", "[tool.vztrace]\noutput = \"" + from_config + "\"\nquiet = true\n");
+    RunOptions options;
+    options.cwd = dir.path();
+    const auto run = run_vztrace({script("fib5.py")}, options);
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.err.empty());  // quiet = true
+    REQUIRE(vztrace::testing::file_exists(dir.file(from_config)));
+    CHECK(load_trace(dir.file(from_config)).count_prefix("fib (") == 15);
+
+    std::filesystem::remove(dir.file(from_config));
+    const std::string from_cli = vztrace::testing::trace_name("from_cli");
+    const auto cli = run_vztrace({"-o", from_cli, script("fib5.py")}, options);
+    INFO(cli.err);
+    CHECK(cli.status() == 0);
+    CHECK(vztrace::testing::file_exists(dir.file(from_cli)));
+    CHECK_FALSE(vztrace::testing::file_exists(dir.file(from_config)));
+}
+
+TEST_CASE("a child started in another project reads no config file: it has the root's") {
+    TempDir dir;
+    const std::string trace = vztrace::testing::trace_name("t");
+    dir.write("root/pyproject.toml", "[tool.vztrace]\noutput = \"" + trace + "\"\nquiet = true\n");
+    // Read by the child, this would end it with status 2 before its program ran.
+    dir.write("elsewhere/pyproject.toml", "[tool.vztrace]\nnot_an_option = true\n");
+    dir.write("root/parent.py",
+              "import subprocess, sys\n"
+              "code = 'def in_child():\\n    pass\\nin_child()'\n"
+              "child = subprocess.run([sys.executable, '-c', code], cwd=sys.argv[1])\n"
+              "print(child.returncode)\n");
+    RunOptions options;
+    options.cwd = dir.file("root");
+    const auto run = run_vztrace({"parent.py", dir.file("elsewhere")}, options);
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.out == "0\n");
+    CHECK(run.err.empty());
+    REQUIRE(vztrace::testing::file_exists(dir.file("root/" + trace)));
+    CHECK(load_trace(dir.file("root/" + trace)).count_prefix("in_child (") == 1);
+    // The same file read by a root is an error naming it.
+    options.cwd = dir.file("elsewhere");
+    const auto root = run_vztrace({"-c", "pass"}, options);
+    CHECK(root.status() == 2);
+    CHECK(root.err ==
+          "vztrace: error: " + dir.file("elsewhere/pyproject.toml") +
+              ":2: [tool.vztrace] not_an_option: no such option (see vztrace --help)\n");
+}

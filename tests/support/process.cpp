@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 
@@ -18,12 +19,12 @@ extern char** environ;
 
 namespace vztrace::testing {
 
-ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options) {
-    int out_pipe[2], err_pipe[2], in_pipe[2];
-    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
-        pipe2(in_pipe, O_CLOEXEC) != 0) {
-        throw std::runtime_error("pipe failed");
-    }
+namespace {
+
+// Starts argv in its own process group with stdout and stderr on the pipes' write ends,
+// stdin on `in_pipe`'s read end (or /dev/null), in options' cwd and environment.
+pid_t start_child(const std::vector<std::string>& argv, const RunOptions& options,
+                  const int out_pipe[2], const int err_pipe[2], const int in_pipe[2]) {
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
@@ -50,6 +51,61 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
         execvp(args[0], args.data());
         _exit(127);
     }
+    return pid;
+}
+
+void make_pipes(int out_pipe[2], int err_pipe[2], int in_pipe[2]) {
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
+        pipe2(in_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+}
+
+void wait_for(pid_t pid, ProcessResult& result) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+}
+
+// Reads the child's stdout and stderr into `result` until both close (each fd is then -1)
+// or `done` says so (true), or `deadline` passes (false).
+bool read_output(int& out_fd, int& err_fd, ProcessResult& result,
+                 std::chrono::steady_clock::time_point deadline,
+                 const std::function<bool()>& done) {
+    char buffer[65536];
+    while ((out_fd >= 0 || err_fd >= 0) && !done()) {
+        int wait_ms = -1;
+        if (deadline != std::chrono::steady_clock::time_point::max()) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            wait_ms = static_cast<int>(left.count()) + 1;
+        }
+        pollfd fds[2] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}};
+        if (poll(fds, 2, wait_ms) <= 0) continue;
+        int* owners[2] = {&out_fd, &err_fd};
+        std::string* sinks[2] = {&result.out, &result.err};
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+            const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+            if (n > 0) {
+                sinks[i]->append(buffer, static_cast<std::size_t>(n));
+            } else {
+                close(fds[i].fd);
+                *owners[i] = -1;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options) {
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    make_pipes(out_pipe, err_pipe, in_pipe);
+    const pid_t pid = start_child(argv, options, out_pipe, err_pipe, in_pipe);
     close(out_pipe[1]);
     close(err_pipe[1]);
     close(in_pipe[0]);
@@ -62,39 +118,64 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
     close(in_pipe[1]);
 
     ProcessResult result;
-    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-    std::string* sinks[2] = {&result.out, &result.err};
-    int open_count = 2;
-    char buffer[65536];
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds);
-    while (open_count > 0) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 && !result.timed_out) {
-            result.timed_out = true;
-            kill(-pid, SIGKILL);
-        }
-        if (poll(fds, 2, result.timed_out ? -1 : static_cast<int>(left.count()) + 1) < 0) {
-            continue;
-        }
-        for (int i = 0; i < 2; ++i) {
-            if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-            const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
-            if (n > 0) {
-                sinks[i]->append(buffer, static_cast<std::size_t>(n));
-            } else {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_count;
-            }
-        }
+    int out_fd = out_pipe[0], err_fd = err_pipe[0];
+    const auto never = [] { return false; };
+    if (!read_output(
+            out_fd, err_fd, result,
+            std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds),
+            never)) {
+        result.timed_out = true;
+        kill(-pid, SIGKILL);
+        read_output(out_fd, err_fd, result, std::chrono::steady_clock::time_point::max(), never);
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    wait_for(pid, result);
     return result;
+}
+
+RunningProcess::RunningProcess(const std::vector<std::string>& argv, const RunOptions& options) {
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    make_pipes(out_pipe, err_pipe, in_pipe);
+    RunOptions no_stdin = options;
+    no_stdin.stdin_data.clear();
+    pid_ = start_child(argv, no_stdin, out_pipe, err_pipe, in_pipe);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    close(in_pipe[0]);
+    close(in_pipe[1]);
+    out_fd_ = out_pipe[0];
+    err_fd_ = err_pipe[0];
+}
+
+RunningProcess::~RunningProcess() {
+    if (pid_ > 0) {
+        kill(-pid_, SIGKILL);
+        wait_for(pid_, result_);
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+    if (err_fd_ >= 0) close(err_fd_);
+}
+
+void RunningProcess::read_until(const std::function<bool()>& done, int timeout_ms) {
+    read_output(out_fd_, err_fd_, result_,
+                std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms), done);
+}
+
+bool RunningProcess::wait_for_stderr(const std::string& text, int timeout_seconds) {
+    read_until([&] { return result_.err.find(text) != std::string::npos; }, timeout_seconds * 1000);
+    return result_.err.find(text) != std::string::npos;
+}
+
+ProcessResult RunningProcess::stop(int signal, int timeout_seconds) {
+    if (pid_ <= 0) return result_;
+    if (signal != 0) kill(pid_, signal);
+    read_until([] { return false; }, timeout_seconds * 1000);
+    if (out_fd_ >= 0 || err_fd_ >= 0) {
+        result_.timed_out = true;
+        kill(-pid_, SIGKILL);
+    }
+    wait_for(pid_, result_);
+    pid_ = -1;
+    return result_;
 }
 
 TempDir::TempDir() {

@@ -1,6 +1,7 @@
 // Runs a child process and captures what it wrote, for the end-to-end tests.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,32 @@ struct RunOptions {
 };
 
 ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+// A child left running (a server) while the test talks to it: what it writes is read on
+// demand. Killed with its process group if the test ends first.
+class RunningProcess {
+ public:
+    RunningProcess(const std::vector<std::string>& argv, const RunOptions& options = {});
+    ~RunningProcess();
+    RunningProcess(const RunningProcess&) = delete;
+    RunningProcess& operator=(const RunningProcess&) = delete;
+
+    // Reads its output until stderr contains `text` (true), it closes stderr and stdout
+    // (an exit: false) or the time is up (false).
+    bool wait_for_stderr(const std::string& text, int timeout_seconds = 60);
+    // What it wrote so far.
+    const ProcessResult& so_far() const { return result_; }
+    // Sends `signal` (0: none, it is ending by itself) and waits for its exit; killed
+    // (timed_out) if it has not closed its output after `timeout_seconds`.
+    ProcessResult stop(int signal, int timeout_seconds = 30);
+
+ private:
+    void read_until(const std::function<bool()>& done, int timeout_ms);
+    int pid_ = -1;
+    int out_fd_ = -1;
+    int err_fd_ = -1;
+    ProcessResult result_;
+};
 
 // A fresh directory under the test's temporary area, removed with the object.
 class TempDir {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
+#include <tuple>
 
 #include "support/process.hpp"
 #include "tracer/format/perfetto_reader.hpp"
@@ -65,6 +66,43 @@ std::vector<TraceEvent> Trace::named(const std::string& prefix) const {
     return result;
 }
 
+std::vector<TraceInstant> Trace::instants_named(const std::string& name) const {
+    std::vector<TraceInstant> result;
+    for (const auto& e : instants) {
+        if (e.name == name) result.push_back(e);
+    }
+    return result;
+}
+
+std::vector<TraceCounter> Trace::counters_named(const std::string& name) const {
+    std::vector<TraceCounter> result;
+    for (const auto& e : counters) {
+        if (e.name == name) result.push_back(e);
+    }
+    return result;
+}
+
+std::vector<std::string> Trace::ancestors(const TraceEvent& slice) const {
+    std::vector<TraceEvent> thread;
+    for (const auto& e : slices) {
+        if (e.pid == slice.pid && e.tid == slice.tid) thread.push_back(e);
+    }
+    std::stable_sort(thread.begin(), thread.end(), [](const auto& a, const auto& b) {
+        return a.ts_ns != b.ts_ns ? a.ts_ns < b.ts_ns : a.dur_ns > b.dur_ns;
+    });
+    std::vector<const TraceEvent*> open;
+    for (const auto& e : thread) {
+        while (!open.empty() && open.back()->end_ns() <= e.ts_ns) open.pop_back();
+        if (e.ts_ns == slice.ts_ns && e.dur_ns == slice.dur_ns && e.name == slice.name) {
+            std::vector<std::string> names;
+            for (auto it = open.rbegin(); it != open.rend(); ++it) names.push_back((*it)->name);
+            return names;
+        }
+        open.push_back(&e);
+    }
+    return {};
+}
+
 int Trace::max_depth(const std::string& prefix) const {
     int best = 0;
     for (const auto& [tid, events] : by_thread(slices, prefix)) {
@@ -112,9 +150,33 @@ Trace load_perfetto(const std::string& path) {
         if (track != reader.tracks().end()) {
             e.pid = track->second.pid;
             e.tid = track->second.tid;
+            if (!track->second.is_thread && !track->second.is_process) {
+                e.track = track->second.name;
+            }
         }
         e.unfinished = slice.unfinished;
+        if (slice.args != nullptr) e.args.insert(slice.args->begin(), slice.args->end());
         trace.slices.push_back(std::move(e));
+    };
+    const auto ids_of = [&reader](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
+        const auto track = reader.tracks().find(uuid);
+        if (track == reader.tracks().end()) return {0, 0};
+        return {track->second.pid, track->second.tid};
+    };
+    reader.on_instant = [&](const format::DecodedInstant& instant) {
+        TraceInstant e{std::string(instant.name), instant.at_ns, 0, 0, {}};
+        std::tie(e.pid, e.tid) = ids_of(instant.track_uuid);
+        e.args.insert(instant.args.begin(), instant.args.end());
+        trace.instants.push_back(std::move(e));
+    };
+    reader.on_counter = [&](const format::DecodedCounter& counter) {
+        TraceCounter e{{}, counter.at_ns, 0, counter.value};
+        const auto track = reader.tracks().find(counter.track_uuid);
+        if (track != reader.tracks().end()) {
+            e.name = track->second.name;
+            e.pid = track->second.pid;
+        }
+        trace.counters.push_back(std::move(e));
     };
     if (!reader.read_file(path)) throw std::runtime_error(reader.error());
     reader.close_open_calls();
@@ -169,13 +231,42 @@ Trace load_trace(const std::string& path) {
             e.dur_ns = micros_to_ns(event["dur"].get_double());
             e.pid = event["pid"].get_int64();
             e.tid = event["tid"].get_int64();
-            simdjson::dom::element args;
+            simdjson::dom::object args;
             if (event["args"].get(args) == simdjson::SUCCESS) {
-                bool unfinished = false;
-                if (args["unfinished"].get(unfinished) == simdjson::SUCCESS)
-                    e.unfinished = unfinished;
+                for (auto [key, value] : args) {
+                    if (key == "unfinished" && value.is_bool()) {
+                        e.unfinished = bool(value);
+                    } else {
+                        e.args[std::string(key)] = as_text(value);
+                    }
+                }
             }
             trace.slices.push_back(std::move(e));
+        } else if (ph == "i" || ph == "I") {
+            TraceInstant e;
+            e.name = std::string(event["name"].get_string().value());
+            e.ts_ns = micros_to_ns(event["ts"].get_double());
+            e.pid = event["pid"].get_int64();
+            e.tid = event["tid"].get_int64();
+            simdjson::dom::object args;
+            if (event["args"].get(args) == simdjson::SUCCESS) {
+                for (auto [key, value] : args) e.args[std::string(key)] = as_text(value);
+            }
+            trace.instants.push_back(std::move(e));
+        } else if (ph == "C") {
+            // One counter track per name and argument, as Perfetto's JSON importer makes
+            // them; vztrace writes one argument, "value", named by its track.
+            const std::string name(event["name"].get_string().value());
+            simdjson::dom::object args;
+            if (event["args"].get(args) != simdjson::SUCCESS) continue;
+            for (auto [key, value] : args) {
+                TraceCounter e;
+                e.name = key == "value" ? name : name + " " + std::string(key);
+                e.ts_ns = micros_to_ns(event["ts"].get_double());
+                e.pid = event["pid"].get_int64();
+                if (value.get_double().get(e.value) != simdjson::SUCCESS) continue;  // null
+                trace.counters.push_back(std::move(e));
+            }
         } else if (ph == "M") {
             const std::string_view kind = event["name"].get_string();
             const std::string name(event["args"]["name"].get_string().value());
@@ -183,6 +274,14 @@ Trace load_trace(const std::string& path) {
             if (kind == "process_name") trace.processes[event["pid"].get_int64()] = name;
         }
     }
+    // A track of its own (an asyncio task's) is a thread of JSON's with an id above every
+    // kernel thread id (format/chrome_json.cpp); the Perfetto reader keeps it apart.
+    constexpr std::int64_t kOwnTrackTids = 0x40000000;
+    for (auto& e : trace.slices) {
+        const auto named = trace.threads.find(e.tid);
+        if (e.tid >= kOwnTrackTids && named != trace.threads.end()) e.track = named->second;
+    }
+    std::erase_if(trace.threads, [&](const auto& entry) { return entry.first >= kOwnTrackTids; });
     simdjson::dom::object metadata;
     if (root["vztrace_metadata"].get(metadata) == simdjson::SUCCESS) {
         for (auto [key, value] : metadata) trace.metadata[std::string(key)] = as_text(value);

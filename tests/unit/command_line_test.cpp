@@ -1,16 +1,21 @@
 #include "launcher/command_line.hpp"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "embed/setup_error.hpp"
+#include "support/process.hpp"
 
 using vztrace::ExitCode;
 using vztrace::SetupError;
 using vztrace::launcher::Invocation;
 using vztrace::launcher::parse_command_line;
+using vztrace::launcher::parse_duration;
 using vztrace::launcher::parse_size;
+using vztrace::testing::TempDir;
 using Args = std::vector<std::string>;
 
 namespace {
@@ -29,18 +34,64 @@ ExitCode usage_code(Args args) {
     return static_cast<ExitCode>(0);
 }
 
+// The message of the usage error `args` give (empty when they parse).
+std::string usage_message(Args args) {
+    try {
+        parse(std::move(args));
+    } catch (const SetupError& error) {
+        CHECK(error.code() == ExitCode::kUsage);
+        return error.what();
+    }
+    return {};
+}
+
+// Every variable of an option, and the one that marks a child of a traced tree.
+constexpr const char* kVariables[] = {"VZTRACE_OUTPUT",
+                                      "VZTRACE_QUIET",
+                                      "VZTRACE_COMPRESS",
+                                      "VZTRACE_MAX_SIZE",
+                                      "VZTRACE_RING",
+                                      "VZTRACE_TRACER_ENTRIES",
+                                      "VZTRACE_IGNORE_C_FUNCTION",
+                                      "VZTRACE_INCLUDE_FILES",
+                                      "VZTRACE_EXCLUDE_FILES",
+                                      "VZTRACE_IGNORE_FROZEN",
+                                      "VZTRACE_MAX_STACK_DEPTH",
+                                      "VZTRACE_MIN_DURATION",
+                                      "VZTRACE_NO_STARTUP",
+                                      "VZTRACE_LOG_SPARSE",
+                                      "VZTRACE_LOG_FUNC_ARGS",
+                                      "VZTRACE_LOG_FUNC_RETVAL",
+                                      "VZTRACE_LOG_EXCEPTION",
+                                      "VZTRACE_LOG_GC",
+                                      "VZTRACE_LOG_PRINT",
+                                      "VZTRACE_LOG_AUDIT",
+                                      "VZTRACE_LOG_ASYNC",
+                                      "VZTRACE_IGNORE_MULTIPROCESS",
+                                      "VZTRACE_PID_SUFFIX",
+                                      "VZTRACE_OUTPUT_DIR",
+                                      "VZTRACE_HOOK",
+                                      "VZTRACE_MAX_MEMORY"};
+
 // Clears the VZTRACE_* variables before and after one test.
 struct CleanEnvironment {
     CleanEnvironment() { clear(); }
     ~CleanEnvironment() { clear(); }
     static void clear() {
-        for (const char* name :
-             {"VZTRACE_OUTPUT", "VZTRACE_QUIET", "VZTRACE_IGNORE_C_FUNCTION", "VZTRACE_MAX_MEMORY",
-              "VZTRACE_IGNORE_MULTIPROCESS", "VZTRACE_PID_SUFFIX", "VZTRACE_OUTPUT_DIR",
-              "VZTRACE_HOOK", "VZTRACE_RING", "VZTRACE_TRACER_ENTRIES"}) {
-            unsetenv(name);
-        }
+        for (const char* name : kVariables) unsetenv(name);
+        unsetenv("VZTRACE_ROOT_PID");
     }
+};
+
+// Runs one test in `dir` (where a pyproject.toml is looked for), then goes back.
+struct WorkingDirectory {
+    explicit WorkingDirectory(const std::filesystem::path& dir)
+        : saved(std::filesystem::current_path()) {
+        std::filesystem::create_directories(dir);
+        std::filesystem::current_path(dir);
+    }
+    ~WorkingDirectory() { std::filesystem::current_path(saved); }
+    std::filesystem::path saved;
 };
 
 }  // namespace
@@ -117,8 +168,12 @@ TEST_CASE("the options --help and --version are vztrace's own") {
     CHECK(help.help.find("VZTRACE_OUTPUT") != std::string::npos);
     CHECK(help.help.find("74") != std::string::npos);
     for (const char* command : {"vztrace report", "vztrace diff", "vztrace export",
-                                "vztrace combine", "VZTRACE_HOOK", "VZTRACE_TRACER_ENTRIES"}) {
+                                "vztrace combine", "pyproject.toml"}) {
         CHECK(help.help.find(command) != std::string::npos);
+    }
+    for (const char* variable : kVariables) {
+        INFO(variable);
+        CHECK(help.help.find(variable) != std::string::npos);
     }
     CHECK(parse({"--version"}).action == Invocation::Action::kVersion);
 }
@@ -168,4 +223,252 @@ TEST_CASE("option --hook takes a mechanism's name, from the command line or VZTR
     setenv("VZTRACE_HOOK", "profile", 1);
     CHECK(parse({"app.py"}).trace.hook == vztrace::tracer::HookChoice::kProfile);
     CHECK(usage_code({"--hook", "fastest", "app.py"}) == ExitCode::kUsage);
+}
+
+TEST_CASE("VizTracer's spellings of the options parse as the dashed ones") {
+    CleanEnvironment clean;
+    CHECK(parse({"--output_file", "x.json", "app.py"}).trace.output == "x.json");
+    CHECK(parse({"--ignore_c_function", "app.py"}).trace.ignore_c_function);
+    CHECK(parse({"--max_stack_depth", "3", "app.py"}).trace.max_stack_depth == 3);
+    CHECK(parse({"--max-stack-depth=3", "app.py"}).trace.max_stack_depth == 3);
+    CHECK(parse({"--log_audit", "app.py"}).trace.log_audit);
+    CHECK(parse({"--include_files", "/src", "app.py"}).trace.include_files ==
+          parse({"--include-files", "/src", "app.py"}).trace.include_files);
+    CHECK(parse({"--min_duration", "5", "app.py"}).trace.min_duration_ns == 5000);
+    const auto viztracer = parse({"--run", "app.py", "-o", "x"});
+    CHECK(viztracer.python_argv == Args{"app.py", "-o", "x"});
+    CHECK(viztracer.python_argv == parse({"run", "app.py", "-o", "x"}).python_argv);
+}
+
+TEST_CASE("option --log-audit alone records every audit event, with events only those") {
+    CleanEnvironment clean;
+    const auto all = parse({"--log-audit", "app.py"});
+    CHECK(all.trace.log_audit);
+    CHECK(all.trace.log_audit_events.empty());
+    CHECK(all.python_argv == Args{"app.py"});
+    const auto some = parse({"--log-audit=open,exec", "app.py"});
+    CHECK(some.trace.log_audit);
+    CHECK(some.trace.log_audit_events == Args{"open", "exec"});
+    CHECK_FALSE(parse({"app.py"}).trace.log_audit);
+    setenv("VZTRACE_LOG_AUDIT", "1", 1);
+    CHECK(parse({"app.py"}).trace.log_audit);
+    CHECK(parse({"app.py"}).trace.log_audit_events.empty());
+}
+
+TEST_CASE("durations read with units, a bare number in microseconds as VizTracer's") {
+    CHECK(parse_duration("10us") == 10'000);
+    CHECK(parse_duration("10") == 10'000);
+    CHECK(parse_duration("0.5ms") == 500'000);
+    CHECK(parse_duration("2s") == 2'000'000'000);
+    CHECK(parse_duration("300ns") == 300);
+    CHECK_THROWS_AS(parse_duration("10 parsecs"), SetupError);
+    CHECK_THROWS_AS(parse_duration("-1us"), SetupError);
+    CleanEnvironment clean;
+    CHECK(parse({"--min-duration", "1ms", "app.py"}).trace.min_duration_ns == 1'000'000);
+    CHECK(usage_message({"--min-duration", "soon", "app.py"}) ==
+          "--min-duration: invalid duration 'soon' (expected e.g. 10us, 0.5ms, 2s)");
+}
+
+TEST_CASE(
+    "the tool.vztrace table of the nearest pyproject.toml sets options, paths from its directory") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml", R"([project]
+name = "app"
+
+[tool.vztrace]
+output_file = "traces/from_config.json"
+ignore_c_function = true
+include_files = ["src", "lib/", "/abs", "*/glob/*"]
+exclude-files = "vendor:third_party"
+max_stack_depth = 10
+min_duration = "10us"
+log_audit = ["open", "exec"]
+log-gc = true
+hook = "frame"
+max_memory = "64M"
+output_dir = "per-process"
+)");
+    WorkingDirectory cwd(dir.file("a/b"));  // found upward
+    const auto inv = parse({"app.py"});
+    const std::string root = dir.path();
+    CHECK(inv.trace.output == root + "/traces/from_config.json");
+    CHECK(inv.trace.ignore_c_function);
+    CHECK(inv.trace.include_files == Args{root + "/src", root + "/lib/", "/abs", "*/glob/*"});
+    CHECK(inv.trace.exclude_files == Args{root + "/vendor", root + "/third_party"});
+    CHECK(inv.trace.max_stack_depth == 10);
+    CHECK(inv.trace.min_duration_ns == 10'000);
+    CHECK(inv.trace.log_audit);
+    CHECK(inv.trace.log_audit_events == Args{"open", "exec"});
+    CHECK(inv.trace.log_gc);
+    CHECK_FALSE(inv.trace.log_print);
+    CHECK(inv.trace.hook == vztrace::tracer::HookChoice::kFrame);
+    CHECK(inv.trace.max_memory == 64ULL << 20);
+    CHECK(inv.trace.output_dir == root + "/per-process");
+    // The command line's relative paths stay the working directory's.
+    CHECK(parse({"--include-files", "src", "app.py"}).trace.include_files ==
+          Args{root + "/a/b/src"});
+}
+
+TEST_CASE("config values: numbers, true for every audit event, false leaves a flag off") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml",
+              "[tool.vztrace]\nmin_duration = 0.5\nmax_memory = 2097152\nlog_audit = true\n"
+              "quiet = false\ntracer_entries = 10\n");
+    WorkingDirectory cwd(dir.path());
+    const auto inv = parse({"app.py"});
+    CHECK(inv.trace.min_duration_ns == 500);
+    CHECK(inv.trace.max_memory == 2ULL << 20);
+    CHECK(inv.trace.log_audit);
+    CHECK(inv.trace.log_audit_events.empty());
+    CHECK_FALSE(inv.trace.quiet);
+    CHECK(inv.trace.ring == (1 + 2) * 4096 * 16);
+    dir.write("pyproject.toml", "[tool.vztrace]\nlog_audit = false\n");
+    CHECK_FALSE(parse({"app.py"}).trace.log_audit);
+}
+
+TEST_CASE(
+    "the nearest pyproject.toml is the project's, whether or not it has a tool.vztrace table") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml", "[tool.vztrace]\nquiet = true\n");
+    dir.write("inner/pyproject.toml", "[project]\nname = \"inner\"\n");
+    {
+        WorkingDirectory cwd(dir.file("inner/pkg"));
+        CHECK_FALSE(parse({"app.py"}).trace.quiet);
+    }
+    WorkingDirectory cwd(dir.file("other"));
+    CHECK(parse({"app.py"}).trace.quiet);
+}
+
+TEST_CASE("option --config names the file and --no-config ignores any") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml", "[tool.vztrace]\nquiet = true\n");
+    dir.write("conf/vztrace.toml", "output = \"t.json\"\nlog_print = true\n");
+    dir.write("conf/pyproject.toml", "[tool.vztrace]\nlog_gc = true\n");
+    dir.write("conf/no-table/pyproject.toml", "[project]\nname = \"x\"\n");
+    WorkingDirectory cwd(dir.path());
+    // A plain TOML file: its top-level keys are the options.
+    const auto plain = parse({"--config", "conf/vztrace.toml", "app.py"});
+    CHECK(plain.trace.output == dir.file("conf/t.json"));
+    CHECK(plain.trace.log_print);
+    CHECK_FALSE(plain.trace.quiet);  // instead of the nearest pyproject.toml, not beside it
+    const auto pyproject = parse({"--config=conf/pyproject.toml", "app.py"});
+    CHECK(pyproject.trace.log_gc);
+    CHECK_FALSE(pyproject.trace.quiet);
+    CHECK(usage_message({"--config", "conf/no-table/pyproject.toml", "app.py"}) ==
+          dir.file("conf/no-table/pyproject.toml") + ": no [tool.vztrace] table");
+    CHECK(usage_message({"--config", "missing.toml", "app.py"}) ==
+          "cannot read config file '" + dir.file("missing.toml") + "': No such file or directory");
+    CHECK_FALSE(parse({"--no-config", "app.py"}).trace.quiet);
+    CHECK(parse({"app.py"}).trace.quiet);
+    CHECK(usage_code({"--no-config", "--config", "conf/vztrace.toml", "app.py"}) ==
+          ExitCode::kUsage);
+}
+
+TEST_CASE(
+    "a config file, then VZTRACE_* variables, then the command line: each wins over the "
+    "one before") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml", R"([tool.vztrace]
+output = "file.json"
+max_memory = "16M"
+hook = "frame"
+quiet = true
+ignore_c_function = false
+ring = "8M"
+)");
+    WorkingDirectory cwd(dir.path());
+    const auto file_only = parse({"app.py"});
+    CHECK(file_only.trace.output == dir.file("file.json"));
+    CHECK(file_only.trace.max_memory == 16ULL << 20);
+    CHECK(file_only.trace.ring == 8ULL << 20);
+
+    setenv("VZTRACE_OUTPUT", "env.json", 1);
+    setenv("VZTRACE_MAX_MEMORY", "64M", 1);
+    setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
+    setenv("VZTRACE_TRACER_ENTRIES", "10", 1);
+    const auto env = parse({"app.py"});
+    CHECK(env.trace.output == "env.json");
+    CHECK(env.trace.max_memory == 64ULL << 20);
+    CHECK(env.trace.ignore_c_function);
+    CHECK(env.trace.hook == vztrace::tracer::HookChoice::kFrame);  // the file's, not overridden
+    CHECK(env.trace.quiet);
+    CHECK(env.trace.ring == (1 + 2) * 4096 * 16);  // VZTRACE_TRACER_ENTRIES beats the file's ring
+
+    const auto cli = parse(
+        {"-o", "cli.json", "--max-memory", "128M", "--hook", "profile", "--ring", "4M", "app.py"});
+    CHECK(cli.trace.output == "cli.json");
+    CHECK(cli.trace.max_memory == 128ULL << 20);
+    CHECK(cli.trace.hook == vztrace::tracer::HookChoice::kProfile);
+    CHECK(cli.trace.ring == 4ULL << 20);
+    CHECK(cli.trace.quiet);
+}
+
+TEST_CASE("a child of a traced tree reads no config file: it has the root's settings") {
+    CleanEnvironment clean;
+    TempDir dir;
+    dir.write("pyproject.toml", "[tool.vztrace]\nquiet = true\nnot_an_option = 1\n");
+    WorkingDirectory cwd(dir.path());
+    CHECK(usage_code({"app.py"}) == ExitCode::kUsage);
+    setenv("VZTRACE_ROOT_PID", "1", 1);
+    CHECK_FALSE(parse({"app.py"}).trace.quiet);
+    setenv("VZTRACE_QUIET", "1", 1);
+    CHECK(parse({"app.py"}).trace.quiet);
+}
+
+TEST_CASE("a bad key, value or TOML in a config file is one line naming the file and key") {
+    CleanEnvironment clean;
+    TempDir dir;
+    WorkingDirectory cwd(dir.path());
+    const std::string file = dir.file("pyproject.toml");
+    const auto message = [&](const std::string& table) {
+        dir.write("pyproject.toml", "[project]\nname = \"x\"\n[tool.vztrace]\n" + table);
+        return usage_message({"app.py"});
+    };
+    // {the lines of [tool.vztrace], the message after "FILE:"}
+    const std::pair<std::string, std::string> cases[] = {
+        {"max_memory = \"lots\"",
+         "4: [tool.vztrace] max_memory: invalid size 'lots' (expected e.g. 512M or 2G)"},
+        {"quiet = true\nverbose = true",
+         "5: [tool.vztrace] verbose: no such option (see vztrace --help)"},
+        {"quiet = \"yes\"", "4: [tool.vztrace] quiet: expected true or false"},
+        {"hook = true", "4: [tool.vztrace] hook: expected a value, not true or false"},
+        {"output = [\"a.json\", \"b.json\"]",
+         "4: [tool.vztrace] output: expected one value, not an array"},
+        {"include_files = [\"src\", 3]",
+         "4: [tool.vztrace] include_files: expected an array of strings"},
+        {"max_stack_depth = 0",
+         "4: [tool.vztrace] max_stack_depth: invalid depth '0' (expected 1 or more)"},
+        {"min_duration = \"soon\"",
+         "4: [tool.vztrace] min_duration: invalid duration 'soon' (expected e.g. 10us, 0.5ms, 2s)"},
+        {"log = { gc = true }",
+         "4: [tool.vztrace] log: expected a boolean, a number, a string or an array of strings"},
+        {"help = true", "4: [tool.vztrace] help: not allowed in a config file"},
+        {"version = true", "4: [tool.vztrace] version: not allowed in a config file"},
+        {"config = \"x.toml\"", "4: [tool.vztrace] config: not allowed in a config file"},
+        {"no_config = true", "4: [tool.vztrace] no_config: not allowed in a config file"},
+    };
+    for (const auto& [table, expected] : cases) {
+        CHECK(message(table + "\n") == file + ":" + expected);
+    }
+    CHECK(message("output = \"trace.txt\"\n")
+              .starts_with(file + ":4: [tool.vztrace] output: cannot tell the trace format of '" +
+                           dir.file("trace.txt") + "'"));
+    CHECK(message("output = \"a.json\"\noutput_file = \"b.json\"\n") ==
+          file + ":5: [tool.vztrace] output_file: sets the same option as " + file +
+              ":4: [tool.vztrace] output");
+    // Checked even where the command line overrides it.
+    dir.write("pyproject.toml", "[tool.vztrace]\nmax_memory = \"lots\"\n");
+    CHECK(usage_code({"--max-memory", "64M", "app.py"}) == ExitCode::kUsage);
+    // TOML that does not parse: the file, line and column.
+    dir.write("pyproject.toml", "[tool.vztrace]\nquiet = yes\n");
+    const std::string syntax = usage_message({"app.py"});
+    CHECK(syntax.starts_with(file + ":2:9: invalid TOML: "));
+    CHECK(syntax.find('\n') == std::string::npos);
+    // Not for --help, which reads no config file.
+    CHECK(parse({"--help"}).action == Invocation::Action::kHelp);
 }

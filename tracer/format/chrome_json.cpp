@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstring>
 #include <unordered_map>
 
@@ -97,12 +98,20 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     std::string prefix;
     std::uint64_t prefix_track = ~std::uint64_t{0};
     bool ok = true;
+    // JSON has threads where Perfetto has tracks: a named track (an asyncio task's) is a
+    // thread of its process with an id of its own, above every kernel thread id.
+    const auto ids_of = [&reader](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
+        const auto track = reader.tracks().find(uuid);
+        if (track == reader.tracks().end()) return {0, 0};
+        const TrackInfo& info = track->second;
+        if (info.is_process) return {info.pid, info.pid};
+        if (info.is_thread) return {info.pid, info.tid};
+        return {info.pid, static_cast<std::int64_t>((uuid & 0x3FFFFFFF) | 0x40000000)};
+    };
     reader.on_slice = [&](const DecodedSlice& slice) {
         if (!ok) return;
         if (slice.track_uuid != prefix_track) {
-            const auto track = reader.tracks().find(slice.track_uuid);
-            const std::int64_t pid = track == reader.tracks().end() ? 0 : track->second.pid;
-            const std::int64_t tid = track == reader.tracks().end() ? 0 : track->second.tid;
+            const auto [pid, tid] = ids_of(slice.track_uuid);
             prefix = fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", pid, tid);
             prefix_track = slice.track_uuid;
         }
@@ -123,12 +132,58 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
         std::memcpy(out, name->second.data(), name->second.size());
         out += name->second.size();
         buffer_.resize(static_cast<std::size_t>(out - buffer_.data()));
-        if (slice.unfinished) {
-            buffer_ += R"(,"args":{"unfinished":true})";
-            ++unfinished_;
+        if (slice.unfinished || slice.args != nullptr) {
+            buffer_ += R"(,"args":{)";
+            if (slice.unfinished) {
+                buffer_ += R"("unfinished":true)";
+                ++unfinished_;
+            }
+            if (slice.args != nullptr) append_args(*slice.args, !slice.unfinished);
+            buffer_ += '}';
         }
         buffer_ += "}\n";
         ++slices_;
+        ok = flush(false);
+    };
+    reader.on_instant = [&](const DecodedInstant& instant) {
+        if (!ok) return;
+        const auto [pid, tid] = ids_of(instant.track_uuid);
+        if (!first_event_) buffer_ += ',';
+        first_event_ = false;
+        buffer_ += fmt::format(R"({{"ph":"i","s":"t","pid":{},"tid":{},"ts":)", pid, tid);
+        char digits[32];
+        buffer_.append(digits,
+                       static_cast<std::size_t>(put_micros(digits, instant.at_ns) - digits));
+        buffer_ += ",\"name\":";
+        append_json_string(buffer_, instant.name);
+        if (!instant.args.empty()) {
+            buffer_ += R"(,"args":{)";
+            append_args(instant.args, true);
+            buffer_ += '}';
+        }
+        buffer_ += "}\n";
+        ok = flush(false);
+    };
+    reader.on_counter = [&](const DecodedCounter& counter) {
+        if (!ok) return;
+        const auto track = reader.tracks().find(counter.track_uuid);
+        if (track == reader.tracks().end()) return;
+        if (!first_event_) buffer_ += ',';
+        first_event_ = false;
+        buffer_ += fmt::format(R"({{"ph":"C","pid":{},"tid":{},"ts":)", track->second.pid,
+                               track->second.pid);
+        char digits[32];
+        buffer_.append(digits,
+                       static_cast<std::size_t>(put_micros(digits, counter.at_ns) - digits));
+        buffer_ += ",\"name\":";
+        append_json_string(buffer_, track->second.name);
+        // JSON has no NaN or infinity: such a sample is written as null.
+        if (std::isfinite(counter.value)) {
+            buffer_ += fmt::format(R"(,"args":{{"value":{}}}}})", counter.value);
+        } else {
+            buffer_ += R"(,"args":{"value":null}})";
+        }
+        buffer_ += '\n';
         ok = flush(false);
     };
     if (!reader.read_file(path) && !(cut_short_ok && reader.truncated())) {
@@ -138,16 +193,27 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     reader.close_open_calls();
     if (!ok) return false;
     for (const auto& [uuid, track] : reader.tracks()) {
-        if (!track.is_process && !track.is_thread) continue;
+        if (track.is_counter) continue;  // a "C" event's name is its track's
+        const auto [pid, tid] = ids_of(uuid);
         if (!first_event_) buffer_ += ',';
         first_event_ = false;
         buffer_ += fmt::format(R"({{"ph":"M","name":"{}","pid":{},"tid":{},"args":{{"name":)",
-                               track.is_process ? "process_name" : "thread_name", track.pid,
-                               track.is_process ? track.pid : track.tid);
+                               track.is_process ? "process_name" : "thread_name", pid, tid);
         append_json_string(buffer_, track.name);
         buffer_ += "}}\n";
     }
     return flush(false);
+}
+
+void ChromeJsonEncoder::append_args(const std::vector<std::pair<std::string, std::string>>& args,
+                                    bool first) {
+    for (const auto& [name, value] : args) {
+        if (!first) buffer_ += ',';
+        first = false;
+        append_json_string(buffer_, name);
+        buffer_ += ':';
+        append_json_string(buffer_, value);
+    }
 }
 
 bool ChromeJsonEncoder::finish(const std::vector<std::pair<std::string, std::string>>& metadata) {

@@ -36,6 +36,8 @@ class ChromeJsonEncoder {
 
  private:
     bool flush(bool force);
+    // `args` as JSON members (string values), after a comma unless `first`.
+    void append_args(const std::vector<std::pair<std::string, std::string>>& args, bool first);
 
     std::function<bool(std::string_view)> write_;
     std::string buffer_;

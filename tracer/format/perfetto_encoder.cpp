@@ -1,5 +1,7 @@
 #include "tracer/format/perfetto_encoder.hpp"
 
+#include <algorithm>
+
 namespace vztrace::format {
 namespace {
 
@@ -40,8 +42,9 @@ std::uint64_t mix(std::uint64_t x) {
 
 }  // namespace
 
-PerfettoSequence::PerfettoSequence(std::uint32_t sequence_id, std::uint64_t track_uuid)
-    : sequence_id_(sequence_id), track_uuid_(track_uuid) {
+PerfettoSequence::PerfettoSequence(std::uint32_t sequence_id, std::uint64_t track_uuid,
+                                   std::uint64_t process_uuid)
+    : sequence_id_(sequence_id), track_uuid_(track_uuid), process_uuid_(process_uuid) {
     sequence_field_[0] =
         static_cast<char>(wire::tag(pf::packet::kTrustedPacketSequenceId, wire::kVarint));
     sequence_field_size_ = static_cast<std::size_t>(
@@ -113,6 +116,7 @@ void PerfettoSequence::write_begin(SymbolId id, std::int64_t ns, bool flagged,
     event.varint(pf::track_event::kType, pf::track_event::kSliceBegin)
         .varint(pf::track_event::kNameIid, interned_[id]);
     if (flagged) event.message(pf::track_event::kDebugAnnotations, unfinished_flag());
+    if (has_args_) event.raw(args_);
     ProtoMessage packet;
     packet.varint(pf::packet::kTimestamp, delta_to(ns))
         .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
@@ -148,6 +152,114 @@ void PerfettoSequence::close_open_calls(std::int64_t end_ns, ByteBuffer& out) {
         open_.pop_back();
         write_flagged_end(end_ns, out);
     }
+    has_args_ = false;
+    args_.clear();
+    for (auto& [track, count] : open_on_tracks_) {
+        for (; count > 0; --count) {
+            ProtoMessage event = flagged_end_event();
+            event.varint(pf::track_event::kTrackUuid, track);
+            ProtoMessage packet;
+            packet.varint(pf::packet::kTimestamp, delta_to(end_ns))
+                .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+                .message(pf::packet::kTrackEvent, event);
+            append_packet(packet, out);
+        }
+    }
+}
+
+void PerfettoSequence::take_args(std::span<const Record> raw) {
+    std::string_view bytes(reinterpret_cast<const char*>(raw.data()), raw.size_bytes());
+    std::uint32_t size = 0;
+    if (bytes.size() < sizeof size) return;
+    std::memcpy(&size, bytes.data(), sizeof size);
+    bytes = bytes.substr(sizeof size, std::min<std::size_t>(size, bytes.size() - sizeof size));
+    args_.clear();
+    for (const auto& [name, value] : decode_args(bytes)) {
+        ProtoMessage annotation;
+        annotation.bytes(pf::debug_annotation::kName, name)
+            .bytes(pf::debug_annotation::kStringValue, value);
+        ProtoMessage field;
+        field.message(pf::track_event::kDebugAnnotations, annotation);
+        args_ += field.data();
+    }
+    has_args_ = !args_.empty();
+}
+
+void PerfettoSequence::name_for(SymbolId id, const SymbolInfo& info, ProtoMessage& interned) {
+    intern(id);
+    ProtoMessage name;
+    name.varint(pf::event_name::kIid, interned_[id]).bytes(pf::event_name::kName, info.name);
+    interned.message(pf::interned_data::kEventNames, name);
+}
+
+std::uint64_t PerfettoSequence::named_track(SymbolId name, const SymbolInfo& info, bool counter,
+                                            ByteBuffer& out) {
+    const std::uint64_t uuid =
+        mix(process_uuid_ ^ mix((std::uint64_t{name} << 2) | (counter ? 2U : 0U)));
+    if (std::find(described_tracks_.begin(), described_tracks_.end(), uuid) !=
+        described_tracks_.end()) {
+        return uuid;
+    }
+    described_tracks_.push_back(uuid);
+    ProtoMessage track;
+    track.varint(pf::track_descriptor::kUuid, uuid)
+        .varint(pf::track_descriptor::kParentUuid, process_uuid_)
+        .bytes(pf::track_descriptor::kName, info.name);
+    if (counter) track.message(pf::track_descriptor::kCounter, ProtoMessage());
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .message(pf::packet::kTrackDescriptor, track);
+    append_packet(packet, out);
+    return uuid;
+}
+
+void PerfettoSequence::write_other(std::uint32_t type, SymbolId name, std::int64_t ns,
+                                   std::uint64_t track, const ProtoMessage& interned,
+                                   const double* counter, ByteBuffer& out) {
+    if (track != 0) {
+        auto open = std::find_if(open_on_tracks_.begin(), open_on_tracks_.end(),
+                                 [track](const auto& entry) { return entry.first == track; });
+        if (type == pf::track_event::kSliceBegin) {
+            if (open == open_on_tracks_.end()) {
+                open_on_tracks_.emplace_back(track, 0);
+                open = open_on_tracks_.end() - 1;
+            }
+            ++open->second;
+        } else if (type == pf::track_event::kSliceEnd) {
+            if (open == open_on_tracks_.end() || open->second == 0) return;  // begun before
+            --open->second;
+        }
+    }
+    ProtoMessage event;
+    event.varint(pf::track_event::kType, type);
+    if (type == pf::track_event::kInstant || type == pf::track_event::kSliceBegin) {
+        event.varint(pf::track_event::kNameIid, interned_[name]);
+    }
+    if (track != 0) event.varint(pf::track_event::kTrackUuid, track);
+    if (counter != nullptr) event.real(pf::track_event::kDoubleCounterValue, *counter);
+    if (has_args_) event.raw(args_);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTimestamp, delta_to(ns))
+        .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .message(pf::packet::kTrackEvent, event);
+    if (!interned.empty()) packet.message(pf::packet::kInternedData, interned);
+    append_packet(packet, out);
+}
+
+void PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out) {
+    if (open_.empty() || !unwind_to(id, ns, out)) {
+        ++counts_.skipped;
+        return;
+    }
+    open_.pop_back();
+    ++counts_.slices;
+    ProtoMessage event;
+    event.varint(pf::track_event::kType, pf::track_event::kSliceEnd).raw(args_);
+    ProtoMessage packet;
+    packet.varint(pf::packet::kTimestamp, delta_to(ns))
+        .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
+        .message(pf::packet::kTrackEvent, event);
+    append_packet(packet, out);
 }
 
 void append_clock_snapshot(std::uint32_t sequence_id, std::int64_t monotonic_ns,

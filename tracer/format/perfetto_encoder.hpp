@@ -44,7 +44,9 @@ struct SequenceCounts {
 
 class PerfettoSequence {
  public:
-    PerfettoSequence(std::uint32_t sequence_id, std::uint64_t track_uuid);
+    // `process_uuid`: the process's track, parent of the named tracks (counters, tasks).
+    PerfettoSequence(std::uint32_t sequence_id, std::uint64_t track_uuid,
+                     std::uint64_t process_uuid = 0);
 
     // The packet that opens the sequence: incremental state cleared, the defaults, and
     // the incremental clock's base at `start_ns` (CLOCK_MONOTONIC).
@@ -58,7 +60,8 @@ class PerfettoSequence {
     template <typename ToNs, typename Symbols>
     void encode(std::span<const Record> records, ToNs&& to_ns, Symbols&& symbol, ByteBuffer& out);
 
-    // Ends every call still open at `end_ns`, each flagged unfinished (innermost first).
+    // Ends every call still open at `end_ns`, each flagged unfinished (innermost first),
+    // and every slice still open on a named track.
     void close_open_calls(std::int64_t end_ns, ByteBuffer& out);
 
     // A call that was open when an earlier part of the recording was cut (ring mode):
@@ -91,6 +94,19 @@ class PerfettoSequence {
     // Closes the calls above the innermost open call of `id`; false if none is open.
     [[gnu::noinline]] bool unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out);
     void append_packet(const wire::ProtoMessage& packet, ByteBuffer& out) const;
+    // Records other than plain calls (see record.hpp), and calls that carry arguments.
+    // Returns how many records it took (the event and its raw records).
+    template <typename Symbols>
+    [[gnu::noinline]] std::size_t encode_other(std::span<const Record> records, std::int64_t ns,
+                                               Symbols&& symbol, ByteBuffer& out);
+    // The interned name of `id`, added to `interned` when the sequence has not sent it yet.
+    void name_for(SymbolId id, const SymbolInfo& info, wire::ProtoMessage& interned);
+    // A named track of the process (a counter's, a task's), described once per sequence.
+    std::uint64_t named_track(SymbolId name, const SymbolInfo& info, bool counter, ByteBuffer& out);
+    void write_other(std::uint32_t type, SymbolId name, std::int64_t ns, std::uint64_t track,
+                     const wire::ProtoMessage& interned, const double* counter, ByteBuffer& out);
+    void take_args(std::span<const Record> raw);
+    void end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out);
     std::uint64_t delta_to(std::int64_t& ns) {
         if (ns < last_ns_) ns = last_ns_;  // never backwards on one sequence
         const auto delta = static_cast<std::uint64_t>(ns - last_ns_);
@@ -100,7 +116,13 @@ class PerfettoSequence {
 
     std::uint32_t sequence_id_;
     std::uint64_t track_uuid_;
+    std::uint64_t process_uuid_;
     bool begun_ = false;
+    // The next event's arguments, as TrackEvent debug_annotations fields.
+    bool has_args_ = false;
+    std::string args_;
+    std::vector<std::uint64_t> described_tracks_;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> open_on_tracks_;  // uuid, slices
     std::int64_t last_ns_ = 0;
     char sequence_field_[8];  // the packet's trusted_packet_sequence_id, tag and value
     std::size_t sequence_field_size_ = 0;
@@ -152,7 +174,8 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
     counts_.events += records.size();
     char* cursor = out.reserve_tail(records.size() * 16 + kLargest);
     const char* limit = out.data() + out.size() + records.size() * 16;
-    for (const Record& record : records) {
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const Record& record = records[i];
         if (VZ_UNLIKELY(cursor > limit)) {
             out.commit_to(cursor);
             cursor = out.reserve_tail(records.size() * 16 + kLargest);
@@ -160,6 +183,13 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
         }
         std::int64_t ns = to_ns(record.ticks);
         const SymbolId id = record.symbol;
+        if (VZ_UNLIKELY(!is_call_event(record.kind) || has_args_)) {
+            out.commit_to(cursor);
+            i += encode_other(records.subspan(i), ns, symbol, out) - 1;
+            cursor = out.reserve_tail(records.size() * 16 + kLargest);
+            limit = out.data() + out.size() + records.size() * 16;
+            continue;
+        }
         if (record.kind == EventKind::kEnter) {
             if (VZ_UNLIKELY(!is_interned(id))) {
                 out.commit_to(cursor);
@@ -215,6 +245,66 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
         *size_at = static_cast<char>(cursor - size_at - 1);
     }
     out.commit_to(cursor);
+}
+
+template <typename Symbols>
+std::size_t PerfettoSequence::encode_other(std::span<const Record> records, std::int64_t ns,
+                                           Symbols&& symbol, ByteBuffer& out) {
+    using namespace perfetto;
+    const Record& record = records.front();
+    const std::size_t taken = std::min(records.size(), 1 + raw_records_after(record));
+    const std::span<const Record> raw = records.subspan(1, taken - 1);
+    wire::ProtoMessage interned;
+    switch (record.kind) {
+        case EventKind::kArgs:
+            take_args(raw);
+            return taken;
+        case EventKind::kEnter:
+            if (!is_interned(record.symbol)) {
+                name_for(record.symbol, symbol(record.symbol), interned);
+            }
+            write_begin(record.symbol, ns, false, interned.empty() ? nullptr : &interned, out);
+            break;
+        case EventKind::kExit:
+        case EventKind::kExitByException:
+            end_call_with_args(record.symbol, ns, out);
+            break;
+        case EventKind::kInstant:
+            if (!is_interned(record.symbol)) {
+                name_for(record.symbol, symbol(record.symbol), interned);
+            }
+            write_other(track_event::kInstant, record.symbol, ns, 0, interned, nullptr, out);
+            break;
+        case EventKind::kCounter: {
+            if (raw.empty()) break;
+            double value = 0;
+            std::memcpy(&value, raw.data(), sizeof value);
+            const std::uint64_t track =
+                named_track(record.symbol, symbol(record.symbol), true, out);
+            write_other(track_event::kCounter, record.symbol, ns, track, interned, &value, out);
+            break;
+        }
+        case EventKind::kTrackEnter: {
+            if (raw.empty()) break;
+            SymbolId track_name = 0;
+            std::memcpy(&track_name, raw.data(), sizeof track_name);
+            const std::uint64_t track = named_track(track_name, symbol(track_name), false, out);
+            if (!is_interned(record.symbol)) {
+                name_for(record.symbol, symbol(record.symbol), interned);
+            }
+            write_other(track_event::kSliceBegin, record.symbol, ns, track, interned, nullptr, out);
+            break;
+        }
+        case EventKind::kTrackExit: {
+            const std::uint64_t track =
+                named_track(record.symbol, symbol(record.symbol), false, out);
+            write_other(track_event::kSliceEnd, record.symbol, ns, track, interned, nullptr, out);
+            break;
+        }
+    }
+    has_args_ = false;
+    args_.clear();
+    return taken;
 }
 
 }  // namespace vztrace::format

@@ -71,10 +71,13 @@ inline constexpr std::uint32_t kCategories = 22;
 inline constexpr std::uint32_t kName = 23;
 inline constexpr std::uint32_t kSourceLocation = 33;
 inline constexpr std::uint32_t kSourceLocationIid = 34;
+inline constexpr std::uint32_t kCounterValue = 30;
+inline constexpr std::uint32_t kDoubleCounterValue = 44;
 // Type values
 inline constexpr std::uint32_t kSliceBegin = 1;
 inline constexpr std::uint32_t kSliceEnd = 2;
 inline constexpr std::uint32_t kInstant = 3;
+inline constexpr std::uint32_t kCounter = 4;
 }  // namespace track_event
 
 namespace debug_annotation {
@@ -93,6 +96,7 @@ inline constexpr std::uint32_t kName = 2;
 inline constexpr std::uint32_t kProcess = 3;
 inline constexpr std::uint32_t kThread = 4;
 inline constexpr std::uint32_t kParentUuid = 5;
+inline constexpr std::uint32_t kCounter = 8;  // CounterDescriptor: the track holds a counter
 }  // namespace track_descriptor
 
 namespace process_descriptor {

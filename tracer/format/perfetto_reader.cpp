@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/proto_wire.hpp"
@@ -273,6 +274,9 @@ bool PerfettoReader::track_descriptor(std::string_view bytes) {
             case pf::track_descriptor::kName:
                 if (track.type() == wire::kLength) info.name = std::string(track.bytes());
                 break;
+            case pf::track_descriptor::kCounter:
+                info.is_counter = true;
+                break;
             case pf::track_descriptor::kProcess:
             case pf::track_descriptor::kThread: {
                 if (track.type() != wire::kLength) break;
@@ -320,7 +324,8 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
     std::string_view name;
     const SourceLocation* location = nullptr;
     bool unfinished = false;
-    std::vector<std::pair<std::string, std::string>> args;
+    std::optional<double> counter;
+    DecodedArgs args;
     ProtoReader event(bytes);
     while (event.next()) {
         switch (event.field()) {
@@ -383,10 +388,19 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
                     }
                 }
                 if (!annotation.ok()) return fail("damaged debug annotation");
-                if (key == "unfinished" && value == "true") unfinished = true;
-                args.emplace_back(std::move(key), std::move(value));
+                if (key == "unfinished" && value == "true") {
+                    unfinished = true;
+                } else {
+                    args.emplace_back(std::move(key), std::move(value));
+                }
                 break;
             }
+            case pf::track_event::kCounterValue:
+                counter = static_cast<double>(event.as_int());
+                break;
+            case pf::track_event::kDoubleCounterValue:
+                counter = event.as_double();
+                break;
             default:
                 break;
         }
@@ -398,13 +412,16 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
     track.last_ns = *at_ns;
     switch (type) {
         case pf::track_event::kSliceBegin:
-            track.open.push_back(OpenSlice{name, location, *at_ns, unfinished});
+            track.open.push_back(OpenSlice{name, location, *at_ns, unfinished, std::move(args)});
             if (on_begin) on_begin(track_uuid, name, *at_ns);
             break;
         case pf::track_event::kSliceEnd: {
-            if (!track.open.empty()) end_slice(track_uuid, track, *at_ns, unfinished);
+            if (!track.open.empty()) end_slice(track_uuid, track, *at_ns, unfinished, &args);
             break;
         }
+        case pf::track_event::kCounter:
+            if (counter && on_counter) on_counter(DecodedCounter{track_uuid, *at_ns, *counter});
+            break;
         case pf::track_event::kInstant:
             if (on_instant) on_instant(DecodedInstant{track_uuid, name, *at_ns, std::move(args)});
             break;
@@ -545,8 +562,11 @@ bool PerfettoReader::packet(std::string_view bytes) {
 }
 
 void PerfettoReader::end_slice(std::uint64_t track_uuid, TrackState& track, std::int64_t end_ns,
-                               bool unfinished) {
-    const OpenSlice& open = track.open.back();
+                               bool unfinished, DecodedArgs* end_args) {
+    OpenSlice& open = track.open.back();
+    if (end_args != nullptr && !end_args->empty()) {
+        std::move(end_args->begin(), end_args->end(), std::back_inserter(open.args));
+    }
     if (on_slice) {
         DecodedSlice slice;
         slice.track_uuid = track_uuid;
@@ -559,6 +579,7 @@ void PerfettoReader::end_slice(std::uint64_t track_uuid, TrackState& track, std:
         slice.end_ns = std::max(end_ns, open.begin_ns);
         slice.depth = static_cast<std::uint32_t>(track.open.size() - 1);
         slice.unfinished = open.unfinished || unfinished;
+        if (!open.args.empty()) slice.args = &open.args;
         on_slice(slice);
     }
     track.open.pop_back();

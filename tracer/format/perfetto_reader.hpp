@@ -30,7 +30,10 @@ struct TrackInfo {
     std::string name;
     bool is_process = false;
     bool is_thread = false;
+    bool is_counter = false;
 };
+
+using DecodedArgs = std::vector<std::pair<std::string, std::string>>;
 
 struct DecodedSlice {
     std::uint64_t track_uuid = 0;
@@ -41,6 +44,13 @@ struct DecodedSlice {
     std::int64_t end_ns = 0;
     std::uint32_t depth = 0;  // 0: outermost on its track
     bool unfinished = false;
+    const DecodedArgs* args = nullptr;  // of the begin and the end, when there are any
+};
+
+struct DecodedCounter {
+    std::uint64_t track_uuid = 0;
+    std::int64_t at_ns = 0;
+    double value = 0;
 };
 
 struct DecodedInstant {
@@ -63,6 +73,7 @@ class PerfettoReader {
     // A call begins (its end comes to on_slice): track, name, time.
     std::function<void(std::uint64_t, std::string_view, std::int64_t)> on_begin;
     std::function<void(const DecodedInstant&)> on_instant;
+    std::function<void(const DecodedCounter&)> on_counter;
     // A track's descriptor, each time one is read (later ones may rename it).
     std::function<void(const TrackInfo&)> on_track;
 
@@ -116,6 +127,7 @@ class PerfettoReader {
         const SourceLocation* location = nullptr;
         std::int64_t begin_ns;
         bool unfinished;
+        DecodedArgs args;
     };
     struct Sequence {
         // Views into the reader's arenas, which outlive every open call.
@@ -141,7 +153,7 @@ class PerfettoReader {
     bool track_descriptor(std::string_view bytes);
     bool compressed(std::string_view bytes);
     void end_slice(std::uint64_t track_uuid, TrackState& track, std::int64_t end_ns,
-                   bool unfinished);
+                   bool unfinished, DecodedArgs* end_args = nullptr);
     bool trace_attributes(std::string_view bytes);
     std::optional<std::int64_t> to_monotonic(Sequence& sequence, std::uint32_t clock_id,
                                              std::uint64_t value);

@@ -70,6 +70,11 @@ class ProtoMessage {
     ProtoMessage& message(std::uint32_t field, const ProtoMessage& nested) {
         return bytes(field, nested.bytes_);
     }
+    // Fields already encoded, appended as they are.
+    ProtoMessage& raw(std::string_view fields) {
+        bytes_.append(fields);
+        return *this;
+    }
     const std::string& data() const { return bytes_; }
     bool empty() const { return bytes_.empty(); }
 

@@ -1,0 +1,316 @@
+#include "launcher/view.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "launcher/subcommand.hpp"
+#include "launcher/view_server.hpp"
+#include "tracer/format/call_writers.hpp"
+
+extern char** environ;
+
+namespace vztrace::launcher {
+namespace {
+
+// ui.perfetto.dev fetches a trace named by `#!/?url=` only where its Content-Security-Policy
+// lets it connect: of this machine's ports, 127.0.0.1:9001 alone, trace_processor_shell
+// --httpd's (connect-src in Perfetto's ui/src/frontend/index.ts; Perfetto's own
+// tools/open_trace_in_ui serves there for that reason). The URL may carry any path, so the
+// token stays in it; the port cannot be random. The UI also asks 9001 for a trace processor
+// (POST /status): that gets 404 here, and the UI loads the trace itself.
+constexpr int kPerfettoPort = 9001;
+
+#ifdef VZTRACE_SPEEDSCOPE_DIR
+constexpr const char* kBuiltSpeedscope = VZTRACE_SPEEDSCOPE_DIR;
+#else
+constexpr const char* kBuiltSpeedscope = "";
+#endif
+
+bool has_viewer(const std::filesystem::path& directory) {
+    std::error_code ignored;
+    return !directory.empty() &&
+           std::filesystem::is_regular_file(directory / "index.html", ignored);
+}
+
+// speedscope's release directory: $VZTRACE_SPEEDSCOPE_DIR, else beside the executable (an
+// install's share/vztrace/speedscope), else where the build put it; empty when none.
+std::string find_speedscope() {
+    if (const char* env = std::getenv("VZTRACE_SPEEDSCOPE_DIR"); env != nullptr && *env != 0)
+        return has_viewer(env) ? env : "";
+    std::error_code failed;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", failed);
+    const std::filesystem::path candidates[] = {
+        exe.parent_path() / "speedscope",
+        exe.parent_path() / ".." / "share" / "vztrace" / "speedscope",
+        kBuiltSpeedscope,
+    };
+    for (const std::filesystem::path& candidate : candidates) {
+        if (!failed && has_viewer(candidate)) return candidate.string();
+        failed.clear();
+    }
+    return "";
+}
+
+// A URL's query or fragment value.
+std::string url_encoded(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += c;
+        } else {
+            out += fmt::format("%{:02X}", byte);
+        }
+    }
+    return out;
+}
+
+// The trace's file name as a path segment that needs no escaping (viewers show it).
+std::string url_file_name(const std::string& path) {
+    std::string name = std::filesystem::path(path).filename().string();
+    for (char& c : name) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+    }
+    return name.empty() || name[0] == '.' ? "trace" + name : name;
+}
+
+// Reads a trace to check it, keeping nothing: a Perfetto trace of any size is streamed.
+class CallCheck final : public format::CallVisitor {
+ public:
+    void thread(std::uint64_t, std::int64_t, std::int64_t, std::string_view,
+                std::string_view) override {}
+    void begin(std::uint64_t, std::string_view, std::int64_t) override {}
+    void end(std::uint64_t, std::int64_t) override {}
+};
+
+// The trace as speedscope's JSON in an unlinked temporary file (gone when vztrace exits);
+// its descriptor, or -1 with `error` set.
+int speedscope_file(const format::CallLog& calls, const std::string& title, std::string& error) {
+    std::string path = (std::filesystem::temp_directory_path() / "vztrace-view-XXXXXX").string();
+    const int fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd < 0) {
+        error = fmt::format("cannot create {}: {}", path, std::strerror(errno));
+        return -1;
+    }
+    ::unlink(path.c_str());
+    const format::WriteBytes write = [fd](std::string_view bytes) {
+        while (!bytes.empty()) {
+            const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return true;
+    };
+    if (!format::write_speedscope(calls, title, write)) {
+        error = fmt::format("cannot write the trace for speedscope in {}: {}", path,
+                            std::strerror(errno));
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// $BROWSER (its first command), else xdg-open in a graphical session; never in a terminal
+// alone. The browser gets its own process group (Ctrl-C here does not close it), stdin
+// from /dev/null and stderr for stdout (vztrace writes nothing to stdout).
+void open_browser(const std::string& url) {
+    std::string command;
+    if (const char* browser = std::getenv("BROWSER"); browser != nullptr && *browser != 0) {
+        command = std::string_view(browser).substr(0, std::string_view(browser).find(':'));
+    } else if (std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr) {
+        command = "xdg-open";
+    } else {
+        return;
+    }
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&files, STDERR_FILENO, STDOUT_FILENO);
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attributes, &none);
+    posix_spawnattr_setpgroup(&attributes, 0);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    std::string target = url;
+    char* argv[] = {command.data(), target.data(), nullptr};
+    pid_t pid = 0;
+    const int error = ::posix_spawnp(&pid, command.c_str(), &files, &attributes, argv, environ);
+    posix_spawn_file_actions_destroy(&files);
+    posix_spawnattr_destroy(&attributes);
+    if (error != 0) {
+        std::fprintf(stderr,
+                     "vztrace: view: cannot start a browser (%s: %s): open the address above\n",
+                     command.c_str(), std::strerror(error));
+    }
+}
+
+// Serves until SIGINT or SIGTERM; 0, or an exit status if the server failed.
+int serve_until_stopped(ViewServer& server, const std::string& browse, bool no_browser,
+                        const std::string& serving_line) {
+    // Every thread blocks the stop signals (the server's are started below) and this one
+    // waits for them: no handler runs inside the server's code.
+    sigset_t stop_signals, previous;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+    std::signal(SIGPIPE, SIG_IGN);  // a browser that closes a download
+    std::atomic<bool> failed{false};
+    std::thread listener([&server, &failed] {
+        if (!server.run()) {
+            failed = true;
+            ::kill(::getpid(), SIGTERM);
+        }
+    });
+    std::fprintf(stderr, "%s\n", serving_line.c_str());
+    if (!no_browser) open_browser(browse);
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    server.stop();
+    listener.join();
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    return failed ? fail(ExitCode::kUsage, "view: the server stopped unexpectedly") : 0;
+}
+
+}  // namespace
+
+int run_view(std::span<const std::string> args) {
+    std::string trace, viewer;
+    std::optional<int> port;
+    bool no_browser = false;
+    CLI::App app{"vztrace view: a trace in the browser, served from this machine", "vztrace view"};
+    add_trace_arguments(app, trace);
+    app.add_option("--port", port,
+                   "The port on 127.0.0.1 (0: any free one). Default: a free one, 9001 for "
+                   "--viewer perfetto (the only local port ui.perfetto.dev reads from)")
+        ->check(CLI::Range(0, 65535))
+        ->type_name("N");
+    app.add_option("--viewer", viewer,
+                   "speedscope: offline, served from here (the default when the build "
+                   "installed it); perfetto: ui.perfetto.dev, which fetches the trace from here")
+        ->check(CLI::IsMember({"perfetto", "speedscope"}))
+        ->type_name("perfetto|speedscope");
+    app.add_flag("--no-browser", no_browser, "Only print the addresses");
+    app.footer(
+        "Serves on 127.0.0.1 only, every address under a random token (anything else gets "
+        "404), until Ctrl-C or SIGTERM; prints the addresses on stderr and opens the browser "
+        "($BROWSER, else xdg-open in a graphical session) unless --no-browser.\nExit status: "
+        "0 once stopped, 2 bad command line, the offline viewer not installed or the port "
+        "taken, 65 not a trace or damaged, 66 cannot be read, 74 the converted trace cannot "
+        "be written.");
+    if (const int status = parse_subcommand(app, "view", args); status >= 0) return status;
+
+    const std::string speedscope = find_speedscope();
+    if (viewer.empty()) viewer = speedscope.empty() ? "perfetto" : "speedscope";
+    if (viewer == "speedscope" && speedscope.empty()) {
+        const std::string how =
+            "set VZTRACE_SPEEDSCOPE_DIR to the dist/release directory of speedscope's npm "
+            "package, or use --viewer perfetto";
+        if (std::getenv("VZTRACE_SPEEDSCOPE_DIR") != nullptr) {
+            return fail(ExitCode::kUsage,
+                        "view: VZTRACE_SPEEDSCOPE_DIR has no index.html: it names the "
+                        "dist/release directory of speedscope's npm package (or use --viewer "
+                        "perfetto)");
+        }
+        if (*kBuiltSpeedscope != 0) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("view: the offline viewer (speedscope) is missing from {}: "
+                                    "rebuild vztrace (cmake --build), or {}",
+                                    kBuiltSpeedscope, how));
+        }
+        return fail(ExitCode::kUsage,
+                    "view: the offline viewer (speedscope) is not installed: npm was missing "
+                    "when vztrace was built; install nodejs and npm and rebuild, or " +
+                        how);
+    }
+    const std::string token = random_token();
+    if (token.empty()) return fail(ExitCode::kUsage, "view: no random token: getrandom failed");
+
+    // The trace is read whole before anything is served: a bad one ends here.
+    ViewServer server(token);
+    format::CallReadResult read;
+    if (viewer == "speedscope") {
+        format::CallLog calls;
+        if (const int error = read_trace(trace, calls, read); error != 0) return error;
+        std::string error;
+        const int converted = speedscope_file(calls, trace, error);
+        if (converted < 0) return fail(ExitCode::kTraceNotWritten, "view: " + error);
+        server.add_file("trace.speedscope.json", converted, "application/json");
+        if (!server.add_directory("speedscope", speedscope, error))
+            return fail(ExitCode::kUsage, "view: cannot read the offline viewer: " + error);
+    } else {
+        CallCheck check;
+        if (const int error = read_trace(trace, check, read); error != 0) return error;
+    }
+    const int trace_fd = ::open(trace.c_str(), O_RDONLY | O_CLOEXEC);
+    if (trace_fd < 0)
+        return fail(ExitCode::kNoTrace, fmt::format("{}: {}", trace, std::strerror(errno)));
+    const std::string name = url_file_name(trace);
+    server.add_file("trace/" + name, trace_fd,
+                    read.format == "perfetto" ? "application/octet-stream"
+                    : read.format == "json"   ? "application/json"
+                                              : "application/gzip");
+
+    const int wanted = port.value_or(viewer == "perfetto" ? kPerfettoPort : 0);
+    std::string error;
+    const int bound = server.bind(wanted, error);
+    if (bound < 0 && viewer == "perfetto" && wanted == kPerfettoPort) {
+        return fail(ExitCode::kUsage,
+                    fmt::format("view: cannot listen on 127.0.0.1:{} ({}), the only local port "
+                                "ui.perfetto.dev reads traces from: stop what uses it "
+                                "(trace_processor_shell --httpd, another vztrace view) or use "
+                                "--viewer speedscope",
+                                kPerfettoPort, error));
+    }
+    if (bound < 0)
+        return fail(ExitCode::kUsage,
+                    fmt::format("view: cannot listen on 127.0.0.1:{} ({})", wanted, error));
+
+    const std::string base = fmt::format("http://127.0.0.1:{}/{}/", bound, token);
+    const std::string trace_url = base + "trace/" + name;
+    const std::string perfetto_url =
+        fmt::format("{}/#!/?url={}", ViewServer::kPerfettoOrigin, trace_url);
+    std::string speedscope_url;
+    if (viewer == "speedscope") {
+        speedscope_url =
+            fmt::format("{}speedscope/index.html#profileURL={}&title={}", base,
+                        url_encoded(base + "trace.speedscope.json"), url_encoded(name));
+        std::fprintf(stderr, "vztrace: view: speedscope (offline): %s\n", speedscope_url.c_str());
+    }
+    if (bound == kPerfettoPort) {
+        std::fprintf(stderr, "vztrace: view: Perfetto UI (online): %s\n", perfetto_url.c_str());
+    } else if (viewer == "perfetto") {
+        std::fprintf(stderr,
+                     "vztrace: warning: ui.perfetto.dev reads traces from 127.0.0.1:%d only; "
+                     "from port %d it will not load this one: %s\n",
+                     kPerfettoPort, bound, perfetto_url.c_str());
+    } else {
+        std::fprintf(stderr,
+                     "vztrace: view: Perfetto UI (online): `vztrace view --viewer perfetto "
+                     "%s` serves it on port %d, the only local port ui.perfetto.dev reads\n",
+                     trace.c_str(), kPerfettoPort);
+    }
+    std::fprintf(stderr, "vztrace: view: the trace itself: %s\n", trace_url.c_str());
+    return serve_until_stopped(
+        server, viewer == "speedscope" ? speedscope_url : perfetto_url, no_browser,
+        fmt::format("vztrace: view: serving {} on 127.0.0.1:{} until Ctrl-C", trace, bound));
+}
+
+}  // namespace vztrace::launcher

@@ -1,0 +1,182 @@
+#include "launcher/view_server.hpp"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+#include <vector>
+
+namespace vztrace::launcher {
+namespace {
+
+// Bytes a download is read and sent in: large enough for the socket, small enough that
+// a trace of any size costs no memory.
+constexpr std::size_t kChunk = 256 * 1024;
+
+std::string_view content_type_of(std::string_view name) {
+    static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".wasm", "application/wasm"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".md", "text/plain; charset=utf-8"},
+    };
+    for (const auto& [extension, type] : kTypes) {
+        if (name.ends_with(extension)) return type;
+    }
+    return "application/octet-stream";
+}
+
+// The same answer whatever the first wrong character: a token is not found by timing.
+bool same_token(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char differ = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return differ == 0;
+}
+
+}  // namespace
+
+std::string random_token() {
+    unsigned char bytes[16];
+    std::size_t got = 0;
+    while (got < sizeof bytes) {
+        const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return {};
+        got += static_cast<std::size_t>(n);
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string token;
+    for (const unsigned char byte : bytes) {
+        token += kHex[byte >> 4];
+        token += kHex[byte & 0xF];
+    }
+    return token;
+}
+
+ViewServer::ViewServer(std::string token)
+    : token_(std::move(token)), server_(std::make_unique<httplib::Server>()) {
+    // A browser keeps connections open: a short keep-alive lets stop() end soon after
+    // Ctrl-C.
+    server_->set_keep_alive_timeout(1);
+    route();
+}
+
+ViewServer::~ViewServer() {
+    stop();
+    for (auto& [path, file] : files_) ::close(file.fd);
+}
+
+void ViewServer::add_file(const std::string& path, int fd, std::string content_type) {
+    struct stat status {};
+    const std::uint64_t size =
+        ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_size) : 0;
+    files_[path] = File{fd, size, std::move(content_type)};
+}
+
+bool ViewServer::add_directory(const std::string& prefix, const std::string& directory,
+                               std::string& error) {
+    std::error_code failed;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, failed)) {
+        if (!entry.is_regular_file()) continue;
+        const std::string name = entry.path().filename().string();
+        const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            error = entry.path().string() + ": " + std::strerror(errno);
+            return false;
+        }
+        add_file(prefix + "/" + name, fd, std::string(content_type_of(name)));
+    }
+    if (failed) error = directory + ": " + failed.message();
+    return !failed;
+}
+
+int ViewServer::bind(int port, std::string& error) {
+    errno = 0;
+    if (port == 0) {
+        port_ = server_->bind_to_any_port("127.0.0.1");
+    } else {
+        port_ = server_->bind_to_port("127.0.0.1", port) ? port : -1;
+    }
+    if (port_ <= 0) {
+        error = errno != 0 ? std::strerror(errno) : "cannot listen";
+        return -1;
+    }
+    return port_;
+}
+
+bool ViewServer::run() { return server_->listen_after_bind() || stopping_; }
+
+void ViewServer::stop() {
+    stopping_ = true;
+    server_->stop();
+}
+
+void ViewServer::route() {
+    using httplib::Request;
+    using httplib::Response;
+    server_->set_pre_routing_handler([this](const Request& request, Response& response) {
+        response.status = 404;
+        // Only this machine's own names: a page of another site whose name was made to
+        // point at 127.0.0.1 (DNS rebinding) sends its own Host.
+        const std::string host = request.get_header_value("Host");
+        const std::string port = ":" + std::to_string(port_);
+        if (host != "127.0.0.1" + port && host != "localhost" + port)
+            return httplib::Server::HandlerResponse::Handled;
+        // /<token>/<path>
+        const std::string_view path = request.path;
+        if (path.size() < token_.size() + 2 || path[0] != '/' || path[token_.size() + 1] != '/' ||
+            !same_token(path.substr(1, token_.size()), token_)) {
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        const auto file = files_.find(std::string(path.substr(token_.size() + 2)));
+        if (file == files_.end()) return httplib::Server::HandlerResponse::Handled;
+        // ui.perfetto.dev fetch()es the trace from its own origin: CORS lets it read the
+        // answer. Chrome asks first (a preflight) before a public site reads from this
+        // machine (Private Network Access).
+        response.set_header("Access-Control-Allow-Origin", kPerfettoOrigin);
+        response.set_header("Vary", "Origin");
+        response.set_header("Cache-Control", "no-store");
+        if (request.method == "OPTIONS") {
+            response.status = 204;
+            response.set_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+            const std::string asked = request.get_header_value("Access-Control-Request-Headers");
+            if (!asked.empty()) response.set_header("Access-Control-Allow-Headers", asked);
+            response.set_header("Access-Control-Allow-Private-Network", "true");
+            response.set_header("Access-Control-Max-Age", "600");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        if (request.method != "GET" && request.method != "HEAD") {
+            response.status = 405;
+            response.set_header("Allow", "GET, HEAD, OPTIONS");
+            return httplib::Server::HandlerResponse::Handled;
+        }
+        response.status = 200;
+        const int fd = file->second.fd;
+        response.set_content_provider(
+            file->second.size, file->second.content_type,
+            [this, fd](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                if (stopping_) return false;
+                std::vector<char> buffer(std::min(length, kChunk));
+                const ssize_t n =
+                    ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+                if (n <= 0) return false;  // the file shrank, or cannot be read
+                return sink.write(buffer.data(), static_cast<std::size_t>(n));
+            });
+        return httplib::Server::HandlerResponse::Handled;
+    });
+}
+
+}  // namespace vztrace::launcher

@@ -1,0 +1,217 @@
+// The recording controls that leave calls out (--include-files, --exclude-files,
+// --ignore-frozen, --max-stack-depth, --min-duration, --no-startup): exact counts against
+// the unfiltered trace of the same deterministic program, nesting intact, in the root and
+// in a child started with sys.executable.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <map>
+#include <set>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+using vztrace::testing::TraceEvent;
+
+namespace {
+
+const std::string kMain = script("filters/main.py");
+const std::string kLib = script("filters/lib");
+
+// The program's own functions, as the trace names them without their location.
+const std::set<std::string> kProgram = {"top",  "mid",    "leaf",      "callback", "step",
+                                        "work", "thrown", "long_call", "busy"};
+
+std::string base_name(const std::string& name) { return name.substr(0, name.find(" (")); }
+
+struct Run {
+    Trace trace;
+    std::string out;
+};
+
+Run traced(std::vector<std::string> options) {
+    TempDir dir;
+    const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+    std::vector<std::string> args = {"--quiet", "-o", path};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(kMain);
+    const auto result = run_vztrace(args);
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    CHECK(result.err.empty());
+    return Run{load_trace(path), result.out};
+}
+
+// {pid: {function: calls}} of the program's functions.
+std::map<std::int64_t, std::map<std::string, std::size_t>> program_counts(const Trace& trace) {
+    std::map<std::int64_t, std::map<std::string, std::size_t>> counts;
+    for (const TraceEvent& slice : trace.slices) {
+        const std::string name = base_name(slice.name);
+        if (kProgram.count(name) != 0) ++counts[slice.pid][name];
+    }
+    return counts;
+}
+
+// Each slice's depth on its thread (1: outermost), by containment.
+std::vector<int> depths(const Trace& trace) {
+    std::vector<std::size_t> order(trace.slices.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    const auto& s = trace.slices;
+    std::sort(order.begin(), order.end(), [&s](std::size_t a, std::size_t b) {
+        if (s[a].pid != s[b].pid) return s[a].pid < s[b].pid;
+        if (s[a].tid != s[b].tid) return s[a].tid < s[b].tid;
+        if (s[a].ts_ns != s[b].ts_ns) return s[a].ts_ns < s[b].ts_ns;
+        return s[a].dur_ns > s[b].dur_ns;
+    });
+    std::vector<int> result(s.size(), 0);
+    std::vector<std::size_t> open;
+    for (const std::size_t i : order) {
+        while (!open.empty() && (s[open.back()].pid != s[i].pid || s[open.back()].tid != s[i].tid ||
+                                 s[open.back()].end_ns() <= s[i].ts_ns)) {
+            open.pop_back();
+        }
+        open.push_back(i);
+        result[i] = static_cast<int>(open.size());
+    }
+    return result;
+}
+
+// The unfiltered trace's counts, with the functions `left_out` set to zero.
+std::map<std::string, std::size_t> expected_without(const std::set<std::string>& left_out) {
+    // The program is deterministic: these are the counts of one run (checked below).
+    std::map<std::string, std::size_t> counts = {{"top", 1},      {"mid", 8},  {"leaf", 20},
+                                                 {"callback", 4}, {"step", 4}, {"work", 1},
+                                                 {"thrown", 3},   {"busy", 1}, {"long_call", 1}};
+    for (const std::string& name : left_out) counts.erase(name);
+    return counts;
+}
+
+}  // namespace
+
+TEST_CASE("filter: unfiltered, the filters' program has the counts the other tests expect") {
+    const Run run = traced({});
+    const auto counts = program_counts(run.trace);
+    REQUIRE(counts.size() == 2);  // the root and its child
+    for (const auto& [pid, functions] : counts) CHECK(functions == expected_without({}));
+    CHECK(run.trace.nesting_problem().empty());
+}
+
+TEST_CASE(
+    "filter: --exclude-files leaves a directory's functions out; what they call stays, nested") {
+    for (const std::string& pattern : {kLib, kLib + "/", std::string("*/filters/lib/*")}) {
+        INFO(pattern);
+        const Run run = traced({"--exclude-files", pattern});
+        const auto counts = program_counts(run.trace);
+        REQUIRE(counts.size() == 2);
+        for (const auto& [pid, functions] : counts)
+            CHECK(functions == expected_without({"step", "work"}));
+        CHECK(run.trace.nesting_problem().empty());
+        // The callbacks lib made nest directly under top, the nearest call kept.
+        for (const TraceEvent& callback : run.trace.named("callback")) {
+            const auto tops = run.trace.named("top");
+            CHECK(std::any_of(tops.begin(), tops.end(), [&](const TraceEvent& top) {
+                return top.pid == callback.pid && top.ts_ns <= callback.ts_ns &&
+                       callback.end_ns() <= top.end_ns();
+            }));
+        }
+    }
+}
+
+TEST_CASE("filter: --include-files keeps only the functions of the files named") {
+    const Run run = traced({"--include-files", kMain, "--include_files", kLib + "/helper.py"});
+    for (const auto& [pid, functions] : program_counts(run.trace))
+        CHECK(functions == expected_without({}));
+    const Run main_only = traced({"--include-files", kMain});
+    const auto counts = program_counts(main_only.trace);
+    REQUIRE(counts.size() == 2);
+    for (const auto& [pid, functions] : counts)
+        CHECK(functions == expected_without({"step", "work"}));
+    for (const TraceEvent& slice : main_only.trace.slices) {  // nothing of the stdlib's
+        INFO(slice.name);
+        const bool python = slice.name.find(".py:") != std::string::npos;
+        CHECK((!python || slice.name.find(kMain) != std::string::npos));
+    }
+}
+
+TEST_CASE("filter: a generator thrown into in a file left out behaves as under python") {
+    // PY_THROW cannot be disabled: asking sys.monitoring to raised ValueError in the program.
+    TempDir dir;
+    const auto pair = run_both({kMain}, {}, dir.file(vztrace::testing::trace_name("trace")));
+    const auto filtered = run_vztrace({"--quiet", "--exclude-files", kMain, "-o",
+                                       dir.file(vztrace::testing::trace_name("f")), kMain});
+    CHECK(filtered.out == pair.python.out);
+    CHECK(filtered.err.empty());
+    CHECK(filtered.status() == 0);
+}
+
+TEST_CASE("filter: --ignore-frozen leaves importlib's frozen frames out, and nothing else") {
+    const Run run = traced({"--ignore_frozen"});
+    for (const TraceEvent& slice : run.trace.slices) {
+        INFO(slice.name);
+        CHECK(slice.name.find("<frozen ") == std::string::npos);
+    }
+    for (const auto& [pid, functions] : program_counts(run.trace))
+        CHECK(functions == expected_without({}));
+    CHECK(traced({}).trace.count_prefix("_find_and_load (<frozen importlib._bootstrap>") > 0);
+}
+
+TEST_CASE("filter: --max-stack-depth keeps calls down to that depth, in every process") {
+    const Run full = traced({});
+    const std::vector<int> full_depths = depths(full.trace);
+    for (const int limit : {1, 3, 5}) {
+        INFO("limit " << limit);
+        const Run run = traced({"--max-stack-depth", std::to_string(limit)});
+        const std::vector<int> got = depths(run.trace);
+        CHECK(*std::max_element(got.begin(), got.end()) <= limit);
+        // Per process, the program's calls at depth <= limit are exactly those unfiltered.
+        const auto shallow = [limit](const Trace& trace, const std::vector<int>& depth) {
+            std::map<std::int64_t, std::map<std::string, std::size_t>> counts;
+            for (std::size_t i = 0; i < trace.slices.size(); ++i) {
+                const std::string name = base_name(trace.slices[i].name);
+                if (depth[i] <= limit && kProgram.count(name) != 0)
+                    ++counts[trace.slices[i].pid][name];
+            }
+            std::vector<std::map<std::string, std::size_t>> result;
+            for (auto& [pid, functions] : counts) result.push_back(functions);
+            return result;
+        };
+        CHECK(shallow(run.trace, got) == shallow(full.trace, full_depths));
+        CHECK(run.trace.nesting_problem().empty());
+    }
+}
+
+TEST_CASE("filter: --min-duration leaves short calls out and keeps the long ones around them") {
+    const Run run = traced({"--min-duration", "5ms"});
+    for (const TraceEvent& slice : run.trace.slices) {
+        INFO(slice.name);
+        CHECK(slice.dur_ns >= 5'000'000);
+    }
+    // busy() runs 20 ms, and long_call and top around it longer still; leaf and mid take
+    // microseconds.
+    for (const auto& [pid, functions] : program_counts(run.trace)) {
+        CHECK(functions ==
+              std::map<std::string, std::size_t>{{"top", 1}, {"long_call", 1}, {"busy", 1}});
+    }
+    CHECK(run.trace.nesting_problem().empty());
+    // VizTracer's unit: a bare number is microseconds.
+    const Run micros = traced({"--min_duration", "5000"});
+    for (const auto& [pid, functions] : program_counts(micros.trace))
+        CHECK(functions.count("leaf") == 0);
+}
+
+TEST_CASE(
+    "filter: --no-startup leaves the interpreter's start-up out and keeps every program call") {
+    const Run run = traced({"--no-startup"});
+    CHECK(run.trace.count_prefix("python start-up") == 0);
+    CHECK(traced({}).trace.count_prefix("python start-up") == 2);
+    for (const auto& [pid, functions] : program_counts(run.trace))
+        CHECK(functions == expected_without({}));
+    // Nothing of site's: its module and functions run in the start-up only.
+    CHECK(run.trace.count_prefix("<module> (" + std::string("/")) > 0);
+    for (const TraceEvent& slice : run.trace.slices) {
+        INFO(slice.name);
+        CHECK(slice.name.find("/site.py:") == std::string::npos);
+    }
+}

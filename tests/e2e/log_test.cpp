@@ -1,0 +1,217 @@
+// What the --log-* options add to a trace: the arguments, return value and exception of
+// each Python call, garbage collections, prints, audit events and asyncio tasks. Each is
+// exact, leaves the program's output as python's, and is absent when its option is off.
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::RunOptions;
+using vztrace::testing::TempDir;
+using vztrace::testing::Trace;
+using vztrace::testing::TraceEvent;
+
+namespace {
+
+struct LoggedRun {
+    vztrace::testing::ProcessResult python;
+    vztrace::testing::ProcessResult vztrace;
+    Trace trace;
+};
+
+// `script` under python, and under vztrace with `options`; both outputs and the trace.
+LoggedRun run_logged(const std::vector<std::string>& options, const std::string& script_name) {
+    TempDir dir;
+    const std::string trace_path = dir.file(vztrace::testing::trace_name("trace"));
+    std::vector<std::string> args = {"--quiet", "-o", trace_path};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(script(script_name));
+    LoggedRun run;
+    run.python = vztrace::testing::run_process({kPython, script(script_name)});
+    run.vztrace = run_vztrace(args);
+    INFO(run.vztrace.err);
+    REQUIRE(run.vztrace.status() == 0);
+    run.trace = vztrace::testing::load_trace(trace_path);
+    return run;
+}
+
+// The slices of the script's own function `qualname`, in time order.
+std::vector<TraceEvent> calls_of(const Trace& trace, const std::string& qualname,
+                                 const std::string& script_name) {
+    std::vector<TraceEvent> calls;
+    for (const auto& e : trace.slices) {
+        if (e.name.rfind(qualname + " (" + script(script_name) + ":", 0) == 0) calls.push_back(e);
+    }
+    std::sort(calls.begin(), calls.end(),
+              [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+    return calls;
+}
+
+using Args = std::map<std::string, std::string>;
+
+}  // namespace
+
+TEST_CASE("log: --log-func-args records each argument's repr under its parameter's name") {
+    const auto run = run_logged({"--log-func-args"}, "log_calls.py");
+    CHECK(run.vztrace.out == run.python.out);
+    const auto add = calls_of(run.trace, "add", "log_calls.py");
+    REQUIRE(add.size() == 1);
+    CHECK(add[0].args == Args{{"a", "1"},
+                              {"b", "2"},
+                              {"rest", "(3,)"},
+                              {"scale", "2"},
+                              {"options", "{'flag': True}"}});
+    // A generator's arguments at its first start only, not at each resume.
+    const auto numbers = calls_of(run.trace, "numbers", "log_calls.py");
+    REQUIRE(numbers.size() == 3);
+    CHECK(numbers[0].args == Args{{"start", "10"}});
+    CHECK(numbers[1].args.empty());
+    CHECK(numbers[2].args.empty());
+    // vztrace's own repr calls are not the program's calls.
+    CHECK(run.trace.count_prefix("BadRepr.__repr__") == 0);
+    CHECK(run.trace.count_prefix("Long.__repr__") == 0);
+}
+
+TEST_CASE("a repr that raises is recorded as failed, and the program runs as under python") {
+    const auto run = run_logged({"--log-func-args", "--log-func-retval"}, "log_calls.py");
+    CHECK(run.vztrace.out == run.python.out);
+    CHECK(run.vztrace.err == run.python.err);
+    const auto takes = calls_of(run.trace, "takes", "log_calls.py");
+    REQUIRE(takes.size() == 2);
+    CHECK(takes[0].args.at("obj") == "<repr failed: ValueError>");
+    CHECK(takes[0].args.at("return_value") == "'ok'");
+}
+
+TEST_CASE("a long repr is cut at 512 bytes, ending with ...") {
+    const auto run = run_logged({"--log-func-args"}, "log_calls.py");
+    const auto takes = calls_of(run.trace, "takes", "log_calls.py");
+    REQUIRE(takes.size() == 2);
+    const std::string& obj = takes[1].args.at("obj");
+    CHECK(obj.size() == 512);
+    CHECK(obj == std::string(509, 'x') + "...");
+}
+
+TEST_CASE("log: --log-func-retval records what a call returns, not what a generator yields") {
+    const auto run = run_logged({"--log-func-retval"}, "log_calls.py");
+    const auto add = calls_of(run.trace, "add", "log_calls.py");
+    REQUIRE(add.size() == 1);
+    CHECK(add[0].args == Args{{"return_value", "6"}});
+    const auto numbers = calls_of(run.trace, "numbers", "log_calls.py");
+    REQUIRE(numbers.size() == 3);
+    CHECK(numbers[0].args.empty());
+    CHECK(numbers[1].args.empty());
+    CHECK(numbers[2].args == Args{{"return_value", "'done'"}});
+    CHECK(calls_of(run.trace, "fails", "log_calls.py").at(0).args.empty());
+}
+
+TEST_CASE("log: --log-exception records the type and message of the exception a call ends by") {
+    const auto run = run_logged({"--log-exception"}, "log_calls.py");
+    CHECK(run.vztrace.out == run.python.out);
+    const auto fails = calls_of(run.trace, "fails", "log_calls.py");
+    REQUIRE(fails.size() == 1);
+    if (kPythonMinor >= 12) {
+        CHECK(fails[0].args == Args{{"exception", "KeyError: 'missing 7'"}});
+    } else {
+        // 3.11 hides the exception from the profile function (README.md).
+        CHECK(fails[0].args.empty());
+    }
+    CHECK(calls_of(run.trace, "add", "log_calls.py").at(0).args.empty());
+}
+
+TEST_CASE("log: --hook frame with --log-func-args is refused with one line and status 2") {
+    const auto result =
+        run_vztrace({"--quiet", "--hook", "frame", "--log-func-args", script("fib5.py")});
+    CHECK(result.status() == 2);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(result.err.rfind("vztrace: error: --hook frame", 0) == 0);
+}
+
+TEST_CASE("log: --log-gc records gc.collect(1) as a slice with its generation and counts") {
+    const auto run = run_logged({"--log-gc"}, "log_runtime.py");
+    const auto collections = run.trace.named("gc");
+    std::size_t generation_1 = 0;
+    for (const auto& e : collections) {
+        if (e.name != "gc") continue;
+        CHECK(e.args.size() == 3);
+        CHECK(e.args.count("collected") == 1);
+        CHECK(e.args.count("uncollectable") == 1);
+        if (e.args.at("generation") == "1") ++generation_1;
+    }
+    CHECK(generation_1 >= 1);
+    // gc.collect(1) is the C call around its collection.
+    bool nested = false;
+    for (const auto& e : collections) {
+        if (e.name == "gc" && e.args.at("generation") == "1") {
+            const auto around = run.trace.ancestors(e);
+            nested = nested || (!around.empty() && around.front() == "gc.collect");
+        }
+    }
+    CHECK(nested);
+}
+
+TEST_CASE("log: --log-print records what print wrote, and the output is python's byte for byte") {
+    const auto run = run_logged({"--log-print"}, "log_runtime.py");
+    CHECK(run.vztrace.out == run.python.out);
+    CHECK(run.vztrace.err == run.python.err);
+    std::vector<std::string> texts;
+    for (const auto& e : run.trace.instants_named("print")) texts.push_back(e.args.at("text"));
+    CHECK(texts ==
+          std::vector<std::string>{"hello-42-shown!\n", "to stderr\n", "\n", "in file\n", "end\n"});
+}
+
+TEST_CASE("log: --log-audit=open records open() as instants and no other event") {
+    const auto run = run_logged({"--log-audit=open"}, "log_runtime.py");
+    CHECK(run.vztrace.out == run.python.out);
+    std::size_t opens_of_the_file = 0;
+    for (const auto& e : run.trace.instants) {
+        CHECK(e.name == "open");
+        const std::string& args = e.args.at("args");
+        if (args.find("vztrace_log_runtime_") != std::string::npos) {
+            CHECK(args.find("'w'") != std::string::npos);
+            ++opens_of_the_file;
+        }
+    }
+    CHECK(opens_of_the_file == 1);
+}
+
+TEST_CASE("log: --log-async puts each asyncio task on its own track, a slice per step") {
+    const auto run = run_logged({"--log-async"}, "log_async.py");
+    CHECK(run.vztrace.out == run.python.out);
+    std::map<std::string, std::size_t> steps;
+    for (const auto& e : run.trace.slices) {
+        if (e.track.empty()) continue;
+        CHECK(e.name == "running");
+        ++steps[e.track];
+    }
+    // Each worker runs three times: to its first sleep, to its second, to its end.
+    CHECK(steps["first (worker)"] == 3);
+    CHECK(steps["second (worker)"] == 3);
+    CHECK(steps.count("Task-1 (main)") == 1);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
+TEST_CASE("without the options, no argument, instant, gc slice or task track is recorded") {
+    for (const std::string name : {"log_calls.py", "log_runtime.py", "log_async.py"}) {
+        const auto run = run_logged({}, name);
+        CHECK(run.vztrace.out == run.python.out);
+        CHECK(run.trace.instants.empty());
+        CHECK(run.trace.count("gc") == 0);
+        for (const auto& e : run.trace.slices) {
+            INFO(e.name);
+            CHECK(e.args.empty());
+            CHECK(e.track.empty());
+        }
+    }
+}
+
+TEST_CASE("log: --log-print reaches a child started with sys.executable and a fork") {
+    const auto run = run_logged({"--log-print"}, "log_child.py");
+    CHECK(run.vztrace.out == run.python.out);
+    std::map<std::string, std::int64_t> pid_of;
+    for (const auto& e : run.trace.instants_named("print")) pid_of[e.args.at("text")] = e.pid;
+    REQUIRE(pid_of.size() == 3);
+    const std::int64_t root = pid_of.at("from the root\n");
+    CHECK(pid_of.at("from the child\n") != root);
+    CHECK(pid_of.at("from the fork\n") != root);
+}

@@ -1,0 +1,316 @@
+// `vztrace view`: the server as a browser and another user of the machine see it (an HTTP
+// client, /proc/net/tcp), and the offline viewer loaded by a real browser (Debian's
+// chromium, headless).
+#include <httplib.h>
+#include <netinet/in.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::ProcessResult;
+using vztrace::testing::RunningProcess;
+using vztrace::testing::TempDir;
+
+namespace {
+
+constexpr const char* kServing = "vztrace: view: serving ";
+
+// A trace of fib(5) in the format under test, and `vztrace view` serving it.
+struct Viewing {
+    TempDir dir;
+    std::string trace;
+    std::unique_ptr<RunningProcess> view;
+    int port = 0;
+    std::string token;
+    std::string trace_url;       // the file itself
+    std::string speedscope_url;  // the offline viewer, when served
+    std::string perfetto_url;
+
+    explicit Viewing(std::vector<std::string> options = {},
+                     const std::string& program = script("fib5.py")) {
+        trace = dir.file(vztrace::testing::trace_name("fib"));
+        const auto traced = run_vztrace({"--quiet", "-o", trace, program});
+        REQUIRE(traced.status() == 0);
+        // --port 0: a free port even for the Perfetto viewer (9001 would be shared by the
+        // tests running at once).
+        std::vector<std::string> argv = {kVztrace, "view", trace, "--no-browser", "--port", "0"};
+        argv.insert(argv.end(), options.begin(), options.end());
+        view = std::make_unique<RunningProcess>(argv);
+        const bool serving = view->wait_for_stderr(kServing);
+        INFO(view->so_far().err);
+        REQUIRE(serving);
+        const std::string& err = view->so_far().err;
+        std::smatch found;
+        REQUIRE(std::regex_search(err, found,
+                                  std::regex("the trace itself: (http://127\\.0\\.0\\.1:(\\d+)/"
+                                             "([0-9a-f]+)/trace/[^\\s]+)\n")));
+        trace_url = found[1];
+        port = std::stoi(found[2]);
+        token = found[3];
+        if (std::regex_search(err, found, std::regex("speedscope \\(offline\\): (\\S+)\n")))
+            speedscope_url = found[1];
+        if (std::regex_search(err, found, std::regex("(https://ui\\.perfetto\\.dev/\\S+)")))
+            perfetto_url = found[1];
+    }
+    // The path of an address of this server.
+    std::string path_of(const std::string& url) const {
+        return url.substr(std::string("http://127.0.0.1:").size() + std::to_string(port).size());
+    }
+    httplib::Client client() const {
+        httplib::Client client("127.0.0.1", port);
+        client.set_decompress(false);
+        return client;
+    }
+};
+
+std::string file_bytes(const std::string& path) { return vztrace::testing::read_file(path); }
+
+vztrace::testing::RunOptions within(int seconds) {
+    vztrace::testing::RunOptions options;
+    options.timeout_seconds = seconds;
+    return options;
+}
+
+// The addresses listening on `port` in /proc/net/tcp{,6} (hex, as the kernel writes them).
+std::vector<std::string> listening_addresses(int port) {
+    std::vector<std::string> addresses;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // the heading
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state;
+            fields >> slot >> local >> remote >> state;
+            const auto colon = local.rfind(':');
+            if (state == "0A" && std::stoi(local.substr(colon + 1), nullptr, 16) == port)
+                addresses.push_back(local.substr(0, colon));
+        }
+    }
+    return addresses;
+}
+
+std::string find_chromium() {
+    for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
+        const auto found =
+            vztrace::testing::run_process({"sh", "-c", std::string("command -v ") + name});
+        if (found.status() == 0 && !found.out.empty())
+            return found.out.substr(0, found.out.find('\n'));
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("view serves the trace's own bytes under its token and nothing without it") {
+    Viewing viewing;
+    auto client = viewing.client();
+    const auto served = client.Get(viewing.path_of(viewing.trace_url));
+    REQUIRE(served);
+    CHECK(served->status == 200);
+    CHECK(served->body == file_bytes(viewing.trace));
+
+    const std::string wrong = std::string(viewing.token.size(), '0');
+    const std::string rest = viewing.path_of(viewing.trace_url).substr(viewing.token.size() + 1);
+    for (const std::string& path :
+         {"/" + wrong + rest, rest, std::string("/"), "/" + viewing.token,
+          "/" + viewing.token + "/", "/" + viewing.token + "/trace/../trace.speedscope.json",
+          "/" + viewing.token.substr(1) + rest}) {
+        INFO(path);
+        const auto refused = client.Get(path);
+        REQUIRE(refused);
+        CHECK(refused->status == 404);
+        CHECK(refused->body.find("fib") == std::string::npos);
+    }
+    // A page of another site whose name points at 127.0.0.1 (DNS rebinding) is refused.
+    const auto rebound = client.Get(viewing.path_of(viewing.trace_url),
+                                    {{"Host", "attacker.example:" + std::to_string(viewing.port)}});
+    REQUIRE(rebound);
+    CHECK(rebound->status == 404);
+
+    const ProcessResult stopped = viewing.view->stop(SIGINT);
+    INFO(stopped.err);
+    CHECK(stopped.status() == 0);
+    CHECK(stopped.out.empty());
+}
+
+TEST_CASE("view answers ui.perfetto.dev's CORS preflight and requests") {
+    Viewing viewing;
+    auto client = viewing.client();
+    const std::string path = viewing.path_of(viewing.trace_url);
+    const auto preflight =
+        client.Options(path, {{"Origin", "https://ui.perfetto.dev"},
+                              {"Access-Control-Request-Method", "GET"},
+                              {"Access-Control-Request-Private-Network", "true"}});
+    REQUIRE(preflight);
+    CHECK(preflight->status == 204);
+    CHECK(preflight->get_header_value("Access-Control-Allow-Origin") == "https://ui.perfetto.dev");
+    CHECK(preflight->get_header_value("Access-Control-Allow-Methods").find("GET") !=
+          std::string::npos);
+    CHECK(preflight->get_header_value("Access-Control-Allow-Private-Network") == "true");
+
+    const auto fetched = client.Get(path, {{"Origin", "https://ui.perfetto.dev"}});
+    REQUIRE(fetched);
+    CHECK(fetched->status == 200);
+    CHECK(fetched->get_header_value("Access-Control-Allow-Origin") == "https://ui.perfetto.dev");
+
+    // Without the token, no CORS answer either.
+    const auto refused = client.Options("/" + std::string(32, 'a') + "/trace/x",
+                                        {{"Origin", "https://ui.perfetto.dev"}});
+    REQUIRE(refused);
+    CHECK(refused->status == 404);
+    CHECK(!refused->has_header("Access-Control-Allow-Origin"));
+    CHECK(viewing.view->stop(SIGTERM).status() == 0);
+}
+
+TEST_CASE("view listens on 127.0.0.1 alone") {
+    Viewing viewing;
+    CHECK(listening_addresses(viewing.port) == std::vector<std::string>{"0100007F"});
+    // Another loopback address of the machine reaches nothing.
+    httplib::Client other("127.0.0.2", viewing.port);
+    other.set_connection_timeout(5);
+    CHECK(!other.Get(viewing.path_of(viewing.trace_url)));
+    CHECK(viewing.view->stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view serves speedscope and the trace as speedscope's JSON, with its functions") {
+    Viewing viewing({"--viewer", "speedscope"});
+    INFO("the offline viewer is fetched by the build with npm: " << viewing.view->so_far().err);
+    REQUIRE(!viewing.speedscope_url.empty());
+    auto client = viewing.client();
+    const std::string page = viewing.path_of(viewing.speedscope_url);
+    const auto index = client.Get(page.substr(0, page.find('#')));
+    REQUIRE(index);
+    CHECK(index->status == 200);
+    CHECK(index->get_header_value("Content-Type").starts_with("text/html"));
+    CHECK(index->body.find("<title>speedscope</title>") != std::string::npos);
+
+    // The profile the page is told to load (#profileURL=, URL-encoded).
+    const std::string profile_url = "http%3A%2F%2F127.0.0.1%3A" + std::to_string(viewing.port) +
+                                    "%2F" + viewing.token + "%2Ftrace.speedscope.json";
+    CHECK(page.find("#profileURL=" + profile_url + "&title=") != std::string::npos);
+    const auto profile = client.Get("/" + viewing.token + "/trace.speedscope.json");
+    REQUIRE(profile);
+    REQUIRE(profile->status == 200);
+    simdjson::dom::parser parser;
+    const simdjson::dom::element json = parser.parse(profile->body);
+    std::size_t fib_frames = 0;
+    for (const simdjson::dom::element frame : json["shared"]["frames"].get_array()) {
+        if (std::string_view(frame["name"].get_string()).starts_with("fib (")) ++fib_frames;
+    }
+    CHECK(fib_frames == 1);
+    CHECK(json["profiles"].get_array().size() >= 1);
+    CHECK(viewing.view->stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view --viewer perfetto names the trace in a ui.perfetto.dev address") {
+    Viewing viewing({"--viewer", "perfetto"});
+    // Only 127.0.0.1:9001 is fetched by the UI: on another port vztrace says so.
+    CHECK(viewing.view->so_far().err.find("vztrace: warning: ui.perfetto.dev reads traces from "
+                                          "127.0.0.1:9001 only") != std::string::npos);
+    CHECK(viewing.perfetto_url == "https://ui.perfetto.dev/#!/?url=" + viewing.trace_url);
+    CHECK(viewing.speedscope_url.empty());
+    CHECK(viewing.view->stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view --viewer perfetto says so when port 9001 is taken") {
+    // Holds 9001 (or finds it held by another: the same for vztrace).
+    const int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(9001);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool held = bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+                      listen(holder, 1) == 0;
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    const auto result = run_vztrace({"view", trace, "--no-browser", "--viewer", "perfetto"});
+    close(holder);
+    INFO(result.err << "held by this test: " << held);
+    CHECK(result.status() == 2);
+    CHECK(result.err.find("vztrace: error: view: cannot listen on 127.0.0.1:9001") == 0);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(result.err.find(kServing) == std::string::npos);
+}
+
+TEST_CASE("view of a missing or damaged trace says so in one line and serves nothing") {
+    TempDir dir;
+    dir.write("damaged.json", "{\"traceEvents\": [{\"ph\": \"X\", ");
+    dir.write("damaged.pftrace", "not a trace, whatever its name says\n");
+    const std::pair<std::string, int> cases[] = {
+        {"missing.pftrace", 66},
+        {"damaged.json", 65},
+        {"damaged.pftrace", 65},
+    };
+    for (const auto& [trace, status] : cases) {
+        DYNAMIC_SECTION(trace) {
+            const auto result = run_vztrace({"view", dir.file(trace), "--no-browser"}, within(30));
+            INFO(result.err);
+            CHECK(result.status() == status);
+            CHECK(result.err.starts_with("vztrace: error: "));
+            CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+            CHECK(result.out.empty());
+        }
+    }
+}
+
+TEST_CASE("view --viewer speedscope explains a missing offline viewer") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    vztrace::testing::RunOptions options = within(30);
+    options.env["VZTRACE_SPEEDSCOPE_DIR"] = dir.path();
+    const auto result =
+        run_vztrace({"view", trace, "--no-browser", "--viewer", "speedscope"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 2);
+    CHECK(result.err.find("VZTRACE_SPEEDSCOPE_DIR has no index.html") != std::string::npos);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+}
+
+TEST_CASE("chromium loads the offline viewer from view and shows the trace's functions",
+          "[browser]") {
+    const std::string chromium = find_chromium();
+    INFO("the browser test needs Debian's chromium (.ci/install-deps installs it)");
+    REQUIRE(!chromium.empty());
+    // A function that takes most of the program's time: the first row by self time.
+    TempDir program;
+    program.write("busy.py",
+                  "def busy_for_the_viewer():\n"
+                  "    for _ in range(2_000_000):\n"
+                  "        pass\n"
+                  "\n"
+                  "busy_for_the_viewer()\n");
+    Viewing viewing({"--viewer", "speedscope"}, program.file("busy.py"));
+    INFO(viewing.view->so_far().err);
+    REQUIRE(!viewing.speedscope_url.empty());
+    TempDir profile;
+    // speedscope draws its flame charts on a canvas; its sandwich view lists the functions
+    // by self time as a table in the DOM (the rows that fit the window), and it names the
+    // page after the profile once it has loaded it (`view=` and `title=` are its own hash
+    // parameters).
+    const auto shown = vztrace::testing::run_process(
+        {chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--no-first-run", "--user-data-dir=" + profile.path(), "--window-size=1280,2000",
+         "--virtual-time-budget=10000", "--dump-dom", viewing.speedscope_url + "&view=sandwich"},
+        within(60));
+    INFO(shown.err);
+    REQUIRE(shown.status() == 0);
+    const std::string name = std::filesystem::path(viewing.trace).filename().string();
+    CHECK(shown.out.find("<title>" + name + " - speedscope</title>") != std::string::npos);
+    CHECK(shown.out.find("</span>busy_for_the_viewer (" + program.file("busy.py") + ":1)</td>") !=
+          std::string::npos);
+    CHECK(viewing.view->stop(SIGINT).status() == 0);
+}

@@ -1,0 +1,173 @@
+#include <Python.h>
+
+#include "tracer/call_details.hpp"
+
+#include <frameobject.h>
+
+#include "tracer/hook_state.hpp"
+
+namespace vztrace::tracer::details {
+namespace {
+
+std::string type_name(PyObject* type) {
+    std::string name = "?";
+    if (type == nullptr || !PyType_Check(type)) return name;
+    PyObject* text = PyType_GetName(reinterpret_cast<PyTypeObject*>(type));
+    const char* utf8 = text != nullptr ? PyUnicode_AsUTF8(text) : nullptr;
+    if (utf8 != nullptr) name = utf8;
+    Py_XDECREF(text);
+    PyErr_Clear();
+    return name;
+}
+
+// The text of a str, as UTF-8 (lone surrogates escaped); false with an error set if none.
+bool utf8_of(PyObject* text, std::string& out) {
+    Py_ssize_t size = 0;
+    if (const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size); utf8 != nullptr) {
+        out.assign(utf8, static_cast<std::size_t>(size));
+        return true;
+    }
+    PyErr_Clear();
+    PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    if (bytes == nullptr) return false;
+    out.assign(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return true;
+}
+
+// take(object) as text, with the pending exception set aside and the calls it makes left
+// out of the recording. An exception it raises is cleared and named in the text; a
+// KeyboardInterrupt is raised again at the program's next check (the Ctrl-C is not lost).
+std::string text_of(PyObject* object, PyObject* (*take)(PyObject*), const char* what) {
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    const bool was_busy = t_busy;
+    t_busy = true;
+    PyObject* text = take(object);
+    t_busy = was_busy;
+    std::string result;
+    if (text == nullptr || !utf8_of(text, result)) {
+        const std::string failed = type_name(PyErr_Occurred());
+        const bool interrupted = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) != 0;
+        PyErr_Clear();
+        if (interrupted) PyErr_SetInterrupt();
+        result = std::string("<") + what + " failed: " + failed + ">";
+    }
+    Py_XDECREF(text);
+    PyErr_Restore(type, value, traceback);
+    return cut(std::move(result));
+}
+
+}  // namespace
+
+bool wanted(const TraceSettings& settings) {
+    return settings.log_func_args || settings.log_func_retval || settings.log_exception ||
+           settings.log_audit;
+}
+
+void configure(const TraceSettings& settings) {
+    g_wanted.args = settings.log_func_args;
+    g_wanted.retval = settings.log_func_retval;
+    g_wanted.exception = settings.log_exception;
+}
+
+std::string cut(std::string text) {
+    if (text.size() <= kMaxReprBytes) return text;
+    std::size_t keep = kMaxReprBytes - 3;
+    while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0U) == 0x80U) --keep;
+    text.resize(keep);
+    text += "...";
+    return text;
+}
+
+std::string repr_of(PyObject* object) { return text_of(object, PyObject_Repr, "repr"); }
+std::string str_of(PyObject* object) { return text_of(object, PyObject_Str, "str"); }
+
+std::string describe_exception(PyObject* exception) {
+    std::string name = type_name(reinterpret_cast<PyObject*>(Py_TYPE(exception)));
+    const std::string message = str_of(exception);
+    if (!message.empty()) name += ": " + message;
+    return cut(std::move(name));
+}
+
+std::vector<events::Arg> call_args(PyFrameObject* frame, PyObject* code) {
+    std::vector<events::Arg> args;
+    PyCodeObject* frame_code = PyFrame_GetCode(frame);  // strong reference
+    Py_DECREF(frame_code);
+    if (reinterpret_cast<PyObject*>(frame_code) != code) return args;
+    const auto* co = reinterpret_cast<const PyCodeObject*>(code);
+    const int count = co->co_argcount + co->co_kwonlyargcount +
+                      ((co->co_flags & CO_VARARGS) != 0 ? 1 : 0) +
+                      ((co->co_flags & CO_VARKEYWORDS) != 0 ? 1 : 0);
+    if (count == 0) return args;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* names = PyCode_GetVarnames(frame_code);
+#if PY_VERSION_HEX < 0x030C0000
+    // 3.11 has no PyFrame_GetVar: the frame's locals dict (as a profile function sees it).
+    PyObject* locals = PyFrame_GetLocals(frame);
+#endif
+    for (int i = 0; names != nullptr && i < count && i < PyTuple_GET_SIZE(names); ++i) {
+        PyObject* name = PyTuple_GET_ITEM(names, i);
+        std::string name_text;
+        if (!utf8_of(name, name_text)) break;
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject* arg = PyFrame_GetVar(frame, name);
+#else
+        PyObject* arg =
+            locals != nullptr ? Py_XNewRef(PyDict_GetItemWithError(locals, name)) : nullptr;
+#endif
+        if (arg == nullptr) {
+            PyErr_Clear();
+            continue;
+        }
+        args.emplace_back(std::move(name_text), repr_of(arg));
+        Py_DECREF(arg);
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    Py_XDECREF(locals);
+#endif
+    Py_XDECREF(names);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    return args;
+}
+
+void record_enter(SymbolId id, PyObject* code, PyFrameObject* frame) {
+    std::vector<events::Arg> args;
+    if (g_wanted.args && frame != nullptr) {
+        args = call_args(frame, code);
+        if (VZ_UNLIKELY(!hooks::g_active)) return;  // a repr ended the recording
+    }
+    const std::uint64_t now = TickClock::now();
+    events::args_for_next(*hooks::g_session, args, now);
+    hooks::g_session->current_buffer().append(now, id, EventKind::kEnter);
+}
+
+namespace {
+
+// The exit, with `args` (taken after `now`) when the recording has not ended meanwhile.
+void record_exit(SymbolId id, std::uint64_t now, EventKind kind,
+                 const std::vector<events::Arg>& args) {
+    if (!args.empty() && VZ_UNLIKELY(!hooks::g_active)) return;  // a repr ended the recording
+    events::args_for_next(*hooks::g_session, args, now);
+    hooks::g_session->current_buffer().append(now, id, kind);
+}
+
+}  // namespace
+
+void record_return(SymbolId id, std::uint64_t now, PyObject* value) {
+    std::vector<events::Arg> args;
+    if (g_wanted.retval && value != nullptr) args.emplace_back("return_value", repr_of(value));
+    record_exit(id, now, EventKind::kExit, args);
+}
+
+void record_unwind(SymbolId id, std::uint64_t now, PyObject* exception) {
+    std::vector<events::Arg> args;
+    if (g_wanted.exception && exception != nullptr) {
+        args.emplace_back("exception", describe_exception(exception));
+    }
+    record_exit(id, now, EventKind::kExitByException, args);
+}
+
+}  // namespace vztrace::tracer::details

@@ -1,0 +1,65 @@
+#include "tracer/events.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace vztrace::tracer::events {
+
+void args_for_next(Session& session, const std::vector<Arg>& args, std::uint64_t ticks) {
+    if (args.empty()) return;
+    std::string bytes(sizeof(std::uint32_t), '\0');
+    bytes += format::encode_args(args);
+    bytes.resize(std::min(bytes.size(), ThreadBuffer::kMaxRawBytes));
+    const auto size = static_cast<std::uint32_t>(bytes.size() - sizeof(std::uint32_t));
+    std::memcpy(bytes.data(), &size, sizeof size);
+    const auto raw = static_cast<SymbolId>(format::raw_records_for(bytes.size()));
+    session.current_buffer().append_with_raw(ticks, raw, EventKind::kArgs, bytes.data(),
+                                             bytes.size());
+}
+
+void instant(Session& session, std::string_view name, const std::vector<Arg>& args) {
+    const SymbolId id = session.symbols().intern(name);
+    const std::uint64_t now = TickClock::now();
+    args_for_next(session, args, now);
+    session.current_buffer().append(now, id, EventKind::kInstant);
+}
+
+void counter(Session& session, std::string_view name, double value) {
+    const SymbolId id = session.symbols().intern(name);
+    session.current_buffer().append_with_raw(TickClock::now(), id, EventKind::kCounter, &value,
+                                             sizeof value);
+}
+
+SymbolId span_begin(Session& session, std::string_view name, const std::vector<Arg>& args) {
+    const SymbolId id = session.symbols().intern(name);
+    const std::uint64_t now = TickClock::now();
+    args_for_next(session, args, now);
+    session.current_buffer().append(now, id, EventKind::kEnter);
+    return id;
+}
+
+void span_end(Session& session, SymbolId span, const std::vector<Arg>& args) {
+    const std::uint64_t now = TickClock::now();
+    args_for_next(session, args, now);
+    session.current_buffer().append(now, span, EventKind::kExit);
+}
+
+void track_begin(Session& session, std::string_view track, std::string_view name,
+                 const std::vector<Arg>& args) {
+    const SymbolId track_id = session.symbols().intern(track);
+    const SymbolId name_id = session.symbols().intern(name);
+    const std::uint64_t now = TickClock::now();
+    args_for_next(session, args, now);
+    session.current_buffer().append_with_raw(now, name_id, EventKind::kTrackEnter, &track_id,
+                                             sizeof track_id);
+}
+
+void track_end(Session& session, std::string_view track, const std::vector<Arg>& args) {
+    const SymbolId track_id = session.symbols().intern(track);
+    const std::uint64_t now = TickClock::now();
+    args_for_next(session, args, now);
+    session.current_buffer().append(now, track_id, EventKind::kTrackExit);
+}
+
+}  // namespace vztrace::tracer::events

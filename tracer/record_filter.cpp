@@ -1,0 +1,200 @@
+#include "tracer/record_filter.hpp"
+
+#include <limits>
+
+namespace vztrace::tracer {
+
+using format::EventKind;
+
+void PauseWindows::pause(std::uint64_t ticks) {
+    const std::lock_guard lock(mutex_);
+    if (paused_) return;
+    paused_ = true;
+    windows_.emplace_back(ticks, std::numeric_limits<std::uint64_t>::max());
+}
+
+void PauseWindows::resume(std::uint64_t ticks) {
+    const std::lock_guard lock(mutex_);
+    if (!paused_) return;
+    paused_ = false;
+    windows_.back().second = ticks;
+}
+
+bool PauseWindows::paused() const {
+    const std::lock_guard lock(mutex_);
+    return paused_;
+}
+
+bool PauseWindows::ever_paused() const {
+    const std::lock_guard lock(mutex_);
+    return !windows_.empty();
+}
+
+bool PauseWindows::contains(std::uint64_t ticks) const {
+    const std::lock_guard lock(mutex_);
+    for (auto it = windows_.rbegin(); it != windows_.rend(); ++it) {  // the newest first
+        if (ticks >= it->second) return false;
+        if (ticks >= it->first) return true;
+    }
+    return false;
+}
+
+bool RecordFilter::leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const {
+    (void)ns;
+    if (ignoring_ > 0 || (flags & kIgnoreSubtree) != 0) return true;
+    if (rules_.pauses != nullptr && rules_.pauses->contains(record.ticks)) return true;
+    if (rules_.sparse && (flags & kSparse) == 0) return true;
+    return rules_.max_depth > 0 && kept_depth_ >= rules_.max_depth;
+}
+
+void RecordFilter::emit(const Record* records, std::size_t count, std::vector<Record>& out) {
+    if (pending_ == 0) {
+        out.insert(out.end(), records, records + count);
+        return;
+    }
+    held_.insert(held_.end(), records, records + count);
+    held_dropped_.resize(held_.size(), false);
+}
+
+// Pending calls old enough are kept, the outermost first (the older); what was held up
+// to the first call still pending is let out.
+void RecordFilter::promote(std::int64_t now_ns, std::vector<Record>& out) {
+    if (pending_ == 0 && held_.empty()) return;
+    std::size_t first_pending = held_base_ + held_.size();
+    for (Entry& entry : stack_) {
+        if (entry.state != State::kPending) continue;
+        if (now_ns - entry.begin_ns < rules_.min_duration_ns) {
+            first_pending = entry.held_at - entry.args_size;
+            break;
+        }
+        entry.state = State::kKept;
+        --pending_;
+    }
+    const std::size_t release = first_pending - held_base_;
+    for (std::size_t i = 0; i < release; ++i) {
+        if (!held_dropped_[i]) out.push_back(held_[i]);
+    }
+    held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(release));
+    held_dropped_.erase(held_dropped_.begin(),
+                        held_dropped_.begin() + static_cast<std::ptrdiff_t>(release));
+    held_base_ += release;
+}
+
+void RecordFilter::end_entry(const Entry& entry, const Record& exit, std::int64_t ns,
+                             std::vector<Record>& out) {
+    if (entry.ignores) --ignoring_;
+    if (entry.state == State::kDropped) return;
+    --kept_depth_;
+    if (entry.state == State::kPending) {
+        --pending_;
+        if (ns - entry.begin_ns < rules_.min_duration_ns) {  // too short: it and its args go
+            for (std::size_t i = entry.held_at - entry.args_size; i <= entry.held_at; ++i) {
+                held_dropped_[i - held_base_] = true;
+            }
+            args_.clear();
+            if (pending_ == 0) promote(ns, out);
+            return;
+        }
+        promote(ns, out);  // long enough: so are the calls around it, and all is let out
+    }
+    emit(args_.data(), args_.size(), out);
+    args_.clear();
+    emit(&exit, 1, out);
+}
+
+void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::vector<Record>& out) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const Record& record = in[i];
+        const std::size_t raw = std::min(format::raw_records_after(record), in.size() - i - 1);
+        if (record.kind == EventKind::kArgs) {
+            args_.assign(in.begin() + static_cast<std::ptrdiff_t>(i),
+                         in.begin() + static_cast<std::ptrdiff_t>(i + 1 + raw));
+            i += raw;
+            continue;
+        }
+        const std::int64_t ns = to_ns(record.ticks);
+        if (rules_.min_duration_ns > 0) promote(ns, out);
+        if (record.kind == EventKind::kEnter) {
+            const std::uint8_t flags =
+                rules_.symbols != nullptr && (rules_.sparse || rules_.symbols->any_flag(0xFF))
+                    ? rules_.symbols->flags(record.symbol)
+                    : 0;
+            Entry entry{record.symbol, State::kKept, (flags & kIgnoreSubtree) != 0, ns, 0, 0};
+            if (leaves_out(record, ns, flags)) {
+                entry.state = State::kDropped;
+                args_.clear();
+            } else {
+                ++kept_depth_;
+                if (rules_.min_duration_ns > 0) {
+                    entry.state = State::kPending;
+                    ++pending_;
+                    entry.args_size = args_.size();
+                    emit(args_.data(), args_.size(), out);
+                    entry.held_at = held_base_ + held_.size();
+                } else {
+                    emit(args_.data(), args_.size(), out);
+                }
+                args_.clear();
+                emit(&record, 1, out);
+            }
+            if (entry.ignores) ++ignoring_;
+            stack_.push_back(entry);
+            continue;
+        }
+        if (format::is_call_event(record.kind)) {
+            std::size_t depth = stack_.size();
+            while (depth > 0 && stack_[depth - 1].symbol != record.symbol) --depth;
+            if (depth == 0) {  // begun before this filter saw it: the encoder decides
+                emit(args_.data(), args_.size(), out);
+                args_.clear();
+                emit(&record, 1, out);
+                continue;
+            }
+            while (stack_.size() > depth) {  // calls left without their exit end with this one
+                const Entry inner = stack_.back();
+                stack_.pop_back();
+                Record end = record;
+                end.symbol = inner.symbol;
+                end.kind = EventKind::kExit;
+                const std::vector<Record> saved = std::move(args_);
+                args_.clear();
+                end_entry(inner, end, ns, out);
+                args_ = saved;
+            }
+            const Entry entry = stack_.back();
+            stack_.pop_back();
+            end_entry(entry, record, ns, out);
+            continue;
+        }
+        // Instants, counters and slices on other tracks: left out while paused, or under
+        // an ignored call.
+        const bool out_of_scope =
+            ignoring_ > 0 || (rules_.pauses != nullptr && rules_.pauses->contains(record.ticks));
+        if (!out_of_scope) {
+            emit(args_.data(), args_.size(), out);
+            emit(&record, 1 + raw, out);
+        }
+        args_.clear();
+        i += raw;
+    }
+}
+
+void RecordFilter::finish(std::int64_t end_ns, std::vector<Record>& out) {
+    promote(end_ns, out);
+    for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {  // too short even by the end
+        if (it->state != State::kPending) continue;
+        for (std::size_t i = it->held_at - it->args_size; i <= it->held_at; ++i) {
+            held_dropped_[i - held_base_] = true;
+        }
+        it->state = State::kDropped;
+    }
+    pending_ = 0;
+    for (std::size_t i = 0; i < held_.size(); ++i) {
+        if (!held_dropped_[i]) out.push_back(held_[i]);
+    }
+    held_base_ += held_.size();
+    held_.clear();
+    held_dropped_.clear();
+}
+
+}  // namespace vztrace::tracer

@@ -1,0 +1,94 @@
+// RecordFilter: what the recording controls leave out, decided in the writer, on one
+// thread's records before they are encoded, so the hooks pay nothing for them: calls
+// deeper than --max-stack-depth, shorter than --min-duration, begun while the recording
+// was paused (vztrace.pause(), --no-startup), the calls of an @vztrace.ignore function and
+// everything under them, and under --log-sparse every call not marked @vztrace.sparse.
+// A call left out never breaks the nesting of those kept: its exit goes with it, and the
+// calls it made nest under the nearest call kept. No Python.h.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "tracer/format/record.hpp"
+#include "tracer/symbol_table.hpp"
+
+namespace vztrace::tracer {
+
+using format::Record;
+
+// The times the recording was paused, process-wide: [start, end) in ticks; an open
+// window ends at UINT64_MAX until resume().
+class PauseWindows {
+ public:
+    void pause(std::uint64_t ticks);
+    void resume(std::uint64_t ticks);
+    bool paused() const;
+    bool ever_paused() const;
+    bool contains(std::uint64_t ticks) const;
+
+ private:
+    mutable std::mutex mutex_;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> windows_;
+    bool paused_ = false;
+};
+
+struct FilterRules {
+    std::uint32_t max_depth = 0;       // 0: no limit
+    std::int64_t min_duration_ns = 0;  // 0: no limit
+    bool sparse = false;               // only kSparse symbols
+    const SymbolTable* symbols = nullptr;
+    const PauseWindows* pauses = nullptr;
+};
+
+class RecordFilter {
+ public:
+    using ToNs = std::function<std::int64_t(std::uint64_t)>;
+
+    explicit RecordFilter(FilterRules rules) : rules_(rules) {}
+
+    // Appends the records of `in` that are kept to `out`, in order. Records that wait on
+    // --min-duration (a call not yet known to be long enough, and what follows it) are
+    // held back until it is decided.
+    void filter(std::span<const Record> in, const ToNs& to_ns, std::vector<Record>& out);
+
+    // The end of the recording at `end_ns`: held calls still open are kept if they were
+    // long enough by then, and what was held is let out.
+    void finish(std::int64_t end_ns, std::vector<Record>& out);
+
+ private:
+    enum class State : std::uint8_t { kKept, kDropped, kPending };
+    struct Entry {
+        format::SymbolId symbol;
+        State state;
+        bool ignores;  // an @vztrace.ignore call: everything under it is left out
+        std::int64_t begin_ns;
+        std::size_t held_at;    // pending: where its begin is in held_ (absolute index)
+        std::size_t args_size;  // pending: records of its arguments just before
+    };
+
+    bool leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const;
+    void emit(const Record* records, std::size_t count, std::vector<Record>& out);
+    void promote(std::int64_t now_ns, std::vector<Record>& out);
+    void end_entry(const Entry& entry, const Record& exit, std::int64_t ns,
+                   std::vector<Record>& out);
+
+    FilterRules rules_;
+    std::vector<Entry> stack_;
+    std::uint32_t kept_depth_ = 0;
+    std::uint32_t ignoring_ = 0;  // ignored calls open
+    std::size_t pending_ = 0;     // pending entries on the stack
+    // Held records (--min-duration), with those dropped since marked; held_base_ is the
+    // absolute index of held_[0].
+    std::vector<Record> held_;
+    std::vector<bool> held_dropped_;
+    std::size_t held_base_ = 0;
+    // A kArgs record and its raw records, waiting for the event they belong to.
+    std::vector<Record> args_;
+};
+
+}  // namespace vztrace::tracer
