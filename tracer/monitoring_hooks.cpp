@@ -129,10 +129,20 @@ PyObject* on_unwind_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
 // site: DISABLE turns CALL (and with it C_RETURN and C_RAISE) off at that site for good,
 // and a site that later calls a C function (`fn(x)` with `fn` sometimes `len`) would
 // lose those calls. Keeping it costs about 16 ns a Python call (fib, 3.12: +47 ns against
-// +31 with DISABLE); DISABLE stays for final decisions (vztrace's own frames).
+// +31 with DISABLE); DISABLE stays for final decisions (code left out by a filter,
+// vztrace's own frames).
 PyObject* on_call(PyObject*, PyObject* const* args, Py_ssize_t) {
     PyObject* callable = args[2];
-    if (!symbols::is_c_callable(callable) || VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
+    if (!symbols::is_c_callable(callable)) {
+        // A call site in code that is left out (a file filter, vztrace's own frames) never
+        // records a C call: DISABLE loses nothing there, and a left-out function then
+        // costs what it costs under python.
+        if (VZ_UNLIKELY(wanted(args[0]) && symbols::of_code(args[0]) == kHiddenSymbol)) {
+            return disable();
+        }
+        Py_RETURN_NONE;
+    }
+    if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) return disable();
     const SymbolId id = symbols::of_c_callable(callable);
     g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
