@@ -179,6 +179,8 @@ int serve_until_stopped(ViewServer& server, const std::string& browse, bool no_b
             ::kill(::getpid(), SIGTERM);
         }
     });
+    // "serving" only once the accept loop runs: a stop signal right after it must stop it.
+    while (!server.running() && !failed) std::this_thread::yield();
     std::fprintf(stderr, "%s\n", serving_line.c_str());
     if (!no_browser) open_browser(browse);
     int signal = 0;

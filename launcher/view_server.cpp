@@ -119,6 +119,8 @@ int ViewServer::bind(int port, std::string& error) {
 
 bool ViewServer::run() { return server_->listen_after_bind() || stopping_; }
 
+bool ViewServer::running() const { return server_->is_running(); }
+
 void ViewServer::stop() {
     stopping_ = true;
     server_->stop();

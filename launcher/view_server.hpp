@@ -43,6 +43,9 @@ class ViewServer {
     bool run();
     // Ends run() and any download under way; safe from another thread.
     void stop();
+    // Whether run() has started listening: stop() before that would be lost (cpp-httplib
+    // ignores a stop() that comes before its accept loop starts).
+    bool running() const;
 
     const std::string& token() const { return token_; }
 

@@ -224,6 +224,22 @@ TEST_CASE("view --viewer perfetto names the trace in a ui.perfetto.dev address")
     CHECK(viewing.view->stop(SIGINT).status() == 0);
 }
 
+TEST_CASE("view stops on a signal sent the moment it says it is serving") {
+    // cpp-httplib drops a stop() that comes before its accept loop runs; view said
+    // "serving" before that and then never stopped. Seen in 2 of about 8 runs of the test
+    // above (a SIGINT at once); 20 rounds here catch it at that rate.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    for (int round = 0; round < 20; ++round) {
+        RunningProcess view({kVztrace, "view", trace, "--no-browser", "--port", "0", "--viewer",
+                             round % 2 == 0 ? "perfetto" : "speedscope"});
+        REQUIRE(view.wait_for_stderr(kServing));
+        INFO("round " << round);
+        CHECK(view.stop(round % 3 == 0 ? SIGTERM : SIGINT).status() == 0);
+    }
+}
+
 TEST_CASE("view --viewer perfetto says so when port 9001 is taken") {
     // Holds 9001 (or finds it held by another: the same for vztrace).
     const int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
