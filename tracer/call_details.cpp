@@ -4,6 +4,8 @@
 
 #include <frameobject.h>
 
+#include <utility>
+
 #include "tracer/hook_state.hpp"
 
 namespace vztrace::tracer::details {
@@ -168,6 +170,36 @@ void record_unwind(SymbolId id, std::uint64_t now, PyObject* exception) {
         args.emplace_back("exception", describe_exception(exception));
     }
     record_exit(id, now, EventKind::kExitByException, args);
+}
+
+namespace {
+
+// The exit by an exception last recorded without it on this thread (remember_exit).
+struct ExitWithoutException {
+    ThreadBuffer* buffer = nullptr;
+    format::Record record{};
+    PyObject* site = nullptr;  // compared only, never dereferenced
+};
+thread_local ExitWithoutException t_exit_without_exception;
+
+}  // namespace
+
+void remember_exit(std::uint64_t ticks, SymbolId id, PyObject* site) {
+    ThreadBuffer& buffer = hooks::g_session->current_buffer();
+    const format::Record record{ticks, id, EventKind::kExitByException};
+    buffer.append(record.ticks, record.symbol, record.kind);
+    if (g_wanted.exception) t_exit_without_exception = {&buffer, record, site};
+}
+
+void add_exception(PyObject* site, PyObject* exception) {
+    const ExitWithoutException exit = std::exchange(t_exit_without_exception, {});
+    if (exit.buffer == nullptr || exit.site != site || exception == nullptr) return;
+    if (VZ_UNLIKELY(!hooks::g_active)) return;
+    ThreadBuffer& buffer = hooks::g_session->current_buffer();
+    if (&buffer != exit.buffer || !buffer.take_back_last(exit.record)) return;
+    std::vector<events::Arg> args;
+    args.emplace_back("exception", describe_exception(exception));
+    record_exit(exit.record.symbol, exit.record.ticks, EventKind::kExitByException, args);
 }
 
 }  // namespace vztrace::tracer::details

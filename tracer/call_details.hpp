@@ -64,4 +64,15 @@ void record_enter(SymbolId id, PyObject* code, PyFrameObject* frame);
 void record_return(SymbolId id, std::uint64_t now, PyObject* value);
 void record_unwind(SymbolId id, std::uint64_t now, PyObject* exception);
 
+// Where CPython hides the exception from the callback that records an exit by one (a C
+// function that raised: C_RAISE on 3.12+; any call on 3.11's profile hook), the exit is
+// recorded without it and remembered, with the code object `site` it was left in. The next
+// callback that sees the exception there (RAISE in the calling frame on 3.12+; the
+// frame-evaluation companion on 3.11, see frame_hook.hpp) hands it to add_exception,
+// which takes the exit back and records it again with the exception, at the same time.
+// That happens only while the exit is still the thread's last record: anything recorded
+// between them (a finalizer's call) leaves the exit as it was, so no call is ever moved.
+void remember_exit(std::uint64_t ticks, SymbolId id, PyObject* site);
+void add_exception(PyObject* site, PyObject* exception);
+
 }  // namespace vztrace::tracer::details

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
@@ -138,10 +139,109 @@ PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwi
     return result;
 }
 
+// Puts `mine` in the slot, where CPython's function (or vztrace's hook) is; false, with
+// `why_not` set, where it cannot be, or where a change of the slot could not be noticed
+// and vztrace is not `forced` (--hook frame).
+bool claim_slot([[maybe_unused]] bool forced, _PyFrameEvalFunction mine, std::string& why_not) {
+#ifndef VZTRACE_INTERPOSE_EVAL_FRAME
+    if (!forced) {
+        why_not =
+            "libpython is linked statically, so a frame-evaluation function of the "
+            "program's could not be noticed";
+        return false;
+    }
+#endif
+    PyInterpreterState* interpreter = PyInterpreterState_Get();
+    const _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interpreter);
+    if (current != &_PyEval_EvalFrameDefault && current != &evaluate) {
+        why_not = "another frame-evaluation function is installed";
+        return false;
+    }
+    if (real_setter() == nullptr) {
+        why_not = "CPython's frame-evaluation setter was not found";
+        return false;
+    }
+    g_interpreter = interpreter;
+    real_setter()(interpreter, mine);
+    return true;
+}
+
+#if PY_VERSION_HEX < 0x030C0000
+
+// --log-exception on 3.11 (see frame_hook.hpp): the companion. It records no frame; it
+// hands the exception of a frame left by one to details::add_exception, which gives it to
+// the exit the profile hook has just recorded.
+bool g_companion = false;
+
+// Threads whose frames run past kMaxDepth companion frames (each is a C call): the slot
+// holds CPython's function until none is, and the frames begun meanwhile run inline, as
+// under python (their exits keep no exception text).
+int g_companions_suspended = 0;
+
+void set_slot(_PyFrameEvalFunction eval_frame) {
+    if (g_interpreter != nullptr) real_setter()(g_interpreter, eval_frame);
+}
+
+PyObject* companion(PyThreadState* thread, _PyInterpreterFrame* frame, int throwing) {
+    if (VZ_UNLIKELY(!g_companion)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    const bool deep = t_frame_depth >= kMaxDepth;
+    if (VZ_UNLIKELY(deep) && g_companions_suspended++ == 0) set_slot(&_PyEval_EvalFrameDefault);
+    ++t_frame_depth;
+    PyObject* result = _PyEval_EvalFrameDefault(thread, frame, throwing);
+    --t_frame_depth;
+    if (VZ_UNLIKELY(deep) && --g_companions_suspended == 0 && g_companion) set_slot(&companion);
+    if (result == nullptr && VZ_LIKELY(g_active) && layout_ok(frame)) {
+        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+        PyErr_Fetch(&type, &value, &traceback);
+        PyErr_NormalizeException(&type, &value, &traceback);
+        details::add_exception(reinterpret_cast<PyObject*>(code_of(frame)), value);
+        PyErr_Restore(type, value, traceback);
+    }
+    return result;
+}
+
+bool companion_in_slot() {
+    return g_interpreter != nullptr &&
+           _PyInterpreterState_GetEvalFrameFunc(g_interpreter) == &companion;
+}
+
+#endif
+
 }  // namespace
 
+#if PY_VERSION_HEX < 0x030C0000
+
+bool install_companion(std::string& why_not) {
+    if (!claim_slot(false, &companion, why_not)) return false;
+    g_companion = true;
+    return true;
+}
+
+bool companion_live() { return g_companion; }
+
+void companion_gives_way(std::string reason) {
+    if (!g_companion) return;
+    g_companion = false;
+    if (companion_in_slot()) set_slot(&_PyEval_EvalFrameDefault);
+    g_session->info().hook += fmt::format("; then no exception texts ({})", reason);
+}
+
+#else
+
+bool install_companion(std::string& why_not) {
+    why_not = "sys.monitoring gives the exceptions";
+    return false;
+}
+bool companion_live() { return false; }
+void companion_gives_way(std::string) {}
+
+#endif
+
 void give_way(std::string reason) {
-    if (!g_live) return;
+    if (!g_live) {
+        companion_gives_way(std::move(reason));
+        return;
+    }
     g_live = false;
     g_gave_way_because = std::move(reason);
 #if PY_VERSION_HEX >= 0x030C0000
@@ -165,27 +265,8 @@ void give_way(std::string reason) {
                     g_gave_way_because, by);
 }
 
-bool install([[maybe_unused]] bool forced, std::string& why_not) {
-#ifndef VZTRACE_INTERPOSE_EVAL_FRAME
-    if (!forced) {
-        why_not =
-            "libpython is linked statically, so a frame-evaluation function of the "
-            "program's could not be noticed";
-        return false;
-    }
-#endif
-    PyInterpreterState* interpreter = PyInterpreterState_Get();
-    const _PyFrameEvalFunction current = _PyInterpreterState_GetEvalFrameFunc(interpreter);
-    if (current != &_PyEval_EvalFrameDefault && current != &evaluate) {
-        why_not = "another frame-evaluation function is installed";
-        return false;
-    }
-    if (real_setter() == nullptr) {
-        why_not = "CPython's frame-evaluation setter was not found";
-        return false;
-    }
-    g_interpreter = interpreter;
-    real_setter()(interpreter, &evaluate);
+bool install(bool forced, std::string& why_not) {
+    if (!claim_slot(forced, &evaluate, why_not)) return false;
     g_live = true;
     return true;
 }
@@ -195,6 +276,10 @@ bool live() { return g_live; }
 const std::string& gave_way_because() { return g_gave_way_because; }
 
 void uninstall() {
+#if PY_VERSION_HEX < 0x030C0000
+    g_companion = false;
+    if (companion_in_slot()) set_slot(&_PyEval_EvalFrameDefault);
+#endif
     g_live = false;
     if (g_interpreter != nullptr &&
         _PyInterpreterState_GetEvalFrameFunc(g_interpreter) == &evaluate) {
@@ -205,7 +290,7 @@ void uninstall() {
 // Another frame-evaluation function is being installed (or the default put back): the hook
 // gives way first, while the program's frames still come to it.
 void slot_changes(PyInterpreterState* interpreter, _PyFrameEvalFunction eval_frame) {
-    if (g_live && interpreter == g_interpreter && eval_frame != &evaluate) {
+    if ((g_live || companion_live()) && interpreter == g_interpreter && eval_frame != &evaluate) {
         give_way("the program installed its own frame-evaluation function");
     }
 }

@@ -31,7 +31,19 @@ bool install(bool forced, std::string& why_not);
 // turns on what would see the hook's presence: a trace function (sys.settrace: CPython
 // calls a generator in a for loop inline, and reports its StopIteration, only without a
 // frame-evaluation function), or sys.monitoring's STOP_ITERATION events.
-void give_way(std::string reason);
+void give_way(std::string reason);  // the companion's too
+
+// --log-exception on 3.11: CPython hides the exception of a frame left by one from the
+// profile function, but a frame-evaluation function sees it, set, as the frame returns
+// NULL. The companion is such a function: it records no frame (the profile hook records
+// every call) and gives the profile hook's last exit its exception
+// (details::add_exception). It gives way, for the rest of the run, as the hook does (a
+// frame-evaluation function or a trace function of the program's); the exits after that
+// keep no exception text, and the metadata says why. A thread's frames deeper than the
+// hook's limit run inline, with CPython's own function in the slot until they end.
+// False (with `why_not`) where it cannot be had, and always on 3.12+.
+bool install_companion(std::string& why_not);
+bool companion_live();
 
 // Puts CPython's own function back (recording has ended, or could not begin); frames
 // still open end through the hook, unrecorded.

@@ -193,6 +193,25 @@ PyObject* on_unwind_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
     Py_RETURN_NONE;
 }
 
+// C_RAISE: CPython hides the exception from this callback; RAISE, which fires next in the
+// calling frame, gives it (call_details.hpp, remember_exit).
+PyObject* on_c_raise_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (VZ_UNLIKELY(!wanted(args[0])) || details::t_busy) Py_RETURN_NONE;
+    const std::uint64_t now = TickClock::now();
+    PyObject* callable = args[2];
+    if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
+    if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) Py_RETURN_NONE;
+    details::remember_exit(now, symbols::of_c_callable(callable), args[0]);
+    Py_RETURN_NONE;
+}
+
+// RAISE: (code, instruction_offset, exception); only with --log-exception. It cannot be
+// disabled, and costs nothing until something raises.
+PyObject* on_raise_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
+    if (!details::t_busy && VZ_LIKELY(g_active)) details::add_exception(args[0], args[2]);
+    Py_RETURN_NONE;
+}
+
 // The plain callback, except while vztrace takes a repr.
 template <PyObject* (*callback)(PyObject*, PyObject* const*, Py_ssize_t)>
 PyObject* unless_busy(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -200,7 +219,14 @@ PyObject* unless_busy(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return callback(self, args, nargs);
 }
 
-enum class Source { kPython, kCCall, kPythonAfterHook, kPythonDetailed, kCCallDetailed };
+enum class Source {
+    kPython,
+    kCCall,
+    kPythonAfterHook,
+    kPythonDetailed,
+    kCCallDetailed,
+    kCRaiseDetailed
+};
 
 struct Callback {
     const char* event;
@@ -210,7 +236,7 @@ struct Callback {
 };
 
 // PyMethodDef must outlive the function objects: static storage.
-std::array<Callback, 24> g_callbacks = {{
+std::array<Callback, 25> g_callbacks = {{
     {"PY_START",
      {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter), METH_FASTCALL, nullptr},
      Source::kPython,
@@ -317,10 +343,14 @@ std::array<Callback, 24> g_callbacks = {{
      Source::kCCallDetailed,
      Py_False},
     {"C_RAISE",
-     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+unless_busy<on_c_exit>), METH_FASTCALL,
+     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_raise_detailed), METH_FASTCALL,
       nullptr},
      Source::kCCallDetailed,
-     Py_True},
+     nullptr},
+    {"RAISE",
+     {"vztrace_raise", reinterpret_cast<PyCFunction>(+on_raise_detailed), METH_FASTCALL, nullptr},
+     Source::kCRaiseDetailed,
+     nullptr},
 }};
 
 // Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
@@ -431,6 +461,9 @@ bool install(bool record_python, bool record_c_calls, bool detailed, std::string
     }
     if (record_python) turn_on(mon, detailed ? Source::kPythonDetailed : Source::kPython);
     if (record_c_calls) turn_on(mon, detailed ? Source::kCCallDetailed : Source::kCCall);
+    if (record_c_calls && detailed && details::g_wanted.exception) {
+        turn_on(mon, Source::kCRaiseDetailed);
+    }
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_get_events_def, g_get_events));
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_all_events_def, g_all_events));
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);

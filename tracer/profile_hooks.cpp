@@ -120,7 +120,7 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
 // each start and resume of a generator or coroutine, and at each return and yield: the
 // arguments are taken at the first start only (the frame is at its first RESUME) and the
 // value at a return only (not at a YIELD_VALUE). CPython hides the exception of a frame
-// left by one from the profile function, so 3.11 records no exception text.
+// left by one from the profile function: the companion gives it (frame_hook.hpp).
 bool at_first_start(PyFrameObject* frame, PyCodeObject* code) {
 #if PY_VERSION_HEX < 0x030C0000
     if ((code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR)) == 0) return true;
@@ -169,7 +169,8 @@ void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
         details::record_enter(id, reinterpret_cast<PyObject*>(code),
                               at_first_start(frame, code) ? frame : nullptr);
     } else if (id != kHiddenSymbol && arg == nullptr) {
-        details::record_unwind(id, now, nullptr);
+        // The exception is hidden here: the companion gives it (frame_hook.hpp).
+        details::remember_exit(now, id, reinterpret_cast<PyObject*>(code));
     } else if (id != kHiddenSymbol) {
         details::record_return(id, now, at_yield(frame, code) ? nullptr : arg);
     }

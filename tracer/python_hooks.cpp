@@ -365,6 +365,12 @@ void install() {
         profile::set_detailed(detailed);
         if (by_frame_hook) profile::set_python_frames(profile::PythonFrames::kIgnore);
         if (!by_frame_hook || c_calls) profile::attach_current_thread();
+        if (details::g_wanted.exception) {
+            std::string companion_not;
+            hook += frame_hook::install_companion(companion_not)
+                        ? "; exception texts through a frame-evaluation companion (PEP 523)"
+                        : "; no exception texts (" + companion_not + ")";
+        }
     }
     if (by_frame_hook) {
         hook = c_calls ? "frame hook (PEP 523); C calls: " + hook : "frame hook (PEP 523)";
@@ -416,7 +422,7 @@ int audit_hook(const char* event, PyObject*, void*) {
     }
     if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
     if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.settrace") == 0) &&
-        frame_hook::live()) {
+        (frame_hook::live() || frame_hook::companion_live())) {
         frame_hook::give_way("the program set a trace function");
     }
     if (VZ_LIKELY(g_installed && g_threads_wrapped && g_exit_wrapped)) return 0;

@@ -43,6 +43,16 @@ void ThreadBuffer::append_with_raw(std::uint64_t ticks, SymbolId symbol, EventKi
     next_ += raw_records;
 }
 
+bool ThreadBuffer::take_back_last(const Record& record) {
+    if (chunk_ == nullptr || next_ == chunk_->records) return false;
+    const Record& last = next_[-1];
+    if (last.ticks != record.ticks || last.symbol != record.symbol || last.kind != record.kind) {
+        return false;
+    }
+    --next_;
+    return true;
+}
+
 Chunk* ThreadBuffer::take_current() {
     Chunk* chunk = chunk_;
     if (chunk != nullptr) chunk->used = static_cast<std::size_t>(next_ - chunk->records);

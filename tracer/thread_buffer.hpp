@@ -54,6 +54,10 @@ class ThreadBuffer {
                          std::size_t raw_bytes);
     static constexpr std::size_t kMaxRawBytes = 16 * 1024;
 
+    // Takes back the last record appended when it is `record` and still in the chunk being
+    // filled (a full chunk is handed over only at the next append): true if it was.
+    bool take_back_last(const Record& record);
+
     // The chunk being filled, with its records so far; the buffer holds none after.
     Chunk* take_current();
 

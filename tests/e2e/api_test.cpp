@@ -55,7 +55,7 @@ vztrace::testing::ProcessResult run_with_stand_in(const std::string& name,
 }
 
 std::string py_name(const std::string& qualname, const std::string& file, int line) {
-    return qualname + " (" + script("api/" + file) + ":" + std::to_string(line) + ")";
+    return named(qualname, script("api/" + file), line);
 }
 
 // The slices named exactly `name` (Trace::named takes a prefix), in the order of the trace.

@@ -1,5 +1,7 @@
 #include "e2e/e2e.hpp"
 
+#include <catch2/catch.hpp>
+
 namespace vztrace::e2e {
 
 Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& options,
@@ -33,6 +35,19 @@ testing::ProcessResult run_vztrace(const std::vector<std::string>& args,
     std::vector<std::string> argv = {kVztrace};
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::run_process(argv, options);
+}
+
+Traced traced(const std::vector<std::string>& options, const std::vector<std::string>& program,
+              const testing::TempDir& dir) {
+    const std::string path = dir.file(testing::trace_name("trace"));
+    std::vector<std::string> args = {"--quiet", "-o", path};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), program.begin(), program.end());
+    Traced run{run_vztrace(args), {}};
+    INFO(run.result.err);
+    REQUIRE(run.result.status() == 0);
+    run.trace = testing::load_trace(path);
+    return run;
 }
 
 }  // namespace vztrace::e2e

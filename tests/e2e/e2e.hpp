@@ -34,4 +34,22 @@ std::string describe(const Pair& pair);
 testing::ProcessResult run_vztrace(const std::vector<std::string>& args,
                                    const testing::RunOptions& options = {});
 
+inline bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
+
+// The name the trace gives the Python function `qualname` defined at `file`:`line`.
+inline std::string named(const std::string& qualname, const std::string& file, int line) {
+    return qualname + " (" + file + ":" + std::to_string(line) + ")";
+}
+
+// `vztrace --quiet -o TRACE OPTIONS PROGRAM...` (TRACE in `dir`), which must exit 0, and
+// the trace it wrote.
+struct Traced {
+    testing::ProcessResult result;
+    testing::Trace trace;
+};
+Traced traced(const std::vector<std::string>& options, const std::vector<std::string>& program,
+              const testing::TempDir& dir);
+
 }  // namespace vztrace::e2e

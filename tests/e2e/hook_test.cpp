@@ -16,32 +16,6 @@ namespace {
 
 const std::string kExtensions = VZTRACE_TEST_EXTENSIONS;
 
-std::string named(const std::string& qualname, const std::string& file, int line) {
-    return qualname + " (" + file + ":" + std::to_string(line) + ")";
-}
-
-struct Traced {
-    vztrace::testing::ProcessResult result;
-    Trace trace;
-};
-
-Traced traced(const std::vector<std::string>& options, const std::vector<std::string>& program,
-              const TempDir& dir) {
-    std::vector<std::string> args = {"--quiet", "-o",
-                                     dir.file(vztrace::testing::trace_name("trace"))};
-    args.insert(args.end(), options.begin(), options.end());
-    args.insert(args.end(), program.begin(), program.end());
-    Traced run{run_vztrace(args), {}};
-    INFO(run.result.err);
-    REQUIRE(run.result.status() == 0);
-    run.trace = load_trace(dir.file(vztrace::testing::trace_name("trace")));
-    return run;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-    return text.find(part) != std::string::npos;
-}
-
 }  // namespace
 
 TEST_CASE("option --hook names the mechanism, and the trace's metadata says what ran") {
@@ -161,4 +135,45 @@ TEST_CASE("a trace function of the program's sees python's events, StopIteration
     CHECK(run.trace.count(named("loop", program, 13)) == 1);
     CHECK(run.trace.count(named("numbers", program, 8)) == 3);
     CHECK(contains(run.trace.metadata.at("hook"), "trace function"));
+}
+
+TEST_CASE(
+    "log: --log-exception gives way to the program's frame-evaluation function, no call lost") {
+    // On 3.11 the exception texts come from a frame-evaluation companion: it gives way as
+    // the frame hook does, and the exits after that keep no text. 3.12+ needs none.
+    TempDir dir;
+    const std::string program = script("own_eval_frame.py");
+    const auto python = vztrace::testing::run_process({kPython, program, kExtensions});
+    const auto run = traced({"--log-exception"}, {program, kExtensions}, dir);
+    CHECK(run.result.out == python.out);
+    const int rounds = 5 + 7 + 11;
+    CHECK(run.trace.count(named("leaf", program, 10)) == rounds * 4);
+    std::size_t with_text = 0;
+    for (const auto& e : run.trace.slices) {
+        if (e.name != named("fails", program, 19)) continue;
+        if (!e.args.empty()) {
+            CHECK(e.args.at("exception") == "ValueError: no");
+            ++with_text;
+        }
+    }
+    CHECK(run.trace.count(named("fails", program, 19)) == rounds);
+    CHECK(with_text == (kPythonMinor >= 12 ? rounds : 5));
+    CHECK(run.trace.nesting_problem().empty());
+    const std::string hook = run.trace.metadata.at("hook");
+    INFO(hook);
+    if (kPythonMinor < 12) {
+        CHECK(contains(hook, "companion"));
+        CHECK(contains(hook, "installed its own frame-evaluation function"));
+    }
+}
+
+TEST_CASE("log: --log-exception leaves a trace function of the program's python's events") {
+    TempDir dir;
+    const std::string program = script("own_trace_function.py");
+    const auto python = vztrace::testing::run_process({kPython, program});
+    REQUIRE(python.status() == 0);
+    const auto run = traced({"--log-exception"}, {program}, dir);
+    CHECK(run.result.out == python.out);
+    CHECK(run.trace.count(named("numbers", program, 8)) == 3);
+    if (kPythonMinor < 12) CHECK(contains(run.trace.metadata.at("hook"), "trace function"));
 }

@@ -110,13 +110,61 @@ TEST_CASE("log: --log-exception records the type and message of the exception a 
     CHECK(run.vztrace.out == run.python.out);
     const auto fails = calls_of(run.trace, "fails", "log_calls.py");
     REQUIRE(fails.size() == 1);
-    if (kPythonMinor >= 12) {
-        CHECK(fails[0].args == Args{{"exception", "KeyError: 'missing 7'"}});
-    } else {
-        // 3.11 hides the exception from the profile function (README.md).
-        CHECK(fails[0].args.empty());
-    }
+    // 3.11 hides it from the profile function: the frame-evaluation companion gives it.
+    CHECK(fails[0].args == Args{{"exception", "KeyError: 'missing 7'"}});
     CHECK(calls_of(run.trace, "add", "log_calls.py").at(0).args.empty());
+    CHECK(contains(run.trace.metadata.at("hook"),
+                   kPythonMinor >= 12 ? "sys.monitoring" : "companion"));
+}
+
+TEST_CASE("log: --log-exception names a C function's exception, and one raised 12,000 deep") {
+    const auto run = run_logged({"--log-exception"}, "log_exception.py");
+    CHECK(run.vztrace.out == run.python.out);
+    CHECK(run.vztrace.out ==
+          "math domain error\ncaught 'converted'\ncaught bottom 12000\n"
+          "caught bottom 3\n");
+    const auto converts = calls_of(run.trace, "converts", "log_exception.py");
+    REQUIRE(converts.size() == 1);
+    CHECK(converts[0].args == Args{{"exception", "KeyError: 'converted'"}});
+    const auto c_raises = calls_of(run.trace, "c_raises", "log_exception.py");
+    REQUIRE(c_raises.size() == 1);
+    CHECK(c_raises[0].args.empty());
+    std::vector<TraceEvent> sqrt;  // the two in the script (start-up may make others)
+    for (const auto& e : run.trace.slices) {
+        const auto within = [&e](const TraceEvent& caller) {
+            return e.ts_ns >= caller.ts_ns && e.end_ns() <= caller.end_ns();
+        };
+        if (e.name == "math.sqrt" && (within(c_raises[0]) || within(converts[0]))) {
+            sqrt.push_back(e);
+        }
+    }
+    REQUIRE(sqrt.size() == 2);
+    for (const auto& e : sqrt) {
+        if (kPythonMinor >= 12) {
+            // C_RAISE hides it; RAISE in the calling frame gives it, the next event.
+            CHECK(e.args == Args{{"exception", "ValueError: math domain error"}});
+        } else {
+            CHECK(e.args.empty());  // 3.11's profile hook never sees it (README.md)
+        }
+    }
+    // Every call down the 12,000 frames and the 4 near the top, each ended by the
+    // exception. On 3.11 the companion's frames stop 150 deep (each is a C call): the deeper
+    // ones run inline, as under python, and keep no text; the slot is back for down(3).
+    const auto down = calls_of(run.trace, "down", "log_exception.py");
+    REQUIRE(down.size() == 12001 + 4);
+    const auto with_text = std::count_if(down.begin(), down.end(), [](const TraceEvent& e) {
+        return e.args == Args{{"exception", "RuntimeError: bottom"}};
+    });
+    if (kPythonMinor >= 12) {
+        CHECK(with_text == 12005);
+    } else {
+        CHECK(with_text > 100);
+        CHECK(with_text <= 150 + 4);
+        for (std::size_t i = down.size() - 4; i < down.size(); ++i) {
+            CHECK(down[i].args == Args{{"exception", "RuntimeError: bottom"}});
+        }
+    }
+    CHECK(run.trace.nesting_problem().empty());
 }
 
 TEST_CASE("log: --hook frame with --log-func-args is refused with one line and status 2") {
