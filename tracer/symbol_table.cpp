@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 namespace vztrace::tracer {
 
 SymbolId SymbolTable::add(std::string name) {
@@ -13,7 +15,7 @@ SymbolId SymbolTable::add(std::string name) {
 SymbolId SymbolTable::intern(std::string_view name) {
     {
         const std::lock_guard lock(mutex_);
-        const auto found = interned_.find(std::string(name));
+        const auto found = interned_.find(name);
         if (found != interned_.end()) return found->second;
     }
     const SymbolId id = add(std::string(name));
@@ -21,19 +23,25 @@ SymbolId SymbolTable::intern(std::string_view name) {
     return interned_.try_emplace(std::string(name), id).first->second;
 }
 
+SymbolTable::~SymbolTable() {
+    for (auto& page : flag_pages_) std::free(page.load(std::memory_order_relaxed));
+}
+
 void SymbolTable::add_flags(SymbolId id, std::uint8_t flags) {
     {
         const std::lock_guard lock(mutex_);
         if (id >= symbols_.size()) return;
-        symbols_[id].flags.fetch_or(flags, std::memory_order_release);
+        auto& slot = flag_pages_[id >> kFlagPageBits];
+        std::uint8_t* page = slot.load(std::memory_order_relaxed);
+        if (page == nullptr) {
+            page = static_cast<std::uint8_t*>(std::calloc(kFlagPageSize, 1));  // pages untouched
+            if (page == nullptr) return;
+            slot.store(page, std::memory_order_release);
+        }
+        std::atomic_ref<std::uint8_t>(page[id & (kFlagPageSize - 1)])
+            .fetch_or(flags, std::memory_order_release);
     }
     any_flags_.fetch_or(flags, std::memory_order_release);
-}
-
-std::uint8_t SymbolTable::flags(SymbolId id) const {
-    const std::lock_guard lock(mutex_);
-    if (id >= symbols_.size()) return 0;
-    return symbols_[id].flags.load(std::memory_order_acquire);
 }
 
 SymbolId SymbolTable::add_python(const std::string& qualname, const std::string& file,

@@ -2,6 +2,7 @@
 // change once added, so the writer thread reads them while hooks add more.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -30,7 +31,6 @@ enum SymbolFlag : std::uint8_t {
 struct Symbol {
     explicit Symbol(std::string text) : name(std::move(text)) {}
     std::string name;  // VizTracer's spelling: "qualname (/abs/file.py:12)", "builtins.len"
-    std::atomic<std::uint8_t> flags{0};
 };
 
 class SymbolTable {
@@ -45,10 +45,20 @@ class SymbolTable {
     format::SymbolInfo info(SymbolId id) const;
     std::size_t size() const;
 
+    SymbolTable() = default;
+    SymbolTable(const SymbolTable&) = delete;
+    SymbolTable& operator=(const SymbolTable&) = delete;
+    ~SymbolTable();
+
     void add_flags(SymbolId id, std::uint8_t flags);
-    // Read by the writer while hooks add symbols (under the table's lock: the writer asks
-    // only once some symbol has a flag, see any_flag).
-    std::uint8_t flags(SymbolId id) const;
+    // Read by the writer at each call's enter once some symbol has a flag (see any_flag),
+    // while hooks add symbols: without a lock, two loads.
+    std::uint8_t flags(SymbolId id) const {
+        std::uint8_t* page = flag_pages_[id >> kFlagPageBits].load(std::memory_order_acquire);
+        if (page == nullptr) return 0;
+        return std::atomic_ref<std::uint8_t>(page[id & (kFlagPageSize - 1)])
+            .load(std::memory_order_acquire);
+    }
     // Whether any symbol has `flag` (so the writer need not look).
     bool any_flag(std::uint8_t flag) const {
         return (any_flags_.load(std::memory_order_acquire) & flag) != 0;
@@ -57,8 +67,20 @@ class SymbolTable {
  private:
     mutable std::mutex mutex_;
     std::deque<Symbol> symbols_;
-    std::unordered_map<std::string, SymbolId> interned_;
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view name) const {
+            return std::hash<std::string_view>{}(name);
+        }
+    };
+    // Looked up by string_view: a span or instant of the API costs no string copy.
+    std::unordered_map<std::string, SymbolId, NameHash, std::equal_to<>> interned_;
     std::atomic<std::uint8_t> any_flags_{0};
+    // Flags in pages of 2^20 symbols, allocated (zeroed, under the lock) when a symbol of
+    // the page first has one; 4096 pages cover every SymbolId.
+    static constexpr unsigned kFlagPageBits = 20;
+    static constexpr std::size_t kFlagPageSize = std::size_t{1} << kFlagPageBits;
+    std::array<std::atomic<std::uint8_t*>, (std::size_t{1} << 32) / kFlagPageSize> flag_pages_{};
 };
 
 }  // namespace vztrace::tracer
