@@ -245,8 +245,11 @@ int run_view(std::span<const std::string> args) {
     const std::string token = random_token();
     if (token.empty()) return fail(ExitCode::kUsage, "view: no random token: getrandom failed");
 
+    std::string load_error;
+    const std::unique_ptr<ViewServer> loaded = ViewServer::load(token, load_error);
+    if (loaded == nullptr) return fail(ExitCode::kUsage, "view: " + load_error);
+    ViewServer& server = *loaded;
     // The trace is read whole before anything is served: a bad one ends here.
-    ViewServer server(token);
     format::CallReadResult read;
     if (viewer == "speedscope") {
         format::CallLog calls;

@@ -2,13 +2,15 @@
 
 #include <fcntl.h>
 #include <httplib.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -48,25 +50,39 @@ bool same_token(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string random_token() {
-    unsigned char bytes[16];
-    std::size_t got = 0;
-    while (got < sizeof bytes) {
-        const ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return {};
-        got += static_cast<std::size_t>(n);
-    }
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string token;
-    for (const unsigned char byte : bytes) {
-        token += kHex[byte >> 4];
-        token += kHex[byte & 0xF];
-    }
-    return token;
-}
+// The server, on cpp-httplib.
+class HttpViewServer final : public ViewServer {
+ public:
+    explicit HttpViewServer(std::string token);
+    ~HttpViewServer() override;
+    HttpViewServer(const HttpViewServer&) = delete;
+    HttpViewServer& operator=(const HttpViewServer&) = delete;
 
-ViewServer::ViewServer(std::string token)
+    void add_file(const std::string& path, int fd, std::string content_type) override;
+    bool add_directory(const std::string& prefix, const std::string& directory,
+                       std::string& error) override;
+    int bind(int port, std::string& error) override;
+    bool run() override;
+    void stop() override;
+    bool running() const override;
+    const std::string& token() const override { return token_; }
+
+ private:
+    struct File {
+        int fd = -1;
+        std::uint64_t size = 0;
+        std::string content_type;
+    };
+    void route();
+
+    std::string token_;
+    int port_ = 0;
+    std::map<std::string, File> files_;  // by path under /<token>/
+    std::atomic<bool> stopping_{false};
+    std::unique_ptr<httplib::Server> server_;
+};
+
+HttpViewServer::HttpViewServer(std::string token)
     : token_(std::move(token)), server_(std::make_unique<httplib::Server>()) {
     // A browser keeps connections open: a short keep-alive lets stop() end soon after
     // Ctrl-C.
@@ -74,20 +90,20 @@ ViewServer::ViewServer(std::string token)
     route();
 }
 
-ViewServer::~ViewServer() {
+HttpViewServer::~HttpViewServer() {
     stop();
     for (auto& [path, file] : files_) ::close(file.fd);
 }
 
-void ViewServer::add_file(const std::string& path, int fd, std::string content_type) {
+void HttpViewServer::add_file(const std::string& path, int fd, std::string content_type) {
     struct stat status {};
     const std::uint64_t size =
         ::fstat(fd, &status) == 0 ? static_cast<std::uint64_t>(status.st_size) : 0;
     files_[path] = File{fd, size, std::move(content_type)};
 }
 
-bool ViewServer::add_directory(const std::string& prefix, const std::string& directory,
-                               std::string& error) {
+bool HttpViewServer::add_directory(const std::string& prefix, const std::string& directory,
+                                   std::string& error) {
     std::error_code failed;
     for (const auto& entry : std::filesystem::directory_iterator(directory, failed)) {
         if (!entry.is_regular_file()) continue;
@@ -103,7 +119,7 @@ bool ViewServer::add_directory(const std::string& prefix, const std::string& dir
     return !failed;
 }
 
-int ViewServer::bind(int port, std::string& error) {
+int HttpViewServer::bind(int port, std::string& error) {
     errno = 0;
     if (port == 0) {
         port_ = server_->bind_to_any_port("127.0.0.1");
@@ -117,16 +133,16 @@ int ViewServer::bind(int port, std::string& error) {
     return port_;
 }
 
-bool ViewServer::run() { return server_->listen_after_bind() || stopping_; }
+bool HttpViewServer::run() { return server_->listen_after_bind() || stopping_; }
 
-bool ViewServer::running() const { return server_->is_running(); }
+bool HttpViewServer::running() const { return server_->is_running(); }
 
-void ViewServer::stop() {
+void HttpViewServer::stop() {
     stopping_ = true;
     server_->stop();
 }
 
-void ViewServer::route() {
+void HttpViewServer::route() {
     using httplib::Request;
     using httplib::Response;
     server_->set_pre_routing_handler([this](const Request& request, Response& response) {
@@ -182,3 +198,8 @@ void ViewServer::route() {
 }
 
 }  // namespace vztrace::launcher
+
+extern "C" [[gnu::visibility("default")]] vztrace::launcher::ViewServer* vztrace_new_view_server(
+    const char* token) {
+    return new vztrace::launcher::HttpViewServer(token);
+}

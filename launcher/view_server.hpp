@@ -5,63 +5,50 @@
 // the CORS headers ui.perfetto.dev needs to fetch the trace. No Python.h.
 #pragma once
 
-#include <atomic>
-#include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
-
-namespace httplib {
-class Server;
-}
 
 namespace vztrace::launcher {
 
 // 128 bits from the kernel's random source, as 32 hex digits; empty if none could be read.
 std::string random_token();
 
+// The server lives in a module of its own (vztrace-view-server.so, beside the executable
+// or in an install's lib/vztrace/), loaded only by `vztrace view`: cpp-httplib as Debian
+// builds it brings OpenSSL and brotli, whose loading and initialisation cost every run of
+// vztrace about 5 ms (a third of python's own start-up) if linked into the executable.
 class ViewServer {
  public:
     // The origin allowed to read the files from a page of its own (the Perfetto UI).
     static constexpr const char* kPerfettoOrigin = "https://ui.perfetto.dev";
 
-    explicit ViewServer(std::string token);
-    ~ViewServer();
-    ViewServer(const ViewServer&) = delete;
-    ViewServer& operator=(const ViewServer&) = delete;
+    // A server for `token` from the module; null, with `error` set, if it cannot be loaded.
+    static std::unique_ptr<ViewServer> load(const std::string& token, std::string& error);
+
+    virtual ~ViewServer() = default;
 
     // Serves the open file `fd` (the server closes it) at /<token>/<path>.
-    void add_file(const std::string& path, int fd, std::string content_type);
+    virtual void add_file(const std::string& path, int fd, std::string content_type) = 0;
     // Serves the regular files directly in `directory` at /<token>/<prefix>/<name>; false
     // (with `error`) if it cannot be read.
-    bool add_directory(const std::string& prefix, const std::string& directory, std::string& error);
+    virtual bool add_directory(const std::string& prefix, const std::string& directory,
+                               std::string& error) = 0;
 
     // Listens on 127.0.0.1:`port` (0: a free port the kernel picks); the port, or -1 with
     // `error` set. Connections wait in the backlog until run().
-    int bind(int port, std::string& error);
+    virtual int bind(int port, std::string& error) = 0;
     // Answers requests until stop(); false if the server failed.
-    bool run();
+    virtual bool run() = 0;
     // Ends run() and any download under way; safe from another thread.
-    void stop();
+    virtual void stop() = 0;
     // Whether run() has started listening: stop() before that would be lost (cpp-httplib
     // ignores a stop() that comes before its accept loop starts).
-    bool running() const;
+    virtual bool running() const = 0;
 
-    const std::string& token() const { return token_; }
-
- private:
-    struct File {
-        int fd = -1;
-        std::uint64_t size = 0;
-        std::string content_type;
-    };
-    void route();
-
-    std::string token_;
-    int port_ = 0;
-    std::map<std::string, File> files_;  // by path under /<token>/
-    std::atomic<bool> stopping_{false};
-    std::unique_ptr<httplib::Server> server_;
+    virtual const std::string& token() const = 0;
 };
 
 }  // namespace vztrace::launcher
+
+// The module's one entry point: a new server for `token` (the caller owns it).
+extern "C" vztrace::launcher::ViewServer* vztrace_new_view_server(const char* token);

@@ -296,6 +296,37 @@ TEST_CASE("view --viewer speedscope explains a missing offline viewer") {
     CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
 }
 
+TEST_CASE("a traced program's process holds no HTTP, TLS or brotli library") {
+    // view's server is a module loaded by view alone: linked into the executable, cpp-httplib
+    // brought OpenSSL and brotli into every run, about 5 ms of each start-up.
+    TempDir dir;
+    const auto result = run_vztrace({"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")),
+                                     "-c", "print(open('/proc/self/maps').read())"});
+    REQUIRE(result.status() == 0);
+    CHECK(contains(result.out, "libpython3."));
+    for (const char* library : {"httplib", "libssl", "libcrypto", "brotli", "view-server"}) {
+        INFO(library);
+        CHECK_FALSE(contains(result.out, library));
+    }
+}
+
+TEST_CASE("view without its server module says so in one line") {
+    // A copy of the executable alone, without the module beside it.
+    TempDir dir;
+    const std::string copy = dir.file("vztrace");
+    std::filesystem::copy_file(kVztrace, copy);
+    std::filesystem::permissions(copy, std::filesystem::perms::owner_all);
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    const auto result = vztrace::testing::run_process(
+        {copy, "view", trace, "--no-browser", "--viewer", "perfetto", "--port", "0"}, within(30));
+    INFO(result.err);
+    CHECK(result.status() == 2);
+    CHECK(contains(result.err, "vztrace-view-server.so is missing"));
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(result.out.empty());
+}
+
 TEST_CASE("chromium loads the offline viewer from view and shows the trace's functions",
           "[browser]") {
     const std::string chromium = find_chromium();
