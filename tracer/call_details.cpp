@@ -191,15 +191,95 @@ void remember_exit(std::uint64_t ticks, SymbolId id, PyObject* site) {
     if (g_wanted.exception) t_exit_without_exception = {&buffer, record, site};
 }
 
-void add_exception(PyObject* site, PyObject* exception) {
+namespace {
+
+// 3.11: the C exit remember_c_exit keeps (t_c_exit_remembered says whether there is one).
+struct CExitWithoutException {
+    ThreadBuffer* buffer = nullptr;
+    format::Record record{};
+    PyObject* frame = nullptr;  // compared only
+    int lasti = -1;             // the call's instruction, in bytes (as tb_lasti)
+};
+thread_local CExitWithoutException t_c_exit;
+
+CExitWithoutException take_c_exit() {
+    t_c_exit_remembered = false;
+    return std::exchange(t_c_exit, {});
+}
+
+// Whether `exception` was raised by the remembered C call: its traceback's newest entry is
+// the call's frame, at the call.
+bool raised_by(const CExitWithoutException& exit, PyObject* exception,
+               PyObject* given_traceback = nullptr) {
+    if (exit.frame == nullptr || exception == nullptr || !PyExceptionInstance_Check(exception)) {
+        return false;
+    }
+    // 3.11 keeps a propagating exception's traceback beside it, not in it, until caught.
+    PyObject* traceback = given_traceback != nullptr ? Py_NewRef(given_traceback)
+                                                     : PyException_GetTraceback(exception);
+    const auto* entry = reinterpret_cast<PyTracebackObject*>(traceback);
+    const bool raised = traceback != nullptr && PyTraceBack_Check(traceback) &&
+                        reinterpret_cast<PyObject*>(entry->tb_frame) == exit.frame &&
+                        entry->tb_lasti == exit.lasti;
+    Py_XDECREF(traceback);
+    return raised;
+}
+
+std::vector<events::Arg> exception_args(PyObject* exception) {
+    std::vector<events::Arg> args;
+    args.emplace_back("exception", describe_exception(exception));
+    return args;
+}
+
+}  // namespace
+
+void add_exception(PyObject* site, PyObject* exception, PyObject* traceback) {
     const ExitWithoutException exit = std::exchange(t_exit_without_exception, {});
+    const CExitWithoutException c_exit = take_c_exit();
     if (exit.buffer == nullptr || exit.site != site || exception == nullptr) return;
     if (VZ_UNLIKELY(!hooks::g_active)) return;
     ThreadBuffer& buffer = hooks::g_session->current_buffer();
     if (&buffer != exit.buffer || !buffer.take_back_last(exit.record)) return;
-    std::vector<events::Arg> args;
-    args.emplace_back("exception", describe_exception(exception));
+    const std::vector<events::Arg> args = exception_args(exception);
+    // 3.11: a C call of the frame's that raised just before the frame ended.
+    if (c_exit.buffer == &buffer && buffer.take_back_last(c_exit.record)) {
+        const bool raised = raised_by(c_exit, exception, traceback);
+        record_exit(c_exit.record.symbol, c_exit.record.ticks, EventKind::kExitByException,
+                    raised ? args : std::vector<events::Arg>{});
+    }
     record_exit(exit.record.symbol, exit.record.ticks, EventKind::kExitByException, args);
+}
+
+void remember_c_exit(std::uint64_t ticks, SymbolId id, PyFrameObject* frame) {
+    ThreadBuffer& buffer = hooks::g_session->current_buffer();
+    const format::Record record{ticks, id, EventKind::kExitByException};
+    buffer.append(record.ticks, record.symbol, record.kind);
+    if (!g_wanted.exception) return;
+    t_c_exit = {&buffer, record, reinterpret_cast<PyObject*>(frame), PyFrame_GetLasti(frame)};
+    t_c_exit_remembered = true;
+}
+
+void next_event_in_handler(PyFrameObject* frame, int what, PyObject* arg) {
+    // The frame left by an exception: add_exception looks at it.
+    if (what == PyTrace_RETURN && arg == nullptr &&
+        reinterpret_cast<PyObject*>(frame) == t_c_exit.frame) {
+        return;
+    }
+    const CExitWithoutException exit = take_c_exit();
+    if (what != PyTrace_CALL && what != PyTrace_C_CALL) return;
+    // The frame's first call since: made in the handler if the exception is being handled.
+    PyFrameObject* back = what == PyTrace_CALL ? PyFrame_GetBack(frame) : nullptr;
+    const bool same_frame =
+        reinterpret_cast<PyObject*>(back != nullptr ? back : frame) == exit.frame;
+    Py_XDECREF(back);
+    if (!same_frame || VZ_UNLIKELY(!hooks::g_active)) return;
+    PyObject* handled = PyErr_GetHandledException();  // strong reference
+    ThreadBuffer& buffer = hooks::g_session->current_buffer();
+    if (raised_by(exit, handled) && &buffer == exit.buffer && buffer.take_back_last(exit.record)) {
+        record_exit(exit.record.symbol, exit.record.ticks, EventKind::kExitByException,
+                    exception_args(handled));
+    }
+    Py_XDECREF(handled);
 }
 
 }  // namespace vztrace::tracer::details

@@ -194,7 +194,7 @@ PyObject* companion(PyThreadState* thread, _PyInterpreterFrame* frame, int throw
         PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
         PyErr_Fetch(&type, &value, &traceback);
         PyErr_NormalizeException(&type, &value, &traceback);
-        details::add_exception(reinterpret_cast<PyObject*>(code_of(frame)), value);
+        details::add_exception(reinterpret_cast<PyObject*>(code_of(frame)), value, traceback);
         PyErr_Restore(type, value, traceback);
     }
     return result;

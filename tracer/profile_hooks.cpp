@@ -157,6 +157,15 @@ bool at_yield(PyFrameObject* frame, PyCodeObject* code) {
 }
 
 void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
+    if (VZ_UNLIKELY(details::t_c_exit_remembered)) details::next_event_in_handler(frame, what, arg);
+    if (what == PyTrace_C_EXCEPTION && details::g_wanted.exception) {
+        // The exception is hidden here: see details::remember_c_exit.
+        const std::uint64_t now = TickClock::now();
+        if (!hooks::g_record_c_calls || !symbols::is_c_callable(arg)) return;
+        if (symbol_of_frame(frame) == kHiddenSymbol) return;
+        details::remember_c_exit(now, symbols::of_c_callable(arg), frame);
+        return;
+    }
     if (g_python_frames != PythonFrames::kRecord ||
         (what != PyTrace_CALL && what != PyTrace_RETURN)) {
         record(frame, what, arg);
