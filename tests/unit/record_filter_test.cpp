@@ -219,3 +219,35 @@ TEST_CASE("arguments, instants, counters and named tracks read back from Perfett
     for (const auto& [uuid, info] : reader.tracks()) task_track |= info.name == "Task-1";
     CHECK(task_track);
 }
+
+TEST_CASE("arguments that end one chunk go with the first event of the next") {
+    using namespace vztrace::format;
+    const auto symbol = [](SymbolId) { return SymbolInfo{"f (/a.py:1)"}; };
+    const auto to_ns = [](std::uint64_t t) { return static_cast<std::int64_t>(t); };
+    const auto enter_args = args_records(100, {{"n", "3"}});
+    const auto exit_args = args_records(150, {{"return", "7"}});
+    ByteBuffer out;
+    append_process_descriptor(1, process_track_uuid(42), 42, "app", {}, out);
+    PerfettoSequence sequence(7, thread_track_uuid(42, 7), process_track_uuid(42));
+    sequence.begin(100, 0, out);
+    append_thread_descriptor(7, sequence.track_uuid(), process_track_uuid(42), 42, 43, "Main", out);
+    // Four chunks: args | enter, plain calls, args | exit.
+    sequence.encode(enter_args, to_ns, symbol, out);
+    const std::vector<Record> middle = {
+        {100, 0, EventKind::kEnter}, {110, 0, EventKind::kEnter}, {120, 0, EventKind::kExit}};
+    sequence.encode(middle, to_ns, symbol, out);
+    sequence.encode(exit_args, to_ns, symbol, out);
+    const std::vector<Record> last = {{150, 0, EventKind::kExit}};
+    sequence.encode(last, to_ns, symbol, out);
+
+    PerfettoReader reader;
+    std::vector<DecodedArgs> args;
+    reader.on_slice = [&](const DecodedSlice& slice) {
+        args.push_back(slice.args ? *slice.args : DecodedArgs{});
+    };
+    REQUIRE(reader.feed(out.view()));
+    REQUIRE(reader.finish());
+    REQUIRE(args.size() == 2);
+    CHECK(args[0].empty());  // the inner call: no arguments of its own
+    CHECK(args[1] == DecodedArgs{{"n", "3"}, {"return", "7"}});
+}

@@ -172,9 +172,14 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
     // 2 (track_event header) + 2 (type) + 6 (name) bytes.
     constexpr std::size_t kLargest = 32;
     counts_.events += records.size();
+    std::size_t i = 0;
+    // Arguments at the end of the previous chunk go with this one's first event.
+    if (VZ_UNLIKELY(has_args_) && !records.empty()) {
+        i = encode_other(records, to_ns(records[0].ticks), symbol, out);
+    }
     char* cursor = out.reserve_tail(records.size() * 16 + kLargest);
     const char* limit = out.data() + out.size() + records.size() * 16;
-    for (std::size_t i = 0; i < records.size(); ++i) {
+    for (; i < records.size(); ++i) {
         const Record& record = records[i];
         if (VZ_UNLIKELY(cursor > limit)) {
             out.commit_to(cursor);
@@ -183,9 +188,15 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
         }
         std::int64_t ns = to_ns(record.ticks);
         const SymbolId id = record.symbol;
-        if (VZ_UNLIKELY(!is_call_event(record.kind) || has_args_)) {
+        // Only here can arguments come (kArgs is not a call event): the event after them
+        // is encoded with them at once, and the plain calls need no other test.
+        if (VZ_UNLIKELY(!is_call_event(record.kind))) {
             out.commit_to(cursor);
-            i += encode_other(records.subspan(i), ns, symbol, out) - 1;
+            i += encode_other(records.subspan(i), ns, symbol, out);
+            if (has_args_ && i < records.size()) {
+                i += encode_other(records.subspan(i), to_ns(records[i].ticks), symbol, out);
+            }
+            --i;
             cursor = out.reserve_tail(records.size() * 16 + kLargest);
             limit = out.data() + out.size() + records.size() * 16;
             continue;
