@@ -181,127 +181,102 @@ struct CliDefinition {
                        "Trace file to write (default: result.pftrace); the format follows the "
                        "extension; an existing file is replaced only once the new trace is "
                        "complete")
-            ->envname("VZTRACE_OUTPUT")
             ->type_name("FILE")
             ->group(kOutputGroup);
-        app.add_flag("--quiet", trace.quiet, "Print nothing but errors")
-            ->envname("VZTRACE_QUIET")
-            ->group(kOutputGroup);
+        app.add_flag("--quiet", trace.quiet, "Print nothing but errors")->group(kOutputGroup);
         app.add_flag("--compress", trace.compress,
                      "Perfetto output in compressed packets (zlib; every Perfetto reader "
                      "opens them): a quarter to a tenth of the size")
-            ->envname("VZTRACE_COMPRESS")
             ->group(kOutputGroup);
         app.add_option("--max-size", max_size_text,
                        "Largest trace file to write (e.g. 500M, 2G); past it recording stops and "
                        "the trace and stderr say how many events were not recorded")
-            ->envname("VZTRACE_MAX_SIZE")
             ->type_name("SIZE")
             ->group(kOutputGroup);
         app.add_option("--ring", ring_text,
                        "Flight recorder: keep only the newest SIZE of records (e.g. 64M) in "
                        "memory and write them at the end (exit, SIGTERM, SIGHUP); calls open at "
                        "the cut start there, flagged")
-            ->envname("VZTRACE_RING")
             ->type_name("SIZE")
             ->group(kOutputGroup);
         app.add_option("--tracer_entries,--tracer-entries", tracer_entries_text,
                        "VizTracer's ring, by calls: keep (at least) the newest N calls, as "
                        "--ring does by size")
-            ->envname("VZTRACE_TRACER_ENTRIES")
             ->type_name("N")
             ->group(kOutputGroup);
 
         app.add_flag("--ignore-c-function,--ignore_c_function", trace.ignore_c_function,
                      "Record Python functions only, not calls of C functions (builtins)")
-            ->envname("VZTRACE_IGNORE_C_FUNCTION")
             ->group(kFilterGroup);
         app.add_option("--include-files,--include_files", trace.include_files,
                        "Record only functions defined in files under PATH (a directory or "
                        "file prefix, or a glob such as '*/mypkg/*'); repeat it, or separate "
                        "with ':'. What they call from other files is not recorded, C calls "
                        "they make are")
-            ->envname("VZTRACE_INCLUDE_FILES")
             ->delimiter(':')
             ->type_name("PATH")
             ->group(kFilterGroup);
         app.add_option("--exclude-files,--exclude_files", trace.exclude_files,
                        "Leave out functions defined in files under PATH (prefix or glob, as "
                        "--include-files); their callees stay, nested under the caller kept")
-            ->envname("VZTRACE_EXCLUDE_FILES")
             ->delimiter(':')
             ->type_name("PATH")
             ->group(kFilterGroup);
         app.add_flag("--ignore-frozen,--ignore_frozen", trace.ignore_frozen,
                      "Leave out importlib's frozen frames (<frozen importlib._bootstrap>, ...)")
-            ->envname("VZTRACE_IGNORE_FROZEN")
             ->group(kFilterGroup);
         app.add_option("--max-stack-depth,--max_stack_depth", max_stack_depth_text,
                        "Leave out calls nested deeper than N on their thread")
-            ->envname("VZTRACE_MAX_STACK_DEPTH")
             ->type_name("N")
             ->group(kFilterGroup);
         app.add_option("--min-duration,--min_duration", min_duration_text,
                        "Leave out calls shorter than DURATION (e.g. 10us, 0.5ms; a bare number "
                        "is microseconds, as VizTracer's); the longer calls they make stay")
-            ->envname("VZTRACE_MIN_DURATION")
             ->type_name("DURATION")
             ->group(kFilterGroup);
         app.add_flag("--no-startup", trace.no_startup,
                      "Leave out the interpreter's start-up (site, .pth files): record from "
                      "the program's first line")
-            ->envname("VZTRACE_NO_STARTUP")
             ->group(kFilterGroup);
         app.add_flag("--log-sparse,--log_sparse", trace.log_sparse,
                      "Record only the functions decorated with @vztrace.sparse")
-            ->envname("VZTRACE_LOG_SPARSE")
             ->group(kFilterGroup);
 
         app.add_flag("--log-func-args,--log_func_args", trace.log_func_args,
                      "Record the repr of each Python call's arguments (cut at 512 bytes)")
-            ->envname("VZTRACE_LOG_FUNC_ARGS")
             ->group(kLoggingGroup);
         app.add_flag("--log-func-retval,--log_func_retval", trace.log_func_retval,
                      "Record the repr of each Python call's return value (cut at 512 bytes)")
-            ->envname("VZTRACE_LOG_FUNC_RETVAL")
             ->group(kLoggingGroup);
         app.add_flag("--log-exception,--log_exception", trace.log_exception,
                      "Record the type and message of the exception a call ends by")
-            ->envname("VZTRACE_LOG_EXCEPTION")
             ->group(kLoggingGroup);
         app.add_flag("--log-gc,--log_gc", trace.log_gc,
                      "Record garbage collections as slices, with generation and counts")
-            ->envname("VZTRACE_LOG_GC")
             ->group(kLoggingGroup);
         app.add_flag("--log-print,--log_print", trace.log_print,
                      "Record what print() writes, as instants")
-            ->envname("VZTRACE_LOG_PRINT")
             ->group(kLoggingGroup);
         app.add_option("--log-audit,--log_audit", log_audit_events,
                        "Record audit events as instants: all of them, or with "
                        "--log-audit=EVENT,EVENT only those")
             ->expected(0, CLI::detail::expected_max_vector_size)
             ->delimiter(',')
-            ->envname("VZTRACE_LOG_AUDIT")
             ->type_name("[EVENTS]")
             ->group(kLoggingGroup);
         app.add_flag("--log-async,--log_async", trace.log_async,
                      "Show each asyncio Task on a track of its own: when it runs, when it waits")
-            ->envname("VZTRACE_LOG_ASYNC")
             ->group(kLoggingGroup);
 
         app.add_flag("--ignore-multiprocess,--ignore_multiprocess", trace.ignore_multiprocess,
                      "Trace the root process only, not its children")
-            ->envname("VZTRACE_IGNORE_MULTIPROCESS")
             ->group(kProcessGroup);
         app.add_flag("--pid-suffix,--pid_suffix", trace.pid_suffix,
                      "Each process writes its own file, named with its pid "
                      "(result_1234.json), instead of one trace from the root")
-            ->envname("VZTRACE_PID_SUFFIX")
             ->group(kProcessGroup);
         app.add_option("--output-dir,--output_dir", trace.output_dir,
                        "Each process writes its own file, named with its pid, in DIR")
-            ->envname("VZTRACE_OUTPUT_DIR")
             ->type_name("DIR")
             ->group(kProcessGroup);
 
@@ -309,13 +284,11 @@ struct CliDefinition {
                        "How Python calls are recorded: auto (default: the frame-evaluation "
                        "hook where it is exact, else sys.monitoring on 3.12+ or the profile "
                        "hook on 3.11), frame, monitoring (3.12+) or profile (3.11)")
-            ->envname("VZTRACE_HOOK")
             ->type_name("MECHANISM")
             ->group(kRecordingGroup);
         app.add_option("--max-memory", max_memory_text,
                        "Memory for event records not yet written (e.g. 16M, 1G; default 32M); "
                        "when it is full the program waits for the writer, nothing is lost")
-            ->envname("VZTRACE_MAX_MEMORY")
             ->type_name("SIZE")
             ->group(kRecordingGroup);
 
@@ -327,6 +300,18 @@ struct CliDefinition {
         app.add_flag("--no-config", no_config, "Ignore pyproject.toml's [tool.vztrace]")
             ->group(kConfigGroup);
         app.footer(std::string(kFooter));
+        // Each setting's variable is VZTRACE_ and its first long name in capitals:
+        // --log-func-args is VZTRACE_LOG_FUNC_ARGS, --tracer_entries VZTRACE_TRACER_ENTRIES.
+        for (CLI::Option* option : app.get_options()) {
+            const std::vector<std::string>& names = option->get_lnames();
+            if (names.empty() || std::find(kNotConfigurable.begin(), kNotConfigurable.end(),
+                                           names.front()) != kNotConfigurable.end()) {
+                continue;
+            }
+            std::string variable = "VZTRACE_" + names.front();
+            for (char& c : variable) c = c == '-' ? '_' : static_cast<char>(std::toupper(c));
+            option->envname(variable);
+        }
     }
 
     // The vztrace option `arg` names ("--output=x", "-o"), or nullptr.

@@ -18,11 +18,19 @@ void args_for_next(Session& session, const std::vector<Arg>& args, std::uint64_t
                                              bytes.size());
 }
 
-void instant(Session& session, std::string_view name, const std::vector<Arg>& args) {
-    const SymbolId id = session.symbols().intern(name);
+namespace {
+
+// An event of `kind` now, with `args` before it.
+void append_with_args(Session& session, SymbolId id, EventKind kind, const std::vector<Arg>& args) {
     const std::uint64_t now = TickClock::now();
     args_for_next(session, args, now);
-    session.current_buffer().append(now, id, EventKind::kInstant);
+    session.current_buffer().append(now, id, kind);
+}
+
+}  // namespace
+
+void instant(Session& session, std::string_view name, const std::vector<Arg>& args) {
+    append_with_args(session, session.symbols().intern(name), EventKind::kInstant, args);
 }
 
 void counter(Session& session, std::string_view name, double value) {
@@ -33,16 +41,12 @@ void counter(Session& session, std::string_view name, double value) {
 
 SymbolId span_begin(Session& session, std::string_view name, const std::vector<Arg>& args) {
     const SymbolId id = session.symbols().intern(name);
-    const std::uint64_t now = TickClock::now();
-    args_for_next(session, args, now);
-    session.current_buffer().append(now, id, EventKind::kEnter);
+    append_with_args(session, id, EventKind::kEnter, args);
     return id;
 }
 
 void span_end(Session& session, SymbolId span, const std::vector<Arg>& args) {
-    const std::uint64_t now = TickClock::now();
-    args_for_next(session, args, now);
-    session.current_buffer().append(now, span, EventKind::kExit);
+    append_with_args(session, span, EventKind::kExit, args);
 }
 
 void track_begin(Session& session, std::string_view track, std::string_view name,
@@ -56,10 +60,7 @@ void track_begin(Session& session, std::string_view track, std::string_view name
 }
 
 void track_end(Session& session, std::string_view track, const std::vector<Arg>& args) {
-    const SymbolId track_id = session.symbols().intern(track);
-    const std::uint64_t now = TickClock::now();
-    args_for_next(session, args, now);
-    session.current_buffer().append(now, track_id, EventKind::kTrackExit);
+    append_with_args(session, session.symbols().intern(track), EventKind::kTrackExit, args);
 }
 
 }  // namespace vztrace::tracer::events

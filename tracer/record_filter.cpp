@@ -80,6 +80,12 @@ void RecordFilter::promote(std::int64_t now_ns, std::vector<Record>& out) {
     held_base_ += release;
 }
 
+void RecordFilter::drop_held(const Entry& entry) {
+    for (std::size_t i = entry.held_at - entry.args_size; i <= entry.held_at; ++i) {
+        held_dropped_[i - held_base_] = true;
+    }
+}
+
 void RecordFilter::end_entry(const Entry& entry, const Record& exit, std::int64_t ns,
                              std::vector<Record>& out) {
     if (entry.ignores) --ignoring_;
@@ -88,9 +94,7 @@ void RecordFilter::end_entry(const Entry& entry, const Record& exit, std::int64_
     if (entry.state == State::kPending) {
         --pending_;
         if (ns - entry.begin_ns < rules_.min_duration_ns) {  // too short: it and its args go
-            for (std::size_t i = entry.held_at - entry.args_size; i <= entry.held_at; ++i) {
-                held_dropped_[i - held_base_] = true;
-            }
+            drop_held(entry);
             args_.clear();
             if (pending_ == 0) promote(ns, out);
             return;
@@ -183,9 +187,7 @@ void RecordFilter::finish(std::int64_t end_ns, std::vector<Record>& out) {
     promote(end_ns, out);
     for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {  // too short even by the end
         if (it->state != State::kPending) continue;
-        for (std::size_t i = it->held_at - it->args_size; i <= it->held_at; ++i) {
-            held_dropped_[i - held_base_] = true;
-        }
+        drop_held(*it);
         it->state = State::kDropped;
     }
     pending_ = 0;

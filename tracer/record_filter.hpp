@@ -74,6 +74,8 @@ class RecordFilter {
     bool leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const;
     void emit(const Record* records, std::size_t count, std::vector<Record>& out);
     void promote(std::int64_t now_ns, std::vector<Record>& out);
+    // Marks the held enter of a pending `entry` and its arguments as left out.
+    void drop_held(const Entry& entry);
     void end_entry(const Entry& entry, const Record& exit, std::int64_t ns,
                    std::vector<Record>& out);
 
