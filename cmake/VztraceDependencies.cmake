@@ -1,7 +1,29 @@
 # Third-party libraries, all from Debian packages (see .ci/install-deps).
+#
+# Every shared library the executable needs is loaded and relocated at each start of a
+# traced program, before python's own start-up: vztrace links what it can into itself
+# (fmt from its headers, zlib and libdeflate from their static archives where the system
+# has them) and keeps the rest in modules that only some subcommands load
+# (tracer/format/module_loader.hpp). bench/README.md ("Start-up") has the numbers.
+
+# vztrace::NAME: the static archive ARCHIVE where the system has one, else SHARED_TARGET.
+function(vztrace_prefer_archive name archive shared_target include_dirs)
+  find_library(VZTRACE_${name}_ARCHIVE NAMES ${archive})
+  add_library(vztrace::${name} INTERFACE IMPORTED GLOBAL)
+  if(VZTRACE_${name}_ARCHIVE)
+    target_include_directories(vztrace::${name} INTERFACE ${include_dirs})
+    target_link_libraries(vztrace::${name} INTERFACE "${VZTRACE_${name}_ARCHIVE}")
+  else()
+    target_link_libraries(vztrace::${name} INTERFACE ${shared_target})
+  endif()
+endfunction()
+
 find_package(fmt REQUIRED)
+add_library(vztrace::fmt INTERFACE IMPORTED)
+target_link_libraries(vztrace::fmt INTERFACE fmt::fmt-header-only)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
+vztrace_prefer_archive(zlib libz.a ZLIB::ZLIB "${ZLIB_INCLUDE_DIRS}")
 find_package(Threads REQUIRED)
 find_package(simdjson REQUIRED)  # the JSON traces `vztrace report` reads
 if(VZTRACE_BUILD_TESTS)
@@ -11,6 +33,7 @@ endif()
 # speed at the same level, so --compress keeps up with the program.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
+vztrace_prefer_archive(libdeflate libdeflate.a PkgConfig::LIBDEFLATE "${LIBDEFLATE_INCLUDE_DIRS}")
 # cpp-httplib: the local server of `vztrace view` (and the tests' client). Debian builds it
 # as a library with TLS, zlib and brotli: its pkg-config flags must match the header's.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -22,6 +22,8 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
     read = format::read_calls(path, visitor);
     if (read.status == format::CallReadResult::Status::kUnreadable)
         return fail(ExitCode::kNoTrace, read.error);
+    if (read.status == format::CallReadResult::Status::kNoReader)
+        return fail(ExitCode::kUsage, read.error);  // as view without its server module
     if (read.status != format::CallReadResult::Status::kOk)
         return fail(ExitCode::kBadTrace, read.error);
     if (read.truncated) {

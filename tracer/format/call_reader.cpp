@@ -1,7 +1,6 @@
 #include "tracer/format/call_reader.hpp"
 
 #include <fmt/format.h>
-#include <simdjson.h>
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -14,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tracer/format/json_events.hpp"
+#include "tracer/format/module_loader.hpp"
 #include "tracer/format/perfetto_reader.hpp"
 
 namespace vztrace::format {
@@ -116,94 +117,89 @@ struct JsonThread {
 
 std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0); }
 
-bool number_of(simdjson::dom::element value, double& out) {
-    if (value.is_double()) return value.get_double().get(out) == simdjson::SUCCESS;
-    if (value.is_int64()) {
-        out = static_cast<double>(std::int64_t(value));
-        return true;
-    }
-    if (value.is_uint64()) {
-        out = static_cast<double>(std::uint64_t(value));
-        return true;
-    }
-    return false;
-}
-
-bool integer_of(simdjson::dom::element value, std::int64_t& out) {
-    double number = 0;
-    if (value.is_int64()) return value.get_int64().get(out) == simdjson::SUCCESS;
-    if (!number_of(value, number) || !std::isfinite(number)) return false;
-    out = static_cast<std::int64_t>(number);
-    return true;
-}
-
-CallReadResult read_json(const std::string& path, std::string text, const char* format,
-                         CallVisitor& visitor) {
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-    if (const auto error = parser.parse(text.data(), text.size(), false).get(root)) {
-        return failed(Status::kDamaged,
-                      fmt::format("{} is damaged: JSON: {}", path, simdjson::error_message(error)));
-    }
-    // {"traceEvents": [...]} or, in Chrome's array form, the events alone.
-    simdjson::dom::array events;
-    if (root.is_array()) {
-        events = root.get_array();
-    } else if (root["traceEvents"].get(events) != simdjson::SUCCESS) {
-        return failed(Status::kDamaged,
-                      fmt::format("{} is not a trace: a JSON file with no traceEvents", path));
-    }
+// What read_json gathers from the module's events (the callback may not throw: the
+// module's frames are between it and any handler).
+struct JsonEvents {
     std::map<std::pair<std::int64_t, std::int64_t>, JsonThread> threads;
     std::map<std::int64_t, std::string> process_names;
     std::map<std::pair<std::int64_t, std::int64_t>, std::string> thread_names;
     std::unordered_map<std::string, std::uint32_t> name_ids;
     std::vector<std::string> names;
-    const auto name_id = [&](std::string_view name) {
+    std::string error;  // the first event that makes the trace damaged
+    bool out_of_memory = false;
+
+    std::uint32_t name_id(std::string_view name) {
         const auto [it, added] =
             name_ids.emplace(std::string(name), static_cast<std::uint32_t>(names.size()));
         if (added) names.emplace_back(name);
         return it->second;
-    };
-    for (simdjson::dom::element event : events) {
-        std::string_view phase, name;
-        if (!event.is_object() || event["ph"].get(phase) != simdjson::SUCCESS) continue;
-        std::int64_t pid = 0, tid = 0;
-        simdjson::dom::element value;
-        if (event["pid"].get(value) == simdjson::SUCCESS) integer_of(value, pid);
-        if (event["tid"].get(value) == simdjson::SUCCESS) integer_of(value, tid);
-        if (event["name"].get(name) != simdjson::SUCCESS) name = {};
+    }
+
+    void add(const VztraceJsonEvent& event) {
+        const std::string_view phase(event.phase, event.phase_size);
+        const std::string_view name(event.name, event.name_size);
         if (phase == "M") {
-            std::string_view label;
-            if (event["args"]["name"].get(label) != simdjson::SUCCESS) continue;
-            if (name == "process_name") process_names[pid] = std::string(label);
-            if (name == "thread_name") thread_names[{pid, tid}] = std::string(label);
-            continue;
+            if (event.label == nullptr) return;
+            const std::string_view label(event.label, event.label_size);
+            if (name == "process_name") process_names[event.pid] = std::string(label);
+            if (name == "thread_name") thread_names[{event.pid, event.tid}] = std::string(label);
+            return;
         }
-        if (phase != "X" && phase != "B" && phase != "E") continue;
-        double ts = 0;
-        if (event["ts"].get(value) != simdjson::SUCCESS || !number_of(value, ts) ||
-            !std::isfinite(ts)) {
-            return failed(Status::kDamaged,
-                          fmt::format("{} is damaged: an event \"{}\" has no time", path, name));
+        if (phase != "X" && phase != "B" && phase != "E") return;
+        if (!event.has_ts) {
+            error = fmt::format("an event \"{}\" has no time", name);
+            return;
         }
-        JsonThread& thread = threads[{pid, tid}];
-        thread.pid = pid;
-        thread.tid = tid;
+        JsonThread& thread = threads[{event.pid, event.tid}];
+        thread.pid = event.pid;
+        thread.tid = event.tid;
         if (phase == "X") {
-            double dur = 0;
-            if (event["dur"].get(value) == simdjson::SUCCESS && !number_of(value, dur)) dur = 0;
-            if (!std::isfinite(dur) || dur < 0) dur = 0;
-            const std::int64_t begin = micros_to_ns(ts);
+            const std::int64_t begin = micros_to_ns(event.ts);
+            const double dur = event.has_dur ? event.dur : 0;
             thread.calls.push_back(JsonCall{begin, begin + micros_to_ns(dur), name_id(name)});
         } else if (phase == "B") {
-            thread.open.emplace_back(micros_to_ns(ts), name_id(name));
+            thread.open.emplace_back(micros_to_ns(event.ts), name_id(name));
         } else if (!thread.open.empty()) {  // E ends the innermost B
             const auto [begin, id] = thread.open.back();
             thread.open.pop_back();
-            thread.calls.push_back(JsonCall{begin, std::max(begin, micros_to_ns(ts)), id});
+            thread.calls.push_back(JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id});
         }
     }
+
+    static void on_event(void* context, const VztraceJsonEvent* event) noexcept {
+        auto& events = *static_cast<JsonEvents*>(context);
+        if (!events.error.empty() || events.out_of_memory) return;
+        try {
+            events.add(*event);
+        } catch (const std::bad_alloc&) {
+            events.out_of_memory = true;
+        }
+    }
+};
+
+CallReadResult read_json(const std::string& path, std::string text, const char* format,
+                         CallVisitor& visitor) {
+    std::string error;
+    const auto parse = json_events_parser(error);
+    if (parse == nullptr) return failed(Status::kNoReader, "cannot read JSON traces: " + error);
+    const std::size_t size = text.size();
+    text.resize(size + kJsonPadding);
+    JsonEvents events;
+    if (const char* damaged = parse(text.data(), size, &JsonEvents::on_event, &events)) {
+        if (std::string_view(damaged) == "no traceEvents") {
+            return failed(Status::kDamaged,
+                          fmt::format("{} is not a trace: a JSON file with no traceEvents", path));
+        }
+        return failed(Status::kDamaged, fmt::format("{} is damaged: JSON: {}", path, damaged));
+    }
+    if (events.out_of_memory) throw std::bad_alloc();
+    if (!events.error.empty()) {
+        return failed(Status::kDamaged, fmt::format("{} is damaged: {}", path, events.error));
+    }
+    auto& threads = events.threads;
+    auto& process_names = events.process_names;
+    auto& thread_names = events.thread_names;
+    auto& names = events.names;
     std::uint64_t key = 0;
     for (auto& [ids, thread] : threads) {
         ++key;
@@ -239,6 +235,18 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
 }
 
 }  // namespace
+
+// The unit tests link the parser in: the weak reference then finds it.
+#pragma weak vztrace_json_events
+
+decltype(&vztrace_json_events) json_events_parser(std::string& error) {
+    if (&vztrace_json_events != nullptr) return &vztrace_json_events;
+    static std::string load_error;
+    static const auto parser = reinterpret_cast<decltype(&vztrace_json_events)>(
+        module_symbol("vztrace-json-events.so", "vztrace_json_events", load_error));
+    if (parser == nullptr) error = load_error;
+    return parser;
+}
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     struct stat st {};

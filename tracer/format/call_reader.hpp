@@ -1,7 +1,8 @@
 // Reads any trace vztrace knows as the calls of each thread, in order: vztrace's Perfetto
 // (.pftrace) and Chrome JSON (.json, .json.gz) traces, and VizTracer's JSON. The format is
 // told by the content, not the name. A begin and an end per call, properly nested on each
-// thread. No Python.h; Perfetto is streamed, JSON is parsed whole (simdjson).
+// thread. No Python.h; Perfetto is streamed, JSON is parsed whole (simdjson, in a module:
+// json_events.hpp).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,7 @@ struct CallReadResult {
         kOk,
         kUnreadable,  // missing, a directory, no permission
         kDamaged,     // not a trace in a known format, or damaged inside
+        kNoReader,    // a JSON trace, but vztrace's JSON module is missing (json_events.hpp)
     };
     Status status = Status::kOk;
     std::string error;       // why, when not kOk

@@ -1,0 +1,88 @@
+// What a traced process carries of vztrace's beyond python: every shared library is loaded
+// and relocated at each start of a traced program, so vztrace links its libraries in or
+// keeps them in modules only some subcommands load (bench/README.md, "Start-up").
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "e2e/e2e.hpp"
+
+using namespace vztrace::e2e;
+using vztrace::testing::TempDir;
+
+namespace {
+
+const std::string kExtensions = VZTRACE_TEST_EXTENSIONS;
+
+// A copy of the executable alone, without the modules beside it.
+std::string lone_copy(const TempDir& dir) {
+    const std::string copy = dir.file("vztrace");
+    std::filesystem::copy_file(kVztrace, copy);
+    std::filesystem::permissions(copy, std::filesystem::perms::owner_all);
+    return copy;
+}
+
+}  // namespace
+
+TEST_CASE("a traced program's process maps no library of vztrace's but libpython") {
+    // Before they moved out: view's server (cpp-httplib, with OpenSSL and brotli) cost
+    // about 5 ms of each start-up; simdjson, fmt, zlib, libdeflate and libstdc++ about 1.5.
+    TempDir dir;
+    const auto result = run_vztrace({"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")),
+                                     "-c", "print(open('/proc/self/maps').read())"});
+    REQUIRE(result.status() == 0);
+    CHECK(contains(result.out, "libpython3."));
+    std::vector<std::string> absent = {"httplib",     "libssl",   "libcrypto",   "brotli",
+                                       "view-server", "simdjson", "json-events", "libfmt",
+                                       "libdeflate",  "/libz.so"};
+#ifdef VZTRACE_TEST_STATIC_CXX_RUNTIME
+    absent.insert(absent.end(), {"libstdc++", "libgcc_s"});
+#endif
+    for (const std::string& library : absent) {
+        INFO(library);
+        CHECK_FALSE(contains(result.out, library));
+    }
+}
+
+TEST_CASE("a C++ extension of the program's runs as under python on the system's libstdc++") {
+    // vztrace's own C++ runtime is linked in and unexported: the extension's exceptions,
+    // maps and streams are libstdc++.so's, which it loads as under python.
+    TempDir dir;
+    dir.write("uses_cxx.py",
+              "import sys\n"
+              "sys.path.insert(0, sys.argv[1])\n"
+              "import cxxext\n"
+              "print(cxxext.roundtrip('abba'))\n"
+              "print(any('libstdc++' in line for line in open('/proc/self/maps')))\n");
+    const std::string program = dir.file("uses_cxx.py");
+    const auto python = vztrace::testing::run_process({kPython, program, kExtensions});
+    REQUIRE(python.status() == 0);
+    const auto run = traced({}, {program, kExtensions}, dir);
+    CHECK(run.result.out == python.out);
+    CHECK(run.result.out == "refused abba: a=2 b=2\nTrue\n");
+    CHECK(run.trace.count("cxxext.roundtrip") == 1);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
+TEST_CASE("report of a JSON trace without vztrace's JSON module says so in one line") {
+    // simdjson is in a module of its own; a Perfetto trace needs none.
+    TempDir dir;
+    const std::string copy = lone_copy(dir);
+    const std::string json = dir.file("t.json");
+    const std::string perfetto = dir.file("t.pftrace");
+    for (const std::string& trace : {json, perfetto}) {
+        REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    }
+    const auto result = vztrace::testing::run_process({copy, "report", json});
+    INFO(result.err);
+    CHECK(result.status() == 2);
+    CHECK(contains(result.err, "cannot read JSON traces: vztrace-json-events.so is missing"));
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(result.out.empty());
+    const auto read = vztrace::testing::run_process({copy, "report", perfetto});
+    CHECK(read.err.empty());
+    CHECK(read.status() == 0);
+    CHECK(contains(read.out, perfetto + " (perfetto): "));
+    // The built executable finds its module and reads the same JSON trace.
+    CHECK(run_vztrace({"report", json}).status() == 0);
+}

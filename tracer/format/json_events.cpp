@@ -1,0 +1,85 @@
+// The module vztrace-json-events.so: simdjson's DOM parser behind json_events.hpp's C
+// interface. Linked into the unit tests too.
+#include "tracer/format/json_events.hpp"
+
+#include <simdjson.h>
+
+#include <cmath>
+#include <exception>
+#include <new>
+
+static_assert(vztrace::format::kJsonPadding == simdjson::SIMDJSON_PADDING);
+
+namespace {
+
+bool number_of(simdjson::dom::element value, double& out) {
+    if (value.is_double()) return value.get_double().get(out) == simdjson::SUCCESS;
+    if (value.is_int64()) {
+        out = static_cast<double>(std::int64_t(value));
+        return true;
+    }
+    if (value.is_uint64()) {
+        out = static_cast<double>(std::uint64_t(value));
+        return true;
+    }
+    return false;
+}
+
+bool integer_of(simdjson::dom::element value, std::int64_t& out) {
+    double number = 0;
+    if (value.is_int64()) return value.get_int64().get(out) == simdjson::SUCCESS;
+    if (!number_of(value, number) || !std::isfinite(number)) return false;
+    out = static_cast<std::int64_t>(number);
+    return true;
+}
+
+const char* parse(const char* text, std::size_t size, VztraceJsonEventCallback callback,
+                  void* context) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (const auto error = parser.parse(text, size, false).get(root)) {
+        return simdjson::error_message(error);
+    }
+    // {"traceEvents": [...]} or, in Chrome's array form, the events alone.
+    simdjson::dom::array events;
+    if (root.is_array()) {
+        events = root.get_array();
+    } else if (root["traceEvents"].get(events) != simdjson::SUCCESS) {
+        return "no traceEvents";
+    }
+    for (simdjson::dom::element element : events) {
+        std::string_view phase, name, label;
+        if (!element.is_object() || element["ph"].get(phase) != simdjson::SUCCESS) continue;
+        VztraceJsonEvent event{};
+        simdjson::dom::element value;
+        if (element["pid"].get(value) == simdjson::SUCCESS) integer_of(value, event.pid);
+        if (element["tid"].get(value) == simdjson::SUCCESS) integer_of(value, event.tid);
+        if (element["name"].get(name) != simdjson::SUCCESS) name = {};
+        if (element["args"]["name"].get(label) != simdjson::SUCCESS) label = {};
+        event.has_ts = element["ts"].get(value) == simdjson::SUCCESS &&
+                       number_of(value, event.ts) && std::isfinite(event.ts);
+        event.has_dur = element["dur"].get(value) == simdjson::SUCCESS &&
+                        number_of(value, event.dur) && std::isfinite(event.dur) && event.dur >= 0;
+        event.phase = phase.data();
+        event.phase_size = phase.size();
+        event.name = name.data();
+        event.name_size = name.size();
+        event.label = label.data();
+        event.label_size = label.size();
+        callback(context, &event);
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] const char* vztrace_json_events(
+    const char* text, std::size_t size, VztraceJsonEventCallback callback, void* context) {
+    try {  // nothing may unwind out of the module: the caller's C++ runtime is another one
+        return parse(text, size, callback, context);
+    } catch (const std::bad_alloc&) {
+        return "out of memory";
+    } catch (...) {
+        return "the JSON parser failed";
+    }
+}
