@@ -1,8 +1,8 @@
 # Third-party libraries, all from Debian packages (see .ci/install-deps).
 #
 # Every shared library the executable needs is loaded and relocated at each start of a
-# traced program, before python's own start-up: vztrace links what it can into itself
-# (fmt from its headers, zlib and libdeflate from their static archives where the system
+# traced program, before python's own start-up: vztrace links what it can into itself (fmt
+# built from its headers, zlib and libdeflate from their static archives where the system
 # has them) and keeps the rest in modules that only some subcommands load
 # (tracer/format/module_loader.hpp). bench/README.md ("Start-up") has the numbers.
 
@@ -18,9 +18,15 @@ function(vztrace_prefer_archive name archive shared_target include_dirs)
   endif()
 endfunction()
 
+# fmt: Debian ships it as a shared library and as headers. Header-only mode costs about 4 s
+# of compiling per source file that includes it; its compiled part is built once instead.
 find_package(fmt REQUIRED)
-add_library(vztrace::fmt INTERFACE IMPORTED)
-target_link_libraries(vztrace::fmt INTERFACE fmt::fmt-header-only)
+add_library(vztrace_fmt STATIC "${CMAKE_CURRENT_LIST_DIR}/fmt_compiled.cpp")
+target_compile_features(vztrace_fmt PUBLIC cxx_std_20)
+target_include_directories(vztrace_fmt SYSTEM
+                           PUBLIC $<TARGET_PROPERTY:fmt::fmt,INTERFACE_INCLUDE_DIRECTORIES>)
+set_target_properties(vztrace_fmt PROPERTIES POSITION_INDEPENDENT_CODE ON)
+add_library(vztrace::fmt ALIAS vztrace_fmt)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
 vztrace_prefer_archive(zlib libz.a ZLIB::ZLIB "${ZLIB_INCLUDE_DIRS}")
