@@ -182,12 +182,19 @@ struct ExitWithoutException {
 };
 thread_local ExitWithoutException t_exit_without_exception;
 
+// Appends an exit by an exception, without the exception: the record, to take back later.
+format::Record append_exit_without_exception(ThreadBuffer& buffer, std::uint64_t ticks,
+                                             SymbolId id) {
+    const format::Record record{ticks, id, EventKind::kExitByException};
+    buffer.append(record.ticks, record.symbol, record.kind);
+    return record;
+}
+
 }  // namespace
 
 void remember_exit(std::uint64_t ticks, SymbolId id, PyObject* site) {
     ThreadBuffer& buffer = hooks::g_session->current_buffer();
-    const format::Record record{ticks, id, EventKind::kExitByException};
-    buffer.append(record.ticks, record.symbol, record.kind);
+    const format::Record record = append_exit_without_exception(buffer, ticks, id);
     if (g_wanted.exception) t_exit_without_exception = {&buffer, record, site};
 }
 
@@ -252,8 +259,7 @@ void add_exception(PyObject* site, PyObject* exception, PyObject* traceback) {
 
 void remember_c_exit(std::uint64_t ticks, SymbolId id, PyFrameObject* frame) {
     ThreadBuffer& buffer = hooks::g_session->current_buffer();
-    const format::Record record{ticks, id, EventKind::kExitByException};
-    buffer.append(record.ticks, record.symbol, record.kind);
+    const format::Record record = append_exit_without_exception(buffer, ticks, id);
     if (!g_wanted.exception) return;
     t_c_exit = {&buffer, record, reinterpret_cast<PyObject*>(frame), PyFrame_GetLasti(frame)};
     t_c_exit_remembered = true;

@@ -61,6 +61,14 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
 
 void record(PyFrameObject* frame, int what, PyObject* arg);
 
+// The symbol of the C function a C_CALL, C_RETURN or C_EXCEPTION is about, or kHiddenSymbol
+// when it is not recorded: C calls off, not a C callable, or a caller that is hidden.
+VZ_ALWAYS_INLINE SymbolId c_call_symbol(PyFrameObject* frame, PyObject* arg) {
+    if (!hooks::g_record_c_calls || !symbols::is_c_callable(arg)) return kHiddenSymbol;
+    if (symbol_of_frame(frame) == kHiddenSymbol) return kHiddenSymbol;
+    return symbols::of_c_callable(arg);
+}
+
 int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     if (VZ_LIKELY(g_active)) record(frame, what, arg);
     if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile(frame, what, arg);
@@ -94,18 +102,16 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
             break;
         }
         case PyTrace_C_CALL: {
-            if (!hooks::g_record_c_calls || !symbols::is_c_callable(arg)) break;
-            if (symbol_of_frame(frame) == kHiddenSymbol) break;
-            const SymbolId id = symbols::of_c_callable(arg);
+            const SymbolId id = c_call_symbol(frame, arg);
+            if (id == kHiddenSymbol) break;
             g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
             break;
         }
         case PyTrace_C_RETURN:
         case PyTrace_C_EXCEPTION: {
             const std::uint64_t now = TickClock::now();
-            if (!hooks::g_record_c_calls || !symbols::is_c_callable(arg)) break;
-            if (symbol_of_frame(frame) == kHiddenSymbol) break;
-            const SymbolId id = symbols::of_c_callable(arg);
+            const SymbolId id = c_call_symbol(frame, arg);
+            if (id == kHiddenSymbol) break;
             g_session->current_buffer().append(
                 now, id, what == PyTrace_C_RETURN ? EventKind::kExit : EventKind::kExitByException);
             break;
@@ -161,9 +167,8 @@ void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
     if (what == PyTrace_C_EXCEPTION && details::g_wanted.exception) {
         // The exception is hidden here: see details::remember_c_exit.
         const std::uint64_t now = TickClock::now();
-        if (!hooks::g_record_c_calls || !symbols::is_c_callable(arg)) return;
-        if (symbol_of_frame(frame) == kHiddenSymbol) return;
-        details::remember_c_exit(now, symbols::of_c_callable(arg), frame);
+        const SymbolId id = c_call_symbol(frame, arg);
+        if (id != kHiddenSymbol) details::remember_c_exit(now, id, frame);
         return;
     }
     if (g_python_frames != PythonFrames::kRecord ||
