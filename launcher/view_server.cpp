@@ -121,10 +121,14 @@ bool HttpViewServer::add_directory(const std::string& prefix, const std::string&
 
 int HttpViewServer::bind(int port, std::string& error) {
     errno = 0;
-    if (port == 0) {
-        port_ = server_->bind_to_any_port("127.0.0.1");
-    } else {
-        port_ = server_->bind_to_port("127.0.0.1", port) ? port : -1;
+    try {  // nothing unwinds into the executable (view_server.hpp)
+        if (port == 0) {
+            port_ = server_->bind_to_any_port("127.0.0.1");
+        } else {
+            port_ = server_->bind_to_port("127.0.0.1", port) ? port : -1;
+        }
+    } catch (...) {
+        port_ = -1;
     }
     if (port_ <= 0) {
         error = errno != 0 ? std::strerror(errno) : "cannot listen";
@@ -133,7 +137,13 @@ int HttpViewServer::bind(int port, std::string& error) {
     return port_;
 }
 
-bool HttpViewServer::run() { return server_->listen_after_bind() || stopping_; }
+bool HttpViewServer::run() {
+    try {  // nothing unwinds into the executable (view_server.hpp)
+        return server_->listen_after_bind() || stopping_;
+    } catch (...) {
+        return false;
+    }
+}
 
 bool HttpViewServer::running() const { return server_->is_running(); }
 
@@ -201,5 +211,9 @@ void HttpViewServer::route() {
 
 extern "C" [[gnu::visibility("default")]] vztrace::launcher::ViewServer* vztrace_new_view_server(
     const char* token) {
-    return new vztrace::launcher::HttpViewServer(token);
+    try {  // nothing unwinds into the executable, whose C++ runtime is its own
+        return new vztrace::launcher::HttpViewServer(token);
+    } catch (...) {
+        return nullptr;
+    }
 }

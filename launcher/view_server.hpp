@@ -17,6 +17,10 @@ std::string random_token();
 // or in an install's lib/vztrace/), loaded only by `vztrace view`: cpp-httplib as Debian
 // builds it brings OpenSSL and brotli, whose loading and initialisation cost every run of
 // vztrace about 5 ms (a third of python's own start-up) if linked into the executable.
+// The module has the system's libstdc++.so, the executable a C++ runtime of its own
+// (launcher/CMakeLists.txt): strings cross by reference (both allocate with malloc), and
+// the module catches what httplib may throw (its server runs in bind and run): no
+// exception crosses.
 class ViewServer {
  public:
     // The origin allowed to read the files from a page of its own (the Perfetto UI).

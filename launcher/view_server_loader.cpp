@@ -30,7 +30,9 @@ std::unique_ptr<ViewServer> ViewServer::load(const std::string& token, std::stri
     const auto make = reinterpret_cast<decltype(&vztrace_new_view_server)>(
         format::module_symbol("vztrace-view-server.so", "vztrace_new_view_server", error));
     if (make == nullptr) return nullptr;
-    return std::unique_ptr<ViewServer>(make(token.c_str()));
+    std::unique_ptr<ViewServer> server(make(token.c_str()));
+    if (server == nullptr) error = "cannot start view's server: out of memory";
+    return server;
 }
 
 }  // namespace vztrace::launcher
