@@ -260,7 +260,6 @@ void add_exception(PyObject* site, PyObject* exception, PyObject* traceback) {
 void remember_c_exit(std::uint64_t ticks, SymbolId id, PyFrameObject* frame) {
     ThreadBuffer& buffer = hooks::g_session->current_buffer();
     const format::Record record = append_exit_without_exception(buffer, ticks, id);
-    if (!g_wanted.exception) return;
     t_c_exit = {&buffer, record, reinterpret_cast<PyObject*>(frame), PyFrame_GetLasti(frame)};
     t_c_exit_remembered = true;
 }

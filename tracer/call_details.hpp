@@ -76,10 +76,11 @@ void remember_exit(std::uint64_t ticks, SymbolId id, PyObject* site);
 // `traceback`: the exception's, where it is not yet in it (3.11's error indicator).
 void add_exception(PyObject* site, PyObject* exception, PyObject* traceback = nullptr);
 
-// 3.11: a C call that raised (the profile hook's C_EXCEPTION) in `frame`. Its exception is
-// recognised by its traceback, whose newest entry is `frame` at the call's instruction:
-// when the frame is left by it (add_exception, which then gives both exits their text),
-// or at the frame's next call while the frame handles it (next_event_in_handler).
+// 3.11, with --log-exception: a C call that raised (the profile hook's C_EXCEPTION) in
+// `frame`. Its exception is recognised by its traceback, whose newest entry is `frame` at
+// the call's instruction: when the frame is left by it (add_exception, which then gives
+// both exits their text), or at the frame's next call while the frame handles it
+// (next_event_in_handler).
 void remember_c_exit(std::uint64_t ticks, SymbolId id, PyFrameObject* frame);
 inline thread_local bool t_c_exit_remembered = false;
 // At a profile event (`what`, `arg`) of `frame`, while a C exit is remembered.

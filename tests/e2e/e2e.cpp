@@ -1,6 +1,7 @@
 #include "e2e/e2e.hpp"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 namespace vztrace::e2e {
 
@@ -48,6 +49,13 @@ Traced traced(const std::vector<std::string>& options, const std::vector<std::st
     REQUIRE(run.result.status() == 0);
     run.trace = testing::load_trace(path);
     return run;
+}
+
+std::string lone_copy(const testing::TempDir& dir) {
+    const std::string copy = dir.file("vztrace");
+    std::filesystem::copy_file(kVztrace, copy);
+    std::filesystem::permissions(copy, std::filesystem::perms::owner_all);
+    return copy;
 }
 
 }  // namespace vztrace::e2e

@@ -52,4 +52,7 @@ struct Traced {
 Traced traced(const std::vector<std::string>& options, const std::vector<std::string>& program,
               const testing::TempDir& dir);
 
+// A copy of the built executable alone in `dir`, without the modules beside it.
+std::string lone_copy(const testing::TempDir& dir);
+
 }  // namespace vztrace::e2e

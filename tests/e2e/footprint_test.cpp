@@ -15,14 +15,6 @@ namespace {
 
 const std::string kExtensions = VZTRACE_TEST_EXTENSIONS;
 
-// A copy of the executable alone, without the modules beside it.
-std::string lone_copy(const TempDir& dir) {
-    const std::string copy = dir.file("vztrace");
-    std::filesystem::copy_file(kVztrace, copy);
-    std::filesystem::permissions(copy, std::filesystem::perms::owner_all);
-    return copy;
-}
-
 }  // namespace
 
 TEST_CASE("a traced program's process maps only python's files and vztrace's own") {

@@ -297,11 +297,8 @@ TEST_CASE("view --viewer speedscope explains a missing offline viewer") {
 }
 
 TEST_CASE("view without its server module says so in one line") {
-    // A copy of the executable alone, without the module beside it.
     TempDir dir;
-    const std::string copy = dir.file("vztrace");
-    std::filesystem::copy_file(kVztrace, copy);
-    std::filesystem::permissions(copy, std::filesystem::perms::owner_all);
+    const std::string copy = lone_copy(dir);
     const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
     REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
     const auto result = vztrace::testing::run_process(

@@ -185,12 +185,15 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     const std::size_t size = text.size();
     text.resize(size + kJsonPadding);
     JsonEvents events;
-    if (const char* damaged = parse(text.data(), size, &JsonEvents::on_event, &events)) {
-        if (std::string_view(damaged) == "no traceEvents") {
+    const char* why = "";
+    switch (parse(text.data(), size, &JsonEvents::on_event, &events, &why)) {
+        case kVztraceJsonTrace:
+            break;
+        case kVztraceJsonNoEvents:
             return failed(Status::kDamaged,
                           fmt::format("{} is not a trace: a JSON file with no traceEvents", path));
-        }
-        return failed(Status::kDamaged, fmt::format("{} is damaged: JSON: {}", path, damaged));
+        case kVztraceJsonDamaged:
+            return failed(Status::kDamaged, fmt::format("{} is damaged: JSON: {}", path, why));
     }
     if (events.out_of_memory) throw std::bad_alloc();
     if (!events.error.empty()) {

@@ -33,19 +33,20 @@ bool integer_of(simdjson::dom::element value, std::int64_t& out) {
     return true;
 }
 
-const char* parse(const char* text, std::size_t size, VztraceJsonEventCallback callback,
-                  void* context) {
+VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCallback callback,
+                        void* context, const char** why) {
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     if (const auto error = parser.parse(text, size, false).get(root)) {
-        return simdjson::error_message(error);
+        *why = simdjson::error_message(error);
+        return kVztraceJsonDamaged;
     }
     // {"traceEvents": [...]} or, in Chrome's array form, the events alone.
     simdjson::dom::array events;
     if (root.is_array()) {
         events = root.get_array();
     } else if (root["traceEvents"].get(events) != simdjson::SUCCESS) {
-        return "no traceEvents";
+        return kVztraceJsonNoEvents;
     }
     for (simdjson::dom::element element : events) {
         std::string_view phase, name, label;
@@ -68,18 +69,20 @@ const char* parse(const char* text, std::size_t size, VztraceJsonEventCallback c
         event.label_size = label.size();
         callback(context, &event);
     }
-    return nullptr;
+    return kVztraceJsonTrace;
 }
 
 }  // namespace
 
-extern "C" [[gnu::visibility("default")]] const char* vztrace_json_events(
-    const char* text, std::size_t size, VztraceJsonEventCallback callback, void* context) {
+extern "C" [[gnu::visibility("default")]] VztraceJsonStatus vztrace_json_events(
+    const char* text, std::size_t size, VztraceJsonEventCallback callback, void* context,
+    const char** why) {
     try {  // nothing may unwind out of the module: the caller's C++ runtime is another one
-        return parse(text, size, callback, context);
+        return parse(text, size, callback, context, why);
     } catch (const std::bad_alloc&) {
-        return "out of memory";
+        *why = "out of memory";
     } catch (...) {
-        return "the JSON parser failed";
+        *why = "the JSON parser failed";
     }
+    return kVztraceJsonDamaged;
 }

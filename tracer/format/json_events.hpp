@@ -34,12 +34,18 @@ struct VztraceJsonEvent {
 // Called for each event object that has a string "ph", in file order.
 using VztraceJsonEventCallback = void (*)(void* context, const VztraceJsonEvent* event);
 
+enum VztraceJsonStatus : int {
+    kVztraceJsonTrace = 0,     // every event was handed over
+    kVztraceJsonDamaged = 1,   // not JSON, or damaged (`why` says how)
+    kVztraceJsonNoEvents = 2,  // JSON with no traceEvents: not a trace
+};
+
 // Parses `text` (`size` bytes; the buffer holds at least `size + 64` bytes, as simdjson
-// needs) and hands each event to `callback`. Returns null when the text is a trace, else
-// a message that lives as long as the module: why the JSON is damaged, or that it has no
-// traceEvents.
-const char* vztrace_json_events(const char* text, std::size_t size,
-                                VztraceJsonEventCallback callback, void* context);
+// needs) and hands each event to `callback`. When damaged, `*why` is a message that lives
+// as long as the module.
+VztraceJsonStatus vztrace_json_events(const char* text, std::size_t size,
+                                      VztraceJsonEventCallback callback, void* context,
+                                      const char** why);
 
 }  // extern "C"
 
