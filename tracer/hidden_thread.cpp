@@ -1,22 +1,17 @@
 #include "tracer/hidden_thread.hpp"
 
 #include <sched.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
 
 namespace vztrace::tracer {
 
 void* HiddenThread::trampoline(void* raw) {
     auto* self = static_cast<HiddenThread*>(raw);
     self->tid_.store(static_cast<pid_t>(::syscall(SYS_gettid)));
-    const Body body = self->body_;
-    void* argument = self->argument_;
-    sem_post(static_cast<sem_t*>(self->started_));  // start() may return from here on
-    body(argument);
+    self->body_(self->argument_);
     return nullptr;
 }
 
@@ -30,14 +25,7 @@ bool HiddenThread::start(Body body, void* argument) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
-    sem_t started;
-    sem_init(&started, 0, 0);
-    started_ = &started;
     const bool ok = pthread_create(&thread_, &attr, trampoline, this) == 0;
-    while (ok && sem_wait(&started) != 0 && errno == EINTR) {
-    }
-    sem_destroy(&started);
-    started_ = nullptr;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     running_.store(ok);

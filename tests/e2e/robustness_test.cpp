@@ -65,6 +65,21 @@ TEST_CASE("vztrace's threads are invisible: no fork warning, none in threading.e
     CHECK(pair.vztrace.err.empty());
 }
 
+TEST_CASE("forks in a row each wait for vztrace's threads that may still be starting") {
+    // The signal helper starts again after each fork without waiting to be scheduled, so
+    // the next fork may come before it has run: the fork's own hook must still join it (a
+    // thread that has not run yet may hold an allocator lock that the child would keep).
+    // 40 forks give about 40 such chances a run; every child must be recorded once.
+    TempDir dir;
+    const Pair pair = check_same_as_python({robust_script("fork_in_a_row.py")}, dir);
+    CHECK(pair.vztrace.out == "forked 40 times\n");
+    CHECK(pair.vztrace.err.find("Warning") == std::string::npos);
+    const Trace trace = trace_in(dir);
+    CHECK(trace.processes.size() == 41);
+    CHECK(trace.count_prefix("in_child (") == 40);
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+}
+
 TEST_CASE("SIGTERM after the program restores its saved handler dies with the trace written") {
     // signal.signal(SIGTERM, old) with old == SIG_DFL removed vztrace's handler: the
     // process died of the signal with no trace at all.
