@@ -5,7 +5,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-
 namespace vztrace::tracer {
 
 void* HiddenThread::trampoline(void* raw) {
