@@ -347,6 +347,19 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
             for mode, v in values.items()}
 
 
+def clock_costs(python, floor_dir, env):
+    """What a time stamp costs here (vzfloor.clock_costs): a recorded Python call takes two,
+    and on a VM a time-stamp counter read can cost several times what it does on bare metal,
+    which moves every figure of the in-process table that reads the clock."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import vzfloor; "
+            "print(json.dumps(vzfloor.clock_costs()))")
+    result = subprocess.run([python, "-c", code, floor_dir], capture_output=True, text=True,
+                            env=env)
+    if result.returncode != 0:
+        raise BenchError(f"vzfloor.clock_costs failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
 def span(row, scale=1.0, digits=3):
     """median (min-max) of a row with median_s/min_s/max_s."""
     return (f"{row['median_s'] * scale:.{digits}f} ({row['min_s'] * scale:.{digits}f}-"
@@ -362,6 +375,11 @@ def markdown(report):
         for mode, row in report["in_process"].items():
             lines.append(f"| {mode} | {row['ns_per_call']:.1f} | {row['added_ns']:+.1f} | "
                          f"{row['hook']} |")
+        clock = report["clock"]
+        lines += ["", f"One time-stamp counter read: {clock['tsc_read_ns']:.1f} ns; one "
+                  f"clock_gettime(CLOCK_MONOTONIC): {clock['clock_gettime_ns']:.1f} ns (back to "
+                  "back, best of 5 rounds of 1 M). A recorded Python call reads the counter "
+                  "twice, as the frame-hook floor does."]
     encoder = report["encoder_alone"]
     if encoder is not None:
         lines += ["", f"### Encoder alone (vztrace_encoder_bench {encoder['depth']}, one core; "
@@ -451,10 +469,11 @@ def main():
                   file=sys.stderr)
         with tempfile.TemporaryDirectory(prefix="vzbench-") as tmp:
             print(f"bench: {vztrace} ({python_line})", file=sys.stderr)
-            inproc = encoder = start = whole = memory = report_run = None
+            inproc = clock = encoder = start = whole = memory = report_run = None
             if "in_process" in wanted:
                 floor_dir = build_floor(python, tmp)
                 inproc = in_process(args, python, vztrace, floor_dir, tmp, env)
+                clock = clock_costs(python, floor_dir, env)
             if "encoder_alone" in wanted:
                 encoder = encoder_alone(args, vztrace)
             if "startup" in wanted:
@@ -476,7 +495,8 @@ def main():
         pass
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": f"{cpu}, {os.cpu_count()} cores",
               "python": python_line, "vztrace": vztrace, "runs": args.runs, "scale": scale,
-              "quick": args.quick, "in_process": inproc, "encoder_alone": encoder,
+              "quick": args.quick, "in_process": inproc, "clock": clock,
+              "encoder_alone": encoder,
               "startup": start, "whole_process": whole, "memory_by_length": memory,
               "report": report_run}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
