@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // renameat2
 #include <cstring>
 
 namespace vztrace::tracer {
@@ -15,6 +16,22 @@ constexpr std::size_t kZBufferSize = std::size_t{1} << 20;
 
 bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+// Puts the complete trace at `to` in one step, as rename() does. When `to` is a regular
+// file the two are exchanged and the old one removed: renamed over a file, ext4
+// (auto_da_alloc) writes the new one out before rename() returns, 0.3-0.5 ms of a run that
+// replaces a recent trace on this team's VM; exchanged, it is written back later like any
+// other file. Elsewhere, or when the exchange is not possible, rename() as before.
+bool replace_with(const std::string& from, const std::string& to) {
+    struct stat st {};
+    if (::lstat(to.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) {
+        if (::unlink(from.c_str()) == 0) return true;
+        // Not the regular file looked at a moment ago (a directory now): put it back.
+        ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE);
+    }
+    return ::rename(from.c_str(), to.c_str()) == 0;
 }
 
 }  // namespace
@@ -155,7 +172,7 @@ bool OutputFile::finish_writing() {
 
 bool OutputFile::commit() {
     if (!finish_writing()) return false;
-    if (!temp_path_.empty() && ::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    if (!temp_path_.empty() && !replace_with(temp_path_, path_)) {
         fail("", errno);
         return false;
     }

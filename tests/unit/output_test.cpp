@@ -30,6 +30,47 @@ TEST_CASE("an existing file is replaced only by a complete trace") {
     CHECK(read_file(dir.file("t.pftrace")) == "{}");
 }
 
+TEST_CASE("replacing a trace leaves other links to the old one and the file's mode as they were") {
+    // The new trace takes the old one's place by an exchange and an unlink (not rename()
+    // over it): what that must not change.
+    TempDir dir;
+    dir.write("t.pftrace", "old");
+    std::filesystem::permissions(dir.file("t.pftrace"), std::filesystem::perms(0640));
+    std::filesystem::create_hard_link(dir.file("t.pftrace"), dir.file("kept.pftrace"));
+    OutputFile file(dir.file("t.pftrace"));
+    REQUIRE(file.write("new"));
+    REQUIRE(file.commit());
+    CHECK(read_file(dir.file("t.pftrace")) == "new");
+    CHECK(read_file(dir.file("kept.pftrace")) == "old");
+    CHECK(std::filesystem::hard_link_count(dir.file("t.pftrace")) == 1);
+    CHECK((std::filesystem::status(dir.file("t.pftrace")).permissions() &
+           std::filesystem::perms::all) == std::filesystem::perms(0640));
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 2);
+}
+
+TEST_CASE("a symbolic link at the output is replaced by the trace and its target kept") {
+    TempDir dir;
+    dir.write("target.pftrace", "old");
+    std::filesystem::create_symlink(dir.file("target.pftrace"), dir.file("t.pftrace"));
+    OutputFile file(dir.file("t.pftrace"));
+    REQUIRE(file.write("new"));
+    REQUIRE(file.commit());
+    CHECK_FALSE(std::filesystem::is_symlink(dir.file("t.pftrace")));
+    CHECK(read_file(dir.file("t.pftrace")) == "new");
+    CHECK(read_file(dir.file("target.pftrace")) == "old");
+}
+
+TEST_CASE("a directory put at the output while the trace was written stays where it is") {
+    TempDir dir;
+    OutputFile file(dir.file("t.pftrace"));
+    REQUIRE(file.write("new"));
+    std::filesystem::create_directory(dir.file("t.pftrace"));
+    dir.write("t.pftrace/inside", "mine");
+    CHECK_FALSE(file.commit());
+    CHECK(read_file(dir.file("t.pftrace/inside")) == "mine");
+}
+
 TEST_CASE("a stream written in place is there from its first byte and can be moved") {
     TempDir dir;
     OutputFile file(dir.file("part.pftrace"), OutputFile::Placement::kInPlace);
