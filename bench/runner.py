@@ -248,20 +248,38 @@ STARTUP_TARGET_RATIO = 1.3
 
 def startup(args, python, vztrace, tmp, env):
     """`-c pass` under python and under vztrace, interleaved: what tracing adds to a
-    program that does nothing (the embedding, the hook, opening and closing the trace)."""
+    program that does nothing (the embedding, the hook, opening and closing the trace).
+    Beside them, where that time goes, step by step: vztrace tracing nothing (a process
+    whose root is another, with no directory for parts: the embedding and the command line
+    alone); the machinery recording nothing (the frame hook, which --ignore-c-function
+    picks, installed, with --include-files naming no file: the trace's files, threads and
+    summary); Python calls recorded (--ignore-c-function); then C calls too, exactly (the
+    default: the profile hook on 3.11, sys.monitoring with CALL at every call site on
+    3.12+)."""
     directory = os.path.join(tmp, "startup")
     os.makedirs(directory, exist_ok=True)
     # Many runs: on a shared VM one run of either may take 1.5x another.
     runs = 10 if args.quick else 60
-    argvs = {"python": [python, "-c", "pass"],
-             "vztrace": [vztrace, "-o", "trace.pftrace", "-c", "pass"]}
+    nothing = os.path.join(directory, "no-such-file")
+    argvs = {
+        "python": ([python, "-c", "pass"], env),
+        "vztrace": ([vztrace, "-o", "trace.pftrace", "-c", "pass"], env),
+        "vztrace, nothing traced": ([vztrace, "-o", "untraced.pftrace", "-c", "pass"],
+                                    dict(env, VZTRACE_ROOT_PID="1")),
+        "vztrace, nothing recorded": ([vztrace, "--ignore-c-function", "--include-files",
+                                       nothing, "-o", "nothing.pftrace", "-c", "pass"], env),
+        "vztrace --ignore-c-function": ([vztrace, "--ignore-c-function", "-o",
+                                         "python-calls.pftrace", "-c", "pass"], env),
+    }
     samples = {mode: [] for mode in argvs}
     for _ in range(runs):
-        for mode, argv in argvs.items():
-            seconds, status, _, err, _ = run_measured(argv, env, directory, tmp)
+        for mode, (argv, run_env) in argvs.items():
+            seconds, status, _, err, _ = run_measured(argv, run_env, directory, tmp)
             if status != 0:
                 raise BenchError(f"-c pass under {mode} exited {status}:\n{err}")
             samples[mode].append(seconds)
+    if os.path.exists(os.path.join(directory, "untraced.pftrace")):
+        raise BenchError("vztrace with nothing traced wrote a trace")
     result = {mode: {"median_s": statistics.median(times), "min_s": min(times),
                      "max_s": max(times), "p10_s": sorted(times)[len(times) // 10]}
               for mode, times in samples.items()}
@@ -399,7 +417,16 @@ def markdown(report):
                   "|---:|---:|---:|---:|",
                   f"| {span(start['python'], scale=1e3, digits=1)} | "
                   f"{span(start['vztrace'], scale=1e3, digits=1)} | {start['ratio']:.2f} | "
-                  f"{start['p10_ratio']:.2f} |"]
+                  f"{start['p10_ratio']:.2f} |",
+                  "", "Where the time goes (10th percentiles: the runs the VM disturbed least):",
+                  "", "| run | ms (median) | ms (10th percentile) | added to python's |",
+                  "|---|---:|---:|---:|"]
+        base = start["python"]["p10_s"]
+        for mode in ("python", "vztrace, nothing traced", "vztrace, nothing recorded",
+                     "vztrace --ignore-c-function", "vztrace"):
+            row = start[mode]
+            lines.append(f"| {mode} | {row['median_s'] * 1e3:.1f} | {row['p10_s'] * 1e3:.1f} | "
+                         f"{(row['p10_s'] - base) * 1e3:+.1f} |")
     whole = report["whole_process"]
     if whole is not None:
         lines += ["", "### Whole process (median wall time, min-max, ratio to python)", "",
