@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -80,10 +81,25 @@ constexpr std::array<std::string_view, 6> kPythonLongOptions = {
     throw SetupError(ExitCode::kUsage, message);
 }
 
+// An option python does not know, in python's options. One of vztrace's there (`vztrace -q
+// -o t.pftrace app.py`: -q is python's) is named as such, not as unknown.
+[[noreturn]] void unknown_python_option(std::string_view name,
+                                        const std::function<bool(std::string_view)>& is_ours) {
+    if (is_ours(name)) {
+        usage_error(
+            fmt::format("option '{}' is vztrace's but comes after python's options, "
+                        "which end vztrace's: give vztrace's options first",
+                        name));
+    }
+    usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));
+}
+
 // Checks python's own leading options so that a typo gets one clear line from vztrace
 // rather than python's multi-line usage text. Returns the target as the trace names the
-// process: the script, "-m module", "-c" or "-" (standard input).
-std::string check_python_options(const std::vector<std::string>& argv) {
+// process: the script, "-m module", "-c" or "-" (standard input). `is_ours`: whether an
+// option name is one of vztrace's.
+std::string check_python_options(const std::vector<std::string>& argv,
+                                 const std::function<bool(std::string_view)>& is_ours) {
     for (std::size_t i = 0; i < argv.size(); ++i) {
         const std::string& arg = argv[i];
         if (arg.size() < 2 || arg[0] != '-') return arg;  // the script, or "-" for standard input
@@ -92,7 +108,7 @@ std::string check_python_options(const std::vector<std::string>& argv) {
             const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
             if (std::find(kPythonLongOptions.begin(), kPythonLongOptions.end(), name) ==
                 kPythonLongOptions.end()) {
-                usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));
+                unknown_python_option(name, is_ours);
             }
             if (name == "--check-hash-based-pycs" && arg.find('=') == std::string::npos) ++i;
             continue;
@@ -114,7 +130,7 @@ std::string check_python_options(const std::vector<std::string>& argv) {
                 break;
             }
             if (kPythonFlags.find(flag) == std::string_view::npos) {
-                usage_error(fmt::format("unknown option '-{}' (see vztrace --help)", flag));
+                unknown_python_option(std::string{'-', flag}, is_ours);
             }
         }
     }
@@ -668,7 +684,9 @@ Invocation parse_command_line(std::span<const std::string> args) {
     if (result.python_argv.empty()) {
         usage_error("no program to trace (try 'vztrace run app.py' or 'vztrace --help')");
     }
-    result.process_name = check_python_options(result.python_argv);
+    result.process_name = check_python_options(result.python_argv, [&cli](std::string_view name) {
+        return cli.app.get_option_no_throw(std::string(name)) != nullptr;
+    });
     return result;
 }
 

@@ -160,6 +160,20 @@ TEST_CASE("unknown options, a missing program and missing values are usage error
     CHECK(usage_code({"--max-memory", "lots", "a.py"}) == ExitCode::kUsage);
 }
 
+TEST_CASE("an option of vztrace's after python's options is named as vztrace's, not unknown") {
+    // -q is python's (quiet), so `vztrace -q -o t.pftrace app.py` handed -o to python, and
+    // vztrace called its own documented option unknown.
+    CleanEnvironment env;
+    const std::string expected = "is vztrace's but comes after python's options";
+    CHECK(usage_message({"-q", "-o", "t.pftrace", "app.py"}) ==
+          "option '-o' is vztrace's but comes after python's options, which end vztrace's: "
+          "give vztrace's options first");
+    CHECK(usage_message({"-u", "--quiet", "app.py"}).find(expected) != std::string::npos);
+    CHECK(usage_message({"-u", "--max-size", "1G", "app.py"}).find(expected) != std::string::npos);
+    CHECK(usage_message({"-u", "-Z", "app.py"}) == "unknown option '-Z' (see vztrace --help)");
+    CHECK(usage_code({"-q", "-o", "t.pftrace", "app.py"}) == ExitCode::kUsage);
+}
+
 TEST_CASE("the options --help and --version are vztrace's own") {
     CleanEnvironment env;
     const auto help = parse({"--help"});
