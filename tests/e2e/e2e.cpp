@@ -5,6 +5,11 @@
 
 namespace vztrace::e2e {
 
+const char* const kVztraceBinary = VZTRACE_BIN;
+const char* const kPythonBinary = VZTRACE_TEST_PYTHON;
+const char* const kExtensionsDirectory = VZTRACE_TEST_EXTENSIONS;
+const int kPythonMinor = VZTRACE_TEST_PYTHON_MINOR;
+
 Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& options,
               const std::string& trace_path) {
     std::vector<std::string> python_argv = {kPython};

@@ -10,10 +10,20 @@
 
 namespace vztrace::e2e {
 
-inline const std::string kVztrace = VZTRACE_BIN;
-inline const std::string kPython = VZTRACE_TEST_PYTHON;
+// What differs from one python's build to another's: this build's vztrace, the python it
+// embeds and its minor version, and the test extension modules' directory. e2e.cpp alone is
+// compiled with them (tests/CMakeLists.txt), so the other test files compile the same for
+// every python and .ci/run's ccache compiles them once. Constant-initialized: ready before
+// any static object of a test file is made.
+extern const char* const kVztraceBinary;
+extern const char* const kPythonBinary;
+extern const char* const kExtensionsDirectory;
+extern const int kPythonMinor;
+
+inline const std::string kVztrace = kVztraceBinary;
+inline const std::string kPython = kPythonBinary;
 inline const std::string kScripts = VZTRACE_TEST_SCRIPTS;
-inline constexpr int kPythonMinor = VZTRACE_TEST_PYTHON_MINOR;
+inline const std::string kExtensions = kExtensionsDirectory;
 
 inline std::string script(const std::string& name) { return kScripts + "/" + name; }
 

@@ -11,12 +11,6 @@
 using namespace vztrace::e2e;
 using vztrace::testing::TempDir;
 
-namespace {
-
-const std::string kExtensions = VZTRACE_TEST_EXTENSIONS;
-
-}  // namespace
-
 TEST_CASE("a traced program's process maps only python's files and vztrace's own") {
     // Before they moved out: view's server (cpp-httplib, with OpenSSL and brotli) cost
     // about 5 ms of each start-up; simdjson, fmt, zlib, libdeflate and libstdc++ about 1.5.

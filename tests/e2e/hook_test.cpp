@@ -12,12 +12,6 @@ using vztrace::testing::load_trace;
 using vztrace::testing::TempDir;
 using vztrace::testing::Trace;
 
-namespace {
-
-const std::string kExtensions = VZTRACE_TEST_EXTENSIONS;
-
-}  // namespace
-
 TEST_CASE("option --hook names the mechanism, and the trace's metadata says what ran") {
     const bool monitoring = kPythonMinor >= 12;
     const std::string older = monitoring ? "sys.monitoring (tool " : "PyEval_SetProfile";
