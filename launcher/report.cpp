@@ -113,11 +113,11 @@ std::string render_markdown(const std::vector<Shown>& shown, GroupBy by,
 std::string render_json(const std::vector<Shown>& shown, const ReportOptions& options,
                         const format::CallReadResult& read, const analysis::CallStats& stats) {
     std::string out = fmt::format(
-        "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"span_ns\": {}, "
-        "\"by\": {}, \"sort\": {}, \"groups\": [",
+        "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"threads\": {}, "
+        "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, \"groups\": [",
         json_string(options.trace), json_string(read.format), read.truncated ? "true" : "false",
-        stats.calls(), stats.last_ns() - stats.first_ns(), json_string(options.by),
-        json_string(options.sort));
+        stats.calls(), stats.thread_count(), stats.process_count(),
+        stats.last_ns() - stats.first_ns(), json_string(options.by), json_string(options.sort));
     bool first_group = true;
     for (const Shown& group : shown) {
         const StatsGroup& g = *group.group;

@@ -187,6 +187,28 @@ TEST_CASE("report --by thread gives each thread its own table, named as the prog
     CHECK(expected.size() >= 2);
 }
 
+// A process that execs itself keeps its pid and its main thread's tid: the trace gives the
+// two images a thread track each, and both are that one thread.
+TEST_CASE("report counts a thread that exec replaced once, as --by thread groups it") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("tree/exec_self.py")}).status() == 0);
+    Report report;
+    report_json(report, {trace, "--by", "thread"});
+    CHECK(report.groups.size() == 1);
+    CHECK(std::uint64_t(report.root["threads"]) == 1);
+    CHECK(std::uint64_t(report.root["processes"]) == 1);
+    // Both images' calls are there, under the one thread.
+    const auto has = [&](std::string_view prefix) {
+        return std::any_of(report.groups[0].begin(), report.groups[0].end(),
+                           [&](const auto& f) { return f.first.rfind(prefix, 0) == 0; });
+    };
+    CHECK(has("before_exec ("));
+    CHECK(has("after_exec ("));
+    const auto text = run_vztrace({"report", trace, "--limit", "1"});
+    CHECK_THAT(text.out, Catch::Contains(" calls in 1 thread of 1 process, over "));
+}
+
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     TempDir dir;
     dir.write("viz.json", kVizTracerJson);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <tuple>
+#include <utility>
 
 namespace vztrace::analysis {
 
@@ -40,6 +41,13 @@ void CallStats::end(std::uint64_t thread, std::int64_t ns) {
     if (!state.stack.empty()) state.stack.back().child_ns += duration;
     ++calls_;
     last_ns_ = std::max(last_ns_, ns);
+}
+
+std::size_t CallStats::thread_count() const {
+    std::vector<std::pair<std::int64_t, std::int64_t>> threads;
+    for (const auto& [key, state] : threads_) threads.emplace_back(state.pid, state.tid);
+    std::sort(threads.begin(), threads.end());
+    return static_cast<std::size_t>(std::unique(threads.begin(), threads.end()) - threads.begin());
 }
 
 std::size_t CallStats::process_count() const {

@@ -54,7 +54,9 @@ class CallStats final : public CallVisitor {
     // The groups, in pid and tid order; each group's functions in no particular order.
     std::vector<StatsGroup> groups(GroupBy by) const;
     std::uint64_t calls() const { return calls_; }
-    std::size_t thread_count() const { return threads_.size(); }
+    // Threads are counted by (pid, tid), as --by thread groups them: a process that replaced
+    // itself by exec (the same pid and tid, a new image) is one thread, not two.
+    std::size_t thread_count() const;
     std::size_t process_count() const;
     std::int64_t first_ns() const { return first_ns_; }
     std::int64_t last_ns() const { return last_ns_; }
