@@ -266,6 +266,10 @@ void give_way(std::string reason) {
 }
 
 bool install(bool forced, std::string& why_not) {
+    if (!forced && *kMissesCalls != '\0') {
+        why_not = kMissesCalls;
+        return false;
+    }
     if (!claim_slot(forced, &evaluate, why_not)) return false;
     g_live = true;
     return true;

@@ -374,6 +374,10 @@ void install() {
     }
     if (by_frame_hook) {
         hook = c_calls ? "frame hook (PEP 523); C calls: " + hook : "frame hook (PEP 523)";
+        if (*frame_hook::kMissesCalls != '\0') {
+            g_session->info().hook_misses = frame_hook::kMissesCalls;
+            hook += std::string(" (not exact: ") + frame_hook::kMissesCalls + ")";
+        }
     } else if (!why_not.empty()) {
         hook += " (frame hook not used: " + why_not + ")";
     }

@@ -424,6 +424,11 @@ bool Session::write_trace(CollectedParts& children) {
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_started_).count();
     if (settings_.quiet) return true;
+    if (!info_.hook_misses.empty()) {
+        std::fprintf(stderr,
+                     "vztrace: warning: --hook frame is not exact here (%s); --hook auto is\n",
+                     info_.hook_misses.c_str());
+    }
     if (totals.not_recorded > 0) {
         std::fprintf(stderr,
                      "vztrace: warning: the trace reached --max-size %s; %llu events were not "
