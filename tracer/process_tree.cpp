@@ -62,68 +62,10 @@ bool process_alive(pid_t pid) {
     return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
-}  // namespace
-
-std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
-    const pid_t self = ::getpid();
-    const char* root_env = std::getenv(kRootPid);
-    const bool is_child = root_env != nullptr && *root_env != '\0' && std::atol(root_env) != self;
-    const std::string output = absolute(settings.output);
-
-    if (settings.pid_suffix || !settings.output_dir.empty()) {
-        plan.role = ProcessRole::kOwnFile;
-        const std::string dir = settings.output_dir.empty() ? "" : absolute(settings.output_dir);
-        plan.output = with_pid(output, dir, self);
-        if (!dir.empty()) {
-            std::error_code ignored;
-            fs::create_directories(dir, ignored);
-            ::setenv("VZTRACE_OUTPUT_DIR", dir.c_str(), 1);
-        } else {
-            ::setenv("VZTRACE_PID_SUFFIX", "1", 1);
-        }
-        ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
-        if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
-        return check_writable_dir(plan.output, plan.output);
-    }
-    if (is_child) {
-        const char* parts = std::getenv(kPartsDir);
-        if (settings.ignore_multiprocess || parts == nullptr || *parts == '\0') {
-            plan.role = ProcessRole::kUntraced;
-        } else {
-            plan.role = ProcessRole::kChild;
-            plan.parts_dir = parts;
-        }
-        return {};
-    }
-
-    plan.role = ProcessRole::kRoot;
-    plan.output = output;
-    if (std::string error = check_writable_dir(output, settings.output); !error.empty()) {
-        return error;
-    }
-    ::setenv(kRootPid, std::to_string(self).c_str(), 1);
-    ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
-    if (settings.ignore_multiprocess) {
-        ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
-        return {};
-    }
-    // A root that exec'd itself keeps its directory: its earlier image's part is there.
-    const char* parts = std::getenv(kPartsDir);
-    if (root_env != nullptr && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
-        plan.parts_dir = parts;
-        plan.continued = true;
-    } else {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX",
-                                          tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            return fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
-                               pattern, std::strerror(errno));
-        }
-        plan.parts_dir = pattern;
-        ::setenv(kPartsDir, plan.parts_dir.c_str(), 1);
-    }
-    // Children start with no vztrace options on their command line: the root's travel here.
+// Children start with no vztrace options on their command line: the root's travel in
+// VZTRACE_* variables, whether the children write into the root's trace or their own
+// (--pid-suffix, --output-dir).
+void export_settings(const TraceSettings& settings) {
     if (settings.quiet) ::setenv("VZTRACE_QUIET", "1", 1);
     if (settings.ignore_c_function) ::setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
     if (settings.hook != HookChoice::kAuto) {
@@ -170,6 +112,71 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         const std::string events = join(settings.log_audit_events, ',');
         ::setenv("VZTRACE_LOG_AUDIT", events.empty() ? "1" : events.c_str(), 1);
     }
+}
+
+}  // namespace
+
+std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
+    const pid_t self = ::getpid();
+    const char* root_env = std::getenv(kRootPid);
+    const bool is_child = root_env != nullptr && *root_env != '\0' && std::atol(root_env) != self;
+    const std::string output = absolute(settings.output);
+
+    if (settings.pid_suffix || !settings.output_dir.empty()) {
+        plan.role = ProcessRole::kOwnFile;
+        const std::string dir = settings.output_dir.empty() ? "" : absolute(settings.output_dir);
+        plan.output = with_pid(output, dir, self);
+        if (!dir.empty()) {
+            std::error_code ignored;
+            fs::create_directories(dir, ignored);
+            ::setenv("VZTRACE_OUTPUT_DIR", dir.c_str(), 1);
+        } else {
+            ::setenv("VZTRACE_PID_SUFFIX", "1", 1);
+        }
+        ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
+        if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
+        export_settings(settings);
+        return check_writable_dir(plan.output, plan.output);
+    }
+    if (is_child) {
+        const char* parts = std::getenv(kPartsDir);
+        if (settings.ignore_multiprocess || parts == nullptr || *parts == '\0') {
+            plan.role = ProcessRole::kUntraced;
+        } else {
+            plan.role = ProcessRole::kChild;
+            plan.parts_dir = parts;
+        }
+        return {};
+    }
+
+    plan.role = ProcessRole::kRoot;
+    plan.output = output;
+    if (std::string error = check_writable_dir(output, settings.output); !error.empty()) {
+        return error;
+    }
+    ::setenv(kRootPid, std::to_string(self).c_str(), 1);
+    ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
+    if (settings.ignore_multiprocess) {
+        ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
+        return {};
+    }
+    // A root that exec'd itself keeps its directory: its earlier image's part is there.
+    const char* parts = std::getenv(kPartsDir);
+    if (root_env != nullptr && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
+        plan.parts_dir = parts;
+        plan.continued = true;
+    } else {
+        const char* tmp = std::getenv("TMPDIR");
+        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX",
+                                          tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            return fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
+                               pattern, std::strerror(errno));
+        }
+        plan.parts_dir = pattern;
+        ::setenv(kPartsDir, plan.parts_dir.c_str(), 1);
+    }
+    export_settings(settings);
     return {};
 }
 

@@ -278,6 +278,41 @@ TEST_CASE("option --output-dir writes one file per process, named with its pid")
     CHECK(steps == 3);
 }
 
+TEST_CASE("options --pid-suffix and --output-dir give the children the root's other settings") {
+    // They gave the children no setting but the output: a child's summary line showed up in
+    // the stderr the program read, and its trace had the C calls --ignore-c-function leaves
+    // out.
+    for (const char* how : {"--pid-suffix", "--output-dir"}) {
+        DYNAMIC_SECTION(how) {
+            TempDir dir;
+            std::vector<std::string> args = {"--quiet", "--ignore-c-function", how};
+            if (std::string(how) == "--output-dir") {
+                args.push_back(dir.file("traces"));
+            } else {
+                args.insert(args.end(),
+                            {"-o", dir.file("traces/" + vztrace::testing::trace_name("t"))});
+                std::filesystem::create_directories(dir.file("traces"));
+            }
+            args.push_back(tree_script("child_stderr.py"));
+            const auto result = run_vztrace(args);
+            REQUIRE(result.status() == 0);
+            CHECK(result.out == "'3\\n' ''\n");
+            CHECK(result.err.empty());
+            std::size_t files = 0;
+            std::size_t in_child = 0;
+            for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+                const auto trace = load_trace(entry.path().string());
+                CHECK(trace.count_prefix("builtins.") == 0);
+                CHECK(trace.count_prefix("str.") == 0);
+                in_child += trace.count_prefix("in_child (");
+                ++files;
+            }
+            CHECK(files == 2);
+            CHECK(in_child == 1);
+        }
+    }
+}
+
 TEST_CASE("the parts directory is private and removed after the run") {
     TempDir dir;
     TempDir tmp;
