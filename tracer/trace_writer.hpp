@@ -98,9 +98,6 @@ class TraceWriter final : public ChunkSink {
     bool start_thread_now();  // false when not allowed or not started
     // Ring mode: the chunk to fill next, the oldest kept one when the pool is full.
     Chunk* next_ring_chunk(std::size_t capacity);
-    // Ring mode, at the end: for each thread that lost its oldest records, the calls open
-    // at the cut (exits with no begin in what was kept), outermost first.
-    void find_calls_open_at_cuts();
     // The buffer's filter, made when the recording controls first need one.
     RecordFilter* filter_of(ThreadBuffer& buffer);
     void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns);
@@ -136,6 +133,7 @@ class TraceWriter final : public ChunkSink {
     struct Cut {
         std::uint64_t last_ticks = 0;  // the newest record given up
         std::vector<SymbolId> open;    // calls open at the cut, outermost first
+                                       // (followed through the records given up)
     };
     std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
 

@@ -1,8 +1,11 @@
 // The Perfetto output itself: checked by protoc against the field numbers Perfetto
 // publishes, streamed while the program runs, compressed, capped in size, and safe when
 // the disk fails.
+#include <simdjson.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <map>
 #include <regex>
 
 #include "e2e/e2e.hpp"
@@ -187,6 +190,46 @@ TEST_CASE("with --ring only the newest records are kept, and calls open at the c
     CHECK(outer[0].end_ns() >= leaves.back().end_ns());
     CHECK(trace.count_prefix("<module> (") == 1);
     CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("with --ring calls open from before the cut to the end are kept, flagged", "[perfetto]") {
+    // outer() and <module> neither begin nor end in what the ring keeps: they were left out,
+    // and the leaves kept came out at the top level. In JSON they have the same begin and
+    // end: `report` takes the one written later (as a call ends) as the parent.
+    for (const char* how : {"os._exit", "SIGTERM"}) {
+        for (const char* name : {"t.pftrace", "t.json"}) {
+            DYNAMIC_SECTION(how << " " << name) {
+                TempDir dir;
+                const auto run = run_vztrace(
+                    {"--quiet", "--ring", "1M", "-o", dir.file(name), script("ring.py"), how});
+                CHECK(run.status() == (std::string(how) == "SIGTERM" ? -15 : 0));
+                CHECK(run.out == "done\n");
+                const auto trace = load_trace(dir.file(name));
+                const auto leaves = trace.named("leaf (");
+                REQUIRE(leaves.size() > 10000);
+                CHECK(leaves.size() < 300000);
+                for (const char* open : {"outer (", "<module> ("}) {
+                    INFO(open);
+                    const auto calls = trace.named(open);
+                    REQUIRE(calls.size() == 1);
+                    CHECK(calls[0].unfinished);
+                    CHECK(calls[0].ts_ns <= leaves.front().ts_ns);
+                    CHECK(calls[0].end_ns() >= leaves.back().end_ns());
+                }
+                CHECK(trace.nesting_problem().empty());
+                const auto report = run_vztrace({"report", dir.file(name), "--format", "json"});
+                REQUIRE(report.status() == 0);
+                simdjson::dom::parser parser;
+                std::map<std::string, std::int64_t> self_ns;
+                simdjson::dom::element root = parser.parse(report.out);
+                for (simdjson::dom::element f : root["groups"].at(0)["functions"].get_array()) {
+                    const std::string full{std::string_view(f["name"])};
+                    self_ns[full.substr(0, full.find(" ("))] = std::int64_t(f["self_ns"]);
+                }
+                CHECK(self_ns.at("<module>") < self_ns.at("outer"));
+            }
+        }
+    }
 }
 
 TEST_CASE("option --tracer_entries keeps the newest N calls, as VizTracer's ring does",

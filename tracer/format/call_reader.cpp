@@ -106,6 +106,7 @@ struct JsonCall {
     std::int64_t begin_ns;
     std::int64_t end_ns;
     std::uint32_t name;
+    std::uint32_t written = 0;  // its place in the file, among its thread's calls
 };
 
 struct JsonThread {
@@ -211,12 +212,19 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         visitor.thread(key, thread.pid, thread.tid,
                        process != process_names.end() ? process->second : std::string(),
                        named != thread_names.end() ? named->second : std::string());
-        // Parents before children: by begin, the longer first.
-        std::stable_sort(thread.calls.begin(), thread.calls.end(),
-                         [](const JsonCall& a, const JsonCall& b) {
-                             if (a.begin_ns != b.begin_ns) return a.begin_ns < b.begin_ns;
-                             return a.end_ns > b.end_ns;
-                         });
+        // Parents before children: by begin, the longer first, and of calls with the same
+        // begin and end, the one written later (a complete event is written as its call
+        // ends, so a parent comes after its children: calls a ring cut, all begun at the
+        // cut and still open at the end, are such).
+        for (std::size_t i = 0; i < thread.calls.size(); ++i) {
+            thread.calls[i].written = static_cast<std::uint32_t>(i);
+        }
+        std::sort(thread.calls.begin(), thread.calls.end(),
+                  [](const JsonCall& a, const JsonCall& b) {
+                      if (a.begin_ns != b.begin_ns) return a.begin_ns < b.begin_ns;
+                      if (a.end_ns != b.end_ns) return a.end_ns > b.end_ns;
+                      return a.written > b.written;
+                  });
         std::vector<std::int64_t> ends;  // of the open calls
         for (const JsonCall& call : thread.calls) {
             while (!ends.empty() && ends.back() <= call.begin_ns) {
