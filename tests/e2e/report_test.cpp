@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "e2e/e2e.hpp"
 #include "tracer/format/perfetto_reader.hpp"
@@ -207,6 +208,37 @@ TEST_CASE("report counts a thread that exec replaced once, as --by thread groups
     CHECK(has("after_exec ("));
     const auto text = run_vztrace({"report", trace, "--limit", "1"});
     CHECK_THAT(text.out, Catch::Contains(" calls in 1 thread of 1 process, over "));
+}
+
+TEST_CASE("report gives each asyncio task of --log-async its own thread of the process") {
+    // A Perfetto trace's task tracks were all one "process 0, thread 0", the steps of every
+    // task together; JSON traces have had each task as a thread of its process.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    REQUIRE(run_vztrace({"--quiet", "--log-async", "-o", trace, script("log_async.py")}).status() ==
+            0);
+    Report report;
+    report_json(report, {trace, "--by", "thread"});
+    std::map<std::string, std::uint64_t> steps;
+    std::set<std::int64_t> pids;
+    std::set<std::int64_t> tids;
+    std::size_t index = 0;
+    for (simdjson::dom::element group : report.root["groups"].get_array()) {
+        const std::string name{std::string_view(group["thread_name"])};
+        pids.insert(std::int64_t(group["pid"]));
+        tids.insert(std::int64_t(group["tid"]));
+        const auto& functions = report.groups[index++];
+        const auto running = functions.find("running");
+        if (running != functions.end()) steps[name] = running->second.calls;
+    }
+    CHECK(pids.size() == 1);
+    CHECK_FALSE(pids.contains(0));
+    CHECK(tids.size() == index);  // a thread id each
+    CHECK(steps["first (worker)"] == 3);
+    CHECK(steps["second (worker)"] == 3);
+    CHECK(steps.contains("Task-1 (main)"));
+    CHECK(std::uint64_t(report.root["processes"]) == 1);
+    CHECK(std::uint64_t(report.root["threads"]) == index);
 }
 
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {

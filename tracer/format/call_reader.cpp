@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "tracer/format/json_events.hpp"
@@ -74,7 +75,13 @@ bool gunzip(const std::string& path, std::string& out, std::string& error) {
 
 CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
     PerfettoReader reader;
+    std::unordered_set<std::uint64_t> with_slices;  // tracks (looked up once per change)
+    std::uint64_t last_track = 0;
     reader.on_begin = [&](std::uint64_t track, std::string_view name, std::int64_t ns) {
+        if (track != last_track) {
+            with_slices.insert(track);
+            last_track = track;
+        }
         visitor.begin(track, name, ns);
     };
     reader.on_slice = [&](const DecodedSlice& slice) {
@@ -91,11 +98,13 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
     result.realtime_offset_ns = reader.realtime_offset_ns();
     const auto& tracks = reader.tracks();
     for (const auto& [uuid, track] : tracks) {
-        if (!track.is_thread) continue;
+        if (!track.is_thread && !with_slices.contains(uuid)) continue;
         const auto process = tracks.find(track.parent_uuid);
         const std::string_view process_name =
             process != tracks.end() ? std::string_view(process->second.name) : std::string_view();
-        visitor.thread(uuid, track.pid, track.tid, process_name, track.name);
+        // A named track (an asyncio task's) is a thread of its process, as in JSON.
+        visitor.thread(uuid, track.pid, track.is_thread ? track.tid : named_track_tid(uuid),
+                       process_name, track.name);
     }
     return result;
 }

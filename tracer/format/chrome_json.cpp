@@ -98,15 +98,14 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     std::string prefix;
     std::uint64_t prefix_track = ~std::uint64_t{0};
     bool ok = true;
-    // JSON has threads where Perfetto has tracks: a named track (an asyncio task's) is a
-    // thread of its process with an id of its own, above every kernel thread id.
+    // A named track (an asyncio task's) is a thread of its own (named_track_tid).
     const auto ids_of = [&reader](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
         const auto track = reader.tracks().find(uuid);
         if (track == reader.tracks().end()) return {0, 0};
         const TrackInfo& info = track->second;
         if (info.is_process) return {info.pid, info.pid};
         if (info.is_thread) return {info.pid, info.tid};
-        return {info.pid, static_cast<std::int64_t>((uuid & 0x3FFFFFFF) | 0x40000000)};
+        return {info.pid, named_track_tid(uuid)};
     };
     reader.on_slice = [&](const DecodedSlice& slice) {
         if (!ok) return;

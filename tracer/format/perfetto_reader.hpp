@@ -22,6 +22,13 @@
 
 namespace vztrace::format {
 
+// JSON and the after-run tools have threads where Perfetto has tracks: a named track with
+// slices (an asyncio task's) is a thread of its process with an id of its own, above every
+// kernel thread id (Linux's are below 2^22).
+inline std::int64_t named_track_tid(std::uint64_t uuid) {
+    return static_cast<std::int64_t>((uuid & 0x3FFFFFFF) | 0x40000000);
+}
+
 struct TrackInfo {
     std::uint64_t uuid = 0;
     std::uint64_t parent_uuid = 0;
