@@ -4,8 +4,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "tracer/format/chrome_json.hpp"
@@ -75,9 +77,16 @@ bool compile_match(const std::string& text, const std::string& command, std::reg
 
 // The after-run subcommands run no program: their output is theirs to write.
 int finish_output(const std::string& out) {
-    std::fwrite(out.data(), 1, out.size(), stdout);  // stdout ok: no program runs here
-    if (std::fflush(stdout) != 0)                    // stdout ok
-        return fail(ExitCode::kTraceNotWritten, "cannot write the output");
+    // Past stdio's buffer fwrite itself fails (a full disk, a reader gone), and the flush
+    // after it has nothing left to fail on: both are checked.
+    errno = 0;
+    const bool written = std::fwrite(out.data(), 1, out.size(), stdout) == out.size();  // stdout ok
+    if (std::fflush(stdout) != 0 || !written || std::ferror(stdout)) {                  // stdout ok
+        const int error = errno;
+        return fail(ExitCode::kTraceNotWritten,
+                    error != 0 ? fmt::format("cannot write the output: {}", std::strerror(error))
+                               : std::string("cannot write the output"));
+    }
     return 0;
 }
 

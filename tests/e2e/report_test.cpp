@@ -241,6 +241,31 @@ TEST_CASE("report gives each asyncio task of --log-async its own thread of the p
     CHECK(std::uint64_t(report.root["threads"]) == index);
 }
 
+TEST_CASE("report and diff say when their output cannot be written, however long it is") {
+    // Past stdio's buffer (--limit 0: every function of python's start-up) the failed
+    // write went unnoticed: status 0 and nothing said.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    const std::vector<std::vector<std::string>> commands = {
+        {"report", trace, "--limit", "1"},
+        {"report", trace, "--limit", "0"},
+        {"report", trace, "--limit", "0", "--format", "json"},
+        {"diff", trace, trace, "--limit", "0"}};
+    for (const auto& command : commands) {
+        std::string label;
+        for (const auto& word : command) label += word == trace ? "TRACE " : word + " ";
+        DYNAMIC_SECTION(label) {
+            std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$@\" >/dev/full", "sh",
+                                             kVztrace};
+            argv.insert(argv.end(), command.begin(), command.end());
+            const auto full = vztrace::testing::run_process(argv);
+            CHECK(full.status() == 74);
+            CHECK(full.err == "vztrace: error: cannot write the output: No space left on device\n");
+        }
+    }
+}
+
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     TempDir dir;
     dir.write("viz.json", kVizTracerJson);
