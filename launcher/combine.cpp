@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "launcher/export.hpp"
@@ -98,7 +99,11 @@ int run_combine(std::span<const std::string> args) {
     tracer::OutputFile out(output);
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
     const format::WriteBytes writer = [&out](std::string_view bytes) { return out.write(bytes); };
-    if (!format::write_perfetto(sources, metadata, writer) || !out.commit()) {
+    // On the first trace's time axis: its CLOCK_REALTIME holds for all only when they were
+    // lined up by it.
+    const std::optional<std::int64_t> realtime =
+        align == "realtime" ? reads[0].realtime_offset_ns : std::nullopt;
+    if (!format::write_perfetto(sources, metadata, realtime, writer) || !out.commit()) {
         out.discard();
         return fail(ExitCode::kTraceNotWritten, out.error());
     }

@@ -71,7 +71,8 @@ int run_export(std::span<const std::string> args) {
         case Kind::kPerfetto: {
             const format::CallSource source{&calls, 0};
             const std::pair<std::string, std::string> from[] = {{"vztrace.exported_from", trace}};
-            ok = format::write_perfetto(std::span(&source, 1), from, writer);
+            ok = format::write_perfetto(std::span(&source, 1), from, read.realtime_offset_ns,
+                                        writer);
             break;
         }
         case Kind::kJson:

@@ -198,6 +198,37 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
             }
         }
     }
+    SECTION("a trace exported or combined keeps the machine clock it had, and no other") {
+        // export -o .pftrace and combine wrote CLOCK_REALTIME equal to CLOCK_MONOTONIC: a
+        // later combine by the machine's clock put the runs about 56 years apart.
+        const std::string again = dir.file("again.pftrace");
+        REQUIRE(run_vztrace({"export", first, "-o", again}).status() == 0);
+        const auto gap = [&](const std::string& from, const std::string& out) {
+            const auto result = run_vztrace({"combine", from, second, "-o", out});
+            INFO(result.err);
+            REQUIRE(result.status() == 0);
+            const Trace both = load_trace(out);
+            return start_of(both, b.processes.begin()->first) -
+                   start_of(both, a.processes.begin()->first);
+        };
+        const std::int64_t direct = gap(first, dir.file("direct.pftrace"));
+        CHECK(direct > 0);
+        CHECK(std::llabs(gap(again, dir.file("exported.pftrace")) - direct) <= 1000);
+        // What knew no machine clock (JSON, or traces lined up by their starts) says none.
+        REQUIRE(run_vztrace({"export", first, "-o", dir.file("plain.json")}).status() == 0);
+        REQUIRE(run_vztrace({"export", dir.file("plain.json"), "-o", dir.file("plain.pftrace")})
+                    .status() == 0);
+        REQUIRE(run_vztrace({"combine", first, second, "--align", "start", "-o",
+                             dir.file("starts.pftrace")})
+                    .status() == 0);
+        for (const char* unknown : {"plain.pftrace", "starts.pftrace"}) {
+            INFO(unknown);
+            const auto refused =
+                run_vztrace({"combine", dir.file(unknown), second, "-o", dir.file("x.pftrace")});
+            CHECK(refused.status() == 2);
+            CHECK(refused.err.find("--align start") != std::string::npos);
+        }
+    }
     SECTION("a JSON trace has no machine clock to align by; the output must be Perfetto") {
         const auto json = run_vztrace({"export", first, "-o", dir.file("first.json")});
         REQUIRE(json.status() == 0);

@@ -359,7 +359,7 @@ namespace {
 
 bool write_perfetto(std::span<const CallSource> sources,
                     std::span<const std::pair<std::string, std::string>> metadata,
-                    const WriteBytes& write) {
+                    std::optional<std::int64_t> realtime_offset_ns, const WriteBytes& write) {
     ByteBuffer buffer;
     std::uint32_t next_sequence = 1;
     const std::uint32_t trace_sequence = next_sequence++;
@@ -371,7 +371,9 @@ bool write_perfetto(std::span<const CallSource> sources,
         }
     }
     if (first == INT64_MAX) first = 0;
-    append_clock_snapshot(trace_sequence, first, first, first, buffer);
+    append_clock_snapshot(
+        trace_sequence, first, first,
+        realtime_offset_ns ? std::optional(first + *realtime_offset_ns) : std::nullopt, buffer);
     append_metadata(trace_sequence, metadata, buffer);
     bool ok = true;
     std::map<std::int64_t, std::string> processes;

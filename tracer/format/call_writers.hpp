@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -90,8 +91,10 @@ struct CallSource {
 
 // The sources as one Perfetto trace, a packet sequence a thread, as vztrace's writer
 // writes them; each thread keeps its pid, tid and names; `metadata` goes in too.
+// `realtime_offset_ns`: CLOCK_REALTIME less CLOCK_MONOTONIC on the sources' time axis, where
+// it is known (the trace then records it, as vztrace's own do); absent, none is recorded.
 bool write_perfetto(std::span<const CallSource> sources,
                     std::span<const std::pair<std::string, std::string>> metadata,
-                    const WriteBytes& write);
+                    std::optional<std::int64_t> realtime_offset_ns, const WriteBytes& write);
 
 }  // namespace vztrace::format

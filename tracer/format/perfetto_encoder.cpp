@@ -263,12 +263,15 @@ void PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuff
 }
 
 void append_clock_snapshot(std::uint32_t sequence_id, std::int64_t monotonic_ns,
-                           std::int64_t boottime_ns, std::int64_t realtime_ns, ByteBuffer& out) {
+                           std::int64_t boottime_ns, std::optional<std::int64_t> realtime_ns,
+                           ByteBuffer& out) {
     ProtoMessage snapshot;
-    const std::pair<std::uint32_t, std::int64_t> clocks[] = {{pf::clock::kBoottime, boottime_ns},
-                                                             {pf::clock::kMonotonic, monotonic_ns},
-                                                             {pf::clock::kRealtime, realtime_ns}};
+    const std::pair<std::uint32_t, std::int64_t> clocks[] = {
+        {pf::clock::kBoottime, boottime_ns},
+        {pf::clock::kMonotonic, monotonic_ns},
+        {pf::clock::kRealtime, realtime_ns.value_or(0)}};
     for (const auto& [id, ns] : clocks) {
+        if (id == pf::clock::kRealtime && !realtime_ns) continue;
         ProtoMessage clock;
         clock.varint(pf::clock::kClockId, id)
             .varint(pf::clock::kTimestamp, static_cast<std::uint64_t>(ns));

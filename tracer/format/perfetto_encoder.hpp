@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -138,8 +139,11 @@ class PerfettoSequence {
 
 // The trace's own clock snapshot: CLOCK_MONOTONIC is the time axis; BOOTTIME and
 // REALTIME readings taken at the same moment let readers relate it to them.
+// `realtime_ns` absent: the trace does not know CLOCK_REALTIME (a trace converted from one
+// that did not record it), and says nothing of it.
 void append_clock_snapshot(std::uint32_t sequence_id, std::int64_t monotonic_ns,
-                           std::int64_t boottime_ns, std::int64_t realtime_ns, ByteBuffer& out);
+                           std::int64_t boottime_ns, std::optional<std::int64_t> realtime_ns,
+                           ByteBuffer& out);
 
 void append_process_descriptor(std::uint32_t sequence_id, std::uint64_t uuid, std::int64_t pid,
                                std::string_view name, std::span<const std::string> cmdline,
