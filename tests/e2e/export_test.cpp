@@ -73,6 +73,36 @@ TEST_CASE("export .pstats loads in Python's pstats with the trace's call counts"
     CHECK(lines.count("~:0\t<built-in method builtins.print>") == 1);
 }
 
+TEST_CASE("export .pstats gives each caller's calls as cProfile does, total then primitive") {
+    // The callers' tuples had primitive calls first, as a function's own have them: pstats
+    // showed fib <- fib as "0/14".
+    Exported exported(script("fib5.py"));
+    const std::string stats = exported.to("fib.pstats");
+    TempDir dir;
+    const std::string reference = dir.file("reference.prof");
+    REQUIRE(vztrace::testing::run_process(
+                {kPython, "-m", "cProfile", "-o", reference, script("fib5.py")})
+                .status() == 0);
+    // fib's callers by name: calls, primitive calls (the caller-callee pair not already
+    // open), and whether the cumulative time is above 0.
+    const auto callers_of_fib = [](const std::string& path) {
+        const auto result = vztrace::testing::run_process(
+            {kPython, "-c",
+             "import pstats, sys\n"
+             "s = pstats.Stats(sys.argv[1])\n"
+             "for (f, l, n), (cc, nc, tt, ct, callers) in sorted(s.stats.items()):\n"
+             "    if n != 'fib': continue\n"
+             "    for (cf, cl, cn), (c_nc, c_cc, c_tt, c_ct) in sorted(callers.items()):\n"
+             "        print(cn, c_nc, c_cc, c_ct > 0)\n",
+             path});
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        return result.out;
+    };
+    CHECK(callers_of_fib(stats) == "<module> 1 1 True\nfib 14 2 True\n");
+    CHECK(callers_of_fib(stats) == callers_of_fib(reference));
+}
+
 TEST_CASE("export .json and .json.gz keep every call, read back by report") {
     Exported exported(script("programs/generators.py"));
     const auto counts = counts_of(exported.loaded);

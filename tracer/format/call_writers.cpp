@@ -285,9 +285,11 @@ void put_key(Marshal& m, const ProfileKey& key) {
     m.text(key.name);
 }
 
-void put_numbers(Marshal& m, const ProfileNumbers& n) {
-    m.integer(n.primitive);
-    m.integer(n.calls);
+// A function's numbers: (primitive calls, calls, own time, cumulative time), as cProfile
+// writes them; a caller's have the calls first: (calls, primitive calls, ...).
+void put_numbers(Marshal& m, const ProfileNumbers& n, bool of_caller = false) {
+    m.integer(of_caller ? n.calls : n.primitive);
+    m.integer(of_caller ? n.primitive : n.calls);
     m.real(static_cast<double>(n.self_ns) / 1e9);
     m.real(static_cast<double>(n.cumulative_ns) / 1e9);
 }
@@ -309,8 +311,15 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
         std::vector<std::int64_t> begins;
         std::vector<std::uint32_t> names;
         std::unordered_map<std::uint32_t, int> on_stack;
+        // A caller's numbers count as primitive the calls of the pair (caller, callee) that
+        // is not already open below them, as cProfile does: fib <- fib is 14/2 in fib(5).
+        std::unordered_map<std::uint64_t, int> pairs_open;
+        const auto pair = [](std::uint32_t caller, std::uint32_t callee) {
+            return (std::uint64_t{caller} << 32) | callee;
+        };
         for (const CallLog::Event& event : thread->events) {
             if (event.name != CallLog::kEnd) {
+                if (!names.empty()) ++pairs_open[pair(names.back(), event.name)];
                 names.push_back(event.name);
                 begins.push_back(event.ns);
                 child.push_back(0);
@@ -328,7 +337,10 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
             if (!child.empty()) child.back() += duration;
             Entry& entry = entries[keys[name]];
             entry.numbers.add(outermost, self, duration);
-            if (!names.empty()) entry.callers[keys[names.back()]].add(outermost, self, duration);
+            if (!names.empty()) {
+                const bool outermost_pair = --pairs_open[pair(names.back(), name)] == 0;
+                entry.callers[keys[names.back()]].add(outermost_pair, self, duration);
+            }
         }
     }
     Marshal m;
@@ -341,7 +353,7 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
         for (const auto& [caller, numbers] : entry.callers) {
             put_key(m, caller);
             m.tuple(4);
-            put_numbers(m, numbers);
+            put_numbers(m, numbers, true);
         }
         m.dict_end();
     }
