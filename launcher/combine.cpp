@@ -107,6 +107,7 @@ int run_combine(std::span<const std::string> args) {
         out.discard();
         return fail(ExitCode::kTraceNotWritten, out.error());
     }
+    for (std::size_t i = 0; i < reads.size(); ++i) warn_left_out("combine", traces[i], reads[i]);
     return 0;
 }
 

@@ -92,6 +92,7 @@ int run_export(std::span<const std::string> args) {
         out.discard();
         return fail(ExitCode::kTraceNotWritten, out.error());
     }
+    warn_left_out("export", trace, read);
     return 0;
 }
 

@@ -76,6 +76,26 @@ bool compile_match(const std::string& text, const std::string& command, std::reg
 }
 
 // The after-run subcommands run no program: their output is theirs to write.
+void warn_left_out(std::string_view command, const std::string& trace,
+                   const format::CallReadResult& read) {
+    std::vector<std::string> parts;
+    const auto count = [&parts](std::uint64_t n, std::string_view one, std::string_view many) {
+        if (n > 0) parts.push_back(fmt::format("{} {}", n, n == 1 ? one : many));
+    };
+    count(read.instants, "instant", "instants");
+    count(read.counter_values, "counter value", "counter values");
+    if (read.calls_with_args > 0) {
+        parts.push_back(fmt::format("the arguments or results of {} call{}", read.calls_with_args,
+                                    read.calls_with_args == 1 ? "" : "s"));
+    }
+    if (parts.empty()) return;
+    std::string list = parts[0];
+    for (std::size_t i = 1; i < parts.size(); ++i)
+        list += (i + 1 == parts.size() ? " and " : ", ") + parts[i];
+    std::fprintf(stderr, "vztrace: warning: %s carries calls alone; left out of %s: %s\n",
+                 std::string(command).c_str(), trace.c_str(), list.c_str());
+}
+
 int finish_output(const std::string& out) {
     // Past stdio's buffer fwrite itself fails (a full disk, a reader gone), and the flush
     // after it has nothing left to fail on: both are checked.

@@ -24,6 +24,11 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
 // The -h,--help flag and the TRACE positional of the subcommands that read one trace.
 void add_trace_arguments(CLI::App& app, std::string& trace);
 
+// export and combine carry calls alone: a warning on stderr names what `read` of `trace`
+// held besides them (instants, counter values, calls' arguments and results), if anything.
+void warn_left_out(std::string_view command, const std::string& trace,
+                   const format::CallReadResult& read);
+
 // Parses a subcommand's arguments; -1 to go on, else the status to exit with (0 after
 // --help).
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args);

@@ -103,6 +103,40 @@ TEST_CASE("export .pstats gives each caller's calls as cProfile does, total then
     CHECK(callers_of_fib(stats) == callers_of_fib(reference));
 }
 
+TEST_CASE("export and combine say what they leave out of a trace besides its calls") {
+    // They carried the calls alone and said nothing of the instants, counters and arguments
+    // they left out.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("marks"));
+    REQUIRE(
+        run_vztrace({"--quiet", "--log-func-args", "-o", trace, script("api/marks.py")}).status() ==
+        0);
+    const auto exported = run_vztrace({"export", trace, "-o", dir.file("out.json")});
+    REQUIRE(exported.status() == 0);
+    INFO(exported.err);
+    CHECK(std::count(exported.err.begin(), exported.err.end(), '\n') == 1);
+    CHECK(exported.err.rfind(
+              "vztrace: warning: export carries calls alone; left out of " + trace + ": ", 0) == 0);
+    CHECK(contains(exported.err, " instants"));
+    CHECK(contains(exported.err, " counter values"));
+    if (!vztrace::testing::testing_json()) {  // JSON events' args are not read back
+        CHECK(contains(exported.err, "the arguments or results of "));
+    }
+    const auto combined = run_vztrace(
+        {"combine", trace, dir.file("out.json"), "--align", "start", "-o", dir.file("c.pftrace")});
+    REQUIRE(combined.status() == 0);
+    CHECK(std::count(combined.err.begin(), combined.err.end(), '\n') == 2);  // + a shared pid
+    CHECK(contains(combined.err,
+                   "vztrace: warning: combine carries calls alone; left out of " + trace + ": "));
+    SECTION("a trace of calls alone exports without a word") {
+        const std::string plain = dir.file(vztrace::testing::trace_name("plain"));
+        REQUIRE(run_vztrace({"--quiet", "-o", plain, script("fib5.py")}).status() == 0);
+        const auto quiet = run_vztrace({"export", plain, "-o", dir.file("plain.folded")});
+        CHECK(quiet.status() == 0);
+        CHECK(quiet.err.empty());
+    }
+}
+
 TEST_CASE("export .json and .json.gz keep every call, read back by report") {
     Exported exported(script("programs/generators.py"));
     const auto counts = counts_of(exported.loaded);

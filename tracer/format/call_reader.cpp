@@ -84,15 +84,18 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
         }
         visitor.begin(track, name, ns);
     };
+    CallReadResult result;
     reader.on_slice = [&](const DecodedSlice& slice) {
+        if (slice.args != nullptr && !slice.args->empty()) ++result.calls_with_args;
         visitor.end(slice.track_uuid, slice.end_ns);
     };
+    reader.on_instant = [&](const DecodedInstant&) { ++result.instants; };
+    reader.on_counter = [&](const DecodedCounter&) { ++result.counter_values; };
     const bool ok = reader.read_file(path);
     if (!ok && !reader.truncated()) {
         return failed(Status::kDamaged, fmt::format("{} is damaged: {}", path, reader.error()));
     }
     reader.close_open_calls();  // a killed writer's calls end at their thread's last event
-    CallReadResult result;
     result.format = "perfetto";
     result.truncated = reader.truncated();
     result.realtime_offset_ns = reader.realtime_offset_ns();
@@ -137,6 +140,8 @@ struct JsonEvents {
     std::vector<std::string> names;
     std::string error;  // the first event that makes the trace damaged
     bool out_of_memory = false;
+    std::uint64_t instants = 0;
+    std::uint64_t counter_values = 0;
 
     std::uint32_t name_id(std::string_view name) {
         const auto [it, added] =
@@ -155,6 +160,8 @@ struct JsonEvents {
             if (name == "thread_name") thread_names[{event.pid, event.tid}] = std::string(label);
             return;
         }
+        if (phase == "i" || phase == "I") ++instants;
+        if (phase == "C") ++counter_values;
         if (phase != "X" && phase != "B" && phase != "E") return;
         if (!event.has_ts) {
             error = fmt::format("an event \"{}\" has no time", name);
@@ -251,6 +258,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     }
     CallReadResult result;
     result.format = format;
+    result.instants = events.instants;
+    result.counter_values = events.counter_values;
     return result;
 }
 

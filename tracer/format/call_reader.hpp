@@ -39,6 +39,11 @@ struct CallReadResult {
     // CLOCK_REALTIME minus the trace's time axis, when the trace records it (vztrace's
     // Perfetto traces do): what lines up traces of different machines.
     std::optional<std::int64_t> realtime_offset_ns;
+    // What the trace holds besides calls, which the visitor is not given (export and combine
+    // say what they leave out): instants, counter values, calls with arguments or results.
+    std::uint64_t instants = 0;
+    std::uint64_t counter_values = 0;
+    std::uint64_t calls_with_args = 0;
 };
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor);
