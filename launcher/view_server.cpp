@@ -87,6 +87,12 @@ HttpViewServer::HttpViewServer(std::string token)
     // A browser keeps connections open: a short keep-alive lets stop() end soon after
     // Ctrl-C.
     server_->set_keep_alive_timeout(1);
+    // SO_REUSEADDR alone: cpp-httplib's default, SO_REUSEPORT, would let a second server
+    // (another view) listen on the same port and take half of this one's connections.
+    server_->set_socket_options([](socket_t socket) {
+        const int yes = 1;
+        ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     route();
 }
 

@@ -261,6 +261,20 @@ TEST_CASE("view --viewer perfetto says so when port 9001 is taken") {
     CHECK(result.err.find(kServing) == std::string::npos);
 }
 
+TEST_CASE("view will not share its port with another view") {
+    // Both listened (cpp-httplib's SO_REUSEPORT), and the kernel split the connections
+    // between them: the first one's addresses answered 404 about half the time.
+    Viewing first;
+    const auto second = run_vztrace(
+        {"view", first.trace, "--no-browser", "--port", std::to_string(first.port)}, within(30));
+    INFO(second.err);
+    CHECK(second.status() == 2);
+    CHECK(second.err.find("vztrace: error: view: cannot listen on 127.0.0.1:" +
+                          std::to_string(first.port)) == 0);
+    CHECK(std::count(second.err.begin(), second.err.end(), '\n') == 1);
+    CHECK(listening_addresses(first.port).size() == 1);
+}
+
 TEST_CASE("view of a missing or damaged trace says so in one line and serves nothing") {
     TempDir dir;
     dir.write("damaged.json", "{\"traceEvents\": [{\"ph\": \"X\", ");
