@@ -166,13 +166,13 @@ int run_diff(std::span<const std::string> args) {
         }
         out += "]}\n";
     } else if (output_format == "markdown") {
-        out = fmt::format("**vztrace diff** `{}` → `{}`\n\n{}\n\n", markdown_cell(base_path),
-                          markdown_cell(new_path), markdown_cell(summary));
+        out = fmt::format("**vztrace diff** {} → {}\n\n{}\n\n", markdown_code(base_path),
+                          markdown_code(new_path), markdown_cell(summary));
         out += "| function | calls | self ms | self change ms | total ms | total change ms |\n";
         out += "|---|---:|---:|---:|---:|---:|\n";
         for (const DiffRow& row : rows) {
-            out += fmt::format("| `{}` | {} | {:.3f} | {} | {:.3f} | {} |\n",
-                               markdown_cell(row.name), calls_text(row), ms(row.now.self_ns),
+            out += fmt::format("| {} | {} | {:.3f} | {} | {:.3f} | {} |\n", markdown_code(row.name),
+                               calls_text(row), ms(row.now.self_ns),
                                change_text(row.base.self_ns, row.now.self_ns), ms(row.now.total_ns),
                                change_text(row.base.total_ns, row.now.total_ns));
         }

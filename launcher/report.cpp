@@ -101,8 +101,8 @@ std::string render_markdown(const std::vector<Shown>& shown, GroupBy by,
         out += "|---|---:|---:|---:|---:|---:|---:|---:|\n";
         for (const FunctionStats& f : group.functions) {
             out += fmt::format(
-                "| `{}` | {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} | {:.1f} | {:.1f} |\n",
-                markdown_cell(f.name), f.calls, ms(f.self_ns),
+                "| {} | {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} | {:.1f} | {:.1f} |\n",
+                markdown_code(f.name), f.calls, ms(f.self_ns),
                 percent(f.self_ns, group.group->self_ns), ms(f.total_ns),
                 percent(f.total_ns, group.group->self_ns), us(f.mean_ns()), us(f.max_ns));
         }

@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -138,20 +139,119 @@ std::size_t name_width(std::size_t used) {
 }
 
 // Keeps the start (the function) and the end (file and line) of a long name.
+namespace {
+
+// One character of a name: its bytes (a whole UTF-8 sequence, or one byte that is not
+// one) and the columns a terminal gives it.
+struct Glyph {
+    std::size_t begin;
+    std::size_t size;
+    std::size_t columns;
+};
+
+// Columns of a code point: 2 for the wide (East Asian) ones and emoji, 0 for combining
+// marks, else 1; enough to keep a table's columns straight without the locale's wcwidth.
+std::size_t columns_of(char32_t c) {
+    if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) || c == 0xFE0F) return 0;
+    const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) ||
+                      (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+                      (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+                      (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+                      (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
+    return wide ? 2 : 1;
+}
+
+std::vector<Glyph> glyphs_of(std::string_view text) {
+    std::vector<Glyph> glyphs;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        const std::size_t size = lead < 0x80             ? 1
+                                 : (lead & 0xE0) == 0xC0 ? 2
+                                 : (lead & 0xF0) == 0xE0 ? 3
+                                 : (lead & 0xF8) == 0xF0 ? 4
+                                                         : 0;
+        bool whole = size > 0 && i + size <= text.size();
+        char32_t c = size == 1   ? lead
+                     : size == 2 ? lead & 0x1F
+                     : size == 3 ? lead & 0x0F
+                                 : lead & 7;
+        for (std::size_t k = 1; whole && k < size; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            whole = (next & 0xC0) == 0x80;
+            c = (c << 6) | (next & 0x3F);
+        }
+        if (!whole) {  // not UTF-8: the byte alone, one column (the terminal shows one)
+            glyphs.push_back(Glyph{i, 1, 1});
+            ++i;
+            continue;
+        }
+        glyphs.push_back(Glyph{i, size, columns_of(c)});
+        i += size;
+    }
+    return glyphs;
+}
+
+}  // namespace
+
 std::string fitted(const std::string& name, std::size_t width) {
-    if (width == 0 || name.size() <= width) return name;
-    const std::size_t head = (width - 3) / 2;
-    const std::size_t tail = width - 3 - head;
-    return name.substr(0, head) + "..." + name.substr(name.size() - tail);
+    // Control characters (a newline in a file's name) would break the table's lines.
+    std::string text;
+    for (const char c : name) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7F) {
+            text += c == '\n' ? "\\n" : c == '\t' ? "\\t" : fmt::format("\\x{:02x}", byte);
+        } else {
+            text += c;
+        }
+    }
+    if (width == 0) return text;
+    const std::vector<Glyph> glyphs = glyphs_of(text);
+    std::size_t columns = 0;
+    for (const Glyph& g : glyphs) columns += g.columns;
+    if (columns <= width) return text;
+    // The start and the end kept, whole characters only, "..." between.
+    const std::size_t room = width > 3 ? width - 3 : 0;
+    const std::size_t head_room = room / 2;
+    std::size_t head = 0;  // bytes
+    std::size_t used = 0;
+    for (const Glyph& g : glyphs) {
+        if (used + g.columns > head_room) break;
+        used += g.columns;
+        head = g.begin + g.size;
+    }
+    std::size_t tail = text.size();  // where the kept end begins
+    std::size_t tail_used = 0;
+    for (auto g = glyphs.rbegin(); g != glyphs.rend(); ++g) {
+        if (used + tail_used + g->columns > room) break;
+        tail_used += g->columns;
+        tail = g->begin;
+    }
+    return text.substr(0, head) + "..." + text.substr(tail);
 }
 
 std::string markdown_cell(const std::string& text) {
     std::string out;
     for (const char c : text) {
         if (c == '|') out += '\\';
-        out += c;
+        out += c == '\n' || c == '\r' ? ' ' : c;
     }
     return out;
+}
+
+std::string markdown_code(const std::string& text) {
+    // A code span is fenced by more backticks than any run inside it, with a space
+    // between when the text starts or ends with one.
+    std::size_t longest = 0;
+    std::size_t run = 0;
+    for (const char c : text) {
+        run = c == '`' ? run + 1 : 0;
+        longest = std::max(longest, run);
+    }
+    const std::string fence(longest + 1, '`');
+    const bool pad = !text.empty() && (text.front() == '`' || text.back() == '`');
+    const std::string inner = markdown_cell(text);
+    return pad ? fence + " " + inner + " " + fence : fence + inner + fence;
 }
 
 }  // namespace vztrace::launcher

@@ -49,9 +49,12 @@ double us(std::int64_t ns);
 // Columns left for names after `used`: the terminal's width when stdout is one, else
 // $COLUMNS, else 0 (no limit: a file or a CI log keeps whole names).
 std::size_t name_width(std::size_t used);
-// A name cut to `width` (0: whole), its start and end kept.
+// A name cut to `width` columns (0: whole), its start and end kept, never inside a UTF-8
+// character; control characters are shown escaped (\n).
 std::string fitted(const std::string& name, std::size_t width);
 // Text for a markdown table cell.
 std::string markdown_cell(const std::string& text);
+// Text for a markdown table cell as code: fenced so that backticks in it stay its own.
+std::string markdown_code(const std::string& text);
 
 }  // namespace vztrace::launcher

@@ -1,0 +1,65 @@
+// What the after-run tools share for their tables (launcher/subcommand.hpp): names cut to
+// the terminal's width, and markdown cells.
+#include "launcher/subcommand.hpp"
+
+#include <catch2/catch.hpp>
+#include <string>
+
+using vztrace::launcher::fitted;
+using vztrace::launcher::markdown_code;
+
+namespace {
+
+bool valid_utf8(const std::string& text) {
+    for (std::size_t i = 0; i < text.size();) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        const std::size_t size = lead < 0x80             ? 1
+                                 : (lead & 0xE0) == 0xC0 ? 2
+                                 : (lead & 0xF0) == 0xE0 ? 3
+                                 : (lead & 0xF8) == 0xF0 ? 4
+                                                         : 0;
+        if (size == 0 || i + size > text.size()) return false;
+        for (std::size_t k = 1; k < size; ++k) {
+            if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+        }
+        i += size;
+    }
+    return true;
+}
+
+}  // namespace
+
+TEST_CASE("a name too wide is cut to the columns asked, start and end kept") {
+    CHECK(fitted("short", 10) == "short");
+    CHECK(fitted("short", 0) == "short");
+    CHECK(fitted("abcdefghijklmnopqrstuvwxyz", 11) == "abcd...wxyz");
+    CHECK(fitted("abcdefghijklmnopqrstuvwxyz", 11).size() == 11);
+}
+
+TEST_CASE("a name is never cut inside a UTF-8 character, whatever the width") {
+    // Every width from 4 to the whole: 2-byte (ü, ï), 3-byte (函) and 4-byte (😀) characters.
+    // The cut fell inside them at some widths (invalid UTF-8 in the table).
+    const std::string name =
+        "f\xC3\xBCnf (/src/\xC3\xBCn\xC3\xAF/\xE5\x87\xBD\xE6\x95\xB0/"
+        "\xF0\x9F\x98\x80.py:3)";
+    for (std::size_t width = 4; width < name.size() + 2; ++width) {
+        INFO(width);
+        const std::string cut = fitted(name, width);
+        CHECK(valid_utf8(cut));
+    }
+    // Wide characters take two columns: four of them fit in 8, with nothing cut.
+    const std::string wide = "\xE5\x87\xBD\xE6\x95\xB0\xE5\x87\xBD\xE6\x95\xB0";
+    CHECK(fitted(wide, 8) == wide);
+    CHECK(fitted(wide, 7) == "\xE5\x87\xBD...\xE6\x95\xB0");  // 2 + 3 + 2 columns
+}
+
+TEST_CASE("control characters in a name are shown escaped, not written into the table") {
+    CHECK(fitted("a\nb\tc\x01", 0) == "a\\nb\\tc\\x01");
+}
+
+TEST_CASE("a name with backticks stays one code span in a markdown table") {
+    CHECK(markdown_code("plain") == "`plain`");
+    CHECK(markdown_code("a`b") == "``a`b``");
+    CHECK(markdown_code("`x``") == "``` `x`` ```");
+    CHECK(markdown_code("a|b") == "`a\\|b`");
+}
