@@ -57,7 +57,9 @@ int run_diff(std::span<const std::string> args) {
     app.add_option("--sort", sort, "By the change of self or total time, or of calls")
         ->check(CLI::IsMember({"self", "total", "calls", "name"}))
         ->capture_default_str();
-    app.add_option("--limit", limit, "Functions shown (0: all)")->capture_default_str();
+    app.add_option("--limit", limit, "Functions shown (0: all)")
+        ->check(whole_number())
+        ->capture_default_str();
     app.add_option("--match", match_text,
                    "Only the functions whose name contains a match of this regular expression "
                    "(also what --fail-over and --fail-on-new-calls look at)")
@@ -69,7 +71,7 @@ int run_diff(std::span<const std::string> args) {
                    "Exit 1 when the new trace's time grew by more than PCT percent: the time "
                    "in calls, or with --match the matched functions' total time")
         ->type_name("PCT")
-        ->check(CLI::NonNegativeNumber);
+        ->check(percentage());
     app.add_flag("--fail-on-new-calls", fail_on_new_calls,
                  "Exit 4 when a function (matched by --match) is called more often in the new "
                  "trace, or appears in it");

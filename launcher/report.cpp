@@ -155,6 +155,7 @@ int run_report(std::span<const std::string> args) {
         ->check(CLI::IsMember({"self", "total", "calls", "mean", "max", "name"}))
         ->capture_default_str();
     app.add_option("--limit", options.limit, "Functions shown per table (0: all)")
+        ->check(whole_number())
         ->capture_default_str();
     app.add_option("--match", options.match,
                    "Only the functions whose name contains a match of this regular expression")

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +45,34 @@ void add_trace_arguments(CLI::App& app, std::string& trace) {
                    "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
         ->required()
         ->type_name("TRACE");
+}
+
+CLI::Validator whole_number() {
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            const bool digits =
+                !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+            errno = 0;
+            if (digits) static_cast<void>(std::strtoull(text.c_str(), nullptr, 10));
+            if (!digits || errno == ERANGE)
+                return fmt::format("'{}' is not a whole number of 0 or more", text);
+            return {};
+        },
+        "N");
+}
+
+CLI::Validator percentage() {
+    return CLI::Validator(
+        [](const std::string& text) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            const double value = std::strtod(text.c_str(), &end);
+            if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
+                !std::isfinite(value) || value < 0)
+                return fmt::format("'{}' is not a percentage of 0 or more", text);
+            return {};
+        },
+        "PCT");
 }
 
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args) {

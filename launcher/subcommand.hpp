@@ -29,6 +29,11 @@ void add_trace_arguments(CLI::App& app, std::string& trace);
 void warn_left_out(std::string_view command, const std::string& trace,
                    const format::CallReadResult& read);
 
+// Checks of options' values: a count (0, 1, ...; "-5" is refused, not wrapped around) and
+// a percentage (finite, 0 or more).
+CLI::Validator whole_number();
+CLI::Validator percentage();
+
 // Parses a subcommand's arguments; -1 to go on, else the status to exit with (0 after
 // --help).
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args);

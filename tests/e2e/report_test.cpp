@@ -266,6 +266,36 @@ TEST_CASE("report and diff say when their output cannot be written, however long
     }
 }
 
+TEST_CASE("report and diff refuse a count or a percentage that is not one, in one line") {
+    // --limit -5 wrapped around to "all" and --fail-over nan could never fire; "abc" and
+    // "-5" were called out of a range printed with 310 digits.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"report", trace, "--limit", "-5"},
+         "report: --limit: '-5' is not a whole number of 0 or more"},
+        {{"report", trace, "--limit", "99999999999999999999"},
+         "report: --limit: '99999999999999999999' is not a whole number of 0 or more"},
+        {{"diff", trace, trace, "--limit", "-1"},
+         "diff: --limit: '-1' is not a whole number of 0 or more"},
+        {{"diff", trace, trace, "--fail-over", "-5"},
+         "diff: --fail-over: '-5' is not a percentage of 0 or more"},
+        {{"diff", trace, trace, "--fail-over", "abc"},
+         "diff: --fail-over: 'abc' is not a percentage of 0 or more"},
+        {{"diff", trace, trace, "--fail-over", "nan"},
+         "diff: --fail-over: 'nan' is not a percentage of 0 or more"}};
+    for (const auto& [args, message] : cases) {
+        DYNAMIC_SECTION(args[0] << " " << args[args.size() - 2] << " " << args.back()) {
+            const auto result = run_vztrace(args);
+            CHECK(result.status() == 2);
+            CHECK(result.out.empty());
+            CHECK(result.err == "vztrace: error: " + message + "\n");
+        }
+    }
+    CHECK(run_vztrace({"diff", trace, trace, "--fail-over", "2.5"}).status() == 0);
+}
+
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     TempDir dir;
     dir.write("viz.json", kVizTracerJson);
