@@ -75,16 +75,16 @@ PyMethodDef g_gc_def = {"vztrace_gc_callback", reinterpret_cast<PyCFunction>(+on
                         nullptr};
 
 void install_gc() {
-    PyObject* gc = PyImport_ImportModule("gc");
-    PyObject* callbacks = gc != nullptr ? PyObject_GetAttrString(gc, "callbacks") : nullptr;
-    PyObject* callback = callbacks != nullptr ? PyCFunction_New(&g_gc_def, nullptr) : nullptr;
-    if (callback != nullptr && PyList_Check(callbacks) && PyList_Append(callbacks, callback) == 0) {
-        g_gc_done = true;
-    }
-    Py_XDECREF(callback);
-    Py_XDECREF(callbacks);
-    Py_XDECREF(gc);
-    PyErr_Clear();
+    use_builtin_module("gc", [](PyObject* gc) {
+        PyObject* callbacks = PyObject_GetAttrString(gc, "callbacks");
+        PyObject* callback = callbacks != nullptr ? PyCFunction_New(&g_gc_def, nullptr) : nullptr;
+        if (callback != nullptr && PyList_Check(callbacks) &&
+            PyList_Append(callbacks, callback) == 0) {
+            g_gc_done = true;
+        }
+        Py_XDECREF(callback);
+        Py_XDECREF(callbacks);
+    });
 }
 
 // ---- --log-print ----------------------------------------------------------------------

@@ -18,4 +18,20 @@ PyObject* replace_module_function(PyObject* module, const char* module_name, PyM
     return replacement;
 }
 
+void use_builtin_module(const char* name, const std::function<void(PyObject*)>& use) {
+    PyObject* key = PyUnicode_FromString(name);
+    PyObject* already = key != nullptr ? PyImport_GetModule(key) : nullptr;  // new reference
+    PyErr_Clear();
+    PyObject* module = already != nullptr ? already : PyImport_Import(key);
+    if (module != nullptr) use(module);
+    PyErr_Clear();
+    if (module != nullptr && already == nullptr) {
+        PyObject* modules = PyImport_GetModuleDict();  // borrowed
+        if (PyDict_GetItemWithError(modules, key) == module) PyDict_DelItem(modules, key);
+        PyErr_Clear();
+    }
+    Py_XDECREF(module);
+    Py_XDECREF(key);
+}
+
 }  // namespace vztrace::tracer

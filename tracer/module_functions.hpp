@@ -5,6 +5,8 @@
 
 #include <Python.h>
 
+#include <functional>
+
 namespace vztrace::tracer {
 
 // Puts a function made from `def` (named `def.ml_name`, its __module__ `module_name`) in
@@ -14,5 +16,11 @@ namespace vztrace::tracer {
 // replacement cannot be made.
 PyObject* replace_module_function(PyObject* module, const char* module_name, PyMethodDef& def,
                                   PyObject*& original);
+
+// Hands built-in module `name` (one whose state is the interpreter's: atexit's callbacks,
+// gc's) to `use`, for vztrace's own use; when the program had not imported it, it is taken
+// out of sys.modules again, so the program sees python's modules (an import of its own
+// later makes a module object over the same state). Any error is cleared.
+void use_builtin_module(const char* name, const std::function<void(PyObject*)>& use);
 
 }  // namespace vztrace::tracer

@@ -546,15 +546,13 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
 
 void program_starts() {
     if (g_session == nullptr || !g_installed) return;
-    PyObject* atexit = PyImport_ImportModule("atexit");
-    PyObject* callback = PyCFunction_New(&g_at_exit_def, nullptr);
-    if (atexit != nullptr && callback != nullptr) {
-        PyObject* result = PyObject_CallMethod(atexit, "register", "O", callback);
+    use_builtin_module("atexit", [](PyObject* atexit) {
+        PyObject* callback = PyCFunction_New(&g_at_exit_def, nullptr);
+        PyObject* result =
+            callback != nullptr ? PyObject_CallMethod(atexit, "register", "O", callback) : nullptr;
         Py_XDECREF(result);
-    }
-    Py_XDECREF(callback);
-    Py_XDECREF(atexit);
-    PyErr_Clear();
+        Py_XDECREF(callback);
+    });
     install_process_handlers();
     if (!g_exit_wrapped) wrap_exit();
     g_program_started = true;

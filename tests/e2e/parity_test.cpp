@@ -28,6 +28,15 @@ TEST_CASE("a script sees the same argv, sys.path, flags, locale and __main__ as 
     check_parity({script("parity_info.py"), "one", "two words"});
 }
 
+TEST_CASE("the program finds no module imported that python had not: atexit, gc") {
+    // vztrace imported atexit (its last atexit callback) and, with --log-gc, gc.
+    RunOptions options;
+    for (const char* name : {"VZTRACE_LOG_GC", "VZTRACE_LOG_PRINT", "VZTRACE_LOG_ASYNC",
+                             "VZTRACE_LOG_FUNC_ARGS", "VZTRACE_NO_STARTUP"})
+        options.env[name] = "1";
+    check_parity({script("parity_info.py")}, options);
+}
+
 TEST_CASE("python's own flags are honoured: -u -B -E -s -S -I -P -O -X -W") {
     check_parity({"-u", "-B", "-E", "-s", script("parity_info.py")});
     check_parity({"-S", "-O", "-X", "utf8", "-W", "error", script("parity_info.py"), "x"});

@@ -1,7 +1,10 @@
 # Prints what a program can see of how it was started; vztrace must match python.
-import locale
-import pickle
 import sys
+
+modules_at_start = sorted(sys.modules)
+
+import locale  # noqa: E402
+import pickle  # noqa: E402
 
 
 class Point:
@@ -10,6 +13,7 @@ class Point:
 
 
 if __name__ == "__main__":
+    print("modules", modules_at_start)
     print("argv", sys.argv)
     print("orig_argv", sys.orig_argv[1:])
     print("path0", sys.path[0] if sys.path else None)
