@@ -214,8 +214,6 @@ void install_print() {
     if (builtins == nullptr) return;  // not yet
     PyObject* current = PyObject_GetAttrString(builtins, "print");
     if (current != nullptr && PyCFunction_Check(current)) {
-        // The same docstring and signature as python's.
-        g_print_def.ml_doc = reinterpret_cast<PyCFunctionObject*>(current)->m_ml->ml_doc;
         Py_XDECREF(replace_module_function(builtins, "builtins", g_print_def, g_original_print));
     }
     g_print_done = true;  // done, or never possible (print replaced by then)

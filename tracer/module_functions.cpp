@@ -5,8 +5,18 @@ namespace vztrace::tracer {
 PyObject* replace_module_function(PyObject* module, const char* module_name, PyMethodDef& def,
                                   PyObject*& original) {
     PyObject* current = PyObject_GetAttrString(module, def.ml_name);
-    PyObject* name = current != nullptr ? PyUnicode_FromString(module_name) : nullptr;
-    PyObject* replacement = name != nullptr ? PyCFunction_NewEx(&def, nullptr, name) : nullptr;
+    // What the program can see of it is the original's: its __self__ (the module), its
+    // __module__, its doc and signature (inspect.signature reads them from the doc).
+    PyObject* self = module;
+    PyObject* name = nullptr;
+    if (current != nullptr && PyCFunction_Check(current)) {
+        const auto* function = reinterpret_cast<PyCFunctionObject*>(current);
+        self = function->m_self;
+        name = Py_XNewRef(function->m_module);
+        def.ml_doc = function->m_ml->ml_doc;
+    }
+    if (current != nullptr && name == nullptr) name = PyUnicode_FromString(module_name);
+    PyObject* replacement = name != nullptr ? PyCFunction_NewEx(&def, self, name) : nullptr;
     Py_XDECREF(name);
     if (replacement == nullptr || PyObject_SetAttrString(module, def.ml_name, replacement) != 0) {
         Py_XDECREF(current);

@@ -9,11 +9,12 @@
 
 namespace vztrace::tracer {
 
-// Puts a function made from `def` (named `def.ml_name`, its __module__ `module_name`) in
-// place of `module.<def.ml_name>`. Returns it (a new reference) and sets `original` to the
-// function it replaces (a new reference, kept for the life of the process); returns null,
-// with nothing changed and no error set, when the module has no such attribute or the
-// replacement cannot be made.
+// Puts a function made from `def` (named `def.ml_name`) in place of
+// `module.<def.ml_name>`, with the original's __self__, __module__ and doc (so signature)
+// where it is a built-in function, else the module and `module_name`. Returns it (a new reference)
+// and sets `original` to the function it replaces (a new reference, kept for the life of the
+// process); returns null, with nothing changed and no error set, when the module has no such
+// attribute or the replacement cannot be made.
 PyObject* replace_module_function(PyObject* module, const char* module_name, PyMethodDef& def,
                                   PyObject*& original);
 

@@ -37,6 +37,15 @@ TEST_CASE("the program finds no module imported that python had not: atexit, gc"
     check_parity({script("parity_info.py")}, options);
 }
 
+TEST_CASE("the module functions vztrace stands in for look as python's: self, module, signature") {
+    // Their __self__ was None, their signatures began with `module`, their docs were
+    // vztrace's (signal.signal copies _signal.signal's), print's too with --log-print.
+    check_parity({script("stand_ins.py")});
+    RunOptions options;
+    options.env["VZTRACE_LOG_PRINT"] = "1";
+    check_parity({script("stand_ins.py")}, options);
+}
+
 TEST_CASE("python's own flags are honoured: -u -B -E -s -S -I -P -O -X -W") {
     check_parity({"-u", "-B", "-E", "-s", script("parity_info.py")});
     check_parity({"-S", "-O", "-X", "utf8", "-W", "error", script("parity_info.py"), "x"});
