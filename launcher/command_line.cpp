@@ -417,12 +417,23 @@ struct CliDefinition {
         if (is_boolean) {
             usage_error(fmt::format("{}: expected a value, not true or false", entry.where));
         }
-        if (entry.kind == ConfigEntry::Kind::kStrings && option.get_items_expected_max() < 2) {
+        const bool array = entry.kind == ConfigEntry::Kind::kStrings ||
+                           entry.kind == ConfigEntry::Kind::kOtherArray;
+        if (array && option.get_items_expected_max() < 2) {
             usage_error(fmt::format("{}: expected one value, not an array", entry.where));
+        }
+        if (entry.kind == ConfigEntry::Kind::kOtherArray) {
+            usage_error(fmt::format("{}: expected an array of strings", entry.where));
         }
         const bool paths = std::any_of(
             kPathOptions.begin(), kPathOptions.end(),
             [&](std::string_view name) { return option.check_lname(std::string(name)); });
+        // Paths, event names and the hook's name are text: a number there is a mistake, not
+        // a file named "5".
+        if (entry.kind == ConfigEntry::Kind::kNumber &&
+            (paths || option.check_lname("log-audit") || option.check_lname("hook"))) {
+            usage_error(fmt::format("{}: expected a string, not a number", entry.where));
+        }
         if (!paths) return entry.values;
         std::vector<std::string> values;
         for (const std::string& value : entry.values) {

@@ -41,8 +41,10 @@ ConfigEntry entry_of(const std::string& key, const toml::node& node, const std::
         entry.kind = ConfigEntry::Kind::kStrings;
         for (const toml::node& item : *array) {
             const auto* item_text = item.as_string();
-            if (item_text == nullptr) {
-                config_error(fmt::format("{}: expected an array of strings", where));
+            if (item_text == nullptr) {  // the option it is for says what it expected
+                entry.kind = ConfigEntry::Kind::kOtherArray;
+                entry.values.clear();
+                break;
             }
             entry.values.push_back(item_text->get());
         }

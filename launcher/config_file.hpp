@@ -12,7 +12,8 @@ namespace vztrace::launcher {
 
 // One `key = value` of the file, its value spelled as on the command line.
 struct ConfigEntry {
-    enum class Kind { kBoolean, kNumber, kString, kStrings };
+    // kOtherArray: an array of anything but strings (no option takes one).
+    enum class Kind { kBoolean, kNumber, kString, kStrings, kOtherArray };
     std::string key;                  // as written: "max_memory", "ignore-c-function"
     std::string where;                // for messages: "/p/pyproject.toml:3: [tool.vztrace] key"
     Kind kind = Kind::kString;        // what the file gave

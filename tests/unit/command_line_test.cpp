@@ -455,6 +455,15 @@ TEST_CASE("a bad key, value or TOML in a config file is one line naming the file
          "4: [tool.vztrace] output: expected one value, not an array"},
         {"include_files = [\"src\", 3]",
          "4: [tool.vztrace] include_files: expected an array of strings"},
+        // Text options took numbers as names: a path "5", a directory "7", an audit event.
+        {"include_files = 5", "4: [tool.vztrace] include_files: expected a string, not a number"},
+        {"include_files = 1.5", "4: [tool.vztrace] include_files: expected a string, not a number"},
+        {"output_dir = 7", "4: [tool.vztrace] output_dir: expected a string, not a number"},
+        {"output = 7", "4: [tool.vztrace] output: expected a string, not a number"},
+        {"log_audit = 5", "4: [tool.vztrace] log_audit: expected a string, not a number"},
+        {"hook = 1", "4: [tool.vztrace] hook: expected a string, not a number"},
+        // One value, given as an array of numbers: the array is the mistake.
+        {"max_memory = [1]", "4: [tool.vztrace] max_memory: expected one value, not an array"},
         {"max_stack_depth = 0",
          "4: [tool.vztrace] max_stack_depth: invalid depth '0' (expected 1 or more)"},
         {"min_duration = \"soon\"",
