@@ -263,8 +263,11 @@ def startup(args, python, vztrace, tmp, env):
     # In the order of the steps (the table of where the time goes lists them so).
     argvs = {
         "python": ([python, "-c", "pass"], env),
-        "vztrace, nothing traced": ([vztrace, "-o", "untraced.pftrace", "-c", "pass"],
-                                    dict(env, VZTRACE_ROOT_PID="1")),
+        # The output by the environment, as a child gets it: an -o on the command line
+        # would make it a root of its own.
+        "vztrace, nothing traced": ([vztrace, "-c", "pass"],
+                                    dict(env, VZTRACE_ROOT_PID="1",
+                                         VZTRACE_OUTPUT="untraced.pftrace")),
         "vztrace, nothing recorded": ([vztrace, "--ignore-c-function", "--include-files",
                                        nothing, "-o", "nothing.pftrace", "-c", "pass"], env),
         "vztrace --ignore-c-function": ([vztrace, "--ignore-c-function", "-o",

@@ -473,6 +473,8 @@ struct CliDefinition {
 // Turns the parsed texts into settings, checking each value; an error names the option,
 // variable or config file key the value came from.
 void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
+    trace.output_on_command_line =
+        cli.source_of(cli.app.get_option("--output")) == CliDefinition::Source::kCommandLine;
     cli.checked("--max-memory", [&] {
         if (!cli.max_memory_text.empty()) trace.max_memory = parse_size(cli.max_memory_text);
     });

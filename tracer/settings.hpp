@@ -51,6 +51,9 @@ inline std::string_view hook_choice_name(HookChoice choice) {
 
 struct TraceSettings {
     std::string output = "result.pftrace";  // absolute once the launcher has resolved it
+    // -o on this process's own command line: a vztrace that a traced program starts so is a
+    // root of its own, writing where it was told, not a child of the tree.
+    bool output_on_command_line = false;
     bool quiet = false;
     bool ignore_c_function = false;
     HookChoice hook = HookChoice::kAuto;

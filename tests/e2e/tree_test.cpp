@@ -313,6 +313,27 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
     }
 }
 
+TEST_CASE("a vztrace the program starts with its own -o writes its own trace there") {
+    // Its -o was ignored: it joined the tree as a child, and its file never appeared.
+    TempDir dir;
+    const std::string outer = dir.file(vztrace::testing::trace_name("outer"));
+    const std::string inner = dir.file(vztrace::testing::trace_name("inner"));
+    const auto result =
+        run_vztrace({"--quiet", "-o", outer, tree_script("nested_own_output.py"), inner});
+    REQUIRE(result.status() == 0);
+    CHECK(result.out == "inner exited 0\n");
+    CHECK(result.err.empty());
+    REQUIRE(vztrace::testing::file_exists(inner));
+    const auto inner_trace = load_trace(inner);
+    CHECK(inner_trace.count_prefix("inner_only (") == 1);
+    CHECK(inner_trace.processes.size() == 1);
+    const auto outer_trace = load_trace(outer);
+    CHECK(outer_trace.count_prefix("inner_only (") == 0);
+    CHECK(outer_trace.count_prefix("start_inner (") == 1);
+    CHECK(outer_trace.processes.size() == 1);
+    CHECK(outer_trace.metadata.at("missing_pids") == "[]");
+}
+
 TEST_CASE("the parts directory is private and removed after the run") {
     TempDir dir;
     TempDir tmp;
