@@ -397,10 +397,17 @@ void install() {
 // (`__file__` set for a script, `__spec__` for runpy's modules, directories and zip
 // files). Imports that come first (runpy's own, a package's __init__ under -m pkg.mod)
 // leave __main__ as it was.
+void target_starts() {
+    g_target_started = true;
+    // --no-startup: the program's first line is here, not where python began to look for it
+    // (a script's path probed by the import system, runpy's imports for -m).
+    if (g_active && g_session->settings().no_startup) g_session->pauses().resume(TickClock::now());
+}
+
 void note_target_start(const char* event) {
     if (std::strcmp(event, "cpython.run_command") == 0 ||
         std::strcmp(event, "cpython.run_stdin") == 0) {
-        g_target_started = true;
+        target_starts();
         return;
     }
     if (std::strcmp(event, "exec") != 0) return;
@@ -411,7 +418,7 @@ void note_target_start(const char* event) {
     if (globals != nullptr) {
         PyObject* file = PyDict_GetItemString(globals, "__file__");
         PyObject* spec = PyDict_GetItemString(globals, "__spec__");
-        g_target_started = file != nullptr || (spec != nullptr && spec != Py_None);
+        if (file != nullptr || (spec != nullptr && spec != Py_None)) target_starts();
     }
     PyErr_Clear();
     PyErr_Restore(type, value, traceback);
@@ -559,7 +566,6 @@ void program_starts() {
     log_options::program_starts();
     if (g_active) {
         g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kExit);
-        if (g_session->settings().no_startup) g_session->pauses().resume(TickClock::now());
     }
 }
 

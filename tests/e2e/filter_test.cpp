@@ -201,6 +201,41 @@ TEST_CASE("filter: --min-duration leaves short calls out and keeps the long ones
         CHECK(functions.count("leaf") == 0);
 }
 
+TEST_CASE("filter: --no-startup records from the program's first line, a script's or a module's") {
+    // What python does to find the program came first: zipimporter.__init__, the path
+    // hooks and FileLoader.__init__ for a script; runpy's imports (about 1,500 calls) for
+    // -m.
+    const std::vector<std::pair<std::vector<std::string>, std::string>> programs = {
+        {{script("fib5.py")}, "<module> (" + script("fib5.py") + ":1)"},
+        {{"-m", "mypkg", "arg"}, "<module> (" + script("mypkg/__main__.py") + ":1)"}};
+    for (const auto& [program, first] : programs) {
+        DYNAMIC_SECTION(program[0]) {
+            TempDir dir;
+            const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+            std::vector<std::string> args = {"--quiet", "--no-startup", "-o", path};
+            args.insert(args.end(), program.begin(), program.end());
+            vztrace::testing::RunOptions options;
+            options.cwd = kScripts;
+            const auto result = run_vztrace(args, options);
+            INFO(result.err);
+            REQUIRE(result.status() == 0);
+            const Trace trace = load_trace(path);
+            REQUIRE_FALSE(trace.slices.empty());
+            const auto earliest = std::min_element(
+                trace.slices.begin(), trace.slices.end(), [](const auto& a, const auto& b) {
+                    return a.ts_ns != b.ts_ns ? a.ts_ns < b.ts_ns : a.dur_ns > b.dur_ns;
+                });
+            CHECK(earliest->name == first);
+            for (const TraceEvent& slice : trace.slices) {
+                INFO(slice.name);
+                CHECK(slice.ts_ns >= earliest->ts_ns);
+                CHECK(slice.name.find("zipimporter") == std::string::npos);
+                CHECK(slice.name.find("FileLoader.__init__") == std::string::npos);
+            }
+        }
+    }
+}
+
 TEST_CASE(
     "filter: --no-startup leaves the interpreter's start-up out and keeps every program call") {
     const Run run = traced({"--no-startup"});
