@@ -11,20 +11,19 @@ using vztrace::launcher::markdown_code;
 namespace {
 
 bool valid_utf8(const std::string& text) {
-    for (std::size_t i = 0; i < text.size();) {
-        const auto lead = static_cast<unsigned char>(text[i]);
-        const std::size_t size = lead < 0x80             ? 1
-                                 : (lead & 0xE0) == 0xC0 ? 2
-                                 : (lead & 0xF0) == 0xE0 ? 3
-                                 : (lead & 0xF8) == 0xF0 ? 4
-                                                         : 0;
-        if (size == 0 || i + size > text.size()) return false;
-        for (std::size_t k = 1; k < size; ++k) {
-            if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
+    int owed = 0;  // continuation bytes the last lead byte announced
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (owed > 0) {
+            if ((byte >> 6) != 2) return false;
+            --owed;
+        } else if (byte >= 0xF8 || (byte >= 0x80 && byte < 0xC0)) {
+            return false;
+        } else {
+            owed = byte >= 0xF0 ? 3 : byte >= 0xE0 ? 2 : byte >= 0xC0 ? 1 : 0;
         }
-        i += size;
     }
-    return true;
+    return owed == 0;
 }
 
 }  // namespace
