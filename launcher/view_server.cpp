@@ -197,7 +197,22 @@ void HttpViewServer::route() {
             response.set_header("Allow", "GET, HEAD, OPTIONS");
             return httplib::Server::HandlerResponse::Handled;
         }
-        response.status = 200;
+        // Ranges: cpp-httplib cuts the answer to them, but takes any as given. One outside
+        // the file is refused (416) before it would make a length of garbage; one that runs
+        // past the end is too, as this server cannot shorten it.
+        const auto size = static_cast<std::int64_t>(file->second.size);
+        for (const auto& [first, last] : request.ranges) {
+            const bool fits = first < 0
+                                  ? last > 0 && last <= size
+                                  : first < size && (last < 0 || (last >= first && last < size));
+            if (!fits) {
+                response.status = 416;
+                response.set_header("Content-Range", "bytes */" + std::to_string(size));
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
+        // Unset: cpp-httplib answers 200, or 206 when it cuts the answer to a range.
+        response.status = -1;
         const int fd = file->second.fd;
         response.set_content_provider(
             file->second.size, file->second.content_type,

@@ -296,6 +296,28 @@ TEST_CASE("report and diff refuse a count or a percentage that is not one, in on
     CHECK(run_vztrace({"diff", trace, trace, "--fail-over", "2.5"}).status() == 0);
 }
 
+TEST_CASE("report reads a JSON B with no E as a call that the trace ended in", "[perfetto]") {
+    // It was dropped, with the time of what ran inside it going to no caller.
+    TempDir dir;
+    dir.write("open.json", R"json({"traceEvents": [
+ {"pid": 7, "tid": 8, "ts": 1000.0, "name": "outer", "ph": "B"},
+ {"pid": 7, "tid": 8, "ts": 1010.0, "name": "inner", "ph": "B"},
+ {"pid": 7, "tid": 8, "ts": 1020.0, "name": "inner", "ph": "E"},
+ {"pid": 7, "tid": 8, "ts": 1030.0, "dur": 5.0, "name": "last", "ph": "X"}
+]})json");
+    Report report;
+    report_json(report, {dir.file("open.json")});
+    REQUIRE(report.groups.size() == 1);
+    auto& functions = report.groups[0];
+    CHECK(std::uint64_t(report.root["calls"]) == 3);
+    // outer: 1000 to the thread's last time, 1035 us; inner and last within it.
+    CHECK(functions["outer"].calls == 1);
+    CHECK(functions["outer"].total_ns == 35000);
+    CHECK(functions["outer"].self_ns == 35000 - 10000 - 5000);
+    CHECK(functions["inner"].total_ns == 10000);
+    CHECK(functions["last"].total_ns == 5000);
+}
+
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     TempDir dir;
     dir.write("viz.json", kVizTracerJson);

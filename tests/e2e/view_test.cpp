@@ -275,6 +275,37 @@ TEST_CASE("view will not share its port with another view") {
     CHECK(listening_addresses(first.port).size() == 1);
 }
 
+TEST_CASE("view answers a range of the trace with it, and one outside it with 416") {
+    // It answered 200 with a Content-Range, and a range past the end with a length of
+    // 18446744073708669459.
+    Viewing viewing;
+    const std::string bytes = file_bytes(viewing.trace);
+    REQUIRE(bytes.size() > 100);
+    auto client = viewing.client();
+    const std::string path = viewing.path_of(viewing.trace_url);
+    const auto first = client.Get(path, {{"Range", "bytes=0-9"}});
+    REQUIRE(first);
+    CHECK(first->status == 206);
+    CHECK(first->body == bytes.substr(0, 10));
+    CHECK(first->get_header_value("Content-Range") == "bytes 0-9/" + std::to_string(bytes.size()));
+    const auto tail = client.Get(path, {{"Range", "bytes=-5"}});
+    REQUIRE(tail);
+    CHECK(tail->status == 206);
+    CHECK(tail->body == bytes.substr(bytes.size() - 5));
+    const auto whole = client.Get(path);
+    REQUIRE(whole);
+    CHECK(whole->status == 200);
+    CHECK(whole->body == bytes);
+    for (const char* outside : {"bytes=999999999-", "bytes=0-999999999"}) {
+        INFO(outside);
+        const auto refused = client.Get(path, {{"Range", outside}});
+        REQUIRE(refused);
+        CHECK(refused->status == 416);
+        CHECK(refused->get_header_value("Content-Range") ==
+              "bytes */" + std::to_string(bytes.size()));
+    }
+}
+
 TEST_CASE("view of a missing or damaged trace says so in one line and serves nothing") {
     TempDir dir;
     dir.write("damaged.json", "{\"traceEvents\": [{\"ph\": \"X\", ");

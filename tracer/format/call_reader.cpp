@@ -126,6 +126,7 @@ struct JsonThread {
     std::int64_t tid = 0;
     std::vector<JsonCall> calls;
     std::vector<std::pair<std::int64_t, std::uint32_t>> open;  // B events not yet ended
+    std::int64_t last_ns = INT64_MIN;                          // its latest time seen
 };
 
 std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0); }
@@ -170,10 +171,12 @@ struct JsonEvents {
         JsonThread& thread = threads[{event.pid, event.tid}];
         thread.pid = event.pid;
         thread.tid = event.tid;
+        thread.last_ns = std::max(thread.last_ns, micros_to_ns(event.ts));
         if (phase == "X") {
             const std::int64_t begin = micros_to_ns(event.ts);
             const double dur = event.has_dur ? event.dur : 0;
             thread.calls.push_back(JsonCall{begin, begin + micros_to_ns(dur), name_id(name)});
+            thread.last_ns = std::max(thread.last_ns, thread.calls.back().end_ns);
         } else if (phase == "B") {
             thread.open.emplace_back(micros_to_ns(event.ts), name_id(name));
         } else if (!thread.open.empty()) {  // E ends the innermost B
@@ -228,6 +231,13 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         visitor.thread(key, thread.pid, thread.tid,
                        process != process_names.end() ? process->second : std::string(),
                        named != thread_names.end() ? named->second : std::string());
+        // A B with no E (a call the trace ended in) ends at the thread's last time, as
+        // Perfetto shows it: innermost first, so the order of writing holds.
+        while (!thread.open.empty()) {
+            const auto [begin, id] = thread.open.back();
+            thread.open.pop_back();
+            thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id});
+        }
         // Parents before children: by begin, the longer first, and of calls with the same
         // begin and end, the one written later (a complete event is written as its call
         // ends, so a parent comes after its children: calls a ring cut, all begun at the
