@@ -36,7 +36,7 @@ inline thread_local ThreadBuffer* t_buffer = nullptr;
 struct RecordingInfo {
     std::string vztrace_version;
     std::string python_version;
-    std::string hook;  // "sys.monitoring (tool 5)" or "PyEval_SetProfile"
+    std::string hook;         // "sys.monitoring (tool 5)" or "PyEval_SetProfile"
     std::string hook_misses;  // what a forced mechanism does not see ("": nothing)
 };
 
