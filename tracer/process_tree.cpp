@@ -119,9 +119,9 @@ void export_settings(const TraceSettings& settings) {
 std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     const pid_t self = ::getpid();
     const char* root_env = std::getenv(kRootPid);
-    const bool in_tree = root_env != nullptr && *root_env != '\0';
-    const bool is_child =
-        in_tree && std::atol(root_env) != self && !settings.output_on_command_line;
+    // The tree's root, when this process is in one (0: it is not); itself after an exec.
+    const pid_t root = root_env != nullptr && *root_env != '\0' ? std::atol(root_env) : 0;
+    const bool is_child = root != 0 && root != self && !settings.output_on_command_line;
     const std::string output = absolute(settings.output);
 
     if (settings.pid_suffix || !settings.output_dir.empty()) {
@@ -164,8 +164,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     }
     // A root that exec'd itself keeps its directory: its earlier image's part is there.
     const char* parts = std::getenv(kPartsDir);
-    if (in_tree && std::atol(root_env) == self && parts != nullptr && *parts != '\0' &&
-        fs::is_directory(parts)) {
+    if (root == self && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
         plan.parts_dir = parts;
         plan.continued = true;
     } else {

@@ -111,8 +111,8 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     const Job oldest = queue_.front();
     queue_.pop_front();
     // What is given up still says which calls are open at the cut, up to the end if they
-    // never end: the stack is followed through every chunk given up (about 2 ns a record,
-    // once per 4096 records of a thread).
+    // never end: the stack is followed through every chunk given up, one pass over its
+    // records when the ring takes it back (ring mode only).
     Cut& cut = cuts_[oldest.buffer];
     for (std::size_t i = 0; i < oldest.chunk->used; ++i) {
         const Record& record = oldest.chunk->records[i];
@@ -179,12 +179,20 @@ void TraceWriter::drain_here() {
     }
 }
 
-void TraceWriter::begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns) {
+void TraceWriter::begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns,
+                                 const TickMapping& mapping) {
+    // A ring cut this thread: its sequence begins at the cut, with the calls open there
+    // begun, flagged, so that what follows nests under them.
+    const auto cut = cuts_.find(&buffer);
+    if (cut != cuts_.end()) first_ns = std::min(first_ns, mapping.to_ns(cut->second.last_ticks));
     format::PerfettoSequence& sequence = buffer.sequence();
     sequence.begin(first_ns, boottime_offset_ns_, out_);
     format::append_thread_descriptor(sequence.sequence_id(), sequence.track_uuid(),
                                      format::process_track_uuid(pid_), pid_,
                                      static_cast<std::int64_t>(buffer.tid()), buffer.name(), out_);
+    if (cut == cuts_.end()) return;
+    const auto symbols = [this](SymbolId id) { return symbol(id); };
+    for (const SymbolId id : cut->second.open) sequence.begin_cut_call(id, first_ns, symbols, out_);
 }
 
 void TraceWriter::process(Job job) {
@@ -199,19 +207,8 @@ void TraceWriter::process(Job job) {
             const TickMapping mapping(start_, TickClock::anchor(), source_);
             const auto to_ns = [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); };
             out_.clear();
-            if (!sequence.begun()) {
-                std::int64_t first_ns = to_ns(chunk->records[0].ticks);
-                const auto cut = cuts_.find(job.buffer);
-                if (cut != cuts_.end())
-                    first_ns = std::min(first_ns, to_ns(cut->second.last_ticks));
-                begin_sequence(*job.buffer, first_ns);
-                if (cut != cuts_.end()) {
-                    // Calls open at the cut begin there, flagged, so what follows nests.
-                    for (const SymbolId id : cut->second.open) {
-                        sequence.begin_cut_call(id, first_ns, symbols, out_);
-                    }
-                }
-            }
+            if (!sequence.begun())
+                begin_sequence(*job.buffer, to_ns(chunk->records[0].ticks), mapping);
             std::span<const Record> records(chunk->records, chunk->used);
             if (RecordFilter* filter = filter_of(*job.buffer)) {
                 filtered_.clear();
@@ -369,16 +366,11 @@ bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t e
     for (ThreadBuffer* buffer : buffers) {
         format::PerfettoSequence& sequence = buffer->sequence();
         counts_.not_recorded += buffer->not_recorded();
-        const auto cut = cuts_.find(buffer);
-        if (!sequence.begun() && cut != cuts_.end() && !cut->second.open.empty()) {
-            // A thread the ring kept nothing of, in calls all along (blocked in one): they
-            // begin at the cut, as above, and end with the others.
-            const std::int64_t at_ns = mapping.to_ns(cut->second.last_ticks);
-            begin_sequence(*buffer, at_ns);
-            const auto symbols = [this](SymbolId id) { return symbol(id); };
-            for (const SymbolId id : cut->second.open) {
-                sequence.begin_cut_call(id, at_ns, symbols, out_);
-            }
+        // A thread the ring kept nothing of, in calls all along (blocked in one): they begin
+        // at the cut and end with the others.
+        if (const auto cut = cuts_.find(buffer);
+            !sequence.begun() && cut != cuts_.end() && !cut->second.open.empty()) {
+            begin_sequence(*buffer, mapping.to_ns(cut->second.last_ticks), mapping);
         }
         if (!sequence.begun()) continue;
         if (RecordFilter* filter = buffer->filter().get()) {

@@ -100,7 +100,7 @@ class TraceWriter final : public ChunkSink {
     Chunk* next_ring_chunk(std::size_t capacity);
     // The buffer's filter, made when the recording controls first need one.
     RecordFilter* filter_of(ThreadBuffer& buffer);
-    void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns);
+    void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns, const TickMapping& mapping);
     template <typename ToNs, typename Symbols>
     void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
                           ToNs&& to_ns, Symbols&& symbols);
