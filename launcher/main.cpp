@@ -13,6 +13,7 @@
 #include "launcher/export.hpp"
 #include "launcher/report.hpp"
 #include "launcher/view.hpp"
+#include "tracer/root_registry.hpp"
 
 int main(int argc, char** argv) {
     try {
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
         if (args.size() >= 2 && args[1] == "view") {
             return vztrace::launcher::run_view(std::span(args).subspan(2));
         }
+        // A vztrace the program started with an environment of its own still belongs to
+        // the traced tree it runs in: its settings come from the nearest root above it.
+        vztrace::tracer::adopt_ancestor_root(vztrace::tracer::default_registry_dir());
         vztrace::launcher::Invocation invocation = vztrace::launcher::parse_command_line(args);
         switch (invocation.action) {
             case vztrace::launcher::Invocation::Action::kHelp:

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "tracer/part_file.hpp"
+#include "tracer/root_registry.hpp"
 
 namespace vztrace::tracer {
 namespace {
@@ -138,6 +139,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
         if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
         export_settings(settings);
+        if (!is_child) register_root(default_registry_dir());
         return check_writable_dir(plan.output, plan.output);
     }
     if (is_child) {
@@ -160,6 +162,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
     if (settings.ignore_multiprocess) {
         ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
+        register_root(default_registry_dir());
         return {};
     }
     // A root that exec'd itself keeps its directory: its earlier image's part is there.
@@ -179,6 +182,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         ::setenv(kPartsDir, plan.parts_dir.c_str(), 1);
     }
     export_settings(settings);
+    register_root(default_registry_dir());
     return {};
 }
 

@@ -14,6 +14,7 @@
 #include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/perfetto_reader.hpp"
 #include "tracer/part_file.hpp"
+#include "tracer/root_registry.hpp"
 
 namespace vztrace::tracer {
 namespace {
@@ -183,6 +184,7 @@ void Session::resume_writer() {
 void Session::abandon() {
     if (finished_) return;
     finished_ = true;
+    unregister_root();
     if (writer_) writer_->stop_thread();
     writer_.reset();
     stream_.reset();  // a temporary name is removed; the user's file stays as it was
@@ -266,6 +268,14 @@ ProcessSummary Session::summary() const {
 bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     if (finished_) return finish_result_;
     finished_ = true;
+    // A root's children find it by its entry until it has collected them; an image about
+    // to exec keeps it for the next (the same pid and start time).
+    struct Unregister {
+        bool keep;
+        ~Unregister() {
+            if (!keep) unregister_root();
+        }
+    } unregister{before_exec};
     if (!writer_) return true;
     finish_started_ = std::chrono::steady_clock::now();
     const std::vector<ThreadBuffer*> all = buffers();

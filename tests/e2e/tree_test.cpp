@@ -313,6 +313,29 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
     }
 }
 
+TEST_CASE("children started with an environment of their own are in the root's trace") {
+    // They were roots of their own: each wrote its summary into the stderr the program
+    // read and a result.pftrace into its working directory, and the trace lacked them.
+    TempDir dir;
+    TempDir work;
+    const std::string trace_path = dir.file(vztrace::testing::trace_name("trace"));
+    RunOptions options;
+    options.cwd = work.path();
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace_path, tree_script("own_environment.py")}, options);
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    CHECK(result.out == "'1\\n' '' 0\n'2\\n' '' 0\n");
+    CHECK(result.err.empty());
+    CHECK(std::distance(std::filesystem::directory_iterator(work.path()),
+                        std::filesystem::directory_iterator()) == 0);
+    const auto trace = load_trace(trace_path);
+    CHECK(trace.count_prefix("in_bare_child (") == 1);
+    CHECK(trace.count_prefix("in_shell_child (") == 1);
+    CHECK(trace.processes.size() == 3);
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+}
+
 TEST_CASE("a vztrace the program starts with its own -o writes its own trace there") {
     // Its -o was ignored: it joined the tree as a child, and its file never appeared.
     TempDir dir;

@@ -1,6 +1,9 @@
 // Runs a child process and captures what it wrote, for the end-to-end tests.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -73,5 +76,16 @@ class TempDir {
 
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
+
+// Runs `body` in a forked child (for what must not touch the test process itself: its
+// descriptors, its environment) and returns the child's exit code, or 100 + its signal.
+template <typename Body>
+int in_forked_child(Body body) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(body());
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
 
 }  // namespace vztrace::testing

@@ -1,0 +1,111 @@
+#include "tracer/root_registry.hpp"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "support/process.hpp"
+
+using vztrace::testing::in_forked_child;
+using vztrace::tracer::ancestor_root_environment;
+using vztrace::tracer::register_root;
+using vztrace::tracer::unregister_root;
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A registry of the test's own: a 0700 directory inside a temporary one.
+struct Registry {
+    vztrace::testing::TempDir parent;
+    std::string path = parent.file("roots");
+    Registry() { ::mkdir(path.c_str(), 0700); }
+    std::size_t entries() const {
+        return static_cast<std::size_t>(
+            std::distance(fs::directory_iterator(path), fs::directory_iterator()));
+    }
+};
+
+bool holds(const std::optional<std::vector<std::string>>& variables, const std::string& one) {
+    return variables && std::find(variables->begin(), variables->end(), one) != variables->end();
+}
+
+// The start time /proc gives `pid` (field 22 of its stat).
+std::string start_time(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    std::string rest = line.substr(line.rfind(')') + 2);
+    for (int field = 3; field < 22; ++field) rest = rest.substr(rest.find(' ') + 1);
+    return rest.substr(0, rest.find(' '));
+}
+
+}  // namespace
+
+TEST_CASE("a root's descendants find its VZTRACE_ variables through its entry") {
+    Registry registry;
+    // Registered in a child, which plays the root: the test process keeps its environment.
+    const int result = in_forked_child([&] {
+        ::setenv("VZTRACE_ROOT_PID", std::to_string(::getpid()).c_str(), 1);
+        ::setenv("VZTRACE_OUTPUT", "/somewhere/trace.pftrace", 1);
+        register_root(registry.path);
+        if (registry.entries() != 1) return 1;
+        // Its own ancestors are not registered: it finds nothing above itself.
+        if (ancestor_root_environment(registry.path, ::getpid())) return 2;
+        const int child = in_forked_child([&] {
+            const auto found = ancestor_root_environment(registry.path, ::getpid());
+            if (!holds(found, "VZTRACE_OUTPUT=/somewhere/trace.pftrace")) return 3;
+            // A grandchild, through a process that is not a root.
+            const int grandchild = in_forked_child([&] {
+                const auto again = ancestor_root_environment(registry.path, ::getpid());
+                return holds(again, "VZTRACE_OUTPUT=/somewhere/trace.pftrace") ? 0 : 4;
+            });
+            if (grandchild != 0) return grandchild;
+            unregister_root();  // the root's entry is not a forked child's to remove
+            return registry.entries() == 1 ? 0 : 5;
+        });
+        if (child != 0) return child;
+        unregister_root();
+        return registry.entries() == 0 ? 0 : 6;
+    });
+    CHECK(result == 0);
+}
+
+TEST_CASE("an entry of a process that is gone, or of a reused pid, is ignored and removed") {
+    Registry registry;
+    // The test's own parent, registered with a start time it does not have (its pid reused),
+    // and a pid no process has.
+    const std::string parent = std::to_string(::getppid());
+    const std::string wrong_start = std::to_string(std::stoull(start_time(::getppid())) + 1);
+    std::ofstream(registry.path + "/" + parent + "-" + wrong_start) << "VZTRACE_OUTPUT=/x";
+    std::ofstream(registry.path + "/2147483000-1") << "VZTRACE_OUTPUT=/y";
+    CHECK_FALSE(ancestor_root_environment(registry.path, ::getpid()));
+    CHECK(registry.entries() == 0);
+    // With the right start time, the same parent is found.
+    std::ofstream(registry.path + "/" + parent + "-" + start_time(::getppid()))
+        << std::string("VZTRACE_OUTPUT=/z\0OTHER=1\0", 26);
+    const auto found = ancestor_root_environment(registry.path, ::getpid());
+    REQUIRE(found);
+    CHECK(*found == std::vector<std::string>{"VZTRACE_OUTPUT=/z"});  // nothing but VZTRACE_*
+}
+
+TEST_CASE("a registry directory others can write is neither read nor written") {
+    Registry registry;
+    std::ofstream(registry.path + "/" + std::to_string(::getppid()) + "-" + start_time(::getppid()))
+        << "VZTRACE_OUTPUT=/x";
+    ::chmod(registry.path.c_str(), 0777);
+    CHECK_FALSE(ancestor_root_environment(registry.path, ::getpid()));
+    const int result = in_forked_child([&] {
+        ::setenv("VZTRACE_ROOT_PID", std::to_string(::getpid()).c_str(), 1);
+        register_root(registry.path);
+        return registry.entries() == 1 ? 0 : 1;
+    });
+    CHECK(result == 0);
+}

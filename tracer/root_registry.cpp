@@ -1,0 +1,206 @@
+#include "tracer/root_registry.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <utility>
+
+extern char** environ;
+
+namespace vztrace::tracer {
+namespace {
+
+constexpr const char* kRootPid = "VZTRACE_ROOT_PID";
+constexpr std::string_view kPrefix = "VZTRACE_";
+
+// The entry this process left (a forked child inherits the name, not the entry).
+std::string g_entry;
+pid_t g_entry_pid = 0;
+
+struct ProcessIds {
+    pid_t parent = 0;
+    std::uint64_t start = 0;  // clock ticks after boot: with the pid, names one process
+};
+
+std::string read_small_file(int fd) {
+    std::string text;
+    char buffer[4096];
+    while (true) {
+        const ssize_t got = ::read(fd, buffer, sizeof buffer);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        text.append(buffer, static_cast<std::size_t>(got));
+    }
+    return text;
+}
+
+// Fields 4 (ppid) and 22 (starttime) of /proc/PID/stat; the command before them, in
+// parentheses, may hold spaces and parentheses of its own.
+std::optional<ProcessIds> read_ids(pid_t pid) {
+    const int fd = ::open(fmt::format("/proc/{}/stat", pid).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::nullopt;
+    const std::string line = read_small_file(fd);
+    ::close(fd);
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos) return std::nullopt;
+    ProcessIds ids;
+    std::size_t at = close + 2;
+    for (int field = 3; field <= 22 && at < line.size(); ++field) {
+        const std::size_t end = line.find(' ', at);
+        if (field == 4) ids.parent = static_cast<pid_t>(std::atol(line.c_str() + at));
+        if (field == 22) {
+            ids.start = std::strtoull(line.c_str() + at, nullptr, 10);
+            return ids;
+        }
+        if (end == std::string::npos) break;
+        at = end + 1;
+    }
+    return std::nullopt;
+}
+
+// A directory of this user's, with no access for anyone else: only then are its entries
+// trusted to name where a trace goes.
+bool private_dir(const std::string& path, bool create) {
+    if (create && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) return false;
+    struct stat st {};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+           (st.st_mode & 077) == 0;
+}
+
+// "123-456" -> {123, 456}; anything else (a file being written ends in ".new") -> none.
+std::optional<std::pair<pid_t, std::uint64_t>> parse_entry_name(const char* name) {
+    char* end = nullptr;
+    errno = 0;
+    const long pid = std::strtol(name, &end, 10);
+    if (end == name || *end != '-' || pid <= 0 || errno != 0) return std::nullopt;
+    const char* start_text = end + 1;
+    const unsigned long long start = std::strtoull(start_text, &end, 10);
+    if (end == start_text || *end != '\0' || errno != 0) return std::nullopt;
+    return std::pair{static_cast<pid_t>(pid), static_cast<std::uint64_t>(start)};
+}
+
+std::optional<std::vector<std::string>> read_entry(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    const std::string text = read_small_file(fd);
+    ::close(fd);
+    std::vector<std::string> variables;
+    std::size_t at = 0;
+    while (at < text.size()) {
+        std::size_t end = text.find('\0', at);
+        if (end == std::string::npos) end = text.size();
+        std::string variable = text.substr(at, end - at);
+        if (variable.starts_with(kPrefix) && variable.find('=') != std::string::npos) {
+            variables.push_back(std::move(variable));
+        }
+        at = end + 1;
+    }
+    return variables;
+}
+
+}  // namespace
+
+std::string default_registry_dir() {
+    // Not $TMPDIR: a child with an environment of its own may not have it.
+    return fmt::format("/tmp/vztrace-roots-{}", ::geteuid());
+}
+
+void register_root(const std::string& registry) {
+    const pid_t self = ::getpid();
+    const std::optional<ProcessIds> ids = read_ids(self);
+    if (!ids || !private_dir(registry, true)) return;
+    std::string content;
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+        if (std::string_view(*variable).starts_with(kPrefix)) {
+            content += *variable;
+            content += '\0';
+        }
+    }
+    const std::string entry = fmt::format("{}/{}-{}", registry, self, ids->start);
+    const std::string temporary = entry + ".new";
+    const int fd =
+        ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    std::size_t written = 0;
+    while (written < content.size()) {
+        const ssize_t put = ::write(fd, content.data() + written, content.size() - written);
+        if (put < 0 && errno == EINTR) continue;
+        if (put <= 0) break;
+        written += static_cast<std::size_t>(put);
+    }
+    const bool whole = ::close(fd) == 0 && written == content.size();
+    if (!whole || ::rename(temporary.c_str(), entry.c_str()) != 0) {
+        ::unlink(temporary.c_str());
+        return;
+    }
+    g_entry = entry;
+    g_entry_pid = self;
+}
+
+void unregister_root() {
+    if (g_entry_pid != ::getpid() || g_entry.empty()) return;
+    ::unlink(g_entry.c_str());
+    g_entry.clear();
+    g_entry_pid = 0;
+}
+
+std::optional<std::vector<std::string>> ancestor_root_environment(const std::string& registry,
+                                                                  pid_t self) {
+    if (!private_dir(registry, false)) return std::nullopt;
+    std::set<std::pair<pid_t, std::uint64_t>> roots;
+    DIR* dir = ::opendir(registry.c_str());
+    if (dir == nullptr) return std::nullopt;
+    while (const dirent* item = ::readdir(dir)) {
+        const auto root = parse_entry_name(item->d_name);
+        if (!root) continue;
+        const std::optional<ProcessIds> now = read_ids(root->first);
+        if (now && now->start == root->second) {
+            roots.insert(*root);
+        } else {  // that root is gone (killed before it could remove its entry)
+            ::unlink(fmt::format("{}/{}", registry, item->d_name).c_str());
+        }
+    }
+    ::closedir(dir);
+    if (roots.empty()) return std::nullopt;
+    const std::optional<ProcessIds> own = read_ids(self);
+    if (!own) return std::nullopt;
+    // Up the ancestry to init; the bound guards against a cycle read from a racing /proc.
+    pid_t pid = own->parent;
+    for (int depth = 0; pid > 0 && depth < 4096; ++depth) {
+        const std::optional<ProcessIds> ids = read_ids(pid);
+        if (!ids) break;
+        if (roots.count({pid, ids->start}) != 0) {
+            return read_entry(fmt::format("{}/{}-{}", registry, pid, ids->start));
+        }
+        pid = ids->parent;
+    }
+    return std::nullopt;
+}
+
+bool adopt_ancestor_root(const std::string& registry) {
+    const char* root = std::getenv(kRootPid);
+    if (root != nullptr && *root != '\0') return false;
+    const auto variables = ancestor_root_environment(registry, ::getpid());
+    if (!variables) return false;
+    for (const std::string& variable : *variables) {
+        const std::size_t equals = variable.find('=');
+        // What the program put in the child's environment wins, as it does when inherited.
+        ::setenv(variable.substr(0, equals).c_str(), variable.c_str() + equals + 1, 0);
+    }
+    return true;
+}
+
+}  // namespace vztrace::tracer

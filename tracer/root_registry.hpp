@@ -1,0 +1,37 @@
+// RootRegistry: how a vztrace started with an environment of its own (a program's
+// `subprocess.run([sys.executable, ...], env={...})`, or `env -i`) still finds the traced
+// tree it belongs to. Children normally learn of their root from the VZTRACE_* variables
+// they inherit. Each root also leaves an entry, named by its pid and start time, that holds
+// those variables, in a directory of the user's own that needs no environment to find
+// (/tmp/vztrace-roots-UID, mode 0700). A vztrace without VZTRACE_ROOT_PID walks its
+// ancestors and takes the variables of the nearest root among them. No Python.h here.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vztrace::tracer {
+
+// "/tmp/vztrace-roots-<euid>".
+std::string default_registry_dir();
+
+// Leaves this process's entry in `registry`: every VZTRACE_* variable of its environment.
+// Does nothing when the directory cannot be made or is not the user's own and private.
+void register_root(const std::string& registry);
+
+// Removes the entry this process left, if it left one (a forked child never does).
+void unregister_root();
+
+// The VZTRACE_* variables ("NAME=value") of the nearest ancestor of `self` with an entry in
+// `registry`, or none. Entries of processes that are gone are removed on the way.
+std::optional<std::vector<std::string>> ancestor_root_environment(const std::string& registry,
+                                                                  pid_t self);
+
+// When this process has no VZTRACE_ROOT_PID, sets the variables of its nearest registered
+// ancestor that its environment lacks. Returns whether it found one.
+bool adopt_ancestor_root(const std::string& registry);
+
+}  // namespace vztrace::tracer
