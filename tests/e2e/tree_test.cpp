@@ -334,6 +334,20 @@ TEST_CASE("children started with an environment of their own are in the root's t
     CHECK(trace.count_prefix("in_shell_child (") == 1);
     CHECK(trace.processes.size() == 3);
     CHECK(trace.metadata.at("missing_pids") == "[]");
+
+    // With --pid-suffix they take the root's settings too: a file of their own beside it.
+    const auto suffixed = run_vztrace(
+        {"--quiet", "--pid-suffix", "-o", dir.file(vztrace::testing::trace_name("each")),
+         tree_script("own_environment.py")},
+        options);
+    CHECK(suffixed.status() == 0);
+    CHECK(suffixed.out == result.out);
+    CHECK(suffixed.err.empty());
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        files += entry.path().filename().string().rfind("each_", 0) == 0;
+    }
+    CHECK(files == 3);
 }
 
 TEST_CASE("a vztrace the program starts with its own -o writes its own trace there") {
