@@ -71,7 +71,7 @@ Exit status: the traced program's own status, unchanged. vztrace's own failures:
 
 // Python's command-line flags (Modules/main.c usage): those that stand alone, and those
 // that take a value, attached or as the next argument.
-constexpr std::string_view kPythonFlags = "bBdEhiIOPqsSuvVx?";
+constexpr std::string_view kPythonFlags = "bBdEhiIOPqRsSuvVx?";
 constexpr std::string_view kPythonFlagsWithValue = "cmWX";
 constexpr std::array<std::string_view, 6> kPythonLongOptions = {
     "--help",     "--version",       "--check-hash-based-pycs",
@@ -633,10 +633,15 @@ Invocation parse_command_line(std::span<const std::string> args) {
     // Split: vztrace's options (optionally around a `run` keyword) up to the target.
     std::vector<std::string> all(args.begin(), args.end());
     std::vector<std::string> ours = {all.empty() ? std::string("vztrace") : all[0]};
+    // In a traced tree, vztrace stands in for python (the program's sys.executable): the
+    // options both have are python's, and no program reads one from standard input.
+    const char* root = std::getenv(kRootPidVariable);
+    const bool in_tree = root != nullptr && *root != '\0';
     std::size_t i = 1;
     bool seen_run = false;
     while (i < all.size()) {
         const std::string& arg = all[i];
+        if (in_tree && (arg == "--version" || arg == "--help" || arg == "-h")) break;
         if ((arg == "run" || arg == "--run") && !seen_run) {  // --run: VizTracer's spelling
             seen_run = true;
             ++i;
@@ -694,8 +699,10 @@ Invocation parse_command_line(std::span<const std::string> args) {
         cli.apply_config(*config);
     }
     convert_values(cli, result.trace);
-    if (result.python_argv.empty()) {
-        usage_error("no program to trace (try 'vztrace run app.py' or 'vztrace --help')");
+    if (result.python_argv.empty() && (seen_run || !in_tree)) {
+        usage_error(
+            "no program to trace (try 'vztrace run app.py', '-' for one read from standard "
+            "input, or 'vztrace --help')");
     }
     result.process_name = check_python_options(result.python_argv, [&cli](std::string_view name) {
         return cli.app.get_option_no_throw(std::string(name)) != nullptr;

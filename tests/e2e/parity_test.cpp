@@ -141,6 +141,12 @@ TEST_CASE("sys.executable is vztrace, and children started with it run as under 
     CHECK(result.out == kVztrace + "\n");
 }
 
+TEST_CASE("a child's --version, -h, --help, -R and a program on standard input are python's") {
+    // vztrace answered --version and --help with its own, refused -R, and without a
+    // program exited 2 instead of reading it from standard input.
+    check_parity({script("child_command_lines.py")});
+}
+
 TEST_CASE("an active virtualenv's site-packages import as under its python") {
     TempDir dir;
     const auto created =

@@ -140,6 +140,7 @@ TEST_CASE("a python flag or a bare path in first position is python's argv (sheb
     CHECK(parse({"/abs/script.py", "--output", "z"}).python_argv ==
           Args{"/abs/script.py", "--output", "z"});
     CHECK(parse({"-Esc", "pass"}).python_argv == Args{"-Esc", "pass"});
+    CHECK(parse({"-R", "-c", "pass"}).python_argv == Args{"-R", "-c", "pass"});
     CHECK(parse({"-"}).python_argv == Args{"-"});
     CHECK(parse({"--", "-u", "s.py"}).python_argv == Args{"-u", "s.py"});
     const auto dashed = parse({"--quiet", "--", "--", "-weird-name.py"});
@@ -190,6 +191,22 @@ TEST_CASE("the options --help and --version are vztrace's own") {
         CHECK(help.help.find(variable) != std::string::npos);
     }
     CHECK(parse({"--version"}).action == Invocation::Action::kVersion);
+}
+
+TEST_CASE("in a traced tree, --version, -h, --help and no program at all are python's") {
+    CleanEnvironment env;
+    setenv("VZTRACE_ROOT_PID", "1", 1);
+    for (const char* option : {"--version", "--help", "-h"}) {
+        const auto child = parse({option});
+        CHECK(child.action == Invocation::Action::kRun);
+        CHECK(child.python_argv == Args{option});
+    }
+    const auto from_stdin = parse({});
+    CHECK(from_stdin.action == Invocation::Action::kRun);
+    CHECK(from_stdin.python_argv.empty());
+    CHECK(from_stdin.process_name == "-");
+    CHECK(usage_code({"run"}) == ExitCode::kUsage);  // `run` asks for a program
+    CHECK(parse({"-o", "inner.pftrace", "job.py"}).trace.output == "inner.pftrace");
 }
 
 TEST_CASE("VZTRACE_* variables set options and the command line wins") {
