@@ -36,9 +36,19 @@ void check(PyStatus status, PyConfig* config) {
     Py_ExitStatusException(status);  // prints python's own message, as python would
 }
 
+// Where a traced tree's root found the python of its paths, for its children.
+constexpr const char* kPathsPython = "VZTRACE_PATHS_PYTHON";
+
 // The python whose paths (prefix, site-packages) the program should get: the active
-// virtualenv's, or the interpreter vztrace was built against.
+// virtualenv's, or the interpreter vztrace was built against. A child of a traced tree
+// takes its root's, whatever environment the program gave it: python finds a virtualenv
+// from sys.executable, which the child shares with its parent.
 std::string python_for_paths() {
+    const char* root = std::getenv("VZTRACE_ROOT_PID");
+    const char* inherited = std::getenv(kPathsPython);
+    if (root != nullptr && *root != '\0' && inherited != nullptr && *inherited != '\0') {
+        return inherited;
+    }
     const auto venv = find_virtualenv(std::getenv("VIRTUAL_ENV"), std::getenv("PATH"));
     if (!venv) return VZTRACE_PYTHON_EXECUTABLE;
     const std::string embedded = fmt::format("{}.{}", PY_MAJOR_VERSION, PY_MINOR_VERSION);
@@ -69,6 +79,7 @@ std::string describe_python() {
 int run_program(const RunRequest& request) {
     const std::string self = self_executable();
     const std::string paths_python = python_for_paths();
+    ::setenv(kPathsPython, paths_python.c_str(), 1);  // before the tree's plan registers it
     tracer::TreePlan plan;
     if (std::string error = tracer::plan_process_tree(request.trace, plan); !error.empty()) {
         throw SetupError(ExitCode::kUsage, error);

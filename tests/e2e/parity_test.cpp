@@ -155,9 +155,17 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     const std::string site =
         dir.file("env/lib/python3." + std::to_string(kPythonMinor) + "/site-packages/venvmod.py");
     dir.write(site.substr(dir.path().size() + 1), "WHERE = 'inside the venv'\n");
+    // Its children are in it too, whatever environment the program gives them: python
+    // finds the venv from sys.executable (they were not: vztrace looked at their
+    // VIRTUAL_ENV and PATH).
     dir.write("use_venv.py",
-              "import sys, venvmod\nprint(venvmod.WHERE, venvmod.__file__)\n"
-              "print(sys.prefix, sys.base_prefix != sys.prefix)\nprint(sys.path)\n");
+              "import os, subprocess, sys, venvmod\nprint(venvmod.WHERE, venvmod.__file__)\n"
+              "print(sys.prefix, sys.base_prefix != sys.prefix)\nprint(sys.path)\n"
+              "child = [sys.executable, '-c', 'import sys, venvmod; print(sys.prefix)']\n"
+              "bare = subprocess.run(child, env={'PATH': '/usr/bin:/bin'}, capture_output=True)\n"
+              "kept = {k: v for k, v in os.environ.items() if k not in ('PATH', 'VIRTUAL_ENV')}\n"
+              "rest = subprocess.run(child, env=kept, capture_output=True)\n"
+              "print(bare.stdout, bare.returncode, rest.stdout, rest.returncode)\n");
     RunOptions options;
     options.env["VIRTUAL_ENV"] = dir.file("env");
     options.env["PATH"] = dir.file("env/bin") + ":" + std::string(std::getenv("PATH"));
