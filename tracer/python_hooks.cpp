@@ -51,15 +51,28 @@ std::atomic<int> g_program_threads{1};
 
 void stop_recording();
 
+// An attribute of `object` as its instance holds it (a new reference, or nullptr with no
+// error set), without running the program's code: not its class's properties (threading
+// and multiprocessing keep `name` in `_name`, which a subclass may override), nor its
+// __getattr__.
+PyObject* stored_attribute(PyObject* object, const char* name) {
+    PyObject* key = PyUnicode_InternFromString(name);
+    PyObject* value = key != nullptr ? PyObject_GenericGetAttr(object, key) : nullptr;
+    Py_XDECREF(key);
+    if (value == nullptr) PyErr_Clear();
+    return value;
+}
+
 // multiprocessing names its workers ("ForkPoolWorker-3", "SpawnProcess-1"): the process
 // takes that name once it has one. Needs the interpreter; multiprocessing is not imported.
 void refresh_process_name() {
-    PyObject* name = PyUnicode_FromString("multiprocessing");
+    PyObject* name = PyUnicode_FromString("multiprocessing.process");
     PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
     Py_XDECREF(name);
     PyObject* process =
-        module != nullptr ? PyObject_CallMethod(module, "current_process", nullptr) : nullptr;
-    PyObject* process_name = process != nullptr ? PyObject_GetAttrString(process, "name") : nullptr;
+        module != nullptr ? PyObject_GetAttrString(module, "_current_process") : nullptr;
+    PyErr_Clear();
+    PyObject* process_name = process != nullptr ? stored_attribute(process, "_name") : nullptr;
     if (process_name != nullptr && PyUnicode_Check(process_name)) {
         const char* text = PyUnicode_AsUTF8(process_name);
         if (text != nullptr && std::string_view(text) != "MainProcess") {
@@ -236,7 +249,7 @@ void wrap_exit() {
 // `_bootstrap` is the thread's function.
 void name_thread_from(PyObject* function) {
     if (!PyMethod_Check(function)) return;
-    PyObject* name = PyObject_GetAttrString(PyMethod_GET_SELF(function), "name");
+    PyObject* name = stored_attribute(PyMethod_GET_SELF(function), "_name");
     if (name != nullptr && PyUnicode_Check(name)) {
         const char* text = PyUnicode_AsUTF8(name);
         if (text != nullptr) g_session->name_thread(current_tid(), text);
@@ -468,8 +481,8 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
         PyObject *key = nullptr, *thread = nullptr;
         Py_ssize_t pos = 0;
         while (PyDict_Next(active, &pos, &key, &thread)) {
-            PyObject* native_id = PyObject_GetAttrString(thread, "native_id");
-            PyObject* thread_name = PyObject_GetAttrString(thread, "name");
+            PyObject* native_id = stored_attribute(thread, "_native_id");
+            PyObject* thread_name = stored_attribute(thread, "_name");
             if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
                 PyUnicode_Check(thread_name)) {
                 const char* text = PyUnicode_AsUTF8(thread_name);

@@ -147,6 +147,10 @@ TEST_CASE("a child's --version, -h, --help, -R and a program on standard input a
     check_parity({script("child_command_lines.py")});
 }
 
+TEST_CASE("threads and processes are named without running the program's name properties") {
+    check_parity({script("name_properties.py")});
+}
+
 TEST_CASE("an active virtualenv's site-packages import as under its python") {
     TempDir dir;
     const auto created =
