@@ -52,7 +52,11 @@ HiddenThread g_helper;
 // The relay: a real-time signal whose Python-level handler is vztrace's. Tripping it
 // (PyErr_SetInterruptEx, async-signal-safe) makes the main thread stop at its next
 // bytecode boundary, on every Python version, without a Python handler for SIGTERM itself.
-int g_relay = 0;
+// The program never sees it (getsignal() says SIG_DFL); once the program sets that signal,
+// it is the program's and vztrace gives the relay up (0), the helper thread alone ending
+// the recording: tripped, it would run the program's handler, and at SIG_DFL or SIG_IGN
+// CPython's PyErr_SetInterruptEx compares handler objects, which crashes without the GIL.
+std::atomic<int> g_relay{0};
 std::atomic<int> g_relayed{0};  // the terminating signal the relay stands for
 
 thread_local sigset_t t_blocked_for_fork;  // those this thread had not blocked itself
@@ -108,7 +112,9 @@ void on_signal(int signum) {
             // While the interpreter finalizes, Python-level handlers are gone: tripping
             // the relay then only makes CPython complain ("Signal N ignored due to race
             // condition") into the program's stderr.
-            if (g_relay != 0 && !interpreter_finalizing()) PyErr_SetInterruptEx(g_relay);
+            if (const int relay = g_relay.load(); relay != 0 && !interpreter_finalizing()) {
+                PyErr_SetInterruptEx(relay);
+            }
             wake_helper(signum);
             break;
         case kStopped:
@@ -147,7 +153,7 @@ void on_signal(int signum) {
 PyObject* on_relay(PyObject*, PyObject*) {
     const int signum = g_relayed.load();
     // Nothing relayed: someone sent the real-time signal itself, which kills by default.
-    if (signum == 0) die_of(g_relay);
+    if (signum == 0) die_of(g_relay.load());
     finish_and_die(signum);
 }
 PyMethodDef g_relay_def = {"vztrace_signal_relay", on_relay, METH_VARARGS, nullptr};
@@ -176,16 +182,16 @@ int install_relay() {
 }
 
 void uninstall_relay() {
-    if (g_relay == 0) return;
+    const int relay = g_relay.exchange(0);
+    if (relay == 0) return;
     PyObject* module = PyImport_ImportModule("_signal");
     PyObject* sig_dfl = module != nullptr ? PyObject_GetAttrString(module, "SIG_DFL") : nullptr;
     if (sig_dfl != nullptr) {
-        Py_XDECREF(PyObject_CallMethod(module, "signal", "iO", g_relay, sig_dfl));
+        Py_XDECREF(PyObject_CallMethod(module, "signal", "iO", relay, sig_dfl));
     }
     Py_XDECREF(sig_dfl);
     Py_XDECREF(module);
     PyErr_Clear();
-    g_relay = 0;
 }
 
 void handle(int signum) {
@@ -270,7 +276,7 @@ void take_over(int signum) {
 
 // Handles the signals in g_handled from now on: the relay, the helper thread.
 void start_handling() {
-    if (g_relay == 0) g_relay = install_relay();
+    if (g_relay.load() == 0) g_relay.store(install_relay());
     g_owner.store(::getpid());
     g_state.store(kRunning);
     start_helper();
@@ -293,7 +299,28 @@ void restore_defaults() {
 // process would die with no trace).
 PyObject* g_original_signal = nullptr;
 
+// Whether `number` names the relay's signal while it is vztrace's.
+bool is_relay(PyObject* number) {
+    const int relay = g_relay.load();
+    if (relay == 0 || !PyLong_Check(number)) return false;
+    const long signum = PyLong_AsLong(number);
+    PyErr_Clear();
+    return signum == relay;
+}
+
+PyObject* relay_given_up(PyObject* const* args, Py_ssize_t nargs) {
+    const int relay = g_relay.exchange(0);  // before CPython's handler changes
+    PyObject* previous = PyObject_Vectorcall(g_original_signal, args, nargs, nullptr);
+    if (previous == nullptr) {
+        g_relay.store(relay);  // refused: the relay's handler is still in place
+        return nullptr;
+    }
+    Py_DECREF(previous);
+    return PyLong_FromLong(0);  // vztrace took it at SIG_DFL
+}
+
 PyObject* signal_watched(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs == 2 && is_relay(args[0])) return relay_given_up(args, nargs);
     PyObject* previous = PyObject_Vectorcall(g_original_signal, args, nargs, nullptr);
     if (previous == nullptr || nargs != 2 || !PyLong_Check(args[0])) return previous;
     const long signum = PyLong_AsLong(args[0]);
@@ -315,8 +342,20 @@ PyMethodDef g_signal_def = {
     "signal", reinterpret_cast<PyCFunction>(+signal_watched), METH_FASTCALL,
     "signal($module, signalnum, handler, /)\n--\n\nSet the action for the given signal."};
 
+PyObject* g_original_getsignal = nullptr;
+
+PyObject* getsignal_watched(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs == 1 && is_relay(args[0])) return PyLong_FromLong(0);
+    return PyObject_Vectorcall(g_original_getsignal, args, nargs, nullptr);
+}
+
+PyMethodDef g_getsignal_def = {
+    "getsignal", reinterpret_cast<PyCFunction>(+getsignal_watched), METH_FASTCALL,
+    "getsignal($module, signalnum, /)\n--\n\nReturn the current action for the given signal."};
+
 void watch_signal_function(PyObject* module) {
     Py_XDECREF(replace_module_function(module, "_signal", g_signal_def, g_original_signal));
+    Py_XDECREF(replace_module_function(module, "_signal", g_getsignal_def, g_original_getsignal));
 }
 
 }  // namespace

@@ -90,6 +90,21 @@ TEST_CASE("SIGTERM after the program restores its saved handler dies with the tr
     CHECK(trace.count_prefix("marked (") == 1);
 }
 
+TEST_CASE("the real-time signal vztrace relays SIGTERM through stays the program's") {
+    // Set to SIG_DFL by the program, the relay crashed the process (SIGSEGV in CPython's
+    // PyErr_SetInterruptEx, called from the signal handler without the GIL); with a
+    // handler of the program's, SIGTERM ran that handler; getsignal() showed vztrace's.
+    for (const char* mode : {"default", "handler"}) {
+        INFO(mode);
+        TempDir dir;
+        const Pair pair = check_same_as_python({robust_script("relay_signal.py"), mode}, dir);
+        CHECK(pair.vztrace.status() == -15);
+        CHECK(pair.vztrace.out.find("before: 0\n") == 0);
+        const Trace trace = trace_in(dir);
+        CHECK(trace.count_prefix("marked (") == 1);
+    }
+}
+
 TEST_CASE("SIGTERM while the interpreter finalizes kills at once, after writing the trace") {
     // Before: CPython complained "Signal N ignored due to race condition" (the relay's
     // handler was gone) and the program ran on, printing "after".

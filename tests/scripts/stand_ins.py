@@ -1,11 +1,13 @@
 # The module functions vztrace stands in for look as python's own do: self, module, names,
 # signature and doc (print with --log-print).
+import _signal
 import _thread
 import inspect
 import signal
 import sys
 
-functions = [print, signal.signal, _thread.start_new_thread, sys.setprofile, sys.getprofile]
+functions = [print, signal.signal, signal.getsignal, _signal.signal, _signal.getsignal,
+             _thread.start_new_thread, sys.setprofile, sys.getprofile]
 for name in ("start_joinable_thread",):
     if hasattr(_thread, name):
         functions.append(getattr(_thread, name))
