@@ -203,9 +203,38 @@ Py_tracefunc g_function = on_event;
 
 void set_detailed(bool detailed) { g_function = detailed ? on_event_detailed : on_event; }
 
+namespace {
+
+// PyEval_SetProfile(function, NULL) on `thread`, without the "sys.setprofile" audit event
+// that CPython raises there: vztrace's own hook is no event of the program's (its audit
+// hooks saw one per thread, and one that refuses it left the thread unrecorded). The
+// steps of 3.11's _PyEval_SetProfile, less the audit; the fields are public in 3.11's
+// cpython/pystate.h.
+void set_profile_quietly(PyThreadState* thread, Py_tracefunc function) {
+#if PY_VERSION_HEX < 0x030C0000
+    const auto update_tracing = [thread] {
+        const bool on = thread->tracing == 0 &&
+                        (thread->c_tracefunc != nullptr || thread->c_profilefunc != nullptr);
+        thread->cframe->use_tracing = on ? 255 : 0;
+    };
+    PyObject* previous = thread->c_profileobj;
+    thread->c_profilefunc = nullptr;
+    thread->c_profileobj = nullptr;
+    update_tracing();  // not left on while `previous` may run code as it is freed
+    Py_XDECREF(previous);
+    thread->c_profilefunc = function;
+    update_tracing();
+#else
+    (void)thread;  // 3.12+ records through sys.monitoring: only the current thread comes here
+    PyEval_SetProfile(function, nullptr);
+#endif
+}
+
+}  // namespace
+
 void attach_current_thread() {
     g_in_use = true;
-    PyEval_SetProfile(g_function, nullptr);
+    set_profile_quietly(PyThreadState_Get(), g_function);
 }
 
 bool in_use() { return g_in_use; }
@@ -222,14 +251,14 @@ void attach_all_threads() {
         // A C profiler of the program's (cProfile) keeps its thread, as sys.setprofile
         // would be refused there too.
         if (thread->c_profilefunc != nullptr) continue;
-        if (_PyEval_SetProfile(thread, g_function, nullptr) < 0) PyErr_Clear();
+        set_profile_quietly(thread, g_function);
     }
 }
 #else
 void attach_all_threads() {}
 #endif
 
-void detach_current_thread() { PyEval_SetProfile(nullptr, nullptr); }
+void detach_current_thread() { set_profile_quietly(PyThreadState_Get(), nullptr); }
 
 bool attached_to_current_thread() { return PyThreadState_Get()->c_profilefunc == g_function; }
 

@@ -8,6 +8,7 @@
 #include "e2e/e2e.hpp"
 
 using namespace vztrace::e2e;
+using vztrace::testing::load_trace;
 using vztrace::testing::RunOptions;
 using vztrace::testing::TempDir;
 
@@ -149,6 +150,17 @@ TEST_CASE("a child's --version, -h, --help, -R and a program on standard input a
 
 TEST_CASE("threads and processes are named without running the program's name properties") {
     check_parity({script("name_properties.py")});
+}
+
+TEST_CASE("an audit hook of the program's sees no event of vztrace's in new threads") {
+    TempDir dir;
+    const std::string trace_path = dir.file(vztrace::testing::trace_name("t"));
+    const Pair pair = run_both({script("audited_threads.py")}, {}, trace_path);
+    INFO(describe(pair));
+    CHECK(pair.vztrace.status() == pair.python.status());
+    CHECK(pair.vztrace.out == "events seen: []\n");
+    CHECK(pair.vztrace.err == normalized_python_stderr(pair.python.err));
+    CHECK(load_trace(trace_path).count_prefix("work (") == 3);
 }
 
 TEST_CASE("an active virtualenv's site-packages import as under its python") {
