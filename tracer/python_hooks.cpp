@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 #include "tracer/call_details.hpp"
 #include "tracer/frame_hook.hpp"
@@ -142,6 +143,25 @@ PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
 PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
                           METH_VARARGS | METH_KEYWORDS, nullptr};
 
+// os.fork: vztrace's threads start again in the parent once it has returned, when the
+// program had no thread of its own (see after_fork_parent).
+PyObject* g_original_fork = nullptr;
+bool g_in_fork = false;      // in os.fork's stand-in (the GIL guards both)
+bool g_threads_due = false;  // vztrace's threads wait for os.fork to return
+void restart_threads_after_fork();
+PyObject* fork_now(PyObject*, PyObject* args, PyObject* kwargs) {
+    g_in_fork = true;
+    PyObject* result = PyObject_Call(g_original_fork, args, kwargs);
+    g_in_fork = false;
+    if (g_threads_due) {
+        g_threads_due = false;
+        restart_threads_after_fork();
+    }
+    return result;
+}
+PyMethodDef g_fork_def = {"fork", reinterpret_cast<PyCFunction>(+fork_now),
+                          METH_VARARGS | METH_KEYWORDS, nullptr};
+
 // Around os.fork(): see terminating_signals.hpp.
 PyObject* before_fork(PyObject*, PyObject*) {
     signals::before_fork();
@@ -150,17 +170,26 @@ PyObject* before_fork(PyObject*, PyObject*) {
 }
 PyMethodDef g_before_fork_def = {"vztrace_before_fork", before_fork, METH_NOARGS, nullptr};
 
+void restart_threads_after_fork() {
+    signals::start_helper_after_fork();
+    if (g_session != nullptr) g_session->resume_writer();
+}
+
+// With no thread of the program's, vztrace's (the signal helper, the writer) start again
+// only once os.fork() has returned: 3.13 counts the process's threads after the at-fork
+// hooks, to warn about a multi-threaded fork, and a hook of the program's that runs Python
+// code runs pending calls too. os.fork's stand-in starts them; a pending call does for
+// other forks (os.forkpty). Meanwhile a full chunk is written by the recording thread.
 PyObject* after_fork_parent(PyObject*, PyObject*) {
-    const bool other_threads = g_program_threads.load() > 1;
-    signals::after_fork_in_parent(other_threads);
-    // As the signal helper: with no other thread, once os.fork() has returned (3.13 counts
-    // threads after the at-fork hooks). Meanwhile a full chunk is written by its thread.
-    if (g_session != nullptr && other_threads) {
-        g_session->resume_writer();
-    } else if (g_session != nullptr) {
+    signals::after_fork_in_parent();
+    if (g_program_threads.load() > 1) {  // python warns anyway
+        restart_threads_after_fork();
+    } else if (g_in_fork) {
+        g_threads_due = true;
+    } else {
         Py_AddPendingCall(
             [](void*) {
-                g_session->resume_writer();
+                restart_threads_after_fork();
                 return 0;
             },
             nullptr);
@@ -210,9 +239,12 @@ void install_process_handlers() {
     signals::program_starts([] { finish_now(); }, finish_stopped);
 }
 
-// posix._exit is replaced before `os` copies it (os does `from posix import *`); if os
-// is already loaded, its copy is replaced too.
+// posix._exit and posix.fork are replaced before `os` copies them (os does `from posix
+// import *`); if os is already loaded, its copies are replaced too. The stand-ins look as
+// the originals do: their module, __self__, doc and signature.
 void wrap_exit() {
+    const std::pair<PyMethodDef*, PyObject**> stand_ins[] = {{&g_exit_def, &g_original_exit},
+                                                             {&g_fork_def, &g_original_fork}};
     for (const char* module_name : {"posix", "os"}) {
         PyObject* name = PyUnicode_FromString(module_name);
         PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
@@ -222,23 +254,23 @@ void wrap_exit() {
             if (std::string_view(module_name) == "posix") return;  // not yet: next event
             continue;
         }
-        PyObject* current = PyObject_GetAttrString(module, "_exit");
-        if (current != nullptr && !PyCFunction_Check(current)) {
-            Py_DECREF(current);
-            current = nullptr;
-        }
-        if (current != nullptr &&
-            reinterpret_cast<PyCFunctionObject*>(current)->m_ml != &g_exit_def) {
-            if (g_original_exit == nullptr) g_original_exit = Py_NewRef(current);
-            PyObject* wrapper = PyCFunction_NewEx(&g_exit_def, nullptr, nullptr);
-            if (wrapper != nullptr && PyObject_SetAttrString(module, "_exit", wrapper) != 0) {
-                PyErr_Clear();
+        for (const auto& [def, original] : stand_ins) {
+            PyObject* current = PyObject_GetAttrString(module, def->ml_name);
+            if (current != nullptr && PyCFunction_Check(current) &&
+                reinterpret_cast<PyCFunctionObject*>(current)->m_ml != def) {
+                const auto* function = reinterpret_cast<PyCFunctionObject*>(current);
+                if (*original == nullptr) *original = Py_NewRef(current);
+                def->ml_doc = function->m_ml->ml_doc;
+                PyObject* wrapper = PyCFunction_NewEx(def, function->m_self, function->m_module);
+                if (wrapper != nullptr && PyObject_SetAttrString(module, def->ml_name, wrapper)) {
+                    PyErr_Clear();
+                }
+                Py_XDECREF(wrapper);
             }
-            Py_XDECREF(wrapper);
+            Py_XDECREF(current);
+            PyErr_Clear();
         }
-        Py_XDECREF(current);
         Py_DECREF(module);
-        PyErr_Clear();
     }
     g_exit_wrapped = g_original_exit != nullptr;
 }

@@ -435,23 +435,10 @@ void unblock_after_fork() {
 }
 }  // namespace
 
-void after_fork_in_parent(bool other_threads) {
-    // 3.13 counts the process's threads after the at-fork hooks have run (3.12 before):
-    // with no other thread, the helper starts once os.fork() has returned, from a pending
-    // call on the main thread. With others, python warns anyway.
-    if (wants_helper()) {
-        if (other_threads) {
-            start_helper();
-        } else {
-            Py_AddPendingCall(
-                [](void*) {
-                    if (wants_helper()) start_helper();
-                    return 0;
-                },
-                nullptr);
-        }
-    }
-    unblock_after_fork();
+void after_fork_in_parent() { unblock_after_fork(); }
+
+void start_helper_after_fork() {
+    if (wants_helper()) start_helper();
 }
 
 void after_fork_in_child() {

@@ -47,7 +47,10 @@ void uninstall();
 // Around os.fork(), with the GIL held: the helper thread stops and the signals are held
 // back until each side has its own thread again.
 void before_fork();
-void after_fork_in_parent(bool other_threads);
+void after_fork_in_parent();
+// In the parent, once no at-fork hook is left to run (3.13 counts the process's threads
+// after them): the helper thread starts again.
+void start_helper_after_fork();
 void after_fork_in_child();
 
 // The program's exit work is done: the recording has stopped and waits to be written.

@@ -3,10 +3,11 @@
 import _signal
 import _thread
 import inspect
+import os
 import signal
 import sys
 
-functions = [print, signal.signal, signal.getsignal, _signal.signal, _signal.getsignal,
+functions = [print, os._exit, signal.signal, signal.getsignal, _signal.signal, _signal.getsignal,
              _thread.start_new_thread, sys.setprofile, sys.getprofile]
 for name in ("start_joinable_thread",):
     if hasattr(_thread, name):
