@@ -114,7 +114,8 @@ int run_program(const RunRequest& request) {
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     check(PyConfig_SetBytesArgv(&config, argc, argv.data()), &config);
-    check(PyConfig_SetBytesString(&config, &config.program_name, "vztrace"), &config);
+    // Python names itself in its messages by argv[0] as typed ("python3: can't open file").
+    check(PyConfig_SetBytesString(&config, &config.program_name, request.argv0.c_str()), &config);
     // getpath and site find the prefix and the virtualenv from the executable's place.
     check(PyConfig_SetBytesString(&config, &config.executable, paths_python.c_str()), &config);
     check(Py_InitializeFromConfig(&config), &config);

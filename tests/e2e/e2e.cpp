@@ -24,7 +24,7 @@ std::string normalized_python_stderr(const std::string& err) {
     std::string result = err;
     const std::string from = kPython + ":";
     for (std::size_t at = result.find(from); at != std::string::npos; at = result.find(from, at)) {
-        result.replace(at, from.size(), "vztrace:");
+        result.replace(at, from.size(), kVztrace + ":");
     }
     return result;
 }

@@ -35,7 +35,7 @@ struct Pair {
 Pair run_both(const std::vector<std::string>& args, const testing::RunOptions& options,
               const std::string& trace_path);
 
-// Python names itself by its argv[0] in messages; vztrace by "vztrace".
+// Python names itself by its argv[0] in messages, as vztrace does in python's: the path run.
 std::string normalized_python_stderr(const std::string& err);
 
 // Prints both runs when a parity check fails.
