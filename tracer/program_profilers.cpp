@@ -237,8 +237,21 @@ PyObject* set_profile_through(PyObject* original, PyObject* const* args, Py_ssiz
 }
 
 PyObject* setprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    // 3.11: one profile function a thread; the program's is called from vztrace's.
-    if (!kMonitoring && nargs == 1 && profile::chain_program_profile(args[0])) Py_RETURN_NONE;
+    // 3.11: one profile function a thread; the program's is called from vztrace's. As in
+    // python's own, a call made while one is installing (from a __del__ that releasing the
+    // replaced function runs) is refused, and the outer call's function stays.
+    static bool installing = false;
+    if (!kMonitoring && nargs == 1 && installing) {
+        installing = false;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot install a profile function while another profile function is "
+                        "being installed");
+        return nullptr;
+    }
+    installing = true;
+    const bool chained = !kMonitoring && nargs == 1 && profile::chain_program_profile(args[0]);
+    installing = false;
+    if (chained) Py_RETURN_NONE;
     return set_profile_through(g_setprofile, args, nargs);
 }
 

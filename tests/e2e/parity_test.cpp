@@ -160,6 +160,10 @@ TEST_CASE("an audit hook of the program's sees no event of vztrace's in new thre
     CHECK(load_trace(trace_path).count_prefix("work (") == 3);
 }
 
+TEST_CASE("sys.setprofile called while it installs a function is refused as under python") {
+    check_parity({script("reentrant_setprofile.py")});
+}
+
 TEST_CASE("an active virtualenv's site-packages import as under its python") {
     TempDir dir;
     const auto created =
