@@ -346,6 +346,10 @@ PyObject* start_thread_through(PyObject* original, PyObject* args, PyObject* kwa
 PyObject* start_new_thread(PyObject*, PyObject* args, PyObject* kwargs) {
     return start_thread_through(g_original_start_new_thread, args, kwargs);
 }
+PyObject* g_original_start_new = nullptr;  // start_new_thread's old alias (3.11-3.13)
+PyObject* start_new(PyObject*, PyObject* args, PyObject* kwargs) {
+    return start_thread_through(g_original_start_new, args, kwargs);
+}
 PyObject* start_joinable_thread(PyObject*, PyObject* args, PyObject* kwargs) {
     return start_thread_through(g_original_start_joinable_thread, args, kwargs);
 }
@@ -353,6 +357,8 @@ PyObject* start_joinable_thread(PyObject*, PyObject* args, PyObject* kwargs) {
 PyMethodDef g_start_new_thread_def = {"start_new_thread",
                                       reinterpret_cast<PyCFunction>(+start_new_thread),
                                       METH_VARARGS | METH_KEYWORDS, nullptr};
+PyMethodDef g_start_new_def = {"start_new", reinterpret_cast<PyCFunction>(+start_new),
+                               METH_VARARGS | METH_KEYWORDS, nullptr};
 PyMethodDef g_start_joinable_thread_def = {"start_joinable_thread",
                                            reinterpret_cast<PyCFunction>(+start_joinable_thread),
                                            METH_VARARGS | METH_KEYWORDS, nullptr};
@@ -364,16 +370,12 @@ void wrap_thread_module() {
     Py_XDECREF(name);
     PyErr_Clear();
     if (module == nullptr) return;
-    PyObject* start_new_thread = replace_module_function(module, "_thread", g_start_new_thread_def,
-                                                         g_original_start_new_thread);
-    // `_thread.start_new` is 3.11/3.12's old alias of start_new_thread.
-    if (start_new_thread != nullptr && PyObject_HasAttrString(module, "start_new") &&
-        PyObject_SetAttrString(module, "start_new", start_new_thread) != 0) {
-        PyErr_Clear();
+    for (const auto& [def, original] :
+         {std::pair{&g_start_new_thread_def, &g_original_start_new_thread},
+          std::pair{&g_start_new_def, &g_original_start_new},
+          std::pair{&g_start_joinable_thread_def, &g_original_start_joinable_thread}}) {
+        Py_XDECREF(replace_module_function(module, "_thread", *def, *original));
     }
-    Py_XDECREF(start_new_thread);
-    Py_XDECREF(replace_module_function(module, "_thread", g_start_joinable_thread_def,
-                                       g_original_start_joinable_thread));
     Py_DECREF(module);
     g_threads_wrapped = true;
 }

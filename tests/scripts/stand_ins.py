@@ -9,7 +9,7 @@ import sys
 
 functions = [print, os._exit, signal.signal, signal.getsignal, _signal.signal, _signal.getsignal,
              _thread.start_new_thread, sys.setprofile, sys.getprofile]
-for name in ("start_joinable_thread",):
+for name in ("start_new", "start_joinable_thread"):
     if hasattr(_thread, name):
         functions.append(getattr(_thread, name))
 if hasattr(sys, "_setprofileallthreads"):
