@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 
@@ -102,6 +104,39 @@ void close_descriptors_but(int keep) {
 }
 }  // namespace
 
+namespace {
+
+// vztrace's own lines go to the stderr the process started with. A program that closes it
+// and opens a file of its own, which then gets descriptor 2, must not find them in that
+// file: they are dropped, as they would be with stderr closed.
+struct StartingStderr {
+    bool open = false;
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+StartingStderr g_starting_stderr;
+
+void note_starting_stderr() {
+    struct stat st {};
+    g_starting_stderr.open = ::fstat(STDERR_FILENO, &st) == 0;
+    g_starting_stderr.device = st.st_dev;
+    g_starting_stderr.inode = st.st_ino;
+}
+
+[[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
+    struct stat st {};
+    if (!g_starting_stderr.open || ::fstat(STDERR_FILENO, &st) != 0 ||
+        st.st_dev != g_starting_stderr.device || st.st_ino != g_starting_stderr.inode) {
+        return;
+    }
+    va_list args;
+    va_start(args, format);
+    std::vfprintf(stderr, format, args);
+    va_end(args);
+}
+
+}  // namespace
+
 std::uint64_t current_tid() { return static_cast<std::uint64_t>(::syscall(SYS_gettid)); }
 
 Session::Session(TraceSettings settings, TreePlan plan, RecordingInfo info)
@@ -118,6 +153,7 @@ Session::Session(TraceSettings settings, TreePlan plan, RecordingInfo info)
       pool_(std::make_unique<ChunkPool>(pool_limit())) {
     TickClock::select();
     start_anchor_ = TickClock::anchor();
+    note_starting_stderr();
 }
 
 std::string Session::open_stream() {
@@ -193,7 +229,7 @@ void Session::abandon() {
         remove_parts_dir(plan_.parts_dir);
     }
     if (!settings_.quiet) {
-        std::fprintf(stderr, "vztrace: no trace written: the program did not start\n");
+        say("vztrace: no trace written: the program did not start\n");
     }
 }
 
@@ -217,8 +253,8 @@ bool Session::restart_after_fork() {
     pool_ = std::make_unique<ChunkPool>(pool_limit());
     if (std::string error = open_stream(); !error.empty()) {
         if (!settings_.quiet)
-            std::fprintf(stderr, "vztrace: warning: process %d is not traced: %s\n",
-                         static_cast<int>(pid_), error.c_str());
+            say("vztrace: warning: process %d is not traced: %s\n", static_cast<int>(pid_),
+                error.c_str());
         plan_.role = ProcessRole::kUntraced;
         return false;
     }
@@ -300,8 +336,7 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
                 // said below
             }
             if (!error.empty()) {
-                std::fprintf(stderr, "vztrace: error: process %d: %s\n", static_cast<int>(pid_),
-                             error.c_str());
+                say("vztrace: error: process %d: %s\n", static_cast<int>(pid_), error.c_str());
                 finish_result_ = false;
             }
             return finish_result_;
@@ -311,7 +346,7 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
             break;
     }
     if (!stream_ok) {
-        std::fprintf(stderr, "vztrace: error: %s\n", writer_->error().c_str());
+        say("vztrace: error: %s\n", writer_->error().c_str());
         stream_->discard();  // the user's file at -o stays as it was
         if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
         if (!plan_.parts_dir.empty() && role == ProcessRole::kRoot)
@@ -326,7 +361,7 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
         close_descriptors_but(stream_->descriptor());
         children = collect_parts(plan_.parts_dir, pid_, kChildWait);
         for (const auto& error : children.errors) {
-            if (!settings_.quiet) std::fprintf(stderr, "vztrace: warning: %s\n", error.c_str());
+            if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());
         }
     }
     finish_result_ = write_trace(children);
@@ -389,8 +424,8 @@ bool Session::write_trace(CollectedParts& children) {
         for (const auto& part : children.parts) {
             if (!append_part(part, *stream_, error, totals)) {
                 if (!error.empty() && !settings_.quiet) {
-                    std::fprintf(stderr, "vztrace: warning: process %lld: %s\n",
-                                 static_cast<long long>(part.pid), error.c_str());
+                    say("vztrace: warning: process %lld: %s\n", static_cast<long long>(part.pid),
+                        error.c_str());
                 }
                 error.clear();
                 if (!stream_->ok()) break;
@@ -415,8 +450,8 @@ bool Session::write_trace(CollectedParts& children) {
         for (const auto& part : children.parts) {
             if (!ok) break;
             if (!json.add_stream(part.stream, !part.summary) && out.ok() && !settings_.quiet) {
-                std::fprintf(stderr, "vztrace: warning: process %lld: %s\n",
-                             static_cast<long long>(part.pid), json.error().c_str());
+                say("vztrace: warning: process %lld: %s\n", static_cast<long long>(part.pid),
+                    json.error().c_str());
             }
             ok = out.ok();
         }
@@ -427,7 +462,7 @@ bool Session::write_trace(CollectedParts& children) {
         bytes = out.bytes_written();
     }
     if (!error.empty()) {
-        std::fprintf(stderr, "vztrace: error: %s\n", error.c_str());
+        say("vztrace: error: %s\n", error.c_str());
         stream_->discard();
         return false;
     }
@@ -435,35 +470,31 @@ bool Session::write_trace(CollectedParts& children) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - finish_started_).count();
     if (settings_.quiet) return true;
     if (!info_.hook_misses.empty()) {
-        std::fprintf(stderr,
-                     "vztrace: warning: --hook frame is not exact here (%s); --hook auto is\n",
-                     info_.hook_misses.c_str());
+        say("vztrace: warning: --hook frame is not exact here (%s); --hook auto is\n",
+            info_.hook_misses.c_str());
     }
     if (totals.not_recorded > 0) {
-        std::fprintf(stderr,
-                     "vztrace: warning: the trace reached --max-size %s; %llu events were not "
-                     "recorded\n",
-                     human_bytes(settings_.max_size).c_str(),
-                     static_cast<unsigned long long>(totals.not_recorded));
+        say("vztrace: warning: the trace reached --max-size %s; %llu events were not "
+            "recorded\n",
+            human_bytes(settings_.max_size).c_str(),
+            static_cast<unsigned long long>(totals.not_recorded));
     }
     if (totals.overwritten > 0) {
-        std::fprintf(stderr,
-                     "vztrace: the ring (--ring %s) kept the newest events; %llu older events "
-                     "were overwritten\n",
-                     human_bytes(settings_.ring).c_str(),
-                     static_cast<unsigned long long>(totals.overwritten));
+        say("vztrace: the ring (--ring %s) kept the newest events; %llu older events "
+            "were overwritten\n",
+            human_bytes(settings_.ring).c_str(),
+            static_cast<unsigned long long>(totals.overwritten));
     }
     for (const std::int64_t pid : children.missing_pids) {
-        std::fprintf(stderr, "vztrace: warning: process %lld left no trace (killed or crashed)\n",
-                     static_cast<long long>(pid));
+        say("vztrace: warning: process %lld left no trace (killed or crashed)\n",
+            static_cast<long long>(pid));
     }
     for (const auto& part : children.parts) {
         if (part.summary) continue;
-        std::fprintf(stderr,
-                     "vztrace: warning: process %lld %s; its trace is incomplete (kept up to its "
-                     "last written events)\n",
-                     static_cast<long long>(part.pid),
-                     part.still_running ? "was still running after 10 s" : "was killed or crashed");
+        say("vztrace: warning: process %lld %s; its trace is incomplete (kept up to its "
+            "last written events)\n",
+            static_cast<long long>(part.pid),
+            part.still_running ? "was still running after 10 s" : "was killed or crashed");
     }
     const std::string processes =
         children.parts.empty() ? "" : fmt::format(" from {} processes", children.parts.size() + 1);
@@ -472,9 +503,9 @@ bool Session::write_trace(CollectedParts& children) {
             ? "open it at https://ui.perfetto.dev (or with Perfetto's trace_processor when it is "
               "too large for a browser)"
             : "open it at https://ui.perfetto.dev or with vizviewer";
-    std::fprintf(stderr, "vztrace: wrote %llu calls%s (%s, finished in %.3f s) to %s; %s\n",
-                 static_cast<unsigned long long>(totals.calls), processes.c_str(),
-                 human_bytes(bytes).c_str(), seconds, plan_.output.c_str(), how.c_str());
+    say("vztrace: wrote %llu calls%s (%s, finished in %.3f s) to %s; %s\n",
+        static_cast<unsigned long long>(totals.calls), processes.c_str(),
+        human_bytes(bytes).c_str(), seconds, plan_.output.c_str(), how.c_str());
     return true;
 }
 

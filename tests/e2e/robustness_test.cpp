@@ -105,6 +105,17 @@ TEST_CASE("the real-time signal vztrace relays SIGTERM through stays the program
     }
 }
 
+TEST_CASE("a file the program opens on a closed stderr gets none of vztrace's lines") {
+    // The summary line was written into the program's data file at the end.
+    TempDir dir;
+    const std::string data = dir.file("data.txt");
+    const auto result = run_vztrace({"-o", dir.file(vztrace::testing::trace_name("trace")),
+                                     robust_script("stderr_reused.py"), data});
+    CHECK(result.status() == 0);
+    CHECK(vztrace::testing::read_file(data) == "the program's data\n");
+    CHECK(trace_in(dir).processes.size() == 1);
+}
+
 TEST_CASE("SIGTERM while the interpreter finalizes kills at once, after writing the trace") {
     // Before: CPython complained "Signal N ignored due to race condition" (the relay's
     // handler was gone) and the program ran on, printing "after".
