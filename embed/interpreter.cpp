@@ -14,6 +14,7 @@
 #include "embed/setup_error.hpp"
 #include "embed/virtualenv.hpp"
 #include "tracer/python_hooks.hpp"
+#include "tracer/root_registry.hpp"
 
 #ifndef VZTRACE_PYTHON_EXECUTABLE
 #error "VZTRACE_PYTHON_EXECUTABLE must be defined by the build"
@@ -44,9 +45,8 @@ constexpr const char* kPathsPython = "VZTRACE_PATHS_PYTHON";
 // takes its root's, whatever environment the program gave it: python finds a virtualenv
 // from sys.executable, which the child shares with its parent.
 std::string python_for_paths() {
-    const char* root = std::getenv("VZTRACE_ROOT_PID");
     const char* inherited = std::getenv(kPathsPython);
-    if (root != nullptr && *root != '\0' && inherited != nullptr && *inherited != '\0') {
+    if (tracer::in_traced_tree() && inherited != nullptr && *inherited != '\0') {
         return inherited;
     }
     const auto venv = find_virtualenv(std::getenv("VIRTUAL_ENV"), std::getenv("PATH"));

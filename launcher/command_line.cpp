@@ -18,6 +18,7 @@
 
 #include "embed/setup_error.hpp"
 #include "launcher/config_file.hpp"
+#include "tracer/root_registry.hpp"
 
 namespace vztrace::launcher {
 namespace {
@@ -165,7 +166,6 @@ std::string absolute_pattern(const std::string& pattern) {
 
 // Set (and non-empty) in every process of a traced tree once its root has started (see
 // tracer/process_tree.cpp): such a process takes the root's settings from VZTRACE_*.
-constexpr const char* kRootPidVariable = "VZTRACE_ROOT_PID";
 
 // Keys a config file may not set: they are not settings of a run.
 constexpr std::array<std::string_view, 4> kNotConfigurable = {"help", "version", "config",
@@ -557,8 +557,7 @@ std::optional<ConfigFile> load_config(const CliDefinition& cli) {
     if (!cli.config_file.empty() && cli.no_config) {
         usage_error("--config and --no-config contradict each other: give one of them");
     }
-    const char* root = std::getenv(kRootPidVariable);
-    if (cli.no_config || (root != nullptr && *root != '\0')) return std::nullopt;
+    if (cli.no_config || tracer::in_traced_tree()) return std::nullopt;
     if (!cli.config_file.empty()) return read_config_file(cli.config_file, true);
     std::error_code error;
     const std::filesystem::path cwd = std::filesystem::current_path(error);
@@ -635,8 +634,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
     std::vector<std::string> ours = {all.empty() ? std::string("vztrace") : all[0]};
     // In a traced tree, vztrace stands in for python (the program's sys.executable): the
     // options both have are python's, and no program reads one from standard input.
-    const char* root = std::getenv(kRootPidVariable);
-    const bool in_tree = root != nullptr && *root != '\0';
+    const bool in_tree = tracer::in_traced_tree();
     std::size_t i = 1;
     bool seen_run = false;
     while (i < all.size()) {

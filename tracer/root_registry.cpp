@@ -113,6 +113,11 @@ std::optional<std::vector<std::string>> read_entry(const std::string& path) {
 
 }  // namespace
 
+bool in_traced_tree() {
+    const char* root = std::getenv(kRootPid);
+    return root != nullptr && *root != '\0';
+}
+
 std::string default_registry_dir() {
     // Not $TMPDIR: a child with an environment of its own may not have it.
     return fmt::format("/tmp/vztrace-roots-{}", ::geteuid());
@@ -191,8 +196,7 @@ std::optional<std::vector<std::string>> ancestor_root_environment(const std::str
 }
 
 bool adopt_ancestor_root(const std::string& registry) {
-    const char* root = std::getenv(kRootPid);
-    if (root != nullptr && *root != '\0') return false;
+    if (in_traced_tree()) return false;
     const auto variables = ancestor_root_environment(registry, ::getpid());
     if (!variables) return false;
     for (const std::string& variable : *variables) {

@@ -15,6 +15,10 @@
 
 namespace vztrace::tracer {
 
+// Whether this process is in a traced tree: VZTRACE_ROOT_PID names its root (inherited,
+// adopted from an ancestor, or its own).
+bool in_traced_tree();
+
 // "/tmp/vztrace-roots-<euid>".
 std::string default_registry_dir();
 
