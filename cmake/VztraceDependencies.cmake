@@ -40,6 +40,10 @@ endif()
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(LIBDEFLATE REQUIRED IMPORTED_TARGET libdeflate)
 vztrace_prefer_archive(libdeflate libdeflate.a PkgConfig::LIBDEFLATE "${LIBDEFLATE_INCLUDE_DIRS}")
+# RE2: --match of report and diff; linear-time matching, no recursion (std::regex overflowed
+# the stack on long names). Linked in from its archive, as the others.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+vztrace_prefer_archive(re2 libre2.a PkgConfig::RE2 "${RE2_INCLUDE_DIRS}")
 # cpp-httplib: the local server of `vztrace view` (and the tests' client). Debian builds it
 # as a library with TLS, zlib and brotli: its pkg-config flags must match the header's.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <vector>
 
 #include "launcher/report.hpp"
@@ -81,12 +80,9 @@ int run_diff(std::span<const std::string> args) {
         "--fail-on-new-calls, 2 bad command line, 65 not a trace or damaged, 66 cannot be "
         "read.");
     if (const int status = parse_subcommand(app, "diff", args); status >= 0) return status;
-    std::regex match;
+    NameMatch matches;
     int status = 0;
-    if (!compile_match(match_text, "diff", match, status)) return status;
-    const auto matches = [&](const std::string& name) {
-        return match_text.empty() || std::regex_search(name, match);
-    };
+    if (!matches.compile(match_text, "diff", status)) return status;
 
     analysis::CallStats base_stats, new_stats;
     format::CallReadResult base_read, new_read;

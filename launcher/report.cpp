@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <vector>
 
 #include "launcher/subcommand.hpp"
@@ -168,9 +167,9 @@ int run_report(std::span<const std::string> args) {
         "once under recursion. Percentages are of the time spent in calls.\n"
         "Exit status: 0, 2 bad command line, 65 not a trace or damaged, 66 cannot be read.");
     if (const int status = parse_subcommand(app, "report", args); status >= 0) return status;
-    std::regex match;
+    NameMatch matches;
     int status = 0;
-    if (!compile_match(options.match, "report", match, status)) return status;
+    if (!matches.compile(options.match, "report", status)) return status;
     analysis::CallStats stats;
     format::CallReadResult read;
     if (const int error = read_trace(options.trace, stats, read); error != 0) return error;
@@ -183,7 +182,7 @@ int run_report(std::span<const std::string> args) {
     for (const StatsGroup& group : groups) {
         Shown entry{&group, {}, 0};
         for (const FunctionStats& f : group.functions) {
-            if (!options.match.empty() && !std::regex_search(f.name, match)) continue;
+            if (!matches(f.name)) continue;
             entry.functions.push_back(f);
         }
         entry.matched = entry.functions.size();

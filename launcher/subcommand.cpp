@@ -1,6 +1,7 @@
 #include "launcher/subcommand.hpp"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -91,18 +92,27 @@ int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std
     return -1;
 }
 
-bool compile_match(const std::string& text, const std::string& command, std::regex& match,
-                   int& status) {
+NameMatch::NameMatch() = default;
+NameMatch::~NameMatch() = default;
+
+bool NameMatch::compile(const std::string& text, std::string_view command, int& status) {
+    pattern_.reset();
     if (text.empty()) return true;
-    try {
-        match = std::regex(text, std::regex::ECMAScript | std::regex::optimize);
-        return true;
-    } catch (const std::regex_error& error) {
+    re2::RE2::Options options;
+    options.set_log_errors(false);  // RE2 would log to stderr: the one line is ours
+    auto pattern = std::make_unique<re2::RE2>(text, options);
+    if (!pattern->ok()) {
         status =
             fail(ExitCode::kUsage, fmt::format("{}: --match '{}' is not a regular expression ({})",
-                                               command, text, error.what()));
+                                               command, text, pattern->error()));
         return false;
     }
+    pattern_ = std::move(pattern);
+    return true;
+}
+
+bool NameMatch::operator()(std::string_view name) const {
+    return pattern_ == nullptr || re2::RE2::PartialMatch(name, *pattern_);
 }
 
 // The after-run subcommands run no program: their output is theirs to write.

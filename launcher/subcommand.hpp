@@ -4,13 +4,17 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <regex>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "embed/setup_error.hpp"
 #include "tracer/format/call_reader.hpp"
+
+namespace re2 {
+class RE2;
+}
 
 namespace vztrace::launcher {
 
@@ -38,9 +42,25 @@ CLI::Validator percentage();
 // --help).
 int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args);
 
-// --match: false (with `status` set) when `text` is not a regular expression.
-bool compile_match(const std::string& text, const std::string& command, std::regex& match,
-                   int& status);
+// --match: the functions whose name holds a match of a regular expression, in RE2's syntax
+// (Perl's, less backreferences and lookaround). RE2 matches in time linear in the name and
+// without recursion: std::regex overflowed the stack on names of some 20,000 characters,
+// which a program's generated code can have.
+class NameMatch {
+ public:
+    NameMatch();
+    ~NameMatch();
+    NameMatch(const NameMatch&) = delete;
+    NameMatch& operator=(const NameMatch&) = delete;
+
+    // false, with `status` set after one line on stderr, when `text` is not a regular
+    // expression. An empty `text` matches every name.
+    bool compile(const std::string& text, std::string_view command, int& status);
+    bool operator()(std::string_view name) const;
+
+ private:
+    std::unique_ptr<re2::RE2> pattern_;
+};
 
 // Writes `out` to stdout; 0, or 74 when it cannot be written.
 int finish_output(const std::string& out);

@@ -352,6 +352,30 @@ TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     }
 }
 
+TEST_CASE("report and diff --match a name of any length", "[perfetto]") {
+    // std::regex recursed once per character of the name: '.*mypkg' on a function named
+    // with 60,000 characters (code a program generates) crashed both with SIGSEGV.
+    TempDir dir;
+    const std::string long_name(60000, 'a');
+    dir.write("long.json", "{\"traceEvents\": [{\"ph\": \"X\", \"name\": \"" + long_name +
+                               "\", \"pid\": 1, \"tid\": 1, \"ts\": 1, \"dur\": 2}, "
+                               "{\"ph\": \"X\", \"name\": \"mypkg.f\", \"pid\": 1, "
+                               "\"tid\": 1, \"ts\": 5, \"dur\": 1}]}");
+    for (const char* pattern : {".*mypkg", "(a|b)+c", "(.)*x", "x|.*z", "^a+$"}) {
+        INFO(pattern);
+        const auto report =
+            run_vztrace({"report", dir.file("long.json"), "--match", pattern, "--format", "json"});
+        REQUIRE(report.status() == 0);
+        const bool long_matches = std::string_view(pattern) == "^a+$";
+        CHECK((report.out.find(long_name) != std::string::npos) == long_matches);
+        CHECK((report.out.find("mypkg.f") != std::string::npos) ==
+              (std::string_view(pattern) == ".*mypkg"));
+        const auto diff =
+            run_vztrace({"diff", dir.file("long.json"), dir.file("long.json"), "--match", pattern});
+        CHECK(diff.status() == 0);
+    }
+}
+
 TEST_CASE("report says in one line why it cannot read a trace, with its own status", "[perfetto]") {
     TempDir dir;
     dir.write("garbage.txt", "this is not a trace\n");
