@@ -114,9 +114,10 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
     std::string out = fmt::format(
         "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"threads\": {}, "
         "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, \"groups\": [",
-        json_string(options.trace), json_string(read.format), read.truncated ? "true" : "false",
-        stats.calls(), stats.thread_count(), stats.process_count(),
-        stats.last_ns() - stats.first_ns(), json_string(options.by), json_string(options.sort));
+        json_string(options.trace), json_string(read.format),
+        read.truncated || read.calls_left_open > 0 ? "true" : "false", stats.calls(),
+        stats.thread_count(), stats.process_count(), stats.last_ns() - stats.first_ns(),
+        json_string(options.by), json_string(options.sort));
     bool first_group = true;
     for (const Shown& group : shown) {
         const StatsGroup& g = *group.group;
@@ -193,11 +194,11 @@ int run_report(std::span<const std::string> args) {
     }
     const std::size_t threads = stats.thread_count();
     const std::size_t processes = stats.process_count();
-    const std::string header =
-        fmt::format("{} ({}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms",
-                    options.trace, read.format, read.truncated ? ", truncated" : "", stats.calls(),
-                    threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",
-                    ms(stats.last_ns() - stats.first_ns()));
+    const std::string header = fmt::format(
+        "{} ({}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
+        read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "", stats.calls(),
+        threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",
+        ms(stats.last_ns() - stats.first_ns()));
     std::string out;
     if (options.format == "json") {
         out = render_json(shown, options, read, stats);

@@ -36,6 +36,11 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
                      "vztrace: warning: %s stops inside a packet (its writer was killed): what "
                      "was written is read\n",
                      path.c_str());
+    } else if (read.calls_left_open > 0) {
+        std::fprintf(stderr,
+                     "vztrace: warning: %s ends with %llu calls never ended (its writer was "
+                     "killed?): they are read as ending at their thread's last event\n",
+                     path.c_str(), static_cast<unsigned long long>(read.calls_left_open));
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -249,7 +250,16 @@ int run_view(std::span<const std::string> args) {
     const std::unique_ptr<ViewServer> loaded = ViewServer::load(token, load_error);
     if (loaded == nullptr) return fail(ExitCode::kUsage, "view: " + load_error);
     ViewServer& server = *loaded;
-    // The trace is read whole before anything is served: a bad one ends here.
+    // The trace is read whole before anything is served: a bad one ends here. It is then
+    // served as it is, from the file: a pipe would be empty by then.
+    struct stat trace_stat {};
+    if (::stat(trace.c_str(), &trace_stat) == 0 && !S_ISREG(trace_stat.st_mode) &&
+        !S_ISDIR(trace_stat.st_mode)) {
+        return fail(ExitCode::kNoTrace,
+                    fmt::format("view: {} is not a regular file: view serves the trace's file "
+                                "itself (save it to a file first)",
+                                trace));
+    }
     format::CallReadResult read;
     if (viewer == "speedscope") {
         format::CallLog calls;

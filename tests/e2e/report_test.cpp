@@ -1,6 +1,11 @@
 // `vztrace report`: the functions of a trace by self and total time, checked against the
 // trace's own events, on vztrace's traces and VizTracer's JSON, and on bad input.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <simdjson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -8,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "e2e/e2e.hpp"
 #include "tracer/format/perfetto_reader.hpp"
@@ -352,6 +358,59 @@ TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     }
 }
 
+TEST_CASE("report reads a trace from a pipe, and a gzipped Perfetto trace", "[perfetto]") {
+    // The format was told from the first bytes, then the file opened again: through a
+    // pipe (`report <(zcat t.json.gz)`) those bytes were gone, and a good trace was called
+    // damaged. A gzipped .pftrace was read as JSON and called damaged too.
+    TempDir dir;
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("programs/generators.py")}).status() == 0);
+    REQUIRE(run_vztrace({"export", trace, "-o", dir.file("t.json")}).status() == 0);
+    const std::string bytes = vztrace::testing::read_file(trace);
+    write_gzip(dir.file("t.pftrace.gz"), bytes);
+    write_gzip(dir.file("t.json.gz"), vztrace::testing::read_file(dir.file("t.json")));
+    const auto calls_in = [](const std::string& out) {
+        const auto at = out.find("\"calls\": ");
+        return at == std::string::npos ? std::string() : out.substr(at, out.find(',', at) - at);
+    };
+    const auto whole = run_vztrace({"report", trace, "--format", "json"});
+    REQUIRE(whole.status() == 0);
+    const std::string calls = calls_in(whole.out);
+    REQUIRE(!calls.empty());
+    for (const char* name : {"t.pftrace", "t.json", "t.json.gz", "t.pftrace.gz"}) {
+        DYNAMIC_SECTION(name) {
+            const std::string file = dir.file(name);
+            const auto gzipped = run_vztrace({"report", file, "--format", "json"});
+            CHECK(gzipped.status() == 0);
+            CHECK(calls_in(gzipped.out) == calls);
+            const std::string fifo = dir.file("fifo");
+            REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+            const std::string content = vztrace::testing::read_file(file);
+            std::thread writer([&] {
+                // A reader that closes early must fail the check, not kill the tests.
+                sigset_t pipe_signal;
+                sigemptyset(&pipe_signal);
+                sigaddset(&pipe_signal, SIGPIPE);
+                pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
+                const int fd = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+                if (fd < 0) return;
+                for (std::size_t at = 0; at < content.size();) {
+                    const ssize_t n = ::write(fd, content.data() + at, content.size() - at);
+                    if (n <= 0) break;
+                    at += static_cast<std::size_t>(n);
+                }
+                ::close(fd);
+            });
+            const auto piped = run_vztrace({"report", fifo, "--format", "json"});
+            writer.join();
+            INFO(piped.err);
+            CHECK(piped.status() == 0);
+            CHECK(calls_in(piped.out) == calls);
+            CHECK(piped.err.empty());
+        }
+    }
+}
+
 TEST_CASE("report and diff --match a name of any length", "[perfetto]") {
     // std::regex recursed once per character of the name: '.*mypkg' on a function named
     // with 60,000 characters (code a program generates) crashed both with SIGSEGV.
@@ -430,6 +489,21 @@ TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[pe
     CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
     CHECK(result.err.find("stops inside a packet") != std::string::npos);
     CHECK(result.out.find("\"truncated\": true") != std::string::npos);
+
+    // Cut between two packets, as a writer killed between two writes leaves it (the usual
+    // case: it writes whole chunks): the calls it had begun and not ended tell. It was read
+    // as a whole trace, with no word.
+    dir.write("cut-between.pftrace", bytes.substr(0, cut - 1));
+    const auto between =
+        run_vztrace({"report", dir.file("cut-between.pftrace"), "--format", "json"});
+    CHECK(between.status() == 0);
+    CHECK(std::count(between.err.begin(), between.err.end(), '\n') == 1);
+    CHECK(between.err.find("calls never ended (its writer was killed?)") != std::string::npos);
+    CHECK(between.out.find("\"truncated\": true") != std::string::npos);
+    // The whole trace ends every call it begins: no word.
+    const auto whole = run_vztrace({"report", trace, "--format", "json"});
+    CHECK(whole.err.empty());
+    CHECK(whole.out.find("\"truncated\": false") != std::string::npos);
 }
 
 namespace {

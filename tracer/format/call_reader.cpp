@@ -1,14 +1,16 @@
 #include "tracer/format/call_reader.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -30,50 +32,69 @@ CallReadResult failed(Status status, std::string error) {
     return result;
 }
 
-// The first bytes of the file, to tell its format.
-bool read_head(const std::string& path, std::string& head, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-        return false;
-    }
-    head.resize(64);
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<std::size_t>(in.gcount()));
-    return true;
-}
-
-bool read_whole(const std::string& path, std::string& out, std::string& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-        return false;
-    }
-    out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    return true;
-}
-
-bool gunzip(const std::string& path, std::string& out, std::string& error) {
-    gzFile file = gzopen(path.c_str(), "rb");
-    if (file == nullptr) {
-        error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
-        return false;
-    }
+// Reads from `fd` into `out` until `limit` bytes are there (0: to the end). A trace may
+// come through a pipe (`report <(zcat t.json.gz)`): every byte is read once, never again.
+bool read_more(int fd, const std::string& path, std::string& out, std::size_t limit,
+               std::string& error) {
     char buffer[1 << 16];
-    int n = 0;
-    while ((n = gzread(file, buffer, sizeof buffer)) > 0)
+    while (limit == 0 || out.size() < limit) {
+        const std::size_t want =
+            limit == 0 ? sizeof buffer : std::min(sizeof buffer, limit - out.size());
+        const ssize_t n = ::read(fd, buffer, want);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+            return false;
+        }
+        if (n == 0) break;
         out.append(buffer, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+// Every member of a gzip file, in memory.
+bool gunzip(const std::string& path, std::string_view in, std::string& out, std::string& error) {
+    z_stream stream{};
+    if (inflateInit2(&stream, 15 + 16) != Z_OK) {
+        error = fmt::format("cannot read {}: zlib: out of memory", path);
+        return false;
+    }
+    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    stream.avail_in = static_cast<uInt>(std::min<std::size_t>(in.size(), UINT_MAX));
+    std::size_t left = in.size() - stream.avail_in;  // past what avail_in can say
+    char buffer[1 << 16];
     int code = Z_OK;
-    const char* message = gzerror(file, &code);
-    const bool ok = n == 0 && (code == Z_OK || code == Z_STREAM_END);
-    if (!ok) error = fmt::format("{} is damaged: gzip: {}", path, message);
-    gzclose(file);
-    return ok;
+    while (true) {
+        stream.next_out = reinterpret_cast<Bytef*>(buffer);
+        stream.avail_out = sizeof buffer;
+        code = inflate(&stream, Z_NO_FLUSH);
+        out.append(buffer, sizeof buffer - stream.avail_out);
+        if (stream.avail_in == 0 && left > 0) {
+            const std::size_t more = std::min<std::size_t>(left, UINT_MAX);
+            stream.avail_in = static_cast<uInt>(more);
+            left -= more;
+        }
+        if (code == Z_STREAM_END) {
+            if (stream.avail_in == 0) break;  // the last member
+            if (inflateReset(&stream) != Z_OK) break;
+            continue;  // another member follows (`cat a.gz b.gz`)
+        }
+        if (code == Z_BUF_ERROR && stream.avail_in == 0) break;  // cut short
+        if (code != Z_OK) break;
+    }
+    const char* message = code == Z_STREAM_END    ? nullptr
+                          : code == Z_BUF_ERROR   ? "unexpected end of file"
+                          : stream.msg != nullptr ? stream.msg
+                                                  : "damaged";
+    inflateEnd(&stream);
+    if (message != nullptr) error = fmt::format("{} is damaged: gzip: {}", path, message);
+    return message == nullptr;
 }
 
 // ---- Perfetto ---------------------------------------------------------------------------
 
-CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
+CallReadResult read_perfetto(const std::string& path, int fd, std::string_view head,
+                             CallVisitor& visitor) {
     PerfettoReader reader;
     std::unordered_set<std::uint64_t> with_slices;  // tracks (looked up once per change)
     std::uint64_t last_track = 0;
@@ -91,10 +112,11 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor) {
     };
     reader.on_instant = [&](const DecodedInstant&) { ++result.instants; };
     reader.on_counter = [&](const DecodedCounter&) { ++result.counter_values; };
-    const bool ok = reader.read_file(path);
+    const bool ok = reader.read_descriptor(fd, path, head);
     if (!ok && !reader.truncated()) {
         return failed(Status::kDamaged, fmt::format("{} is damaged: {}", path, reader.error()));
     }
+    result.calls_left_open = reader.open_calls().size();
     reader.close_open_calls();  // a killed writer's calls end at their thread's last event
     result.format = "perfetto";
     result.truncated = reader.truncated();
@@ -288,29 +310,53 @@ decltype(&vztrace_json_events) json_events_parser(std::string& error) {
 }
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+        const int error = errno;
+        if (fd >= 0) ::close(fd);
         return failed(Status::kUnreadable,
-                      fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+                      fmt::format("cannot read {}: {}", path, std::strerror(error)));
     }
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     if (S_ISDIR(st.st_mode)) {
         return failed(Status::kUnreadable, fmt::format("cannot read {}: a directory", path));
     }
     std::string head, error;
-    if (!read_head(path, head, error)) return failed(Status::kUnreadable, error);
+    if (!read_more(fd, path, head, 64, error)) return failed(Status::kUnreadable, error);
+    const auto looks_like_json = [](std::string_view text) {
+        const auto first = text.find_first_not_of(" \t\r\n");
+        return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
+    };
     if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
         static_cast<unsigned char>(head[1]) == 0x8b) {
-        std::string text;
-        if (!gunzip(path, text, error)) return failed(Status::kDamaged, error);
-        return read_json(path, std::move(text), "json.gz", visitor);
+        std::string compressed = std::move(head), text;
+        if (!read_more(fd, path, compressed, 0, error)) return failed(Status::kUnreadable, error);
+        if (!gunzip(path, compressed, text, error)) return failed(Status::kDamaged, error);
+        compressed = std::string();
+        if (looks_like_json(std::string_view(text).substr(0, 64))) {
+            return read_json(path, std::move(text), "json.gz", visitor);
+        }
+        if (looks_like_perfetto(std::string_view(text).substr(0, 64))) {
+            // A gzipped Perfetto trace (trace_processor reads them too): read from memory.
+            CallReadResult result = read_perfetto(path, -1, text, visitor);
+            if (result.status == Status::kOk) result.format = "perfetto.gz";
+            return result;
+        }
+        return failed(Status::kDamaged,
+                      fmt::format("{} is gzipped, but not a trace vztrace can read (Perfetto "
+                                  "protobuf or Chrome or VizTracer JSON)",
+                                  path));
     }
-    const auto first = head.find_first_not_of(" \t\r\n");
-    if (first != std::string::npos && (head[first] == '{' || head[first] == '[')) {
-        std::string text;
-        if (!read_whole(path, text, error)) return failed(Status::kUnreadable, error);
+    if (looks_like_json(head)) {
+        std::string text = std::move(head);
+        if (!read_more(fd, path, text, 0, error)) return failed(Status::kUnreadable, error);
         return read_json(path, std::move(text), "json", visitor);
     }
-    if (looks_like_perfetto(head)) return read_perfetto(path, visitor);
+    if (looks_like_perfetto(head)) return read_perfetto(path, fd, head, visitor);
     return failed(Status::kDamaged,
                   fmt::format("{} is not a trace vztrace can read (Perfetto protobuf, Chrome or "
                               "VizTracer JSON, gzipped JSON)",

@@ -35,7 +35,11 @@ struct CallReadResult {
     Status status = Status::kOk;
     std::string error;       // why, when not kOk
     bool truncated = false;  // kOk, but the trace stops inside a packet (a killed writer)
-    std::string format;      // "perfetto", "json", "json.gz"
+    // Perfetto: calls begun and never ended in the trace, read as ending at their thread's
+    // last event. vztrace ends every call it writes (those open at the end are flagged), so
+    // in its traces these are the mark of a writer killed between two packets.
+    std::uint64_t calls_left_open = 0;
+    std::string format;  // "perfetto", "json", "json.gz"
     // CLOCK_REALTIME minus the trace's time axis, when the trace records it (vztrace's
     // Perfetto traces do): what lines up traces of different machines.
     std::optional<std::int64_t> realtime_offset_ns;

@@ -121,10 +121,23 @@ bool PerfettoReader::finish() {
 bool PerfettoReader::read_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(fmt::format("cannot read '{}': {}", path, std::strerror(errno)));
+    const bool ok = read_descriptor(fd, path, {});
+    ::close(fd);
+    return ok;
+}
+
+bool PerfettoReader::read_descriptor(int fd, const std::string& path, std::string_view head) {
     std::string block(std::size_t{4} << 20, '\0');
     bool first = true;
-    bool ok = true;
-    while (ok) {
+    const auto take = [&](std::string_view piece) {
+        if (first && !looks_like_perfetto(piece)) {
+            return fail(fmt::format("'{}' is not a Perfetto trace", path));
+        }
+        first = false;
+        return feed(piece);
+    };
+    bool ok = head.empty() || take(head);
+    while (ok && fd >= 0) {
         const ssize_t n = ::read(fd, block.data(), block.size());
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -132,15 +145,8 @@ bool PerfettoReader::read_file(const std::string& path) {
             break;
         }
         if (n == 0) break;
-        const std::string_view piece(block.data(), static_cast<std::size_t>(n));
-        if (first && !looks_like_perfetto(piece)) {
-            ok = fail(fmt::format("'{}' is not a Perfetto trace", path));
-            break;
-        }
-        first = false;
-        ok = feed(piece);
+        ok = take(std::string_view(block.data(), static_cast<std::size_t>(n)));
     }
-    ::close(fd);
     if (!ok) return false;
     if (first) return fail(fmt::format("'{}' is empty", path));
     if (!finish()) return fail(fmt::format("'{}' ends inside a packet (cut short)", path));

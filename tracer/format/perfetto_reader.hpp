@@ -93,6 +93,10 @@ class PerfettoReader {
     // Reads a whole file, block by block. False with error() set when it cannot be read,
     // is damaged, or is not a Perfetto trace.
     bool read_file(const std::string& path);
+    // The same from an open descriptor (a file, a pipe), after `head`, the first bytes
+    // already read from it (-1: `head` is the whole trace); `path` names it in errors. The
+    // descriptor stays open.
+    bool read_descriptor(int fd, const std::string& path, std::string_view head);
 
     // Ends every call still open at its track's last event time, flagged unfinished.
     void close_open_calls();
