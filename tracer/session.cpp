@@ -370,6 +370,8 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     return finish_result_;
 }
 
+void Session::set_process_name(std::string_view name) { process_name_ = format::valid_utf8(name); }
+
 std::vector<std::pair<std::string, std::string>> Session::metadata(
     const CollectedParts& children, const StreamCounts& totals, bool memory_limit_reached) const {
     std::vector<std::int64_t> incomplete;

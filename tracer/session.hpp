@@ -63,7 +63,8 @@ class Session {
 
     // Names the thread whose buffer has `tid` (a kernel thread id).
     void name_thread(std::uint64_t tid, std::string name);
-    void set_process_name(std::string name) { process_name_ = std::move(name); }
+    // Made valid UTF-8 (a name from argv may not be): the trace's strings all are.
+    void set_process_name(std::string_view name);
 
     const TreePlan& plan() const { return plan_; }
 

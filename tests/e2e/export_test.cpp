@@ -307,3 +307,31 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
                   .status() == 0);
     }
 }
+
+TEST_CASE("every JSON vztrace writes is UTF-8, whatever the bytes of the program's name") {
+    // The process name comes from argv, which may hold any bytes: written raw, it made the
+    // recorded JSON, export's and report's invalid, and report itself refused them.
+    TempDir dir;
+    const std::string program = dir.file("caf\xe9.py");
+    dir.write("caf\xe9.py", "def f():\n    pass\n\nf()\n");
+    REQUIRE(run_vztrace({"--quiet", "-o", dir.file("t.json"), program}).status() == 0);
+    REQUIRE(run_vztrace({"--quiet", "-o", dir.file("t.pftrace"), program}).status() == 0);
+    REQUIRE(run_vztrace({"export", dir.file("t.pftrace"), "-o", dir.file("e.json")}).status() == 0);
+    REQUIRE(run_vztrace({"export", dir.file("t.pftrace"), "-o", dir.file("e.speedscope.json")})
+                .status() == 0);
+    simdjson::dom::parser parser;
+    for (const char* name : {"t.json", "e.json", "e.speedscope.json"}) {
+        INFO(name);
+        const std::string text = vztrace::testing::read_file(dir.file(name));
+        simdjson::dom::element root;
+        CHECK(parser.parse(text).get(root) == simdjson::SUCCESS);     // UTF-8 is checked
+        CHECK(text.find("caf\xef\xbf\xbd.py") != std::string::npos);  // U+FFFD for the byte
+    }
+    for (const char* name : {"t.json", "e.json"}) {
+        const auto report =
+            run_vztrace({"report", dir.file(name), "--format", "json", "--by", "process"});
+        CHECK(report.status() == 0);
+        simdjson::dom::element root;
+        CHECK(parser.parse(report.out).get(root) == simdjson::SUCCESS);
+    }
+}

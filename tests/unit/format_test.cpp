@@ -329,3 +329,21 @@ TEST_CASE("damaged JSON traces, plain and gzipped, are an error or calls, never 
     }
     CHECK(errors > 0);
 }
+
+TEST_CASE("JSON strings are UTF-8: each byte of a malformed sequence becomes U+FFFD") {
+    using vztrace::format::append_json_string;
+    using vztrace::format::valid_utf8;
+    const std::string r = "\xef\xbf\xbd";
+    // Well-formed: 2, 3 and 4 bytes, the highest code point.
+    CHECK(valid_utf8("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf") ==
+          "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
+    CHECK(valid_utf8("caf\xe9") == "caf" + r);               // Latin-1
+    CHECK(valid_utf8("\xc0\xaf") == r + r);                  // overlong
+    CHECK(valid_utf8("\xed\xa0\x80") == r + r + r);          // a surrogate
+    CHECK(valid_utf8("\xf4\x90\x80\x80") == r + r + r + r);  // past U+10FFFF
+    CHECK(valid_utf8("\xe2\x82") == r + r);                  // cut short
+    CHECK(valid_utf8("\x80x") == r + "x");                   // a lone continuation
+    std::string out;
+    append_json_string(out, "a\"\xe9\xc3\xa9\n");
+    CHECK(out == "\"a\\\"" + r + "\xc3\xa9\\n\"");
+}

@@ -45,9 +45,59 @@ char* put_micros(char* out, std::int64_t ns) {
 
 }  // namespace
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at `at` (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF), or 0.
+std::size_t utf8_sequence(const unsigned char* at, std::size_t left) {
+    const unsigned lead = at[0];
+    const auto continuation = [&](std::size_t i, unsigned low = 0x80, unsigned high = 0xBF) {
+        return i < left && at[i] >= low && at[i] <= high;
+    };
+    if (lead >= 0xC2 && lead <= 0xDF) return continuation(1) ? 2 : 0;
+    if (lead >= 0xE0 && lead <= 0xEF) {
+        const unsigned low = lead == 0xE0 ? 0xA0 : 0x80;
+        const unsigned high = lead == 0xED ? 0x9F : 0xBF;
+        return continuation(1, low, high) && continuation(2) ? 3 : 0;
+    }
+    if (lead >= 0xF0 && lead <= 0xF4) {
+        const unsigned low = lead == 0xF0 ? 0x90 : 0x80;
+        const unsigned high = lead == 0xF4 ? 0x8F : 0xBF;
+        return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+    }
+    return 0;
+}
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+}  // namespace
+
+std::string valid_utf8(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    for (std::size_t i = 0; i < text.size();) {
+        if (bytes[i] < 0x80) {
+            out.push_back(text[i++]);
+            continue;
+        }
+        const std::size_t length = utf8_sequence(bytes + i, text.size() - i);
+        if (length == 0) {
+            out += kReplacement;
+            ++i;
+        } else {
+            out.append(text.substr(i, length));
+            i += length;
+        }
+    }
+    return out;
+}
+
 void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
-    for (const char c : text) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -65,10 +115,16 @@ void append_json_string(std::string& out, std::string_view text) {
                 out += "\\t";
                 break;
             default:
-                if (static_cast<unsigned char>(c) < 0x20) {
+                if (bytes[i] < 0x20) {
                     out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                } else {
+                } else if (bytes[i] < 0x80) {
                     out.push_back(c);
+                } else if (const std::size_t n = utf8_sequence(bytes + i, text.size() - i); n) {
+                    out.append(text.substr(i, n));
+                    i += n - 1;
+                } else {
+                    // JSON is UTF-8: a byte that is not (a file name, argv) becomes U+FFFD.
+                    out += kReplacement;
                 }
         }
     }

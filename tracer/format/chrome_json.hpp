@@ -13,8 +13,12 @@
 
 namespace vztrace::format {
 
-// Appends `text` to `out` as a JSON string literal, quotes included.
+// Appends `text` to `out` as a JSON string literal, quotes included; bytes that are not
+// UTF-8 become U+FFFD.
 void append_json_string(std::string& out, std::string_view text);
+
+// `text` with each byte that is not part of well-formed UTF-8 replaced by U+FFFD.
+std::string valid_utf8(std::string_view text);
 
 class ChromeJsonEncoder {
  public:
