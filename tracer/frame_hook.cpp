@@ -105,6 +105,10 @@ bool layout_ok(_PyInterpreterFrame* frame) {
 
 PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwing) {
     if (VZ_UNLIKELY(!g_active || !g_live)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    // Under CPython's tracing guard: a profile or trace function of the program's, or a
+    // sys.monitoring callback, and what they call. sys.monitoring and the profile hook send
+    // no events there; recording them here made the counts depend on the mechanism.
+    if (VZ_UNLIKELY(thread->tracing != 0)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
     if (VZ_UNLIKELY(!layout_ok(frame))) {
         give_way("the frames' layout is not the one this vztrace was built for");
         return _PyEval_EvalFrameDefault(thread, frame, throwing);

@@ -136,6 +136,21 @@ TEST_CASE("every call of a class's __init__ is recorded once its call site is sp
     }
 }
 
+TEST_CASE("the program's profile function and monitoring callbacks are no calls of its own") {
+    for (const char* option : {"--ignore-c-function", "--hook=frame", "--hook=auto"}) {
+        DYNAMIC_SECTION(option) {
+            TempDir dir;
+            const std::string program = script("profiler_callbacks.py");
+            const auto run = traced({option}, {program}, dir);
+            CHECK(run.result.out == "done\n");
+            CHECK(run.trace.count(named("leaf", program, 8)) == (kPythonMinor >= 12 ? 110 : 100));
+            CHECK(run.trace.count(named("own_profile", program, 12)) == 0);
+            CHECK(run.trace.count_prefix("on_start (") == 0);
+            CHECK(run.trace.nesting_problem().empty());
+        }
+    }
+}
+
 TEST_CASE("deep recursion runs as under python and every call is recorded") {
     // A frame entered through the hook is a C call; python's own frames take none. 12,000
     // deep crashed 3.11 and raised RecursionError on 3.12 and 3.13 with the hook in place.
