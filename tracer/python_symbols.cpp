@@ -176,6 +176,35 @@ SymbolId intern_code(PyObject* code) {
     return id;
 }
 
+namespace {
+
+// The type that defines the C method `function`, bound to `self`: list.append bound to an
+// instance of a subclass of list is list's, as its method descriptor says (a call through
+// the descriptor, `l.append(1)` on 3.12+, gets that name) and as cProfile names it. A class
+// method's `self` is the class. Only at a callable's first sight.
+PyTypeObject* defining_type(PyCFunctionObject* function, PyObject* self) {
+    PyTypeObject* start = (function->m_ml->ml_flags & METH_CLASS) != 0 && PyType_Check(self)
+                              ? reinterpret_cast<PyTypeObject*>(self)
+                              : Py_TYPE(self);
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyTypeObject* defining = start;
+    if (PyObject* key = PyUnicode_FromString(function->m_ml->ml_name); key != nullptr) {
+        PyObject* found = _PyType_Lookup(start, key);  // borrowed
+        if (found != nullptr && (Py_IS_TYPE(found, &PyMethodDescr_Type) ||
+                                 Py_IS_TYPE(found, &PyClassMethodDescr_Type))) {
+            auto* descriptor = reinterpret_cast<PyMethodDescrObject*>(found);
+            if (descriptor->d_method == function->m_ml) defining = descriptor->d_common.d_type;
+        }
+        Py_DECREF(key);
+    }
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+    return defining;
+}
+
+}  // namespace
+
 SymbolId of_c_callable(PyObject* callable) {
     const void* method = nullptr;
     const void* owner = nullptr;
@@ -204,7 +233,7 @@ SymbolId of_c_callable(PyObject* callable) {
             if (module == nullptr) PyErr_Clear();
             name = fmt::format("{}.{}", module != nullptr ? module : "?", ml_name);
         } else if (self != nullptr) {
-            name = fmt::format("{}.{}", type_name(Py_TYPE(self)), ml_name);
+            name = fmt::format("{}.{}", type_name(defining_type(function, self)), ml_name);
         } else if (function->m_module != nullptr && PyUnicode_Check(function->m_module)) {
             name = fmt::format("{}.{}", utf8_of(function->m_module), ml_name);
         } else {

@@ -9,12 +9,25 @@ import types
 counts = {}
 
 
+def defining_type(owner, name):
+    # The type whose method descriptor the bound method comes from: a class method's is
+    # in the class's own MRO, any other in its instance's type's.
+    if isinstance(owner, type):
+        for cls in owner.__mro__:
+            if type(cls.__dict__.get(name)).__name__ == "classmethod_descriptor":
+                return cls
+    for cls in type(owner).__mro__:
+        if type(cls.__dict__.get(name)).__name__ == "method_descriptor":
+            return cls
+    return type(owner)
+
+
 def c_name(func):
     owner = getattr(func, "__self__", None)
     if isinstance(owner, types.ModuleType):
         return f"{owner.__name__}.{func.__name__}"
     if owner is not None:
-        return f"{type(owner).__name__}.{func.__name__}"
+        return f"{defining_type(owner, func.__name__).__name__}.{func.__name__}"
     return f"{func.__module__}.{func.__name__}"
 
 

@@ -40,3 +40,24 @@ for node in [1, "ab", [1, 2], 3, "cde", [4]]:
 callbacks = [double, str.upper, len, double, repr]
 for callback in callbacks:
     apply(callback, "x")
+
+
+# A C method is named by the type that defines it, however it is called: bound to an
+# instance of a subclass, it was named by the subclass (Stack.append beside list.append).
+class Stack(list):
+    pass
+
+
+class Registry(dict):
+    pass
+
+
+stack = Stack()
+for i in range(3):
+    stack.append(i)
+push = stack.append
+push(9)
+list.append(stack, 10)
+Registry.fromkeys("ab")
+dict.fromkeys("cd")
+Registry().get("x")
