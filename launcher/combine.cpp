@@ -52,6 +52,7 @@ int run_combine(std::span<const std::string> args) {
                                 ".perfetto-trace); `vztrace export` converts it",
                                 output));
     }
+    if (const int refused = refuse_output_over_input("combine", output, traces)) return refused;
     std::deque<format::CallLog> inputs;
     std::vector<format::CallReadResult> reads;
     for (const std::string& trace : traces) {

@@ -60,9 +60,20 @@ int run_export(std::span<const std::string> args) {
                     fmt::format("export: cannot tell the format of '{}': name it with one of {}",
                                 output, kFormats));
     }
+    if (const int refused = refuse_output_over_input("export", output, std::span(&trace, 1))) {
+        return refused;
+    }
     format::CallLog calls;
     format::CallReadResult read;
     if (const int error = read_trace(trace, calls, read); error != 0) return error;
+    if (kind == Kind::kPstats && calls.name_count() == 0) {
+        // pstats.Stats refuses an empty profile ("Cannot create or construct"): a file it
+        // cannot load is no export.
+        return fail(ExitCode::kBadTrace,
+                    fmt::format("export: {} holds no calls: a .pstats file of none would not "
+                                "load in pstats",
+                                trace));
+    }
     tracer::OutputFile out(output);
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
     const format::WriteBytes writer = [&out](std::string_view bytes) { return out.write(bytes); };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,21 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
                      "vztrace: warning: %s ends with %llu calls never ended (its writer was "
                      "killed?): they are read as ending at their thread's last event\n",
                      path.c_str(), static_cast<unsigned long long>(read.calls_left_open));
+    }
+    return 0;
+}
+
+int refuse_output_over_input(std::string_view command, const std::string& output,
+                             std::span<const std::string> inputs) {
+    struct stat out {};
+    if (::stat(output.c_str(), &out) != 0) return 0;
+    for (const std::string& input : inputs) {
+        struct stat in {};
+        if (::stat(input.c_str(), &in) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("{}: the output {} is the trace {} itself: name another file",
+                                    command, output, input));
+        }
     }
     return 0;
 }

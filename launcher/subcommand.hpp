@@ -62,6 +62,12 @@ class NameMatch {
     std::unique_ptr<re2::RE2> pattern_;
 };
 
+// export and combine: when `output` is one of `inputs` (the same file, by any name), one
+// line and the status to exit with (written, the input would be replaced by what was read
+// of it, its metadata gone); else 0.
+int refuse_output_over_input(std::string_view command, const std::string& output,
+                             std::span<const std::string> inputs);
+
 // Writes `out` to stdout; 0, or 74 when it cannot be written.
 int finish_output(const std::string& out);
 

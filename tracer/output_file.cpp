@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>  // renameat2
 #include <cstring>
 
@@ -34,6 +35,16 @@ bool replace_with(const std::string& from, const std::string& to) {
     return ::rename(from.c_str(), to.c_str()) == 0;
 }
 
+// `.NAME.vztrace-PID.tmp` beside the output, NAME shortened when the whole would pass the
+// longest file name the system takes (255 bytes): a valid output name of 238 bytes or more
+// was refused ("File name too long").
+std::string temporary_name(const std::string& dir, std::string base) {
+    const std::string tail = fmt::format(".vztrace-{}.tmp", ::getpid());
+    constexpr std::size_t kLongestName = NAME_MAX;
+    if (1 + base.size() + tail.size() > kLongestName) base.resize(kLongestName - 1 - tail.size());
+    return dir + "." + base + tail;
+}
+
 }  // namespace
 
 OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(path)) {
@@ -54,7 +65,7 @@ OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(
         const std::size_t slash = path_.rfind('/');
         const std::string dir = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
         const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-        temp_path_ = fmt::format("{}.{}.vztrace-{}.tmp", dir, base, ::getpid());
+        temp_path_ = temporary_name(dir, base);
         const mode_t mode = exists ? (st.st_mode & 07777) : 0666;  // umask applies
         fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd_ < 0) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -334,4 +335,92 @@ TEST_CASE("every JSON vztrace writes is UTF-8, whatever the bytes of the program
         simdjson::dom::element root;
         CHECK(parser.parse(report.out).get(root) == simdjson::SUCCESS);
     }
+}
+
+TEST_CASE("export .pstats keys a function by file, line and code name, whatever the path") {
+    // The name was split at its last " (": a file under "proj (copy)/" gave the key
+    // ('copy)/s.py', 1, 'f (/.../proj'). The key's name is the code's, as cProfile's.
+    TempDir dir;
+    std::filesystem::create_directory(dir.file("proj (copy)"));
+    const std::string program = dir.file("proj (copy)/s.py");
+    dir.write("proj (copy)/s.py", "class A:\n    def m(self):\n        return 1\n\n\nA().m()\n");
+    REQUIRE(run_vztrace({"--quiet", "-o", dir.file("t.pftrace"), program}).status() == 0);
+    REQUIRE(run_vztrace({"export", dir.file("t.pftrace"), "-o", dir.file("t.pstats")}).status() ==
+            0);
+    const auto keys =
+        vztrace::testing::run_process({kPython, "-c",
+                                       "import pstats, sys\n"
+                                       "for f, l, n in pstats.Stats(sys.argv[1]).stats:\n"
+                                       "    if f == sys.argv[2]: print(l, n)\n",
+                                       dir.file("t.pstats"), program});
+    INFO(keys.err);
+    REQUIRE(keys.status() == 0);
+    CHECK(keys.out.find("2 m\n") != std::string::npos);
+    CHECK(keys.out.find("1 A\n") != std::string::npos);
+    CHECK(keys.out.find("1 <module>\n") != std::string::npos);
+}
+
+TEST_CASE("export keeps times before 0 and refuses times no trace can hold") {
+    // -0.5 us was written "0.500" (the sign lost with the digits), and Perfetto's output
+    // clamped every time before 0 to 0, each call's length with it.
+    TempDir dir;
+    dir.write("neg.json", R"({"traceEvents": [
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": -0.5, "dur": 0.25},
+        {"ph": "X", "name": "b", "pid": 1, "tid": 1, "ts": -2.5, "dur": 1}]})");
+    REQUIRE(run_vztrace({"export", dir.file("neg.json"), "-o", dir.file("o.json")}).status() == 0);
+    const std::string json = vztrace::testing::read_file(dir.file("o.json"));
+    CHECK(json.find("\"ts\": -0.500, \"dur\": 0.250") != std::string::npos);
+    CHECK(json.find("\"ts\": -2.500, \"dur\": 1.000") != std::string::npos);
+    REQUIRE(run_vztrace({"export", dir.file("neg.json"), "-o", dir.file("o.pftrace")}).status() ==
+            0);
+    const Trace perfetto = load_trace(dir.file("o.pftrace"));
+    REQUIRE(perfetto.slices.size() == 2);
+    for (const auto& slice : perfetto.slices) {
+        CHECK(slice.dur_ns == (slice.name == "a" ? 250 : 1000));
+    }
+    dir.write("huge.json", R"({"traceEvents": [
+        {"ph": "X", "name": "a", "pid": 1, "tid": 1, "ts": 1e20, "dur": 1}]})");
+    const auto huge = run_vztrace({"report", dir.file("huge.json")});
+    CHECK(huge.status() == 65);
+    CHECK(huge.err.find("out of range") != std::string::npos);
+}
+
+TEST_CASE("export and combine refuse to write over their input, and what pstats cannot load") {
+    TempDir dir;
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    const std::string before = vztrace::testing::read_file(trace);
+    std::filesystem::create_symlink(trace, dir.file("same.pftrace"));
+    // It replaced the trace with a copy of its calls alone, its metadata gone.
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"export", trace, "-o", trace},
+          {"export", trace, "-o", dir.file("same.pftrace")},
+          {"combine", trace, trace, "-o", dir.file("same.pftrace")}}) {
+        const auto result = run_vztrace(args);
+        CHECK(result.status() == 2);
+        CHECK(result.err.find("itself: name another file") != std::string::npos);
+        CHECK(vztrace::testing::read_file(trace) == before);
+    }
+    // An empty profile: pstats.Stats raised "Cannot create or construct" on the file.
+    dir.write("empty.json", R"({"traceEvents": []})");
+    const auto empty = run_vztrace({"export", dir.file("empty.json"), "-o", dir.file("e.pstats")});
+    CHECK(empty.status() == 65);
+    CHECK(std::count(empty.err.begin(), empty.err.end(), '\n') == 1);
+    CHECK_FALSE(vztrace::testing::file_exists(dir.file("e.pstats")));
+}
+
+TEST_CASE("an output named with 255 bytes is written") {
+    // A name of 238 bytes or more was refused: the temporary name beside it passed the 255
+    // bytes a name may have.
+    TempDir dir;
+    const std::string longest = std::string(255 - 5, 'n') + ".json";
+    const auto recorded = run_vztrace({"--quiet", "-o", dir.file(longest), script("fib5.py")});
+    INFO(recorded.err);
+    CHECK(recorded.status() == 0);
+    CHECK(load_trace(dir.file(longest)).slices.size() > 15);
+    const std::string exported = std::string(255 - 8, 'e') + ".pftrace";
+    const auto result = run_vztrace({"export", dir.file(longest), "-o", dir.file(exported)});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(load_trace(dir.file(exported)).slices.size() > 15);
 }

@@ -190,6 +190,14 @@ struct JsonEvents {
             error = fmt::format("an event \"{}\" has no time", name);
             return;
         }
+        // Times in nanoseconds are 64-bit integers: 4.6e15 us (146 years) leaves room for a
+        // time plus a duration. Past it a call's length would wrap around.
+        constexpr double kLargestMicros = 4.6e15;
+        if (std::fabs(event.ts) > kLargestMicros || (event.has_dur && event.dur > kLargestMicros)) {
+            error = fmt::format("an event \"{}\" has a time out of range ({} us)", name,
+                                std::fabs(event.ts) > kLargestMicros ? event.ts : event.dur);
+            return;
+        }
         JsonThread& thread = threads[{event.pid, event.tid}];
         thread.pid = event.pid;
         thread.tid = event.tid;

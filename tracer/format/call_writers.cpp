@@ -42,7 +42,10 @@ void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
 }
 
 std::string micros(std::int64_t ns) {
-    return fmt::format("{}.{:03}", ns / 1000, static_cast<int>(std::llabs(ns % 1000)));
+    // -500 ns is "-0.500": the sign of a time under 1 us must not be lost with the digits.
+    const std::uint64_t magnitude =
+        ns < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(ns) : static_cast<std::uint64_t>(ns);
+    return fmt::format("{}{}.{:03}", ns < 0 ? "-" : "", magnitude / 1000, magnitude % 1000);
 }
 
 // ---- Chrome JSON ----------------------------------------------------------------------
@@ -247,16 +250,21 @@ struct ProfileKey {
     auto operator<=>(const ProfileKey&) const = default;
 };
 
+// `qualname (file:line)`: the file may hold " (" too ("proj (copy)/s.py"), a qualname
+// never does. The key's name is the code's name, the qualname's last part, as cProfile's.
 ProfileKey key_of(const std::string& name) {
-    const auto open = name.rfind(" (");
+    const auto open = name.find(" (");
     if (open != std::string::npos && name.back() == ')') {
         const std::string place = name.substr(open + 2, name.size() - open - 3);
         const auto colon = place.rfind(':');
         if (colon != std::string::npos) {
             char* end = nullptr;
             const long line = std::strtol(place.c_str() + colon + 1, &end, 10);
-            if (end != nullptr && *end == '\0') {
-                return ProfileKey{place.substr(0, colon), line, name.substr(0, open)};
+            if (end != nullptr && *end == '\0' && colon + 1 < place.size()) {
+                const std::string qualname = name.substr(0, open);
+                const auto dot = qualname.rfind('.');
+                return ProfileKey{place.substr(0, colon), line,
+                                  dot == std::string::npos ? qualname : qualname.substr(dot + 1)};
             }
         }
     }
@@ -383,8 +391,11 @@ bool write_perfetto(std::span<const CallSource> sources,
         }
     }
     if (first == INT64_MAX) first = 0;
+    // Perfetto's times are unsigned: a trace with times before 0 (a JSON trace's own
+    // choice) is lifted whole, its calls' lengths kept; the real time stays what it was.
+    const std::int64_t lift = first < 0 ? -first : 0;
     append_clock_snapshot(
-        trace_sequence, first, first,
+        trace_sequence, first + lift, first + lift,
         realtime_offset_ns ? std::optional(first + *realtime_offset_ns) : std::nullopt, buffer);
     append_metadata(trace_sequence, metadata, buffer);
     bool ok = true;
@@ -407,7 +418,8 @@ bool write_perfetto(std::span<const CallSource> sources,
             const std::uint32_t sequence_id = next_sequence++;
             PerfettoSequence sequence(sequence_id, thread_track_uuid(thread->pid, sequence_id));
             const auto at = [&](std::int64_t ns) {
-                return static_cast<std::uint64_t>(std::max<std::int64_t>(ns + source.shift_ns, 0));
+                return static_cast<std::uint64_t>(
+                    std::max<std::int64_t>(ns + source.shift_ns + lift, 0));
             };
             sequence.begin(static_cast<std::int64_t>(at(thread->events.front().ns)), 0, buffer);
             append_thread_descriptor(sequence_id, sequence.track_uuid(),
