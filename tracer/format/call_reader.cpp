@@ -148,6 +148,7 @@ struct JsonThread {
     std::int64_t tid = 0;
     std::vector<JsonCall> calls;
     std::vector<std::pair<std::int64_t, std::uint32_t>> open;  // B events not yet ended
+    std::vector<bool> open_with_args;                          // and whether theirs had args
     std::int64_t last_ns = INT64_MIN;                          // its latest time seen
 };
 
@@ -165,6 +166,7 @@ struct JsonEvents {
     bool out_of_memory = false;
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
+    std::uint64_t calls_with_args = 0;  // on their X, B or E event
 
     std::uint32_t name_id(std::string_view name) {
         const auto [it, added] =
@@ -203,15 +205,19 @@ struct JsonEvents {
         thread.tid = event.tid;
         thread.last_ns = std::max(thread.last_ns, micros_to_ns(event.ts));
         if (phase == "X") {
+            if (event.has_args) ++calls_with_args;
             const std::int64_t begin = micros_to_ns(event.ts);
             const double dur = event.has_dur ? event.dur : 0;
             thread.calls.push_back(JsonCall{begin, begin + micros_to_ns(dur), name_id(name)});
             thread.last_ns = std::max(thread.last_ns, thread.calls.back().end_ns);
         } else if (phase == "B") {
             thread.open.emplace_back(micros_to_ns(event.ts), name_id(name));
+            thread.open_with_args.push_back(event.has_args);
         } else if (!thread.open.empty()) {  // E ends the innermost B
             const auto [begin, id] = thread.open.back();
             thread.open.pop_back();
+            if (thread.open_with_args.back() || event.has_args) ++calls_with_args;
+            thread.open_with_args.pop_back();
             thread.calls.push_back(JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id});
         }
     }
@@ -266,6 +272,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         while (!thread.open.empty()) {
             const auto [begin, id] = thread.open.back();
             thread.open.pop_back();
+            if (thread.open_with_args.back()) ++events.calls_with_args;
+            thread.open_with_args.pop_back();
             thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id});
         }
         // Parents before children: by begin, the longer first, and of calls with the same
@@ -300,6 +308,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     result.format = format;
     result.instants = events.instants;
     result.counter_values = events.counter_values;
+    result.calls_with_args = events.calls_with_args;
     return result;
 }
 

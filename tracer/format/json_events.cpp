@@ -61,6 +61,8 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
                        number_of(value, event.ts) && std::isfinite(event.ts);
         event.has_dur = element["dur"].get(value) == simdjson::SUCCESS &&
                         number_of(value, event.dur) && std::isfinite(event.dur) && event.dur >= 0;
+        simdjson::dom::object args;
+        event.has_args = element["args"].get(args) == simdjson::SUCCESS && args.size() > 0;
         event.phase = phase.data();
         event.phase_size = phase.size();
         event.name = name.data();

@@ -27,8 +27,9 @@ struct VztraceJsonEvent {
     std::int64_t tid;
     double ts;  // microseconds
     double dur;
-    bool has_ts;   // a finite number
-    bool has_dur;  // a number (negative or not finite counts as absent)
+    bool has_ts;    // a finite number
+    bool has_dur;   // a number (negative or not finite counts as absent)
+    bool has_args;  // "args" is an object with something in it (a call's arguments, result)
 };
 
 // Called for each event object that has a string "ph", in file order.
