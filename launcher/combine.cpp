@@ -99,6 +99,7 @@ int run_combine(std::span<const std::string> args) {
     metadata.emplace_back("vztrace.combined_align", align);
     tracer::OutputFile out(output);
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
+    remove_on_termination(out);
     const format::WriteBytes writer = [&out](std::string_view bytes) { return out.write(bytes); };
     // On the first trace's time axis: its CLOCK_REALTIME holds for all only when they were
     // lined up by it.

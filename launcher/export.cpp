@@ -76,6 +76,7 @@ int run_export(std::span<const std::string> args) {
     }
     tracer::OutputFile out(output);
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
+    remove_on_termination(out);
     const format::WriteBytes writer = [&out](std::string_view bytes) { return out.write(bytes); };
     bool ok = false;
     switch (kind) {

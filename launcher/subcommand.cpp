@@ -2,12 +2,14 @@
 
 #include <fmt/format.h>
 #include <re2/re2.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +46,40 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
                      path.c_str(), static_cast<unsigned long long>(read.calls_left_open));
     }
     return 0;
+}
+
+namespace {
+
+char g_removed_on_termination[PATH_MAX] = {};
+
+void remove_and_die(int signum) {
+    ::unlink(g_removed_on_termination);  // async-signal-safe, as all of this
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(signum, &action, nullptr);
+    ::raise(signum);  // delivered when the handler returns: the signal is unblocked then
+}
+
+}  // namespace
+
+void remove_on_termination(const tracer::OutputFile& out) {
+    const std::string& path = out.temporary_path();
+    if (path.empty() || path == out.path() || path.size() >= sizeof g_removed_on_termination) {
+        return;  // written in place (a device), or nothing to remove
+    }
+    std::memcpy(g_removed_on_termination, path.c_str(), path.size() + 1);
+    struct sigaction action {};
+    action.sa_handler = remove_and_die;
+    sigemptyset(&action.sa_mask);
+    for (const int signum : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&action.sa_mask, signum);
+    for (const int signum : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction current {};
+        // A signal the caller ignores (nohup) stays ignored.
+        if (sigaction(signum, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) continue;
+        sigaction(signum, &action, nullptr);
+    }
+    signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG: one line, exit 74
 }
 
 int refuse_output_over_input(std::string_view command, const std::string& output,

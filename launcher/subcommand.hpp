@@ -11,6 +11,7 @@
 
 #include "embed/setup_error.hpp"
 #include "tracer/format/call_reader.hpp"
+#include "tracer/output_file.hpp"
 
 namespace re2 {
 class RE2;
@@ -67,6 +68,11 @@ class NameMatch {
 // of it, its metadata gone); else 0.
 int refuse_output_over_input(std::string_view command, const std::string& output,
                              std::span<const std::string> inputs);
+
+// export and combine, while they write `out` under its temporary name: SIGINT, SIGTERM and
+// SIGHUP remove it before the process dies of the signal, and a file-size limit (SIGXFSZ)
+// is a write error (exit 74, the temporary file removed) instead of a kill.
+void remove_on_termination(const tracer::OutputFile& out);
 
 // Writes `out` to stdout; 0, or 74 when it cannot be written.
 int finish_output(const std::string& out);

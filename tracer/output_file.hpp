@@ -43,6 +43,8 @@ class OutputFile {
     bool commit_as(const std::string& path);
     std::uint64_t bytes_written() const { return bytes_written_; }
     const std::string& path() const { return path_; }
+    // Where the bytes go until commit(): the temporary name, or path() when in place.
+    const std::string& temporary_path() const { return temp_path_.empty() ? path_ : temp_path_; }
     int descriptor() const { return fd_; }  // -1 while none is held
 
  private:

@@ -423,3 +423,19 @@ TEST_CASE("an output named with 255 bytes is written") {
     CHECK(result.status() == 0);
     CHECK(load_trace(dir.file(exported)).slices.size() > 15);
 }
+
+TEST_CASE("export past a file-size limit fails in one line and leaves nothing behind") {
+    // SIGXFSZ killed it (status 153) and left its temporary file beside the output.
+    TempDir dir;
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    dir.write("keep.json", "precious");
+    const auto result = vztrace::testing::run_process(
+        {"/bin/sh", "-c", "ulimit -f 8 && exec \"$0\" export \"$1\" -o \"$2\"", kVztrace, trace,
+         dir.file("keep.json")});
+    CHECK(result.status() == 74);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(vztrace::testing::read_file(dir.file("keep.json")) == "precious");
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 2);
+}
