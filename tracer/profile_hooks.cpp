@@ -6,6 +6,7 @@
 #endif
 
 #include <array>
+#include <vector>
 
 #include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
@@ -262,7 +263,123 @@ void detach_current_thread() { set_profile_quietly(PyThreadState_Get(), nullptr)
 
 bool attached_to_current_thread() { return PyThreadState_Get()->c_profilefunc == g_function; }
 
+#if PY_VERSION_HEX < 0x030C0000
+namespace {
+
+// A C profiler of the program's (cProfile's _lsprof.Profiler) sets its own profile function
+// on its thread with PyEval_SetProfile, which replaced vztrace's there: nothing more was
+// recorded on that thread, after its disable() too. Its enable() and disable() are watched:
+// once enabled, its function is called from vztrace's, with the same events and its own
+// object (sys.getprofile() still gives the profiler, as under python); once disabled,
+// vztrace's is back.
+thread_local Py_tracefunc t_c_profiler = nullptr;
+
+int on_event_with_c_profiler(PyObject* object, PyFrameObject* frame, int what, PyObject* arg) {
+    const int mine = g_function(nullptr, frame, what, arg);
+    const Py_tracefunc theirs = t_c_profiler;
+    const int result = theirs != nullptr ? theirs(object, frame, what, arg) : 0;
+    return mine != 0 ? mine : result;
+}
+
+PyObject* g_original_enable = nullptr;
+PyObject* g_original_disable = nullptr;
+PyMethodDef g_enable_def{};
+PyMethodDef g_disable_def{};
+
+PyObject* call_original(PyObject* original, PyObject* self, PyObject* const* args,
+                        std::size_t nargs, PyObject* kwnames) {
+    const std::size_t total = nargs + (kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0);
+    std::vector<PyObject*> stack(total + 1);
+    stack[0] = self;
+    for (std::size_t i = 0; i < total; ++i) stack[i + 1] = args[i];
+    return PyObject_Vectorcall(original, stack.data(), nargs + 1, kwnames);
+}
+
+PyObject* enable_watched(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
+                         PyObject* kwnames) {
+    PyThreadState* thread = PyThreadState_Get();
+    const bool ours = thread->c_profilefunc == g_function;
+    PyObject* result = call_original(g_original_enable, self, args,
+                                     static_cast<std::size_t>(PyVectorcall_NARGS(nargsf)), kwnames);
+    const Py_tracefunc now = thread->c_profilefunc;
+    if (result != nullptr && ours && now != nullptr && now != g_function) {
+        t_c_profiler = now;
+        thread->c_profilefunc = on_event_with_c_profiler;  // its object stays the profiler
+    }
+    return result;
+}
+
+PyObject* disable_watched(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
+                          PyObject* kwnames) {
+    PyThreadState* thread = PyThreadState_Get();
+    const bool ours =
+        thread->c_profilefunc == g_function || thread->c_profilefunc == on_event_with_c_profiler;
+    PyObject* result = call_original(g_original_disable, self, args,
+                                     static_cast<std::size_t>(PyVectorcall_NARGS(nargsf)), kwnames);
+    if (ours && thread->c_profilefunc == nullptr) {
+        // As under python, the profiler's disable() leaves the thread with no profile
+        // function of the program's (a chained sys.setprofile one included).
+        t_c_profiler = nullptr;
+        PyObject* program = t_program_profile;
+        t_program_profile = nullptr;
+        Py_XDECREF(program);
+        if (g_active) set_profile_quietly(thread, g_function);
+    }
+    return result;
+}
+
+// `name` of the type's dict replaced by `def`, calling `original` (kept).
+bool watch_method(PyTypeObject* type, const char* name, PyMethodDef& def,
+                  _PyCFunctionFastWithKeywords function, PyObject*& original) {
+    PyObject* found = PyDict_GetItemString(type->tp_dict, name);  // borrowed
+    if (found == nullptr || !Py_IS_TYPE(found, &PyMethodDescr_Type)) return false;
+    def.ml_name = name;
+    def.ml_meth = reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
+    def.ml_flags = METH_FASTCALL | METH_KEYWORDS;
+    def.ml_doc = reinterpret_cast<PyMethodDescrObject*>(found)->d_method->ml_doc;
+    PyObject* watched = PyDescr_NewMethod(type, &def);
+    if (watched == nullptr) return false;
+    original = Py_NewRef(found);
+    const bool set = PyDict_SetItemString(type->tp_dict, name, watched) == 0;
+    Py_DECREF(watched);
+    return set;
+}
+
+}  // namespace
+
+void watch_c_profiler() {
+    static bool watched = false;
+    if (watched || !g_in_use) return;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject* name = PyUnicode_FromString("_lsprof");
+    PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    PyObject* profiler = module != nullptr ? PyObject_GetAttrString(module, "Profiler") : nullptr;
+    if (profiler != nullptr && PyType_Check(profiler)) {
+        watched = true;
+        auto* profiler_type = reinterpret_cast<PyTypeObject*>(profiler);
+        watch_method(profiler_type, "enable", g_enable_def, enable_watched, g_original_enable);
+        watch_method(profiler_type, "disable", g_disable_def, disable_watched, g_original_disable);
+        PyType_Modified(profiler_type);
+    }
+    Py_XDECREF(profiler);
+    Py_XDECREF(module);
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_Restore(type, value, traceback);
+}
+#endif
+
 bool chain_program_profile(PyObject* function) {
+#if PY_VERSION_HEX < 0x030C0000
+    // sys.setprofile() replaces an enabled C profiler's function under python: it is no
+    // longer called from vztrace's either.
+    if (PyThreadState* thread = PyThreadState_Get();
+        thread->c_profilefunc == on_event_with_c_profiler) {
+        t_c_profiler = nullptr;
+        set_profile_quietly(thread, g_function);
+    }
+#endif
     if (!attached_to_current_thread()) return false;
     if (g_event_names[0] == nullptr) {
         const char* names[] = {"call",   "exception",   "line",     "return",

@@ -34,6 +34,11 @@ bool attached_to_current_thread();
 // when vztrace's is not this thread's profile function.
 bool chain_program_profile(PyObject* function);
 
+// 3.11: at the first sight of cProfile's code, its C profiler (_lsprof.Profiler) is
+// watched: an enabled one is called from vztrace's profile function instead of replacing
+// it on its thread, and a disabled one gives vztrace's back.
+void watch_c_profiler();
+
 // The program's function chained on this thread (borrowed), or null.
 PyObject* chained_program_profile();
 

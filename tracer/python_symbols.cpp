@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tracer/hook_state.hpp"
+#include "tracer/profile_hooks.hpp"
 
 namespace vztrace::tracer::symbols {
 namespace {
@@ -153,6 +154,10 @@ SymbolId intern_code(PyObject* code) {
     PyErr_Fetch(&type, &value, &traceback);
     auto* co = reinterpret_cast<PyCodeObject*>(code);
     const std::string file = utf8_of(co->co_filename);
+#if PY_VERSION_HEX < 0x030C0000
+    // cProfile's code runs once its module has imported _lsprof (the class body, a method).
+    if (VZ_UNLIKELY(file.ends_with("cProfile.py"))) profile::watch_c_profiler();
+#endif
     const std::string path = absolute_path(file);
     const SymbolId id =
         is_launcher_file(file) || left_out_by_filters(path)

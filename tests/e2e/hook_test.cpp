@@ -151,6 +151,19 @@ TEST_CASE("the program's profile function and monitoring callbacks are no calls 
     }
 }
 
+TEST_CASE("the program's own cProfile sees its calls, and vztrace records every one") {
+    TempDir dir;
+    const std::string program = script("own_cprofile.py");
+    const auto python = vztrace::testing::run_process({kPython, program});
+    REQUIRE(python.status() == 0);
+    const auto run = traced({}, {program}, dir);
+    CHECK(run.result.out == python.out);
+    CHECK(contains(run.result.out, "first saw ['1'] second saw ['5']"));
+    CHECK(run.trace.count(named("leaf", program, 10)) == 106);
+    CHECK(run.trace.metadata.at("unfinished_calls") == "0");
+    CHECK(run.trace.nesting_problem().empty());
+}
+
 TEST_CASE("deep recursion runs as under python and every call is recorded") {
     // A frame entered through the hook is a C call; python's own frames take none. 12,000
     // deep crashed 3.11 and raised RecursionError on 3.12 and 3.13 with the hook in place.
