@@ -193,6 +193,15 @@ int run_diff(std::span<const std::string> args) {
     }
     if (const int written = finish_output(out); written != 0) return written;
 
+    // From no time at all to some is growth past any limit (with --match: functions that
+    // took no time, or were not called, in the base).
+    const bool grew_from_nothing = base_time <= 0 && new_time > 0;
+    if (fail_over >= 0 && grew_from_nothing) {
+        std::fprintf(stderr,
+                     "vztrace: diff: the %s grew from none to %.3f ms, over --fail-over %g%%\n",
+                     what.c_str(), ms(new_time), fail_over);
+        return static_cast<int>(ExitCode::kRegressed);
+    }
     if (fail_over >= 0 && base_time > 0 && growth > fail_over) {
         std::fprintf(stderr, "vztrace: diff: the %s grew by %.1f%%, over --fail-over %g%%\n",
                      what.c_str(), growth, fail_over);

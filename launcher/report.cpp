@@ -50,10 +50,12 @@ void sort_functions(std::vector<FunctionStats>& functions, const std::string& ke
 std::string group_title(const StatsGroup& group, GroupBy by) {
     if (by == GroupBy::kAll) return "all processes and threads";
     std::string title = fmt::format("process {}", group.pid);
-    if (!group.process_name.empty()) title += fmt::format(" ({})", group.process_name);
+    // Names as the program gave them, control characters shown escaped (a thread named
+    // "a\n" broke the heading's line), as function names are.
+    if (!group.process_name.empty()) title += fmt::format(" ({})", fitted(group.process_name, 0));
     if (by == GroupBy::kThread) {
         title += fmt::format(", thread {}", group.tid);
-        if (!group.thread_name.empty()) title += fmt::format(" ({})", group.thread_name);
+        if (!group.thread_name.empty()) title += fmt::format(" ({})", fitted(group.thread_name, 0));
     }
     return title;
 }

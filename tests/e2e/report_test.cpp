@@ -194,6 +194,18 @@ TEST_CASE("report --by thread gives each thread its own table, named as the prog
     CHECK(expected.size() >= 2);
 }
 
+TEST_CASE("report shows a thread's name with a line break in it on the heading's one line") {
+    TempDir dir;
+    dir.write("named.json", R"json({"traceEvents": [
+ {"pid": 7, "tid": 8, "ph": "M", "name": "thread_name", "args": {"name": "two\nlines"}},
+ {"pid": 7, "tid": 7, "ph": "M", "name": "process_name", "args": {"name": "tab\there"}},
+ {"pid": 7, "tid": 8, "ts": 1000.0, "dur": 5.0, "name": "f", "ph": "X"}]})json");
+    const auto text = run_vztrace({"report", dir.file("named.json"), "--by", "thread"});
+    REQUIRE(text.status() == 0);
+    CHECK(text.out.find("process 7 (tab\\there), thread 8 (two\\nlines)") != std::string::npos);
+    CHECK(text.out.find("two\nlines") == std::string::npos);
+}
+
 // A process that execs itself keeps its pid and its main thread's tid: the trace gives the
 // two images a thread track each, and both are that one thread.
 TEST_CASE("report counts a thread that exec replaced once, as --by thread groups it") {
@@ -598,6 +610,10 @@ TEST_CASE("diff --fail-over gates on the growth of time, of all or of the matche
     const auto b = run_vztrace({"diff", base, now, "--match", "^b ", "--fail-over", "50"});
     CHECK(b.status() == 1);
     CHECK(b.err.find("matched functions' time grew by 100.0%") != std::string::npos);
+    // Only d(), new: from no time to 61 us. The gate never fired (no base to grow from).
+    const auto d = run_vztrace({"diff", base, now, "--match", "^d ", "--fail-over", "1000"});
+    CHECK(d.status() == 1);
+    CHECK(d.err.find("grew from none to 0.061 ms") != std::string::npos);
     const auto markdown = run_vztrace({"diff", base, now, "--format", "markdown"});
     CHECK(markdown.out.find("| `d (viz.py:20)` | new: 1 |") != std::string::npos);
     CHECK(markdown.out.find("| `c (viz.py:9)` | gone: 1 |") != std::string::npos);
