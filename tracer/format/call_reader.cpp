@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -52,43 +51,56 @@ bool read_more(int fd, const std::string& path, std::string& out, std::size_t li
     return true;
 }
 
-// Every member of a gzip file, in memory.
-bool gunzip(const std::string& path, std::string_view in, std::string& out, std::string& error) {
+// Every member of a gzip stream: `head`, the bytes already read, then the rest of `fd`,
+// a block at a time (the compressed bytes are never held whole).
+bool gunzip(int fd, const std::string& path, std::string_view head, std::string& out,
+            std::string& error) {
     z_stream stream{};
     if (inflateInit2(&stream, 15 + 16) != Z_OK) {
         error = fmt::format("cannot read {}: zlib: out of memory", path);
         return false;
     }
-    stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    stream.avail_in = static_cast<uInt>(std::min<std::size_t>(in.size(), UINT_MAX));
-    std::size_t left = in.size() - stream.avail_in;  // past what avail_in can say
+    std::string in(head);
     char buffer[1 << 16];
+    bool input_ended = false;
     int code = Z_OK;
+    stream.next_in = reinterpret_cast<Bytef*>(in.data());
+    stream.avail_in = static_cast<uInt>(in.size());
     while (true) {
+        if (stream.avail_in == 0 && !input_ended) {
+            in.clear();
+            if (!read_more(fd, path, in, sizeof buffer, error)) break;
+            input_ended = in.empty();
+            stream.next_in = reinterpret_cast<Bytef*>(in.data());
+            stream.avail_in = static_cast<uInt>(in.size());
+        }
         stream.next_out = reinterpret_cast<Bytef*>(buffer);
         stream.avail_out = sizeof buffer;
         code = inflate(&stream, Z_NO_FLUSH);
         out.append(buffer, sizeof buffer - stream.avail_out);
-        if (stream.avail_in == 0 && left > 0) {
-            const std::size_t more = std::min<std::size_t>(left, UINT_MAX);
-            stream.avail_in = static_cast<uInt>(more);
-            left -= more;
-        }
         if (code == Z_STREAM_END) {
+            if (stream.avail_in == 0 && !input_ended) {
+                in.clear();  // another member may follow (`cat a.gz b.gz`)
+                if (!read_more(fd, path, in, sizeof buffer, error)) break;
+                input_ended = in.empty();
+                stream.next_in = reinterpret_cast<Bytef*>(in.data());
+                stream.avail_in = static_cast<uInt>(in.size());
+            }
             if (stream.avail_in == 0) break;  // the last member
             if (inflateReset(&stream) != Z_OK) break;
-            continue;  // another member follows (`cat a.gz b.gz`)
+            continue;
         }
-        if (code == Z_BUF_ERROR && stream.avail_in == 0) break;  // cut short
-        if (code != Z_OK) break;
+        if (code == Z_BUF_ERROR && input_ended) break;  // cut short
+        if (code != Z_OK && code != Z_BUF_ERROR) break;
     }
-    const char* message = code == Z_STREAM_END    ? nullptr
+    const char* message = !error.empty()          ? nullptr
+                          : code == Z_STREAM_END  ? nullptr
                           : code == Z_BUF_ERROR   ? "unexpected end of file"
                           : stream.msg != nullptr ? stream.msg
                                                   : "damaged";
     inflateEnd(&stream);
     if (message != nullptr) error = fmt::format("{} is damaged: gzip: {}", path, message);
-    return message == nullptr;
+    return error.empty();
 }
 
 // ---- Perfetto ---------------------------------------------------------------------------
@@ -147,9 +159,13 @@ struct JsonThread {
     std::int64_t pid = 0;
     std::int64_t tid = 0;
     std::vector<JsonCall> calls;
-    std::vector<std::pair<std::int64_t, std::uint32_t>> open;  // B events not yet ended
-    std::vector<bool> open_with_args;                          // and whether theirs had args
-    std::int64_t last_ns = INT64_MIN;                          // its latest time seen
+    struct Open {  // a B event not yet ended
+        std::int64_t begin_ns;
+        std::uint32_t name;
+        bool with_args;
+    };
+    std::vector<Open> open;
+    std::int64_t last_ns = INT64_MIN;  // its latest time seen
 };
 
 std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0); }
@@ -211,13 +227,11 @@ struct JsonEvents {
             thread.calls.push_back(JsonCall{begin, begin + micros_to_ns(dur), name_id(name)});
             thread.last_ns = std::max(thread.last_ns, thread.calls.back().end_ns);
         } else if (phase == "B") {
-            thread.open.emplace_back(micros_to_ns(event.ts), name_id(name));
-            thread.open_with_args.push_back(event.has_args);
+            thread.open.push_back({micros_to_ns(event.ts), name_id(name), event.has_args});
         } else if (!thread.open.empty()) {  // E ends the innermost B
-            const auto [begin, id] = thread.open.back();
+            const auto [begin, id, with_args] = thread.open.back();
             thread.open.pop_back();
-            if (thread.open_with_args.back() || event.has_args) ++calls_with_args;
-            thread.open_with_args.pop_back();
+            if (with_args || event.has_args) ++calls_with_args;
             thread.calls.push_back(JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id});
         }
     }
@@ -270,10 +284,9 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         // A B with no E (a call the trace ended in) ends at the thread's last time, as
         // Perfetto shows it: innermost first, so the order of writing holds.
         while (!thread.open.empty()) {
-            const auto [begin, id] = thread.open.back();
+            const auto [begin, id, with_args] = thread.open.back();
             thread.open.pop_back();
-            if (thread.open_with_args.back()) ++events.calls_with_args;
-            thread.open_with_args.pop_back();
+            if (with_args) ++events.calls_with_args;
             thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id});
         }
         // Parents before children: by begin, the longer first, and of calls with the same
@@ -350,10 +363,8 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     };
     if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
         static_cast<unsigned char>(head[1]) == 0x8b) {
-        std::string compressed = std::move(head), text;
-        if (!read_more(fd, path, compressed, 0, error)) return failed(Status::kUnreadable, error);
-        if (!gunzip(path, compressed, text, error)) return failed(Status::kDamaged, error);
-        compressed = std::string();
+        std::string text;
+        if (!gunzip(fd, path, head, text, error)) return failed(Status::kDamaged, error);
         if (looks_like_json(std::string_view(text).substr(0, 64))) {
             return read_json(path, std::move(text), "json.gz", visitor);
         }

@@ -41,13 +41,6 @@ void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
     }
 }
 
-std::string micros(std::int64_t ns) {
-    // -500 ns is "-0.500": the sign of a time under 1 us must not be lost with the digits.
-    const std::uint64_t magnitude =
-        ns < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(ns) : static_cast<std::uint64_t>(ns);
-    return fmt::format("{}{}.{:03}", ns < 0 ? "-" : "", magnitude / 1000, magnitude % 1000);
-}
-
 // ---- Chrome JSON ----------------------------------------------------------------------
 
 }  // namespace
@@ -79,7 +72,7 @@ bool write_json(const CallLog& calls, const WriteBytes& write) {
                           const std::vector<std::uint32_t>&) {
             add(fmt::format(R"({{"ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, )"
                             R"("name": {}}})",
-                            thread->pid, thread->tid, micros(begin), micros(end - begin),
+                            thread->pid, thread->tid, micros_text(begin), micros_text(end - begin),
                             json_text(calls.name(name))));
             if (text.size() > (std::size_t{1} << 20)) {
                 ok = ok && write(text);

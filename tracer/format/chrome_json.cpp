@@ -29,11 +29,11 @@ char* put_uint(char* out, std::uint64_t value) {
 
 // Microseconds with nanosecond digits: 1234567891 ns -> "1234567.891".
 char* put_micros(char* out, std::int64_t ns) {
+    auto value = static_cast<std::uint64_t>(ns);
     if (ns < 0) {
         *out++ = '-';
-        ns = -ns;
+        value = std::uint64_t{0} - value;  // INT64_MIN too
     }
-    const auto value = static_cast<std::uint64_t>(ns);
     out = put_uint(out, value / 1000);
     const auto frac = static_cast<unsigned>(value % 1000);
     out[0] = '.';
@@ -91,6 +91,11 @@ std::string valid_utf8(std::string_view text) {
         }
     }
     return out;
+}
+
+std::string micros_text(std::int64_t ns) {
+    char digits[32];
+    return std::string(digits, static_cast<std::size_t>(put_micros(digits, ns) - digits));
 }
 
 void append_json_string(std::string& out, std::string_view text) {

@@ -17,6 +17,10 @@ namespace vztrace::format {
 // UTF-8 become U+FFFD.
 void append_json_string(std::string& out, std::string_view text);
 
+// A time in microseconds with nanosecond digits, as the JSON traces write it: -500 ns is
+// "-0.500".
+std::string micros_text(std::int64_t ns);
+
 // `text` with each byte that is not part of well-formed UTF-8 replaced by U+FFFD.
 std::string valid_utf8(std::string_view text);
 
