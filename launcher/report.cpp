@@ -60,6 +60,22 @@ std::string group_title(const StatsGroup& group, GroupBy by) {
     return title;
 }
 
+bool incomplete(const std::vector<format::RecordingGap>& gaps) {
+    return std::any_of(gaps.begin(), gaps.end(),
+                       [](const format::RecordingGap& gap) { return gap.warning; });
+}
+
+// The header's lines under its first: what the trace lacks, as its recorder says.
+std::string gap_lines(const std::vector<format::RecordingGap>& gaps, bool markdown) {
+    std::string out;
+    for (const format::RecordingGap& gap : gaps) {
+        const std::string_view label = gap.warning ? "incomplete" : "note";
+        out += markdown ? fmt::format("\n\n> **{}:** {}", label, markdown_cell(gap.text))
+                        : fmt::format("\n{}: {}", label, fitted(gap.text, 0));
+    }
+    return out;
+}
+
 struct Shown {
     const StatsGroup* group;
     std::vector<FunctionStats> functions;  // matched, sorted, limited
@@ -112,14 +128,27 @@ std::string render_markdown(const std::vector<Shown>& shown, GroupBy by,
 }
 
 std::string render_json(const std::vector<Shown>& shown, const ReportOptions& options,
-                        const format::CallReadResult& read, const analysis::CallStats& stats) {
+                        const format::CallReadResult& read, const analysis::CallStats& stats,
+                        const std::vector<format::RecordingGap>& gaps) {
     std::string out = fmt::format(
         "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"threads\": {}, "
-        "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, \"groups\": [",
+        "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, ",
         json_string(options.trace), json_string(read.format),
         read.truncated || read.calls_left_open > 0 ? "true" : "false", stats.calls(),
         stats.thread_count(), stats.process_count(), stats.last_ns() - stats.first_ns(),
         json_string(options.by), json_string(options.sort));
+    // What the recorder said: the trace's metadata as it holds it, and what it lacks.
+    out += fmt::format("\"incomplete\": {}, \"gaps\": [", incomplete(gaps) ? "true" : "false");
+    for (std::size_t i = 0; i < gaps.size(); ++i) {
+        out += fmt::format("{}{{\"warning\": {}, \"text\": {}}}", i == 0 ? "" : ", ",
+                           gaps[i].warning ? "true" : "false", json_string(gaps[i].text));
+    }
+    out += fmt::format("], \"recorder\": {}, \"recording\": {{", json_string(read.recorder));
+    for (std::size_t i = 0; i < read.recording.size(); ++i) {
+        out += fmt::format("{}{}: {}", i == 0 ? "" : ", ", json_string(read.recording[i].first),
+                           json_string(read.recording[i].second));
+    }
+    out += "}, \"groups\": [";
     bool first_group = true;
     for (const Shown& group : shown) {
         const StatsGroup& g = *group.group;
@@ -175,7 +204,8 @@ int run_report(std::span<const std::string> args) {
     if (!matches.compile(options.match, "report", status)) return status;
     analysis::CallStats stats;
     format::CallReadResult read;
-    if (const int error = read_trace(options.trace, stats, read); error != 0) return error;
+    if (const int error = read_trace(options.trace, stats, read, false); error != 0) return error;
+    const std::vector<format::RecordingGap> gaps = format::recording_gaps(read);
 
     const GroupBy by = options.by == "thread"    ? GroupBy::kThread
                        : options.by == "process" ? GroupBy::kProcess
@@ -197,17 +227,18 @@ int run_report(std::span<const std::string> args) {
     const std::size_t threads = stats.thread_count();
     const std::size_t processes = stats.process_count();
     const std::string header = fmt::format(
-        "{} ({}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
-        read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "", stats.calls(),
-        threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",
-        ms(stats.last_ns() - stats.first_ns()));
+        "{} ({}{}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
+        read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "",
+        incomplete(gaps) ? ", incomplete" : "", stats.calls(), threads, threads == 1 ? "" : "s",
+        processes, processes == 1 ? "" : "es", ms(stats.last_ns() - stats.first_ns()));
     std::string out;
     if (options.format == "json") {
-        out = render_json(shown, options, read, stats);
+        out = render_json(shown, options, read, stats, gaps);
     } else if (options.format == "markdown") {
-        out = render_markdown(shown, by, "**" + markdown_cell(header) + "**");
+        out =
+            render_markdown(shown, by, "**" + markdown_cell(header) + "**" + gap_lines(gaps, true));
     } else {
-        out = render_text(shown, by, header);
+        out = render_text(shown, by, header + gap_lines(gaps, false));
     }
     return finish_output(out);
 }

@@ -25,8 +25,8 @@ int fail(ExitCode code, const std::string& message) {
     return static_cast<int>(code);
 }
 
-int read_trace(const std::string& path, format::CallVisitor& visitor,
-               format::CallReadResult& read) {
+int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read,
+               bool warn_gaps) {
     read = format::read_calls(path, visitor);
     if (read.status == format::CallReadResult::Status::kUnreadable)
         return fail(ExitCode::kNoTrace, read.error);
@@ -44,6 +44,15 @@ int read_trace(const std::string& path, format::CallVisitor& visitor,
                      "vztrace: warning: %s ends with %llu calls never ended (its writer was "
                      "killed?): they are read as ending at their thread's last event\n",
                      path.c_str(), static_cast<unsigned long long>(read.calls_left_open));
+    }
+    for (const format::RecordingGap& gap : format::recording_gaps(read)) {
+        if (!warn_gaps) break;
+        if (gap.warning) {
+            std::fprintf(stderr, "vztrace: warning: %s is incomplete: %s\n", path.c_str(),
+                         gap.text.c_str());
+        } else {
+            std::fprintf(stderr, "vztrace: %s: %s\n", path.c_str(), gap.text.c_str());
+        }
     }
     return 0;
 }

@@ -23,8 +23,11 @@ namespace vztrace::launcher {
 int fail(ExitCode code, const std::string& message);
 
 // Reads `path` into `visitor`; 0, or the exit status after one line on stderr. A trace cut
-// short (a killed writer) is read to where it stops, with a warning.
-int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read);
+// short (a killed writer) is read to where it stops, with a warning, and what the recorder
+// says the trace lacks (format::recording_gaps) is a line each, unless the caller puts
+// that in its own output (`warn_gaps` false: report).
+int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read,
+               bool warn_gaps = true);
 
 // The -h,--help flag and the TRACE positional of the subcommands that read one trace.
 void add_trace_arguments(CLI::App& app, std::string& trace);

@@ -518,6 +518,103 @@ TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[pe
     CHECK(whole.out.find("\"truncated\": false") != std::string::npos);
 }
 
+// What the recorder left out (--max-size, a killed child, a ring, VizTracer's full buffer)
+// is said by every subcommand that reads the trace: report in its output (a line under its
+// header, fields in JSON), the others on stderr. Before, report gave such a trace's
+// numbers as if it were whole.
+TEST_CASE("report puts in its output what the recorder left out of the trace; diff warns") {
+    TempDir dir;
+    const std::string capped = dir.file(vztrace::testing::trace_name("capped"));
+    REQUIRE(
+        run_vztrace({"--quiet", "--max-size", "3M", "-o", capped, script("heavy.py")}).status() ==
+        0);
+    const std::string dropped = load_trace(capped).metadata.at("dropped_events");
+    REQUIRE(std::stoll(dropped) > 0);
+    const std::string gap = dropped + " events were not recorded: the trace reached its --max-size";
+
+    const auto text = run_vztrace({"report", capped, "--limit", "1"});
+    CHECK(text.status() == 0);
+    CHECK(text.err.empty());  // said once, in the output
+    const std::string first_line = text.out.substr(0, text.out.find('\n'));
+    CHECK(first_line.find(", incomplete): ") != std::string::npos);
+    CHECK(text.out.find("\nincomplete: " + gap + "\n") != std::string::npos);
+
+    const auto markdown = run_vztrace({"report", capped, "--format", "markdown"});
+    CHECK(markdown.out.find("\n\n> **incomplete:** " + gap + "\n") != std::string::npos);
+
+    Report report;
+    report_json(report, {capped});
+    CHECK(bool(report.root["incomplete"]) == true);
+    REQUIRE(report.root["gaps"].get_array().size() == 1);
+    CHECK(std::string_view(report.root["gaps"].at(0)["text"]) == gap);
+    CHECK(bool(report.root["gaps"].at(0)["warning"]) == true);
+    CHECK(std::string_view(report.root["recorder"]) == "vztrace");
+    CHECK(std::string_view(report.root["recording"]["dropped_events"]) == dropped);
+    CHECK(!std::string_view(report.root["recording"]["clock"]).empty());
+
+    // diff prints no such lines of its own: stderr has one per trace.
+    const auto diff = run_vztrace({"diff", capped, capped});
+    CHECK(diff.status() == 0);
+    const std::string warning = "vztrace: warning: " + capped + " is incomplete: " + gap + "\n";
+    CHECK(diff.err == warning + warning);
+
+    // A whole trace: nothing said, nothing flagged.
+    const std::string whole = dir.file(vztrace::testing::trace_name("whole"));
+    REQUIRE(run_vztrace({"--quiet", "-o", whole, script("heavy.py")}).status() == 0);
+    Report complete;
+    report_json(complete, {whole});
+    CHECK(bool(complete.root["incomplete"]) == false);
+    CHECK(complete.root["gaps"].get_array().size() == 0);
+    CHECK(std::string_view(complete.root["recording"]["dropped_events"]) == "0");
+    CHECK(run_vztrace({"diff", whole, whole}).err.empty());
+}
+
+TEST_CASE("report names the process a killed child left incomplete, and notes a ring's cut") {
+    TempDir dir;
+    const std::string killed = dir.file(vztrace::testing::trace_name("killed"));
+    REQUIRE(run_vztrace({"--quiet", "-o", killed, script("tree/sigkill_worker.py")}).status() == 0);
+    const std::string pids = load_trace(killed).metadata.at("incomplete_pids");
+    REQUIRE(pids.size() > 2);
+    const std::string pid = pids.substr(1, pids.size() - 2);
+    const auto report = run_vztrace({"report", killed, "--limit", "1"});
+    CHECK(report.out.find("\nincomplete: process " + pid +
+                          " was killed or crashed: its calls after the last it had written are "
+                          "not in the trace\n") != std::string::npos);
+    const auto exported = run_vztrace({"export", killed, "-o", dir.file("killed.pstats")});
+    CHECK(exported.status() == 0);
+    CHECK(exported.err.find(" is incomplete: process " + pid + " was killed or crashed") !=
+          std::string::npos);
+
+    // A ring keeps what it was asked to: a note, and the trace is not called incomplete.
+    const std::string ring = dir.file(vztrace::testing::trace_name("ring"));
+    REQUIRE(run_vztrace({"--quiet", "--ring", "4M", "-o", ring, script("ring.py")}).status() == 0);
+    const std::string overwritten = load_trace(ring).metadata.at("overwritten_events");
+    const auto noted = run_vztrace({"report", ring, "--limit", "1"});
+    CHECK(noted.out.substr(0, noted.out.find('\n')).find("incomplete") == std::string::npos);
+    CHECK(noted.out.find("\nnote: it holds the newest events alone (--ring): " + overwritten +
+                         " older events were overwritten\n") != std::string::npos);
+}
+
+TEST_CASE("report says when VizTracer's buffer was full", "[perfetto]") {
+    TempDir dir;
+    std::string full = kVizTracerJson;
+    const std::string flag = "\"overflow\": false";
+    full.replace(full.find(flag), flag.size(), "\"overflow\": true");
+    dir.write("full.json", full);
+    dir.write("kept.json", kVizTracerJson);
+    const auto report = run_vztrace({"report", dir.file("full.json")});
+    CHECK(report.status() == 0);
+    CHECK(report.out.find("\nincomplete: VizTracer's buffer was full: it kept the newest entries "
+                          "only (--tracer_entries), the older ones are not in the trace\n") !=
+          std::string::npos);
+    Report kept;
+    report_json(kept, {dir.file("kept.json")});
+    CHECK(bool(kept.root["incomplete"]) == false);
+    CHECK(std::string_view(kept.root["recorder"]) == "viztracer");
+    CHECK(std::string_view(kept.root["recording"]["version"]) == "1.1.1");
+    CHECK(std::string_view(kept.root["recording"]["overflow"]) == "false");
+}
+
 namespace {
 
 struct DiffFunction {

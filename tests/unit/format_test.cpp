@@ -347,3 +347,37 @@ TEST_CASE("JSON strings are UTF-8: each byte of a malformed sequence becomes U+F
     append_json_string(out, "a\"\xe9\xc3\xa9\n");
     CHECK(out == "\"a\\\"" + r + "\xc3\xa9\\n\"");
 }
+
+TEST_CASE("what a trace lacks is read from its recorder's metadata, whatever else it holds") {
+    using vztrace::format::CallReadResult;
+    using vztrace::format::recording_gaps;
+    CallReadResult read;
+    read.recorder = "vztrace";
+    read.recording = {{"dropped_events", "12"},
+                      {"incomplete_pids", "[41, 42]"},
+                      {"missing_pids", "[7,x,]"},
+                      {"overwritten_events", "3"},
+                      {"killed_before_start_pids", "[9]"}};
+    const auto gaps = recording_gaps(read);
+    REQUIRE(gaps.size() == 5);
+    CHECK(gaps[0].text == "12 events were not recorded: the trace reached its --max-size");
+    CHECK(gaps[1].text.rfind("process 41 was killed or crashed", 0) == 0);
+    CHECK(gaps[2].text.rfind("process 42 was killed or crashed", 0) == 0);
+    CHECK(gaps[3].text.rfind("process 7 left no trace", 0) == 0);
+    CHECK(gaps[4].text.find("3 older events were overwritten") != std::string::npos);
+    CHECK(!gaps[4].warning);
+    // A process killed before the program started in it lost nothing of the program's.
+    for (const auto& gap : gaps) CHECK(gap.text.find('9') == std::string::npos);
+
+    // Counts that are not counts, and another recorder's keys, say nothing.
+    read.recording = {{"dropped_events", "-5"},
+                      {"overwritten_events", "99999999999999999999"},
+                      {"incomplete_pids", "41"},
+                      {"overflow", "true"}};
+    CHECK(recording_gaps(read).empty());
+    read.recorder = "viztracer";
+    REQUIRE(recording_gaps(read).size() == 1);
+    CHECK(recording_gaps(read)[0].text.rfind("VizTracer's buffer was full", 0) == 0);
+    read.recorder.clear();
+    CHECK(recording_gaps(read).empty());
+}

@@ -133,6 +133,11 @@ CallReadResult read_perfetto(const std::string& path, int fd, std::string_view h
     result.format = "perfetto";
     result.truncated = reader.truncated();
     result.realtime_offset_ns = reader.realtime_offset_ns();
+    for (const auto& [key, value] : reader.metadata()) {
+        if (!key.starts_with("vztrace.")) continue;
+        result.recorder = "vztrace";
+        result.recording.emplace_back(key.substr(8), value);
+    }
     const auto& tracks = reader.tracks();
     for (const auto& [uuid, track] : tracks) {
         if (!track.is_thread && !with_slices.contains(uuid)) continue;
@@ -183,6 +188,8 @@ struct JsonEvents {
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
     std::uint64_t calls_with_args = 0;  // on their X, B or E event
+    std::string recorder;
+    std::vector<std::pair<std::string, std::string>> recording;
 
     std::uint32_t name_id(std::string_view name) {
         const auto [it, added] =
@@ -194,6 +201,11 @@ struct JsonEvents {
     void add(const VztraceJsonEvent& event) {
         const std::string_view phase(event.phase, event.phase_size);
         const std::string_view name(event.name, event.name_size);
+        if (event.is_metadata) {
+            recorder = phase == "vztrace_metadata" ? "vztrace" : "viztracer";
+            recording.emplace_back(name, std::string_view(event.label, event.label_size));
+            return;
+        }
         if (phase == "M") {
             if (event.label == nullptr) return;
             const std::string_view label(event.label, event.label_size);
@@ -322,7 +334,37 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     result.instants = events.instants;
     result.counter_values = events.counter_values;
     result.calls_with_args = events.calls_with_args;
+    result.recorder = std::move(events.recorder);
+    result.recording = std::move(events.recording);
     return result;
+}
+
+// "[12,34]" (a list of pids in vztrace's metadata) as its numbers; what is not one is
+// left out.
+std::vector<std::string> listed(std::string_view text) {
+    std::vector<std::string> items;
+    if (text.size() < 2 || text.front() != '[' || text.back() != ']') return items;
+    text = text.substr(1, text.size() - 2);
+    while (!text.empty()) {
+        const std::size_t comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        if (!item.empty() && item.find_first_not_of("-0123456789") == std::string_view::npos)
+            items.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        text.remove_prefix(comma + 1);
+    }
+    return items;
+}
+
+std::uint64_t count_of(std::string_view text) {
+    if (text.size() > 19) return 0;  // not a count vztrace wrote
+    std::uint64_t value = 0;
+    for (const char c : text) {
+        if (c < '0' || c > '9') return 0;
+        value = value * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return value;
 }
 
 }  // namespace
@@ -337,6 +379,47 @@ decltype(&vztrace_json_events) json_events_parser(std::string& error) {
         module_symbol("vztrace-json-events.so", "vztrace_json_events", load_error));
     if (parser == nullptr) error = load_error;
     return parser;
+}
+
+std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
+    const auto value = [&read](std::string_view key) -> std::string_view {
+        for (const auto& [k, v] : read.recording) {
+            if (k == key) return v;
+        }
+        return {};
+    };
+    std::vector<RecordingGap> gaps;
+    if (read.recorder == "viztracer") {
+        if (value("overflow") == "true") {
+            gaps.push_back({true,
+                            "VizTracer's buffer was full: it kept the newest entries only "
+                            "(--tracer_entries), the older ones are not in the trace"});
+        }
+        return gaps;
+    }
+    if (read.recorder != "vztrace") return gaps;
+    if (const std::uint64_t n = count_of(value("dropped_events")); n > 0) {
+        gaps.push_back({true, fmt::format("{} events were not recorded: the trace reached its "
+                                          "--max-size",
+                                          n)});
+    }
+    for (const std::string& pid : listed(value("incomplete_pids"))) {
+        gaps.push_back({true, fmt::format("process {} was killed or crashed: its calls after "
+                                          "the last it had written are not in the trace",
+                                          pid)});
+    }
+    for (const std::string& pid : listed(value("missing_pids"))) {
+        gaps.push_back(
+            {true, fmt::format("process {} left no trace (killed or crashed): none of its "
+                               "calls are in it",
+                               pid)});
+    }
+    if (const std::uint64_t n = count_of(value("overwritten_events")); n > 0) {
+        gaps.push_back({false, fmt::format("it holds the newest events alone (--ring): {} older "
+                                           "events were overwritten",
+                                           n)});
+    }
+    return gaps;
 }
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {

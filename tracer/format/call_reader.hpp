@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace vztrace::format {
 
@@ -48,8 +50,23 @@ struct CallReadResult {
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
     std::uint64_t calls_with_args = 0;
+    // What the recorder wrote about the recording: "vztrace" (its Perfetto metadata, or
+    // vztrace_metadata in JSON) or "viztracer" (viztracer_metadata), and its keys and
+    // values, in the order read, keys without a prefix; empty when the trace has none.
+    std::string recorder;
+    std::vector<std::pair<std::string, std::string>> recording;
 };
 
 CallReadResult read_calls(const std::string& path, CallVisitor& visitor);
+
+// What the recorder says the trace lacks, one sentence each (no path, no full stop):
+// events not recorded past --max-size, processes killed before their part was complete or
+// that left none, and VizTracer's full buffer. `warning` is false for what was asked for:
+// the older events a --ring overwrote.
+struct RecordingGap {
+    bool warning = true;
+    std::string text;
+};
+std::vector<RecordingGap> recording_gaps(const CallReadResult& read);
 
 }  // namespace vztrace::format

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <new>
+#include <string>
 
 static_assert(vztrace::format::kJsonPadding == simdjson::SIMDJSON_PADDING);
 
@@ -31,6 +32,16 @@ bool integer_of(simdjson::dom::element value, std::int64_t& out) {
     if (!number_of(value, number) || !std::isfinite(number)) return false;
     out = static_cast<std::int64_t>(number);
     return true;
+}
+
+void set_strings(VztraceJsonEvent& event, std::string_view phase, std::string_view name,
+                 std::string_view label) {
+    event.phase = phase.data();
+    event.phase_size = phase.size();
+    event.name = name.data();
+    event.name_size = name.size();
+    event.label = label.data();
+    event.label_size = label.size();
 }
 
 VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCallback callback,
@@ -63,13 +74,26 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
                         number_of(value, event.dur) && std::isfinite(event.dur) && event.dur >= 0;
         simdjson::dom::object args;
         event.has_args = element["args"].get(args) == simdjson::SUCCESS && args.size() > 0;
-        event.phase = phase.data();
-        event.phase_size = phase.size();
-        event.name = name.data();
-        event.name_size = name.size();
-        event.label = label.data();
-        event.label_size = label.size();
+        set_strings(event, phase, name, label);
         callback(context, &event);
+    }
+    if (!root.is_object()) return kVztraceJsonTrace;
+    for (const std::string_view object : {"vztrace_metadata", "viztracer_metadata"}) {
+        simdjson::dom::object members;
+        if (root[object].get(members) != simdjson::SUCCESS) continue;
+        for (const auto [key, value] : members) {
+            std::string shown;
+            std::string_view string;
+            if (value.get(string) == simdjson::SUCCESS) {
+                shown = string;
+            } else {
+                shown = simdjson::minify(value);
+            }
+            VztraceJsonEvent entry{};
+            entry.is_metadata = true;
+            set_strings(entry, object, key, shown);
+            callback(context, &entry);
+        }
     }
     return kVztraceJsonTrace;
 }

@@ -30,9 +30,14 @@ struct VztraceJsonEvent {
     bool has_ts;    // a finite number
     bool has_dur;   // a number (negative or not finite counts as absent)
     bool has_args;  // "args" is an object with something in it (a call's arguments, result)
+    // A member of the trace's top-level "vztrace_metadata" or "viztracer_metadata" object,
+    // not an event: `phase` is that object's name, `name` the member's key and `label` its
+    // value (a string's text; a number, a boolean or an array as JSON).
+    bool is_metadata;
 };
 
-// Called for each event object that has a string "ph", in file order.
+// Called for each event object that has a string "ph", in file order, then for each member
+// of the metadata objects.
 using VztraceJsonEventCallback = void (*)(void* context, const VztraceJsonEvent* event);
 
 enum VztraceJsonStatus : int {
