@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <utility>
+#include <vector>
 
 #include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
@@ -19,8 +21,14 @@ using hooks::g_session;
 
 PyObject* g_disable = nullptr;  // sys.monitoring.DISABLE
 int g_tool_id = -1;
+// Whether a callback has returned DISABLE: the places it turned off stay off for the tool
+// id, whoever holds it next (see move_tool).
+bool g_disabled_some = false;
 
-VZ_ALWAYS_INLINE PyObject* disable() { return Py_NewRef(g_disable); }
+VZ_ALWAYS_INLINE PyObject* disable() {
+    g_disabled_some = true;
+    return Py_NewRef(g_disable);
+}
 
 // Enter: the clock is read last, exit: first, so vztrace's own work falls outside the call.
 VZ_ALWAYS_INLINE PyObject* record_enter(PyObject* code) {
@@ -353,9 +361,25 @@ std::array<Callback, 25> g_callbacks = {{
      nullptr},
 }};
 
-// Tool ids in order of preference. 2 is cProfile's and never taken; CPython's own
-// test_monitoring uses 0, 2, 3 and 4, coverage.py 1, debuggers 0.
+// Tool ids in order of preference. 2 is cProfile's and never taken at first; CPython's own
+// test_monitoring uses 0, 2, 3 and 4, coverage.py 1, debuggers 0. When the program names
+// vztrace's tool, vztrace moves to another (move_tool), 2 as the last resort.
 constexpr std::array<int, 5> kToolPreference = {5, 4, 3, 1, 0};
+constexpr std::array<int, 6> kMovePreference = {5, 4, 3, 1, 0, 2};
+
+// CPython's sys.monitoring functions, which vztrace calls itself: the module's attributes
+// are the stand-ins below once installed.
+struct RealFunctions {
+    PyObject* use_tool_id = nullptr;
+    PyObject* free_tool_id = nullptr;
+    PyObject* get_tool = nullptr;
+    PyObject* register_callback = nullptr;
+    PyObject* set_events = nullptr;
+    PyObject* set_local_events = nullptr;
+    PyObject* get_local_events = nullptr;
+    PyObject* restart_events = nullptr;
+};
+RealFunctions g_real;
 
 bool call_ok(PyObject* result) {
     if (result == nullptr) {
@@ -366,11 +390,31 @@ bool call_ok(PyObject* result) {
     return true;
 }
 
+bool capture_real_functions(PyObject* mon) {
+    const std::pair<PyObject**, const char*> wanted[] = {
+        {&g_real.use_tool_id, "use_tool_id"},
+        {&g_real.free_tool_id, "free_tool_id"},
+        {&g_real.get_tool, "get_tool"},
+        {&g_real.register_callback, "register_callback"},
+        {&g_real.set_events, "set_events"},
+        {&g_real.set_local_events, "set_local_events"},
+        {&g_real.get_local_events, "get_local_events"},
+        {&g_real.restart_events, "restart_events"}};
+    for (const auto& [slot, name] : wanted) {
+        if (*slot == nullptr) *slot = PyObject_GetAttrString(mon, name);
+        if (*slot == nullptr) {
+            PyErr_Clear();
+            return false;
+        }
+    }
+    return true;
+}
+
 // What the program sees of sys.monitoring: the events of every tool but vztrace's, as
 // under python. sys.monitoring.get_events and _all_events are replaced by functions that
 // call CPython's and take vztrace's tool out of the answer (CPython's own test_monitoring
-// checks that no tool 0-5 has events before and after each test). get_tool still names
-// vztrace's tool, and use_tool_id refuses it, as for any tool id in use.
+// checks that no tool 0-5 has events before and after each test). The functions that name
+// a tool id are replaced too (g_stand_in_defs): to the program vztrace's id is a free one.
 PyObject* g_get_events = nullptr;  // CPython's
 PyObject* g_all_events = nullptr;
 
@@ -411,21 +455,25 @@ PyMethodDef g_all_events_def = {
 
 long g_mask = 0;
 
-// Registers the callbacks of `source` and turns their events on; false if none could be.
-bool turn_on(PyObject* mon, Source source) {
+// The sources turned on, in order: what move_tool turns on again under the new id.
+std::vector<Source> g_sources_on;
+
+// Registers the callbacks of `source` on vztrace's tool (nullptr: takes them off) and
+// returns the events they are for.
+long register_callbacks(PyObject* mon, Source source, int tool, bool on) {
     PyObject* events = PyObject_GetAttrString(mon, "events");
     if (events == nullptr) {
         PyErr_Clear();
-        return false;
+        return 0;
     }
     long mask = 0;
     for (Callback& callback : g_callbacks) {
         if (callback.source != source) continue;
         PyObject* bit = PyObject_GetAttrString(events, callback.event);
-        PyObject* function = PyCFunction_New(&callback.def, callback.self);
+        PyObject* function =
+            on ? PyCFunction_New(&callback.def, callback.self) : Py_NewRef(Py_None);
         if (bit != nullptr && function != nullptr &&
-            call_ok(
-                PyObject_CallMethod(mon, "register_callback", "iOO", g_tool_id, bit, function))) {
+            call_ok(PyObject_CallFunction(g_real.register_callback, "iOO", tool, bit, function))) {
             mask |= PyLong_AsLong(bit);
         }
         PyErr_Clear();
@@ -433,12 +481,129 @@ bool turn_on(PyObject* mon, Source source) {
         Py_XDECREF(function);
     }
     Py_DECREF(events);
-    if (mask == 0) return false;
-    g_mask |= mask;
-    return call_ok(PyObject_CallMethod(mon, "set_events", "il", g_tool_id, g_mask));
+    return mask;
 }
 
+// Registers the callbacks of `source` and turns their events on; false if none could be.
+bool turn_on(PyObject* mon, Source source) {
+    const long mask = register_callbacks(mon, source, g_tool_id, true);
+    if (mask == 0) return false;
+    g_mask |= mask;
+    g_sources_on.push_back(source);
+    return call_ok(PyObject_CallFunction(g_real.set_events, "il", g_tool_id, g_mask));
+}
+
+// The program names vztrace's tool id (to take it, or to register a callback or set events
+// on it as on a free one): vztrace moves to another free id first, with every callback and
+// event it had, and the program then finds the id as python would, free. Nothing runs in
+// between, so no event is lost or seen twice. Places vztrace's callbacks DISABLEd stay
+// disabled for the id (CPython keeps them through set_events and free_tool_id): a
+// restart_events gives the program's tool every event there, as it would get under python.
+// False, nothing changed, when no other id is free.
+bool move_tool(PyObject* mon) {
+    const int from = g_tool_id;
+    int to = -1;
+    for (const int id : kMovePreference) {
+        if (id != from && call_ok(PyObject_CallFunction(g_real.use_tool_id, "is", id, "vztrace"))) {
+            to = id;
+            break;
+        }
+    }
+    if (to < 0) return false;
+    const std::vector<Source> sources = std::move(g_sources_on);
+    g_sources_on.clear();
+    g_tool_id = to;
+    g_mask = 0;
+    for (const Source source : sources) turn_on(mon, source);
+    call_ok(PyObject_CallFunction(g_real.set_events, "ii", from, 0));
+    for (const Source source : sources) register_callbacks(mon, source, from, false);
+    call_ok(PyObject_CallFunction(g_real.free_tool_id, "i", from));
+    if (g_disabled_some) call_ok(PyObject_CallNoArgs(g_real.restart_events));
+    g_disabled_some = false;
+    g_session->info().hook += fmt::format("; tool {} from when the program took tool {}", to, from);
+    return true;
+}
+
+// Whether the first argument of a sys.monitoring function is vztrace's tool id. Anything
+// else (another id, not an int) is CPython's to answer.
+bool is_our_tool(PyObject* arg) {
+    if (g_tool_id < 0 || !PyLong_Check(arg)) return false;
+    int overflow = 0;
+    const long tool = PyLong_AsLongAndOverflow(arg, &overflow);
+    if (tool == -1 && PyErr_Occurred()) PyErr_Clear();
+    return overflow == 0 && tool == g_tool_id;
+}
+
+bool names_our_tool(PyObject* const* args, Py_ssize_t nargs) {
+    return nargs >= 1 && is_our_tool(args[0]);
+}
+
+// use_tool_id, register_callback, set_events and set_local_events on vztrace's id: it
+// moves first. When it cannot, use_tool_id says the id is in use (it is), and the others
+// refuse, since a callback or events set there would replace vztrace's.
+PyObject* moving_call(PyObject* real, bool refuse_if_stuck, PyObject* const* args,
+                      Py_ssize_t nargs) {
+    if (nargs >= 1 && !free_for_program(args[0], refuse_if_stuck)) return nullptr;
+    return PyObject_Vectorcall(real, args, static_cast<std::size_t>(nargs), nullptr);
+}
+
+PyObject* use_tool_id_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return moving_call(g_real.use_tool_id, false, args, nargs);
+}
+PyObject* register_callback_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return moving_call(g_real.register_callback, true, args, nargs);
+}
+PyObject* set_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return moving_call(g_real.set_events, true, args, nargs);
+}
+PyObject* set_local_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    return moving_call(g_real.set_local_events, true, args, nargs);
+}
+
+// Queries on vztrace's id answer as for a free one, once CPython has checked the
+// arguments; free_tool_id of it does nothing, as of a free one.
+PyObject* get_tool_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* name =
+        PyObject_Vectorcall(g_real.get_tool, args, static_cast<std::size_t>(nargs), nullptr);
+    if (name == nullptr || !names_our_tool(args, nargs)) return name;
+    Py_DECREF(name);
+    Py_RETURN_NONE;
+}
+PyObject* get_local_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* events = PyObject_Vectorcall(g_real.get_local_events, args,
+                                           static_cast<std::size_t>(nargs), nullptr);
+    if (events == nullptr || !names_our_tool(args, nargs)) return events;
+    Py_DECREF(events);
+    return PyLong_FromLong(0);
+}
+PyObject* free_tool_id_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs == 1 && names_our_tool(args, nargs)) Py_RETURN_NONE;
+    return PyObject_Vectorcall(g_real.free_tool_id, args, static_cast<std::size_t>(nargs), nullptr);
+}
+
+std::array<PyMethodDef, 7> g_stand_in_defs = {{
+    {"use_tool_id", reinterpret_cast<PyCFunction>(+use_tool_id_seen), METH_FASTCALL, nullptr},
+    {"register_callback", reinterpret_cast<PyCFunction>(+register_callback_seen), METH_FASTCALL,
+     nullptr},
+    {"set_events", reinterpret_cast<PyCFunction>(+set_events_seen), METH_FASTCALL, nullptr},
+    {"set_local_events", reinterpret_cast<PyCFunction>(+set_local_events_seen), METH_FASTCALL,
+     nullptr},
+    {"get_tool", reinterpret_cast<PyCFunction>(+get_tool_seen), METH_FASTCALL, nullptr},
+    {"get_local_events", reinterpret_cast<PyCFunction>(+get_local_events_seen), METH_FASTCALL,
+     nullptr},
+    {"free_tool_id", reinterpret_cast<PyCFunction>(+free_tool_id_seen), METH_FASTCALL, nullptr},
+}};
+
 }  // namespace
+
+bool free_for_program(PyObject* tool, bool refuse_if_stuck) {
+    if (!is_our_tool(tool)) return true;
+    PyObject* mon = PySys_GetObject("monitoring");  // borrowed
+    if ((mon != nullptr && move_tool(mon)) || !refuse_if_stuck) return true;
+    PyErr_Format(PyExc_ValueError,
+                 "tool %d is in use by vztrace, and no other tool id is free for it", g_tool_id);
+    return false;
+}
 
 bool install(bool record_python, bool record_c_calls, bool detailed, std::string& hook) {
     PyObject* mon = PySys_GetObject("monitoring");  // borrowed
@@ -449,8 +614,9 @@ bool install(bool record_python, bool record_c_calls, bool detailed, std::string
         return false;
     }
     g_disable = disable;
+    if (!capture_real_functions(mon)) return false;
     for (const int id : kToolPreference) {
-        if (call_ok(PyObject_CallMethod(mon, "use_tool_id", "is", id, "vztrace"))) {
+        if (call_ok(PyObject_CallFunction(g_real.use_tool_id, "is", id, "vztrace"))) {
             g_tool_id = id;
             break;
         }
@@ -466,6 +632,11 @@ bool install(bool record_python, bool record_c_calls, bool detailed, std::string
     }
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_get_events_def, g_get_events));
     Py_XDECREF(replace_module_function(mon, "sys.monitoring", g_all_events_def, g_all_events));
+    for (PyMethodDef& def : g_stand_in_defs) {
+        PyObject* original = nullptr;
+        Py_XDECREF(replace_module_function(mon, "sys.monitoring", def, original));
+        Py_XDECREF(original);  // g_real holds it
+    }
     hook = fmt::format("sys.monitoring (tool {})", g_tool_id);
     return true;
 }
@@ -479,7 +650,8 @@ bool take_over_python_frames() {
 void stop() {
     if (g_tool_id < 0) return;
     PyObject* mon = PySys_GetObject("monitoring");
-    if (mon != nullptr) call_ok(PyObject_CallMethod(mon, "set_events", "ii", g_tool_id, 0));
+    if (mon != nullptr && g_real.set_events != nullptr)
+        call_ok(PyObject_CallFunction(g_real.set_events, "ii", g_tool_id, 0));
     g_mask = 0;
 }
 
@@ -494,6 +666,7 @@ bool install(bool, bool, bool, std::string&) { return false; }
 bool take_over_python_frames() { return false; }
 void stop() {}
 int tool_id() { return -1; }
+bool free_for_program(PyObject*, bool) { return true; }
 }  // namespace vztrace::tracer::monitoring
 
 #endif

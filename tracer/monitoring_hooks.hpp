@@ -21,7 +21,14 @@ bool take_over_python_frames();
 // Turns every event off (the program has ended).
 void stop();
 
-// vztrace's tool id; -1 when it has none (3.11, or every id taken).
+// vztrace's tool id; -1 when it has none (3.11, or every id taken). It changes when the
+// program takes it (free_for_program).
 int tool_id();
+
+// The program names `tool` in a sys.monitoring call that takes it or sets something on it:
+// if it is vztrace's, vztrace moves to another free id first, with every callback and event
+// it had, so that the program finds it free, as under python. False, with a ValueError
+// set, when no other id is free and `refuse_if_stuck`.
+bool free_for_program(PyObject* tool, bool refuse_if_stuck);
 
 }  // namespace vztrace::tracer::monitoring

@@ -10,6 +10,7 @@
 #include "tracer/frame_hook.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/module_functions.hpp"
+#include "tracer/monitoring_hooks.hpp"
 #include "tracer/profile_hooks.hpp"
 
 namespace vztrace::tracer::program_profilers {
@@ -19,7 +20,8 @@ constexpr bool kMonitoring = PY_VERSION_HEX >= 0x030C0000;
 constexpr int kTools = 6;                      // sys.monitoring's tool ids for programs: 0-5
 constexpr std::uint32_t kProfileBit = 1 << 8;  // the thread's profile function (setprofile)
 
-int g_vztrace_tool = -1;
+// vztrace's own tool id, which moves when the program takes it (monitoring_hooks.hpp).
+int vztrace_tool() { return monitoring::tool_id(); }
 long g_c_return = 0;  // sys.monitoring.events.C_RETURN, C_RAISE, CALL
 long g_c_raise = 0;
 long g_call = 0;
@@ -162,7 +164,7 @@ std::uint32_t receiving(PyObject* code) {
     std::uint32_t tools = thread_has_program_profiler() ? kProfileBit : 0;
     if (!kMonitoring) return tools;
     for (int tool = 0; tool < kTools; ++tool) {
-        if (tool == g_vztrace_tool || !g_c_exit_callback[tool]) continue;
+        if (tool == vztrace_tool() || !g_c_exit_callback[tool]) continue;
         long events = events_of("get_events", tool, nullptr);
         if (code != nullptr) events |= events_of("get_local_events", tool, code);
         // C_RETURN and C_RAISE come with CALL (CPython turns them on together).
@@ -184,9 +186,9 @@ bool instrumented_by_others(PyObject* code) {
     const long global = call_tools != nullptr ? PyLong_AsLong(call_tools) : 0;
     Py_XDECREF(all);
     PyErr_Clear();
-    if ((global & ~(1L << g_vztrace_tool)) > 0) return true;  // _all_events leaves vztrace out
+    if ((global & ~(1L << vztrace_tool())) > 0) return true;  // _all_events leaves vztrace out
     for (int tool = 0; tool < kTools && code != nullptr; ++tool) {
-        if (tool == g_vztrace_tool) continue;
+        if (tool == vztrace_tool()) continue;
         if ((events_of("get_local_events", tool, code) & (g_call | g_c_return | g_c_raise)) != 0) {
             return true;
         }
@@ -273,6 +275,8 @@ PyObject* getprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
 // register_callback(tool, event, func): a C_RETURN or C_RAISE callback goes through a
 // forwarder; the answer (the callback it replaces) is the program's own.
 PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    // On vztrace's tool id: vztrace moves off it first, so what follows sees the program's.
+    if (nargs >= 1 && !monitoring::free_for_program(args[0], true)) return nullptr;
     if (nargs != 3 || !PyLong_Check(args[0]) || !PyLong_Check(args[1])) {
         return PyObject_Vectorcall(g_register_callback, args, nargs, nullptr);
     }
@@ -280,7 +284,7 @@ PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
     const long event = PyLong_AsLong(args[1]);
     PyErr_Clear();
     const bool c_exit = (event == g_c_return || event == g_c_raise) && tool >= 0 && tool < kTools &&
-                        tool != g_vztrace_tool;
+                        tool != vztrace_tool();
     PyObject* result = nullptr;
     if (c_exit && args[2] != Py_None) {
         PyObject* forwarder = make_forwarder(args[2], static_cast<int>(tool));
@@ -311,11 +315,13 @@ void check_stop_iteration(PyObject* event_set) {
 }
 
 PyObject* set_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs >= 1 && !monitoring::free_for_program(args[0], true)) return nullptr;
     if (nargs == 2) check_stop_iteration(args[1]);
     return call_noting_new_tools(g_set_events, args, nargs);
 }
 
 PyObject* set_local_events(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs >= 1 && !monitoring::free_for_program(args[0], true)) return nullptr;
     if (nargs == 3) check_stop_iteration(args[2]);
     return call_noting_new_tools(g_set_local_events, args, nargs);
 }
@@ -351,8 +357,7 @@ long event_bit(PyObject* events, const char* name) {
 
 }  // namespace
 
-void install(int vztrace_tool) {
-    g_vztrace_tool = vztrace_tool;
+void install() {
     find_function_vectorcall();
     g_forwarder_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&g_forwarder_spec));
     if (g_forwarder_type == nullptr) {

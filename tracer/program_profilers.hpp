@@ -16,7 +16,6 @@
 namespace vztrace::tracer::program_profilers {
 
 // With the GIL held, once the hooks are in (sys and, on 3.12+, sys.monitoring exist).
-// `vztrace_tool`: vztrace's sys.monitoring tool id (-1 on 3.11).
-void install(int vztrace_tool);
+void install();
 
 }  // namespace vztrace::tracer::program_profilers

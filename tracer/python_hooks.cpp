@@ -430,7 +430,7 @@ void install() {
     }
     g_session->info().hook = hook;
     g_active = true;
-    program_profilers::install(monitoring::tool_id());
+    program_profilers::install();
     // --no-startup: what runs before the program's own code is left out (the writer drops
     // the calls begun in this window).
     if (g_session->settings().no_startup) g_session->pauses().pause(TickClock::now());

@@ -297,6 +297,41 @@ TEST_CASE("programs using sys.monitoring tools 0, 2, 3, 4 and cProfile run as un
     }
 }
 
+// vztrace's tool id (5, its first choice) is a free one to the program: when the program
+// names it, vztrace moves to another with all its callbacks and events, and the program
+// gets every event there, even where vztrace's callbacks had DISABLEd them. Before, the
+// program's use_tool_id(5) failed ("already in use"), get_tool(5) said "vztrace", and a
+// register_callback(5, ...) replaced vztrace's own callback.
+TEST_CASE("a program using sys.monitoring tool 5 and four others runs as under python") {
+    for (const std::string filter : {"", "--ignore-c-function", "--exclude-files"}) {
+        INFO("with " << filter);
+        TempDir dir;
+        RunOptions options;
+        if (filter == "--ignore-c-function") options.env["VZTRACE_IGNORE_C_FUNCTION"] = "1";
+        // The helper module ran before the program's tool: vztrace DISABLEd it on tool 5.
+        if (filter == "--exclude-files")
+            options.env["VZTRACE_EXCLUDE_FILES"] = script("helper_module.py");
+        const std::string path = dir.file(vztrace::testing::trace_name("t"));
+        const Pair pair = run_both({script("own_tool_ids.py"), kScripts}, options, path);
+        INFO(describe(pair));
+        CHECK(pair.vztrace.status() == 0);
+        CHECK(pair.vztrace.out == pair.python.out);
+        const Trace trace = load_trace(path);
+        if (kPythonMinor < 12) {
+            CHECK(pair.vztrace.out == "no sys.monitoring: 13\n");
+            CHECK(trace.count_prefix("fib (") == 41);
+            continue;
+        }
+        CHECK(contains(pair.vztrace.out, "tool 5 saw starts: ['fib', 'helper', 'lengths'] 17\n"));
+        CHECK(contains(pair.vztrace.out, "tool 5 saw len calls: 3\n"));
+        // fib(5), fib(6), fib(4): nothing lost or doubled while vztrace moved.
+        CHECK(trace.count_prefix("fib (") == 15 + 25 + 9);
+        CHECK(trace.count_prefix("helper (") == (filter == "--exclude-files" ? 0 : 2));
+        CHECK(contains(trace.metadata.at("hook"), "; tool 4 from when the program took tool 5"));
+        CHECK(trace.nesting_problem().empty());
+    }
+}
+
 TEST_CASE("the tool.vztrace table of the working directory's pyproject.toml applies; -o beats it") {
     TempDir dir;
     const std::string from_config = vztrace::testing::trace_name("from_config");
