@@ -361,8 +361,8 @@ struct CliDefinition {
 
     // How an error message names the origin of `name`'s value: "--max-memory",
     // "VZTRACE_MAX_MEMORY" or "/p/pyproject.toml:3: [tool.vztrace] max_memory".
-    std::string origin(const char* name) const {
-        const CLI::Option* option = app.get_option(name);
+    std::string origin(const char* name) const { return origin(app.get_option(name), name); }
+    std::string origin(const CLI::Option* option, const std::string& name) const {
         switch (source_of(option)) {
             case Source::kConfigFile:
                 return from_config_file.at(option);
@@ -475,6 +475,20 @@ struct CliDefinition {
 void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
     trace.output_on_command_line =
         cli.source_of(cli.app.get_option("--output")) == CliDefinition::Source::kCommandLine;
+    // A value given empty is a mistake (`--include-files "$SRC"` with SRC unset), never a
+    // silent "not set". A variable set empty is unset, as python's PYTHON* variables are.
+    for (const CLI::Option* option : cli.app.get_options()) {
+        if (option->get_expected_min() == 0 || option->count() == 0) continue;  // flags
+        const auto& results = option->results();
+        if (!std::all_of(results.begin(), results.end(),
+                         [](const std::string& value) { return value.empty(); })) {
+            continue;
+        }
+        const std::string name = "--" + option->get_lnames().front();
+        usage_error(name == "--output"
+                        ? fmt::format("{}: the output file name is empty", cli.origin(option, name))
+                        : fmt::format("{}: the value is empty", cli.origin(option, name)));
+    }
     cli.checked("--max-memory", [&] {
         if (!cli.max_memory_text.empty()) trace.max_memory = parse_size(cli.max_memory_text);
     });
@@ -490,6 +504,17 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
                                     cli.origin("--ring"), cli.origin("--tracer_entries")));
         }
         (ring < entries ? cli.ring_text : cli.tracer_entries_text).clear();
+    }
+    // A ring keeps the newest events and its size bounds the trace; a cap on the file would
+    // keep the oldest part of it (the ring is written oldest first) and drop the newest.
+    const char* ring = !cli.ring_text.empty()             ? "--ring"
+                       : !cli.tracer_entries_text.empty() ? "--tracer_entries"
+                                                          : nullptr;
+    if (ring != nullptr && !cli.max_size_text.empty()) {
+        usage_error(fmt::format(
+            "{} and {} do not go together: the ring's size bounds the trace, and a cap on the "
+            "file would keep its oldest events instead of its newest",
+            cli.origin(ring), cli.origin("--max-size")));
     }
     cli.checked("--ring", [&] {
         if (!cli.ring_text.empty()) trace.ring = parse_size(cli.ring_text);
@@ -525,9 +550,20 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
         for (std::string& path : *files) path = absolute_pattern(path);
     }
     if (cli.app.count("--log-audit") > 0) {
-        trace.log_audit = true;
-        for (const std::string& event : cli.log_audit_events) {
-            if (!event.empty() && event != "1" && event != "true") {
+        // As for every flag: 1, true, yes, on (or no value) turn it on, 0, false, no, off
+        // turn it off (VZTRACE_LOG_AUDIT=0); anything else names the events.
+        const auto lowered = [](std::string text) {
+            std::transform(text.begin(), text.end(), text.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            return text;
+        };
+        const std::vector<std::string>& given = cli.log_audit_events;
+        const std::string alone = given.size() == 1 ? lowered(given.front()) : std::string("1");
+        trace.log_audit = alone != "0" && alone != "false" && alone != "no" && alone != "off";
+        for (const std::string& event : given) {
+            const std::string word = lowered(event);
+            if (trace.log_audit && !event.empty() && word != "1" && word != "true" &&
+                word != "yes" && word != "on") {
                 trace.log_audit_events.push_back(event);
             }
         }
@@ -548,6 +584,11 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
                                     trace.output, tracer::kFormatList));
         }
     });
+    if (trace.compress && tracer::format_of(trace.output) == tracer::TraceFormat::kJson) {
+        usage_error(fmt::format(
+            "{} compresses Perfetto output, and '{}' is JSON (a name ending .json.gz is gzipped)",
+            cli.origin("--compress"), trace.output));
+    }
 }
 
 // The config file of this run: --config's, else the nearest pyproject.toml's [tool.vztrace].
@@ -570,14 +611,15 @@ std::optional<ConfigFile> load_config(const CliDefinition& cli) {
 }  // namespace
 
 std::uint64_t parse_size(const std::string& text) {
-    std::size_t end = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &end);
-    } catch (const std::exception&) {
+    // Digits, an optional fraction, a unit: std::stod alone also took "inf", "1e30", hex
+    // and leading blanks, and a value past 64 bits wrapped to 0 (a ring silently off).
+    const std::size_t end = text.find_first_not_of("0123456789.");
+    const std::string number = text.substr(0, end);
+    if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) {
         usage_error(fmt::format("invalid size '{}' (expected e.g. 512M or 2G)", text));
     }
-    std::string unit = text.substr(end);
+    const double value = std::strtod(number.c_str(), nullptr);
+    std::string unit = end == std::string::npos ? std::string() : text.substr(end);
     std::transform(unit.begin(), unit.end(), unit.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     if (!unit.empty() && unit.back() == 'B') unit.pop_back();
@@ -596,6 +638,10 @@ std::uint64_t parse_size(const std::string& text) {
     }
     if (!(value > 0) || value * scale < 1024 * 1024) {
         usage_error(fmt::format("size '{}' is too small (at least 1M)", text));
+    }
+    constexpr double kLargest = 1024.0 * 1024 * 1024 * 1024 * 1024;  // 1024T
+    if (value * scale > kLargest) {
+        usage_error(fmt::format("size '{}' is too large (at most 1024T)", text));
     }
     return static_cast<std::uint64_t>(value * scale);
 }

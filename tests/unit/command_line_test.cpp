@@ -512,3 +512,76 @@ TEST_CASE("a bad key, value or TOML in a config file is one line naming the file
     // Not for --help, which reads no config file.
     CHECK(parse({"--help"}).action == Invocation::Action::kHelp);
 }
+
+// Values that used to be taken silently: a size past 64 bits or infinite became 0 (a ring
+// silently off), an empty value left the option unset, VZTRACE_LOG_AUDIT=0 turned audit
+// events on, and --ring with --max-size kept the ring's oldest events instead of its newest.
+TEST_CASE("sizes are digits and a unit, within range; no inf, exponents, hex or blanks") {
+    for (const char* text :
+         {"inf", "1e30", "1E9", "0x100000", " 5M", "1.2.3M", "2000T", ".M", "nan", "-5M", "5 M"}) {
+        INFO(text);
+        CHECK_THROWS_AS(parse_size(text), SetupError);
+    }
+    CHECK(parse_size("1024T") == 1ULL << 50);
+    CHECK(parse_size(".5G") == 1ULL << 29);
+    CleanEnvironment clean;
+    CHECK(usage_message({"--ring", "1e30", "app.py"}) ==
+          "--ring: invalid size '1e30' (expected e.g. 512M or 2G)");
+    CHECK(usage_message({"--max-memory", "9999T", "app.py"}) ==
+          "--max-memory: size '9999T' is too large (at most 1024T)");
+}
+
+TEST_CASE("an empty value is an error where it is given; a variable set empty is unset") {
+    CleanEnvironment clean;
+    CHECK(usage_message({"--include-files", "", "app.py"}) ==
+          "--include-files: the value is empty");
+    CHECK(usage_message({"--max-size", "", "app.py"}) == "--max-size: the value is empty");
+    CHECK(usage_message({"--hook", "", "app.py"}) == "--hook: the value is empty");
+    CHECK(usage_message({"-o", "", "app.py"}) == "--output: the output file name is empty");
+    setenv("VZTRACE_INCLUDE_FILES", "", 1);
+    setenv("VZTRACE_RING", "", 1);
+    const auto unset = parse({"app.py"});
+    CHECK(unset.trace.include_files.empty());
+    CHECK(unset.trace.ring == 0);
+    CleanEnvironment::clear();
+    TempDir dir;
+    dir.write("pyproject.toml", "[tool.vztrace]\ninclude_files = \"\"\n");
+    WorkingDirectory cwd(dir.path());
+    CHECK(usage_message({"app.py"}) ==
+          dir.file("pyproject.toml") + ":2: [tool.vztrace] include_files: the value is empty");
+    dir.write("pyproject.toml", "[tool.vztrace]\ninclude_files = []\n");  // none listed
+    CHECK(parse({"app.py"}).trace.include_files.empty());
+}
+
+TEST_CASE("--log-audit is off for 0, false, no and off, as every flag's variable") {
+    CleanEnvironment clean;
+    for (const char* off : {"0", "false", "No", "OFF"}) {
+        INFO(off);
+        setenv("VZTRACE_LOG_AUDIT", off, 1);
+        CHECK_FALSE(parse({"app.py"}).trace.log_audit);
+        CHECK_FALSE(parse({std::string("--log-audit=") + off, "app.py"}).trace.log_audit);
+    }
+    for (const char* on : {"1", "true", "yes", "On"}) {
+        INFO(on);
+        setenv("VZTRACE_LOG_AUDIT", on, 1);
+        CHECK(parse({"app.py"}).trace.log_audit);
+        CHECK(parse({"app.py"}).trace.log_audit_events.empty());
+    }
+    setenv("VZTRACE_LOG_AUDIT", "open,exec", 1);
+    CHECK(parse({"app.py"}).trace.log_audit_events == Args{"open", "exec"});
+}
+
+TEST_CASE("a ring and --max-size, and --compress with JSON output, are refused in one line") {
+    CleanEnvironment clean;
+    const std::string ring_cap = usage_message({"--ring", "4M", "--max-size", "1M", "app.py"});
+    CHECK(ring_cap.rfind("--ring and --max-size do not go together: ", 0) == 0);
+    setenv("VZTRACE_MAX_SIZE", "1M", 1);
+    CHECK(usage_message({"--tracer_entries", "1000", "app.py"})
+              .rfind("--tracer_entries and VZTRACE_MAX_SIZE do not go together", 0) == 0);
+    CleanEnvironment::clear();
+    CHECK(usage_message({"--compress", "-o", "t.json", "app.py"}) ==
+          "--compress compresses Perfetto output, and 't.json' is JSON (a name ending .json.gz "
+          "is gzipped)");
+    CHECK(usage_code({"--compress", "-o", "t.json.gz", "app.py"}) == ExitCode::kUsage);
+    CHECK(parse({"--compress", "-o", "t.pftrace", "app.py"}).trace.compress);
+}
