@@ -49,8 +49,9 @@ std::string text_of(PyObject* object, PyObject* (*take)(PyObject*), const char* 
     t_busy = was_busy;
     std::string result;
     if (text == nullptr || !utf8_of(text, result)) {
-        const std::string failed = type_name(PyErr_Occurred());
+        // Before type_name, which clears the error.
         const bool interrupted = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) != 0;
+        const std::string failed = type_name(PyErr_Occurred());
         PyErr_Clear();
         if (interrupted) PyErr_SetInterrupt();
         result = std::string("<") + what + " failed: " + failed + ">";

@@ -83,6 +83,20 @@ TEST_CASE("a repr that raises is recorded as failed, and the program runs as und
     CHECK(takes[0].args.at("return_value") == "'ok'");
 }
 
+// It was lost: the error was cleared before it was looked at.
+TEST_CASE("a Ctrl-C that arrives while a repr is taken reaches the program") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
+    const auto result =
+        run_vztrace({"--quiet", "--log-func-args", "-o", trace, script("repr_interrupted.py")});
+    CHECK(result.status() == 0);
+    CHECK(result.out == "KeyboardInterrupt reached the program\n");
+    const auto takes =
+        calls_of(vztrace::testing::load_trace(trace), "takes", "repr_interrupted.py");
+    REQUIRE(takes.size() == 1);
+    CHECK(takes[0].args.at("obj") == "<repr failed: KeyboardInterrupt>");
+}
+
 TEST_CASE("a long repr is cut at 512 bytes, ending with ...") {
     const auto run = run_logged({"--log-func-args"}, "log_calls.py");
     const auto takes = calls_of(run.trace, "takes", "log_calls.py");
