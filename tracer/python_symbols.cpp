@@ -32,6 +32,21 @@ std::string utf8_of(PyObject* text) {
     return {data, static_cast<std::size_t>(size)};
 }
 
+// A file name as the system has it (the filesystem encoding, undecodable bytes as they
+// were), which is what --include-files and --exclude-files give: the UTF-8 of the trace's
+// names replaces such bytes, and a name holding one never matched.
+std::string fs_bytes_of(PyObject* text) {
+    if (text == nullptr || !PyUnicode_Check(text)) return "?";
+    PyObject* bytes = PyUnicode_EncodeFSDefault(text);
+    if (bytes == nullptr) {
+        PyErr_Clear();
+        return utf8_of(text);
+    }
+    std::string result(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+    Py_DECREF(bytes);
+    return result;
+}
+
 std::string absolute_path(std::string path) {
     if (path.empty() || path[0] == '/' || path[0] == '<') return path;
     char cwd[4096];
@@ -160,7 +175,7 @@ SymbolId intern_code(PyObject* code) {
 #endif
     const std::string path = absolute_path(file);
     const SymbolId id =
-        is_launcher_file(file) || left_out_by_filters(path)
+        is_launcher_file(file) || left_out_by_filters(absolute_path(fs_bytes_of(co->co_filename)))
             ? kHiddenSymbol
             : hooks::g_session->symbols().add_python(
                   utf8_of(co->co_qualname), path, static_cast<std::uint32_t>(co->co_firstlineno));

@@ -4,6 +4,7 @@
 // in a child started with sys.executable.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -132,6 +133,29 @@ TEST_CASE("filter: --include-files keeps only the functions of the files named")
         INFO(slice.name);
         const bool python = slice.name.find(".py:") != std::string::npos;
         CHECK((!python || slice.name.find(kMain) != std::string::npos));
+    }
+}
+
+// A path that is not UTF-8 is matched as the system names it. Before, the file's name was
+// compared in the trace's UTF-8 (the byte replaced), and matched no pattern.
+TEST_CASE("filter: --include-files and --exclude-files match a path that is not UTF-8") {
+    TempDir dir;
+    const std::string odd = dir.file("d\xfd");
+    std::filesystem::create_directories(odd);
+    std::filesystem::copy_file(script("fib5.py"), odd + "/pr\xffog.py");
+    const std::string program = odd + "/pr\xffog.py";
+    for (const std::string& pattern : {program, odd, dir.file("d*")}) {
+        const std::string path = dir.file(vztrace::testing::trace_name("in"));
+        REQUIRE(
+            run_vztrace({"--quiet", "--include-files", pattern, "-o", path, program}).status() ==
+            0);
+        const Trace included = load_trace(path);
+        INFO(pattern);
+        CHECK(included.count_prefix("fib (") == 15);
+        REQUIRE(
+            run_vztrace({"--quiet", "--exclude-files", pattern, "-o", path, program}).status() ==
+            0);
+        CHECK(load_trace(path).count_prefix("fib (") == 0);
     }
 }
 
