@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -250,8 +251,18 @@ PyObject* counter(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwn
                          PyTuple_GET_ITEM(kwnames, i), Py_TYPE(value)->tp_name);
             return nullptr;
         }
-        values[static_cast<std::size_t>(i)] = PyFloat_AsDouble(value);
-        if (values[static_cast<std::size_t>(i)] == -1.0 && PyErr_Occurred()) return nullptr;
+        double& number = values[static_cast<std::size_t>(i)];
+        number = PyFloat_AsDouble(value);
+        if (number == -1.0 && PyErr_Occurred()) {
+            // An int past a double's range is infinite, with its sign: the module vztrace
+            // stands in for untraced takes any int, so this may not raise either.
+            if (!PyLong_Check(value) || !PyErr_ExceptionMatches(PyExc_OverflowError))
+                return nullptr;
+            PyErr_Clear();
+            int overflow = 0;
+            PyLong_AsLongLongAndOverflow(value, &overflow);
+            number = overflow < 0 ? -HUGE_VAL : HUGE_VAL;
+        }
     }
     Session* session = recording();
     if (session == nullptr) Py_RETURN_NONE;

@@ -48,6 +48,7 @@ def main():
     vztrace.counter("memory", rss=10.5, heap=2)
     vztrace.counter("queue", value=True)
     vztrace.counter("not a number", value=float("nan"))
+    vztrace.counter("huge", value=10**400, negative=-(10**400))  # past a double: infinite
     print("outer", outer())
     print("decorated", decorated(1), decorated(2))
     print("bare", bare(), bare.__name__, bare.__doc__, bare.__wrapped__.__name__)
