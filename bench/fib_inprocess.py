@@ -1,6 +1,7 @@
 # The in-process figure: ns per Python call of fib(25), best of several rounds, under the
 # mode named in argv[1]: plain, floor (vzfloor's empty hooks), floor_call (with CALL, as
-# exact C calls need), floor_frame (a frame-evaluation hook storing two records), cprofile,
+# exact C calls need), floor_frame (a frame-evaluation hook storing two records; with
+# floor_frame_monotonic, their times from clock_gettime), cprofile,
 # or traced (this script run under vztrace, which measures itself the same way). Prints
 # JSON.
 import json
@@ -27,11 +28,12 @@ def best_ns_per_call():
 
 mode = sys.argv[1]
 hook = mode
-if mode in ("floor", "floor_call", "floor_frame"):
+if mode in ("floor", "floor_call", "floor_frame", "floor_frame_monotonic"):
     sys.path.insert(0, sys.argv[2])
     import vzfloor
     hook = {"floor": vzfloor.install, "floor_call": vzfloor.install_with_call,
-            "floor_frame": vzfloor.install_frame_hook}[mode]()
+            "floor_frame": vzfloor.install_frame_hook,
+            "floor_frame_monotonic": vzfloor.install_frame_hook_monotonic}[mode]()
 elif mode == "cprofile":
     import cProfile
     profiler = cProfile.Profile()

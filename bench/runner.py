@@ -330,6 +330,7 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
         "floor": [python, script, "floor", floor_dir],
         "floor with CALL": [python, script, "floor_call", floor_dir],
         "floor frame hook": [python, script, "floor_frame", floor_dir],
+        "floor frame hook, clock_gettime": [python, script, "floor_frame_monotonic", floor_dir],
         "vztrace": [vztrace, "--quiet", "-o", trace, script, "traced"],
         "vztrace --ignore-c-function": [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
                                         script, "traced"],
@@ -374,6 +375,17 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
             for mode, v in values.items()}
 
 
+def recording_clock(vztrace, trace, env):
+    """The clock vztrace read in the last in-process run, as its trace's metadata says: the
+    TSC where it is the kernel's clocksource, else clock_gettime, which costs more a read
+    and decides which frame-hook floor is vztrace's own."""
+    result = subprocess.run([vztrace, "report", "--format", "json", "--limit", "1", trace],
+                            capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise BenchError(f"vztrace report of the in-process trace failed:\n{result.stderr}")
+    return json.loads(result.stdout)["recording"].get("clock", "unknown")
+
+
 def clock_costs(python, floor_dir, env):
     """What a time stamp costs here (vzfloor.clock_costs): a recorded Python call takes two,
     and on a VM a time-stamp counter read can cost several times what it does on bare metal,
@@ -405,8 +417,13 @@ def markdown(report):
         clock = report["clock"]
         lines += ["", f"One time-stamp counter read: {clock['tsc_read_ns']:.1f} ns; one "
                   f"clock_gettime(CLOCK_MONOTONIC): {clock['clock_gettime_ns']:.1f} ns (back to "
-                  "back, best of 5 rounds of 1 M). A recorded Python call reads the counter "
-                  "twice, as the frame-hook floor does."]
+                  "back, best of 5 rounds of 1 M). A recorded Python call reads the clock "
+                  "twice, as the frame-hook floors do.",
+                  "", f"vztrace read {clock['vztrace_clock']} (the kernel's clocksource: "
+                  f"{clock['kernel_clocksource']}); its own floor is the frame-hook floor with "
+                  "that clock: "
+                  + ("`floor frame hook`." if clock["vztrace_clock"] == "tsc"
+                     else "`floor frame hook, clock_gettime`.")]
     encoder = report["encoder_alone"]
     if encoder is not None:
         lines += ["", f"### Encoder alone (vztrace_encoder_bench {encoder['depth']}, one core; "
@@ -509,6 +526,14 @@ def main():
                 floor_dir = build_floor(python, tmp)
                 inproc = in_process(args, python, vztrace, floor_dir, tmp, env)
                 clock = clock_costs(python, floor_dir, env)
+                clock["vztrace_clock"] = recording_clock(vztrace, os.path.join(tmp, "fib.pftrace"),
+                                                         env)
+                try:
+                    with open("/sys/devices/system/clocksource/clocksource0/"
+                              "current_clocksource") as f:
+                        clock["kernel_clocksource"] = f.read().strip()
+                except OSError:
+                    clock["kernel_clocksource"] = "unknown"
             if "encoder_alone" in wanted:
                 encoder = encoder_alone(args, vztrace)
             if "startup" in wanted:

@@ -6,7 +6,8 @@
  * 3.11: an empty PyEval_SetProfile function (it sees C calls either way).
  * install_frame_hook(): a frame-evaluation function (PEP 523) that reads the time stamp
  * counter and stores 16 bytes at each frame's start and end, as a recorder of Python frames
- * through that hook must at least.
+ * through that hook must at least; install_frame_hook_monotonic() the same with
+ * clock_gettime(CLOCK_MONOTONIC), the clock vztrace reads where the TSC is not the kernel's.
  * clock_costs(): what one time stamp costs on this machine, read back to back (every
  * recorded call takes two). */
 #include <Python.h>
@@ -27,6 +28,22 @@ static PyObject *frame_floor(PyThreadState *tstate, struct _PyInterpreterFrame *
     ring[ring_next++ & 4095] = (struct floor_record){__rdtsc(), (uintptr_t)frame};
     PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
     ring[ring_next++ & 4095] = (struct floor_record){__rdtsc(), result != NULL};
+    return result;
+}
+
+/* The same with clock_gettime(CLOCK_MONOTONIC) for the time: what vztrace reads where the
+ * kernel's clocksource is not the TSC (a VM's kvm-clock). */
+static uint64_t monotonic_ticks(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+static PyObject *frame_floor_monotonic(PyThreadState *tstate, struct _PyInterpreterFrame *frame,
+                                       int throwflag) {
+    ring[ring_next++ & 4095] = (struct floor_record){monotonic_ticks(), (uintptr_t)frame};
+    PyObject *result = _PyEval_EvalFrameDefault(tstate, frame, throwflag);
+    ring[ring_next++ & 4095] = (struct floor_record){monotonic_ticks(), result != NULL};
     return result;
 }
 
@@ -100,6 +117,14 @@ static PyObject *install_frame_hook(PyObject *module, PyObject *unused) {
     return PyUnicode_FromString("frame-evaluation hook (PEP 523), rdtsc and two 16-byte stores");
 }
 
+static PyObject *install_frame_hook_monotonic(PyObject *module, PyObject *unused) {
+    (void)module;
+    (void)unused;
+    _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), frame_floor_monotonic);
+    return PyUnicode_FromString(
+        "frame-evaluation hook (PEP 523), clock_gettime and two 16-byte stores");
+}
+
 static double monotonic_ns(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -143,6 +168,8 @@ static PyMethodDef methods[] = {
     {"install", install, METH_NOARGS, "Install the empty hooks."},
     {"install_with_call", install_with_call, METH_NOARGS, "The empty hooks, CALL included."},
     {"install_frame_hook", install_frame_hook, METH_NOARGS, "The frame hook's floor."},
+    {"install_frame_hook_monotonic", install_frame_hook_monotonic, METH_NOARGS,
+     "The frame hook's floor with clock_gettime(CLOCK_MONOTONIC) for the time."},
     {"clock_costs", clock_costs, METH_NOARGS, "ns per time-stamp counter read and per "
                                               "clock_gettime(CLOCK_MONOTONIC)."},
     {NULL, NULL, 0, NULL}};

@@ -553,7 +553,7 @@ TEST_CASE("an empty value is an error where it is given; a variable set empty is
     CHECK(parse({"app.py"}).trace.include_files.empty());
 }
 
-TEST_CASE("--log-audit is off for 0, false, no and off, as every flag's variable") {
+TEST_CASE("option --log-audit is off for 0, false, no and off, as every flag's variable") {
     CleanEnvironment clean;
     for (const char* off : {"0", "false", "No", "OFF"}) {
         INFO(off);
