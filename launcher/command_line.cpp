@@ -692,7 +692,8 @@ Invocation parse_command_line(std::span<const std::string> args) {
             continue;
         }
         if (arg == "--") {
-            ++i;
+            // python's own in a child: `python -- -c x` runs a script named "-c".
+            if (!in_tree) ++i;
             break;
         }
         const std::size_t width = cli.option_width(all, i);

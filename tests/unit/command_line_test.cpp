@@ -207,6 +207,8 @@ TEST_CASE("in a traced tree, --version, -h, --help and no program at all are pyt
     CHECK(from_stdin.process_name == "-");
     CHECK(usage_code({"run"}) == ExitCode::kUsage);  // `run` asks for a program
     CHECK(parse({"-o", "inner.pftrace", "job.py"}).trace.output == "inner.pftrace");
+    // `--` is python's there too: [sys.executable, "--", "-c", "x"] names a script "-c".
+    CHECK(parse({"--", "-c", "x"}).python_argv == Args{"--", "-c", "x"});
 }
 
 TEST_CASE("VZTRACE_* variables set options and the command line wins") {
