@@ -33,6 +33,7 @@ std::string self_executable() {
 void check(PyStatus status, PyConfig* config) {
     if (!PyStatus_Exception(status)) return;
     if (config != nullptr) PyConfig_Clear(config);
+    tracer::end_before_program();  // -V, --help, a bad option: no program ran
     if (PyStatus_IsExit(status)) std::exit(status.exitcode);
     Py_ExitStatusException(status);  // prints python's own message, as python would
 }

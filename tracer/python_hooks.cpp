@@ -618,4 +618,10 @@ void program_starts() {
 
 bool trace_written() { return !g_trace_failed; }
 
+void end_before_program() {
+    if (g_session == nullptr) return;
+    g_active = false;
+    g_session->abandon();
+}
+
 }  // namespace vztrace::tracer

@@ -26,4 +26,9 @@ void program_starts();
 // False when a trace was due but could not be written (the reason is on stderr).
 bool trace_written();
 
+// Python ends the process while it initialises (-V, --help, a bad -X option or setting),
+// before any program: the recording is dropped, as Session::abandon says. Nothing without
+// prepare_tracing.
+void end_before_program();
+
 }  // namespace vztrace::tracer

@@ -228,6 +228,12 @@ void Session::abandon() {
     if (plan_.role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         remove_parts_dir(plan_.parts_dir);
     }
+    if (plan_.role == ProcessRole::kChild) {
+        // A child that ran no program (`sys.executable -V`): to its root it was never
+        // traced, rather than killed before its part was written.
+        ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
+        return;
+    }
     if (!settings_.quiet) {
         say("vztrace: no trace written: the program did not start\n");
     }

@@ -95,7 +95,10 @@ class Session {
     bool finish(std::uint64_t end_ticks, bool before_exec = false);
 
     // Ends the recording with nothing written: the program never began (python could not
-    // find it), so the user's file stays as it was. Says so on stderr unless quiet.
+    // find it, or ended while reading its configuration: -V, --help, a bad -X), so the
+    // user's file stays as it was. Says so on stderr unless quiet; a child says nothing and
+    // takes back its start marker, so that its root neither waits for it nor calls it
+    // killed.
     void abandon();
 
  private:

@@ -232,6 +232,36 @@ TEST_CASE("a worker killed by SIGKILL is reported incomplete and the rest is wri
     check_no_parts_left(tmp);
 }
 
+// They were called killed or crashed, their trace incomplete, and `vztrace -V` left its
+// parts directory behind: python ends the process while it reads its configuration, and
+// nothing of vztrace's ran after.
+TEST_CASE("a child that python ends before any program (-V, --help-env) is no incomplete part") {
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace({"-o", path, tree_script("version_child.py")}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    const auto python = vztrace::testing::run_process(
+        {vztrace::e2e::kPython, tree_script("version_child.py")}, options);
+    CHECK(result.out == python.out);
+    CHECK(result.err.find("warning") == std::string::npos);
+    const auto trace = load_trace(path);
+    CHECK(trace.metadata.at("incomplete_pids") == "[]");
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+    CHECK(trace.count_prefix("run (") == 3);  // subprocess.run
+    check_no_parts_left(tmp);
+
+    const auto version = run_vztrace({"-o", dir.file("top.pftrace"), "-V"}, options);
+    CHECK(version.status() == 0);
+    CHECK(version.out.rfind("Python 3.", 0) == 0);
+    CHECK(version.err == "vztrace: no trace written: the program did not start\n");
+    CHECK(!std::filesystem::exists(dir.file("top.pftrace")));
+    check_no_parts_left(tmp);
+}
+
 TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls flagged") {
     TempDir dir;
     const auto run = run_tree({tree_script("sigkill_after_work.py")}, dir);
