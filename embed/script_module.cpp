@@ -125,8 +125,8 @@ bool no_arguments(const char* function, Py_ssize_t nargs, PyObject* kwnames) {
         return false;
     }
     if (nargs != 0) {
-        PyErr_Format(PyExc_TypeError, "%s() takes 0 positional arguments but %zd were given",
-                     function, nargs);
+        PyErr_Format(PyExc_TypeError, "%s() takes 0 positional arguments but %zd %s given",
+                     function, nargs, nargs == 1 ? "was" : "were");
         return false;
     }
     return true;
@@ -623,7 +623,25 @@ bool flag(const char* decorator, PyObject* target, std::uint8_t flags) {
 
 PyObject* decorate(const char* decorator, PyObject* const* args, Py_ssize_t nargs,
                    PyObject* kwnames, std::uint8_t flags) {
-    if (nargs != 1 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0)) {
+    if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyObject* keyword = PyTuple_GET_ITEM(kwnames, 0);
+        if (PyUnicode_CompareWithASCIIString(keyword, "function") == 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got some positional-only arguments passed as keyword arguments: "
+                         "'function'",
+                         decorator);
+        } else {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", decorator,
+                         keyword);
+        }
+        return nullptr;
+    }
+    if (nargs == 0) {  // as python words it for the stand-in's `function` parameter
+        PyErr_Format(PyExc_TypeError, "%s() missing 1 required positional argument: 'function'",
+                     decorator);
+        return nullptr;
+    }
+    if (nargs != 1) {
         PyErr_Format(PyExc_TypeError, "%s() takes 1 positional argument but %zd were given",
                      decorator, nargs);
         return nullptr;

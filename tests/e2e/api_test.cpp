@@ -209,7 +209,13 @@ TEST_CASE("a program using the API prints the same under vztrace and under pytho
           "TypeError: vztrace.instant() name must be a str, not int\n"
           "TypeError: vztrace.ignore decorates a Python function, a method or a class, not "
           "builtin_function_or_method\n"
-          "TypeError: vztrace.span() name must be a str, not int\n");
+          "TypeError: vztrace.span() name must be a str, not int\n"
+          // Worded as python words them for the stand-in's functions ("1 were given" before).
+          "TypeError: pause() takes 0 positional arguments but 1 was given\n"
+          "TypeError: ignore() missing 1 required positional argument: 'function'\n"
+          "TypeError: sparse() takes 1 positional argument but 2 were given\n"
+          "TypeError: ignore() got some positional-only arguments passed as keyword arguments: "
+          "'function'\n");
 }
 
 TEST_CASE("every API program runs under python with the stand-in, where nothing is active",

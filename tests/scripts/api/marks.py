@@ -59,7 +59,8 @@ def main():
         print("failing raised", repr(error))
     for bad in (lambda: vztrace.counter("c", value="3"), lambda: vztrace.counter("c"),
                 lambda: vztrace.instant(3), lambda: vztrace.ignore(len),
-                lambda: vztrace.span(3)):
+                lambda: vztrace.span(3), lambda: vztrace.pause(1), lambda: vztrace.ignore(),
+                lambda: vztrace.sparse(len, len), lambda: vztrace.ignore(function=len)):
         try:
             bad()
         except TypeError as error:
