@@ -191,6 +191,9 @@ struct CliDefinition {
 
     explicit CliDefinition(tracer::TraceSettings& trace) {
         app.set_help_flag("-h,--help", "Print this help and exit");
+        // An option given twice takes its last value, as python's and argparse's do (a
+        // wrapper's `$OPTS -o x`); the lists (--include-files) take every value.
+        app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
         app.add_flag("--version", version, "Print vztrace's and the embedded Python's versions");
 
         app.add_option("-o,--output,--output_file", trace.output,

@@ -587,3 +587,15 @@ TEST_CASE("a ring and --max-size, and --compress with JSON output, are refused i
     CHECK(usage_code({"--compress", "-o", "t.json.gz", "app.py"}) == ExitCode::kUsage);
     CHECK(parse({"--compress", "-o", "t.pftrace", "app.py"}).trace.compress);
 }
+
+TEST_CASE("an option given twice takes its last value; a list takes every value") {
+    CleanEnvironment clean;
+    CHECK(parse({"-o", "a.pftrace", "-o", "b.pftrace", "app.py"}).trace.output == "b.pftrace");
+    CHECK(
+        parse({"--max-stack-depth", "3", "--max-stack-depth=4", "app.py"}).trace.max_stack_depth ==
+        4);
+    const auto files = parse({"--include-files", "/a", "--include-files", "/b:/c", "app.py"});
+    CHECK(files.trace.include_files == Args{"/a", "/b", "/c"});
+    CHECK(parse({"--log-audit=open", "--log-audit=exec", "app.py"}).trace.log_audit_events ==
+          Args{"open", "exec"});
+}
