@@ -10,8 +10,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <set>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 extern char** environ;
 
@@ -111,6 +116,28 @@ std::optional<std::vector<std::string>> read_entry(const std::string& path) {
     return variables;
 }
 
+// The directory a root that is gone left its children's parts in (VZTRACE_PARTS_DIR of its
+// entry): removed, when it is the one vztrace made for that root (named vztrace-PID-...),
+// a directory of this user's, not a link. A root killed, or one that exec'd a program
+// other than vztrace, could not remove it, and it can hold as much as a trace.
+void remove_parts_left_by(pid_t root, const std::optional<std::vector<std::string>>& variables) {
+    if (!variables) return;
+    constexpr std::string_view kKey = "VZTRACE_PARTS_DIR=";
+    for (const std::string& variable : *variables) {
+        if (!variable.starts_with(kKey)) continue;
+        const std::filesystem::path dir(variable.substr(kKey.size()));
+        struct stat st {};
+        if (!dir.is_absolute() ||
+            !dir.filename().string().starts_with(fmt::format("vztrace-{}-", root)) ||
+            ::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+            return;
+        }
+        std::error_code ignored;
+        std::filesystem::remove_all(dir, ignored);
+        return;
+    }
+}
+
 }  // namespace
 
 bool in_traced_tree() {
@@ -174,8 +201,10 @@ std::optional<std::vector<std::string>> ancestor_root_environment(const std::str
         const std::optional<ProcessIds> now = read_ids(root->first);
         if (now && now->start == root->second) {
             roots.insert(*root);
-        } else {  // that root is gone (killed before it could remove its entry)
-            ::unlink(fmt::format("{}/{}", registry, item->d_name).c_str());
+        } else {  // that root is gone (killed, or it exec'd another program)
+            const std::string entry = fmt::format("{}/{}", registry, item->d_name);
+            remove_parts_left_by(root->first, read_entry(entry));
+            ::unlink(entry.c_str());
         }
     }
     ::closedir(dir);

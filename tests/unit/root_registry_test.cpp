@@ -96,6 +96,26 @@ TEST_CASE("an entry of a process that is gone, or of a reused pid, is ignored an
     CHECK(*found == std::vector<std::string>{"VZTRACE_OUTPUT=/z"});  // nothing but VZTRACE_*
 }
 
+// A root killed, or one that exec'd a program other than vztrace, left its parts directory
+// in /tmp, as large as a trace; the next vztrace removes it with the root's entry.
+TEST_CASE("the parts directory of a root that is gone is removed with its entry, and no other") {
+    Registry registry;
+    const std::string dead = "2147483000";
+    const std::string parts = registry.parent.file("vztrace-" + dead + "-abc123");
+    const std::string other = registry.parent.file("vztrace-12-abc123");  // another root's name
+    fs::create_directories(parts + "/inner");
+    fs::create_directories(other);
+    std::ofstream(parts + "/1-2.pftrace") << "part";
+    const std::string nul(1, '\0');
+    std::ofstream(registry.path + "/" + dead + "-1")
+        << "VZTRACE_OUTPUT=/y" + nul + "VZTRACE_PARTS_DIR=" + parts + nul;
+    std::ofstream(registry.path + "/2147483001-1") << "VZTRACE_PARTS_DIR=" + other + nul;
+    CHECK_FALSE(ancestor_root_environment(registry.path, ::getpid()));
+    CHECK(registry.entries() == 0);
+    CHECK_FALSE(fs::exists(parts));
+    CHECK(fs::exists(other));  // not named for the root that left the entry
+}
+
 TEST_CASE("a registry directory others can write is neither read nor written") {
     Registry registry;
     std::ofstream(registry.path + "/" + std::to_string(::getppid()) + "-" + start_time(::getppid()))
