@@ -473,6 +473,33 @@ struct CliDefinition {
     }
 };
 
+// A flag's variable (VZTRACE_QUIET=...) holds what CLI11 reads as true or false, or an
+// error names the variable: CLI11's own ("Could not convert: --quiet = bogus") named the
+// option, which the user had not written.
+void check_flag_variables(const CliDefinition& cli) {
+    for (const CLI::Option* option : cli.app.get_options()) {
+        if (option->get_expected_max() != 0 || option->get_envname().empty()) continue;
+        const char* value = std::getenv(option->get_envname().c_str());
+        if (value == nullptr || *value == '\0') continue;
+        std::string word = value;
+        std::transform(word.begin(), word.end(), word.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const bool named = word == "true" || word == "on" || word == "yes" || word == "enable" ||
+                           word == "false" || word == "off" || word == "no" || word == "disable";
+        const bool one_char = word.size() == 1 &&
+                              std::string_view("ty+1fn-0").find(word[0]) != std::string_view::npos;
+        std::int64_t number = 0;
+        const auto [end, error] = std::from_chars(word.data(), word.data() + word.size(), number);
+        const bool integer = error == std::errc() && end == word.data() + word.size();
+        if (!named && !one_char && !integer) {
+            usage_error(
+                fmt::format("{}: '{}' is neither true nor false (1, true, yes, on; 0, "
+                            "false, no, off)",
+                            option->get_envname(), value));
+        }
+    }
+}
+
 // Turns the parsed texts into settings, checking each value; an error names the option,
 // variable or config file key the value came from.
 void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
@@ -724,6 +751,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
     std::vector<const char*> raw;
     raw.reserve(ours.size());
     for (const std::string& s : ours) raw.push_back(s.c_str());
+    check_flag_variables(cli);
     try {
         cli.app.parse(static_cast<int>(raw.size()), raw.data());
     } catch (const CLI::CallForHelp&) {

@@ -599,3 +599,20 @@ TEST_CASE("an option given twice takes its last value; a list takes every value"
     CHECK(parse({"--log-audit=open", "--log-audit=exec", "app.py"}).trace.log_audit_events ==
           Args{"open", "exec"});
 }
+
+TEST_CASE("a flag's variable that is neither true nor false is an error naming the variable") {
+    CleanEnvironment clean;
+    setenv("VZTRACE_QUIET", "bogus", 1);
+    CHECK(usage_message({"app.py"}) ==
+          "VZTRACE_QUIET: 'bogus' is neither true nor false (1, true, yes, on; 0, false, no, off)");
+    for (const char* on : {"1", "TRUE", "yes", "On"}) {
+        setenv("VZTRACE_QUIET", on, 1);
+        INFO(on);
+        CHECK(parse({"app.py"}).trace.quiet);
+    }
+    for (const char* off : {"0", "false", "NO", "off"}) {
+        setenv("VZTRACE_QUIET", off, 1);
+        INFO(off);
+        CHECK_FALSE(parse({"app.py"}).trace.quiet);
+    }
+}
