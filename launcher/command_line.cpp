@@ -684,7 +684,9 @@ std::uint64_t parse_duration(const std::string& text) {
     } catch (const std::exception&) {
         end = 0;
     }
-    const std::string unit = text.substr(end);
+    std::string unit = text.substr(end);  // any case, as sizes' units
+    std::transform(unit.begin(), unit.end(), unit.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     double scale = 0;
     if (unit.empty() || unit == "us") {  // VizTracer's --min_duration is in microseconds
         scale = 1e3;

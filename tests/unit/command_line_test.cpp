@@ -294,6 +294,8 @@ TEST_CASE("durations read with units, a bare number in microseconds as VizTracer
     CHECK(parse_duration("0.5ms") == 500'000);
     CHECK(parse_duration("2s") == 2'000'000'000);
     CHECK(parse_duration("300ns") == 300);
+    CHECK(parse_duration("10US") == 10'000);  // any case, as sizes' units
+    CHECK(parse_duration("2S") == 2'000'000'000);
     CHECK_THROWS_AS(parse_duration("10 parsecs"), SetupError);
     CHECK_THROWS_AS(parse_duration("-1us"), SetupError);
     CleanEnvironment clean;
