@@ -493,6 +493,10 @@ bool Session::write_trace(CollectedParts& children) {
             human_bytes(settings_.ring).c_str(),
             static_cast<unsigned long long>(totals.overwritten));
     }
+    if (settings_.log_sparse && totals.calls == 0) {
+        say("vztrace: warning: --log-sparse recorded no call: only functions decorated with "
+            "@vztrace.sparse are recorded, and none of them ran\n");
+    }
     for (const std::int64_t pid : children.missing_pids) {
         say("vztrace: warning: process %lld left no trace (killed or crashed)\n",
             static_cast<long long>(pid));

@@ -297,6 +297,19 @@ TEST_CASE("@vztrace.sparse under --log-sparse records only the decorated functio
         CHECK(trace.slices.size() == 4);
         CHECK(trace.instants_named("mark").size() == 1);
     }
+    SECTION("with --log-sparse and nothing decorated: a warning says why the trace is empty") {
+        TempDir dir;
+        const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+        const auto result = run_vztrace({"--log-sparse", "-o", trace, script("fib5.py")});
+        CHECK(result.status() == 0);
+        CHECK(result.err.find("vztrace: warning: --log-sparse recorded no call: only functions "
+                              "decorated with @vztrace.sparse are recorded, and none of them "
+                              "ran\n") != std::string::npos);
+        CHECK(load_trace(trace).slices.empty());
+        // Decorated functions that ran: no such warning.
+        const auto kept_run = run_vztrace({"--log-sparse", "-o", trace, script("api/sparse.py")});
+        CHECK(kept_run.err.find("warning") == std::string::npos);
+    }
     SECTION("without it, @vztrace.sparse changes nothing") {
         const auto run = run_api_script("sparse.py");
         const Trace& trace = run.trace;
