@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "embed/setup_error.hpp"
 
@@ -96,11 +99,18 @@ ConfigFile read_config_file(const fs::path& path, bool required) {
         if (options == nullptr) config_error(fmt::format("{}: tool.vztrace is not a table", name));
         prefix = "[tool.vztrace] ";
     }
+    // In the file's order (the table iterates its keys sorted): a key set twice under two
+    // spellings is reported at its later line, as the one that repeats the earlier.
+    std::vector<std::pair<std::uint32_t, ConfigEntry>> ordered;
     for (const auto& [key, node] : *options) {
         const std::string where =
             fmt::format("{}:{}: {}{}", name, key.source().begin.line, prefix, key.str());
-        config.entries.push_back(entry_of(std::string(key.str()), node, where));
+        ordered.emplace_back(key.source().begin.line,
+                             entry_of(std::string(key.str()), node, where));
     }
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [line, entry] : ordered) config.entries.push_back(std::move(entry));
     return config;
 }
 

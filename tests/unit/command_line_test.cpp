@@ -505,6 +505,10 @@ TEST_CASE("a bad key, value or TOML in a config file is one line naming the file
     CHECK(message("output = \"a.json\"\noutput_file = \"b.json\"\n") ==
           file + ":5: [tool.vztrace] output_file: sets the same option as " + file +
               ":4: [tool.vztrace] output");
+    // The later line is the repeat, whatever the keys' order (the table sorts them).
+    CHECK(message("max_stack_depth = 3\nmax-stack-depth = 4\n") ==
+          file + ":5: [tool.vztrace] max-stack-depth: sets the same option as " + file +
+              ":4: [tool.vztrace] max_stack_depth");
     // Checked even where the command line overrides it.
     dir.write("pyproject.toml", "[tool.vztrace]\nmax_memory = \"lots\"\n");
     CHECK(usage_code({"--max-memory", "64M", "app.py"}) == ExitCode::kUsage);
