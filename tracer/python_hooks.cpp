@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <utility>
@@ -585,7 +586,18 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     info.python_version = PY_VERSION;
     g_session = new Session(settings, plan, info);  // lives until the process ends
     g_session->set_process_name(std::move(process_name));
-    if (std::string error = g_session->start(); !error.empty()) return error;
+    if (std::string error = g_session->start(); !error.empty()) {
+        if (plan.role != ProcessRole::kChild) return error;
+        // A child whose tree has ended (its root gone, the parts directory with it: a
+        // fire-and-forget child started as the root exits) runs its program untraced, as
+        // a forked child does; it used to exit 2 with its program never run.
+        if (!settings.quiet) {
+            std::fprintf(stderr, "vztrace: warning: process %d is not traced: %s\n",
+                         static_cast<int>(::getpid()), error.c_str());
+        }
+        g_session = nullptr;  // the session object is left: nothing of it runs
+        return {};
+    }
     // From the first moment the root can know of this process (its started marker), a
     // terminating signal leaves a word for it.
     signals::install_early(g_session->killed_marker());

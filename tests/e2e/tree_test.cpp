@@ -262,6 +262,23 @@ TEST_CASE("a child that python ends before any program (-V, --help-env) is no in
     check_no_parts_left(tmp);
 }
 
+// A child started as its root exits (fire and forget) can start after the root removed the
+// parts directory: it used to exit 2 ("cannot write ...") with its program never run. The
+// state is made here directly: a root that is not this child, and its directory gone.
+TEST_CASE("a child whose tree has ended runs its program untraced, with one warning") {
+    TempDir dir;
+    RunOptions options;
+    options.env["VZTRACE_ROOT_PID"] = "1";
+    options.env["VZTRACE_PARTS_DIR"] = dir.file("gone");
+    const auto result = run_vztrace({script("fib5.py")}, options);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "5\n");
+    CHECK(result.err.rfind("vztrace: warning: process ", 0) == 0);
+    CHECK(result.err.find(" is not traced: ") != std::string::npos);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+    CHECK(!std::filesystem::exists(dir.file("gone")));
+}
+
 TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls flagged") {
     TempDir dir;
     const auto run = run_tree({tree_script("sigkill_after_work.py")}, dir);
