@@ -2,10 +2,12 @@
 
 #include "tracer/python_hooks.hpp"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -636,4 +638,38 @@ void end_before_program() {
     g_session->abandon();
 }
 
+void before_c_exec() {
+    // Only a recording of this very process, with the GIL: not a vfork child of it (the
+    // parent's memory, another pid), nor after os.exec*'s own audit event ended it.
+    if (!g_active || g_session == nullptr || ::getpid() != g_session->pid() ||
+        PyGILState_Check() == 0) {
+        return;
+    }
+    finish_now(true);
+}
+
 }  // namespace vztrace::tracer
+
+// execve and execv from C: subprocess's child with a preexec_fn (_posixsubprocess forks,
+// runs the function, then execs with no audit event) ended with its records in memory, and
+// its root called it killed or crashed. vztrace's executable exports these (exported.list)
+// so that the program's extensions find them before libc's; the records are written first.
+namespace {
+using Execve = int (*)(const char*, char* const[], char* const[]);
+// Looked up before main: a forked child must not take the dynamic loader's lock.
+const Execve g_real_execve = reinterpret_cast<Execve>(::dlsym(RTLD_NEXT, "execve"));
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] int execve(const char* path, char* const argv[],
+                                                     char* const envp[]) {
+    vztrace::tracer::before_c_exec();
+    if (g_real_execve == nullptr) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return g_real_execve(path, argv, envp);
+}
+
+extern "C" [[gnu::visibility("default")]] int execv(const char* path, char* const argv[]) {
+    return execve(path, argv, environ);
+}

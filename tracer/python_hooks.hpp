@@ -31,4 +31,8 @@ bool trace_written();
 // prepare_tracing.
 void end_before_program();
 
+// execve/execv called from C (exported by vztrace's executable): this image's recording
+// ends first, as at os.exec*'s audit event, when this process is recording.
+void before_c_exec();
+
 }  // namespace vztrace::tracer

@@ -279,6 +279,29 @@ TEST_CASE("a child whose tree has ended runs its program untraced, with one warn
     CHECK(!std::filesystem::exists(dir.file("gone")));
 }
 
+// _posixsubprocess execs from C after the preexec_fn, with no audit event: the child's
+// records stayed in memory, the preexec_fn's calls were lost, and the root called the child
+// killed or crashed.
+TEST_CASE("a subprocess's preexec_fn is recorded in its child, which is no incomplete part") {
+    TempDir dir;
+    const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace({"-o", path, tree_script("preexec.py")});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "child ran\ndone\n");
+    CHECK(result.err.find("warning") == std::string::npos);
+    const auto trace = load_trace(path);
+    CHECK(trace.metadata.at("incomplete_pids") == "[]");
+    const auto preexec = trace.named("in_preexec (");
+    REQUIRE(preexec.size() == 2);
+    const auto root = trace.named("<module> (").front().pid;
+    CHECK(preexec[0].pid != root);
+    CHECK(preexec[1].pid != root);
+    CHECK(preexec[0].pid != preexec[1].pid);
+    CHECK(trace.count_prefix("posix.setsid") == 2);
+    CHECK(trace.nesting_problem().empty());
+}
+
 TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls flagged") {
     TempDir dir;
     const auto run = run_tree({tree_script("sigkill_after_work.py")}, dir);
