@@ -118,12 +118,44 @@ void write_once(Ending ending) {
     signals::end_finishing();
 }
 
+// Names the threads still alive as the program last named them (threading's _active):
+// a thread's name is otherwise taken when it ends.
+void name_live_threads() {
+    PyObject* name = PyUnicode_FromString("threading");
+    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* active =
+        threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
+    if (active != nullptr && PyDict_Check(active)) {
+        PyObject *key = nullptr, *thread = nullptr;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(active, &pos, &key, &thread)) {
+            PyObject* native_id = stored_attribute(thread, "_native_id");
+            PyObject* thread_name = stored_attribute(thread, "_name");
+            if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
+                PyUnicode_Check(thread_name)) {
+                const char* text = PyUnicode_AsUTF8(thread_name);
+                if (text != nullptr) {
+                    g_session->name_thread(PyLong_AsUnsignedLongLong(native_id), text);
+                }
+            }
+            Py_XDECREF(native_id);
+            Py_XDECREF(thread_name);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(active);
+    Py_XDECREF(threading);
+    PyErr_Clear();
+}
+
 // The process is about to end (or become another program) without finalizing: its
 // recording ends here, with the interpreter still alive.
 void finish_now(bool before_exec = false) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
+    name_live_threads();  // os._exit, a signal: no thread ends by the usual way
     refresh_process_name();
     stop_recording();
     write_once(before_exec ? Ending::kExec : Ending::kEarly);
@@ -509,32 +541,7 @@ void stop_recording() {
 // alive, then stops recording. Calls still open now are closed at this time.
 PyObject* at_program_exit(PyObject*, PyObject*) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) Py_RETURN_NONE;
-    PyObject* name = PyUnicode_FromString("threading");
-    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
-    Py_XDECREF(name);
-    PyObject* active =
-        threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
-    if (active != nullptr && PyDict_Check(active)) {
-        PyObject *key = nullptr, *thread = nullptr;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(active, &pos, &key, &thread)) {
-            PyObject* native_id = stored_attribute(thread, "_native_id");
-            PyObject* thread_name = stored_attribute(thread, "_name");
-            if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
-                PyUnicode_Check(thread_name)) {
-                const char* text = PyUnicode_AsUTF8(thread_name);
-                if (text != nullptr) {
-                    g_session->name_thread(PyLong_AsUnsignedLongLong(native_id), text);
-                }
-            }
-            Py_XDECREF(native_id);
-            Py_XDECREF(thread_name);
-            PyErr_Clear();
-        }
-    }
-    Py_XDECREF(active);
-    Py_XDECREF(threading);
-    PyErr_Clear();
+    name_live_threads();
     refresh_process_name();
     stop_recording();
     const TreePlan& plan = g_session->plan();

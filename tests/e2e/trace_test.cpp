@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "e2e/e2e.hpp"
 
@@ -329,6 +331,25 @@ TEST_CASE("a program using sys.monitoring tool 5 and four others runs as under p
         CHECK(trace.count_prefix("helper (") == (filter == "--exclude-files" ? 0 : 2));
         CHECK(contains(trace.metadata.at("hook"), "; tool 4 from when the program took tool 5"));
         CHECK(trace.nesting_problem().empty());
+    }
+}
+
+// A thread's name was taken when it ended, or at the program's exit work: one still alive
+// at os._exit or a terminating signal was "Thread <tid>".
+TEST_CASE("a thread alive at os._exit or SIGTERM is named as the program last named it") {
+    for (const std::string how : {"exit", "term"}) {
+        INFO(how);
+        TempDir dir;
+        const std::string path = dir.file(vztrace::testing::trace_name("t"));
+        const auto result = run_vztrace({"--quiet", "-o", path, script("renamed_thread.py"), how});
+        CHECK(result.status() == (how == "exit" ? 3 : -SIGTERM));  // as under python
+        CHECK(result.out == "renamed\n");
+        const Trace trace = load_trace(path);
+        std::set<std::string> names;
+        for (const auto& [tid, name] : trace.threads) names.insert(name);
+        CHECK(names.count("renamed") == 1);
+        CHECK(names.count("orig") == 0);
+        for (const std::string& name : names) CHECK(name.rfind("Thread ", 0) != 0);
     }
 }
 
