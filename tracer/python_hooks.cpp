@@ -271,7 +271,15 @@ void install_process_handlers() {
     Py_XDECREF(posix);
     PyErr_Clear();
 
-    signals::program_starts([] { finish_now(); }, finish_stopped);
+    signals::program_starts(
+        [] {
+            g_session->hurry_children();
+            finish_now();
+        },
+        [] {
+            g_session->hurry_children();
+            finish_stopped();
+        });
 }
 
 // posix._exit and posix.fork are replaced before `os` copies them (os does `from posix

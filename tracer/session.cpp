@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
@@ -35,8 +36,11 @@ std::string json_text(std::string_view text) {
 }
 
 // How long the root waits, at its end, for children that are still running to leave
-// their parts. A child that outlives it keeps what it had written by then.
+// their parts. A child that outlives it keeps what it had written by then. After a
+// terminating signal the root waits a second: python would die at once, and a `docker
+// stop` or systemd kills 10 s after its SIGTERM, which lost the whole trace.
 constexpr std::chrono::milliseconds kChildWait{10000};
+constexpr std::chrono::milliseconds kChildWaitAfterSignal{1000};
 
 // Appends a child's stream to `out`. One cut short (its process was killed) keeps its
 // whole packets, and its open calls are ended at their last event and flagged.
@@ -331,6 +335,14 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
         case ProcessRole::kUntraced:
             return true;
         case ProcessRole::kChild: {
+            // A child that outlived its root's wait (the root has reported it incomplete and
+            // removed the parts directory): nothing is left to write to, nothing to say, and
+            // the program's exit status stays its own.
+            struct stat parts {};
+            if (::stat(plan_.parts_dir.c_str(), &parts) != 0 && errno == ENOENT) {
+                stream_->discard();
+                return finish_result_ = true;
+            }
             // A root about to exec leaves its stream where its next image will find it.
             const std::string stream = stream_path(plan_.parts_dir, pid_, nonce_);
             const bool moved =
@@ -365,7 +377,8 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
         // root's end of their pipe closes: the root is ending, so its descriptors go now
         // (vztrace holds none between writes, but to a device or a pipe).
         close_descriptors_but(stream_->descriptor());
-        children = collect_parts(plan_.parts_dir, pid_, kChildWait);
+        children =
+            collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait);
         for (const auto& error : children.errors) {
             if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());
         }
@@ -506,7 +519,9 @@ bool Session::write_trace(CollectedParts& children) {
         say("vztrace: warning: process %lld %s; its trace is incomplete (kept up to its "
             "last written events)\n",
             static_cast<long long>(part.pid),
-            part.still_running ? "was still running after 10 s" : "was killed or crashed");
+            part.still_running ? (hurried_ ? "was still running 1 s after the signal"
+                                           : "was still running after 10 s")
+                               : "was killed or crashed");
     }
     const std::string processes =
         children.parts.empty() ? "" : fmt::format(" from {} processes", children.parts.size() + 1);

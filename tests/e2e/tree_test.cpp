@@ -1,6 +1,7 @@
 // Whole process trees end in one trace: fork, multiprocessing (fork, spawn, forkserver),
 // ProcessPoolExecutor, sys.executable children, exec, os._exit and signals.
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -300,6 +301,26 @@ TEST_CASE("a subprocess's preexec_fn is recorded in its child, which is no incom
     CHECK(preexec[0].pid != preexec[1].pid);
     CHECK(trace.count_prefix("posix.setsid") == 2);
     CHECK(trace.nesting_problem().empty());
+}
+
+// The root waited up to 10 s for its running children before dying of SIGTERM; a container
+// runtime's SIGKILL 10 s after its SIGTERM then lost the whole trace. (What is checked is
+// the message of the shorter wait, not a time: the child runs 2 s longer than the wait.)
+TEST_CASE("a root that gets SIGTERM waits a second for children still running, then dies") {
+    TempDir dir;
+    const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace({"-o", path, tree_script("term_root.py")});
+    CHECK(result.status() == -SIGTERM);
+    CHECK(result.out == "root ready\n");
+    CHECK(result.err.find(" was still running 1 s after the signal; its trace is incomplete") !=
+          std::string::npos);
+    // The child ends after its root (its stderr is the test's until then): it has nowhere
+    // to write its part, and says nothing of it.
+    CHECK(result.err.find("cannot write") == std::string::npos);
+    CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 2);  // and "wrote"
+    const auto trace = load_trace(path);
+    CHECK(trace.metadata.at("incomplete_pids").size() > 2);
+    CHECK(trace.count_prefix("<module> (") >= 1);
 }
 
 TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls flagged") {
