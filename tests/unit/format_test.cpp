@@ -361,8 +361,8 @@ TEST_CASE("what a trace lacks is read from its recorder's metadata, whatever els
     const auto gaps = recording_gaps(read);
     REQUIRE(gaps.size() == 5);
     CHECK(gaps[0].text == "12 events were not recorded: the trace reached its --max-size");
-    CHECK(gaps[1].text.rfind("process 41 was killed or crashed", 0) == 0);
-    CHECK(gaps[2].text.rfind("process 42 was killed or crashed", 0) == 0);
+    CHECK(gaps[1].text.rfind("process 41 was killed, crashed or outlived", 0) == 0);
+    CHECK(gaps[2].text.rfind("process 42 was killed, crashed or outlived", 0) == 0);
     CHECK(gaps[3].text.rfind("process 7 left no trace", 0) == 0);
     CHECK(gaps[4].text.find("3 older events were overwritten") != std::string::npos);
     CHECK(!gaps[4].warning);

@@ -404,8 +404,11 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
                                           n)});
     }
     for (const std::string& pid : listed(value("incomplete_pids"))) {
-        gaps.push_back({true, fmt::format("process {} was killed or crashed: its calls after "
-                                          "the last it had written are not in the trace",
+        // The metadata does not say which: a child still running at the root's end is
+        // named there too.
+        gaps.push_back({true, fmt::format("process {} was killed, crashed or outlived the root's "
+                                          "wait: its calls after the last it had written are "
+                                          "not in the trace",
                                           pid)});
     }
     for (const std::string& pid : listed(value("missing_pids"))) {
