@@ -583,6 +583,10 @@ void after_fork_in_child() { g_active = false; }
 
 }  // namespace
 
+// A child's session that could not start: held here, reachable for the process's life (the
+// leak checker's view too), never used.
+Session* g_untraced_session = nullptr;
+
 std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
                             std::string process_name) {
     if (kUseMonitoring && settings.hook == HookChoice::kProfile) {
@@ -612,7 +616,8 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
             std::fprintf(stderr, "vztrace: warning: process %d is not traced: %s\n",
                          static_cast<int>(::getpid()), error.c_str());
         }
-        g_session = nullptr;  // the session object is left: nothing of it runs
+        g_untraced_session = g_session;  // kept, unused: nothing of it runs
+        g_session = nullptr;
         return {};
     }
     // From the first moment the root can know of this process (its started marker), a
