@@ -375,7 +375,6 @@ struct RealFunctions {
     PyObject* get_tool = nullptr;
     PyObject* register_callback = nullptr;
     PyObject* set_events = nullptr;
-    PyObject* set_local_events = nullptr;
     PyObject* get_local_events = nullptr;
     PyObject* restart_events = nullptr;
 };
@@ -397,7 +396,6 @@ bool capture_real_functions(PyObject* mon) {
         {&g_real.get_tool, "get_tool"},
         {&g_real.register_callback, "register_callback"},
         {&g_real.set_events, "set_events"},
-        {&g_real.set_local_events, "set_local_events"},
         {&g_real.get_local_events, "get_local_events"},
         {&g_real.restart_events, "restart_events"}};
     for (const auto& [slot, name] : wanted) {
@@ -538,26 +536,12 @@ bool names_our_tool(PyObject* const* args, Py_ssize_t nargs) {
     return nargs >= 1 && is_our_tool(args[0]);
 }
 
-// use_tool_id, register_callback, set_events and set_local_events on vztrace's id: it
-// moves first. When it cannot, use_tool_id says the id is in use (it is), and the others
-// refuse, since a callback or events set there would replace vztrace's.
-PyObject* moving_call(PyObject* real, bool refuse_if_stuck, PyObject* const* args,
-                      Py_ssize_t nargs) {
-    if (nargs >= 1 && !free_for_program(args[0], refuse_if_stuck)) return nullptr;
-    return PyObject_Vectorcall(real, args, static_cast<std::size_t>(nargs), nullptr);
-}
-
+// use_tool_id of vztrace's id: it moves first; when it cannot, CPython says the id is in
+// use (it is). register_callback, set_events and set_local_events on it move vztrace in
+// program_profilers.cpp's stand-ins, which the program calls.
 PyObject* use_tool_id_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    return moving_call(g_real.use_tool_id, false, args, nargs);
-}
-PyObject* register_callback_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    return moving_call(g_real.register_callback, true, args, nargs);
-}
-PyObject* set_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    return moving_call(g_real.set_events, true, args, nargs);
-}
-PyObject* set_local_events_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
-    return moving_call(g_real.set_local_events, true, args, nargs);
+    if (nargs >= 1) free_for_program(args[0], false);
+    return PyObject_Vectorcall(g_real.use_tool_id, args, static_cast<std::size_t>(nargs), nullptr);
 }
 
 // Queries on vztrace's id answer as for a free one, once CPython has checked the
@@ -581,13 +565,8 @@ PyObject* free_tool_id_seen(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
     return PyObject_Vectorcall(g_real.free_tool_id, args, static_cast<std::size_t>(nargs), nullptr);
 }
 
-std::array<PyMethodDef, 7> g_stand_in_defs = {{
+std::array<PyMethodDef, 4> g_stand_in_defs = {{
     {"use_tool_id", reinterpret_cast<PyCFunction>(+use_tool_id_seen), METH_FASTCALL, nullptr},
-    {"register_callback", reinterpret_cast<PyCFunction>(+register_callback_seen), METH_FASTCALL,
-     nullptr},
-    {"set_events", reinterpret_cast<PyCFunction>(+set_events_seen), METH_FASTCALL, nullptr},
-    {"set_local_events", reinterpret_cast<PyCFunction>(+set_local_events_seen), METH_FASTCALL,
-     nullptr},
     {"get_tool", reinterpret_cast<PyCFunction>(+get_tool_seen), METH_FASTCALL, nullptr},
     {"get_local_events", reinterpret_cast<PyCFunction>(+get_local_events_seen), METH_FASTCALL,
      nullptr},

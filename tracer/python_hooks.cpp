@@ -67,15 +67,22 @@ PyObject* stored_attribute(PyObject* object, const char* name) {
     return value;
 }
 
+// `attribute` of `module` if the program has imported it (vztrace imports nothing for it),
+// else null; no error is left set.
+PyObject* imported_attribute(const char* module, const char* attribute) {
+    PyObject* name = PyUnicode_FromString(module);
+    PyObject* imported = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* value = imported != nullptr ? PyObject_GetAttrString(imported, attribute) : nullptr;
+    Py_XDECREF(imported);
+    PyErr_Clear();
+    return value;
+}
+
 // multiprocessing names its workers ("ForkPoolWorker-3", "SpawnProcess-1"): the process
 // takes that name once it has one. Needs the interpreter; multiprocessing is not imported.
 void refresh_process_name() {
-    PyObject* name = PyUnicode_FromString("multiprocessing.process");
-    PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
-    Py_XDECREF(name);
-    PyObject* process =
-        module != nullptr ? PyObject_GetAttrString(module, "_current_process") : nullptr;
-    PyErr_Clear();
+    PyObject* process = imported_attribute("multiprocessing.process", "_current_process");
     PyObject* process_name = process != nullptr ? stored_attribute(process, "_name") : nullptr;
     if (process_name != nullptr && PyUnicode_Check(process_name)) {
         const char* text = PyUnicode_AsUTF8(process_name);
@@ -85,7 +92,6 @@ void refresh_process_name() {
     }
     Py_XDECREF(process_name);
     Py_XDECREF(process);
-    Py_XDECREF(module);
     PyErr_Clear();
 }
 
@@ -121,11 +127,7 @@ void write_once(Ending ending) {
 // Names the threads still alive as the program last named them (threading's _active):
 // a thread's name is otherwise taken when it ends.
 void name_live_threads() {
-    PyObject* name = PyUnicode_FromString("threading");
-    PyObject* threading = name != nullptr ? PyImport_GetModule(name) : nullptr;
-    Py_XDECREF(name);
-    PyObject* active =
-        threading != nullptr ? PyObject_GetAttrString(threading, "_active") : nullptr;
+    PyObject* active = imported_attribute("threading", "_active");
     if (active != nullptr && PyDict_Check(active)) {
         PyObject *key = nullptr, *thread = nullptr;
         Py_ssize_t pos = 0;
@@ -145,7 +147,6 @@ void name_live_threads() {
         }
     }
     Py_XDECREF(active);
-    Py_XDECREF(threading);
     PyErr_Clear();
 }
 
