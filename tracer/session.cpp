@@ -1,5 +1,6 @@
 #include "tracer/session.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -7,10 +8,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "tracer/format/chrome_json.hpp"
@@ -86,27 +89,41 @@ bool append_part(const ChildPart& part, OutputFile& out, std::string& error, Str
     return closing.empty() || out.write(closing.view());
 }
 
-}  // namespace
-
-void close_descriptors_from(int first) {
-#ifdef SYS_close_range
-    if (::syscall(SYS_close_range, first, ~0U, 0) == 0) return;
-#endif
-    const long limit = ::sysconf(_SC_OPEN_MAX);
-    for (long fd = first; fd < (limit > 0 ? limit : 1024); ++fd) ::close(static_cast<int>(fd));
-}
-
-namespace {
-// Closes every descriptor from 3 on but `keep` (none when it is negative).
-void close_descriptors_but(int keep) {
-    if (keep < 3) {
-        close_descriptors_from(3);
-        return;
+// The descriptors open in this process from 3 on, from /proc/self/fd (or, without it, by
+// asking each number up to a bound).
+std::vector<int> open_descriptors() {
+    std::vector<int> found;
+    if (DIR* dir = ::opendir("/proc/self/fd")) {
+        const int own = ::dirfd(dir);
+        while (const dirent* entry = ::readdir(dir)) {
+            char* end = nullptr;
+            const long fd = std::strtol(entry->d_name, &end, 10);
+            if (end != entry->d_name && *end == '\0' && fd >= 3 && fd != own) {
+                found.push_back(static_cast<int>(fd));
+            }
+        }
+        ::closedir(dir);
+        return found;
     }
-    for (int fd = 3; fd < keep; ++fd) ::close(fd);
-    close_descriptors_from(keep + 1);
+    const long limit = ::sysconf(_SC_OPEN_MAX);
+    for (long fd = 3; fd < std::min(limit > 0 ? limit : 1024, 65536L); ++fd) {
+        if (::fcntl(static_cast<int>(fd), F_GETFD) != -1) found.push_back(static_cast<int>(fd));
+    }
+    return found;
 }
+
 }  // namespace
+
+void release_pipes_and_sockets(int keep) {
+    const int placeholder = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (const int fd : open_descriptors()) {
+        struct stat st {};
+        if (fd == keep || fd == placeholder || ::fstat(fd, &st) != 0) continue;
+        if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) continue;
+        if (placeholder < 0 || ::dup3(placeholder, fd, O_CLOEXEC) < 0) ::close(fd);
+    }
+    if (placeholder >= 0) ::close(placeholder);
+}
 
 namespace {
 
@@ -374,9 +391,9 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     CollectedParts children;
     if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         // Helpers such as multiprocessing's resource tracker and forkserver end when the
-        // root's end of their pipe closes: the root is ending, so its descriptors go now
-        // (vztrace holds none between writes, but to a device or a pipe).
-        close_descriptors_but(stream_->descriptor());
+        // root's end of their pipe closes: the root is ending, so its pipes go now
+        // (vztrace holds no descriptor between writes, but to a device or a pipe at -o).
+        release_pipes_and_sockets(stream_->descriptor());
         children =
             collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait);
         for (const auto& error : children.errors) {

@@ -142,8 +142,12 @@ class Session {
     bool hurried_ = false;
 };
 
-// Closes every descriptor from `first` on (the process is ending).
-void close_descriptors_from(int first);
+// The root is ending: the program's pipes and sockets (but `keep`) are let go, so that the
+// helpers that wait for their end (multiprocessing's resource tracker and forkserver) end
+// too. Their numbers stay taken, by /dev/null: a thread of the program's still using one
+// (a C library's, without the GIL) must never reach a file vztrace opens next. Its files
+// and everything else stay open, as under python until the process ends.
+void release_pipes_and_sockets(int keep);
 
 // Kernel thread id of the caller.
 std::uint64_t current_tid();
