@@ -19,9 +19,10 @@ bool write_summary(const std::string& path, const ProcessSummary& summary, std::
     const StreamCounts& c = summary.counts;
     const std::string text = fmt::format(
         "{}\npid {}\nevents {}\ncalls {}\nunfinished {}\nnot_recorded {}\nbytes {}\n"
-        "size_cap_reached {}\nmemory_limit_reached {}\noverwritten {}\nend\n",
+        "size_cap_reached {}\nmemory_limit_reached {}\noverwritten {}\nsubinterpreters {}\nend\n",
         kMagic, summary.pid, c.events, c.calls, c.unfinished, c.not_recorded, c.bytes,
-        c.size_cap_reached ? 1 : 0, summary.memory_limit_reached ? 1 : 0, c.overwritten);
+        c.size_cap_reached ? 1 : 0, summary.memory_limit_reached ? 1 : 0, c.overwritten,
+        summary.subinterpreters);
     OutputFile file(path);
     if (!file.ok() || !file.write(text) || !file.commit()) {
         error = file.error();
@@ -63,6 +64,7 @@ std::optional<ProcessSummary> read_summary(const std::string& path, std::string&
     summary.counts.size_cap_reached = values["size_cap_reached"] != 0;
     summary.memory_limit_reached = values["memory_limit_reached"] != 0;
     summary.counts.overwritten = values["overwritten"];
+    summary.subinterpreters = values["subinterpreters"];
     return summary;
 }
 

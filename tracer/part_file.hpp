@@ -17,6 +17,7 @@ struct ProcessSummary {
     std::int64_t pid = 0;
     StreamCounts counts;
     bool memory_limit_reached = false;  // recording waited for the writer
+    std::uint64_t subinterpreters = 0;  // created by the program: their calls are not recorded
 };
 
 // Writes the summary at `path` (through a temporary name, so a reader sees all or none).

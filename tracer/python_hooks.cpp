@@ -515,7 +515,43 @@ void note_target_start(const char* event) {
     PyErr_Restore(type, value, traceback);
 }
 
+// The interpreters besides the main one that this process has seen, by id (ids are never
+// reused; 0, the main interpreter's, marks the free slots). Lock-free: interpreters with
+// a GIL of their own run in parallel, and a fork may come at any moment.
+constexpr std::size_t kKnownInterpreters = 256;
+std::atomic<std::int64_t> g_known_interpreters[kKnownInterpreters] = {};
+thread_local std::int64_t t_last_interpreter = 0;
+
+// The session counts each interpreter other than the main one once, from its first audit
+// event (it has some from its own start-up, its imports; 3.13 raises none for its
+// creation). Past kKnownInterpreters, later ones go uncounted.
+void note_interpreter(PyInterpreterState* interpreter) {
+    const std::int64_t id = PyInterpreterState_GetID(interpreter);
+    if (id <= 0 || id == t_last_interpreter) return;
+    t_last_interpreter = id;
+    for (auto& slot : g_known_interpreters) {
+        std::int64_t seen = slot.load(std::memory_order_acquire);
+        while (seen == 0) {
+            if (slot.compare_exchange_weak(seen, id, std::memory_order_acq_rel)) {
+                if (g_session != nullptr && ::getpid() == g_session->pid()) {
+                    g_session->note_subinterpreter();
+                }
+                return;
+            }
+        }
+        if (seen == id) return;
+    }
+}
+
 int audit_hook(const char* event, PyObject*, void*) {
+    // The hook is the runtime's: every interpreter's events come here. Another
+    // interpreter's are its own (vztrace's hooks are the main interpreter's): it is
+    // counted, for the trace to say that the calls run in it are not recorded.
+    if (PyInterpreterState* interpreter = PyInterpreterState_Get();
+        VZ_UNLIKELY(interpreter != PyInterpreterState_Main())) {
+        note_interpreter(interpreter);
+        return 0;
+    }
     // os.execv and friends: this image's recording ends before the exec (a vztrace it
     // execs starts a recording of its own).
     if (VZ_UNLIKELY(event[0] == 'o' && std::strcmp(event, "os.exec") == 0)) {

@@ -325,7 +325,22 @@ ProcessSummary Session::summary() const {
     summary.pid = pid_;
     summary.counts = writer_->counts();
     summary.memory_limit_reached = pool_->limit_reached();
+    summary.subinterpreters = subinterpreters_.load(std::memory_order_relaxed);
     return summary;
+}
+
+std::vector<std::pair<std::int64_t, std::uint64_t>> Session::subinterpreters(
+    const CollectedParts& children) const {
+    std::vector<std::pair<std::int64_t, std::uint64_t>> created;
+    if (const std::uint64_t own = subinterpreters_.load(std::memory_order_relaxed); own > 0) {
+        created.emplace_back(pid_, own);
+    }
+    for (const auto& part : children.parts) {
+        if (part.summary && part.summary->subinterpreters > 0) {
+            created.emplace_back(part.pid, part.summary->subinterpreters);
+        }
+    }
+    return created;
 }
 
 bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
@@ -417,6 +432,12 @@ std::vector<std::pair<std::string, std::string>> Session::metadata(
     const auto list = [](const std::vector<std::int64_t>& pids) {
         return fmt::format("[{}]", fmt::join(pids, ","));
     };
+    std::uint64_t subinterpreter_count = 0;
+    std::vector<std::int64_t> subinterpreter_pids;
+    for (const auto& [pid, count] : subinterpreters(children)) {
+        subinterpreter_count += count;
+        subinterpreter_pids.push_back(pid);
+    }
     return {
         {"version", json_text(info_.vztrace_version)},
         {"python", json_text(info_.python_version)},
@@ -439,6 +460,8 @@ std::vector<std::pair<std::string, std::string>> Session::metadata(
         {"ring", std::to_string(settings_.ring)},
         {"overwritten_events", std::to_string(totals.overwritten)},
         {"max_memory", std::to_string(settings_.max_memory)},
+        {"subinterpreters", std::to_string(subinterpreter_count)},
+        {"subinterpreter_pids", list(subinterpreter_pids)},
     };
 }
 
@@ -526,6 +549,22 @@ bool Session::write_trace(CollectedParts& children) {
     if (settings_.log_sparse && totals.calls == 0) {
         say("vztrace: warning: --log-sparse recorded no call: only functions decorated with "
             "@vztrace.sparse are recorded, and none of them ran\n");
+    }
+    if (const auto created = subinterpreters(children); !created.empty()) {
+        std::uint64_t count = 0;
+        std::vector<std::int64_t> pids;
+        for (const auto& [pid, n] : created) {
+            count += n;
+            pids.push_back(pid);
+        }
+        const std::string where =
+            children.parts.empty() ? ""
+                                   : fmt::format(" (in process{} {})", pids.size() == 1 ? "" : "es",
+                                                 fmt::join(pids, ", "));
+        say("vztrace: warning: the program created %llu subinterpreter%s%s; vztrace records "
+            "the main interpreter only, so the calls run in %s are not in the trace\n",
+            static_cast<unsigned long long>(count), count == 1 ? "" : "s", where.c_str(),
+            count == 1 ? "it" : "them");
     }
     for (const std::int64_t pid : children.missing_pids) {
         say("vztrace: warning: process %lld left no trace (killed or crashed)\n",

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -105,6 +106,11 @@ class Session {
     // second, not ten (see session.cpp).
     void hurry_children() { hurried_ = true; }
 
+    // The program created an interpreter besides the main one (PEP 554's, or a C
+    // extension's Py_NewInterpreter): vztrace's hooks are the main interpreter's, so the
+    // calls run in it are not recorded, and the trace says so. Any thread, any interpreter.
+    void note_subinterpreter() { subinterpreters_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
     // Records held at once: the ring's size, else what may wait for the writer.
@@ -119,6 +125,9 @@ class Session {
     std::vector<std::pair<std::string, std::string>> metadata(const CollectedParts& children,
                                                               const StreamCounts& totals,
                                                               bool memory_limit_reached) const;
+    // What each process that created subinterpreters created: (pid, how many).
+    std::vector<std::pair<std::int64_t, std::uint64_t>> subinterpreters(
+        const CollectedParts& children) const;
 
     TraceSettings settings_;
     TreePlan plan_;
@@ -140,6 +149,7 @@ class Session {
     std::string process_name_;
     std::chrono::steady_clock::time_point finish_started_;
     bool hurried_ = false;
+    std::atomic<std::uint64_t> subinterpreters_{0};
 };
 
 // The root is ending: the program's pipes and sockets (but `keep`) are let go, so that the

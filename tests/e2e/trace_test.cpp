@@ -103,6 +103,49 @@ TEST_CASE("fib(5) records exactly 15 calls of fib, nested 5 deep") {
     CHECK(run.trace.threads.begin()->second == "MainThread");
 }
 
+TEST_CASE("a program's subinterpreter is said to be left out, and changes nothing else") {
+    // vztrace's hooks are the main interpreter's. The trace used to leave the calls run in
+    // a subinterpreter out without a word; and a trace function the subinterpreter set
+    // (its sys.settrace, which came to vztrace's audit hook like the main interpreter's)
+    // made the frame hook give way in the main interpreter.
+    TempDir dir;
+    const std::string program = script("subinterpreter.py");
+    const std::string trace_file = dir.file(vztrace::testing::trace_name("trace"));
+    const Pair pair = run_both({program}, {}, trace_file);
+    INFO(describe(pair));
+    CHECK(pair.vztrace.status() == 0);
+    CHECK(pair.vztrace.out == pair.python.out);
+    CHECK(pair.vztrace.out == "in the subinterpreter 7\ndone\n");
+    CHECK(pair.vztrace.err == normalized_python_stderr(pair.python.err));
+    const Trace trace = load_trace(trace_file);
+    CHECK(trace.count(named("main_side", program, 11)) == 4);
+    CHECK(trace.count_prefix("sub_side") == 0);
+    CHECK(trace.metadata.at("subinterpreters") == "1");
+    // Python frames through the frame hook (its default with --ignore-c-function).
+    const std::string frames_file = dir.file(vztrace::testing::trace_name("frames"));
+    const auto loud = run_vztrace({"--ignore-c-function", "-o", frames_file, program});
+    CHECK(contains(loud.err,
+                   "vztrace: warning: the program created 1 subinterpreter; vztrace records the "
+                   "main interpreter only, so the calls run in it are not in the trace\n"));
+    const Trace frames = load_trace(frames_file);
+    CHECK(frames.count(named("main_side", program, 11)) == 4);
+    const std::string hook = frames.metadata.at("hook");
+    INFO(hook);
+    CHECK(contains(hook, "frame hook"));
+    CHECK_FALSE(contains(hook, "trace function"));
+    // Its audit events are not recorded either (--log-audit).
+    const std::string audited_file = dir.file(vztrace::testing::trace_name("audited"));
+    const auto audited =
+        run_vztrace({"--quiet", "--log-audit=sys.settrace", "-o", audited_file, program});
+    CHECK(audited.status() == 0);
+    const Trace audit = load_trace(audited_file);
+    CHECK(audit.count(named("main_side", program, 11)) == 4);
+    CHECK(audit.instants_named("sys.settrace").empty());
+    const auto report = run_vztrace({"report", trace_file});
+    CHECK(report.status() == 0);
+    CHECK(contains(report.out, "incomplete: the program created 1 subinterpreter (process "));
+}
+
 TEST_CASE("call counts equal a sys.setprofile reference count, under every --hook") {
     // The frame hook (the default) and the mechanism it gives way to record the same calls.
     const char* other = kPythonMinor >= 12 ? "monitoring" : "profile";

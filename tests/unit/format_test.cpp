@@ -357,15 +357,21 @@ TEST_CASE("what a trace lacks is read from its recorder's metadata, whatever els
                       {"incomplete_pids", "[41, 42]"},
                       {"missing_pids", "[7,x,]"},
                       {"overwritten_events", "3"},
-                      {"killed_before_start_pids", "[9]"}};
+                      {"killed_before_start_pids", "[9]"},
+                      {"subinterpreters", "3"},
+                      {"subinterpreter_pids", "[41,50]"}};
     const auto gaps = recording_gaps(read);
-    REQUIRE(gaps.size() == 5);
+    REQUIRE(gaps.size() == 6);
     CHECK(gaps[0].text == "12 events were not recorded: the trace reached its --max-size");
     CHECK(gaps[1].text.rfind("process 41 was killed, crashed or outlived", 0) == 0);
     CHECK(gaps[2].text.rfind("process 42 was killed, crashed or outlived", 0) == 0);
     CHECK(gaps[3].text.rfind("process 7 left no trace", 0) == 0);
-    CHECK(gaps[4].text.find("3 older events were overwritten") != std::string::npos);
-    CHECK(!gaps[4].warning);
+    CHECK(gaps[4].text ==
+          "the program created 3 subinterpreters (processes 41, 50): vztrace records the main "
+          "interpreter only, so the calls run in them are not in the trace");
+    CHECK(gaps[4].warning);
+    CHECK(gaps[5].text.find("3 older events were overwritten") != std::string::npos);
+    CHECK(!gaps[5].warning);
     // A process killed before the program started in it lost nothing of the program's.
     for (const auto& gap : gaps) CHECK(gap.text.find('9') == std::string::npos);
 

@@ -8,6 +8,7 @@
 #include "tracer/chunk_pool.hpp"
 #include "tracer/clock.hpp"
 #include "tracer/output_file.hpp"
+#include "tracer/part_file.hpp"
 
 using namespace vztrace::tracer;
 using vztrace::testing::read_file;
@@ -129,4 +130,29 @@ TEST_CASE("tick mapping is linear between anchors") {
     CHECK(mapping.to_ns(1000) == 5'000'000);
     CHECK(mapping.to_ns(2000) == 5'000'500);
     CHECK(mapping.ns_per_tick() == Approx(0.5));
+}
+
+TEST_CASE("a child's summary carries its counts, and one without the newer fields reads as zero") {
+    TempDir dir;
+    ProcessSummary summary;
+    summary.pid = 4242;
+    summary.counts.calls = 17;
+    summary.counts.overwritten = 3;
+    summary.memory_limit_reached = true;
+    summary.subinterpreters = 2;
+    std::string error;
+    REQUIRE(write_summary(dir.file("a.part"), summary, error));
+    const auto back = read_summary(dir.file("a.part"), error);
+    REQUIRE(back);
+    CHECK(back->pid == 4242);
+    CHECK(back->counts.calls == 17);
+    CHECK(back->counts.overwritten == 3);
+    CHECK(back->memory_limit_reached);
+    CHECK(back->subinterpreters == 2);
+    // As a child of an earlier build of this version wrote it (same magic, fewer keys).
+    dir.write("old.part", "VZTRACE-PART-2\npid 7\ncalls 5\nend\n");
+    const auto old = read_summary(dir.file("old.part"), error);
+    REQUIRE(old);
+    CHECK(old->counts.calls == 5);
+    CHECK(old->subinterpreters == 0);
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -416,6 +417,14 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
             {true, fmt::format("process {} left no trace (killed or crashed): none of its "
                                "calls are in it",
                                pid)});
+    }
+    if (const std::uint64_t n = count_of(value("subinterpreters")); n > 0) {
+        const std::vector<std::string> pids = listed(value("subinterpreter_pids"));
+        gaps.push_back({true, fmt::format("the program created {} subinterpreter{} (process{} {}): "
+                                          "vztrace records the main interpreter only, so the "
+                                          "calls run in {} are not in the trace",
+                                          n, n == 1 ? "" : "s", pids.size() == 1 ? "" : "es",
+                                          fmt::join(pids, ", "), n == 1 ? "it" : "them")});
     }
     if (const std::uint64_t n = count_of(value("overwritten_events")); n > 0) {
         gaps.push_back({false, fmt::format("it holds the newest events alone (--ring): {} older "
