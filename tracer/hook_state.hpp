@@ -17,4 +17,21 @@ inline bool g_record_c_calls = true;
 inline thread_local int t_frame_depth = 0;
 inline thread_local int t_fallback_depth = 0;
 
+// The calling thread's thread state, or null (never a fatal error, as PyThreadState_Get's).
+inline PyThreadState* current_thread_state() {
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+// Whether the calling thread runs the main interpreter's code: vztrace's hooks are that
+// interpreter's, and a runtime-wide callback (an audit hook) also sees the others'. False
+// with no thread state at all.
+inline bool in_main_interpreter() {
+    PyThreadState* thread = current_thread_state();
+    return thread != nullptr && PyThreadState_GetInterpreter(thread) == PyInterpreterState_Main();
+}
+
 }  // namespace vztrace::tracer::hooks

@@ -251,7 +251,7 @@ int audit_hook(const char* event, PyObject* args, void*) {
     if (!g_active || t_setting_up || details::t_busy) return 0;
     // A subinterpreter's events are its own: its calls are not recorded either, and what
     // is set up here belongs to the main interpreter's modules.
-    if (VZ_UNLIKELY(PyInterpreterState_Get() != PyInterpreterState_Main())) return 0;
+    if (VZ_UNLIKELY(!hooks::in_main_interpreter())) return 0;
     if (VZ_UNLIKELY(!(g_gc_done || !g_log_gc) || !(g_print_done || !g_log_print) ||
                     !(g_async_done || !g_log_async))) {
         if (g_session != nullptr && ::getpid() == g_session->pid()) set_up();

@@ -525,8 +525,10 @@ thread_local std::int64_t t_last_interpreter = 0;
 // The session counts each interpreter other than the main one once, from its first audit
 // event (it has some from its own start-up, its imports; 3.13 raises none for its
 // creation). Past kKnownInterpreters, later ones go uncounted.
-void note_interpreter(PyInterpreterState* interpreter) {
-    const std::int64_t id = PyInterpreterState_GetID(interpreter);
+void note_interpreter() {
+    PyThreadState* thread = hooks::current_thread_state();
+    if (thread == nullptr) return;
+    const std::int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(thread));
     if (id <= 0 || id == t_last_interpreter) return;
     t_last_interpreter = id;
     for (auto& slot : g_known_interpreters) {
@@ -547,9 +549,8 @@ int audit_hook(const char* event, PyObject*, void*) {
     // The hook is the runtime's: every interpreter's events come here. Another
     // interpreter's are its own (vztrace's hooks are the main interpreter's): it is
     // counted, for the trace to say that the calls run in it are not recorded.
-    if (PyInterpreterState* interpreter = PyInterpreterState_Get();
-        VZ_UNLIKELY(interpreter != PyInterpreterState_Main())) {
-        note_interpreter(interpreter);
+    if (VZ_UNLIKELY(!hooks::in_main_interpreter())) {
+        note_interpreter();
         return 0;
     }
     // os.execv and friends: this image's recording ends before the exec (a vztrace it
