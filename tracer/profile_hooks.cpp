@@ -6,10 +6,12 @@
 #endif
 
 #include <array>
+#include <unordered_map>
 #include <vector>
 
 #include "tracer/call_details.hpp"
 #include "tracer/hook_state.hpp"
+#include "tracer/program_profilers.hpp"
 #include "tracer/python_symbols.hpp"
 
 namespace vztrace::tracer::profile {
@@ -27,6 +29,16 @@ thread_local PyFrameObject* t_drop_frame = nullptr;  // compared, never used
 std::array<PyObject*, 8> g_event_names{};            // indexed by PyTrace_*, as CPython names them
 PythonFrames g_python_frames = PythonFrames::kRecord;
 bool g_in_use = false;  // set on some thread; new threads get it too
+
+// The event names a program's profile function is called with, made before it first is.
+void name_events() {
+    if (g_event_names[0] != nullptr) return;
+    const char* names[] = {"call",   "exception",   "line",     "return",
+                           "c_call", "c_exception", "c_return", "opcode"};
+    for (std::size_t i = 0; i < g_event_names.size(); ++i) {
+        g_event_names[i] = PyUnicode_InternFromString(names[i]);
+    }
+}
 
 VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
@@ -242,21 +254,9 @@ bool in_use() { return g_in_use; }
 
 void set_python_frames(PythonFrames frames) { g_python_frames = frames; }
 
-#if PY_VERSION_HEX < 0x030C0000
-void attach_all_threads() {
-    g_in_use = true;
-    PyThreadState* current = PyThreadState_Get();
-    for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread != nullptr;
-         thread = PyThreadState_Next(thread)) {
-        if (thread->c_profilefunc == g_function) continue;
-        // A C profiler of the program's (cProfile) keeps its thread, as sys.setprofile
-        // would be refused there too.
-        if (thread->c_profilefunc != nullptr) continue;
-        set_profile_quietly(thread, g_function);
-    }
-}
-#else
+#if PY_VERSION_HEX >= 0x030C0000
 void attach_all_threads() {}
+void note_program_profile_set() {}
 #endif
 
 void detach_current_thread() { set_profile_quietly(PyThreadState_Get(), nullptr); }
@@ -279,6 +279,41 @@ int on_event_with_c_profiler(PyObject* object, PyFrameObject* frame, int what, P
     const Py_tracefunc theirs = t_c_profiler;
     const int result = theirs != nullptr ? theirs(object, frame, what, arg) : 0;
     return mine != 0 ? mine : result;
+}
+
+// CPython's trampoline for a function set with sys.setprofile (static in sysmodule.c),
+// learnt when the program sets one while vztrace's is not on its thread.
+Py_tracefunc g_trampoline = nullptr;
+
+// Profile functions of the program's found on other threads when vztrace attaches to every
+// thread: each thread takes its own into its thread-locals at its next event (under the
+// GIL, as every profile event).
+std::unordered_map<PyThreadState*, Py_tracefunc> g_found;
+
+// A thread's first event after vztrace attached over a profile function of the program's:
+// a sys.setprofile function is chained as if set under vztrace's (call_program_profile,
+// which removes only the program's function when it raises), a C profiler (cProfile's,
+// another tool's) as an enabled cProfile is.
+int on_event_adopting(PyObject* object, PyFrameObject* frame, int what, PyObject* arg) {
+    PyThreadState* thread = PyThreadState_Get();
+    Py_tracefunc theirs = nullptr;
+    if (const auto found = g_found.find(thread); found != g_found.end()) {
+        theirs = found->second;
+        g_found.erase(found);
+    }
+    if (theirs != nullptr && theirs != g_trampoline) {
+        t_c_profiler = theirs;
+        thread->c_profilefunc = on_event_with_c_profiler;  // its object stays the profiler
+        return on_event_with_c_profiler(object, frame, what, arg);
+    }
+    if (theirs != nullptr && object != nullptr) {
+        name_events();
+        PyObject* previous = t_program_profile;
+        t_program_profile = program_profilers::program_callable(object);
+        Py_XDECREF(previous);
+    }
+    set_profile_quietly(thread, g_function);  // releases the thread's reference to `object`
+    return g_function(nullptr, frame, what, arg);
 }
 
 PyObject* g_original_enable = nullptr;
@@ -347,6 +382,36 @@ bool watch_method(PyTypeObject* type, const char* name, PyMethodDef& def,
 
 }  // namespace
 
+void attach_all_threads() {
+    g_in_use = true;
+    watch_c_profiler();  // imported before vztrace's profile function was in use
+    PyThreadState* current = PyThreadState_Get();
+    for (PyThreadState* thread = PyInterpreterState_ThreadHead(current->interp); thread != nullptr;
+         thread = PyThreadState_Next(thread)) {
+        const Py_tracefunc function = thread->c_profilefunc;
+        if (function == g_function || function == on_event_with_c_profiler ||
+            function == on_event_adopting) {
+            continue;
+        }
+        // A profile function of the program's keeps running, called from vztrace's: the
+        // thread takes it over at its next event (its thread-locals are its own).
+        if (function != nullptr) {
+            g_found[thread] = function;
+            thread->c_profilefunc = on_event_adopting;
+            continue;
+        }
+        set_profile_quietly(thread, g_function);
+    }
+}
+
+void note_program_profile_set() {
+    const PyThreadState* thread = PyThreadState_Get();
+    if (thread->c_profilefunc != nullptr && thread->c_profilefunc != g_function &&
+        thread->c_profileobj != nullptr) {
+        g_trampoline = thread->c_profilefunc;
+    }
+}
+
 void watch_c_profiler() {
     static bool watched = false;
     if (watched || !g_in_use) return;
@@ -381,13 +446,7 @@ bool chain_program_profile(PyObject* function) {
     }
 #endif
     if (!attached_to_current_thread()) return false;
-    if (g_event_names[0] == nullptr) {
-        const char* names[] = {"call",   "exception",   "line",     "return",
-                               "c_call", "c_exception", "c_return", "opcode"};
-        for (std::size_t i = 0; i < g_event_names.size(); ++i) {
-            g_event_names[i] = PyUnicode_InternFromString(names[i]);
-        }
-    }
+    name_events();
     const bool had_one = t_program_profile != nullptr;
     PyObject* previous = t_program_profile;
     t_program_profile = function == Py_None ? nullptr : Py_NewRef(function);

@@ -18,8 +18,12 @@ void set_detailed(bool detailed);
 
 // Sets the profile function on the calling thread.
 void attach_current_thread();
-// On every thread of the interpreter that has no C profile function (3.11).
+// On every thread of the interpreter (3.11): a thread with a profile function of the
+// program's (sys.setprofile's, cProfile's) keeps it, called from vztrace's.
 void attach_all_threads();
+// sys.setprofile(function) has set the program's function on a thread where vztrace's is
+// not (3.11): CPython's trampoline for such functions is learnt.
+void note_program_profile_set();
 // Whether the profile function is in use: threads started from now on get it.
 bool in_use();
 void detach_current_thread();

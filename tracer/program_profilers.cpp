@@ -254,7 +254,11 @@ PyObject* setprofile(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     const bool chained = !kMonitoring && nargs == 1 && profile::chain_program_profile(args[0]);
     installing = false;
     if (chained) Py_RETURN_NONE;
-    return set_profile_through(g_setprofile, args, nargs);
+    PyObject* result = set_profile_through(g_setprofile, args, nargs);
+    if (!kMonitoring && result != nullptr && nargs == 1 && args[0] != Py_None) {
+        profile::note_program_profile_set();
+    }
+    return result;
 }
 
 PyObject* setprofile_all(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
@@ -356,6 +360,8 @@ long event_bit(PyObject* events, const char* name) {
 }
 
 }  // namespace
+
+PyObject* program_callable(PyObject* callable) { return unwrapped(callable); }
 
 void install() {
     find_function_vectorcall();

@@ -13,7 +13,13 @@
 // still answer with the program's own callables.
 #pragma once
 
+#include <Python.h>
+
 namespace vztrace::tracer::program_profilers {
+
+// The program's own callable behind vztrace's forwarder, or `callable` itself (a new
+// reference either way; null for null).
+PyObject* program_callable(PyObject* callable);
 
 // With the GIL held, once the hooks are in (sys and, on 3.12+, sys.monitoring exist).
 void install();
