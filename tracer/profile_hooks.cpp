@@ -48,7 +48,8 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
 }
 
 // As CPython's own profile trampoline: the frame's locals are synchronised around the
-// call, and a function that raises is removed and its exception goes on.
+// call, and a function that raises is removed and its exception goes on, the traceback
+// getting no entry of the frame's here (CPython adds it when it unwinds a started frame).
 [[gnu::noinline]] int call_program_profile(PyFrameObject* frame, int what, PyObject* arg) {
     if (t_drop_pending) {
         t_drop_pending = false;
@@ -64,7 +65,6 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     Py_DECREF(function);
     PyFrame_LocalsToFast(frame, 1);
     if (result == nullptr) {
-        PyTraceBack_Here(frame);
         Py_CLEAR(t_program_profile);
         return -1;
     }

@@ -146,6 +146,36 @@ TEST_CASE("a program's subinterpreter is said to be left out, and changes nothin
     CHECK(contains(report.out, "incomplete: the program created 1 subinterpreter (process "));
 }
 
+TEST_CASE("a call left at its first instruction, before CPython said it started, is recorded") {
+    // CPython sends no start for a frame left at its first instruction when the program's
+    // sys.settrace or sys.setprofile function raises at its 'call' event, or (3.11, 3.13) a
+    // signal handler raises there; the frame's exit by exception still comes. The trace
+    // used to leave those calls out (leaf: 4 or 5 of 7 recorded), and on 3.11 a
+    // sys.setprofile function chained by vztrace's profile function gave the raising
+    // frame two entries in the traceback.
+    const std::string program = script("raised_at_start.py");
+    const std::string leaf = named("leaf", program, 13);
+    const auto python = vztrace::testing::run_process({kPython, program});
+    REQUIRE(python.status() == 0);
+    CHECK(contains(python.out, "handler ran in leaf\n"));
+    CHECK(contains(python.out,
+                   "setprofile raised in ['traced_then_quit', 'work', 'leaf', 'function']\n"));
+    const char* other = kPythonMinor >= 12 ? "--hook=monitoring" : "--hook=profile";
+    for (const char* mode : {"--ignore-c-function", "--hook=frame", other}) {
+        DYNAMIC_SECTION(mode) {
+            TempDir dir;
+            const auto run = traced({mode}, {program}, dir);
+            INFO(run.result.err);
+            CHECK(run.result.out == python.out);
+            const Trace& trace = run.trace;
+            CHECK(trace.count(leaf) == 7);
+            CHECK(trace.count(named("work", program, 17)) == 3);
+            CHECK(trace.count(named("on_signal", program, 50)) == 1);
+            CHECK(trace.nesting_problem().empty());
+        }
+    }
+}
+
 TEST_CASE("call counts equal a sys.setprofile reference count, under every --hook") {
     // The frame hook (the default) and the mechanism it gives way to record the same calls.
     const char* other = kPythonMinor >= 12 ? "monitoring" : "profile";

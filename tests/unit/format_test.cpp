@@ -134,6 +134,34 @@ TEST_CASE("an exit of a deeper call ends the calls above it; an exit with no beg
     CHECK(decoded.slices[2].end_ns == 50);
 }
 
+TEST_CASE("an exit by exception with no begin is a call that took no time where it ended") {
+    // CPython sends no start for a frame left at its first instruction (a trace function
+    // raising at its 'call', a signal handler raising there), but sends its exit.
+    ByteBuffer out;
+    PerfettoSequence sequence(7, thread_track_uuid(42, 7));
+    sequence.begin(10, 0, out);
+    const std::vector<Record> records = {
+        {10, 0, kEnter}, {20, 2, kEnter}, {30, 1, EventKind::kExitByException},
+        {40, 2, kExit},  {45, 3, kExit},  {50, 0, kExit}};
+    sequence.encode(
+        records, [](std::uint64_t t) { return static_cast<std::int64_t>(t); }, symbol_of, out);
+    CHECK(sequence.counts().unseen == 1);
+    CHECK(sequence.counts().skipped == 1);  // a plain exit with no begin is still left out
+    CHECK(sequence.counts().slices == 3);
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 3);
+    CHECK(decoded.names[0] == "g (/src/app.py:11)");
+    CHECK(decoded.slices[0].begin_ns == 30);
+    CHECK(decoded.slices[0].end_ns == 30);
+    CHECK(decoded.slices[0].depth == 2);
+    CHECK_FALSE(decoded.slices[0].unfinished);
+    CHECK(decoded.names[1] == "h \"quoted\"\n");
+    CHECK(decoded.slices[1].end_ns == 40);
+    CHECK(decoded.names[2] == "f (/src/app.py:10)");
+    CHECK(decoded.slices[2].end_ns == 50);
+}
+
 TEST_CASE("time never runs backwards on a sequence") {
     const auto out = encode({{100, 0, kEnter}, {90, 0, kExit}});
     Decoded decoded;

@@ -246,11 +246,23 @@ void PerfettoSequence::write_other(std::uint32_t type, SymbolId name, std::int64
     append_packet(packet, out);
 }
 
-void PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out) {
-    if (open_.empty() || !unwind_to(id, ns, out)) {
-        ++counts_.skipped;
-        return;
+void PerfettoSequence::write_unseen_call(SymbolId id, const SymbolInfo& info, std::int64_t ns,
+                                         ByteBuffer& out) {
+    // The arguments waiting (an exception's text) go with the end, as for any call.
+    const bool had_args = has_args_;
+    has_args_ = false;
+    if (!is_interned(id)) {
+        write_interning_begin(id, info, ns, out);
+    } else {
+        write_begin(id, ns, false, nullptr, out);
     }
+    has_args_ = had_args;
+    ++counts_.unseen;
+    end_call_with_args(id, ns, out);
+}
+
+bool PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out) {
+    if (open_.empty() || !unwind_to(id, ns, out)) return false;
     open_.pop_back();
     ++counts_.slices;
     ProtoMessage event;
@@ -260,6 +272,7 @@ void PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuff
         .varint(pf::packet::kTrustedPacketSequenceId, sequence_id_)
         .message(pf::packet::kTrackEvent, event);
     append_packet(packet, out);
+    return true;
 }
 
 void append_clock_snapshot(std::uint32_t sequence_id, std::int64_t monotonic_ns,

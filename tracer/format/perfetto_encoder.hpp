@@ -41,6 +41,7 @@ struct SequenceCounts {
     std::uint64_t slices = 0;      // ends written (a begin and its end: one call)
     std::uint64_t unfinished = 0;  // ends written for calls that were still open
     std::uint64_t skipped = 0;     // exits of calls begun before the recording
+    std::uint64_t unseen = 0;      // calls left by an exception before their start came
 };
 
 class PerfettoSequence {
@@ -94,6 +95,12 @@ class PerfettoSequence {
                      ByteBuffer& out);
     // Closes the calls above the innermost open call of `id`; false if none is open.
     [[gnu::noinline]] bool unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out);
+    // A call left by an exception whose start never came: CPython sends none when the
+    // frame is left at its first instruction (a signal handler that raises there, a trace
+    // or profile function of the program's that raises at its 'call'), but the frame ran
+    // and its exit comes. It is written where it ended, taking no time.
+    [[gnu::noinline]] void write_unseen_call(SymbolId id, const SymbolInfo& info, std::int64_t ns,
+                                             ByteBuffer& out);
     void append_packet(const wire::ProtoMessage& packet, ByteBuffer& out) const;
     // Records other than plain calls (see record.hpp), and calls that carry arguments.
     // Returns how many records it took (the event and its raw records).
@@ -107,7 +114,8 @@ class PerfettoSequence {
     void write_other(std::uint32_t type, SymbolId name, std::int64_t ns, std::uint64_t track,
                      const wire::ProtoMessage& interned, const double* counter, ByteBuffer& out);
     void take_args(std::span<const Record> raw);
-    void end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out);
+    // False when no call of `id` is open (nothing written).
+    bool end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out);
     std::uint64_t delta_to(std::int64_t& ns) {
         if (ns < last_ns_) ns = last_ns_;  // never backwards on one sequence
         const auto delta = static_cast<std::uint64_t>(ns - last_ns_);
@@ -231,19 +239,17 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
             *size_at = static_cast<char>(cursor - size_at - 1);
             continue;
         }
-        if (VZ_UNLIKELY(open_.empty())) {
-            ++counts_.skipped;
-            continue;
-        }
-        if (VZ_UNLIKELY(open_.back() != id)) {
+        if (VZ_UNLIKELY(open_.empty() || open_.back() != id)) {
             out.commit_to(cursor);
-            const bool found = unwind_to(id, ns, out);
+            const bool found = !open_.empty() && unwind_to(id, ns, out);
+            if (!found && record.kind == EventKind::kExitByException) {
+                write_unseen_call(id, symbol(id), ns, out);
+            } else if (!found) {
+                ++counts_.skipped;
+            }
             cursor = out.reserve_tail(records.size() * 16 + kLargest);
             limit = out.data() + out.size() + records.size() * 16;
-            if (!found) {
-                ++counts_.skipped;
-                continue;
-            }
+            if (!found) continue;
         }
         open_.pop_back();
         ++counts_.slices;
@@ -281,8 +287,12 @@ std::size_t PerfettoSequence::encode_other(std::span<const Record> records, std:
             write_begin(record.symbol, ns, false, interned.empty() ? nullptr : &interned, out);
             break;
         case EventKind::kExit:
+            if (!end_call_with_args(record.symbol, ns, out)) ++counts_.skipped;
+            break;
         case EventKind::kExitByException:
-            end_call_with_args(record.symbol, ns, out);
+            if (!end_call_with_args(record.symbol, ns, out)) {
+                write_unseen_call(record.symbol, symbol(record.symbol), ns, out);
+            }
             break;
         case EventKind::kInstant:
             if (!is_interned(record.symbol)) {
