@@ -4,7 +4,10 @@
 
 #include <frameobject.h>
 
+#include <algorithm>
+#include <csignal>
 #include <utility>
+#include <vector>
 
 #include "tracer/hook_state.hpp"
 
@@ -37,9 +40,106 @@ bool utf8_of(PyObject* text, std::string& out) {
     return true;
 }
 
+// The code a signal handler runs: a function's, a method's, a partial's function's, or
+// the __call__ of a callable object. Null when there is none.
+PyObject* handler_code(PyObject* handler) {  // borrowed in, new reference out
+    PyObject* callable = Py_NewRef(handler);
+    for (int depth = 0; depth < 8 && callable != nullptr; ++depth) {
+        if (PyFunction_Check(callable)) {
+            PyObject* code = Py_NewRef(PyFunction_GET_CODE(callable));
+            Py_DECREF(callable);
+            return code;
+        }
+        PyObject* inner = nullptr;
+        if (PyMethod_Check(callable)) {
+            inner = Py_NewRef(PyMethod_GET_FUNCTION(callable));
+        } else if (PyObject_HasAttrString(callable, "func") != 0) {  // functools.partial
+            inner = PyObject_GetAttrString(callable, "func");
+        } else if (!PyType_Check(callable)) {
+            inner = PyObject_GetAttrString(callable, "__call__");
+        }
+        PyErr_Clear();
+        Py_DECREF(callable);
+        callable = inner;
+    }
+    Py_XDECREF(callable);
+    return nullptr;
+}
+
+// Whether one of the traceback's frames runs the program's signal handler: CPython runs
+// the handlers of signals that have arrived wherever it checks for them, and a repr does
+// (an int's checks at each step of its conversion, a Python __repr__ at its start).
+bool raised_by_signal_handler(PyObject* traceback) {
+    if (traceback == nullptr || !PyTraceBack_Check(traceback)) return false;
+    PyObject* name = PyUnicode_FromString("_signal");
+    PyObject* signal_module = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyErr_Clear();
+    if (signal_module == nullptr) return false;  // no handler of the program's, then
+    std::vector<PyObject*> codes;
+    for (int number = 1; number < NSIG; ++number) {
+        PyObject* handler = PyObject_CallMethod(signal_module, "getsignal", "i", number);
+        if (handler == nullptr) {
+            PyErr_Clear();
+            continue;
+        }
+        if (PyCallable_Check(handler) != 0) {
+            if (PyObject* code = handler_code(handler); code != nullptr) codes.push_back(code);
+        }
+        Py_DECREF(handler);
+    }
+    Py_DECREF(signal_module);
+    bool found = false;
+    for (auto* entry = reinterpret_cast<PyTracebackObject*>(traceback); entry != nullptr && !found;
+         entry = entry->tb_next) {
+        PyCodeObject* code = PyFrame_GetCode(entry->tb_frame);  // strong reference
+        found =
+            std::find(codes.begin(), codes.end(), reinterpret_cast<PyObject*>(code)) != codes.end();
+        Py_DECREF(code);
+    }
+    for (PyObject* code : codes) Py_DECREF(code);
+    return found;
+}
+
+// The program's exception that a repr was interrupted by, raised in the program at its next
+// check (the main thread's, as for a signal). Only the first waits; the GIL guards it.
+struct PassedOn {
+    PyObject* type = nullptr;
+    PyObject* value = nullptr;
+    PyObject* traceback = nullptr;
+};
+PassedOn g_passed_on;
+
+int raise_passed_on(void*) {
+    if (g_passed_on.type == nullptr) return 0;
+    const PassedOn passed = std::exchange(g_passed_on, {});
+    PyErr_Restore(passed.type, passed.value, passed.traceback);
+    return -1;
+}
+
+// Takes the error a repr raised (fetched): the program's (a KeyboardInterrupt, or what its
+// signal handler raised) is passed on to the program, anything else is the repr's and is
+// dropped.
+void pass_on_if_programs(PyObject* type, PyObject* value, PyObject* traceback) {
+    PyErr_NormalizeException(&type, &value, &traceback);
+    const bool programs = PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt) != 0 ||
+                          raised_by_signal_handler(traceback);
+    if (programs && g_passed_on.type == nullptr) {
+        g_passed_on = {type, value, traceback};
+        if (Py_AddPendingCall(raise_passed_on, nullptr) == 0) return;
+        g_passed_on = {};
+        if (PyErr_GivenExceptionMatches(type, PyExc_KeyboardInterrupt) != 0) PyErr_SetInterrupt();
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+}
+
 // take(object) as text, with the pending exception set aside and the calls it makes left
-// out of the recording. An exception it raises is cleared and named in the text; a
-// KeyboardInterrupt is raised again at the program's next check (the Ctrl-C is not lost).
+// out of the recording. An exception it raises is cleared and named in the text, unless it
+// is the program's: a KeyboardInterrupt, or what a signal handler of the program's that
+// ran inside the repr raised. That is raised in the program at its next check, which at a
+// call's start is where python's would be raised (its first instruction).
 std::string text_of(PyObject* object, PyObject* (*take)(PyObject*), const char* what) {
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
@@ -49,12 +149,10 @@ std::string text_of(PyObject* object, PyObject* (*take)(PyObject*), const char* 
     t_busy = was_busy;
     std::string result;
     if (text == nullptr || !utf8_of(text, result)) {
-        // Before type_name, which clears the error.
-        const bool interrupted = PyErr_ExceptionMatches(PyExc_KeyboardInterrupt) != 0;
-        const std::string failed = type_name(PyErr_Occurred());
-        PyErr_Clear();
-        if (interrupted) PyErr_SetInterrupt();
-        result = std::string("<") + what + " failed: " + failed + ">";
+        PyObject *error = nullptr, *error_value = nullptr, *error_traceback = nullptr;
+        PyErr_Fetch(&error, &error_value, &error_traceback);
+        result = std::string("<") + what + " failed: " + type_name(error) + ">";
+        pass_on_if_programs(error, error_value, error_traceback);
     }
     Py_XDECREF(text);
     PyErr_Restore(type, value, traceback);
@@ -83,7 +181,17 @@ std::string cut(std::string text) {
     return text;
 }
 
-std::string repr_of(PyObject* object) { return text_of(object, PyObject_Repr, "repr"); }
+std::string repr_of(PyObject* object) {
+    // An int's own repr looks for signals that have arrived and runs their handlers (inside
+    // vztrace's callback, unrecorded, where python would run them at the call's first
+    // instruction): one that fits 64 bits is written here.
+    if (PyLong_CheckExact(object)) {
+        int overflow = 0;
+        const long long value = PyLong_AsLongLongAndOverflow(object, &overflow);
+        if (overflow == 0) return std::to_string(value);  // (an exact int cannot fail)
+    }
+    return text_of(object, PyObject_Repr, "repr");
+}
 std::string str_of(PyObject* object) { return text_of(object, PyObject_Str, "str"); }
 
 std::string describe_exception(PyObject* exception) {

@@ -97,6 +97,29 @@ TEST_CASE("a Ctrl-C that arrives while a repr is taken reaches the program") {
     CHECK(takes[0].args.at("obj") == "<repr failed: KeyboardInterrupt>");
 }
 
+TEST_CASE("what a signal handler raises inside a repr vztrace takes reaches the program once") {
+    // On 3.12 the argument's repr is taken at the call's start, before its first
+    // instruction, and an int's repr runs the handlers of signals that have arrived. The
+    // handler's TimeoutError was recorded as the repr's failure and never reached the
+    // program; a KeyboardInterrupt was raised again through SIGINT's handler, so a handler
+    // of the program's own ran twice.
+    TempDir dir;
+    const std::string program = script("signal_in_repr.py");
+    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
+    const auto python = vztrace::testing::run_process({kPython, program});
+    REQUIRE(python.status() == 0);
+    CHECK(python.out ==
+          "TimeoutError raised in ['delivered_at_start', 'takes', 'on_alarm']\n"
+          "KeyboardInterrupt raised in ['delivered_at_start', 'takes', 'on_interrupt']\n"
+          "the SIGINT handler ran 1 time(s)\n");
+    const auto result = run_vztrace({"--quiet", "--log-func-args", "-o", trace, program});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == python.out);
+    const auto takes = calls_of(vztrace::testing::load_trace(trace), "takes", "signal_in_repr.py");
+    CHECK(takes.size() == 2);
+}
+
 TEST_CASE("a long repr is cut at 512 bytes, ending with ...") {
     const auto run = run_logged({"--log-func-args"}, "log_calls.py");
     const auto takes = calls_of(run.trace, "takes", "log_calls.py");
