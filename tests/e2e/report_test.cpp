@@ -454,6 +454,9 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
     dir.write("cut.json", std::string(kVizTracerJson).substr(0, 200));
     dir.write("damaged.pftrace",
               std::string("\x0a\x05\x08\x01\x10\x02\x0a\xff\xff\xff\xff\x0f", 12));
+    // A short text file that starts with a newline begins as a Perfetto packet does: it was
+    // read as a trace cut inside its first packet, "0 calls", status 0.
+    dir.write("notes.py", "\nimport os\nprint(1)\n");
     std::filesystem::create_directory(dir.file("a-directory"));
     struct Case {
         std::string file;
@@ -461,7 +464,8 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
     };
     // Section names must not change between Catch's passes: the file's name, not its path.
     const Case cases[] = {{"missing.pftrace", 66}, {"a-directory", 66}, {"garbage.txt", 65},
-                          {"no-events.json", 65},  {"cut.json", 65},    {"damaged.pftrace", 65}};
+                          {"no-events.json", 65},  {"cut.json", 65},    {"damaged.pftrace", 65},
+                          {"notes.py", 65}};
     for (const Case& c : cases) {
         DYNAMIC_SECTION(c.file) {
             const auto result = run_vztrace({"report", dir.file(c.file)});

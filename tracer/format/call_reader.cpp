@@ -129,6 +129,14 @@ CallReadResult read_perfetto(const std::string& path, int fd, std::string_view h
     if (!ok && !reader.truncated()) {
         return failed(Status::kDamaged, fmt::format("{} is damaged: {}", path, reader.error()));
     }
+    if (!ok && reader.packets() == 0) {
+        // Cut short before its first whole packet: nothing says it is a trace at all (a
+        // text file that starts with a newline begins as a Perfetto packet does).
+        return failed(Status::kDamaged,
+                      fmt::format("{} is not a trace vztrace can read (Perfetto protobuf, "
+                                  "Chrome or VizTracer JSON, gzipped JSON)",
+                                  path));
+    }
     result.calls_left_open = reader.open_calls().size();
     reader.close_open_calls();  // a killed writer's calls end at their thread's last event
     result.format = "perfetto";
