@@ -7,8 +7,10 @@
 //
 // A repr runs the program's code (a __repr__), which is not the program's own call: calls
 // made while vztrace takes a repr are not recorded (t_busy), a repr that raises is recorded
-// as `<repr failed: ExcType>` and its exception cleared, and the exception pending when
-// vztrace began (a call ending by one) is kept as it was.
+// as `<repr failed: ExcType>` and its exception cleared (unless it is the program's: a
+// KeyboardInterrupt, or a signal handler's that ran inside the repr, which is raised in the
+// program at its next check), and the exception pending when vztrace began (a call ending
+// by one) is kept as it was.
 #pragma once
 
 #include <Python.h>
