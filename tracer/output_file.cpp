@@ -38,6 +38,34 @@ bool replace_with(const std::string& from, const std::string& to) {
 // `.NAME.vztrace-PID.tmp` beside the output, NAME shortened when the whole would pass the
 // longest file name the system takes (255 bytes): a valid output name of 238 bytes or more
 // was refused ("File name too long").
+// Moves `from` to `to`: renamed, or copied and removed when they are on different file
+// systems. False with errno set when it cannot be.
+bool move_file(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) == 0) return true;
+    if (errno != EXDEV) return false;
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool copied = in >= 0 && out >= 0;
+    while (copied) {
+        const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            copied = n == 0;
+            break;
+        }
+    }
+    const int error = errno;
+    if (in >= 0) ::close(in);
+    if (out >= 0 && ::close(out) != 0) copied = false;
+    if (!copied) {
+        ::unlink(to.c_str());
+        errno = error;
+        return false;
+    }
+    ::unlink(from.c_str());
+    return true;
+}
+
 std::string temporary_name(const std::string& dir, std::string base) {
     const std::string tail = fmt::format(".vztrace-{}.tmp", ::getpid());
     constexpr std::size_t kLongestName = NAME_MAX;
@@ -201,33 +229,34 @@ void OutputFile::discard() {
 
 bool OutputFile::commit_as(const std::string& path) {
     if (!finish_writing()) return false;
-    const std::string& from = temp_path_.empty() ? path_ : temp_path_;
-    if (::rename(from.c_str(), path.c_str()) != 0) {
-        if (errno != EXDEV) {
-            fail("", errno);
-            return false;
-        }
-        const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-        const int out = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        bool copied = in >= 0 && out >= 0;
-        while (copied) {
-            const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                copied = n == 0;
-                break;
-            }
-        }
-        if (in >= 0) ::close(in);
-        if (out >= 0 && ::close(out) != 0) copied = false;
-        if (!copied) {
-            fail("", errno);
-            return false;
-        }
-        ::unlink(from.c_str());
+    const std::string from = temp_path_.empty() ? path_ : temp_path_;
+    if (!move_file(from, path)) {
+        fail("", errno);
+        return false;
     }
+    moved_from_temp_ = temp_path_;
+    moved_to_ = path;
     temp_path_.clear();
     committed_ = true;
+    return true;
+}
+
+bool OutputFile::reopen_at(std::uint64_t size) {
+    if (!ok() || !committed_ || reopen_path_.empty() || zstream_) return false;
+    if (!moved_to_.empty()) {
+        if (!move_file(moved_to_, reopen_path_)) {
+            fail("", errno);
+            return false;
+        }
+        temp_path_ = moved_from_temp_;
+        moved_to_.clear();
+    }
+    if (::truncate(reopen_path_.c_str(), static_cast<off_t>(size)) != 0) {
+        fail("", errno);
+        return false;
+    }
+    bytes_written_ = size;
+    committed_ = false;
     return true;
 }
 

@@ -41,6 +41,11 @@ class OutputFile {
     // Flushes, closes and moves what was written to `path` instead (another directory:
     // copied). Returns false (with error()) on failure.
     bool commit_as(const std::string& path);
+    // An exec that failed: the stream that commit() or commit_as() closed for the next
+    // image is taken back where it was written, cut to its first `size` bytes, and written
+    // on. False (with error() unless the stream is not one that can be: a device, a pipe,
+    // compressed) when it cannot be.
+    bool reopen_at(std::uint64_t size);
     std::uint64_t bytes_written() const { return bytes_written_; }
     const std::string& path() const { return path_; }
     // Where the bytes go until commit(): the temporary name, or path() when in place.
@@ -55,8 +60,10 @@ class OutputFile {
     void fail(std::string_view what, int errno_value);
 
     std::string path_;
-    std::string temp_path_;    // empty when writing in place
-    std::string reopen_path_;  // set: no descriptor is held between writes
+    std::string temp_path_;        // empty when writing in place
+    std::string reopen_path_;      // set: no descriptor is held between writes
+    std::string moved_to_;         // where commit_as() moved the file
+    std::string moved_from_temp_;  // temp_path_ before it
     int fd_ = -1;
     std::unique_ptr<z_stream> zstream_;
     std::string zbuffer_;

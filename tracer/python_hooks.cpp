@@ -45,6 +45,8 @@ bool g_program_started = false;
 // it did not (`vztrace run nope.py`), nothing is written over the user's file.
 bool g_target_started = false;
 std::uint64_t g_stop_ticks = 0;
+// os.execv or os.execve is under way (their stand-ins): the GIL guards it.
+int g_exec_depth = 0;
 SymbolId g_startup_symbol = 0;
 // The program's threads still running: the main thread and those started through
 // _thread. A process forked from a thread other than the main one ends, without
@@ -111,7 +113,8 @@ void write_recording(Ending ending) {
         g_session->abandon();
         return;
     }
-    if (!g_session->finish(g_stop_ticks, ending == Ending::kExec)) g_trace_failed = true;
+    const bool exec = ending == Ending::kExec;
+    if (!g_session->finish(g_stop_ticks, exec, exec && g_exec_depth > 0)) g_trace_failed = true;
 }
 
 // The recording is written by one thread only; one that comes second waits for the first
@@ -158,9 +161,27 @@ void finish_now(bool before_exec = false) {
     PyErr_Fetch(&type, &value, &traceback);
     name_live_threads();  // os._exit, a signal: no thread ends by the usual way
     refresh_process_name();
-    stop_recording();
+    if (before_exec && g_exec_depth > 0) {
+        // The exec may fail (resume_after_failed_exec): the hooks stay, idle.
+        if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
+        g_active = false;
+    } else {
+        stop_recording();
+    }
     write_once(before_exec ? Ending::kExec : Ending::kEarly);
     PyErr_Restore(type, value, traceback);
+}
+
+// The exec the recording ended for has failed, and the program goes on: so does the
+// recording, as if it had not ended (the part left for the next image is taken back).
+void resume_after_failed_exec() {
+    if (g_session == nullptr || ::getpid() != g_session->pid() || g_active || g_trace_failed) {
+        return;
+    }
+    if (!g_session->resume_after_exec()) return;
+    signals::recording_resumed();
+    g_stop_ticks = 0;
+    g_active = true;
 }
 
 // A terminating signal after the program's exit work: the recording has stopped, and is
@@ -178,6 +199,32 @@ PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
 }
 PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
                           METH_VARARGS | METH_KEYWORDS, nullptr};
+
+// os.execv and os.execve (os.execl, os.execvp and the others call them): the recording
+// ends in the C exec itself (execve below), once every audit hook of the program's has
+// run; when the exec fails (OSError, or an audit hook refused it), it goes on.
+PyObject* g_original_execv = nullptr;
+PyObject* g_original_execve = nullptr;
+PyObject* exec_through(PyObject* original, PyObject* args, PyObject* kwargs) {
+    ++g_exec_depth;
+    PyObject* result = PyObject_Call(original, args, kwargs);
+    --g_exec_depth;
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    resume_after_failed_exec();
+    PyErr_Restore(type, value, traceback);
+    return result;
+}
+PyObject* execv_now(PyObject*, PyObject* args, PyObject* kwargs) {
+    return exec_through(g_original_execv, args, kwargs);
+}
+PyObject* execve_now(PyObject*, PyObject* args, PyObject* kwargs) {
+    return exec_through(g_original_execve, args, kwargs);
+}
+PyMethodDef g_execv_def = {"execv", reinterpret_cast<PyCFunction>(+execv_now),
+                           METH_VARARGS | METH_KEYWORDS, nullptr};
+PyMethodDef g_execve_def = {"execve", reinterpret_cast<PyCFunction>(+execve_now),
+                            METH_VARARGS | METH_KEYWORDS, nullptr};
 
 // os.fork: vztrace's threads start again in the parent once it has returned, when the
 // program had no thread of its own (see after_fork_parent).
@@ -288,7 +335,9 @@ void install_process_handlers() {
 // the originals do: their module, __self__, doc and signature.
 void wrap_exit() {
     const std::pair<PyMethodDef*, PyObject**> stand_ins[] = {{&g_exit_def, &g_original_exit},
-                                                             {&g_fork_def, &g_original_fork}};
+                                                             {&g_fork_def, &g_original_fork},
+                                                             {&g_execv_def, &g_original_execv},
+                                                             {&g_execve_def, &g_original_execve}};
     for (const char* module_name : {"posix", "os"}) {
         PyObject* name = PyUnicode_FromString(module_name);
         PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
@@ -554,9 +603,10 @@ int audit_hook(const char* event, PyObject*, void*) {
         return 0;
     }
     // os.execv and friends: this image's recording ends before the exec (a vztrace it
-    // execs starts a recording of its own).
+    // execs starts a recording of its own); through os.execv and os.execve's stand-ins,
+    // in the C exec, after the program's own audit hooks.
     if (VZ_UNLIKELY(event[0] == 'o' && std::strcmp(event, "os.exec") == 0)) {
-        if (g_active) finish_now(true);
+        if (g_active && g_exec_depth == 0) finish_now(true);
         return 0;
     }
     if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
@@ -708,14 +758,17 @@ void before_c_exec() {
 
 }  // namespace vztrace::tracer
 
-// execve and execv from C: subprocess's child with a preexec_fn (_posixsubprocess forks,
-// runs the function, then execs with no audit event) ended with its records in memory, and
-// its root called it killed or crashed. vztrace's executable exports these (exported.list)
-// so that the program's extensions find them before libc's; the records are written first.
+// execve, execv and fexecve from C: os.execv and os.execve call them, and subprocess's
+// child with a preexec_fn (_posixsubprocess forks, runs the function, then execs with no
+// audit event; it ended with its records in memory, and its root called it killed or
+// crashed). vztrace's executable exports these (exported.list) so that libpython and the
+// program's extensions find them before libc's; the records are written first.
 namespace {
 using Execve = int (*)(const char*, char* const[], char* const[]);
+using Fexecve = int (*)(int, char* const[], char* const[]);
 // Looked up before main: a forked child must not take the dynamic loader's lock.
 const Execve g_real_execve = reinterpret_cast<Execve>(::dlsym(RTLD_NEXT, "execve"));
+const Fexecve g_real_fexecve = reinterpret_cast<Fexecve>(::dlsym(RTLD_NEXT, "fexecve"));
 }  // namespace
 
 extern "C" [[gnu::visibility("default")]] int execve(const char* path, char* const argv[],
@@ -730,4 +783,15 @@ extern "C" [[gnu::visibility("default")]] int execve(const char* path, char* con
 
 extern "C" [[gnu::visibility("default")]] int execv(const char* path, char* const argv[]) {
     return execve(path, argv, environ);
+}
+
+// os.execve(fd, ...): libc's fexecve does not go through execve.
+extern "C" [[gnu::visibility("default")]] int fexecve(int fd, char* const argv[],
+                                                      char* const envp[]) {
+    vztrace::tracer::before_c_exec();
+    if (g_real_fexecve == nullptr) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return g_real_fexecve(fd, argv, envp);
 }

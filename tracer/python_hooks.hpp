@@ -31,8 +31,10 @@ bool trace_written();
 // prepare_tracing.
 void end_before_program();
 
-// execve/execv called from C (exported by vztrace's executable): this image's recording
-// ends first, as at os.exec*'s audit event, when this process is recording.
+// execve/execv/fexecve called from C (exported by vztrace's executable): this image's
+// recording ends first, when this process is recording. Under os.execv or os.execve it
+// goes on if the exec fails; from other C code (subprocess's child after a preexec_fn,
+// which then tries the next path or leaves with _exit) it has ended.
 void before_c_exec();
 
 }  // namespace vztrace::tracer

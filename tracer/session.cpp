@@ -343,9 +343,10 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> Session::subinterpreters(
     return created;
 }
 
-bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
+bool Session::finish(std::uint64_t end_ticks, bool before_exec, bool resumable) {
     if (finished_) return finish_result_;
     finished_ = true;
+    exec_part_by_root_.reset();
     // A root's children find it by its entry until it has collected them; an image about
     // to exec keeps it for the next (the same pid and start time).
     struct Unregister {
@@ -357,7 +358,10 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     if (!writer_) return true;
     finish_started_ = std::chrono::steady_clock::now();
     const std::vector<ThreadBuffer*> all = buffers();
-    const bool stream_ok = writer_->finish(all, end_ticks, process_name_);
+    // Only a part in the parts directory can be taken back; an own file is the user's.
+    resumable = resumable && before_exec && !plan_.parts_dir.empty() &&
+                (plan_.role == ProcessRole::kRoot || plan_.role == ProcessRole::kChild);
+    const bool stream_ok = writer_->finish(all, end_ticks, process_name_, resumable);
     ProcessRole role = plan_.role;
     if (before_exec && role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         mark_started(plan_.parts_dir, pid_, nonce_);
@@ -388,6 +392,8 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
             if (!error.empty()) {
                 say("vztrace: error: process %d: %s\n", static_cast<int>(pid_), error.c_str());
                 finish_result_ = false;
+            } else if (resumable) {
+                exec_part_by_root_ = plan_.role == ProcessRole::kRoot;
             }
             return finish_result_;
         }
@@ -419,6 +425,24 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec) {
     if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
     if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
     return finish_result_;
+}
+
+bool Session::resume_after_exec() {
+    if (!exec_part_by_root_ || !writer_) return false;
+    const bool by_root = *exec_part_by_root_;
+    exec_part_by_root_.reset();
+    if (!writer_->resume()) {
+        say("vztrace: error: process %d: the recording cannot go on after the exec failed%s%s\n",
+            static_cast<int>(pid_), writer_->failed() ? ": " : "",
+            writer_->failed() ? writer_->error().c_str() : "");
+        return false;
+    }
+    // The next image would have read these: the part is this image's again.
+    ::unlink(part_path(plan_.parts_dir, pid_, nonce_).c_str());
+    if (by_root) ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
+    finished_ = false;
+    finish_result_ = true;
+    return true;
 }
 
 void Session::set_process_name(std::string_view name) { process_name_ = format::valid_utf8(name); }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,8 +93,14 @@ class Session {
     // its part. Calls still open are closed at `end_ticks`. Returns false if the trace
     // could not be written (the reason is printed). Runs once; later calls return the
     // first result. `before_exec`: the process becomes another program, which (when it is
-    // vztrace) goes on recording, so even the root only leaves a part.
-    bool finish(std::uint64_t end_ticks, bool before_exec = false);
+    // vztrace) goes on recording, so even the root only leaves a part; `resumable` too:
+    // the exec may yet fail (resume_after_exec).
+    bool finish(std::uint64_t end_ticks, bool before_exec = false, bool resumable = false);
+
+    // The exec that a resumable finish() came before failed: its part is taken back and the
+    // recording goes on, as if it had never ended. False when it cannot (said on stderr,
+    // unless there was nothing to take back): the part stays, and the recording ended.
+    bool resume_after_exec();
 
     // Ends the recording with nothing written: the program never began (python could not
     // find it, or ended while reading its configuration: -V, --help, a bad -X), so the
@@ -137,6 +144,9 @@ class Session {
     std::uint64_t nonce_;  // names this process image in the parts directory
     bool finished_ = false;
     bool finish_result_ = true;
+    // Set by a resumable finish() that left a part for the next image: whether the root
+    // left it (in the place of a child, with a started marker of its own).
+    std::optional<bool> exec_part_by_root_;
     ClockAnchor start_anchor_;
     SymbolTable symbols_;
     PauseWindows pauses_;

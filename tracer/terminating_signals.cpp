@@ -471,6 +471,11 @@ void end_finishing() {
     if (deferred != 0) die_of(deferred);
 }
 
+void recording_resumed() {
+    int finished = kFinished;
+    g_state.compare_exchange_strong(finished, kRunning);
+}
+
 void stop_helper() { join_helper(); }
 
 }  // namespace vztrace::tracer::signals

@@ -61,6 +61,8 @@ void recording_stopped();
 // false when another thread is already writing it.
 bool begin_finishing();
 void end_finishing();
+// The exec that the recording ended for failed: it goes on, and a signal ends it again.
+void recording_resumed();
 
 // The program's last thread is ending without finalizing (a process forked from a thread
 // other than the main one): the helper thread goes, so the process can end.

@@ -346,7 +346,7 @@ void TraceWriter::write_process_start(const std::string& process_name) {
 }
 
 bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
-                         const std::string& process_name) {
+                         const std::string& process_name, bool resumable) {
     stop_thread();
     for (ThreadBuffer* buffer : buffers) {
         if (Chunk* last = buffer->take_current()) {
@@ -357,6 +357,23 @@ bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t e
     }
     drain_here();
     const std::lock_guard lock(encode_mutex_);
+    resumable_.reset();
+    if (resumable && !failed_) {
+        // Everything recorded is written as it would be mid-run; what follows (the calls
+        // still open ended, the descriptors) changes the state kept here.
+        Resumable& kept = resumable_.emplace();
+        kept.bytes = file_.bytes_written();
+        kept.counts = counts_;
+        {
+            const std::lock_guard queue_lock(mutex_);
+            kept.cuts = cuts_;
+        }
+        for (ThreadBuffer* buffer : buffers) {
+            const std::unique_ptr<RecordFilter>& filter = buffer->filter();
+            kept.threads.push_back({buffer, buffer->sequence(),
+                                    filter ? std::make_unique<RecordFilter>(*filter) : nullptr});
+        }
+    }
     const TickMapping mapping(start_, TickClock::anchor(), source_);
     const std::int64_t end_ns = mapping.to_ns(end_ticks);
     out_.clear();
@@ -393,6 +410,29 @@ bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t e
                                       process_name, {}, out_);
     write_out();
     return !failed_;
+}
+
+bool TraceWriter::resume() {
+    {
+        const std::lock_guard lock(encode_mutex_);
+        if (!resumable_ || failed_) return false;
+        if (!file_.reopen_at(resumable_->bytes)) {
+            failed_ = !file_.ok();
+            return false;
+        }
+        Resumable kept = std::move(*resumable_);
+        resumable_.reset();
+        trace_bytes_->fetch_sub(counts_.bytes - kept.bytes);
+        counts_ = kept.counts;
+        for (auto& thread : kept.threads) {
+            thread.buffer->sequence() = std::move(thread.sequence);
+            thread.buffer->filter() = std::move(thread.filter);
+        }
+        const std::lock_guard queue_lock(mutex_);
+        cuts_ = std::move(kept.cuts);
+    }
+    allow_thread();
+    return true;
 }
 
 StreamCounts TraceWriter::counts() const {

@@ -12,7 +12,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -78,8 +80,15 @@ class TraceWriter final : public ChunkSink {
     // Ends the stream: every queued chunk and each buffer's last one encoded, calls still
     // open ended at `end_ticks` and flagged, the final names of the threads and of the
     // process. The thread is stopped. False when writing failed (error() says why).
+    // `resumable` (the process is about to exec, which may fail): what it takes to go on
+    // is kept, for resume().
     bool finish(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
-                const std::string& process_name);
+                const std::string& process_name, bool resumable = false);
+
+    // The exec that a resumable finish() came before failed: the stream is taken back as
+    // it was before its end was written, and the recording goes on. False (nothing
+    // changed but what error() says) when it cannot.
+    bool resume();
 
     StreamCounts counts() const;
     bool failed() const;
@@ -136,6 +145,20 @@ class TraceWriter final : public ChunkSink {
                                        // (followed through the records given up)
     };
     std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
+
+    // What a resumable finish() changes, as it was before (see resume()).
+    struct Resumable {
+        std::uint64_t bytes = 0;  // the stream's size before its end was written
+        StreamCounts counts;
+        std::unordered_map<ThreadBuffer*, Cut> cuts;
+        struct Thread {
+            ThreadBuffer* buffer;
+            format::PerfettoSequence sequence;
+            std::unique_ptr<RecordFilter> filter;
+        };
+        std::vector<Thread> threads;
+    };
+    std::optional<Resumable> resumable_;  // under encode_mutex_
 
     mutable std::mutex encode_mutex_;  // one encoder at a time: sequences and out_
     format::ByteBuffer out_;

@@ -157,6 +157,43 @@ TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec"
     CHECK(run.trace.named("before_exec (").at(0).pid == run.trace.named("after_exec (").at(0).pid);
 }
 
+TEST_CASE("os.execve of a descriptor (fexecve) keeps the calls before and after the exec") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("exec_fd.py")}, dir);
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "after exec\n");
+    CHECK(total(run.calls_by_process("before_exec")) == 1);
+    CHECK(total(run.calls_by_process("after_exec")) == 1);
+    CHECK(run.trace.processes.size() == 1);
+}
+
+TEST_CASE("an exec that fails leaves the recording going on, with every call in the trace") {
+    // Before: the recording ended at the first attempt and the whole trace was lost, with
+    // nothing said and status 0 (the root had left its records for a next image).
+    TempDir dir;
+    const auto run = run_tree({tree_script("exec_fails.py")}, dir);
+    const auto python = vztrace::testing::run_process({kPython, tree_script("exec_fails.py")});
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == python.out);
+    CHECK(run.result.out ==
+          "FileNotFoundError\nFileNotFoundError\nFileNotFoundError\nPermissionError\n");
+    CHECK(run.trace.processes.size() == 2);
+    CHECK(total(run.calls_by_process("before")) == 1);
+    CHECK(total(run.calls_by_process("after")) == 4);  // 3, and 1 in the child
+    CHECK(total(run.calls_by_process("attempt")) == 4);
+    // The program's audit hook runs at each attempt (execvp tries both directories of
+    // PATH): its calls before the exec are recorded too.
+    CHECK(total(run.calls_by_process("watched")) == 5);
+    // Only the child's os._exit never returns.
+    for (const auto& slice : run.trace.slices) {
+        INFO(slice.name);
+        CHECK(slice.unfinished == (slice.name == "posix._exit"));
+    }
+    CHECK(run.trace.nesting_problem().empty());
+    CHECK(run.trace.metadata.at("unfinished_calls") == "1");
+}
+
 TEST_CASE("SIGTERM ends the program as under python (143) and the trace is written") {
     TempDir dir;
     const auto run = run_tree({tree_script("sigterm_self.py")}, dir);

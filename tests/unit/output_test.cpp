@@ -82,6 +82,34 @@ TEST_CASE("a stream written in place is there from its first byte and can be mov
     CHECK_FALSE(std::filesystem::exists(dir.file("part.pftrace")));
 }
 
+TEST_CASE("a stream moved for the next image is taken back when the exec fails") {
+    TempDir dir;
+    OutputFile file(dir.file("t.pftrace"));  // under a temporary name until committed
+    file.reopen_for_each_write();
+    REQUIRE(file.write("abc"));
+    REQUIRE(file.write("end"));  // what the stream's end added
+    REQUIRE(file.commit_as(dir.file("part.pftrace")));
+    REQUIRE(file.reopen_at(3));
+    CHECK_FALSE(std::filesystem::exists(dir.file("part.pftrace")));
+    CHECK(file.bytes_written() == 3);
+    REQUIRE(file.write("def"));
+    REQUIRE(file.commit());
+    CHECK(read_file(dir.file("t.pftrace")) == "abcdef");
+}
+
+TEST_CASE("a stream that cannot be taken back after an exec says so") {
+    TempDir dir;
+    OutputFile device("/dev/null");  // written in place, its descriptor held
+    device.reopen_for_each_write();
+    REQUIRE(device.write("abc"));
+    REQUIRE(device.commit());
+    CHECK_FALSE(device.reopen_at(0));
+    OutputFile open(dir.file("t.pftrace"));
+    open.reopen_for_each_write();
+    REQUIRE(open.write("abc"));
+    CHECK_FALSE(open.reopen_at(0));  // not committed: nothing to take back
+}
+
 TEST_CASE("write failures say which file and why") {
     TempDir dir;
     OutputFile missing(dir.file("no/such/dir/t.json"));
