@@ -31,6 +31,8 @@ class OutputFile {
     // a device or pipe keeps its descriptor (a fifo's reader would see an end of file).
     void reopen_for_each_write();
 
+    // A regular file, opened for each write (not a device or a pipe, which keep theirs).
+    bool reopens_for_each_write() const { return !reopen_path_.empty(); }
     bool ok() const { return error_.empty(); }
     const std::string& error() const { return error_; }
     bool write(std::string_view bytes);

@@ -47,6 +47,12 @@ constexpr std::chrono::milliseconds kChildWaitAfterSignal{1000};
 
 // Appends a child's stream to `out`. One cut short (its process was killed) keeps its
 // whole packets, and its open calls are ended at their last event and flagged.
+// An empty file at `path` (mode 0600). False with errno set when it cannot be made.
+bool create_empty(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    return fd >= 0 && ::close(fd) == 0;
+}
+
 bool append_part(const ChildPart& part, OutputFile& out, std::string& error, StreamCounts& totals) {
     std::uint64_t whole = ~std::uint64_t{0};
     std::vector<format::PerfettoReader::SequenceEnd> ends;
@@ -379,12 +385,20 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec, bool resumable) 
                 stream_->discard();
                 return finish_result_ = true;
             }
-            // A root about to exec leaves its stream where its next image will find it.
+            // A root about to exec leaves its stream where its next image will find it; one
+            // writing to a device or a pipe at -o leaves an empty stream (its bytes went
+            // there already), and the device or pipe stays where it is.
             const std::string stream = stream_path(plan_.parts_dir, pid_, nonce_);
-            const bool moved =
-                stream_->path() == stream ? stream_->commit() : stream_->commit_as(stream);
             std::string error = stream_ok ? std::string() : writer_->error();
-            if (stream_ok && !moved) error = stream_->error();
+            if (stream_->path() == stream || !stream_->reopens_for_each_write()) {
+                if (!stream_->commit()) {
+                    if (error.empty()) error = stream_->error();
+                } else if (stream_->path() != stream && !create_empty(stream) && error.empty()) {
+                    error = fmt::format("cannot write '{}': {}", stream, std::strerror(errno));
+                }
+            } else if (!stream_->commit_as(stream) && error.empty()) {
+                error = stream_->error();
+            }
             if (error.empty() &&
                 !write_summary(part_path(plan_.parts_dir, pid_, nonce_), summary(), error)) {
                 // said below
@@ -432,9 +446,12 @@ bool Session::resume_after_exec() {
     const bool by_root = *exec_part_by_root_;
     exec_part_by_root_.reset();
     if (!writer_->resume()) {
-        say("vztrace: error: process %d: the recording cannot go on after the exec failed%s%s\n",
-            static_cast<int>(pid_), writer_->failed() ? ": " : "",
-            writer_->failed() ? writer_->error().c_str() : "");
+        // What went to a device or a pipe at -o cannot be taken back.
+        const std::string why =
+            writer_->failed() ? writer_->error() : "the trace goes to a device or a pipe";
+        say("vztrace: error: process %d: an exec failed and the recording cannot go on (%s): "
+            "the calls after it are not in the trace\n",
+            static_cast<int>(pid_), why.c_str());
         return false;
     }
     // The next image would have read these: the part is this image's again.

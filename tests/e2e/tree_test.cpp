@@ -1,10 +1,18 @@
 // Whole process trees end in one trace: fork, multiprocessing (fork, spawn, forkserver),
 // ProcessPoolExecutor, sys.executable children, exec, os._exit and signals.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "e2e/e2e.hpp"
 
@@ -155,6 +163,49 @@ TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec"
     CHECK(total(run.calls_by_process("before_exec")) == 1);
     CHECK(total(run.calls_by_process("after_exec")) == 1);
     CHECK(run.trace.named("before_exec (").at(0).pid == run.trace.named("after_exec (").at(0).pid);
+}
+
+TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe where it is") {
+    // Before: the exec moved the pipe into the parts directory (and a device such as
+    // /dev/null too: copied, then removed, from another file system), and the next image
+    // wrote a regular file in its place.
+    TempDir dir;
+    const std::string fifo = dir.file("trace.pftrace");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    // Open for reading and writing: vztrace's opening never blocks, and the reader sees no
+    // end of file between the two images.
+    const int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::string bytes;
+    std::atomic<bool> ended{false};
+    std::thread reader([&] {
+        char block[1 << 16];
+        while (true) {
+            pollfd ready{fd, POLLIN, 0};
+            ::poll(&ready, 1, 100);
+            const ssize_t n = ::read(fd, block, sizeof block);
+            if (n > 0) {
+                bytes.append(block, static_cast<std::size_t>(n));
+            } else if (ended.load()) {
+                return;  // vztrace has ended and the pipe is empty: it is all read
+            }
+        }
+    });
+    const auto result = run_vztrace({"--quiet", "-o", fifo, tree_script("exec_self.py")});
+    ended.store(true);
+    reader.join();
+    ::close(fd);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "after exec\n");
+    struct stat st {};
+    REQUIRE(::stat(fifo.c_str(), &st) == 0);
+    CHECK(S_ISFIFO(st.st_mode));
+    std::ofstream(dir.file("read.pftrace"), std::ios::binary) << bytes;
+    const Trace trace = load_trace(dir.file("read.pftrace"));
+    CHECK(trace.count_prefix("before_exec (") == 1);
+    CHECK(trace.count_prefix("after_exec (") == 1);
+    CHECK(trace.processes.size() == 1);  // one pid, two images
 }
 
 TEST_CASE("os.execve of a descriptor (fexecve) keeps the calls before and after the exec") {
