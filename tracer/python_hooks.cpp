@@ -191,11 +191,20 @@ void finish_stopped() {
     write_recording(Ending::kProgramEnded);
 }
 
-// os._exit (how fork-started pool workers leave): keep the trace, then exit.
+// os._exit (how fork-started pool workers leave): keep the trace, then exit. Its status
+// is read first, once (an __index__ of the program's runs once): os._exit called wrongly
+// raises, exits nothing, and the recording goes on (the original says what is wrong).
 PyObject* g_original_exit = nullptr;
 PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
+    static const char* keywords[] = {"status", nullptr};
+    int status = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "i:_exit", const_cast<char**>(keywords),
+                                     &status)) {
+        PyErr_Clear();
+        return PyObject_Call(g_original_exit, args, kwargs);
+    }
     finish_now();
-    return PyObject_Call(g_original_exit, args, kwargs);
+    return PyObject_CallFunction(g_original_exit, "i", status);
 }
 PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
                           METH_VARARGS | METH_KEYWORDS, nullptr};

@@ -134,6 +134,20 @@ TEST_CASE("a child whose program fails still contributes its trace") {
     CHECK(total(run.calls_by_process("failing")) == 1);
 }
 
+TEST_CASE("os._exit called wrongly raises and the recording goes on to the real one") {
+    // Before: vztrace ended the recording before os._exit looked at its arguments, and the
+    // calls after the TypeError were lost.
+    TempDir dir;
+    const auto run = run_tree({tree_script("exit_refused.py")}, dir);
+    const auto python = vztrace::testing::run_process({kPython, tree_script("exit_refused.py")});
+    CHECK(run.result.status() == 3);
+    CHECK(python.status() == 3);
+    CHECK(run.result.out == python.out);
+    CHECK(run.result.out == "TypeError\nTypeError\nOverflowError\nTypeError\nTypeError\n");
+    CHECK(run.trace.count_prefix("after (") == 2);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
 TEST_CASE("os.fork children start empty and keep their calls through os._exit") {
     TempDir dir;
     const auto run = run_tree({tree_script("fork_exit.py")}, dir);
