@@ -293,6 +293,25 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
             CHECK(refused.err.find("--align start") != std::string::npos);
         }
     }
+    SECTION("a JSON trace vztrace recorded is lined up by the machine clock it keeps") {
+        // Before: read without it, such a trace was refused (no CLOCK_REALTIME).
+        const std::string later = dir.file("later.json");
+        REQUIRE(run_vztrace({"--quiet", "-o", later, script("fib5.py")}).status() == 0);
+        const std::string out = dir.file("by_clock.pftrace");
+        const auto result = run_vztrace({"combine", second, later, "-o", out});
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        const Trace both = load_trace(out);
+        const Trace json = load_trace(later);
+        std::int64_t second_end = 0;
+        for (const auto& slice : both.slices) {
+            if (slice.pid == b.processes.begin()->first)
+                second_end = std::max(second_end, slice.end_ns());
+        }
+        // It ran after the second program had ended, by the machine's clock.
+        CHECK(start_of(both, json.processes.begin()->first) > second_end);
+        CHECK(both.slices.size() == b.slices.size() + json.slices.size());
+    }
     SECTION("a JSON trace has no machine clock to align by; the output must be Perfetto") {
         const auto json = run_vztrace({"export", first, "-o", dir.file("first.json")});
         REQUIRE(json.status() == 0);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -345,6 +346,17 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     result.calls_with_args = events.calls_with_args;
     result.recorder = std::move(events.recorder);
     result.recording = std::move(events.recording);
+    // vztrace's own JSON keeps the CLOCK_REALTIME reading its Perfetto traces have (its
+    // times are CLOCK_MONOTONIC's too); VizTracer's has none.
+    if (result.recorder == "vztrace") {
+        for (const auto& [key, value] : result.recording) {
+            if (key != "realtime_offset_ns") continue;
+            std::int64_t offset = 0;
+            const char* end = value.data() + value.size();
+            const auto [at, error] = std::from_chars(value.data(), end, offset);
+            if (error == std::errc() && at == end) result.realtime_offset_ns = offset;
+        }
+    }
     return result;
 }
 
