@@ -330,7 +330,8 @@ ProcessSummary Session::summary() const {
     ProcessSummary summary;
     summary.pid = pid_;
     summary.counts = writer_->counts();
-    summary.memory_limit_reached = pool_->limit_reached();
+    // A ring that is full overwrites its oldest records: the program never waits.
+    summary.memory_limit_reached = settings_.ring == 0 && pool_->limit_reached();
     summary.subinterpreters = subinterpreters_.load(std::memory_order_relaxed);
     return summary;
 }

@@ -182,6 +182,8 @@ TEST_CASE("with --ring only the newest records are kept, and calls open at the c
     CHECK(leaves.size() < 300000);
     const long long overwritten = std::stoll(trace.metadata.at("overwritten_events"));
     CHECK(static_cast<long long>(leaves.size()) * 2 + overwritten >= 600000);
+    // The ring's SIZE is its memory: a full ring overwrites, nobody waited for the writer.
+    CHECK(trace.metadata.at("memory_limit_reached") == "false");
     // outer() began long before the cut: it starts at the cut, flagged, around what is kept.
     const auto outer = trace.named("outer (");
     REQUIRE(outer.size() == 1);
