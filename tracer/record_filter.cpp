@@ -47,6 +47,21 @@ bool RecordFilter::leaves_out(const Record& record, std::int64_t ns, std::uint8_
     return rules_.max_depth > 0 && kept_depth_ >= rules_.max_depth;
 }
 
+bool RecordFilter::unseen_left_out(const Record& exit, std::int64_t ns) const {
+    // Inside a call this filter saw begin, an exception's exit with no start is a call
+    // CPython never said began (PerfettoSequence::write_unseen_call): it took no time, and
+    // is as deep as a call begun here. Outside any, it may be the end of a call begun
+    // before the filter was made (a pause), which the encoder has open: it stays.
+    if (exit.kind != EventKind::kExitByException || stack_.empty()) return false;
+    return rules_.min_duration_ns > 0 || leaves_out(exit, ns, flags_of(exit.symbol));
+}
+
+std::uint8_t RecordFilter::flags_of(format::SymbolId symbol) const {
+    return rules_.symbols != nullptr && (rules_.sparse || rules_.symbols->any_flag(0xFF))
+               ? rules_.symbols->flags(symbol)
+               : 0;
+}
+
 void RecordFilter::emit(const Record* records, std::size_t count, std::vector<Record>& out) {
     if (pending_ == 0) {
         out.insert(out.end(), records, records + count);
@@ -119,10 +134,7 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
         const std::int64_t ns = to_ns(record.ticks);
         if (rules_.min_duration_ns > 0) promote(ns, out);
         if (record.kind == EventKind::kEnter) {
-            const std::uint8_t flags =
-                rules_.symbols != nullptr && (rules_.sparse || rules_.symbols->any_flag(0xFF))
-                    ? rules_.symbols->flags(record.symbol)
-                    : 0;
+            const std::uint8_t flags = flags_of(record.symbol);
             Entry entry{record.symbol, State::kKept, (flags & kIgnoreSubtree) != 0, ns, 0, 0};
             if (leaves_out(record, ns, flags)) {
                 entry.state = State::kDropped;
@@ -149,6 +161,10 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
             std::size_t depth = stack_.size();
             while (depth > 0 && stack_[depth - 1].symbol != record.symbol) --depth;
             if (depth == 0) {  // begun before this filter saw it: the encoder decides
+                if (unseen_left_out(record, ns)) {
+                    args_.clear();
+                    continue;
+                }
                 emit(args_.data(), args_.size(), out);
                 args_.clear();
                 emit(&record, 1, out);

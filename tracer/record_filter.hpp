@@ -72,6 +72,10 @@ class RecordFilter {
     };
 
     bool leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const;
+    // Whether an exit that matches no call on the stack is of a call left out here.
+    bool unseen_left_out(const Record& exit, std::int64_t ns) const;
+    // The symbol's flags (kIgnoreSubtree, kSparse), when any rule reads them; else 0.
+    std::uint8_t flags_of(format::SymbolId symbol) const;
     void emit(const Record* records, std::size_t count, std::vector<Record>& out);
     void promote(std::int64_t now_ns, std::vector<Record>& out);
     // Marks the held enter of a pending `entry` and its arguments as left out.

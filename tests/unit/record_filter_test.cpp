@@ -73,6 +73,26 @@ TEST_CASE("max depth: deeper calls go with their exits; shallower ones stay nest
               {0, kEnter}, {1, kEnter}, {1, kExit}, {4, kEnter}, {4, kExit}, {0, kExit}});
 }
 
+TEST_CASE("a call left at its first instruction is filtered as its start would have been") {
+    // An exception's exit with no start (a call CPython never said began: the encoder
+    // writes it where it ended, taking no time) passed every control; below --max-stack-
+    // depth, under an ignored call or shorter than --min-duration it is left out now.
+    constexpr auto kRaised = EventKind::kExitByException;
+    const std::vector<Record> in = {{1, 0, kEnter}, {2, 1, kEnter},  {3, 5, kRaised},
+                                    {4, 1, kExit},  {5, 6, kRaised}, {6, 0, kExit}};
+    FilterRules rules;
+    rules.max_depth = 2;
+    CHECK(shape(run_filter(rules, in)) ==
+          std::vector<std::pair<SymbolId, EventKind>>{
+              {0, kEnter}, {1, kEnter}, {1, kExit}, {6, kRaised}, {0, kExit}});
+    rules.max_depth = 3;
+    CHECK(shape(run_filter(rules, in)) == shape(in));
+    FilterRules short_ones;
+    short_ones.min_duration_ns = 1;
+    CHECK(shape(run_filter(short_ones, {{0, 0, kEnter}, {5, 5, kRaised}, {10, 0, kExit}})) ==
+          std::vector<std::pair<SymbolId, EventKind>>{{0, kEnter}, {0, kExit}});
+}
+
 TEST_CASE("min duration: short calls go, long ones stay, and order is kept across chunks") {
     FilterRules rules;
     rules.min_duration_ns = 100;
