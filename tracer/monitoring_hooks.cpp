@@ -636,6 +636,12 @@ void stop() {
 
 int tool_id() { return g_tool_id; }
 
+void c_exit_lost(PyObject* code, PyObject* callable, bool raised) {
+    if (!hooks::g_record_c_calls || g_tool_id < 0 || details::t_busy) return;
+    PyObject* args[4] = {code, nullptr, callable, nullptr};
+    Py_XDECREF(on_c_exit(raised ? Py_True : Py_False, args, 4));
+}
+
 }  // namespace vztrace::tracer::monitoring
 
 #else  // 3.11 has no sys.monitoring
@@ -645,6 +651,7 @@ bool install(bool, bool, bool, std::string&) { return false; }
 bool take_over_python_frames() { return false; }
 void stop() {}
 int tool_id() { return -1; }
+void c_exit_lost(PyObject*, PyObject*, bool) {}
 bool free_for_program(PyObject*, bool) { return true; }
 }  // namespace vztrace::tracer::monitoring
 

@@ -21,6 +21,12 @@ bool take_over_python_frames();
 // Turns every event off (the program has ended).
 void stop();
 
+// A C call's C_RETURN (or C_RAISE, `raised`) that vztrace's callback will not get: a
+// callback of the program's called before it (a profile function, tool 6; a tool above
+// vztrace's) raised, and CPython calls no other. The call ends now, as on_c_exit would
+// have ended it. Nothing on 3.11.
+void c_exit_lost(PyObject* code, PyObject* callable, bool raised);
+
 // vztrace's tool id; -1 when it has none (3.11, or every id taken). It changes when the
 // program takes it (free_for_program).
 int tool_id();

@@ -82,9 +82,17 @@ VZ_ALWAYS_INLINE SymbolId c_call_symbol(PyFrameObject* frame, PyObject* arg) {
     return symbols::of_c_callable(arg);
 }
 
+// The program's profile function raised at a C call's start: CPython calls no C function
+// and sends no C_EXCEPTION, but vztrace has begun the call (it records first). It ends now.
+[[gnu::noinline]] int call_program_profile_at(PyFrameObject* frame, int what, PyObject* arg) {
+    const int status = call_program_profile(frame, what, arg);
+    if (status < 0 && what == PyTrace_C_CALL && g_active) record(frame, PyTrace_C_EXCEPTION, arg);
+    return status;
+}
+
 int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     if (VZ_LIKELY(g_active)) record(frame, what, arg);
-    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile(frame, what, arg);
+    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile_at(frame, what, arg);
     return 0;
 }
 
@@ -206,7 +214,7 @@ void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
 
 int on_event_detailed(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
     if (VZ_LIKELY(g_active) && !details::t_busy) record_detailed(frame, what, arg);
-    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile(frame, what, arg);
+    if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile_at(frame, what, arg);
     return 0;
 }
 

@@ -49,7 +49,8 @@ PyObject* g_set_local_events = nullptr;
 struct Forwarder {
     PyObject base;
     PyObject* target;
-    int tool;  // 0-5: a sys.monitoring C_RETURN / C_RAISE callback; -1: a profile function
+    int tool;          // 0-5: a sys.monitoring C_RETURN / C_RAISE callback; -1: a profile function
+    bool raise_event;  // a sys.monitoring callback's event is C_RAISE
     vectorcallfunc vectorcall;
 };
 
@@ -87,6 +88,29 @@ void find_function_vectorcall() {
     PyErr_Clear();
 }
 
+// 3.12+: the program's callback raised. At a C call's return, CPython calls no tool after
+// it: vztrace's own (a lower id than a profile function's 6 or a tool above vztrace's) is
+// not called, and the call is ended here (it was left open, and the calls after nested
+// under it). A profile function is given a method descriptor's call bound to its object.
+void c_exit_lost(const Forwarder& forwarder, PyObject* const* args, Py_ssize_t nargs) {
+    if (forwarder.tool >= 0) {
+        if (forwarder.tool > vztrace_tool() && nargs >= 3) {
+            monitoring::c_exit_lost(args[0], args[2], forwarder.raise_event);
+        }
+        return;
+    }
+    if (nargs != 3 || !PyFrame_Check(args[0]) || !is_profile_c_exit(args[1])) return;
+    PyObject* type = nullptr;
+    PyObject* value = nullptr;
+    PyObject* traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyCodeObject* code = PyFrame_GetCode(reinterpret_cast<PyFrameObject*>(args[0]));
+    monitoring::c_exit_lost(reinterpret_cast<PyObject*>(code), args[2],
+                            PyUnicode_CompareWithASCIIString(args[1], "c_exception") == 0);
+    Py_DECREF(code);
+    PyErr_Restore(type, value, traceback);
+}
+
 PyObject* forward(PyObject* self, PyObject* const* args, size_t nargsf, PyObject* kwnames) {
     auto* forwarder = reinterpret_cast<Forwarder*>(self);
     if (forwarder->tool >= 0 && from_frame_hook(args, PyVectorcall_NARGS(nargsf))) {
@@ -102,7 +126,11 @@ PyObject* forward(PyObject* self, PyObject* const* args, size_t nargsf, PyObject
                                                  : nargs >= 1 && args[0] == t_drop_code;
         if (dropped) Py_RETURN_NONE;
     }
-    return PyObject_Vectorcall(forwarder->target, args, nargsf, kwnames);
+    PyObject* result = PyObject_Vectorcall(forwarder->target, args, nargsf, kwnames);
+    if (VZ_UNLIKELY(result == nullptr) && kMonitoring) {
+        c_exit_lost(*forwarder, args, PyVectorcall_NARGS(nargsf));
+    }
+    return result;
 }
 
 void forwarder_dealloc(PyObject* self) {
@@ -124,11 +152,12 @@ PyType_Slot g_forwarder_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(forwa
 PyType_Spec g_forwarder_spec = {"vztrace.EventForwarder", sizeof(Forwarder), 0,
                                 Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL, g_forwarder_slots};
 
-PyObject* make_forwarder(PyObject* target, int tool) {
+PyObject* make_forwarder(PyObject* target, int tool, bool raise_event = false) {
     auto* forwarder = PyObject_New(Forwarder, g_forwarder_type);
     if (forwarder == nullptr) return nullptr;
     forwarder->target = Py_NewRef(target);
     forwarder->tool = tool;
+    forwarder->raise_event = raise_event;
     forwarder->vectorcall = forward;
     return reinterpret_cast<PyObject*>(forwarder);
 }
@@ -291,7 +320,7 @@ PyObject* register_callback(PyObject*, PyObject* const* args, Py_ssize_t nargs) 
                         tool != vztrace_tool();
     PyObject* result = nullptr;
     if (c_exit && args[2] != Py_None) {
-        PyObject* forwarder = make_forwarder(args[2], static_cast<int>(tool));
+        PyObject* forwarder = make_forwarder(args[2], static_cast<int>(tool), event == g_c_raise);
         if (forwarder == nullptr) return nullptr;
         PyObject* forwarded[3] = {args[0], args[1], forwarder};
         result = call_noting_new_tools(g_register_callback, forwarded, 3, static_cast<int>(tool));

@@ -177,6 +177,45 @@ TEST_CASE("a call left at its first instruction, before CPython said it started,
     }
 }
 
+TEST_CASE("a C call ends where the program's profile function raised at its events") {
+    // On 3.12+ the program's profile function (sys.monitoring's tool 6) is called before
+    // vztrace's tool: when it raised at a C call's 'c_return' or 'c_exception', vztrace's
+    // callback was never called, and the call stayed open, flagged, to its caller's end
+    // (what came after nested under it). On 3.11, where vztrace records first, one that
+    // raised at 'c_call' (no C function runs, no C_EXCEPTION comes) did the same.
+    const std::string program = script("profiler_raises_at_c.py");
+    const std::string work = named("work", program, 8);
+    const std::string after = named("after", program, 17);
+    for (const char* event : {"c_call", "c_return", "c_exception"}) {
+        for (const char* mode : {"--quiet", "--log-func-args"}) {
+            DYNAMIC_SECTION(event << " " << mode) {
+                const auto python = vztrace::testing::run_process({kPython, program, event});
+                TempDir dir;
+                const auto run = traced({mode}, {program, event}, dir);
+                INFO(run.result.err);
+                CHECK(run.result.out == python.out);
+                CHECK(run.result.out == "caught None\n");
+                const Trace& trace = run.trace;
+                REQUIRE(trace.count(work) == 1);
+                REQUIRE(trace.count(after) == 1);
+                const auto called = trace.named(work).at(0);
+                std::size_t inside = 0;
+                for (const auto& slice : trace.slices) {
+                    if (slice.name != "builtins.len" || slice.ts_ns < called.ts_ns) continue;
+                    ++inside;
+                    CHECK_FALSE(slice.unfinished);
+                    CHECK(slice.end_ns() <= called.end_ns());
+                }
+                // No C function runs when 'c_call' raises; 3.12+ records no start then.
+                const bool started = std::string(event) != "c_call" || kPythonMinor == 11;
+                CHECK(inside == (started ? 1U : 0U));
+                CHECK(trace.named(after).at(0).ts_ns >= called.end_ns());
+                CHECK(trace.nesting_problem().empty());
+            }
+        }
+    }
+}
+
 TEST_CASE("call counts equal a sys.setprofile reference count, under every --hook") {
     // The frame hook (the default) and the mechanism it gives way to record the same calls.
     const char* other = kPythonMinor >= 12 ? "monitoring" : "profile";
