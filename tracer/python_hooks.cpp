@@ -765,7 +765,31 @@ void before_c_exec() {
     finish_now(true);
 }
 
+void before_c_exit() {
+    // As before_c_exec; os._exit has ended the recording already.
+    if (!g_active || g_session == nullptr || ::getpid() != g_session->pid() ||
+        PyGILState_Check() == 0) {
+        return;
+    }
+    finish_now();
+}
+
 }  // namespace vztrace::tracer
+
+// _exit from C: subprocess's child leaves by it when the program's preexec_fn raised (and
+// an extension may too); the child's records were lost, and its root called it killed or
+// crashed. Exported as execve is, below.
+namespace {
+using Exit = void (*)(int);
+const Exit g_real_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "_exit"));
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] [[noreturn]] void _exit(int status) {
+    vztrace::tracer::before_c_exit();
+    if (g_real_exit != nullptr) g_real_exit(status);
+    ::syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
 
 // execve, execv and fexecve from C: os.execv and os.execve call them, and subprocess's
 // child with a preexec_fn (_posixsubprocess forks, runs the function, then execs with no

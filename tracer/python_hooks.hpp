@@ -36,5 +36,8 @@ void end_before_program();
 // goes on if the exec fails; from other C code (subprocess's child after a preexec_fn,
 // which then tries the next path or leaves with _exit) it has ended.
 void before_c_exec();
+// _exit called from C (exported too): this process's recording ends first, when it is
+// recording and holds the GIL (subprocess's child whose preexec_fn raised).
+void before_c_exit();
 
 }  // namespace vztrace::tracer

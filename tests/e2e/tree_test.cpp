@@ -134,6 +134,22 @@ TEST_CASE("a child whose program fails still contributes its trace") {
     CHECK(total(run.calls_by_process("failing")) == 1);
 }
 
+TEST_CASE("a subprocess child whose preexec_fn raised keeps its calls, and is not called killed") {
+    // Before: it left by _exit(255) from C with its records in memory, and its root
+    // reported it killed or crashed.
+    TempDir dir;
+    const auto run = run_tree({tree_script("preexec_raises.py")}, dir);
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "refused: Exception occurred in preexec_fn.\n");
+    CHECK(run.trace.metadata.at("incomplete_pids") == "[]");
+    CHECK(run.trace.metadata.at("missing_pids") == "[]");
+    CHECK(run.trace.processes.size() == 2);
+    CHECK(run.trace.count_prefix("prepare (") == 1);
+    CHECK(run.trace.count_prefix("helper (") == 1);
+    CHECK(run.trace.named("prepare (").at(0).pid != run.trace.named("<module> (").at(0).pid);
+}
+
 TEST_CASE("os._exit called wrongly raises and the recording goes on to the real one") {
     // Before: vztrace ended the recording before os._exit looked at its arguments, and the
     // calls after the TypeError were lost.
