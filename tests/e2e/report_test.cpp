@@ -487,6 +487,24 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
     }
 }
 
+TEST_CASE("report reads JSON that opens with any amount of whitespace") {
+    // Only the first 64 bytes were looked at: JSON indented further in was "not a trace".
+    TempDir dir;
+    dir.write("plain.json", std::string(kVizTracerJson));
+    dir.write("spaced.json", std::string(200, ' ') + "\n\t\r\n" + std::string(kVizTracerJson));
+    dir.write("blank.json", std::string(200, '\n'));
+    const auto plain = run_vztrace({"report", dir.file("plain.json")});
+    REQUIRE(plain.status() == 0);
+    const auto spaced = run_vztrace({"report", dir.file("spaced.json")});
+    INFO(spaced.err);
+    CHECK(spaced.status() == 0);
+    // The same report but for its first line, which names the file.
+    CHECK(spaced.out.substr(spaced.out.find('\n')) == plain.out.substr(plain.out.find('\n')));
+    const auto blank = run_vztrace({"report", dir.file("blank.json")});
+    CHECK(blank.status() == 65);
+    CHECK(std::count(blank.err.begin(), blank.err.end(), '\n') == 1);
+}
+
 TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[perfetto]") {
     TempDir dir;
     const std::string trace = dir.file("whole.pftrace");

@@ -349,12 +349,12 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     // vztrace's own JSON keeps the CLOCK_REALTIME reading its Perfetto traces have (its
     // times are CLOCK_MONOTONIC's too); VizTracer's has none.
     if (result.recorder == "vztrace") {
-        for (const auto& [key, value] : result.recording) {
-            if (key != "realtime_offset_ns") continue;
+        for (const auto& [name, value] : result.recording) {
+            if (name != "realtime_offset_ns") continue;
             std::int64_t offset = 0;
             const char* end = value.data() + value.size();
-            const auto [at, error] = std::from_chars(value.data(), end, offset);
-            if (error == std::errc() && at == end) result.realtime_offset_ns = offset;
+            const auto [at, problem] = std::from_chars(value.data(), end, offset);
+            if (problem == std::errc() && at == end) result.realtime_offset_ns = offset;
         }
     }
     return result;
@@ -472,15 +472,25 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     }
     std::string head, error;
     if (!read_more(fd, path, head, 64, error)) return failed(Status::kUnreadable, error);
-    const auto looks_like_json = [](std::string_view text) {
-        const auto first = text.find_first_not_of(" \t\r\n");
+    constexpr std::string_view kJsonSpace = " \t\r\n";
+    const auto looks_like_json = [kJsonSpace](std::string_view text) {
+        const auto first = text.find_first_not_of(kJsonSpace);
         return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
     };
+    // JSON may open with any amount of whitespace (a pretty-printer's): read on to its first
+    // other byte (a Perfetto trace's first, 0x0a, is a newline too, but never all of 64).
+    while (head.size() >= 64 && head.find_first_not_of(kJsonSpace) == std::string::npos) {
+        const std::size_t before = head.size();
+        if (!read_more(fd, path, head, before + (std::size_t{1} << 16), error)) {
+            return failed(Status::kUnreadable, error);
+        }
+        if (head.size() == before) break;
+    }
     if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
         static_cast<unsigned char>(head[1]) == 0x8b) {
         std::string text;
         if (!gunzip(fd, path, head, text, error)) return failed(Status::kDamaged, error);
-        if (looks_like_json(std::string_view(text).substr(0, 64))) {
+        if (looks_like_json(text)) {
             return read_json(path, std::move(text), "json.gz", visitor);
         }
         if (looks_like_perfetto(std::string_view(text).substr(0, 64))) {
