@@ -327,6 +327,47 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
     }
 }
 
+TEST_CASE("export and combine keep the flag of the calls a trace has unfinished") {
+    // The flag (a call still running when SIGTERM ended the program, closed at that moment)
+    // was dropped: such calls came out as if they had ended there.
+    TempDir dir;
+    const auto unfinished = [](const Trace& trace) {
+        std::vector<std::string> names;
+        for (const auto& slice : trace.slices) {
+            if (slice.unfinished) names.push_back(slice.name);
+        }
+        std::sort(names.begin(), names.end());
+        return names;
+    };
+    for (const char* recorded : {"run.pftrace", "run.json"}) {
+        const std::string source = dir.file(recorded);
+        REQUIRE(run_vztrace({"--quiet", "-o", source, script("tree/sigterm_self.py")}).status() ==
+                -15);
+        const auto expected = unfinished(load_trace(source));
+        REQUIRE(expected.size() >= 3);  // <module>, outer, doomed (and posix.kill)
+        for (const char* exported : {"e.json", "e.pftrace"}) {
+            DYNAMIC_SECTION(recorded << " exported to " << exported) {
+                const std::string out = dir.file(exported);
+                const auto result = run_vztrace({"export", source, "-o", out});
+                INFO(result.err);
+                REQUIRE(result.status() == 0);
+                CHECK(unfinished(load_trace(out)) == expected);
+                // Only the flag: no call is said to have arguments left out.
+                CHECK(result.err.find("argument") == std::string::npos);
+            }
+        }
+        DYNAMIC_SECTION(recorded << " combined") {
+            const std::string other = dir.file("fib5.pftrace");
+            REQUIRE(run_vztrace({"--quiet", "-o", other, script("fib5.py")}).status() == 0);
+            const std::string out = dir.file("c.pftrace");
+            const auto result = run_vztrace({"combine", source, other, "-o", out});
+            INFO(result.err);
+            REQUIRE(result.status() == 0);
+            CHECK(unfinished(load_trace(out)) == expected);
+        }
+    }
+}
+
 TEST_CASE("every JSON vztrace writes is UTF-8, whatever the bytes of the program's name") {
     // The process name comes from argv, which may hold any bytes: written raw, it made the
     // recorded JSON, export's and report's invalid, and report itself refused them.

@@ -122,7 +122,11 @@ CallReadResult read_perfetto(const std::string& path, int fd, std::string_view h
     CallReadResult result;
     reader.on_slice = [&](const DecodedSlice& slice) {
         if (slice.args != nullptr && !slice.args->empty()) ++result.calls_with_args;
-        visitor.end(slice.track_uuid, slice.end_ns);
+        if (slice.unfinished) {
+            visitor.end_unfinished(slice.track_uuid, slice.end_ns);
+        } else {
+            visitor.end(slice.track_uuid, slice.end_ns);
+        }
     };
     reader.on_instant = [&](const DecodedInstant&) { ++result.instants; };
     reader.on_counter = [&](const DecodedCounter&) { ++result.counter_values; };
@@ -167,6 +171,7 @@ struct JsonCall {
     std::int64_t begin_ns;
     std::int64_t end_ns;
     std::uint32_t name;
+    bool unfinished = false;    // "args": {"unfinished": true}, or a B never ended
     std::uint32_t written = 0;  // its place in the file, among its thread's calls
 };
 
@@ -246,7 +251,8 @@ struct JsonEvents {
             if (event.has_args) ++calls_with_args;
             const std::int64_t begin = micros_to_ns(event.ts);
             const double dur = event.has_dur ? event.dur : 0;
-            thread.calls.push_back(JsonCall{begin, begin + micros_to_ns(dur), name_id(name)});
+            thread.calls.push_back(
+                JsonCall{begin, begin + micros_to_ns(dur), name_id(name), event.unfinished});
             thread.last_ns = std::max(thread.last_ns, thread.calls.back().end_ns);
         } else if (phase == "B") {
             thread.open.push_back({micros_to_ns(event.ts), name_id(name), event.has_args});
@@ -254,7 +260,8 @@ struct JsonEvents {
             const auto [begin, id, with_args] = thread.open.back();
             thread.open.pop_back();
             if (with_args || event.has_args) ++calls_with_args;
-            thread.calls.push_back(JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id});
+            thread.calls.push_back(
+                JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id, event.unfinished});
         }
     }
 
@@ -309,7 +316,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
             const auto [begin, id, with_args] = thread.open.back();
             thread.open.pop_back();
             if (with_args) ++events.calls_with_args;
-            thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id});
+            thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id, true});
         }
         // Parents before children: by begin, the longer first, and of calls with the same
         // begin and end, the one written later (a complete event is written as its call
@@ -324,20 +331,30 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
                       if (a.end_ns != b.end_ns) return a.end_ns > b.end_ns;
                       return a.written > b.written;
                   });
-        std::vector<std::int64_t> ends;  // of the open calls
-        for (const JsonCall& call : thread.calls) {
-            while (!ends.empty() && ends.back() <= call.begin_ns) {
-                visitor.end(key, ends.back());
-                ends.pop_back();
+        struct End {
+            std::int64_t ns;
+            bool unfinished;
+        };
+        std::vector<End> ends;  // of the open calls
+        const auto end_innermost = [&] {
+            if (ends.back().unfinished) {
+                visitor.end_unfinished(key, ends.back().ns);
+            } else {
+                visitor.end(key, ends.back().ns);
             }
+            ends.pop_back();
+        };
+        for (const JsonCall& call : thread.calls) {
+            while (!ends.empty() && ends.back().ns <= call.begin_ns) end_innermost();
             visitor.begin(key, names[call.name], call.begin_ns);
             // A call that overlaps the end of the one it began in ends with it.
-            ends.push_back(ends.empty() ? call.end_ns : std::min(call.end_ns, ends.back()));
+            if (ends.empty() || call.end_ns <= ends.back().ns) {
+                ends.push_back({call.end_ns, call.unfinished});
+            } else {
+                ends.push_back({ends.back().ns, call.unfinished});
+            }
         }
-        while (!ends.empty()) {
-            visitor.end(key, ends.back());
-            ends.pop_back();
-        }
+        while (!ends.empty()) end_innermost();
     }
     CallReadResult result;
     result.format = format;

@@ -22,6 +22,9 @@ class CallVisitor {
                         std::string_view process_name, std::string_view thread_name) = 0;
     virtual void begin(std::uint64_t thread, std::string_view name, std::int64_t ns) = 0;
     virtual void end(std::uint64_t thread, std::int64_t ns) = 0;
+    // The end of a call the trace flags unfinished (it was still running when its process
+    // or the recording ended, and ends at the last moment known).
+    virtual void end_unfinished(std::uint64_t thread, std::int64_t ns) { end(thread, ns); }
 
  protected:
     ~CallVisitor() = default;

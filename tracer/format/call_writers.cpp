@@ -21,14 +21,14 @@ std::string json_text(std::string_view text) {
     return out;
 }
 
-// Walks a thread's calls: `on_end(name, begin_ns, end_ns, stack)` at each end, with the
-// names of the calls still open around it (outermost first).
+// Walks a thread's calls: `on_end(name, begin_ns, end_ns, stack, unfinished)` at each end,
+// with the names of the calls still open around it (outermost first).
 template <typename OnEnd>
 void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
     std::vector<std::pair<std::uint32_t, std::int64_t>> open;
     std::vector<std::uint32_t> stack;
     for (const CallLog::Event& event : thread.events) {
-        if (event.name != CallLog::kEnd) {
+        if (!CallLog::is_end(event.name)) {
             open.emplace_back(event.name, event.ns);
             stack.push_back(event.name);
             continue;
@@ -37,7 +37,8 @@ void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
         const auto [name, begin] = open.back();
         open.pop_back();
         stack.pop_back();
-        on_end(name, begin, std::max(event.ns, begin), stack);
+        on_end(name, begin, std::max(event.ns, begin), stack,
+               event.name == CallLog::kEndUnfinished);
     }
 }
 
@@ -69,11 +70,12 @@ bool write_json(const CallLog& calls, const WriteBytes& write) {
     text.clear();
     for (const CallLog::Thread* thread : calls.threads()) {
         walk(*thread, [&](std::uint32_t name, std::int64_t begin, std::int64_t end,
-                          const std::vector<std::uint32_t>&) {
+                          const std::vector<std::uint32_t>&, bool unfinished) {
             add(fmt::format(R"({{"ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, )"
-                            R"("name": {}}})",
+                            R"("name": {}{}}})",
                             thread->pid, thread->tid, micros_text(begin), micros_text(end - begin),
-                            json_text(calls.name(name))));
+                            json_text(calls.name(name)),
+                            unfinished ? R"(, "args": {"unfinished": true})" : ""));
             if (text.size() > (std::size_t{1} << 20)) {
                 ok = ok && write(text);
                 text.clear();
@@ -110,7 +112,7 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
         for (const CallLog::Event& event : thread->events) {
             // speedscope wants times that never go back.
             last = std::max(last, event.ns);
-            if (event.name != CallLog::kEnd) {
+            if (!CallLog::is_end(event.name)) {
                 open.push_back(event.name);
                 events += fmt::format("{}{{\"type\": \"O\", \"frame\": {}, \"at\": {}}}",
                                       events.empty() ? "" : ", ", event.name, last - start);
@@ -154,7 +156,7 @@ bool write_folded(const CallLog& calls, const WriteBytes& write) {
         std::vector<std::int64_t> begins;
         std::vector<std::uint32_t> names;
         for (const CallLog::Event& event : thread->events) {
-            if (event.name != CallLog::kEnd) {
+            if (!CallLog::is_end(event.name)) {
                 names.push_back(event.name);
                 begins.push_back(event.ns);
                 child.push_back(0);
@@ -319,7 +321,7 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
             return (std::uint64_t{caller} << 32) | callee;
         };
         for (const CallLog::Event& event : thread->events) {
-            if (event.name != CallLog::kEnd) {
+            if (!CallLog::is_end(event.name)) {
                 if (!names.empty()) ++pairs_open[pair(names.back(), event.name)];
                 names.push_back(event.name);
                 begins.push_back(event.ns);
@@ -421,11 +423,18 @@ bool write_perfetto(std::span<const CallSource> sources,
             records.clear();
             std::vector<std::uint32_t> open;
             for (const CallLog::Event& event : thread->events) {
-                if (event.name != CallLog::kEnd) {
+                if (!CallLog::is_end(event.name)) {
                     open.push_back(event.name);
                     records.push_back(Record{at(event.ns), event.name, EventKind::kEnter});
-                } else if (!open.empty()) {
+                } else if (open.empty()) {
+                    continue;
+                } else if (event.name == CallLog::kEnd) {
                     records.push_back(Record{at(event.ns), open.back(), EventKind::kExit});
+                    open.pop_back();
+                } else {  // flagged as the recording flags it
+                    sequence.encode(records, to_ns, symbols, buffer);
+                    records.clear();
+                    sequence.end_unfinished(static_cast<std::int64_t>(at(event.ns)), buffer);
                     open.pop_back();
                 }
             }

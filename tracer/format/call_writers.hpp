@@ -27,9 +27,11 @@ class CallLog final : public CallVisitor {
  public:
     struct Event {
         std::int64_t ns;
-        std::uint32_t name;  // kEnd for an end
+        std::uint32_t name;  // kEnd (or kEndUnfinished) for an end
     };
     static constexpr std::uint32_t kEnd = 0xFFFFFFFFU;
+    static constexpr std::uint32_t kEndUnfinished = 0xFFFFFFFEU;  // a call flagged unfinished
+    static bool is_end(std::uint32_t name) { return name >= kEndUnfinished; }
     struct Thread {
         std::int64_t pid = 0;
         std::int64_t tid = 0;
@@ -51,6 +53,9 @@ class CallLog final : public CallVisitor {
     }
     void end(std::uint64_t key, std::int64_t ns) override {
         threads_[key].events.push_back(Event{ns, kEnd});
+    }
+    void end_unfinished(std::uint64_t key, std::int64_t ns) override {
+        threads_[key].events.push_back(Event{ns, kEndUnfinished});
     }
 
     // Threads in pid, tid order.

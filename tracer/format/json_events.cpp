@@ -73,7 +73,11 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
         event.has_dur = element["dur"].get(value) == simdjson::SUCCESS &&
                         number_of(value, event.dur) && std::isfinite(event.dur) && event.dur >= 0;
         simdjson::dom::object args;
-        event.has_args = element["args"].get(args) == simdjson::SUCCESS && args.size() > 0;
+        if (element["args"].get(args) == simdjson::SUCCESS) {
+            bool flag = false;
+            event.unfinished = args["unfinished"].get(flag) == simdjson::SUCCESS && flag;
+            event.has_args = args.size() > (event.unfinished ? 1U : 0U);
+        }
         set_strings(event, phase, name, label);
         callback(context, &event);
     }

@@ -27,9 +27,11 @@ struct VztraceJsonEvent {
     std::int64_t tid;
     double ts;  // microseconds
     double dur;
-    bool has_ts;    // a finite number
-    bool has_dur;   // a number (negative or not finite counts as absent)
-    bool has_args;  // "args" is an object with something in it (a call's arguments, result)
+    bool has_ts;      // a finite number
+    bool has_dur;     // a number (negative or not finite counts as absent)
+    bool has_args;    // "args" is an object with something in it (a call's arguments, result)
+                      // besides the flag below
+    bool unfinished;  // "args"."unfinished" is true: vztrace's mark of a call cut short
     // A member of the trace's top-level "vztrace_metadata" or "viztracer_metadata" object,
     // not an event: `phase` is that object's name, `name` the member's key and `label` its
     // value (a string's text; a number, a boolean or an array as JSON).

@@ -147,6 +147,12 @@ bool PerfettoSequence::unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out) 
     return true;
 }
 
+void PerfettoSequence::end_unfinished(std::int64_t ns, ByteBuffer& out) {
+    if (open_.empty()) return;
+    open_.pop_back();
+    write_flagged_end(ns, out);
+}
+
 void PerfettoSequence::close_open_calls(std::int64_t end_ns, ByteBuffer& out) {
     while (!open_.empty()) {
         open_.pop_back();

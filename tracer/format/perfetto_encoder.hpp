@@ -65,6 +65,9 @@ class PerfettoSequence {
     // Ends every call still open at `end_ns`, each flagged unfinished (innermost first),
     // and every slice still open on a named track.
     void close_open_calls(std::int64_t end_ns, ByteBuffer& out);
+    // Ends the innermost open call at `ns`, flagged unfinished (a call a trace being
+    // rewritten had so: export, combine). Nothing when none is open.
+    void end_unfinished(std::int64_t ns, ByteBuffer& out);
 
     // A call that was open when an earlier part of the recording was cut (ring mode):
     // begun at `at_ns` and flagged, so what follows nests under it.
