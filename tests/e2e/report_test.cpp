@@ -505,6 +505,18 @@ TEST_CASE("report reads JSON that opens with any amount of whitespace") {
     CHECK(std::count(blank.err.begin(), blank.err.end(), '\n') == 1);
 }
 
+TEST_CASE("report spans a JSON trace whose times are all before 0 from its first to its last") {
+    // The span was measured to 0, not to the last end: 5 ms here instead of 3.
+    TempDir dir;
+    dir.write("negative.json", R"({"traceEvents": [
+        {"ph": "X", "pid": 1, "tid": 1, "ts": -5000, "dur": 1000, "name": "f"},
+        {"ph": "X", "pid": 1, "tid": 1, "ts": -3000, "dur": 1000, "name": "g"}]})");
+    const auto result = run_vztrace({"report", dir.file("negative.json")});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    CHECK(result.out.find("2 calls in 1 thread of 1 process, over 3.000 ms") != std::string::npos);
+}
+
 TEST_CASE("report reads a trace cut short by a killed writer, and says so", "[perfetto]") {
     TempDir dir;
     const std::string trace = dir.file("whole.pftrace");

@@ -40,7 +40,7 @@ void CallStats::end(std::uint64_t thread, std::int64_t ns) {
     totals.max_ns = std::max(totals.max_ns, duration);
     if (!state.stack.empty()) state.stack.back().child_ns += duration;
     ++calls_;
-    last_ns_ = std::max(last_ns_, ns);
+    last_ns_ = calls_ == 1 ? ns : std::max(last_ns_, ns);  // times may be negative (JSON)
 }
 
 std::size_t CallStats::thread_count() const {
