@@ -113,8 +113,11 @@ void write_recording(Ending ending) {
         g_session->abandon();
         return;
     }
-    const bool exec = ending == Ending::kExec;
-    if (!g_session->finish(g_stop_ticks, exec, exec && g_exec_depth > 0)) g_trace_failed = true;
+    Session::Ending finishing = Session::Ending::kEnd;
+    if (ending == Ending::kExec) {
+        finishing = g_exec_depth > 0 ? Session::Ending::kExecMayFail : Session::Ending::kExec;
+    }
+    if (!g_session->finish(g_stop_ticks, finishing)) g_trace_failed = true;
 }
 
 // The recording is written by one thread only; one that comes second waits for the first
@@ -178,8 +181,11 @@ void resume_after_failed_exec() {
     if (g_session == nullptr || ::getpid() != g_session->pid() || g_active || g_trace_failed) {
         return;
     }
-    if (!g_session->resume_after_exec()) return;
-    signals::recording_resumed();
+    const bool resumed = g_session->resume_after_exec();
+    // Also a root whose recording has ended: its trace is still to be written, by a
+    // terminating signal too.
+    if (!g_session->finished()) signals::recording_resumed();
+    if (!resumed) return;
     g_stop_ticks = 0;
     g_active = true;
 }
@@ -755,23 +761,22 @@ void end_before_program() {
     g_session->abandon();
 }
 
+namespace {
+// Whether a C exec or _exit is to end the recording: only one of this very process that is
+// still going (os._exit's stand-in has ended it already), with the GIL; not a vfork child
+// of it (the parent's memory, another pid).
+bool recording_here() {
+    return g_active && g_session != nullptr && ::getpid() == g_session->pid() &&
+           PyGILState_Check() != 0;
+}
+}  // namespace
+
 void before_c_exec() {
-    // Only a recording of this very process, with the GIL: not a vfork child of it (the
-    // parent's memory, another pid), nor after os.exec*'s own audit event ended it.
-    if (!g_active || g_session == nullptr || ::getpid() != g_session->pid() ||
-        PyGILState_Check() == 0) {
-        return;
-    }
-    finish_now(true);
+    if (recording_here()) finish_now(true);
 }
 
 void before_c_exit() {
-    // As before_c_exec; os._exit has ended the recording already.
-    if (!g_active || g_session == nullptr || ::getpid() != g_session->pid() ||
-        PyGILState_Check() == 0) {
-        return;
-    }
-    finish_now();
+    if (recording_here()) finish_now();
 }
 
 }  // namespace vztrace::tracer
@@ -804,14 +809,22 @@ const Execve g_real_execve = reinterpret_cast<Execve>(::dlsym(RTLD_NEXT, "execve
 const Fexecve g_real_fexecve = reinterpret_cast<Fexecve>(::dlsym(RTLD_NEXT, "fexecve"));
 }  // namespace
 
-extern "C" [[gnu::visibility("default")]] int execve(const char* path, char* const argv[],
-                                                     char* const envp[]) {
+namespace {
+// libc's exec of `target` (a path or a descriptor), once the recording has ended.
+template <typename Exec, typename Target>
+int exec_recorded(Exec real, Target target, char* const argv[], char* const envp[]) {
     vztrace::tracer::before_c_exec();
-    if (g_real_execve == nullptr) {
+    if (real == nullptr) {
         errno = ENOSYS;
         return -1;
     }
-    return g_real_execve(path, argv, envp);
+    return real(target, argv, envp);
+}
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] int execve(const char* path, char* const argv[],
+                                                     char* const envp[]) {
+    return exec_recorded(g_real_execve, path, argv, envp);
 }
 
 extern "C" [[gnu::visibility("default")]] int execv(const char* path, char* const argv[]) {
@@ -821,10 +834,5 @@ extern "C" [[gnu::visibility("default")]] int execv(const char* path, char* cons
 // os.execve(fd, ...): libc's fexecve does not go through execve.
 extern "C" [[gnu::visibility("default")]] int fexecve(int fd, char* const argv[],
                                                       char* const envp[]) {
-    vztrace::tracer::before_c_exec();
-    if (g_real_fexecve == nullptr) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return g_real_fexecve(fd, argv, envp);
+    return exec_recorded(g_real_fexecve, fd, argv, envp);
 }

@@ -350,8 +350,9 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> Session::subinterpreters(
     return created;
 }
 
-bool Session::finish(std::uint64_t end_ticks, bool before_exec, bool resumable) {
+bool Session::finish(std::uint64_t end_ticks, Ending ending) {
     if (finished_) return finish_result_;
+    const bool before_exec = ending != Ending::kEnd;
     finished_ = true;
     exec_part_by_root_.reset();
     // A root's children find it by its entry until it has collected them; an image about
@@ -366,9 +367,13 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec, bool resumable) 
     finish_started_ = std::chrono::steady_clock::now();
     const std::vector<ThreadBuffer*> all = buffers();
     // Only a part in the parts directory can be taken back; an own file is the user's.
-    resumable = resumable && before_exec && !plan_.parts_dir.empty() &&
-                (plan_.role == ProcessRole::kRoot || plan_.role == ProcessRole::kChild);
-    const bool stream_ok = writer_->finish(all, end_ticks, process_name_, resumable);
+    const bool resumable = ending == Ending::kExecMayFail && !plan_.parts_dir.empty() &&
+                           (plan_.role == ProcessRole::kRoot || plan_.role == ProcessRole::kChild);
+    // What went to a device or a pipe at -o cannot: the writer keeps nothing to go on with,
+    // and resume_after_exec() says why.
+    const bool stream_ok =
+        ended_before_exec_ || writer_->finish(all, end_ticks, process_name_,
+                                              resumable && stream_->reopens_for_each_write());
     ProcessRole role = plan_.role;
     if (before_exec && role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
         mark_started(plan_.parts_dir, pid_, nonce_);
@@ -391,7 +396,13 @@ bool Session::finish(std::uint64_t end_ticks, bool before_exec, bool resumable) 
             // there already), and the device or pipe stays where it is.
             const std::string stream = stream_path(plan_.parts_dir, pid_, nonce_);
             std::string error = stream_ok ? std::string() : writer_->error();
-            if (stream_->path() == stream || !stream_->reopens_for_each_write()) {
+            if (resumable && !stream_->reopens_for_each_write()) {
+                // A device or a pipe at -o keeps its descriptor (closed by the exec): should
+                // the exec fail, the root still appends its children's parts there.
+                if (!create_empty(stream) && error.empty()) {
+                    error = fmt::format("cannot write '{}': {}", stream, std::strerror(errno));
+                }
+            } else if (stream_->path() == stream || !stream_->reopens_for_each_write()) {
                 if (!stream_->commit()) {
                     if (error.empty()) error = stream_->error();
                 } else if (stream_->path() != stream && !create_empty(stream) && error.empty()) {
@@ -446,21 +457,26 @@ bool Session::resume_after_exec() {
     if (!exec_part_by_root_ || !writer_) return false;
     const bool by_root = *exec_part_by_root_;
     exec_part_by_root_.reset();
-    if (!writer_->resume()) {
+    const bool resumed = writer_->resume();
+    if (!resumed) {
         // What went to a device or a pipe at -o cannot be taken back.
         const std::string why =
             writer_->failed() ? writer_->error() : "the trace goes to a device or a pipe";
         say("vztrace: error: process %d: an exec failed and the recording cannot go on (%s): "
             "the calls after it are not in the trace\n",
             static_cast<int>(pid_), why.c_str());
-        return false;
+        if (!by_root) return false;  // a child's part stays as it is, complete
+        // The root's recording has ended, but its trace is still to be written at its end,
+        // with its children's parts and the metadata, onto what its stream holds.
+        ended_before_exec_ = true;
+        ::unlink(stream_path(plan_.parts_dir, pid_, nonce_).c_str());
     }
     // The next image would have read these: the part is this image's again.
     ::unlink(part_path(plan_.parts_dir, pid_, nonce_).c_str());
     if (by_root) ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
     finished_ = false;
     finish_result_ = true;
-    return true;
+    return resumed;
 }
 
 void Session::set_process_name(std::string_view name) { process_name_ = format::valid_utf8(name); }

@@ -92,15 +92,19 @@ class Session {
     // parts of its children) and prints the one-line summary unless quiet; a child leaves
     // its part. Calls still open are closed at `end_ticks`. Returns false if the trace
     // could not be written (the reason is printed). Runs once; later calls return the
-    // first result. `before_exec`: the process becomes another program, which (when it is
-    // vztrace) goes on recording, so even the root only leaves a part; `resumable` too:
-    // the exec may yet fail (resume_after_exec).
-    bool finish(std::uint64_t end_ticks, bool before_exec = false, bool resumable = false);
+    // first result. Before an exec the process becomes another program, which (when it is
+    // vztrace) goes on recording, so even the root only leaves a part; an exec that may yet
+    // fail leaves one that can be taken back (resume_after_exec).
+    enum class Ending { kEnd, kExec, kExecMayFail };
+    bool finish(std::uint64_t end_ticks, Ending ending = Ending::kEnd);
 
     // The exec that a resumable finish() came before failed: its part is taken back and the
     // recording goes on, as if it had never ended. False when it cannot (said on stderr,
-    // unless there was nothing to take back): the part stays, and the recording ended.
+    // unless there was nothing to take back): the recording has ended; a child's part stays,
+    // and a root (writing to a device or a pipe) still writes its tree's trace at its end
+    // (finished() is false again).
     bool resume_after_exec();
+    bool finished() const { return finished_; }
 
     // Ends the recording with nothing written: the program never began (python could not
     // find it, or ended while reading its configuration: -V, --help, a bad -X), so the
@@ -147,6 +151,9 @@ class Session {
     // Set by a resumable finish() that left a part for the next image: whether the root
     // left it (in the place of a child, with a started marker of its own).
     std::optional<bool> exec_part_by_root_;
+    // A root whose recording ended before an exec that failed, and could not go on: its
+    // stream is complete, its tree's trace is yet to be written.
+    bool ended_before_exec_ = false;
     ClockAnchor start_anchor_;
     SymbolTable symbols_;
     PauseWindows pauses_;

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "e2e/e2e.hpp"
 
@@ -195,18 +196,24 @@ TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec"
     CHECK(run.trace.named("before_exec (").at(0).pid == run.trace.named("after_exec (").at(0).pid);
 }
 
-TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe where it is") {
-    // Before: the exec moved the pipe into the parts directory (and a device such as
-    // /dev/null too: copied, then removed, from another file system), and the next image
-    // wrote a regular file in its place.
-    TempDir dir;
+namespace {
+
+// vztrace writing its trace to a fifo at -o: what a reader got from it, and vztrace's result.
+struct PipedRun {
+    vztrace::testing::ProcessResult result;
+    std::string bytes;
+    bool still_fifo = false;
+};
+
+PipedRun run_into_fifo(const TempDir& dir, const std::vector<std::string>& args,
+                       const RunOptions& options = {}) {
     const std::string fifo = dir.file("trace.pftrace");
     REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
     // Open for reading and writing: vztrace's opening never blocks, and the reader sees no
-    // end of file between the two images.
+    // end of file between two images of one process.
     const int fd = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     REQUIRE(fd >= 0);
-    std::string bytes;
+    PipedRun run;
     std::atomic<bool> ended{false};
     std::thread reader([&] {
         char block[1 << 16];
@@ -215,27 +222,68 @@ TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe w
             ::poll(&ready, 1, 100);
             const ssize_t n = ::read(fd, block, sizeof block);
             if (n > 0) {
-                bytes.append(block, static_cast<std::size_t>(n));
+                run.bytes.append(block, static_cast<std::size_t>(n));
             } else if (ended.load()) {
                 return;  // vztrace has ended and the pipe is empty: it is all read
             }
         }
     });
-    const auto result = run_vztrace({"--quiet", "-o", fifo, tree_script("exec_self.py")});
+    std::vector<std::string> command = {"--quiet", "-o", fifo};
+    command.insert(command.end(), args.begin(), args.end());
+    run.result = run_vztrace(command, options);
     ended.store(true);
     reader.join();
     ::close(fd);
-    INFO(result.err);
-    CHECK(result.status() == 0);
-    CHECK(result.out == "after exec\n");
     struct stat st {};
-    REQUIRE(::stat(fifo.c_str(), &st) == 0);
-    CHECK(S_ISFIFO(st.st_mode));
-    std::ofstream(dir.file("read.pftrace"), std::ios::binary) << bytes;
+    run.still_fifo = ::stat(fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+    return run;
+}
+
+}  // namespace
+
+TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe where it is") {
+    // Before: the exec moved the pipe into the parts directory (and a device such as
+    // /dev/null too: copied, then removed, from another file system), and the next image
+    // wrote a regular file in its place.
+    TempDir dir;
+    const PipedRun run = run_into_fifo(dir, {tree_script("exec_self.py")});
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "after exec\n");
+    CHECK(run.still_fifo);
+    std::ofstream(dir.file("read.pftrace"), std::ios::binary) << run.bytes;
     const Trace trace = load_trace(dir.file("read.pftrace"));
     CHECK(trace.count_prefix("before_exec (") == 1);
     CHECK(trace.count_prefix("after_exec (") == 1);
     CHECK(trace.processes.size() == 1);  // one pid, two images
+}
+
+TEST_CASE("a root writing its trace to a pipe whose exec fails still writes its whole tree") {
+    // Before: the root had become a child of its next image, which never came: its forked
+    // child's calls and the metadata were not written, and the parts directory was left.
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const PipedRun run = run_into_fifo(dir, {tree_script("exec_fails_forked.py")}, options);
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "FileNotFoundError\n");
+    CHECK(run.still_fifo);
+    // Said once; the recording ended at the exec (a pipe's bytes cannot be taken back).
+    const std::string said = "an exec failed and the recording cannot go on";
+    const std::size_t at = run.result.err.find(said);
+    CHECK(at != std::string::npos);
+    CHECK(run.result.err.find(said, at + 1) == std::string::npos);
+    std::ofstream(dir.file("read.pftrace"), std::ios::binary) << run.bytes;
+    const Trace trace = load_trace(dir.file("read.pftrace"));
+    CHECK(trace.count_prefix("before (") == 1);
+    CHECK(trace.count_prefix("in_child (") == 1);
+    CHECK(trace.count_prefix("after (") == 0);
+    CHECK(trace.processes.size() == 2);
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+    CHECK(trace.metadata.at("incomplete_pids") == "[]");
+    check_no_parts_left(tmp);
 }
 
 TEST_CASE("os.execve of a descriptor (fexecve) keeps the calls before and after the exec") {
