@@ -117,6 +117,49 @@ void export_settings(const TraceSettings& settings) {
 
 }  // namespace
 
+namespace {
+
+// A new private directory for the parts of a tree (or of one process's images), under
+// $TMPDIR; empty, with `error` set, when it cannot be made.
+std::string make_parts_dir(pid_t self, std::string& error) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        fmt::format("{}/vztrace-{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
+    if (::mkdtemp(pattern.data()) == nullptr) {
+        error = fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
+                            pattern, std::strerror(errno));
+        return {};
+    }
+    return pattern;
+}
+
+// A parts directory named for process `self` by one of its images (made by
+// make_parts_dir): an earlier image of this process left its part there.
+bool parts_dir_of(const std::string& dir, pid_t self) {
+    return !dir.empty() &&
+           fs::path(dir).filename().string().starts_with(fmt::format("vztrace-{}-", self)) &&
+           fs::is_directory(dir);
+}
+
+}  // namespace
+
+bool keep_parts_for_next_image(TreePlan& plan) {
+    if (plan.role != ProcessRole::kOwnFile) return !plan.parts_dir.empty();
+    if (plan.parts_dir.empty()) {
+        std::string ignored;
+        plan.parts_dir = make_parts_dir(::getpid(), ignored);
+        if (plan.parts_dir.empty()) return false;
+    }
+    // The next image's sequence ids follow this one's, and its bytes count after them.
+    const TreeCounters& own = tree_counters("");
+    TreeCounters& shared = tree_counters(plan.parts_dir);
+    if (own.sequences.load() > shared.sequences.load()) shared.sequences.store(own.sequences);
+    if (own.bytes.load() > shared.bytes.load()) shared.bytes.store(own.bytes);
+    // The next image has the same pid and start time, whatever its environment.
+    register_root(default_registry_dir(), {std::string(kPartsDir) + "=" + plan.parts_dir});
+    return true;
+}
+
 std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     const pid_t self = ::getpid();
     const char* root_env = std::getenv(kRootPid);
@@ -139,6 +182,18 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
         if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
         export_settings(settings);
+        // An image that an earlier one of this process exec'd: that one's part is kept in
+        // the directory its entry names (see keep_parts_for_next_image).
+        if (const auto earlier = take_own_entry(default_registry_dir())) {
+            const std::string key = std::string(kPartsDir) + "=";
+            for (const std::string& variable : *earlier) {
+                if (!variable.starts_with(key)) continue;
+                if (parts_dir_of(variable.substr(key.size()), self)) {
+                    plan.parts_dir = variable.substr(key.size());
+                    plan.continued = true;
+                }
+            }
+        }
         if (!is_child) register_root(default_registry_dir());
         return check_writable_dir(plan.output, plan.output);
     }
@@ -160,25 +215,18 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     }
     ::setenv(kRootPid, std::to_string(self).c_str(), 1);
     ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
-    if (settings.ignore_multiprocess) {
-        ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
-        register_root(default_registry_dir());
-        return {};
-    }
+    // Children are not traced with --ignore-multiprocess, but the root's own images are:
+    // the directory keeps the part of one that execs.
+    if (settings.ignore_multiprocess) ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
     // A root that exec'd itself keeps its directory: its earlier image's part is there.
     const char* parts = std::getenv(kPartsDir);
     if (root == self && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {
         plan.parts_dir = parts;
         plan.continued = true;
     } else {
-        const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX",
-                                          tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
-        if (::mkdtemp(pattern.data()) == nullptr) {
-            return fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
-                               pattern, std::strerror(errno));
-        }
-        plan.parts_dir = pattern;
+        std::string error;
+        plan.parts_dir = make_parts_dir(self, error);
+        if (plan.parts_dir.empty()) return error;
         ::setenv(kPartsDir, plan.parts_dir.c_str(), 1);
     }
     export_settings(settings);
@@ -190,9 +238,14 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) 
     TreePlan child = parent;
     switch (parent.role) {
         case ProcessRole::kRoot:
-            child.role = parent.parts_dir.empty() ? ProcessRole::kUntraced : ProcessRole::kChild;
+            child.role = parent.parts_dir.empty() || settings.ignore_multiprocess
+                             ? ProcessRole::kUntraced
+                             : ProcessRole::kChild;
+            child.continued = false;
             break;
         case ProcessRole::kOwnFile:
+            child.parts_dir.clear();  // its parent's images', if any
+            child.continued = false;
             child.output = with_pid(
                 absolute(settings.output),
                 settings.output_dir.empty() ? "" : absolute(settings.output_dir), ::getpid());

@@ -28,15 +28,21 @@ enum class ProcessRole {
 
 struct TreePlan {
     ProcessRole role = ProcessRole::kRoot;
-    std::string parts_dir;   // kRoot (unless --ignore-multiprocess) and kChild
-    std::string output;      // the file this process writes (kRoot, kOwnFile)
-    bool continued = false;  // kRoot: an image exec'd by the root, whose earlier part counts
+    std::string parts_dir;  // kRoot and kChild; kOwnFile once an image of it execs
+    std::string output;     // the file this process writes (kRoot, kOwnFile)
+    bool continued =
+        false;  // kRoot, kOwnFile: an image exec'd by an earlier one, whose part counts
 };
 
 // Reads the VZTRACE_* environment to find this process's place in the tree, and sets the
 // environment its children will inherit. Returns an error message (empty when fine), e.g.
 // for an output directory that cannot be written.
 std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan);
+
+// Before an exec: whether the part of this image can be left in a parts directory for the
+// next (a root's and a child's always; a process writing its own file gets a directory of
+// its own, which its entry in the roots' registry names for the next image).
+bool keep_parts_for_next_image(TreePlan& plan);
 
 // The plan of a child forked from a process whose plan was `parent`.
 TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings);

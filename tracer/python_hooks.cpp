@@ -107,8 +107,8 @@ enum class Ending { kProgramEnded, kEarly, kExec };
 // this process would write the user's file. Needs no interpreter.
 void write_recording(Ending ending) {
     const ProcessRole role = g_session->plan().role;
-    const bool own_file = role == ProcessRole::kOwnFile ||
-                          (role == ProcessRole::kRoot && !g_session->plan().continued);
+    const bool own_file = (role == ProcessRole::kOwnFile || role == ProcessRole::kRoot) &&
+                          !g_session->plan().continued;
     if (!g_target_started && own_file && ending == Ending::kProgramEnded) {
         g_session->abandon();
         return;

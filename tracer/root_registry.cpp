@@ -150,16 +150,27 @@ std::string default_registry_dir() {
     return fmt::format("/tmp/vztrace-roots-{}", ::geteuid());
 }
 
-void register_root(const std::string& registry) {
+void register_root(const std::string& registry, const std::vector<std::string>& also) {
     const pid_t self = ::getpid();
     const std::optional<ProcessIds> ids = read_ids(self);
     if (!ids || !private_dir(registry, true)) return;
     std::string content;
+    const auto overridden = [&also](std::string_view variable) {
+        const std::string_view name = variable.substr(0, variable.find('=') + 1);
+        for (const std::string& added : also) {
+            if (added.starts_with(name)) return true;
+        }
+        return false;
+    };
     for (char** variable = environ; *variable != nullptr; ++variable) {
-        if (std::string_view(*variable).starts_with(kPrefix)) {
+        if (std::string_view(*variable).starts_with(kPrefix) && !overridden(*variable)) {
             content += *variable;
             content += '\0';
         }
+    }
+    for (const std::string& variable : also) {
+        content += variable;
+        content += '\0';
     }
     const std::string entry = fmt::format("{}/{}-{}", registry, self, ids->start);
     const std::string temporary = entry + ".new";
@@ -180,6 +191,19 @@ void register_root(const std::string& registry) {
     }
     g_entry = entry;
     g_entry_pid = self;
+}
+
+std::optional<std::vector<std::string>> take_own_entry(const std::string& registry) {
+    const pid_t self = ::getpid();
+    const std::optional<ProcessIds> ids = read_ids(self);
+    if (!ids || !private_dir(registry, false)) return std::nullopt;
+    const std::string entry = fmt::format("{}/{}-{}", registry, self, ids->start);
+    auto variables = read_entry(entry);
+    if (variables) {
+        g_entry = entry;
+        g_entry_pid = self;
+    }
+    return variables;
 }
 
 void unregister_root() {

@@ -22,9 +22,15 @@ bool in_traced_tree();
 // "/tmp/vztrace-roots-<euid>".
 std::string default_registry_dir();
 
-// Leaves this process's entry in `registry`: every VZTRACE_* variable of its environment.
-// Does nothing when the directory cannot be made or is not the user's own and private.
-void register_root(const std::string& registry);
+// Leaves this process's entry in `registry`: every VZTRACE_* variable of its environment,
+// and those of `also` ("NAME=value", in the place of the environment's). Does nothing when
+// the directory cannot be made or is not the user's own and private.
+void register_root(const std::string& registry, const std::vector<std::string>& also = {});
+
+// The variables of the entry an earlier image of this process (the same pid and start
+// time: it exec'd vztrace) left, or none; the entry is this image's from now on
+// (unregister_root removes it).
+std::optional<std::vector<std::string>> take_own_entry(const std::string& registry);
 
 // Removes the entry this process left, if it left one (a forked child never does).
 void unregister_root();

@@ -366,16 +366,19 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
     if (!writer_) return true;
     finish_started_ = std::chrono::steady_clock::now();
     const std::vector<ThreadBuffer*> all = buffers();
-    // Only a part in the parts directory can be taken back; an own file is the user's.
-    const bool resumable = ending == Ending::kExecMayFail && !plan_.parts_dir.empty() &&
-                           (plan_.role == ProcessRole::kRoot || plan_.role == ProcessRole::kChild);
+    // Before an exec this image leaves its part for the next, in the parts directory (one
+    // of its own for a process that writes its own file); only such a part can be taken
+    // back should the exec fail.
+    const bool leaves_part =
+        before_exec && plan_.role != ProcessRole::kUntraced && keep_parts_for_next_image(plan_);
+    const bool resumable = ending == Ending::kExecMayFail && leaves_part;
     // What went to a device or a pipe at -o cannot: the writer keeps nothing to go on with,
     // and resume_after_exec() says why.
     const bool stream_ok =
         ended_before_exec_ || writer_->finish(all, end_ticks, process_name_,
                                               resumable && stream_->reopens_for_each_write());
     ProcessRole role = plan_.role;
-    if (before_exec && role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
+    if (leaves_part && role != ProcessRole::kChild) {
         mark_started(plan_.parts_dir, pid_, nonce_);
         role = ProcessRole::kChild;
     }
@@ -419,7 +422,7 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
                 say("vztrace: error: process %d: %s\n", static_cast<int>(pid_), error.c_str());
                 finish_result_ = false;
             } else if (resumable) {
-                exec_part_by_root_ = plan_.role == ProcessRole::kRoot;
+                exec_part_by_root_ = plan_.role != ProcessRole::kChild;
             }
             return finish_result_;
         }
@@ -431,16 +434,15 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
         say("vztrace: error: %s\n", writer_->error().c_str());
         stream_->discard();  // the user's file at -o stays as it was
         if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
-        if (!plan_.parts_dir.empty() && role == ProcessRole::kRoot)
-            remove_parts_dir(plan_.parts_dir);
+        if (!plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
         return finish_result_ = false;
     }
     CollectedParts children;
-    if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) {
+    if (!plan_.parts_dir.empty()) {  // a root's, or the images' of one writing its own file
         // Helpers such as multiprocessing's resource tracker and forkserver end when the
         // root's end of their pipe closes: the root is ending, so its pipes go now
         // (vztrace holds no descriptor between writes, but to a device or a pipe at -o).
-        release_pipes_and_sockets(stream_->descriptor());
+        if (role == ProcessRole::kRoot) release_pipes_and_sockets(stream_->descriptor());
         children =
             collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait);
         for (const auto& error : children.errors) {
@@ -449,7 +451,7 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
     }
     finish_result_ = write_trace(children);
     if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
-    if (role == ProcessRole::kRoot && !plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
+    if (!plan_.parts_dir.empty()) remove_parts_dir(plan_.parts_dir);
     return finish_result_;
 }
 

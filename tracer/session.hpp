@@ -148,8 +148,9 @@ class Session {
     std::uint64_t nonce_;  // names this process image in the parts directory
     bool finished_ = false;
     bool finish_result_ = true;
-    // Set by a resumable finish() that left a part for the next image: whether the root
-    // left it (in the place of a child, with a started marker of its own).
+    // Set by a resumable finish() that left a part for the next image: whether a root or a
+    // process writing its own file left it (in the place of a child, with a started marker
+    // of its own).
     std::optional<bool> exec_part_by_root_;
     // A root whose recording ended before an exec that failed, and could not go on: its
     // stream is complete, its tree's trace is yet to be written.

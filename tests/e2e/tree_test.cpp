@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <csignal>
@@ -566,6 +567,76 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
             }
             CHECK(files == 2);
             CHECK(in_child == 1);
+        }
+    }
+}
+
+TEST_CASE("a process writing its own file keeps the calls of every image an exec gives it") {
+    // Before, with --pid-suffix, --output-dir or --ignore-multiprocess: the image an exec
+    // started wrote its file over the earlier image's, whose calls were lost; an exec that
+    // failed lost every call after it; and --ignore-multiprocess gave the next image no
+    // setting but -o (its summary line came out with --quiet).
+    const std::vector<std::vector<std::string>> modes = {
+        {"--pid-suffix", "-o", "traces/" + vztrace::testing::trace_name("t")},
+        {"--output-dir", "traces"},
+        {"--ignore-multiprocess", "-o", "traces/" + vztrace::testing::trace_name("t")}};
+    for (const auto& mode : modes) {
+        DYNAMIC_SECTION(mode.front()) {
+            TempDir dir;
+            TempDir tmp;
+            RunOptions options;
+            options.env["TMPDIR"] = tmp.path();
+            std::filesystem::create_directories(dir.file("traces"));
+            // Counts of these functions, per trace file.
+            const auto counts_of = [&](const std::string& script_name) {
+                std::vector<std::string> args = {"--quiet"};
+                for (const std::string& arg : mode) {
+                    args.push_back(arg.rfind("traces", 0) == 0 ? dir.file(arg) : arg);
+                }
+                args.push_back(tree_script(script_name));
+                const auto result = run_vztrace(args, options);
+                INFO(result.err);
+                CHECK(result.status() == 0);
+                CHECK(result.err.empty());
+                std::vector<std::map<std::string, std::size_t>> files;
+                for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+                    const Trace trace = load_trace(entry.path().string());
+                    std::map<std::string, std::size_t> counts;
+                    for (const char* name :
+                         {"before_exec", "after_exec", "before", "in_child", "after"}) {
+                        counts[name] = trace.count_prefix(std::string(name) + " (");
+                    }
+                    CHECK(trace.processes.size() == 1);
+                    files.push_back(counts);
+                    std::filesystem::remove(entry.path());
+                }
+                std::sort(files.begin(), files.end());
+                check_no_parts_left(tmp);
+                return files;
+            };
+            using Counts = std::map<std::string, std::size_t>;
+            const auto exec_self = counts_of("exec_self.py");
+            CHECK(exec_self == std::vector<Counts>{{{"before_exec", 1},
+                                                    {"after_exec", 1},
+                                                    {"before", 0},
+                                                    {"in_child", 0},
+                                                    {"after", 0}}});
+            const auto exec_fails = counts_of("exec_fails_forked.py");
+            const Counts root = {{"before_exec", 0},
+                                 {"after_exec", 0},
+                                 {"before", 1},
+                                 {"in_child", 0},
+                                 {"after", 1}};
+            const Counts child = {{"before_exec", 0},
+                                  {"after_exec", 0},
+                                  {"before", 0},
+                                  {"in_child", 1},
+                                  {"after", 0}};
+            if (mode.front() == "--ignore-multiprocess") {
+                CHECK(exec_fails == std::vector<Counts>{root});
+            } else {
+                CHECK(exec_fails == std::vector<Counts>{child, root});
+            }
         }
     }
 }
