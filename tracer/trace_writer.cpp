@@ -237,25 +237,28 @@ template <typename ToNs, typename Symbols>
 void TraceWriter::encode_up_to_cap(format::PerfettoSequence& sequence,
                                    std::span<const Record> records, ToNs&& to_ns,
                                    Symbols&& symbols) {
-    // Near the cap, piece by piece, each with its room reserved first.
+    // Near the cap, piece by piece, each with its room reserved first and written at once:
+    // the next piece's room counts the bytes this one took, not its bound (with
+    // --compress a tenth of it). Kept to the end, the bounds stopped the recording at half
+    // the cap, and at a twentieth with --compress.
     constexpr std::size_t kPiece = 1024;
-    std::uint64_t reserved = 0;
     for (std::size_t at = 0, end = 0; at < records.size(); at = end) {
         // A piece ends between events, never inside one's raw records.
         const std::size_t want = std::min(at + kPiece, records.size());
         while (end < want) end += 1 + format::raw_records_after(records[end]);
         end = std::min(end, records.size());
         const auto piece = records.subspan(at, end - at);
-        if (!reserve(piece.size() * 32)) {
+        const std::uint64_t room = piece.size() * 32;
+        if (!reserve(room)) {
             counts_.size_cap_reached = true;
             capped_.store(true);
             counts_.not_recorded += records.size() - at;
             break;
         }
-        reserved += piece.size() * 32;
         sequence.encode(piece, to_ns, symbols, out_);
+        write_out(room);
     }
-    write_out(reserved);
+    write_out();  // the sequence's beginning, when no piece had room
 }
 
 RecordFilter* TraceWriter::filter_of(ThreadBuffer& buffer) {

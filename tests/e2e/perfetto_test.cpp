@@ -108,8 +108,12 @@ TEST_CASE("past --max-size recording stops and the trace and stderr say how much
     CHECK(run.out == "20000100000\n");
     CHECK(run.err.find("--max-size") != std::string::npos);
     // Start-up takes up to 0.6 MiB (3.11 with pyenv's site-packages), the 200,000 calls
-    // of leaf() about 5 MiB: the cap falls in the middle of the program.
-    CHECK(std::filesystem::file_size(dir.file("t.pftrace")) <= 3 * 1024 * 1024 + 4096);
+    // of leaf() about 5 MiB: the cap falls in the middle of the program. Recording stops
+    // near the cap, within a piece of 1024 records (32 KiB at most), not before (it
+    // stopped at 1.7 MiB).
+    const auto size = std::filesystem::file_size(dir.file("t.pftrace"));
+    CHECK(size <= 3 * 1024 * 1024 + 4096);
+    CHECK(size >= 3 * 1024 * 1024 - 64 * 1024);
     const auto trace = load_trace(dir.file("t.pftrace"));
     CHECK(trace.metadata.at("size_cap_reached") == "true");
     const long long dropped = std::stoll(trace.metadata.at("dropped_events"));
@@ -119,6 +123,37 @@ TEST_CASE("past --max-size recording stops and the trace and stderr say how much
     // Every leaf call is two events: those recorded and those not add up.
     CHECK(static_cast<long long>(leaves) * 2 + dropped >= 400000);
     CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("option --max-size with --compress counts the compressed bytes", "[perfetto]") {
+    // Before: every record counted its uncompressed bound until its chunk was written, and
+    // a 3 MiB cap stopped the recording of heavy.py (0.3 MiB compressed, whole) at 0.13 MiB.
+    TempDir dir;
+    const auto whole =
+        run_vztrace({"--quiet", "--compress", "-o", dir.file("whole.pftrace"), script("heavy.py")});
+    REQUIRE(whole.status() == 0);
+    const auto run = run_vztrace({"--quiet", "--compress", "--max-size", "3M", "-o",
+                                  dir.file("t.pftrace"), script("heavy.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "20000100000\n");
+    CHECK(run.err.empty());
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    CHECK(trace.metadata.at("size_cap_reached") == "false");
+    CHECK(trace.count_prefix("leaf (") == 200000);
+    // A cap below the whole trace's size stops it near the cap: 2 MiB of random_args.py's
+    // 5 MiB (arguments that compress badly).
+    const auto args = run_vztrace({"--quiet", "--compress", "--log-func-args", "-o",
+                                   dir.file("args.pftrace"), script("random_args.py")});
+    REQUIRE(args.status() == 0);
+    REQUIRE(std::filesystem::file_size(dir.file("args.pftrace")) > 3 * 1024 * 1024);
+    const auto capped = run_vztrace({"--quiet", "--compress", "--log-func-args", "--max-size", "2M",
+                                     "-o", dir.file("capped.pftrace"), script("random_args.py")});
+    CHECK(capped.status() == 0);
+    CHECK(capped.out == args.out);
+    const auto size = std::filesystem::file_size(dir.file("capped.pftrace"));
+    CHECK(size <= 2 * 1024 * 1024 + 4096);
+    CHECK(size >= 2 * 1024 * 1024 - 64 * 1024);
+    CHECK(load_trace(dir.file("capped.pftrace")).metadata.at("size_cap_reached") == "true");
 }
 
 TEST_CASE("a write error mid-run is one line, the program keeps its status and the old file",
