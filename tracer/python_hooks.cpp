@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "tracer/call_details.hpp"
 #include "tracer/frame_hook.hpp"
@@ -297,12 +299,30 @@ PyObject* after_fork_parent(PyObject*, PyObject*) {
 PyMethodDef g_after_fork_parent_def = {"vztrace_after_fork_parent", after_fork_parent, METH_NOARGS,
                                        nullptr};
 
+// The Python calls open on this thread, outermost first (at os.fork's at-fork callbacks,
+// which are called from C: those that called os.fork).
+std::vector<SymbolId> open_python_calls() {
+    std::vector<SymbolId> calls;
+    PyFrameObject* frame = PyEval_GetFrame();  // borrowed
+    Py_XINCREF(frame);
+    while (frame != nullptr) {
+        PyCodeObject* code = PyFrame_GetCode(frame);
+        calls.push_back(symbols::of_code(reinterpret_cast<PyObject*>(code)));
+        Py_DECREF(code);
+        PyFrameObject* back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    std::reverse(calls.begin(), calls.end());
+    return calls;
+}
+
 // The child starts its own recording, then takes the signals held back since the fork.
 PyObject* after_fork_child(PyObject*, PyObject*) {
     g_program_threads.store(1);
     if (g_session != nullptr && g_installed) {
         const bool was_recording = g_stop_ticks == 0;
-        const bool traced = g_session->restart_after_fork();
+        const bool traced = g_session->restart_after_fork(open_python_calls());
         g_active = traced && was_recording;
         if (!traced) signals::uninstall();
     }

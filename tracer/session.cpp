@@ -266,7 +266,7 @@ void Session::abandon() {
     }
 }
 
-bool Session::restart_after_fork() {
+bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     const std::lock_guard lock(threads_mutex_);
     // The parent's buffers, pool, stream and writer stay as they are (their pages are the
     // parent's, copy-on-write; the parent's stream must not be closed or removed here).
@@ -280,6 +280,7 @@ bool Session::restart_after_fork() {
     nonce_ = static_cast<std::uint64_t>(TickClock::monotonic_ns());
     finished_ = false;
     finish_result_ = true;
+    inherited_ = std::move(inherited);
     plan_ = plan_after_fork(plan_, settings_);
     if (plan_.role == ProcessRole::kUntraced) return false;
     if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
@@ -304,6 +305,9 @@ ThreadBuffer& Session::attach_current_thread() {
                                                       format::process_track_uuid(pid_)));
     threads_.back()->set_name(static_cast<pid_t>(tid) == pid_ ? std::string("MainThread")
                                                               : fmt::format("Thread {}", tid));
+    // A forked child has one thread, the one that forked.
+    if (!inherited_.empty()) threads_.back()->sequence().expect_inherited(std::move(inherited_));
+    inherited_.clear();
     detail::t_buffer = threads_.back().get();
     return *threads_.back();
 }

@@ -85,8 +85,10 @@ class Session {
     void resume_writer();
 
     // In a forked child: the parent's records are the parent's. Starts empty, with the
-    // child's pid, stream and place in the tree. Returns whether the child is traced.
-    bool restart_after_fork();
+    // child's pid, stream and place in the tree. `inherited`: the Python calls open at the
+    // fork, outermost first, whose ends come in the child with no beginning. Returns
+    // whether the child is traced.
+    bool restart_after_fork(std::vector<SymbolId> inherited);
 
     // Ends this process's recording as its role says: the root writes the trace (with the
     // parts of its children) and prints the one-line summary unless quiet; a child leaves
@@ -164,6 +166,7 @@ class Session {
     std::unique_ptr<TraceWriter> writer_;
     std::mutex threads_mutex_;
     std::vector<std::unique_ptr<ThreadBuffer>> threads_;
+    std::vector<SymbolId> inherited_;  // for the first thread a forked child records
     std::string process_name_;
     std::chrono::steady_clock::time_point finish_started_;
     bool hurried_ = false;

@@ -183,6 +183,36 @@ TEST_CASE("os.fork children start empty and keep their calls through os._exit") 
     CHECK(run.trace.nesting_problem().empty());
 }
 
+TEST_CASE("a forked child leaving its inherited calls by an exception has no call of them") {
+    // Before: each inherited call's end by SystemExit came out in the child as a call of
+    // 0 us that CPython never said began (deep 8 times in all, <module> in the child too).
+    for (const char* hook : {"auto", kPythonMinor >= 12 ? "monitoring" : "profile", "frame"}) {
+        DYNAMIC_SECTION(hook) {
+            TempDir dir;
+            const auto run = run_tree({"--hook", hook, tree_script("fork_raises.py")}, dir);
+            CHECK(run.result.status() == 0);
+            CHECK(run.result.out == "done\n");
+            REQUIRE(run.trace.processes.size() == 2);
+            const auto leaf = run.trace.named("leaf (");
+            REQUIRE(leaf.size() == 1);
+            const std::int64_t child = leaf.front().pid;
+            // The child's own calls: leaf, and python's at its end (threading's _shutdown).
+            std::size_t inherited_in_child = 0;
+            for (const auto& e : run.trace.slices) {
+                if (e.pid == child &&
+                    (e.name.starts_with("deep (") || e.name.starts_with("<module> (") ||
+                     e.name.starts_with("posix.fork"))) {
+                    ++inherited_in_child;
+                }
+                CHECK_FALSE(e.unfinished);
+            }
+            CHECK(inherited_in_child == 0);
+            CHECK(run.trace.count_prefix("deep (") == 4);
+            CHECK(run.trace.nesting_problem().empty());
+        }
+    }
+}
+
 TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec") {
     TempDir dir;
     const auto run = run_tree({tree_script("exec_self.py")}, dir);

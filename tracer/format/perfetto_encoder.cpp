@@ -267,6 +267,16 @@ void PerfettoSequence::write_unseen_call(SymbolId id, const SymbolInfo& info, st
     end_call_with_args(id, ns, out);
 }
 
+bool PerfettoSequence::end_inherited(SymbolId id) {
+    for (std::size_t at = inherited_.size(); at-- > 0;) {
+        if (inherited_[at] == id) {
+            inherited_.resize(at);
+            return true;
+        }
+    }
+    return false;
+}
+
 bool PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out) {
     if (open_.empty() || !unwind_to(id, ns, out)) return false;
     open_.pop_back();

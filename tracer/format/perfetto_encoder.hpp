@@ -69,6 +69,13 @@ class PerfettoSequence {
     // rewritten had so: export, combine). Nothing when none is open.
     void end_unfinished(std::int64_t ns, ByteBuffer& out);
 
+    // A forked child's thread: the Python calls open at the fork, outermost first, which
+    // began in the parent. Their ends come in the child with no beginning; one by an
+    // exception is not a call that CPython never said began (write_unseen_call).
+    void expect_inherited(std::vector<SymbolId> outermost_first) {
+        inherited_ = std::move(outermost_first);
+    }
+
     // A call that was open when an earlier part of the recording was cut (ring mode):
     // begun at `at_ns` and flagged, so what follows nests under it.
     template <typename Symbols>
@@ -98,6 +105,10 @@ class PerfettoSequence {
                      ByteBuffer& out);
     // Closes the calls above the innermost open call of `id`; false if none is open.
     [[gnu::noinline]] bool unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out);
+    // An end that matches no open call: whether it is that of a call inherited from the
+    // parent (expect_inherited), which is then taken off with the inherited calls inside it
+    // whose ends were not recorded.
+    [[gnu::noinline]] bool end_inherited(SymbolId id);
     // A call left by an exception whose start never came: CPython sends none when the
     // frame is left at its first instruction (a signal handler that raises there, a trace
     // or profile function of the program's that raises at its 'call'), but the frame ran
@@ -142,6 +153,7 @@ class PerfettoSequence {
     std::vector<std::uint32_t> interned_;
     std::uint32_t next_iid_ = 1;
     std::vector<SymbolId> open_;
+    std::vector<SymbolId> inherited_;  // outermost first
     std::string scratch_;
     SequenceCounts counts_;
 };
@@ -245,7 +257,8 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
         if (VZ_UNLIKELY(open_.empty() || open_.back() != id)) {
             out.commit_to(cursor);
             const bool found = !open_.empty() && unwind_to(id, ns, out);
-            if (!found && record.kind == EventKind::kExitByException) {
+            const bool inherited = !found && end_inherited(id);
+            if (!found && !inherited && record.kind == EventKind::kExitByException) {
                 write_unseen_call(id, symbol(id), ns, out);
             } else if (!found) {
                 ++counts_.skipped;
@@ -290,10 +303,16 @@ std::size_t PerfettoSequence::encode_other(std::span<const Record> records, std:
             write_begin(record.symbol, ns, false, interned.empty() ? nullptr : &interned, out);
             break;
         case EventKind::kExit:
-            if (!end_call_with_args(record.symbol, ns, out)) ++counts_.skipped;
+            if (!end_call_with_args(record.symbol, ns, out)) {
+                end_inherited(record.symbol);
+                ++counts_.skipped;
+            }
             break;
         case EventKind::kExitByException:
-            if (!end_call_with_args(record.symbol, ns, out)) {
+            if (end_call_with_args(record.symbol, ns, out)) break;
+            if (end_inherited(record.symbol)) {
+                ++counts_.skipped;
+            } else {
                 write_unseen_call(record.symbol, symbol(record.symbol), ns, out);
             }
             break;
