@@ -71,8 +71,9 @@ Exit status: the traced program's own status, unchanged. vztrace's own failures:
   74  the program exited 0 but the trace could not be written)";
 
 // Python's command-line flags (Modules/main.c usage): those that stand alone, and those
-// that take a value, attached or as the next argument.
-constexpr std::string_view kPythonFlags = "bBdEhiIOPqRsSuvVx?";
+// that take a value, attached or as the next argument. -t is accepted and ignored (python
+// 2's tab warnings), as python 3 does.
+constexpr std::string_view kPythonFlags = "bBdEhiIOPqRsStuvVx?";
 constexpr std::string_view kPythonFlagsWithValue = "cmWX";
 constexpr std::array<std::string_view, 6> kPythonLongOptions = {
     "--help",     "--version",       "--check-hash-based-pycs",
@@ -588,6 +589,14 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
             return text;
         };
         const std::vector<std::string>& given = cli.log_audit_events;
+        // --log-audit alone is every event; --log-audit= (caught as the command line is
+        // split) and log_audit = "" in a config file are a list left empty by mistake.
+        if (cli.source_of(cli.app.get_option("--log-audit")) ==
+                CliDefinition::Source::kConfigFile &&
+            std::all_of(given.begin(), given.end(),
+                        [](const std::string& event) { return event.empty(); })) {
+            usage_error(fmt::format("{}: the value is empty", cli.origin("--log-audit")));
+        }
         const std::string alone = given.size() == 1 ? lowered(given.front()) : std::string("1");
         trace.log_audit = alone != "0" && alone != "false" && alone != "no" && alone != "off";
         for (const std::string& event : given) {
@@ -607,7 +616,12 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
     cli.checked("--output", [&] {
         if (trace.output.empty()) usage_error("the output file name is empty");
         struct stat st {};
-        const bool device = ::stat(trace.output.c_str(), &st) == 0 && !S_ISREG(st.st_mode) &&
+        const bool exists = ::stat(trace.output.c_str(), &st) == 0;
+        if (exists && S_ISDIR(st.st_mode) && trace.output_dir.empty() && !trace.pid_suffix) {
+            // Said before the program runs, not after.
+            usage_error(fmt::format("'{}' is a directory: name the trace file", trace.output));
+        }
+        const bool device = exists && !S_ISREG(st.st_mode) &&
                             !S_ISDIR(st.st_mode);  // -o /dev/null, a fifo: Perfetto
         if (tracer::format_of(trace.output) == tracer::TraceFormat::kUnknown && !device) {
             usage_error(fmt::format("cannot tell the trace format of '{}': name it with one of {}",
@@ -703,6 +717,33 @@ std::uint64_t parse_duration(const std::string& text) {
     return static_cast<std::uint64_t>(value * scale + 0.5);
 }
 
+namespace {
+
+// `vztrace -o app.json app.json`: the trace would replace the program it traces.
+void refuse_output_over_script(const Invocation& invocation) {
+    const tracer::TraceSettings& trace = invocation.trace;
+    const std::string& script = invocation.process_name;
+    if (script.empty() || script.front() == '-' || trace.pid_suffix || !trace.output_dir.empty() ||
+        tracer::in_traced_tree()) {
+        return;
+    }
+    struct stat output {};
+    struct stat program {};
+    if (::stat(trace.output.c_str(), &output) == 0 && ::stat(script.c_str(), &program) == 0 &&
+        S_ISREG(output.st_mode) && output.st_dev == program.st_dev &&
+        output.st_ino == program.st_ino) {
+        usage_error(fmt::format("the trace file '{}' is the script '{}': it would be replaced",
+                                trace.output, script));
+    }
+}
+
+}  // namespace
+
+bool python_script_named(const std::string& word) {
+    std::error_code ignored;
+    return tracer::in_traced_tree() && std::filesystem::exists(word, ignored);
+}
+
 Invocation parse_command_line(std::span<const std::string> args) {
     Invocation result;
     CliDefinition cli(result.trace);
@@ -718,10 +759,14 @@ Invocation parse_command_line(std::span<const std::string> args) {
     while (i < all.size()) {
         const std::string& arg = all[i];
         if (in_tree && (arg == "--version" || arg == "--help" || arg == "-h")) break;
-        if ((arg == "run" || arg == "--run") && !seen_run) {  // --run: VizTracer's spelling
+        // --run: VizTracer's spelling. In a traced tree a script named run is python's.
+        if ((arg == "run" || arg == "--run") && !seen_run && !python_script_named(arg)) {
             seen_run = true;
             ++i;
             continue;
+        }
+        if (arg == "--log-audit=" || arg == "--log_audit=") {
+            usage_error("--log-audit: the value is empty");
         }
         if (arg == "--") {
             // python's own in a child: `python -- -c x` runs a script named "-c".
@@ -785,6 +830,7 @@ Invocation parse_command_line(std::span<const std::string> args) {
     result.process_name = check_python_options(result.python_argv, [&cli](std::string_view name) {
         return cli.app.get_option_no_throw(std::string(name)) != nullptr;
     });
+    refuse_output_over_script(result);
     return result;
 }
 

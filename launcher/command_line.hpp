@@ -26,6 +26,11 @@ struct Invocation {
 // the environment, which beats the file. Throws SetupError(kUsage).
 Invocation parse_command_line(std::span<const std::string> args);
 
+// In a traced tree vztrace stands in for python (the program's sys.executable), and
+// python runs `sys.executable report x` as the script named report: whether `word`, a name
+// of vztrace's own (report, diff, export, combine, view, run), is such a script here.
+bool python_script_named(const std::string& word);
+
 // Parses sizes such as "512M", "2G", "1048576". Throws SetupError(kUsage).
 std::uint64_t parse_size(const std::string& text);
 

@@ -1,6 +1,7 @@
 // vztrace's entry point: parse the command line, then hand python's argv to embed/.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <span>
@@ -18,22 +19,16 @@
 int main(int argc, char** argv) {
     try {
         const std::vector<std::string> args(argv, argv + argc);
-        // Subcommands that read a trace after the run (a script named so: ./report).
-        if (args.size() >= 2 && args[1] == "report") {
-            return vztrace::launcher::run_report(std::span(args).subspan(2));
-        }
-        if (args.size() >= 2 && args[1] == "diff") {
-            return vztrace::launcher::run_diff(std::span(args).subspan(2));
-        }
-        if (args.size() >= 2 && args[1] == "export") {
-            return vztrace::launcher::run_export(std::span(args).subspan(2));
-        }
-        if (args.size() >= 2 && args[1] == "combine") {
-            return vztrace::launcher::run_combine(std::span(args).subspan(2));
-        }
-        if (args.size() >= 2 && args[1] == "view") {
-            return vztrace::launcher::run_view(std::span(args).subspan(2));
-        }
+        // Subcommands that read a trace after the run (a script named so: ./report; in a
+        // traced tree, a script of that name runs as under python).
+        const std::string command =
+            args.size() >= 2 && !vztrace::launcher::python_script_named(args[1]) ? args[1] : "";
+        const auto rest = std::span(args).subspan(std::min<std::size_t>(2, args.size()));
+        if (command == "report") return vztrace::launcher::run_report(rest);
+        if (command == "diff") return vztrace::launcher::run_diff(rest);
+        if (command == "export") return vztrace::launcher::run_export(rest);
+        if (command == "combine") return vztrace::launcher::run_combine(rest);
+        if (command == "view") return vztrace::launcher::run_view(rest);
         // A vztrace the program started with an environment of its own still belongs to
         // the traced tree it runs in: its settings come from the nearest root above it.
         vztrace::tracer::adopt_ancestor_root(vztrace::tracer::default_registry_dir());

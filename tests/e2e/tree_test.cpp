@@ -671,6 +671,29 @@ TEST_CASE("a process writing its own file keeps the calls of every image an exec
     }
 }
 
+TEST_CASE("a child running a script named as a subcommand of vztrace's runs the script") {
+    // Before: [sys.executable, "report", "arg"] ran vztrace's report (status 66), where
+    // python runs the script named report.
+    TempDir dir;
+    dir.write("report", "import sys\nprint('script', sys.argv)\n");
+    dir.write("view", "import sys\nprint('script', sys.argv)\n");
+    dir.write("parent.py",
+              "import subprocess, sys\n"
+              "for name in ('report', 'view'):\n"
+              "    done = subprocess.run([sys.executable, name, 'arg'], capture_output=True,\n"
+              "                          text=True)\n"
+              "    print(done.returncode, done.stdout, end='')\n");
+    RunOptions options;
+    options.cwd = dir.path();
+    const auto python = vztrace::testing::run_process({kPython, "parent.py"}, options);
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), "parent.py"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "0 script ['report', 'arg']\n0 script ['view', 'arg']\n");
+    CHECK(result.out == python.out);
+}
+
 TEST_CASE("children started with an environment of their own are in the root's trace") {
     // They were roots of their own: each wrote its summary into the stderr the program
     // read and a result.pftrace into its working directory, and the trace lacked them.

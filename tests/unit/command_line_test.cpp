@@ -15,6 +15,7 @@ using vztrace::launcher::Invocation;
 using vztrace::launcher::parse_command_line;
 using vztrace::launcher::parse_duration;
 using vztrace::launcher::parse_size;
+using vztrace::launcher::python_script_named;
 using vztrace::testing::TempDir;
 using Args = std::vector<std::string>;
 
@@ -209,6 +210,61 @@ TEST_CASE("in a traced tree, --version, -h, --help and no program at all are pyt
     CHECK(parse({"-o", "inner.pftrace", "job.py"}).trace.output == "inner.pftrace");
     // `--` is python's there too: [sys.executable, "--", "-c", "x"] names a script "-c".
     CHECK(parse({"--", "-c", "x"}).python_argv == Args{"--", "-c", "x"});
+}
+
+TEST_CASE("in a traced tree, a script named run is python's, as a subcommand's name is") {
+    // Before: [sys.executable, "run", "arg"] ran the script "arg" (python runs "run").
+    CleanEnvironment clean;
+    TempDir dir;
+    WorkingDirectory cwd(dir.path());
+    setenv("VZTRACE_ROOT_PID", "1", 1);
+    CHECK_FALSE(python_script_named("run"));
+    CHECK(parse({"run", "app.py"}).python_argv == Args{"app.py"});
+    dir.write("run", "print(1)\n");
+    dir.write("report", "print(1)\n");
+    CHECK(python_script_named("report"));
+    CHECK(parse({"run", "arg"}).python_argv == Args{"run", "arg"});
+    CHECK(parse({"run", "arg"}).process_name == "run");
+    unsetenv("VZTRACE_ROOT_PID");  // outside a tree they are vztrace's
+    CHECK_FALSE(python_script_named("report"));
+    CHECK(parse({"run", "arg"}).python_argv == Args{"arg"});
+}
+
+TEST_CASE("python's -t (ignored by python 3) is a python flag") {
+    // Before: "unknown option '-t'", status 2, where python runs the program.
+    CleanEnvironment env;
+    CHECK(parse({"-t", "-c", "pass"}).python_argv == Args{"-t", "-c", "pass"});
+    CHECK(parse({"-tt", "app.py"}).python_argv == Args{"-tt", "app.py"});
+}
+
+TEST_CASE("an output that is a directory or the script itself is refused before the run") {
+    // Before: a directory was found out after the program had run (status 74), and
+    // `-o app.json app.json` replaced the program with its trace.
+    CleanEnvironment clean;
+    TempDir dir;
+    WorkingDirectory cwd(dir.path());
+    std::filesystem::create_directory(dir.file("out.json"));
+    CHECK(usage_message({"-o", "out.json", "app.py"}) ==
+          "--output: 'out.json' is a directory: name the trace file");
+    dir.write("app.json", "print(1)\n");
+    CHECK(usage_message({"-o", "app.json", "app.json"}) ==
+          "the trace file 'app.json' is the script 'app.json': it would be replaced");
+    CHECK(usage_message({"-o", dir.file("app.json"), "run", "./app.json"}) ==
+          "the trace file '" + dir.file("app.json") +
+              "' is the script './app.json': it would "
+              "be replaced");
+    CHECK(usage_message({"-o", "other.json", "app.json"}).empty());
+    CHECK(usage_message({"--pid-suffix", "-o", "app.json", "app.json"}).empty());
+}
+
+TEST_CASE("option --log-audit= with nothing after the = is a usage error") {
+    // Before: it recorded every audit event, as --log-audit alone does.
+    CleanEnvironment clean;
+    CHECK(usage_message({"--log-audit=", "app.py"}) == "--log-audit: the value is empty");
+    CHECK(usage_message({"--log_audit=", "app.py"}) == "--log-audit: the value is empty");
+    CHECK(parse({"--log-audit", "app.py"}).trace.log_audit);
+    CHECK(parse({"--log-audit", "app.py"}).trace.log_audit_events.empty());
+    CHECK(parse({"--log-audit=open", "app.py"}).trace.log_audit_events == Args{"open"});
 }
 
 TEST_CASE("VZTRACE_* variables set options and the command line wins") {
