@@ -425,6 +425,16 @@ PyObject* thread_bootstrap(PyObject* self, PyObject* const* args, size_t nargsf,
                            PyObject* kwnames) {
     if (!kUseMonitoring && g_active && profile::in_use()) profile::attach_current_thread();
     PyObject* result = PyObject_Vectorcall(self, args, nargsf, kwnames);
+    if (result == nullptr && !PyErr_ExceptionMatches(PyExc_SystemExit)) {
+        // Said here as _thread says it (SystemExit it ignores), naming the program's
+        // function: said by _thread, it named this bootstrap.
+#if PY_VERSION_HEX >= 0x030D0000
+        PyErr_FormatUnraisable("Exception ignored in thread started by %R", self);
+#else
+        _PyErr_WriteUnraisableMsg("in thread started by", self);
+#endif
+        result = Py_NewRef(Py_None);
+    }
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     if (g_session != nullptr) name_thread_from(self);  // the name the program last gave it
@@ -450,7 +460,9 @@ PyObject* g_original_start_new_thread = nullptr;
 PyObject* g_original_start_joinable_thread = nullptr;
 
 PyObject* start_thread_through(PyObject* original, PyObject* args, PyObject* kwargs) {
-    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 1) {
+    // No function to call: _thread says what is wrong (the bootstrap is callable).
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 1 ||
+        PyCallable_Check(PyTuple_GET_ITEM(args, 0)) == 0) {
         return PyObject_Call(original, args, kwargs);
     }
     PyObject* bootstrap = PyCFunction_New(&g_bootstrap_def, PyTuple_GET_ITEM(args, 0));

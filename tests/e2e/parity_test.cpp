@@ -149,6 +149,13 @@ TEST_CASE("threads and processes are named without running the program's name pr
     check_parity({script("name_properties.py")});
 }
 
+TEST_CASE("_thread's errors are python's: a function that is not callable, one that raises") {
+    // Before: a thread was started for 1 or None (its TypeError came later, as an
+    // unraisable one), and the unraisable error of a raising function named vztrace's
+    // bootstrap instead of the program's function.
+    check_parity({script("thread_errors.py")});
+}
+
 TEST_CASE("an audit hook of the program's sees no event of vztrace's in new threads") {
     TempDir dir;
     const std::string trace_path = dir.file(vztrace::testing::trace_name("t"));
