@@ -269,11 +269,26 @@ void give_way(std::string reason) {
                     g_gave_way_because, by);
 }
 
+#if PY_VERSION_HEX >= 0x030C0000
+// The running interpreter's configuration (exported by libpython 3.12 and 3.13; declared
+// in their internal headers only).
+extern "C" const PyConfig* _Py_GetConfig(void);
+#endif
+
 bool install(bool forced, std::string& why_not) {
     if (!forced && *kMissesCalls != '\0') {
         why_not = kMissesCalls;
         return false;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    // Python's perf support (-X perf, PYTHONPERFSUPPORT; 3.13's -X perf_jit) puts its
+    // trampoline in the slot as the interpreter starts, and refuses to share it: with the
+    // hook there first, python stopped with a fatal error.
+    if (const PyConfig* config = _Py_GetConfig(); config != nullptr && config->perf_profiling) {
+        why_not = "python's perf support (-X perf) takes the frame-evaluation slot";
+        return false;
+    }
+#endif
     if (!claim_slot(forced, &evaluate, why_not)) return false;
     g_live = true;
     return true;

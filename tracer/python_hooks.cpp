@@ -520,6 +520,41 @@ void wrap_thread_module() {
     g_threads_wrapped = true;
 }
 
+// sys.activate_stack_trampoline and sys.deactivate_stack_trampoline (3.12+, python's perf
+// support) refuse when a frame-evaluation function is in the slot. To activate, the frame
+// hook gives way first, as it does to any function of the program's; to deactivate a
+// trampoline that cannot be active (the hook holds the slot) is nothing, as under python.
+PyObject* g_original_activate_trampoline = nullptr;
+PyObject* g_original_deactivate_trampoline = nullptr;
+PyObject* activate_trampoline(PyObject*, PyObject* args, PyObject* kwargs) {
+    if (frame_hook::live()) frame_hook::give_way("the program activated perf's trampoline");
+    return PyObject_Call(g_original_activate_trampoline, args, kwargs);
+}
+PyObject* deactivate_trampoline(PyObject*, PyObject* args, PyObject* kwargs) {
+    const bool no_arguments =
+        PyTuple_GET_SIZE(args) == 0 && (kwargs == nullptr || PyDict_GET_SIZE(kwargs) == 0);
+    if (frame_hook::live() && no_arguments) Py_RETURN_NONE;
+    return PyObject_Call(g_original_deactivate_trampoline, args, kwargs);
+}
+PyMethodDef g_activate_trampoline_def = {"activate_stack_trampoline",
+                                         reinterpret_cast<PyCFunction>(+activate_trampoline),
+                                         METH_VARARGS | METH_KEYWORDS, nullptr};
+PyMethodDef g_deactivate_trampoline_def = {"deactivate_stack_trampoline",
+                                           reinterpret_cast<PyCFunction>(+deactivate_trampoline),
+                                           METH_VARARGS | METH_KEYWORDS, nullptr};
+
+void wrap_stack_trampoline() {
+    PyObject* sys = PyImport_ImportModule("sys");
+    if (sys != nullptr) {
+        Py_XDECREF(replace_module_function(sys, "sys", g_activate_trampoline_def,
+                                           g_original_activate_trampoline));
+        Py_XDECREF(replace_module_function(sys, "sys", g_deactivate_trampoline_def,
+                                           g_original_deactivate_trampoline));
+    }
+    Py_XDECREF(sys);
+    PyErr_Clear();
+}
+
 // ---- start and end -------------------------------------------------------------------
 
 // Python frames through the frame hook where asked (auto, frame) and it can be had; C
@@ -560,6 +595,7 @@ void install() {
         }
     }
     if (by_frame_hook) {
+        wrap_stack_trampoline();
         hook = c_calls ? "frame hook (PEP 523); C calls: " + hook : "frame hook (PEP 523)";
         if (*frame_hook::kMissesCalls != '\0') {
             g_session->info().hook_misses = frame_hook::kMissesCalls;

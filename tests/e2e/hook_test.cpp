@@ -255,3 +255,31 @@ TEST_CASE("log: --log-exception leaves a trace function of the program's python'
     CHECK(run.trace.count(named("numbers", program, 8)) == 3);
     if (kPythonMinor < 12) CHECK(contains(run.trace.metadata.at("hook"), "trace function"));
 }
+
+TEST_CASE("python's perf support starts and switches as under python with the frame hook") {
+    // Before (3.12, 3.13): with the frame hook in the slot first, -X perf stopped python
+    // at start-up with a fatal error, and sys.activate_stack_trampoline raised.
+    for (const bool at_start : {true, false}) {
+        for (const std::vector<std::string>& options :
+             {std::vector<std::string>{"--hook", "frame"},
+              std::vector<std::string>{"--ignore-c-function"}}) {
+            DYNAMIC_SECTION((at_start ? "-X perf " : "") << options.front()) {
+                TempDir dir;
+                std::vector<std::string> args;
+                if (at_start) args = {"-X", "perf"};
+                args.push_back(script("perf_trampoline.py"));
+                std::vector<std::string> python = {kPython};
+                python.insert(python.end(), args.begin(), args.end());
+                const auto expected = vztrace::testing::run_process(python);
+                const auto run = traced(options, args, dir);
+                INFO(run.result.err);
+                CHECK(run.result.status() == 0);
+                CHECK(run.result.out == expected.out);
+                CHECK(run.trace.count_prefix("f (") == 2);
+                if (kPythonMinor >= 12) {
+                    CHECK(run.result.out.find("activated True") != std::string::npos);
+                }
+            }
+        }
+    }
+}
