@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -198,26 +199,64 @@ SymbolId intern_code(PyObject* code) {
 
 namespace {
 
+// Whether `found`, an attribute in a type's dict, holds the C method `method`: a method or
+// class method descriptor of it, a static method wrapping it, or (a type's __new__) it bound
+// to `type` itself.
+bool holds_method(PyObject* found, const PyMethodDef* method, PyTypeObject* type) {
+    if (Py_IS_TYPE(found, &PyMethodDescr_Type) || Py_IS_TYPE(found, &PyClassMethodDescr_Type)) {
+        return reinterpret_cast<PyMethodDescrObject*>(found)->d_method == method;
+    }
+    if (PyCFunction_Check(found)) {
+        const auto* function = reinterpret_cast<PyCFunctionObject*>(found);
+        return function->m_ml == method && function->m_self == reinterpret_cast<PyObject*>(type);
+    }
+    if (Py_IS_TYPE(found, &PyStaticMethod_Type)) {
+        PyObject* wrapped = PyObject_GetAttrString(found, "__func__");
+        const bool holds = wrapped != nullptr && PyCFunction_Check(wrapped) &&
+                           reinterpret_cast<PyCFunctionObject*>(wrapped)->m_ml == method;
+        Py_XDECREF(wrapped);
+        return holds;
+    }
+    return false;
+}
+
 // The type that defines the C method `function`, bound to `self`: list.append bound to an
 // instance of a subclass of list is list's, as its method descriptor says (a call through
-// the descriptor, `l.append(1)` on 3.12+, gets that name) and as cProfile names it. A class
-// method's `self` is the class. Only at a callable's first sight.
+// the descriptor, `l.append(1)` on 3.12+, gets that name) and as cProfile names it, also
+// when the subclass overrides append (super().append). Bound to a type, a class method, a
+// static method (str.maketrans) and a type's __new__ (object.__new__) are that type's.
+// Only at a callable's first sight.
 PyTypeObject* defining_type(PyCFunctionObject* function, PyObject* self) {
-    PyTypeObject* start = (function->m_ml->ml_flags & METH_CLASS) != 0 && PyType_Check(self)
-                              ? reinterpret_cast<PyTypeObject*>(self)
-                              : Py_TYPE(self);
+    const PyMethodDef* method = function->m_ml;
+    PyTypeObject* start =
+        PyType_Check(self) && ((method->ml_flags & (METH_CLASS | METH_STATIC)) != 0 ||
+                               std::strcmp(method->ml_name, "__new__") == 0)
+            ? reinterpret_cast<PyTypeObject*>(self)
+            : Py_TYPE(self);
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     PyTypeObject* defining = start;
-    if (PyObject* key = PyUnicode_FromString(function->m_ml->ml_name); key != nullptr) {
-        PyObject* found = _PyType_Lookup(start, key);  // borrowed
-        if (found != nullptr && (Py_IS_TYPE(found, &PyMethodDescr_Type) ||
-                                 Py_IS_TYPE(found, &PyClassMethodDescr_Type))) {
-            auto* descriptor = reinterpret_cast<PyMethodDescrObject*>(found);
-            if (descriptor->d_method == function->m_ml) defining = descriptor->d_common.d_type;
+    PyObject* key = PyUnicode_FromString(method->ml_name);
+    PyObject* mro = start->tp_mro;  // borrowed
+    if (key != nullptr && mro != nullptr && PyTuple_Check(mro)) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); ++i) {
+            auto* base = reinterpret_cast<PyTypeObject*>(PyTuple_GET_ITEM(mro, i));
+            if (!PyType_Check(base)) continue;
+#if PY_VERSION_HEX >= 0x030C0000
+            PyObject* dict = PyType_GetDict(base);  // tp_dict is NULL for builtin types
+#else
+            PyObject* dict = Py_XNewRef(base->tp_dict);
+#endif
+            PyObject* found = dict != nullptr ? PyDict_GetItemWithError(dict, key) : nullptr;
+            const bool defines = found != nullptr && holds_method(found, method, base);
+            Py_XDECREF(dict);
+            if (defines) {
+                defining = base;
+                break;
+            }
         }
-        Py_DECREF(key);
     }
+    Py_XDECREF(key);
     PyErr_Clear();
     PyErr_Restore(type, value, traceback);
     return defining;
@@ -233,8 +272,11 @@ SymbolId of_c_callable(PyObject* callable) {
         auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
         method = function->m_ml;
         self = function->m_self;
-        owner = (self == nullptr || PyModule_Check(self)) ? static_cast<const void*>(self)
-                                                          : Py_TYPE(self);
+        // Bound to a type (a class or static method, a type's __new__, which all types
+        // share one definition of): the type names it.
+        owner = (self == nullptr || PyModule_Check(self) || PyType_Check(self))
+                    ? static_cast<const void*>(self)
+                    : Py_TYPE(self);
     } else {
         auto* descriptor = reinterpret_cast<PyMethodDescrObject*>(callable);
         method = descriptor->d_method;

@@ -237,7 +237,7 @@ TEST_CASE("call counts equal a sys.setprofile reference count, under every --hoo
     const char* other = kPythonMinor >= 12 ? "monitoring" : "profile";
     for (const char* hook : {"frame", other})
         for (const char* name : {"classes.py", "generators.py", "exceptions.py",
-                                 "builtins_sorting.py", "call_sites.py"}) {
+                                 "builtins_sorting.py", "call_sites.py", "c_method_names.py"}) {
             DYNAMIC_SECTION(name << " --hook " << hook) {
                 const std::string program = script(std::string("programs/") + name);
                 const auto expected = reference_counts(program);

@@ -11,10 +11,15 @@ counts = {}
 
 def defining_type(owner, name):
     # The type whose method descriptor the bound method comes from: a class method's is
-    # in the class's own MRO, any other in its instance's type's.
+    # in the class's own MRO, as a static method's and a type's __new__ (bound to the
+    # type itself) are; any other in its instance's type's.
     if isinstance(owner, type):
         for cls in owner.__mro__:
-            if type(cls.__dict__.get(name)).__name__ == "classmethod_descriptor":
+            found = cls.__dict__.get(name)
+            kind = type(found).__name__
+            if kind in ("classmethod_descriptor", "staticmethod"):
+                return cls
+            if name == "__new__" and getattr(found, "__self__", None) is cls:
                 return cls
     for cls in type(owner).__mro__:
         if type(cls.__dict__.get(name)).__name__ == "method_descriptor":
@@ -28,6 +33,8 @@ def c_name(func):
         return f"{owner.__name__}.{func.__name__}"
     if owner is not None:
         return f"{defining_type(owner, func.__name__).__name__}.{func.__name__}"
+    if func.__module__ is None and "." in func.__qualname__:
+        return func.__qualname__  # a static method (str.maketrans): its __self__ is None
     return f"{func.__module__}.{func.__name__}"
 
 
