@@ -691,14 +691,15 @@ std::uint64_t parse_size(const std::string& text) {
 }
 
 std::uint64_t parse_duration(const std::string& text) {
-    std::size_t end = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &end);
-    } catch (const std::exception&) {
-        end = 0;
-    }
-    std::string unit = text.substr(end);  // any case, as sizes' units
+    // Digits, an optional fraction, a unit, as sizes: std::stod also took hex ("0x10us"
+    // was 16 us), exponents and leading blanks.
+    const std::size_t digits = text.find_first_not_of("0123456789.");
+    const std::size_t end = digits == std::string::npos ? text.size() : digits;
+    const std::string number = text.substr(0, end);
+    const bool decimal =
+        !number.empty() && number != "." && std::count(number.begin(), number.end(), '.') <= 1;
+    const double value = decimal ? std::strtod(number.c_str(), nullptr) : 0;
+    std::string unit = decimal ? text.substr(end) : std::string("?");  // any case, as sizes' units
     std::transform(unit.begin(), unit.end(), unit.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     double scale = 0;
@@ -711,7 +712,7 @@ std::uint64_t parse_duration(const std::string& text) {
     } else if (unit == "s") {
         scale = 1e9;
     }
-    if (end == 0 || scale == 0 || !(value >= 0) || value * scale > 1e18) {
+    if (!decimal || scale == 0 || !(value >= 0) || value * scale > 1e18) {
         usage_error(fmt::format("invalid duration '{}' (expected e.g. 10us, 0.5ms, 2s)", text));
     }
     return static_cast<std::uint64_t>(value * scale + 0.5);

@@ -147,9 +147,11 @@ int run_diff(std::span<const std::string> args) {
     if (output_format == "json") {
         out = fmt::format(
             "{{\"base\": {}, \"new\": {}, \"base_time_ns\": {}, \"new_time_ns\": {}, "
-            "\"growth_percent\": {:.3f}, \"functions_matched\": {}, \"more_calls\": {}, "
+            "\"growth_percent\": {}, \"functions_matched\": {}, \"more_calls\": {}, "
             "\"fewer_calls\": {}, \"functions\": [",
-            json_string(base_path), json_string(new_path), base_time, new_time, growth, matched,
+            json_string(base_path), json_string(new_path), base_time, new_time,
+            // No time in the base: no percentage (it read 0.000, and --fail-over failed).
+            base_time > 0 ? fmt::format("{:.3f}", growth) : std::string("null"), matched,
             more_calls, fewer_calls);
         bool first = true;
         for (const DiffRow& row : rows) {

@@ -131,11 +131,13 @@ CLI::Validator whole_number() {
 CLI::Validator percentage() {
     return CLI::Validator(
         [](const std::string& text) -> std::string {
-            char* end = nullptr;
-            errno = 0;
-            const double value = std::strtod(text.c_str(), &end);
-            if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE ||
-                !std::isfinite(value) || value < 0)
+            // Decimal digits with at most one point: strtod alone also took hex ("0x10"
+            // was 16), exponents and leading blanks.
+            const bool decimal = !text.empty() &&
+                                 text.find_first_not_of("0123456789.") == std::string::npos &&
+                                 std::count(text.begin(), text.end(), '.') <= 1 && text != ".";
+            const double value = decimal ? std::strtod(text.c_str(), nullptr) : -1;
+            if (!decimal || !std::isfinite(value) || value < 0)
                 return fmt::format("'{}' is not a percentage of 0 or more", text);
             return {};
         },
@@ -336,10 +338,12 @@ std::string fitted(const std::string& name, std::size_t width) {
 }
 
 std::string markdown_cell(const std::string& text) {
+    // Control characters shown escaped, as in the text tables (a NUL or an escape sequence
+    // in a name went into the markdown as it was).
     std::string out;
-    for (const char c : text) {
+    for (const char c : fitted(text, 0)) {
         if (c == '|') out += '\\';
-        out += c == '\n' || c == '\r' ? ' ' : c;
+        out += c;
     }
     return out;
 }

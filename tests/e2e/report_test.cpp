@@ -204,6 +204,15 @@ TEST_CASE("report shows a thread's name with a line break in it on the heading's
     REQUIRE(text.status() == 0);
     CHECK(text.out.find("process 7 (tab\\there), thread 8 (two\\nlines)") != std::string::npos);
     CHECK(text.out.find("two\nlines") == std::string::npos);
+    // Markdown shows them escaped too, a function's name with a NUL or an escape in it
+    // as well (they went into the table as they were).
+    dir.write("odd.json", R"json([{"pid": 1, "tid": 1, "ts": 1, "dur": 5, "ph": "X",
+ "name": "f\u0000\u001b[31m"}])json");
+    const auto markdown = run_vztrace({"report", dir.file("odd.json"), "--format", "markdown"});
+    REQUIRE(markdown.status() == 0);
+    CHECK(markdown.out.find("`f\\x00\\x1b[31m`") != std::string::npos);
+    CHECK(markdown.out.find('\0') == std::string::npos);
+    CHECK(markdown.out.find('\x1b') == std::string::npos);
 }
 
 // A process that execs itself keeps its pid and its main thread's tid: the trace gives the
@@ -302,7 +311,12 @@ TEST_CASE("report and diff refuse a count or a percentage that is not one, in on
         {{"diff", trace, trace, "--fail-over", "abc"},
          "diff: --fail-over: 'abc' is not a percentage of 0 or more"},
         {{"diff", trace, trace, "--fail-over", "nan"},
-         "diff: --fail-over: 'nan' is not a percentage of 0 or more"}};
+         "diff: --fail-over: 'nan' is not a percentage of 0 or more"},
+        // Decimal only (hex was read: 0x10 as 16%).
+        {{"diff", trace, trace, "--fail-over", "0x10"},
+         "diff: --fail-over: '0x10' is not a percentage of 0 or more"},
+        {{"diff", trace, trace, "--fail-over", "1e1"},
+         "diff: --fail-over: '1e1' is not a percentage of 0 or more"}};
     for (const auto& [args, message] : cases) {
         DYNAMIC_SECTION(args[0] << " " << args[args.size() - 2] << " " << args.back()) {
             const auto result = run_vztrace(args);
@@ -745,6 +759,9 @@ TEST_CASE("diff --fail-over gates on the growth of time, of all or of the matche
     const auto d = run_vztrace({"diff", base, now, "--match", "^d ", "--fail-over", "1000"});
     CHECK(d.status() == 1);
     CHECK(d.err.find("grew from none to 0.061 ms") != std::string::npos);
+    // In JSON such growth has no percentage (it read 0.000).
+    const auto d_json = run_vztrace({"diff", base, now, "--match", "^d ", "--format", "json"});
+    CHECK(d_json.out.find("\"growth_percent\": null,") != std::string::npos);
     const auto markdown = run_vztrace({"diff", base, now, "--format", "markdown"});
     CHECK(markdown.out.find("| `d (viz.py:20)` | new: 1 |") != std::string::npos);
     CHECK(markdown.out.find("| `c (viz.py:9)` | gone: 1 |") != std::string::npos);

@@ -354,6 +354,13 @@ TEST_CASE("durations read with units, a bare number in microseconds as VizTracer
     CHECK(parse_duration("2S") == 2'000'000'000);
     CHECK_THROWS_AS(parse_duration("10 parsecs"), SetupError);
     CHECK_THROWS_AS(parse_duration("-1us"), SetupError);
+    // Decimal only: hex read as 16 us, a leading blank and an exponent were taken.
+    CHECK_THROWS_AS(parse_duration("0x10us"), SetupError);
+    CHECK_THROWS_AS(parse_duration(" 10us"), SetupError);
+    CHECK_THROWS_AS(parse_duration("1e3us"), SetupError);
+    CHECK_THROWS_AS(parse_duration("."), SetupError);
+    CHECK_THROWS_AS(parse_duration("1.2.3ms"), SetupError);
+    CHECK(parse_duration(".5ms") == 500'000);
     CleanEnvironment clean;
     CHECK(parse({"--min-duration", "1ms", "app.py"}).trace.min_duration_ns == 1'000'000);
     CHECK(usage_message({"--min-duration", "soon", "app.py"}) ==
