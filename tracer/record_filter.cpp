@@ -138,6 +138,10 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
             Entry entry{record.symbol, State::kKept, (flags & kIgnoreSubtree) != 0, ns, 0, 0};
             if (leaves_out(record, ns, flags)) {
                 entry.state = State::kDropped;
+                // Begun while paused: left out with all it calls, after a resume too.
+                if (rules_.pauses != nullptr && rules_.pauses->contains(record.ticks)) {
+                    entry.ignores = true;
+                }
                 args_.clear();
             } else {
                 ++kept_depth_;

@@ -143,6 +143,27 @@ TEST_CASE("pause windows: calls begun while paused go, calls open across keep th
                             {0, kEnter}, {3, kEnter}, {3, kExit}, {0, kExit}});
 }
 
+TEST_CASE("a call begun while paused goes with what it calls after the resume") {
+    // Before: a call made under it after the resume was kept, as a call of the function
+    // that had called the one left out.
+    PauseWindows pauses;
+    pauses.pause(100);
+    pauses.resume(200);
+    FilterRules rules;
+    rules.pauses = &pauses;
+    const auto out = run_filter(rules, {{50, 0, kEnter},
+                                        {150, 1, kEnter},
+                                        {210, 2, kEnter},
+                                        {220, 5, EventKind::kInstant},
+                                        {230, 2, kExit},
+                                        {250, 1, kExit},
+                                        {260, 3, kEnter},
+                                        {270, 3, kExit},
+                                        {300, 0, kExit}});
+    CHECK(shape(out) == std::vector<std::pair<SymbolId, EventKind>>{
+                            {0, kEnter}, {3, kEnter}, {3, kExit}, {0, kExit}});
+}
+
 TEST_CASE("an ignored function goes with everything it calls; sparse keeps the marked only") {
     SymbolTable symbols;
     for (int i = 0; i < 4; ++i) symbols.add("f" + std::to_string(i));
