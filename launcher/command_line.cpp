@@ -560,6 +560,7 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
             usage_error(fmt::format("invalid number of calls '{}' (expected e.g. 1000000)", text));
         }
         trace.ring = tracer::ring_bytes_for_calls(calls);
+        trace.ring_calls = calls;
     });
     cli.checked("--max-stack-depth", [&] {
         const std::string& text = cli.max_stack_depth_text;

@@ -76,7 +76,15 @@ void export_settings(const TraceSettings& settings) {
     if (settings.max_size > 0)
         ::setenv("VZTRACE_MAX_SIZE", std::to_string(settings.max_size).c_str(), 1);
     if (settings.compress) ::setenv("VZTRACE_COMPRESS", "1", 1);
-    if (settings.ring > 0) ::setenv("VZTRACE_RING", std::to_string(settings.ring).c_str(), 1);
+    // One of the two, as the root was given it (both in a child's environment were refused
+    // as a usage error, its program never run).
+    if (settings.ring_calls > 0) {
+        ::setenv("VZTRACE_TRACER_ENTRIES", std::to_string(settings.ring_calls).c_str(), 1);
+        ::unsetenv("VZTRACE_RING");
+    } else if (settings.ring > 0) {
+        ::setenv("VZTRACE_RING", std::to_string(settings.ring).c_str(), 1);
+        ::unsetenv("VZTRACE_TRACER_ENTRIES");
+    }
     const auto join = [](const std::vector<std::string>& items, char separator) {
         std::string joined;
         for (const std::string& item : items) {

@@ -209,6 +209,7 @@ std::string Session::open_stream() {
     options.compress = settings_.compress;
     options.max_size = settings_.max_size;
     options.ring = settings_.ring > 0;
+    options.ring_calls = settings_.ring_calls;
     options.trace_bytes = &tree_counters(plan_.parts_dir).bytes;
     options.filter.max_depth = settings_.max_stack_depth;
     options.filter.min_duration_ns = static_cast<std::int64_t>(settings_.min_duration_ns);
@@ -605,10 +606,12 @@ bool Session::write_trace(CollectedParts& children) {
             static_cast<unsigned long long>(totals.not_recorded));
     }
     if (totals.overwritten > 0) {
-        say("vztrace: the ring (--ring %s) kept the newest events; %llu older events "
-            "were overwritten\n",
-            human_bytes(settings_.ring).c_str(),
-            static_cast<unsigned long long>(totals.overwritten));
+        const std::string ring = settings_.ring_calls > 0
+                                     ? fmt::format("--tracer_entries {}", settings_.ring_calls)
+                                     : fmt::format("--ring {}", human_bytes(settings_.ring));
+        say("vztrace: the ring (%s) kept the newest events; %llu older events were "
+            "overwritten\n",
+            ring.c_str(), static_cast<unsigned long long>(totals.overwritten));
     }
     if (settings_.log_sparse && totals.calls == 0) {
         say("vztrace: warning: --log-sparse recorded no call: only functions decorated with "

@@ -61,6 +61,9 @@ struct TraceSettings {
     std::uint64_t max_size = 0;                    // bytes of trace file, then stop; 0: none
     bool compress = false;                         // Perfetto compressed_packets
     std::uint64_t ring = 0;  // keep only the newest this many bytes of records; 0: stream all
+    // --tracer_entries: the ring keeps at least this many calls (0: as `ring` says), growing
+    // past `ring` when arguments and other logged records take room in it.
+    std::uint64_t ring_calls = 0;
     bool ignore_multiprocess = false;  // trace the root process only
     bool pid_suffix = false;           // one file per process, named with its pid
     std::string output_dir;            // one file per process, in this directory

@@ -104,12 +104,32 @@ void TraceWriter::run() {
     }
 }
 
+namespace {
+
+// The calls begun in `chunk` (its records other than those that follow an event).
+std::uint64_t calls_begun(const Chunk& chunk) {
+    std::uint64_t calls = 0;
+    for (std::size_t i = 0; i < chunk.used; ++i) {
+        const Record& record = chunk.records[i];
+        if (record.kind == EventKind::kEnter) ++calls;
+        if (!format::is_call_event(record.kind)) i += format::raw_records_after(record);
+    }
+    return calls;
+}
+
+}  // namespace
+
 Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     if (Chunk* fresh = pool_.try_take(capacity)) return fresh;
     const std::lock_guard lock(mutex_);
     if (queue_.empty()) return nullptr;
+    // --tracer_entries: the oldest goes only if the newer chunks keep enough calls.
+    if (options_.ring_calls > 0 && queued_calls_ - queue_.front().calls < options_.ring_calls) {
+        return nullptr;
+    }
     const Job oldest = queue_.front();
     queue_.pop_front();
+    queued_calls_ -= oldest.calls;
     // What is given up still says which calls are open at the cut, up to the end if they
     // never end: the stack is followed through every chunk given up, one pass over its
     // records when the ring takes it back (ring mode only).
@@ -138,8 +158,10 @@ Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
                       : ChunkPool::next_capacity(full == nullptr ? 0 : full->capacity);
     if (options_.ring) {
         if (full != nullptr) {
+            const std::uint64_t calls = options_.ring_calls > 0 ? calls_begun(*full) : 0;
             const std::lock_guard lock(mutex_);
-            queue_.push_back(Job{&buffer, full});
+            queue_.push_back(Job{&buffer, full, calls});
+            queued_calls_ += calls;
         }
         if (Chunk* next = next_ring_chunk(capacity)) return next;
         return pool_.take(capacity);  // nothing to take over yet: the limit gives way

@@ -43,6 +43,9 @@ struct StreamOptions {
     // Ring mode (a flight recorder): the pool's chunks are kept, not written, and the
     // oldest is taken over when the pool is full; everything is written at the end.
     bool ring = false;
+    // --tracer_entries: the oldest chunk is taken over only while the newer ones hold at
+    // least this many calls; until then the ring grows.
+    std::uint64_t ring_calls = 0;
     // The recording controls applied to every thread's records (record_filter.hpp).
     FilterRules filter;
 };
@@ -98,6 +101,7 @@ class TraceWriter final : public ChunkSink {
     struct Job {
         ThreadBuffer* buffer;
         Chunk* chunk;
+        std::uint64_t calls = 0;  // ring_calls: the calls begun in it
     };
     static void thread_body(void* self);
     void run();
@@ -135,6 +139,7 @@ class TraceWriter final : public ChunkSink {
     mutable std::mutex mutex_;  // the queue and the flags
     std::condition_variable changed_;
     std::deque<Job> queue_;
+    std::uint64_t queued_calls_ = 0;  // ring_calls: the calls begun in queue_'s chunks
     bool stop_ = false;
     bool thread_allowed_ = false;
     std::mutex start_mutex_;           // one starter or stopper of the thread at a time

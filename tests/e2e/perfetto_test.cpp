@@ -288,6 +288,42 @@ TEST_CASE("option --tracer_entries keeps the newest N calls, as VizTracer's ring
     CHECK(trace.nesting_problem().empty());
 }
 
+TEST_CASE("option --tracer_entries keeps N calls with their arguments and return values too",
+          "[perfetto]") {
+    // Before: the ring was sized for two records a call, and the arguments' records took
+    // room in it: about 26,000 calls of the 100,000 asked for were kept.
+    TempDir dir;
+    const auto run =
+        run_vztrace({"--quiet", "--tracer_entries", "100000", "--log-func-args",
+                     "--log-func-retval", "-o", dir.file("t.pftrace"), script("ring.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done\n");
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    const auto leaves = trace.named("leaf (");
+    CHECK(leaves.size() >= 100000 - 10);
+    CHECK(leaves.size() < 300000);
+    CHECK(trace.nesting_problem().empty());
+}
+
+TEST_CASE("a child of a root given VZTRACE_TRACER_ENTRIES runs with the same ring") {
+    // Before: the child found VZTRACE_RING (the root's ring, exported for its children)
+    // beside the user's VZTRACE_TRACER_ENTRIES, refused them as a usage error (status 2),
+    // and its program never ran.
+    TempDir dir;
+    vztrace::testing::RunOptions options;
+    options.env["VZTRACE_TRACER_ENTRIES"] = "10000";
+    const auto run =
+        run_vztrace({"--quiet", "-o", dir.file("t.pftrace"), "-c",
+                     "import subprocess, sys\n"
+                     "print(subprocess.run([sys.executable, '-c', 'print(5)']).returncode)"},
+                    options);
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.out == "5\n0\n");
+    CHECK(run.err.empty());
+    CHECK(load_trace(dir.file("t.pftrace")).processes.size() == 2);
+}
+
 TEST_CASE("a root killed by SIGKILL leaves what it had written as a valid trace", "[perfetto]") {
     TempDir dir;
     const auto run = run_vztrace(
