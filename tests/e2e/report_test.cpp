@@ -501,6 +501,23 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
     }
 }
 
+TEST_CASE("report reads JSON with escapes of lone surrogates, as Python's json writes them") {
+    // Python's json.dump writes a file name that is not UTF-8 (caf\xe9.py) with a lone
+    // surrogate escape: valid JSON that was refused as damaged (65).
+    TempDir dir;
+    dir.write("lone.json", R"json([
+ {"pid": 1, "tid": 1, "ts": 1, "dur": 5, "ph": "X", "name": "f (/tmp/caf\udce9.py:1)"},
+ {"pid": 1, "tid": 1, "ts": 7, "dur": 1, "ph": "X", "name": "g \ud83d\ude00 \\udce9 \ud800"}])json");
+    const auto text = run_vztrace({"report", dir.file("lone.json")});
+    INFO(text.err);
+    REQUIRE(text.status() == 0);
+    CHECK(text.out.find("f (/tmp/caf\xef\xbf\xbd.py:1)") != std::string::npos);
+    // A pair stays one character, an escaped backslash stays, a lone high one is replaced.
+    CHECK(text.out.find("g \xf0\x9f\x98\x80 \\udce9 \xef\xbf\xbd") != std::string::npos);
+    dir.write("bad.json", R"json([{"pid": 1, "ph": "X", "name": "f\uZZZZ"}])json");
+    CHECK(run_vztrace({"report", dir.file("bad.json")}).status() == 65);
+}
+
 TEST_CASE("report reads JSON that opens with any amount of whitespace") {
     // Only the first 64 bytes were looked at: JSON indented further in was "not a trace".
     TempDir dir;

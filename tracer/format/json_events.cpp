@@ -5,6 +5,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -44,11 +45,63 @@ void set_strings(VztraceJsonEvent& event, std::string_view phase, std::string_vi
     event.label_size = label.size();
 }
 
+// The value of the 4 hex digits at `text`, or -1.
+long hex4(const char* text) {
+    long value = 0;
+    for (int k = 0; k < 4; ++k) {
+        const char c = text[k];
+        const int digit = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (digit < 0) return -1;
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+// Escapes of a lone UTF-16 surrogate (\udce9: what Python's json writes for a file name
+// that is not UTF-8, surrogateescape'd) are valid JSON that simdjson refuses: each is made
+// \ufffd, as vztrace writes such text. Every backslash of valid JSON starts an escape
+// inside a string, so the escapes are found by walking them. Returns whether any changed.
+bool replace_lone_surrogates(char* text, std::size_t size) {
+    bool changed = false;
+    for (std::size_t i = 0; i + 1 < size; ++i) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] != 'u' || i + 6 > size) {  // \n, \", \\ ...
+            ++i;
+            continue;
+        }
+        const long unit = hex4(text + i + 2);
+        const bool high = unit >= 0xD800 && unit <= 0xDBFF;
+        const bool low = unit >= 0xDC00 && unit <= 0xDFFF;
+        if (high && i + 12 <= size && text[i + 6] == '\\' && text[i + 7] == 'u') {
+            const long next = hex4(text + i + 8);
+            if (next >= 0xDC00 && next <= 0xDFFF) {  // a pair: one character
+                i += 11;
+                continue;
+            }
+        }
+        if (high || low) {
+            std::memcpy(text + i + 2, "fffd", 4);
+            changed = true;
+        }
+        i += 5;
+    }
+    return changed;
+}
+
 VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCallback callback,
                         void* context, const char** why) {
     simdjson::dom::parser parser;
     simdjson::dom::element root;
-    if (const auto error = parser.parse(text, size, false).get(root)) {
+    auto error = parser.parse(text, size, false).get(root);
+    if (error == simdjson::STRING_ERROR) {
+        simdjson::padded_string repaired(text, size);
+        if (replace_lone_surrogates(repaired.data(), size))
+            error = parser.parse(repaired).get(root);
+    }
+    if (error) {
         *why = simdjson::error_message(error);
         return kVztraceJsonDamaged;
     }
