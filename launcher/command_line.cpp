@@ -781,7 +781,8 @@ Invocation parse_command_line(std::span<const std::string> args) {
                 const std::string name = arg.substr(0, arg.find('='));
                 const bool pythons = std::find(kPythonLongOptions.begin(), kPythonLongOptions.end(),
                                                name) != kPythonLongOptions.end();
-                if (!pythons || seen_run) {
+                // In a traced tree python says what is wrong, as it would there.
+                if ((!pythons || seen_run) && !in_tree) {
                     usage_error(fmt::format("unknown option '{}' (see vztrace --help)", name));
                 }
             }
@@ -829,9 +830,17 @@ Invocation parse_command_line(std::span<const std::string> args) {
             "no program to trace (try 'vztrace run app.py', '-' for one read from standard "
             "input, or 'vztrace --help')");
     }
-    result.process_name = check_python_options(result.python_argv, [&cli](std::string_view name) {
-        return cli.app.get_option_no_throw(std::string(name)) != nullptr;
-    });
+    try {
+        result.process_name =
+            check_python_options(result.python_argv, [&cli](std::string_view name) {
+                return cli.app.get_option_no_throw(std::string(name)) != nullptr;
+            });
+    } catch (const SetupError&) {
+        // In a traced tree vztrace is the program's python: python's own usage text and
+        // status say what is wrong with its options (-Z, -X without a value), as they would.
+        if (!in_tree) throw;
+        result.process_name = "-";
+    }
     refuse_output_over_script(result);
     return result;
 }

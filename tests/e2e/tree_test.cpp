@@ -671,6 +671,20 @@ TEST_CASE("a process writing its own file keeps the calls of every image an exec
     }
 }
 
+TEST_CASE("a child given options python does not know gets python's usage text") {
+    // Before: vztrace's one line ("unknown option '-Z' (see vztrace --help)") in the
+    // stderr the program read, where python prints its usage.
+    TempDir dir;
+    const auto run = run_tree({tree_script("child_usage.py")}, dir);
+    const auto python = vztrace::testing::run_process({kPython, tree_script("child_usage.py")});
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == python.out);
+    CHECK(run.result.out.find("Unknown option: -Z\nusage: PYTHON [option]") != std::string::npos);
+    CHECK(run.trace.metadata.at("incomplete_pids") == "[]");
+    CHECK(run.trace.metadata.at("missing_pids") == "[]");
+}
+
 TEST_CASE("a child running a script named as a subcommand of vztrace's runs the script") {
     // Before: [sys.executable, "report", "arg"] ran vztrace's report (status 66), where
     // python runs the script named report.
