@@ -3,6 +3,8 @@
 
 #include <Python.h>
 
+#include <vector>
+
 #include "tracer/session.hpp"
 
 namespace vztrace::tracer::hooks {
@@ -12,10 +14,24 @@ inline bool g_active = false;
 inline Session* g_session = nullptr;
 inline bool g_record_c_calls = true;
 
-// Frames the frame hook has entered and not yet left on this thread, and frames entered
-// since the hook gave way (see frame_hook.hpp).
+// Frames the frame hook has entered and not yet left on this thread, and the calls the
+// mechanism taking over has begun on it since the hook gave way (see frame_hook.hpp),
+// innermost last.
 inline thread_local int t_frame_depth = 0;
-inline thread_local int t_fallback_depth = 0;
+inline thread_local std::vector<SymbolId> t_fallback_calls;
+
+// After the frame hook gave way, an exit that the mechanism taking over sees: whether it is
+// to be recorded. None of that mechanism's calls open while frames of the hook are: one of
+// the hook's, which records its end itself. Else it ends the innermost call begun since,
+// unless it is an exception's exit of another function: a call aborted at its first
+// instruction (the program's trace function raised at 'call'), which CPython never said
+// began, inside that call (it used the count of the call around it, whose end was then
+// taken for one of the hook's and lost).
+inline bool fallback_exit_recorded(SymbolId id, bool by_exception) {
+    if (t_fallback_calls.empty()) return t_frame_depth == 0;
+    if (t_fallback_calls.back() == id || !by_exception) t_fallback_calls.pop_back();
+    return true;
+}
 
 // The calling thread's thread state, or null (never a fatal error, as PyThreadState_Get's).
 inline PyThreadState* current_thread_state() {

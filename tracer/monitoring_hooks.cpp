@@ -91,14 +91,14 @@ PyObject* on_unwind(PyObject*, PyObject* const* args, Py_ssize_t) {
 
 // After the frame hook has given way (see frame_hook.hpp): frames it entered are still on
 // the stacks, below every frame entered since, and it records their ends itself. A thread
-// counts the frames entered here (t_fallback_depth); an end with none of those open
-// while frames of the hook are (t_frame_depth) is one of the hook's, and not recorded
-// twice. No DISABLE: the same code may run later in a frame of this kind.
+// keeps the calls begun here (t_fallback_calls), and hooks::fallback_exit_recorded tells
+// the hook's ends from theirs. No DISABLE: the same code may run later in a frame of this
+// kind.
 PyObject* on_enter_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
     if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     const SymbolId id = symbols::of_code(args[0]);
     if (VZ_UNLIKELY(id == kHiddenSymbol)) return disable();
-    ++hooks::t_fallback_depth;
+    hooks::t_fallback_calls.push_back(id);
     g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
     Py_RETURN_NONE;
 }
@@ -107,17 +107,16 @@ PyObject* on_throw_after_hook(PyObject*, PyObject* const* args, Py_ssize_t) {
     if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     const SymbolId id = symbols::of_code(args[0]);
     if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;  // PY_THROW cannot be disabled
-    ++hooks::t_fallback_depth;
+    hooks::t_fallback_calls.push_back(id);
     g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
     Py_RETURN_NONE;
 }
 
 VZ_ALWAYS_INLINE PyObject* record_exit_after_hook(PyObject* code, EventKind kind) {
     const std::uint64_t now = TickClock::now();
-    if (hooks::t_fallback_depth == 0 && hooks::t_frame_depth > 0) Py_RETURN_NONE;
     const SymbolId id = symbols::of_code(code);
     if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;
-    if (hooks::t_fallback_depth > 0) --hooks::t_fallback_depth;
+    if (!hooks::fallback_exit_recorded(id, kind == EventKind::kExitByException)) Py_RETURN_NONE;
     g_session->current_buffer().append(now, id, kind);
     Py_RETURN_NONE;
 }

@@ -102,7 +102,7 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
             if (g_python_frames == PythonFrames::kIgnore) break;
             const SymbolId id = symbol_of_frame(frame);
             if (id == kHiddenSymbol) break;
-            if (g_python_frames == PythonFrames::kAfterHook) ++hooks::t_fallback_depth;
+            if (g_python_frames == PythonFrames::kAfterHook) hooks::t_fallback_calls.push_back(id);
             g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
             break;
         }
@@ -111,11 +111,11 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
             const std::uint64_t now = TickClock::now();
             const SymbolId id = symbol_of_frame(frame);
             if (id == kHiddenSymbol) break;
-            if (g_python_frames == PythonFrames::kAfterHook) {
-                // A frame the hook entered: it records the end itself (as on 3.12+, see
-                // monitoring_hooks.cpp).
-                if (hooks::t_fallback_depth == 0 && hooks::t_frame_depth > 0) break;
-                if (hooks::t_fallback_depth > 0) --hooks::t_fallback_depth;
+            // A frame the hook entered: it records the end itself (as on 3.12+, see
+            // monitoring_hooks.cpp).
+            if (g_python_frames == PythonFrames::kAfterHook &&
+                !hooks::fallback_exit_recorded(id, arg == nullptr)) {
+                break;
             }
             // arg is NULL when the frame is left by an exception.
             g_session->current_buffer().append(

@@ -283,3 +283,27 @@ TEST_CASE("python's perf support starts and switches as under python with the fr
         }
     }
 }
+
+TEST_CASE("a call aborted at its start after the frame hook gave way ends the call around it") {
+    // Before: its end took the place of the end of the call around it, which was taken for
+    // one of the hook's and lost: around() stayed open to the end (flagged) and after(),
+    // called later, came out inside it.
+    for (const std::vector<std::string>& options :
+         {std::vector<std::string>{"--hook", "frame"},
+          std::vector<std::string>{"--hook", "frame", "--ignore-c-function"}}) {
+        DYNAMIC_SECTION(options.back()) {
+            TempDir dir;
+            const auto run = traced(options, {script("aborted_after_handover.py")}, dir);
+            CHECK(run.result.out == "done\n");
+            const auto around = run.trace.named("around (");
+            const auto after = run.trace.named("after (");
+            const auto aborted = run.trace.named("aborted (");
+            REQUIRE(around.size() == 1);
+            REQUIRE(after.size() == 1);
+            CHECK(aborted.size() == 1);
+            CHECK_FALSE(around.front().unfinished);
+            CHECK(after.front().ts_ns >= around.front().end_ns());
+            CHECK(run.trace.nesting_problem().empty());
+        }
+    }
+}
