@@ -518,6 +518,22 @@ TEST_CASE("report reads JSON with escapes of lone surrogates, as Python's json w
     CHECK(run_vztrace({"report", dir.file("bad.json")}).status() == 65);
 }
 
+TEST_CASE("report reads pids and tids written as strings, each its own") {
+    // Before: they all read as 0, and two threads' overlapping calls nested as one's.
+    TempDir dir;
+    dir.write("named.json", R"json([
+ {"ph": "X", "name": "a", "ts": 1, "dur": 5, "pid": "p1", "tid": "t1"},
+ {"ph": "X", "name": "b", "ts": 1, "dur": 5, "pid": "p2", "tid": "t2"},
+ {"ph": "X", "name": "c", "ts": 2, "dur": 1, "pid": "12", "tid": "12"}])json");
+    const auto text = run_vztrace({"report", dir.file("named.json"), "--format", "json"});
+    INFO(text.err);
+    REQUIRE(text.status() == 0);
+    CHECK(text.out.find("\"threads\": 3,") != std::string::npos);
+    CHECK(text.out.find("\"processes\": 3,") != std::string::npos);
+    const auto by = run_vztrace({"report", dir.file("named.json"), "--by", "process"});
+    CHECK(by.out.find("process 12") != std::string::npos);
+}
+
 TEST_CASE("report reads JSON that opens with any amount of whitespace") {
     // Only the first 64 bytes were looked at: JSON indented further in was "not a trace".
     TempDir dir;

@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -31,7 +33,30 @@ bool integer_of(simdjson::dom::element value, std::int64_t& out) {
     double number = 0;
     if (value.is_int64()) return value.get_int64().get(out) == simdjson::SUCCESS;
     if (!number_of(value, number) || !std::isfinite(number)) return false;
-    out = static_cast<std::int64_t>(number);
+    // Past 64 bits (1e30, 2^64 - 1): cut to the range, not converted undefined.
+    constexpr double kLimit = 9.2e18;
+    out = static_cast<std::int64_t>(std::clamp(number, -kLimit, kLimit));
+    return true;
+}
+
+// A pid or tid, as a number or (some tools write them so) a string: "123" is 123, any
+// other text an id of its own, the same for the same text (they all read as 0, and two
+// threads named so became one).
+bool id_of(simdjson::dom::element value, std::int64_t& out) {
+    std::string_view text;
+    if (value.get(text) != simdjson::SUCCESS) return integer_of(value, out);
+    std::int64_t number = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error == std::errc() && end == text.data() + text.size() && !text.empty()) {
+        out = number;
+        return true;
+    }
+    std::uint64_t hash = 1469598103934665603ULL;  // FNV-1a, 64 bits
+    for (const char c : text) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 1099511628211ULL;
+    }
+    out = static_cast<std::int64_t>((hash >> 1) | (std::uint64_t{1} << 61));  // > any real id
     return true;
 }
 
@@ -117,8 +142,8 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
         if (!element.is_object() || element["ph"].get(phase) != simdjson::SUCCESS) continue;
         VztraceJsonEvent event{};
         simdjson::dom::element value;
-        if (element["pid"].get(value) == simdjson::SUCCESS) integer_of(value, event.pid);
-        if (element["tid"].get(value) == simdjson::SUCCESS) integer_of(value, event.tid);
+        if (element["pid"].get(value) == simdjson::SUCCESS) id_of(value, event.pid);
+        if (element["tid"].get(value) == simdjson::SUCCESS) id_of(value, event.tid);
         if (element["name"].get(name) != simdjson::SUCCESS) name = {};
         if (element["args"]["name"].get(label) != simdjson::SUCCESS) label = {};
         event.has_ts = element["ts"].get(value) == simdjson::SUCCESS &&
