@@ -40,29 +40,48 @@ bool utf8_of(PyObject* text, std::string& out) {
     return true;
 }
 
+// functools.partial's type, if the program has imported functools (borrowed), else null.
+PyTypeObject* partial_type() {
+    PyObject* name = PyUnicode_FromString("functools");
+    PyObject* functools = name != nullptr ? PyImport_GetModule(name) : nullptr;
+    Py_XDECREF(name);
+    PyObject* partial = functools != nullptr && PyModule_Check(functools)
+                            ? PyDict_GetItemString(PyModule_GetDict(functools), "partial")
+                            : nullptr;
+    Py_XDECREF(functools);
+    PyErr_Clear();
+    return partial != nullptr && PyType_Check(partial) ? reinterpret_cast<PyTypeObject*>(partial)
+                                                       : nullptr;
+}
+
 // The code a signal handler runs: a function's, a method's, a partial's function's, or
-// the __call__ of a callable object. Null when there is none.
+// the __call__ of a callable object's type. Null when there is none. Runs none of the
+// program's code (a property named func, a __getattr__: python never calls them here).
 PyObject* handler_code(PyObject* handler) {  // borrowed in, new reference out
+    PyTypeObject* partial = partial_type();
+    PyObject* call_name = PyUnicode_InternFromString("__call__");
     PyObject* callable = Py_NewRef(handler);
-    for (int depth = 0; depth < 8 && callable != nullptr; ++depth) {
+    for (int depth = 0; depth < 8 && callable != nullptr && call_name != nullptr; ++depth) {
         if (PyFunction_Check(callable)) {
             PyObject* code = Py_NewRef(PyFunction_GET_CODE(callable));
             Py_DECREF(callable);
+            Py_DECREF(call_name);
             return code;
         }
         PyObject* inner = nullptr;
         if (PyMethod_Check(callable)) {
             inner = Py_NewRef(PyMethod_GET_FUNCTION(callable));
-        } else if (PyObject_HasAttrString(callable, "func") != 0) {  // functools.partial
-            inner = PyObject_GetAttrString(callable, "func");
+        } else if (partial != nullptr && Py_IS_TYPE(callable, partial)) {
+            inner = PyObject_GetAttrString(callable, "func");  // a member of the C type's
         } else if (!PyType_Check(callable)) {
-            inner = PyObject_GetAttrString(callable, "__call__");
+            inner = Py_XNewRef(_PyType_Lookup(Py_TYPE(callable), call_name));  // borrowed
         }
         PyErr_Clear();
         Py_DECREF(callable);
         callable = inner;
     }
     Py_XDECREF(callable);
+    Py_XDECREF(call_name);
     return nullptr;
 }
 

@@ -120,6 +120,21 @@ TEST_CASE("what a signal handler raises inside a repr vztrace takes reaches the 
     CHECK(takes.size() == 2);
 }
 
+TEST_CASE("a repr that raises runs none of the code of a signal handler object's class") {
+    // Before: vztrace read the handler's `func` (taking any object that has one for a
+    // functools.partial) and its `__call__` through getattr, running the program's
+    // property and __getattr__, which printed into the program's output.
+    TempDir dir;
+    const std::string program = script("handler_object.py");
+    const auto python = vztrace::testing::run_process({kPython, program});
+    REQUIRE(python.out == "1\n");
+    const auto result = run_vztrace(
+        {"--quiet", "--log-func-args", "-o", dir.file(vztrace::testing::trace_name("t")), program});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == python.out);
+}
+
 TEST_CASE("a long repr is cut at 512 bytes, ending with ...") {
     const auto run = run_logged({"--log-func-args"}, "log_calls.py");
     const auto takes = calls_of(run.trace, "takes", "log_calls.py");
