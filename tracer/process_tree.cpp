@@ -123,10 +123,6 @@ void export_settings(const TraceSettings& settings) {
     }
 }
 
-}  // namespace
-
-namespace {
-
 // A new private directory for the parts of a tree (or of one process's images), under
 // $TMPDIR; empty, with `error` set, when it cannot be made.
 std::string make_parts_dir(pid_t self, std::string& error) {

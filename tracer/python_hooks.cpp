@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -503,21 +504,30 @@ PyMethodDef g_start_joinable_thread_def = {"start_joinable_thread",
                                            reinterpret_cast<PyCFunction>(+start_joinable_thread),
                                            METH_VARARGS | METH_KEYWORDS, nullptr};
 
-// `_thread` is loaded by importlib's bootstrap, before `threading` copies its functions.
-void wrap_thread_module() {
-    PyObject* name = PyUnicode_FromString("_thread");
+// Puts each stand-in (made from its definition; the function it replaces kept in
+// `*original`) in the place of its function of `module_name`, when the module is loaded
+// (nothing is imported). Returns whether it was.
+bool stand_in_for(const char* module_name,
+                  std::initializer_list<std::pair<PyMethodDef*, PyObject**>> stand_ins) {
+    PyObject* name = PyUnicode_FromString(module_name);
     PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
     Py_XDECREF(name);
     PyErr_Clear();
-    if (module == nullptr) return;
-    for (const auto& [def, original] :
-         {std::pair{&g_start_new_thread_def, &g_original_start_new_thread},
-          std::pair{&g_start_new_def, &g_original_start_new},
-          std::pair{&g_start_joinable_thread_def, &g_original_start_joinable_thread}}) {
-        Py_XDECREF(replace_module_function(module, "_thread", *def, *original));
+    if (module == nullptr) return false;
+    for (const auto& [def, original] : stand_ins) {
+        Py_XDECREF(replace_module_function(module, module_name, *def, *original));
     }
     Py_DECREF(module);
-    g_threads_wrapped = true;
+    PyErr_Clear();
+    return true;
+}
+
+// `_thread` is loaded by importlib's bootstrap, before `threading` copies its functions.
+void wrap_thread_module() {
+    g_threads_wrapped = stand_in_for(
+        "_thread", {{&g_start_new_thread_def, &g_original_start_new_thread},
+                    {&g_start_new_def, &g_original_start_new},
+                    {&g_start_joinable_thread_def, &g_original_start_joinable_thread}});
 }
 
 // sys.activate_stack_trampoline and sys.deactivate_stack_trampoline (3.12+, python's perf
@@ -542,18 +552,6 @@ PyMethodDef g_activate_trampoline_def = {"activate_stack_trampoline",
 PyMethodDef g_deactivate_trampoline_def = {"deactivate_stack_trampoline",
                                            reinterpret_cast<PyCFunction>(+deactivate_trampoline),
                                            METH_VARARGS | METH_KEYWORDS, nullptr};
-
-void wrap_stack_trampoline() {
-    PyObject* sys = PyImport_ImportModule("sys");
-    if (sys != nullptr) {
-        Py_XDECREF(replace_module_function(sys, "sys", g_activate_trampoline_def,
-                                           g_original_activate_trampoline));
-        Py_XDECREF(replace_module_function(sys, "sys", g_deactivate_trampoline_def,
-                                           g_original_deactivate_trampoline));
-    }
-    Py_XDECREF(sys);
-    PyErr_Clear();
-}
 
 // ---- start and end -------------------------------------------------------------------
 
@@ -595,7 +593,8 @@ void install() {
         }
     }
     if (by_frame_hook) {
-        wrap_stack_trampoline();
+        stand_in_for("sys", {{&g_activate_trampoline_def, &g_original_activate_trampoline},
+                             {&g_deactivate_trampoline_def, &g_original_deactivate_trampoline}});
         hook = c_calls ? "frame hook (PEP 523); C calls: " + hook : "frame hook (PEP 523)";
         if (*frame_hook::kMissesCalls != '\0') {
             g_session->info().hook_misses = frame_hook::kMissesCalls;
