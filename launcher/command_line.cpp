@@ -655,16 +655,21 @@ std::optional<ConfigFile> load_config(const CliDefinition& cli) {
 
 }  // namespace
 
+std::size_t decimal_length(std::string_view text) {
+    const std::size_t digits = text.find_first_not_of("0123456789");
+    if (digits == std::string_view::npos) return text.size();
+    std::size_t end = digits;
+    if (text[end] == '.')
+        end = std::min(text.find_first_not_of("0123456789", end + 1), text.size());
+    return end == 1 && text[0] == '.' ? 0 : end;  // "." alone is no number
+}
+
 std::uint64_t parse_size(const std::string& text) {
-    // Digits, an optional fraction, a unit: std::stod alone also took "inf", "1e30", hex
-    // and leading blanks, and a value past 64 bits wrapped to 0 (a ring silently off).
-    const std::size_t end = text.find_first_not_of("0123456789.");
-    const std::string number = text.substr(0, end);
-    if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) {
-        usage_error(fmt::format("invalid size '{}' (expected e.g. 512M or 2G)", text));
-    }
-    const double value = std::strtod(number.c_str(), nullptr);
-    std::string unit = end == std::string::npos ? std::string() : text.substr(end);
+    // A decimal number and a unit: a value past 64 bits would wrap to 0 (a ring silently off).
+    const std::size_t end = decimal_length(text);
+    if (end == 0) usage_error(fmt::format("invalid size '{}' (expected e.g. 512M or 2G)", text));
+    const double value = std::strtod(text.substr(0, end).c_str(), nullptr);
+    std::string unit = text.substr(end);
     std::transform(unit.begin(), unit.end(), unit.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     if (!unit.empty() && unit.back() == 'B') unit.pop_back();
@@ -692,14 +697,10 @@ std::uint64_t parse_size(const std::string& text) {
 }
 
 std::uint64_t parse_duration(const std::string& text) {
-    // Digits, an optional fraction, a unit, as sizes: std::stod also took hex ("0x10us"
-    // was 16 us), exponents and leading blanks.
-    const std::size_t digits = text.find_first_not_of("0123456789.");
-    const std::size_t end = digits == std::string::npos ? text.size() : digits;
-    const std::string number = text.substr(0, end);
-    const bool decimal =
-        !number.empty() && number != "." && std::count(number.begin(), number.end(), '.') <= 1;
-    const double value = decimal ? std::strtod(number.c_str(), nullptr) : 0;
+    // A decimal number and a unit, as sizes.
+    const std::size_t end = decimal_length(text);
+    const bool decimal = end > 0;
+    const double value = decimal ? std::strtod(text.substr(0, end).c_str(), nullptr) : 0;
     std::string unit = decimal ? text.substr(end) : std::string("?");  // any case, as sizes' units
     std::transform(unit.begin(), unit.end(), unit.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });

@@ -5,6 +5,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracer/settings.hpp"
@@ -30,6 +31,11 @@ Invocation parse_command_line(std::span<const std::string> args);
 // python runs `sys.executable report x` as the script named report: whether `word`, a name
 // of vztrace's own (report, diff, export, combine, view, run), is such a script here.
 bool python_script_named(const std::string& word);
+
+// The length of the decimal number `text` starts with: digits with at most one point ("7",
+// "0.5", "2.", ".5"); 0 when it starts with none. The options' numbers are read this way,
+// since strtod alone also takes hex ("0x10" is 16), exponents, "inf" and leading blanks.
+std::size_t decimal_length(std::string_view text);
 
 // Parses sizes such as "512M", "2G", "1048576". Throws SetupError(kUsage).
 std::uint64_t parse_size(const std::string& text);

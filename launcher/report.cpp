@@ -135,8 +135,8 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
         "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, ",
         json_string(options.trace), json_string(read.format),
         read.truncated || read.calls_left_open > 0 ? "true" : "false", stats.calls(),
-        stats.thread_count(), stats.process_count(), stats.last_ns() - stats.first_ns(),
-        json_string(options.by), json_string(options.sort));
+        stats.thread_count(), stats.process_count(), stats.span_ns(), json_string(options.by),
+        json_string(options.sort));
     // What the recorder said: the trace's metadata as it holds it, and what it lacks.
     out += fmt::format("\"incomplete\": {}, \"gaps\": [", incomplete(gaps) ? "true" : "false");
     for (std::size_t i = 0; i < gaps.size(); ++i) {
@@ -230,7 +230,7 @@ int run_report(std::span<const std::string> args) {
         "{} ({}{}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
         read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "",
         incomplete(gaps) ? ", incomplete" : "", stats.calls(), threads, threads == 1 ? "" : "s",
-        processes, processes == 1 ? "" : "es", ms(stats.last_ns() - stats.first_ns()));
+        processes, processes == 1 ? "" : "es", ms(stats.span_ns()));
     std::string out;
     if (options.format == "json") {
         out = render_json(shown, options, read, stats, gaps);

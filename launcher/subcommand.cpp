@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "launcher/command_line.hpp"
 #include "tracer/format/chrome_json.hpp"
 
 namespace vztrace::launcher {
@@ -131,11 +132,7 @@ CLI::Validator whole_number() {
 CLI::Validator percentage() {
     return CLI::Validator(
         [](const std::string& text) -> std::string {
-            // Decimal digits with at most one point: strtod alone also took hex ("0x10"
-            // was 16), exponents and leading blanks.
-            const bool decimal = !text.empty() &&
-                                 text.find_first_not_of("0123456789.") == std::string::npos &&
-                                 std::count(text.begin(), text.end(), '.') <= 1 && text != ".";
+            const bool decimal = !text.empty() && decimal_length(text) == text.size();
             const double value = decimal ? std::strtod(text.c_str(), nullptr) : -1;
             if (!decimal || !std::isfinite(value) || value < 0)
                 return fmt::format("'{}' is not a percentage of 0 or more", text);

@@ -281,6 +281,20 @@ TEST_CASE("VZTRACE_* variables set options and the command line wins") {
     CHECK(parse({"-o", "cli.json", "app.py"}).trace.output == "cli.json");
 }
 
+TEST_CASE("options' numbers are decimal: digits with at most one point") {
+    using vztrace::launcher::decimal_length;
+    CHECK(decimal_length("512M") == 3);
+    CHECK(decimal_length("0.5ms") == 3);
+    CHECK(decimal_length("2.") == 2);
+    CHECK(decimal_length(".5") == 2);
+    CHECK(decimal_length("1.2.3") == 3);  // the second point starts what follows
+    CHECK(decimal_length(".") == 0);
+    CHECK(decimal_length("") == 0);
+    CHECK(decimal_length(" 10") == 0);
+    CHECK(decimal_length("0x10") == 1);  // "0", then "x10" as a unit nobody knows
+    CHECK(decimal_length("inf") == 0);
+}
+
 TEST_CASE("sizes read with binary units") {
     CHECK(parse_size("1048576") == 1ULL << 20);
     CHECK(parse_size("512M") == 512ULL << 20);

@@ -1,11 +1,28 @@
 #include "tracer/analysis/call_stats.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <tuple>
 #include <utility>
 
 namespace vztrace::analysis {
+namespace {
+
+// Sums of times stop at the largest int64 instead of wrapping negative: a JSON trace may
+// hold calls of up to 146 years each (call_reader.cpp), and a few of them overflow a sum.
+void add_to(std::int64_t& sum, std::int64_t ns) {
+    if (__builtin_add_overflow(sum, ns, &sum)) sum = ns < 0 ? INT64_MIN : INT64_MAX;
+}
+
+// A call's length, 0 if its end is before its begin, the largest int64 past it.
+std::int64_t length(std::int64_t begin_ns, std::int64_t end_ns) {
+    std::int64_t ns = 0;
+    if (__builtin_sub_overflow(end_ns, begin_ns, &ns)) return end_ns < begin_ns ? 0 : INT64_MAX;
+    return std::max<std::int64_t>(ns, 0);
+}
+
+}  // namespace
 
 void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
                        std::string_view process_name, std::string_view thread_name) {
@@ -30,18 +47,20 @@ void CallStats::end(std::uint64_t thread, std::int64_t ns) {
     if (state.stack.empty()) return;  // an end with no begin (a ring's cut): nothing to add
     const Frame frame = state.stack.back();
     state.stack.pop_back();
-    const std::int64_t duration = std::max<std::int64_t>(ns - frame.begin_ns, 0);
+    const std::int64_t duration = length(frame.begin_ns, ns);
     --state.on_stack[frame.name];
     Totals& totals = state.functions[frame.name];
     ++totals.calls;
-    totals.self_ns += std::max<std::int64_t>(duration - frame.child_ns, 0);
-    if (frame.outermost) totals.total_ns += duration;
-    totals.inclusive_ns += duration;
+    add_to(totals.self_ns, std::max<std::int64_t>(duration - frame.child_ns, 0));
+    if (frame.outermost) add_to(totals.total_ns, duration);
+    add_to(totals.inclusive_ns, duration);
     totals.max_ns = std::max(totals.max_ns, duration);
-    if (!state.stack.empty()) state.stack.back().child_ns += duration;
+    if (!state.stack.empty()) add_to(state.stack.back().child_ns, duration);
     ++calls_;
     last_ns_ = calls_ == 1 ? ns : std::max(last_ns_, ns);  // times may be negative (JSON)
 }
+
+std::int64_t CallStats::span_ns() const { return length(first_ns_, last_ns_); }
 
 std::size_t CallStats::thread_count() const {
     std::vector<std::pair<std::int64_t, std::int64_t>> threads;
@@ -75,9 +94,9 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
         for (const auto& [name, totals] : state.functions) {
             Totals& into = functions[name];
             into.calls += totals.calls;
-            into.self_ns += totals.self_ns;
-            into.total_ns += totals.total_ns;
-            into.inclusive_ns += totals.inclusive_ns;
+            add_to(into.self_ns, totals.self_ns);
+            add_to(into.total_ns, totals.total_ns);
+            add_to(into.inclusive_ns, totals.inclusive_ns);
             into.max_ns = std::max(into.max_ns, totals.max_ns);
         }
     }
@@ -91,7 +110,7 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
             stats.total_ns = totals.total_ns;
             stats.inclusive_ns = totals.inclusive_ns;
             stats.max_ns = totals.max_ns;
-            group.self_ns += totals.self_ns;
+            add_to(group.self_ns, totals.self_ns);
             group.functions.push_back(std::move(stats));
         }
         result.push_back(std::move(group));

@@ -60,6 +60,8 @@ class CallStats final : public CallVisitor {
     std::size_t process_count() const;
     std::int64_t first_ns() const { return first_ns_; }
     std::int64_t last_ns() const { return last_ns_; }
+    // From the first call's begin to the last end; the largest int64 if longer.
+    std::int64_t span_ns() const;
 
  private:
     struct Frame {
