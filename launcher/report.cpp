@@ -54,7 +54,7 @@ std::string group_title(const StatsGroup& group, GroupBy by) {
     // "a\n" broke the heading's line), as function names are.
     if (!group.process_name.empty()) title += fmt::format(" ({})", fitted(group.process_name, 0));
     if (by == GroupBy::kThread) {
-        title += fmt::format(", thread {}", group.tid);
+        title += fmt::format(", {} {}", group.named_track ? "track" : "thread", group.tid);
         if (!group.thread_name.empty()) title += fmt::format(" ({})", fitted(group.thread_name, 0));
     }
     return title;
@@ -132,11 +132,12 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
                         const std::vector<format::RecordingGap>& gaps) {
     std::string out = fmt::format(
         "{{\"trace\": {}, \"format\": {}, \"truncated\": {}, \"calls\": {}, \"threads\": {}, "
-        "\"processes\": {}, \"span_ns\": {}, \"by\": {}, \"sort\": {}, ",
+        "\"processes\": {}, \"tracks\": {}, \"track_slices\": {}, \"span_ns\": {}, "
+        "\"by\": {}, \"sort\": {}, ",
         json_string(options.trace), json_string(read.format),
         read.truncated || read.calls_left_open > 0 ? "true" : "false", stats.calls(),
-        stats.thread_count(), stats.process_count(), stats.span_ns(), json_string(options.by),
-        json_string(options.sort));
+        stats.thread_count(), stats.process_count(), stats.track_count(), stats.track_slices(),
+        stats.span_ns(), json_string(options.by), json_string(options.sort));
     // What the recorder said: the trace's metadata as it holds it, and what it lacks.
     out += fmt::format("\"incomplete\": {}, \"gaps\": [", incomplete(gaps) ? "true" : "false");
     for (std::size_t i = 0; i < gaps.size(); ++i) {
@@ -154,9 +155,9 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
         const StatsGroup& g = *group.group;
         out += fmt::format(
             "{}{{\"pid\": {}, \"tid\": {}, \"process_name\": {}, \"thread_name\": {}, "
-            "\"self_ns\": {}, \"functions_matched\": {}, \"functions\": [",
+            "\"track\": {}, \"self_ns\": {}, \"functions_matched\": {}, \"functions\": [",
             first_group ? "" : ", ", g.pid, g.tid, json_string(g.process_name),
-            json_string(g.thread_name), g.self_ns, group.matched);
+            json_string(g.thread_name), g.named_track ? "true" : "false", g.self_ns, group.matched);
         first_group = false;
         bool first = true;
         for (const FunctionStats& f : group.functions) {
@@ -226,11 +227,19 @@ int run_report(std::span<const std::string> args) {
     }
     const std::size_t threads = stats.thread_count();
     const std::size_t processes = stats.process_count();
-    const std::string header = fmt::format(
+    std::string header = fmt::format(
         "{} ({}{}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
         read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "",
         incomplete(gaps) ? ", incomplete" : "", stats.calls(), threads, threads == 1 ? "" : "s",
         processes, processes == 1 ? "" : "es", ms(stats.span_ns()));
+    // Named tracks (asyncio tasks under --log-async) hold steps, not calls: said apart.
+    if (const std::size_t tracks = stats.track_count(); tracks > 0) {
+        header += fmt::format(
+            "; {} slice{} on {} track{} of their own (asyncio tasks), not counted "
+            "as calls",
+            stats.track_slices(), stats.track_slices() == 1 ? "" : "s", tracks,
+            tracks == 1 ? "" : "s");
+    }
     std::string out;
     if (options.format == "json") {
         out = render_json(shown, options, read, stats, gaps);

@@ -58,7 +58,11 @@ bool append_part(const ChildPart& part, OutputFile& out, std::string& error, Str
     std::vector<format::PerfettoReader::SequenceEnd> ends;
     if (!part.summary) {
         format::PerfettoReader reader;
-        reader.on_slice = [&totals](const format::DecodedSlice&) { ++totals.calls; };
+        // A call is a slice on a thread's track (a task's steps are not calls, as in
+        // PerfettoSequence's counts).
+        reader.on_slice = [&totals, &reader](const format::DecodedSlice& slice) {
+            if (!reader.is_named_track(slice.track_uuid)) ++totals.calls;
+        };
         if (!reader.read_file(part.stream) && !reader.truncated()) {
             error = reader.error();
             return false;

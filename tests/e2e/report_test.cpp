@@ -1,6 +1,7 @@
 // `vztrace report`: the functions of a trace by self and total time, checked against the
 // trace's own events, on vztrace's traces and VizTracer's JSON, and on bad input.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <simdjson.h>
@@ -237,35 +238,89 @@ TEST_CASE("report counts a thread that exec replaced once, as --by thread groups
     CHECK_THAT(text.out, Catch::Contains(" calls in 1 thread of 1 process, over "));
 }
 
-TEST_CASE("report gives each asyncio task of --log-async its own thread of the process") {
+TEST_CASE("report counts the asyncio tasks of --log-async apart, and shows each --by thread") {
     // A Perfetto trace's task tracks were all one "process 0, thread 0", the steps of every
-    // task together; JSON traces have had each task as a thread of its process.
+    // task together. Then each task was a thread and its steps calls: a one-thread program
+    // read "5 threads", its calls more than the run's summary said, and "running" was a
+    // function of the whole trace's table, its time counted twice.
     TempDir dir;
     const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
-    REQUIRE(run_vztrace({"--quiet", "--log-async", "-o", trace, script("log_async.py")}).status() ==
-            0);
+    const auto run = run_vztrace({"--log-async", "-o", trace, script("log_async.py")});
+    REQUIRE(run.status() == 0);
+    const std::size_t wrote = run.err.find("wrote ");
+    REQUIRE(wrote != std::string::npos);
+    const std::uint64_t summary_calls = std::stoull(run.err.substr(wrote + 6));
+
+    Report all;
+    report_json(all, {trace});
+    CHECK(std::uint64_t(all.root["calls"]) == summary_calls);
+    CHECK(std::uint64_t(all.root["threads"]) == 1);
+    CHECK(std::uint64_t(all.root["processes"]) == 1);
+    CHECK(std::uint64_t(all.root["tracks"]) >= 3);  // main, first, second
+    REQUIRE(all.groups.size() == 1);
+    CHECK_FALSE(all.groups[0].contains("running"));
+    std::uint64_t calls = 0;
+    for (const auto& [name, f] : all.groups[0]) calls += f.calls;
+    CHECK(calls == summary_calls);
+
+    Report by_process;
+    report_json(by_process, {trace, "--by", "process"});
+    REQUIRE(by_process.groups.size() == 1);
+    CHECK_FALSE(by_process.groups[0].contains("running"));
+
     Report report;
     report_json(report, {trace, "--by", "thread"});
     std::map<std::string, std::uint64_t> steps;
     std::set<std::int64_t> pids;
     std::set<std::int64_t> tids;
     std::size_t index = 0;
+    std::size_t threads = 0;
+    std::uint64_t slices = 0;
     for (simdjson::dom::element group : report.root["groups"].get_array()) {
         const std::string name{std::string_view(group["thread_name"])};
         pids.insert(std::int64_t(group["pid"]));
         tids.insert(std::int64_t(group["tid"]));
         const auto& functions = report.groups[index++];
-        const auto running = functions.find("running");
-        if (running != functions.end()) steps[name] = running->second.calls;
+        if (!bool(group["track"])) {
+            ++threads;
+            CHECK_FALSE(functions.contains("running"));
+            continue;
+        }
+        REQUIRE(functions.size() == 1);
+        steps[name] = functions.at("running").calls;
+        slices += steps[name];
     }
     CHECK(pids.size() == 1);
     CHECK_FALSE(pids.contains(0));
-    CHECK(tids.size() == index);  // a thread id each
+    CHECK(tids.size() == index);  // an id each
+    CHECK(threads == 1);
     CHECK(steps["first (worker)"] == 3);
     CHECK(steps["second (worker)"] == 3);
     CHECK(steps.contains("Task-1 (main)"));
-    CHECK(std::uint64_t(report.root["processes"]) == 1);
-    CHECK(std::uint64_t(report.root["threads"]) == index);
+    CHECK(steps.size() == std::uint64_t(report.root["tracks"]));
+    CHECK(slices == std::uint64_t(report.root["track_slices"]));
+    const auto text = run_vztrace({"report", trace, "--limit", "1"});
+    CHECK_THAT(text.out, Catch::Contains(fmt::format(" {} calls in 1 thread of 1 process, over ",
+                                                     summary_calls)));
+    CHECK_THAT(text.out, Catch::Contains(fmt::format("; {} slices on {} tracks of their own "
+                                                     "(asyncio tasks), not counted as calls",
+                                                     slices, steps.size())));
+}
+
+TEST_CASE("the run's summary counts a killed child's calls without its tasks' steps") {
+    // The root reads a killed child's stream itself, and counted every slice in it as a
+    // call, the steps of --log-async's tasks too: the summary said more than the trace held.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run = run_vztrace({"--log-async", "-o", trace, script("tree/sigkill_async.py")});
+    REQUIRE(run.status() == 0);
+    CHECK(run.out == "victim exit -9\n");
+    const std::size_t wrote = run.err.find("wrote ");
+    REQUIRE(wrote != std::string::npos);
+    Report report;
+    report_json(report, {trace});
+    CHECK(std::uint64_t(report.root["track_slices"]) > 100);  // the child's steps were written
+    CHECK(std::uint64_t(report.root["calls"]) == std::stoull(run.err.substr(wrote + 6)));
 }
 
 TEST_CASE("report and diff say when their output cannot be written, however long it is") {

@@ -33,6 +33,30 @@ void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
     state.thread_name = thread_name;
 }
 
+void CallStats::named_track(std::uint64_t track, std::int64_t pid, std::int64_t tid,
+                            std::string_view process_name, std::string_view track_name) {
+    thread(track, pid, tid, process_name, track_name);
+    threads_[track].named_track = true;
+}
+
+std::uint64_t CallStats::calls() const {
+    std::uint64_t calls = 0;
+    for (const auto& [key, state] : threads_) calls += state.named_track ? 0 : state.calls;
+    return calls;
+}
+
+std::size_t CallStats::track_count() const {
+    return static_cast<std::size_t>(
+        std::count_if(threads_.begin(), threads_.end(),
+                      [](const auto& entry) { return entry.second.named_track; }));
+}
+
+std::uint64_t CallStats::track_slices() const {
+    std::uint64_t slices = 0;
+    for (const auto& [key, state] : threads_) slices += state.named_track ? state.calls : 0;
+    return slices;
+}
+
 void CallStats::begin(std::uint64_t thread, std::string_view name, std::int64_t ns) {
     ThreadState& state = threads_[thread];
     const std::uint32_t id = names_.id(name);
@@ -56,15 +80,17 @@ void CallStats::end(std::uint64_t thread, std::int64_t ns) {
     add_to(totals.inclusive_ns, duration);
     totals.max_ns = std::max(totals.max_ns, duration);
     if (!state.stack.empty()) add_to(state.stack.back().child_ns, duration);
-    ++calls_;
-    last_ns_ = calls_ == 1 ? ns : std::max(last_ns_, ns);  // times may be negative (JSON)
+    ++state.calls;
+    last_ns_ = ++ends_ == 1 ? ns : std::max(last_ns_, ns);  // times may be negative (JSON)
 }
 
 std::int64_t CallStats::span_ns() const { return length(first_ns_, last_ns_); }
 
 std::size_t CallStats::thread_count() const {
     std::vector<std::pair<std::int64_t, std::int64_t>> threads;
-    for (const auto& [key, state] : threads_) threads.emplace_back(state.pid, state.tid);
+    for (const auto& [key, state] : threads_) {
+        if (!state.named_track) threads.emplace_back(state.pid, state.tid);
+    }
     std::sort(threads.begin(), threads.end());
     return static_cast<std::size_t>(std::unique(threads.begin(), threads.end()) - threads.begin());
 }
@@ -82,6 +108,7 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
     std::map<std::tuple<std::int64_t, std::int64_t>, std::unordered_map<std::uint32_t, Totals>>
         merged;
     for (const auto& [key, state] : threads_) {
+        if (state.named_track && by != GroupBy::kThread) continue;
         const std::int64_t pid = by == GroupBy::kAll ? 0 : state.pid;
         const std::int64_t tid = by == GroupBy::kThread ? state.tid : 0;
         StatsGroup& group = groups[{pid, tid}];
@@ -90,6 +117,7 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
         if (by != GroupBy::kAll && group.process_name.empty())
             group.process_name = state.process_name;
         if (by == GroupBy::kThread) group.thread_name = state.thread_name;
+        group.named_track = state.named_track;
         auto& functions = merged[{pid, tid}];
         for (const auto& [name, totals] : state.functions) {
             Totals& into = functions[name];

@@ -42,10 +42,15 @@ struct StatsGroup {
     std::string thread_name;
     std::int64_t self_ns = 0;  // all its functions' self time: the time it was in a call
     std::vector<FunctionStats> functions;
+    bool named_track = false;  // kThread: a named track's (an asyncio task's), its slices
 };
 
 class CallStats final : public CallVisitor {
  public:
+    // A named track's slices (an asyncio task's steps) are not calls: they are counted
+    // apart (track_count, track_slices), and only --by thread shows them, a group each.
+    void named_track(std::uint64_t track, std::int64_t pid, std::int64_t tid,
+                     std::string_view process_name, std::string_view track_name) override;
     void thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
                 std::string_view process_name, std::string_view thread_name) override;
     void begin(std::uint64_t thread, std::string_view name, std::int64_t ns) override;
@@ -53,7 +58,9 @@ class CallStats final : public CallVisitor {
 
     // The groups, in pid and tid order; each group's functions in no particular order.
     std::vector<StatsGroup> groups(GroupBy by) const;
-    std::uint64_t calls() const { return calls_; }
+    std::uint64_t calls() const;
+    std::size_t track_count() const;
+    std::uint64_t track_slices() const;
     // Threads are counted by (pid, tid), as --by thread groups them: a process that replaced
     // itself by exec (the same pid and tid, a new image) is one thread, not two.
     std::size_t thread_count() const;
@@ -85,11 +92,13 @@ class CallStats final : public CallVisitor {
         std::vector<Frame> stack;
         std::unordered_map<std::uint32_t, std::uint32_t> on_stack;  // name -> open calls
         std::unordered_map<std::uint32_t, Totals> functions;
+        std::uint64_t calls = 0;
+        bool named_track = false;
     };
 
     NameTable names_;
     std::unordered_map<std::uint64_t, ThreadState> threads_;
-    std::uint64_t calls_ = 0;
+    std::uint64_t ends_ = 0;
     std::int64_t first_ns_ = 0;
     std::int64_t last_ns_ = 0;
     bool any_ = false;

@@ -158,9 +158,11 @@ CallReadResult read_perfetto(const std::string& path, int fd, std::string_view h
         const auto process = tracks.find(track.parent_uuid);
         const std::string_view process_name =
             process != tracks.end() ? std::string_view(process->second.name) : std::string_view();
-        // A named track (an asyncio task's) is a thread of its process, as in JSON.
-        visitor.thread(uuid, track.pid, track.is_thread ? track.tid : named_track_tid(uuid),
-                       process_name, track.name);
+        if (track.is_thread) {
+            visitor.thread(uuid, track.pid, track.tid, process_name, track.name);
+        } else {
+            visitor.named_track(uuid, track.pid, named_track_tid(uuid), process_name, track.name);
+        }
     }
     return result;
 }
@@ -307,9 +309,15 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         ++key;
         const auto process = process_names.find(ids.first);
         const auto named = thread_names.find(ids);
-        visitor.thread(key, thread.pid, thread.tid,
-                       process != process_names.end() ? process->second : std::string(),
-                       named != thread_names.end() ? named->second : std::string());
+        const std::string process_name =
+            process != process_names.end() ? process->second : std::string();
+        const std::string thread_name = named != thread_names.end() ? named->second : std::string();
+        // vztrace's JSON writes a named track as a thread whose tid no kernel gives.
+        if (events.recorder == "vztrace" && is_named_track_tid(thread.tid)) {
+            visitor.named_track(key, thread.pid, thread.tid, process_name, thread_name);
+        } else {
+            visitor.thread(key, thread.pid, thread.tid, process_name, thread_name);
+        }
         // A B with no E (a call the trace ended in) ends at the thread's last time, as
         // Perfetto shows it: innermost first, so the order of writing holds.
         while (!thread.open.empty()) {

@@ -20,6 +20,13 @@ class CallVisitor {
     // when a later descriptor renames it. `thread` keys the begin and end calls.
     virtual void thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
                         std::string_view process_name, std::string_view thread_name) = 0;
+    // A track of its own in a process, not a thread's: vztrace's are asyncio tasks'
+    // (--log-async), whose slices are the task's steps ("running"), not calls. Read as a
+    // thread of its process by default (`tid`: named_track_tid), as JSON writes it.
+    virtual void named_track(std::uint64_t track, std::int64_t pid, std::int64_t tid,
+                             std::string_view process_name, std::string_view track_name) {
+        thread(track, pid, tid, process_name, track_name);
+    }
     virtual void begin(std::uint64_t thread, std::string_view name, std::int64_t ns) = 0;
     virtual void end(std::uint64_t thread, std::int64_t ns) = 0;
     // The end of a call the trace flags unfinished (it was still running when its process

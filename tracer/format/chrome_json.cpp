@@ -158,6 +158,7 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     std::unordered_map<const char*, std::string> quoted;
     std::string prefix;
     std::uint64_t prefix_track = ~std::uint64_t{0};
+    bool prefix_calls = true;  // its slices are calls: not a named track's (a task's steps)
     bool ok = true;
     // A named track (an asyncio task's) is a thread of its own (named_track_tid).
     const auto ids_of = [&reader](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
@@ -174,6 +175,7 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
             const auto [pid, tid] = ids_of(slice.track_uuid);
             prefix = fmt::format(R"({{"ph":"X","cat":"FEE","pid":{},"tid":{},"ts":)", pid, tid);
             prefix_track = slice.track_uuid;
+            prefix_calls = !reader.is_named_track(slice.track_uuid);
         }
         auto [name, added] = quoted.try_emplace(slice.name.data());
         if (added) append_json_string(name->second, slice.name);
@@ -196,13 +198,13 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
             buffer_ += R"(,"args":{)";
             if (slice.unfinished) {
                 buffer_ += R"("unfinished":true)";
-                ++unfinished_;
+                if (prefix_calls) ++unfinished_;
             }
             if (slice.args != nullptr) append_args(*slice.args, !slice.unfinished);
             buffer_ += '}';
         }
         buffer_ += "}\n";
-        ++slices_;
+        if (prefix_calls) ++slices_;
         ok = flush(false);
     };
     reader.on_instant = [&](const DecodedInstant& instant) {

@@ -38,6 +38,7 @@ class ChromeJsonEncoder {
     // Ends the document with `metadata` (keys and JSON values, written as they are).
     bool finish(const std::vector<std::pair<std::string, std::string>>& metadata);
 
+    // The calls written: slices on threads' tracks, not a named track's (a task's steps).
     std::uint64_t slices() const { return slices_; }
     std::uint64_t unfinished() const { return unfinished_; }
     const std::string& error() const { return error_; }

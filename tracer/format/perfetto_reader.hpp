@@ -28,6 +28,9 @@ namespace vztrace::format {
 inline std::int64_t named_track_tid(std::uint64_t uuid) {
     return static_cast<std::int64_t>((uuid & 0x3FFFFFFF) | 0x40000000);
 }
+inline bool is_named_track_tid(std::int64_t tid) {
+    return (tid & ~std::int64_t{0x3FFFFFFF}) == 0x40000000;
+}
 
 struct TrackInfo {
     std::uint64_t uuid = 0;
@@ -106,6 +109,13 @@ class PerfettoReader {
     std::uint64_t packets() const { return packets_; }
     std::uint64_t whole_bytes() const { return whole_bytes_; }  // bytes of complete packets
     const std::map<std::uint64_t, TrackInfo>& tracks() const { return tracks_; }
+    // Whether `uuid` is a named track with slices (an asyncio task's, whose slices are its
+    // steps, not calls) as far as read: vztrace describes one before its first slice.
+    bool is_named_track(std::uint64_t uuid) const {
+        const auto track = tracks_.find(uuid);
+        return track != tracks_.end() && !track->second.is_process && !track->second.is_thread &&
+               !track->second.is_counter;
+    }
     // Key/value metadata from TraceAttributes packets, in the order read.
     const std::vector<std::pair<std::string, std::string>>& metadata() const { return metadata_; }
     std::vector<OpenCall> open_calls() const;
