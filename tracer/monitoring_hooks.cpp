@@ -321,7 +321,7 @@ std::array<Callback, 25> g_callbacks = {{
      Source::kPythonDetailed,
      nullptr},
     {"PY_THROW",
-     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+unless_busy<on_enter>), METH_FASTCALL,
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+unless_busy<on_throw>), METH_FASTCALL,
       nullptr},
      Source::kPythonDetailed,
      nullptr},
