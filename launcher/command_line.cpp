@@ -151,9 +151,8 @@ constexpr const char* kConfigGroup = "Configuration";
 // elsewhere): a relative one is taken from `base`, the working directory for the command
 // line and the environment, the file's directory for a config file.
 std::string absolute_pattern(const std::string& pattern, const std::filesystem::path& base) {
-    if (pattern.empty() || pattern[0] == '/' || pattern[0] == '*' || pattern[0] == '<') {
-        return pattern;
-    }
+    if (pattern.empty() || pattern[0] == '*' || pattern[0] == '<') return pattern;
+    // Lexically normal, as the files matched are (tracer/python_symbols.cpp).
     std::string joined = (base / pattern).lexically_normal().string();
     if (pattern.back() == '/' && joined.back() != '/') joined += '/';
     return joined;

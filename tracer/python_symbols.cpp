@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -78,9 +79,18 @@ bool matches(const std::string& pattern, const std::string& file) {
 
 // --include-files, --exclude-files, --ignore-frozen: decided once per code object; a
 // function left out is never recorded (nor the C calls its own code makes).
-bool left_out_by_filters(const std::string& file) {
+bool left_out_by_filters(const std::string& name) {
     const TraceSettings& settings = hooks::g_session->settings();
-    if (settings.ignore_frozen && file.rfind("<frozen ", 0) == 0) return true;
+    if (settings.ignore_frozen && name.rfind("<frozen ", 0) == 0) return true;
+    if (settings.include_files.empty() && settings.exclude_files.empty()) return false;
+    // The patterns are lexically normal (launcher/command_line.cpp), and so is the file
+    // matched against them: a module imported through sys.path's "app/../lib" has that
+    // in its co_filename, and matched neither "lib" nor "app" as it should.
+    const bool plain = name.find("/./") == std::string::npos &&
+                       name.find("/../") == std::string::npos &&
+                       name.find("//") == std::string::npos;
+    const std::string file =
+        plain || name[0] != '/' ? name : std::filesystem::path(name).lexically_normal().string();
     const auto any = [&file](const std::vector<std::string>& patterns) {
         for (const std::string& pattern : patterns) {
             if (matches(pattern, file)) return true;

@@ -159,6 +159,41 @@ TEST_CASE("filter: --include-files and --exclude-files match a path that is not 
     }
 }
 
+TEST_CASE("filter: a module imported through a path with .. is matched by where it is") {
+    // Its co_filename keeps sys.path's "app/../lib", and the patterns are lexically normal:
+    // "lib" matched nothing of it, "app" all of it.
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("app"));
+    std::filesystem::create_directories(dir.file("lib"));
+    dir.write("lib/helper.py", "def work():\n    return 1\n");
+    dir.write("app/main.py",
+              "import os, sys\n"
+              "sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))\n"
+              "import helper\n"
+              "def run():\n    return helper.work()\n"
+              "print(run())\n");
+    const auto counts = [&](const std::vector<std::string>& options) {
+        const std::string path = dir.file(vztrace::testing::trace_name("t"));
+        std::vector<std::string> args = {"--quiet", "-o", path};
+        args.insert(args.end(), options.begin(), options.end());
+        args.push_back(dir.file("app/main.py"));
+        const auto result = run_vztrace(args);
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        CHECK(result.out == "1\n");
+        const Trace trace = load_trace(path);
+        return std::pair{trace.count_prefix("work ("), trace.count_prefix("run (")};
+    };
+    CHECK(counts({"--include-files", dir.file("lib")}) ==
+          std::pair<std::size_t, std::size_t>{1, 0});
+    CHECK(counts({"--include-files", dir.file("app")}) ==
+          std::pair<std::size_t, std::size_t>{0, 1});
+    CHECK(counts({"--include-files", dir.file("app/../lib/")}) ==
+          std::pair<std::size_t, std::size_t>{1, 0});
+    CHECK(counts({"--exclude-files", dir.file("lib")}) ==
+          std::pair<std::size_t, std::size_t>{0, 1});
+}
+
 TEST_CASE("filter: a generator thrown into in a file left out behaves as under python") {
     // PY_THROW cannot be disabled: asking sys.monitoring to raised ValueError in the program.
     // The --log-* options' callbacks still asked (3.12, 3.13): the program died of it, and
