@@ -613,6 +613,19 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
                                     tracer::kHookChoices));
         }
     });
+    // Said here, where the settings' origins are known (a config file's line), and again
+    // by the tracer for a child given them in VZTRACE_*.
+    if (trace.hook == tracer::HookChoice::kFrame) {
+        for (const auto& [name, on] : {std::pair{"--log-func-args", trace.log_func_args},
+                                       std::pair{"--log-func-retval", trace.log_func_retval},
+                                       std::pair{"--log-exception", trace.log_exception}}) {
+            if (!on) continue;
+            usage_error(
+                fmt::format("{} and {} do not go together: the frame hook records no "
+                            "arguments, return values or exceptions (use --hook auto)",
+                            cli.origin("--hook"), cli.origin(name)));
+        }
+    }
     cli.checked("--output", [&] {
         if (trace.output.empty()) usage_error("the output file name is empty");
         struct stat st {};

@@ -229,7 +229,8 @@ TEST_CASE("log: --hook frame with --log-func-args is refused with one line and s
         run_vztrace({"--quiet", "--hook", "frame", "--log-func-args", script("fib5.py")});
     CHECK(result.status() == 2);
     CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
-    CHECK(result.err.rfind("vztrace: error: --hook frame", 0) == 0);
+    CHECK(result.err.rfind("vztrace: error: --hook and --log-func-args do not go together", 0) ==
+          0);
 }
 
 TEST_CASE("log: --log-gc records gc.collect(1) as a slice with its generation and counts") {

@@ -671,6 +671,34 @@ TEST_CASE("a ring and --max-size, and --compress with JSON output, are refused i
     CHECK(parse({"--compress", "-o", "t.pftrace", "app.py"}).trace.compress);
 }
 
+TEST_CASE(
+    "option --hook frame with a --log-* option it cannot record is refused, naming where each is") {
+    // Found by the tracer at start-up, the error named the options, not the config file's
+    // lines that set them.
+    CleanEnvironment clean;
+    CHECK(usage_message({"--hook", "frame", "--log-func-args", "app.py"})
+              .rfind("--hook and --log-func-args do not go together: ", 0) == 0);
+    setenv("VZTRACE_LOG_EXCEPTION", "1", 1);
+    CHECK(usage_message({"--hook=frame", "app.py"})
+              .rfind("--hook and VZTRACE_LOG_EXCEPTION do not go together: ", 0) == 0);
+    CleanEnvironment::clear();
+    TempDir dir;
+    WorkingDirectory in(dir.path());
+    dir.write("pyproject.toml", "[tool.vztrace]\nhook = \"frame\"\nlog_func_retval = true\n");
+    CHECK(usage_message({"app.py"})
+              .rfind(dir.file("pyproject.toml") + ":2: [tool.vztrace] hook and " +
+                         dir.file("pyproject.toml") +
+                         ":3: [tool.vztrace] log_func_retval do not go "
+                         "together: ",
+                     0) == 0);
+    dir.write("pyproject.toml", "[tool.vztrace]\nhook = \"frame\"\n");
+    CHECK(usage_message({"--log-func-args", "app.py"})
+              .rfind(dir.file("pyproject.toml") +
+                         ":2: [tool.vztrace] hook and --log-func-args do not go together: ",
+                     0) == 0);
+    CHECK(parse({"--hook", "auto", "--log-func-args", "app.py"}).trace.log_func_args);
+}
+
 TEST_CASE("an option given twice takes its last value; a list takes every value") {
     CleanEnvironment clean;
     CHECK(parse({"-o", "a.pftrace", "-o", "b.pftrace", "app.py"}).trace.output == "b.pftrace");
