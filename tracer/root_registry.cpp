@@ -233,10 +233,10 @@ std::optional<std::vector<std::string>> ancestor_root_environment(const std::str
     }
     ::closedir(dir);
     if (roots.empty()) return std::nullopt;
-    const std::optional<ProcessIds> own = read_ids(self);
-    if (!own) return std::nullopt;
-    // Up the ancestry to init; the bound guards against a cycle read from a racing /proc.
-    pid_t pid = own->parent;
+    // This process first: an entry with its pid and start time is an earlier image's, a
+    // root that exec'd vztrace with an environment of its own (os.execve(..., {})). Then
+    // up the ancestry to init; the bound guards against a cycle read from a racing /proc.
+    pid_t pid = self;
     for (int depth = 0; pid > 0 && depth < 4096; ++depth) {
         const std::optional<ProcessIds> ids = read_ids(pid);
         if (!ids) break;

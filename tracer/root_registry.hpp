@@ -35,8 +35,9 @@ std::optional<std::vector<std::string>> take_own_entry(const std::string& regist
 // Removes the entry this process left, if it left one (a forked child never does).
 void unregister_root();
 
-// The VZTRACE_* variables ("NAME=value") of the nearest ancestor of `self` with an entry in
-// `registry`, or none. Entries of processes that are gone are removed on the way.
+// The VZTRACE_* variables ("NAME=value") of the nearest of `self` (an earlier image of it:
+// a root that exec'd) and its ancestors with an entry in `registry`, or none. Entries of processes
+// that are gone are removed on the way.
 std::optional<std::vector<std::string>> ancestor_root_environment(const std::string& registry,
                                                                   pid_t self);
 

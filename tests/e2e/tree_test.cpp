@@ -227,6 +227,31 @@ TEST_CASE("os.execv of sys.executable keeps the calls before and after the exec"
     CHECK(run.trace.named("before_exec (").at(0).pid == run.trace.named("after_exec (").at(0).pid);
 }
 
+TEST_CASE("a root that execs sys.executable with an environment of its own keeps both images") {
+    // The next image found no VZTRACE_* variable and started a tree of its own: it wrote
+    // ./result.pftrace (its summary line despite --quiet), the -o trace was never written
+    // and the first image's part was left in the temporary directory.
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.cwd = dir.path();
+    options.env["TMPDIR"] = tmp.path();
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace, tree_script("exec_self.py"), "own-env"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "after exec\n");
+    CHECK(result.err.empty());
+    CHECK_FALSE(vztrace::testing::file_exists(dir.file("result.pftrace")));
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace loaded = load_trace(trace);
+    CHECK(loaded.count_prefix("before_exec (") == 1);
+    CHECK(loaded.count_prefix("after_exec (") == 1);
+    CHECK(loaded.processes.size() == 1);
+    check_no_parts_left(tmp);
+}
+
 namespace {
 
 // vztrace writing its trace to a fifo at -o: what a reader got from it, and vztrace's result.

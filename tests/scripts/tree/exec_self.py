@@ -1,4 +1,5 @@
-# Replaces itself with sys.executable running other code.
+# Replaces itself with sys.executable running other code; with "own-env", in an
+# environment of its own (no VZTRACE_* variable).
 import os
 import sys
 
@@ -7,9 +8,11 @@ def before_exec():
     return 1
 
 
-if len(sys.argv) == 1:
+if sys.argv[1:] in ([], ["own-env"]):
     before_exec()
     sys.stdout.flush()
+    if sys.argv[1:] == ["own-env"]:
+        os.execve(sys.executable, [sys.executable, __file__, "after"], {})
     os.execv(sys.executable, [sys.executable, __file__, "after"])
 else:
     def after_exec():
