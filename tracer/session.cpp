@@ -70,6 +70,7 @@ bool append_part(const ChildPart& part, OutputFile& out, std::string& error, Str
         whole = reader.whole_bytes();
         ends = reader.sequence_ends();
         for (const auto& end : ends) {
+            if (end.named_track) continue;  // steps, not calls
             totals.calls += end.open_calls;
             totals.unfinished += end.open_calls;
         }
@@ -95,7 +96,8 @@ bool append_part(const ChildPart& part, OutputFile& out, std::string& error, Str
     if (!ok) return false;
     format::ByteBuffer closing;
     for (const auto& end : ends)
-        format::append_unfinished_ends(end.sequence_id, end.open_calls, closing);
+        format::append_unfinished_ends(end.sequence_id, end.open_calls, closing,
+                                       end.named_track ? end.track_uuid : 0);
     return closing.empty() || out.write(closing.view());
 }
 

@@ -309,7 +309,9 @@ TEST_CASE("report counts the asyncio tasks of --log-async apart, and shows each 
 
 TEST_CASE("the run's summary counts a killed child's calls without its tasks' steps") {
     // The root reads a killed child's stream itself, and counted every slice in it as a
-    // call, the steps of --log-async's tasks too: the summary said more than the trace held.
+    // call, the steps of --log-async's tasks too, those it found open at the kill among
+    // them (their ends written on the thread's track): the summary said more than the
+    // trace held.
     TempDir dir;
     const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
     const auto run = run_vztrace({"--log-async", "-o", trace, script("tree/sigkill_async.py")});
@@ -321,6 +323,8 @@ TEST_CASE("the run's summary counts a killed child's calls without its tasks' st
     report_json(report, {trace});
     CHECK(std::uint64_t(report.root["track_slices"]) > 100);  // the child's steps were written
     CHECK(std::uint64_t(report.root["calls"]) == std::stoull(run.err.substr(wrote + 6)));
+    // A step left open at the kill ends on its task's track, not on the thread's.
+    CHECK(vztrace::testing::load_trace(trace).nesting_problem().empty());
 }
 
 TEST_CASE("report and diff say when their output cannot be written, however long it is") {

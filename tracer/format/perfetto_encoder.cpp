@@ -371,8 +371,10 @@ void append_metadata(std::uint32_t sequence_id,
     append_packet_to(chrome, out);
 }
 
-void append_unfinished_ends(std::uint32_t sequence_id, std::size_t count, ByteBuffer& out) {
-    const ProtoMessage event = flagged_end_event();
+void append_unfinished_ends(std::uint32_t sequence_id, std::size_t count, ByteBuffer& out,
+                            std::uint64_t named_track) {
+    ProtoMessage event = flagged_end_event();
+    if (named_track != 0) event.varint(pf::track_event::kTrackUuid, named_track);
     ProtoMessage packet;
     packet
         .varint(pf::packet::kTimestamp, 0)  // a delta: at the sequence's last event

@@ -182,8 +182,10 @@ void append_metadata(std::uint32_t sequence_id,
                      std::span<const std::pair<std::string, std::string>> values, ByteBuffer& out);
 
 // Ends `count` calls left open on a sequence whose stream was cut short (its process was
-// killed), at its last event, each flagged unfinished.
-void append_unfinished_ends(std::uint32_t sequence_id, std::size_t count, ByteBuffer& out);
+// killed), at its last event, each flagged unfinished: on the sequence's thread, or on
+// `named_track` (an asyncio task's steps) when not 0.
+void append_unfinished_ends(std::uint32_t sequence_id, std::size_t count, ByteBuffer& out,
+                            std::uint64_t named_track = 0);
 
 // Track uuids: one per process, one per thread sequence; stable across a process tree.
 std::uint64_t process_track_uuid(std::int64_t pid);

@@ -615,7 +615,8 @@ std::vector<OpenCall> PerfettoReader::open_calls() const {
 std::vector<PerfettoReader::SequenceEnd> PerfettoReader::sequence_ends() const {
     std::vector<SequenceEnd> result;
     for (const auto& [uuid, track] : track_states_) {
-        result.push_back(SequenceEnd{track.sequence_id, uuid, track.last_ns, track.open.size()});
+        result.push_back(SequenceEnd{track.sequence_id, uuid, track.last_ns, track.open.size(),
+                                     is_named_track(uuid)});
     }
     return result;
 }

@@ -127,7 +127,8 @@ class PerfettoReader {
         std::uint32_t sequence_id;
         std::uint64_t track_uuid;
         std::int64_t last_ns;
-        std::size_t open_calls;
+        std::size_t open_calls;  // its slices still open (on a named track: steps, not calls)
+        bool named_track;
     };
     std::vector<SequenceEnd> sequence_ends() const;
 
