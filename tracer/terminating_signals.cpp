@@ -30,7 +30,21 @@ enum State : int {
     kFinished,   // a signal kills the process at once
 };
 
-constexpr int kSignals[] = {SIGTERM, SIGHUP};
+// The signals whose default action ends the process, a crash's aside (SIGSEGV, SIGBUS,
+// SIGFPE, SIGILL, SIGTRAP, SIGSYS, and abort()'s SIGABRT: nothing more can run safely
+// there, and SIGXFSZ: past RLIMIT_FSIZE, the trace could not be written either). Python
+// leaves them at SIG_DFL but SIGINT (KeyboardInterrupt) and SIGPIPE (ignored), which vztrace
+// takes once the program sets them to SIG_DFL, never at start-up: CPython only installs its
+// own SIGINT handler where it finds SIG_DFL.
+constexpr int kSignals[] = {SIGTERM, SIGHUP,  SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM,
+                            SIGPROF, SIGXCPU, SIGPWR,  SIGIO,   SIGINT,  SIGPIPE};
+bool taken_at_start(int signum) { return signum != SIGINT && signum != SIGPIPE; }
+bool terminating(int signum) {
+    for (const int each : kSignals) {
+        if (each == signum) return true;
+    }
+    return false;
+}
 
 FinishFn g_finish = nullptr;
 FinishFn g_finish_stopped = nullptr;
@@ -73,7 +87,7 @@ thread_local bool t_fork_blocked = false;
     sigaddset(&only, signum);
     pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
     raise(signum);
-    _exit(128 + signum);  // not reached: both signals terminate by default
+    _exit(128 + signum);  // not reached: each of kSignals terminates by default
 }
 
 // Async-signal-safe: the root learns that this process was killed before it ran.
@@ -108,6 +122,15 @@ void on_signal(int signum) {
             leave_killed_marker(signum);
             die_of(signum);
         case kRunning:
+            // A write's SIGPIPE (a pipe nobody reads) on a thread that let the GIL go for the
+            // write (as CPython's do): python would die inside it, so this thread goes no further,
+            // and the helper takes the GIL, writes the trace and kills the process. A thread
+            // holding the GIL (os.kill from Python, a C write that kept it) takes the relay
+            // instead, which it reaches at its next bytecode boundary.
+            if (signum == SIGPIPE && g_helper.running() && PyGILState_Check() == 0) {
+                wake_helper(signum);
+                while (true) ::pause();
+            }
             g_relayed.store(signum);
             // While the interpreter finalizes, Python-level handlers are gone: tripping
             // the relay then only makes CPython complain ("Signal N ignored due to race
@@ -294,7 +317,7 @@ void restore_defaults() {
     g_state.store(kOff);
 }
 
-// signal.signal(): CPython's, then vztrace takes SIGTERM or SIGHUP over again when the
+// signal.signal(): CPython's, then vztrace takes one of kSignals over again when the
 // program sets it to SIG_DFL (under python that means "die"; without vztrace's handler the
 // process would die with no trace).
 PyObject* g_original_signal = nullptr;
@@ -324,7 +347,7 @@ PyObject* signal_watched(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyObject* previous = PyObject_Vectorcall(g_original_signal, args, nargs, nullptr);
     if (previous == nullptr || nargs != 2 || !PyLong_Check(args[0])) return previous;
     const long signum = PyLong_AsLong(args[0]);
-    if (signum != SIGTERM && signum != SIGHUP) return previous;
+    if (signum <= 0 || signum > INT_MAX || !terminating(static_cast<int>(signum))) return previous;
     const int state = g_state.load();
     if (state != kOff && state != kRunning) return previous;
     const bool to_default = PyLong_Check(args[1]) && PyLong_AsLong(args[1]) == 0;  // SIG_DFL
@@ -367,6 +390,7 @@ void install_early(const std::string& killed_marker) {
     }
     g_owner.store(::getpid());
     for (const int signum : kSignals) {
+        if (!taken_at_start(signum)) continue;
         struct sigaction current {};
         if (sigaction(signum, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
             current.sa_handler == SIG_DFL) {

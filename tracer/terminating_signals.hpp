@@ -1,8 +1,11 @@
-// SIGTERM and SIGHUP, when the program leaves them at their default: vztrace keeps the
-// trace, then the process dies of the same signal, as it would without vztrace (status 143
-// for SIGTERM). The program sees no handler of vztrace's: signal.getsignal() says SIG_DFL,
-// a handler the program installs replaces vztrace's, and setting SIG_DFL again (or what
-// getsignal returned) gives it back, as under python where SIG_DFL means "die".
+// SIGTERM, SIGHUP and the other signals that end a process by default from outside its
+// own instructions (SIGQUIT, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGPROF, SIGXCPU,
+// SIGPWR, SIGIO; SIGINT and SIGPIPE once the program sets them to SIG_DFL), when the
+// program leaves them at their default: vztrace keeps the trace, then the process dies of
+// the same signal, as it would without vztrace (status 143 for SIGTERM). The program sees
+// no handler of vztrace's: signal.getsignal() says SIG_DFL, a handler the program installs
+// replaces vztrace's, and setting SIG_DFL again (or what getsignal returned) gives it
+// back, as under python where SIG_DFL means "die".
 //
 // What a signal does depends on where the process is:
 // - starting (before the program's first line): it dies at once, as python would, after
@@ -31,7 +34,8 @@ namespace vztrace::tracer::signals {
 // held; the second needs no interpreter (the recording has stopped).
 using FinishFn = void (*)();
 
-// Before the interpreter exists: takes over those of SIGTERM and SIGHUP still at SIG_DFL.
+// Before the interpreter exists: takes over those signals still at SIG_DFL (SIGINT aside,
+// which CPython makes KeyboardInterrupt only where it finds SIG_DFL).
 // A signal before program_starts() leaves `killed_marker` (when not empty) and kills.
 void install_early(const std::string& killed_marker);
 

@@ -391,6 +391,32 @@ TEST_CASE("SIGTERM ends the program as under python (143) and the trace is writt
     CHECK(run.trace.named("outer (").at(0).unfinished);
 }
 
+TEST_CASE("a root dying of another signal's default action writes its trace too") {
+    // Only SIGTERM and SIGHUP were caught: SIGINT set to SIG_DFL, alarm() with no handler,
+    // SIGUSR1, SIGQUIT, or SIGPIPE set to SIG_DFL and a pipe's reader gone (`| head -1`),
+    // killed the process as under python, but no trace was written and nothing said so
+    // (the streamed part was left in $TMPDIR).
+    // A write's SIGPIPE comes to the thread in that write, which has let the GIL go
+    // (os.write); sent by os.kill, to one holding it.
+    for (const char* name : {"SIGINT", "SIGALRM", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGPROF",
+                             "SIGPIPE", "SIGPIPE-write"}) {
+        DYNAMIC_SECTION(name) {
+            TempDir dir;
+            const auto run = run_tree({tree_script("signal_default.py"), name}, dir);
+            const auto python =
+                vztrace::testing::run_process({kPython, tree_script("signal_default.py"), name});
+            INFO(run.result.err);
+            CHECK(run.result.status() == python.status());
+            CHECK(run.result.status() < 0);  // killed by the signal
+            CHECK(run.result.out == "before True\n");
+            CHECK(run.result.out == python.out);
+            CHECK(run.trace.count_prefix("doomed (") == 1);
+            CHECK(run.trace.count_prefix("outer (") == 1);
+            CHECK(run.trace.named("outer (").at(0).unfinished);
+        }
+    }
+}
+
 TEST_CASE("SIGTERM after the program closed every descriptor touches none of its files") {
     // vztrace holds no descriptor the program could close and reuse: a signal reaches
     // vztrace's thread without writing to one.
