@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "tracer/hidden_thread.hpp"
@@ -217,10 +218,42 @@ void uninstall_relay() {
     PyErr_Clear();
 }
 
+// How long the helper waits for the GIL before the process dies of the signal without its
+// trace: a thread that holds it in C code that never ends (a C loop over an endless
+// iterator) would otherwise keep the process alive for good, where python dies at once.
+constexpr int kGilWaitSeconds = 5;
+
+// A thread of its own, all signals blocked: once the wait is over with the recording's end
+// not begun, the process dies of `signum`. It never returns otherwise (the process ends).
+void* gil_watchdog(void* argument) {
+    const int signum = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
+    timespec left{kGilWaitSeconds, 0};
+    while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+    if (g_state.load() == kRunning) die_of(signum);
+    return nullptr;  // the trace is being written: its end delivers the signal
+}
+
+void start_gil_watchdog(int signum) {
+    sigset_t all;
+    sigfillset(&all);
+    sigset_t previous;
+    pthread_sigmask(SIG_SETMASK, &all, &previous);  // the new thread inherits the mask
+    pthread_attr_t attributes;
+    pthread_attr_init(&attributes);
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+    pthread_t thread;
+    pthread_create(&thread, &attributes, gil_watchdog,
+                   reinterpret_cast<void*>(static_cast<std::intptr_t>(signum)));
+    pthread_attr_destroy(&attributes);
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
 void handle(int signum) {
     while (true) {
         const int state = g_state.load();
         if (state == kRunning && !interpreter_finalizing()) {
+            start_gil_watchdog(signum);
             PyGILState_Ensure();  // never released: the process ends below
             finish_and_die(signum);
         }

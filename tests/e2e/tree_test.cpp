@@ -417,6 +417,22 @@ TEST_CASE("a root dying of another signal's default action writes its trace too"
     }
 }
 
+TEST_CASE("SIGTERM while a C call holds the GIL for good still ends the process") {
+    // vztrace's helper waited for the GIL, which never came: the process ran on for good,
+    // where python dies at once. It now dies of the signal after 5 s, without its trace.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    RunOptions options;
+    options.timeout_seconds = 30;
+    const auto run =
+        run_vztrace({"--quiet", "-o", trace, tree_script("sigterm_in_endless_c_call.py")}, options);
+    CHECK(run.status() == -15);
+    CHECK(run.out == "looping\n");
+    const auto python = vztrace::testing::run_process(
+        {kPython, tree_script("sigterm_in_endless_c_call.py")}, options);
+    CHECK(python.status() == run.status());
+}
+
 TEST_CASE("SIGTERM after the program closed every descriptor touches none of its files") {
     // vztrace holds no descriptor the program could close and reuse: a signal reaches
     // vztrace's thread without writing to one.
