@@ -234,11 +234,11 @@ int run_report(std::span<const std::string> args) {
         processes, processes == 1 ? "" : "es", ms(stats.span_ns()));
     // Named tracks (asyncio tasks under --log-async) hold steps, not calls: said apart.
     if (const std::size_t tracks = stats.track_count(); tracks > 0) {
+        const std::uint64_t slices = stats.track_slices();
         header += fmt::format(
-            "; {} slice{} on {} track{} of their own (asyncio tasks), not counted "
-            "as calls",
-            stats.track_slices(), stats.track_slices() == 1 ? "" : "s", tracks,
-            tracks == 1 ? "" : "s");
+            "; {} slice{} on {} track{} of their own (asyncio tasks), "
+            "not counted as calls",
+            slices, slices == 1 ? "" : "s", tracks, tracks == 1 ? "" : "s");
     }
     std::string out;
     if (options.format == "json") {
