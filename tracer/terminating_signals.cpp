@@ -508,9 +508,34 @@ void after_fork_in_child() {
     unblock_after_fork();
 }
 
+namespace {
+// Whether CPython's handler for `signum` is a Python callable (not SIG_DFL, SIG_IGN or
+// None, a handler set outside Python).
+bool python_level_handler(int signum) {
+    if (g_original_getsignal == nullptr || g_original_signal == nullptr) return false;
+    PyObject* handler = PyObject_CallFunction(g_original_getsignal, "i", signum);
+    const bool callable = handler != nullptr && !PyLong_Check(handler) && handler != Py_None &&
+                          PyCallable_Check(handler) != 0;
+    Py_XDECREF(handler);
+    PyErr_Clear();
+    return callable;
+}
+}  // namespace
+
 void recording_stopped() {
     int running = kRunning;
-    g_state.compare_exchange_strong(running, kStopped);
+    if (!g_state.compare_exchange_strong(running, kStopped)) return;
+    // CPython's finalization resets a Python-level handler to SIG_DFL (_PySignal_Fini) and
+    // runs no Python handler from the end of the exit work on but for a destructor in the
+    // few steps before that reset: a signal then dies of the default action, as it does
+    // here, now with the trace written first.
+    for (const int signum : kSignals) {
+        if (sigismember(&g_handled, signum) == 1 || !python_level_handler(signum)) continue;
+        PyObject* previous = PyObject_CallFunction(g_original_signal, "ii", signum, 0);
+        if (previous != nullptr) take_over(signum);
+        Py_XDECREF(previous);
+        PyErr_Clear();
+    }
 }
 
 bool begin_finishing() {

@@ -57,7 +57,10 @@ void after_fork_in_parent();
 void start_helper_after_fork();
 void after_fork_in_child();
 
-// The program's exit work is done: the recording has stopped and waits to be written.
+// With the GIL held, the program's exit work done: the recording has stopped and waits to
+// be written. A terminating signal whose handler is Python-level (the program's, SIGINT's
+// KeyboardInterrupt) is vztrace's from now on: CPython resets it to SIG_DFL as it
+// finalizes, and the process would die there without its trace.
 void recording_stopped();
 
 // The recording is ending: a signal from now on waits until the trace is written

@@ -146,6 +146,24 @@ TEST_CASE("SIGTERM while the interpreter finalizes kills at once, after writing 
     CHECK(trace.count_prefix("marked (") == 1);
 }
 
+TEST_CASE(
+    "a signal with a Python-level handler, while a root with a child finalizes, keeps the trace") {
+    // Before: CPython reset the handler to SIG_DFL as it finalized, and the process died of
+    // the signal (as python's does) before the root, which writes last, had written its trace.
+    for (const std::string handler : {"handler", "interrupt"}) {
+        INFO(handler);
+        TempDir dir;
+        const Pair pair = check_same_as_python(
+            {robust_script("handled_signal_in_finalization.py"), handler}, dir);
+        CHECK(pair.vztrace.status() == (handler == "handler" ? -15 : -2));
+        CHECK(pair.vztrace.out.empty());
+        const Trace trace = trace_in(dir);
+        CHECK(trace.processes.size() == 2);
+        CHECK(trace.count_prefix("marked (") == 2);
+        CHECK(trace.metadata.at("missing_pids") == "[]");
+    }
+}
+
 TEST_CASE("a spawn pool terminated by its with block prints nothing python would not") {
     // Seen in about 1 run in 5 (a worker finalizing when terminated: "OSError: Signal 63
     // ignored due to race condition") and 1 in 2 on 3.11 (a worker killed during its
