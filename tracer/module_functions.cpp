@@ -1,5 +1,7 @@
 #include "tracer/module_functions.hpp"
 
+#include <cstring>
+
 namespace vztrace::tracer {
 
 PyObject* replace_module_function(PyObject* module, const char* module_name, PyMethodDef& def,
@@ -28,11 +30,33 @@ PyObject* replace_module_function(PyObject* module, const char* module_name, PyM
     return replacement;
 }
 
+namespace {
+// Built-in module `name` made from its entry in the interpreter's table of built-ins rather
+// than imported: the import system would print a line of its own under `-X importtime`
+// that python does not, and put it in sys.modules. A new reference, or null.
+PyObject* made_builtin(const char* name, PyObject* key) {
+    for (const _inittab* entry = PyImport_Inittab; entry->name != nullptr; ++entry) {
+        if (std::strcmp(entry->name, name) != 0 || entry->initfunc == nullptr) continue;
+        PyObject* made = entry->initfunc();
+        if (made == nullptr || !PyObject_TypeCheck(made, &PyModuleDef_Type)) return made;
+        auto* def = reinterpret_cast<PyModuleDef*>(made);  // multi-phase: the spec's name
+        PyObject* spec = PyModule_New("vztrace_spec");
+        PyObject* module = spec != nullptr && PyObject_SetAttrString(spec, "name", key) == 0
+                               ? PyModule_FromDefAndSpec(def, spec)
+                               : nullptr;
+        if (module != nullptr && PyModule_ExecDef(module, def) != 0) Py_CLEAR(module);
+        Py_XDECREF(spec);
+        return module;
+    }
+    return nullptr;
+}
+}  // namespace
+
 void use_builtin_module(const char* name, const std::function<void(PyObject*)>& use) {
     PyObject* key = PyUnicode_FromString(name);
     PyObject* already = key != nullptr ? PyImport_GetModule(key) : nullptr;  // new reference
     PyErr_Clear();
-    PyObject* module = already != nullptr ? already : PyImport_Import(key);
+    PyObject* module = already != nullptr || key == nullptr ? already : made_builtin(name, key);
     if (module != nullptr) use(module);
     PyErr_Clear();
     if (module != nullptr && already == nullptr) {

@@ -38,6 +38,33 @@ TEST_CASE("the program finds no module imported that python had not: atexit, gc"
     check_parity({script("parity_info.py")}, options);
 }
 
+TEST_CASE("python's -X importtime lists the modules python imports, none of vztrace's") {
+    // vztrace's import of atexit (and of gc with --log-gc) printed a line python does not.
+    // The times differ from run to run: the module column is compared.
+    const auto imported = [](const std::string& err) {
+        std::vector<std::string> names;
+        std::size_t start = 0;
+        while (start < err.size()) {
+            std::size_t end = err.find('\n', start);
+            if (end == std::string::npos) end = err.size();
+            const std::string line = err.substr(start, end - start);
+            if (line.rfind("import time:", 0) == 0)
+                names.push_back(line.substr(line.rfind('|') + 1));
+            start = end + 1;
+        }
+        return names;
+    };
+    RunOptions options;
+    options.env["VZTRACE_LOG_GC"] = "1";
+    TempDir dir;
+    const Pair pair = run_both({"-X", "importtime", "-c", "pass"}, options,
+                               dir.file(vztrace::testing::trace_name("trace")));
+    INFO(describe(pair));
+    CHECK(pair.vztrace.status() == 0);
+    CHECK(imported(pair.python.err).size() > 10);
+    CHECK(imported(pair.vztrace.err) == imported(pair.python.err));
+}
+
 TEST_CASE("the module functions vztrace stands in for look as python's: self, module, signature") {
     // Their __self__ was None, their signatures began with `module`, their docs were
     // vztrace's (signal.signal copies _signal.signal's), print's too with --log-print.

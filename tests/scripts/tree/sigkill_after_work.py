@@ -18,13 +18,18 @@ def written():
     return sum(os.path.getsize(path) for path in glob.glob(pattern))
 
 
-def victim():
-    for i in range(5000):
-        leaf(i)
+def die_once_written():
+    """Kills this process once its stream holds 20,000 bytes (30 s at most)."""
     deadline = time.monotonic() + 30
     while written() < 20_000 and time.monotonic() < deadline:
         time.sleep(0.01)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def victim():
+    for i in range(5000):
+        leaf(i)
+    die_once_written()
 
 
 if __name__ == "__main__":

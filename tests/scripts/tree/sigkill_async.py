@@ -3,11 +3,9 @@
 # (in the parts directory), then kills itself with SIGKILL: the root reads that stream and
 # counts its calls, which a task's steps are not.
 import asyncio
-import glob
 import multiprocessing
-import os
-import signal
-import time
+
+from sigkill_after_work import die_once_written
 
 
 async def step(n):
@@ -19,18 +17,9 @@ async def main():
     await asyncio.gather(*(step(500) for _ in range(4)))
 
 
-def written():
-    pattern = os.path.join(os.environ.get("VZTRACE_PARTS_DIR", "/nonexistent"),
-                           f"{os.getpid()}-*.pftrace")
-    return sum(os.path.getsize(path) for path in glob.glob(pattern))
-
-
 def victim():
     asyncio.run(main())
-    deadline = time.monotonic() + 30
-    while written() < 20_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.kill(os.getpid(), signal.SIGKILL)
+    die_once_written()
 
 
 if __name__ == "__main__":
