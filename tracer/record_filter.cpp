@@ -219,4 +219,19 @@ void RecordFilter::finish(std::int64_t end_ns, std::vector<Record>& out) {
     held_dropped_.clear();
 }
 
+void RecordFilter::cut(std::uint64_t cut_ticks) {
+    if (held_.empty()) return;
+    std::vector<Record> begins;
+    for (Entry& entry : stack_) {
+        if (entry.state != State::kPending) continue;
+        Record begin = held_[entry.held_at - held_base_];
+        begin.ticks = cut_ticks;
+        entry.held_at = held_base_ + begins.size();
+        entry.args_size = 0;  // given up with the rest
+        begins.push_back(begin);
+    }
+    held_ = std::move(begins);
+    held_dropped_.assign(held_.size(), false);
+}
+
 }  // namespace vztrace::tracer

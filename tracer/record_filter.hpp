@@ -60,6 +60,11 @@ class RecordFilter {
     // long enough by then, and what was held is let out.
     void finish(std::int64_t end_ns, std::vector<Record>& out);
 
+    // A ring gave up every record filtered so far (the newest at `cut_ticks`): what is held
+    // goes with them, but for the begins of the calls still pending, which begin at the cut
+    // if they prove long enough (as the calls kept open there do).
+    void cut(std::uint64_t cut_ticks);
+
  private:
     enum class State : std::uint8_t { kKept, kDropped, kPending };
     struct Entry {

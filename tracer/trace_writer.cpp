@@ -133,10 +133,23 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     // What is given up still says which calls are open at the cut, up to the end if they
     // never end: the stack is followed through every chunk given up, one pass over its
     // records when the ring takes it back (ring mode only).
+    // Under the recording controls, the stack is that of the calls they keep: the filter
+    // sees what is given up too, so what it leaves out stays out after the cut.
     Cut& cut = cuts_[oldest.buffer];
-    for (std::size_t i = 0; i < oldest.chunk->used; ++i) {
-        const Record& record = oldest.chunk->records[i];
-        cut.last_ticks = record.ticks;  // the last event's time
+    std::span<const Record> records(oldest.chunk->records, oldest.chunk->used);
+    for (std::size_t i = 0; i < records.size(); i += 1 + format::raw_records_after(records[i])) {
+        cut.last_ticks = records[i].ticks;  // the last event's time
+    }
+    if (RecordFilter* filter = records.empty() ? nullptr : filter_of(*oldest.buffer)) {
+        const TickMapping mapping(start_, TickClock::anchor(), source_);
+        given_up_.clear();
+        filter->filter(
+            records, [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); }, given_up_);
+        filter->cut(cut.last_ticks);
+        records = given_up_;
+    }
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const Record& record = records[i];
         if (!format::is_call_event(record.kind)) {
             i += format::raw_records_after(record);
         } else if (record.kind == EventKind::kEnter) {

@@ -150,6 +150,7 @@ class TraceWriter final : public ChunkSink {
                                        // (followed through the records given up)
     };
     std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
+    std::vector<Record> given_up_;  // what the filter kept of a chunk given up; under mutex_
 
     // What a resumable finish() changes, as it was before (see resume()).
     struct Resumable {

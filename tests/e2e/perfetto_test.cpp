@@ -269,6 +269,61 @@ TEST_CASE("with --ring calls open from before the cut to the end are kept, flagg
     }
 }
 
+TEST_CASE("with --ring what the recording controls leave out before the cut stays out",
+          "[perfetto]") {
+    // Before: the ring gave records up unfiltered, so the calls open at the cut were begun
+    // there whatever the controls said, and the filter's depth and ignored calls started
+    // again from nothing: nest() 31 times under --max-stack-depth 10 and about 31,000 of
+    // the leaves below it, noisy() and leaves under @vztrace.ignore, a leaf begun while
+    // paused, <module> under --log-sparse.
+    const std::vector<std::pair<std::string, std::vector<std::string>>> controls = {
+        {"depth", {"--max-stack-depth", "10"}},
+        {"ignore", {}},
+        {"pause", {}},
+        {"sparse", {"--log-sparse"}}};
+    for (const auto& [how, options] : controls) {
+        for (const char* name : {"t.pftrace", "t.json"}) {
+            DYNAMIC_SECTION(how << " " << name) {
+                TempDir dir;
+                std::vector<std::string> args = {"--quiet", "--no-startup", "--ring", "1M"};
+                args.insert(args.end(), options.begin(), options.end());
+                args.insert(args.end(), {"-o", dir.file(name), script("ring_filtered.py"), how});
+                const auto run = run_vztrace(args);
+                INFO(run.err);
+                REQUIRE(run.status() == 0);
+                const auto trace = load_trace(dir.file(name));
+                CHECK(std::stoll(trace.metadata.at("overwritten_events")) > 0);
+                CHECK(trace.count_prefix("leaf (") == 0);
+                CHECK(trace.count_prefix("loop (") == 0);
+                CHECK(trace.count_prefix("noisy (") == 0);
+                CHECK(trace.count_prefix("nest (") == (how == "depth" ? 9 : 0));
+                CHECK(trace.count_prefix("marked (") == (how == "sparse" ? 1 : 0));
+                CHECK(trace.count_prefix("kept (") == (how == "sparse" ? 0 : 10));
+                CHECK(trace.count_prefix("<module> (") == (how == "sparse" ? 0 : 1));
+                CHECK(trace.nesting_problem().empty());
+            }
+        }
+    }
+}
+
+TEST_CASE("with --ring and --min-duration a long call open at the cut is kept from the cut",
+          "[perfetto]") {
+    // What the filter held of a call still undecided at the cut went with the records given
+    // up; the call, once long enough, begins at the cut.
+    TempDir dir;
+    const auto run = run_vztrace({"--quiet", "--ring", "1M", "--min-duration", "1ms", "-o",
+                                  dir.file("t.pftrace"), script("ring.py")});
+    REQUIRE(run.status() == 0);
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    CHECK(std::stoll(trace.metadata.at("overwritten_events")) > 0);
+    // Of the leaves kept by the ring, only one the machine held up for a millisecond (a
+    // loaded CI machine does, now and then) is long enough.
+    CHECK(trace.count_prefix("leaf (") < 100);
+    REQUIRE(trace.count_prefix("outer (") == 1);
+    CHECK(trace.count_prefix("<module> (") == 1);
+    CHECK(trace.nesting_problem().empty());
+}
+
 TEST_CASE("option --tracer_entries keeps the newest N calls, as VizTracer's ring does",
           "[perfetto]") {
     TempDir dir;
