@@ -108,10 +108,13 @@ int run_diff(std::span<const std::string> args) {
     }
     std::vector<DiffRow> rows;
     std::int64_t base_matched = 0, new_matched = 0;
+    std::uint64_t base_matched_calls = 0, new_matched_calls = 0;
     std::size_t more_calls = 0, fewer_calls = 0;
     for (auto& [name, row] : by_name) {
         base_matched += row.base.total_ns;
         new_matched += row.now.total_ns;
+        base_matched_calls += row.base.calls;
+        new_matched_calls += row.now.calls;
         if (row.now.calls > row.base.calls) ++more_calls;
         if (row.now.calls < row.base.calls) ++fewer_calls;
         rows.push_back(std::move(row));
@@ -131,9 +134,12 @@ int run_diff(std::span<const std::string> args) {
     const std::size_t matched = rows.size();
     if (limit > 0 && rows.size() > limit) rows.resize(limit);
 
-    // What --fail-over compares: the time in calls, or the matched functions' total time.
+    // What --fail-over compares: the time in calls, or the matched functions' total time;
+    // the calls counted are those of the same functions.
     const std::int64_t base_time = match_text.empty() ? base.self_ns : base_matched;
     const std::int64_t new_time = match_text.empty() ? now.self_ns : new_matched;
+    const std::uint64_t base_calls = match_text.empty() ? base_stats.calls() : base_matched_calls;
+    const std::uint64_t new_calls = match_text.empty() ? new_stats.calls() : new_matched_calls;
     const double growth = percent(new_time - base_time, base_time);
     const std::string what = match_text.empty() ? "time in calls" : "matched functions' time";
     const std::string summary = fmt::format(
@@ -141,7 +147,7 @@ int run_diff(std::span<const std::string> args) {
         "less",
         what, ms(base_time), ms(new_time),
         base_time > 0 ? fmt::format("{:+.1f}%", growth) : std::string("no time in the base"),
-        base_stats.calls(), new_stats.calls(), more_calls, fewer_calls);
+        base_calls, new_calls, more_calls, fewer_calls);
 
     std::string out;
     if (output_format == "json") {

@@ -847,6 +847,10 @@ TEST_CASE("diff --fail-over gates on the growth of time, of all or of the matche
     const auto b = run_vztrace({"diff", base, now, "--match", "^b ", "--fail-over", "50"});
     CHECK(b.status() == 1);
     CHECK(b.err.find("matched functions' time grew by 100.0%") != std::string::npos);
+    // The header's calls are the matched functions' too (it said the whole traces': 4 -> 4).
+    CHECK(b.out.find("; calls 1 -> 1;") != std::string::npos);
+    const auto a_d = run_vztrace({"diff", base, now, "--match", "^(a|d) "});
+    CHECK(a_d.out.find("; calls 2 -> 3;") != std::string::npos);
     // Only d(), new: from no time to 61 us. The gate never fired (no base to grow from).
     const auto d = run_vztrace({"diff", base, now, "--match", "^d ", "--fail-over", "1000"});
     CHECK(d.status() == 1);
