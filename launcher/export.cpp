@@ -87,9 +87,11 @@ int run_export(std::span<const std::string> args) {
                                         writer);
             break;
         }
-        case Kind::kJson:
-            ok = format::write_json(calls, writer);
+        case Kind::kJson: {
+            const std::pair<std::string, std::string> from[] = {{"exported_from", trace}};
+            ok = format::write_json(calls, from, writer);
             break;
+        }
         case Kind::kSpeedscope:
             ok = format::write_speedscope(calls, trace, writer);
             break;

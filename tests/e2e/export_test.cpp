@@ -153,6 +153,68 @@ TEST_CASE("export .json and .json.gz keep every call, read back by report") {
     }
 }
 
+TEST_CASE("export and combine keep the asyncio tasks of --log-async on tracks, not threads",
+          "[perfetto]") {
+    // Before: the tasks' tracks came out as threads and their steps as calls: 7 threads for
+    // a one-thread program, "running" a function with 22 calls, and diff against the trace
+    // itself found them new (--fail-on-new-calls: status 4).
+    TempDir dir;
+    const std::string trace = dir.file("tasks.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "--log-async", "-o", trace, script("log_async.py")}).status() ==
+            0);
+    struct Totals {
+        std::uint64_t calls, threads, tracks, track_slices;
+    };
+    const auto totals_of = [](const std::string& path) {
+        const auto report = run_vztrace({"report", path, "--format=json"});
+        INFO(report.err);
+        REQUIRE(report.status() == 0);
+        simdjson::dom::parser parser;
+        const simdjson::dom::element root = parser.parse(report.out);
+        return Totals{std::uint64_t(root["calls"]), std::uint64_t(root["threads"]),
+                      std::uint64_t(root["tracks"]), std::uint64_t(root["track_slices"])};
+    };
+    const Totals recorded = totals_of(trace);
+    REQUIRE(recorded.tracks >= 3);
+    REQUIRE(recorded.track_slices > recorded.tracks);
+    for (const char* name : {"out.pftrace", "out.json", "out.json.gz"}) {
+        DYNAMIC_SECTION(name) {
+            const std::string out = dir.file(name);
+            REQUIRE(run_vztrace({"export", trace, "-o", out}).status() == 0);
+            const Totals exported = totals_of(out);
+            CHECK(exported.calls == recorded.calls);
+            CHECK(exported.threads == recorded.threads);
+            CHECK(exported.tracks == recorded.tracks);
+            CHECK(exported.track_slices == recorded.track_slices);
+            CHECK(run_vztrace({"diff", trace, out, "--fail-on-new-calls"}).status() == 0);
+        }
+    }
+    SECTION("combine") {
+        const std::string again = dir.file("again.pftrace");
+        REQUIRE(
+            run_vztrace({"--quiet", "--log-async", "-o", again, script("log_async.py")}).status() ==
+            0);
+        const Totals second = totals_of(again);  // its own loop's calls: as many, or not
+        const std::string out = dir.file("both.pftrace");
+        REQUIRE(run_vztrace({"combine", trace, again, "-o", out}).status() == 0);
+        const Totals both = totals_of(out);
+        CHECK(both.calls == recorded.calls + second.calls);
+        CHECK(both.threads == recorded.threads + second.threads);
+        CHECK(both.tracks == recorded.tracks + second.tracks);
+        CHECK(both.track_slices == recorded.track_slices + second.track_slices);
+    }
+    SECTION("pstats and folded count calls alone") {
+        // A step is a slice "running" at the top of its track: a stack of its own in folded,
+        // a C function's key in pstats.
+        REQUIRE(run_vztrace({"export", trace, "-o", dir.file("out.folded")}).status() == 0);
+        const std::string folded = "\n" + vztrace::testing::read_file(dir.file("out.folded"));
+        CHECK(folded.find("\nrunning ") == std::string::npos);
+        REQUIRE(run_vztrace({"export", trace, "-o", dir.file("out.pstats")}).status() == 0);
+        CHECK(vztrace::testing::read_file(dir.file("out.pstats")).find("method running>") ==
+              std::string::npos);
+    }
+}
+
 TEST_CASE("export .speedscope.json opens and closes every call, in time order") {
     Exported exported(script("threads.py"));
     simdjson::dom::parser parser;

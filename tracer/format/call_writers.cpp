@@ -6,6 +6,7 @@
 #include <bit>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <tuple>
 
@@ -46,7 +47,8 @@ void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
 
 }  // namespace
 
-bool write_json(const CallLog& calls, const WriteBytes& write) {
+bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std::string>> metadata,
+                const WriteBytes& write) {
     std::string text = "{\"traceEvents\": [\n";
     bool first = true;
     const auto add = [&](const std::string& event) {
@@ -82,7 +84,18 @@ bool write_json(const CallLog& calls, const WriteBytes& write) {
             }
         });
     }
-    text += "\n], \"displayTimeUnit\": \"ns\"}\n";
+    text += "\n], \"displayTimeUnit\": \"ns\"";
+    if (!metadata.empty()) {
+        text += ", \"vztrace_metadata\": {";
+        bool first_key = true;
+        for (const auto& [key, value] : metadata) {
+            text +=
+                fmt::format("{}{}: {}", first_key ? "" : ", ", json_text(key), json_text(value));
+            first_key = false;
+        }
+        text += "}";
+    }
+    text += "}\n";
     return ok && write(text);
 }
 
@@ -127,7 +140,7 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
                 ? fmt::format("process {}", thread->pid)
                 : fmt::format("{} (pid {})", thread->process_name, thread->pid);
         const std::string name = fmt::format(
-            "{}, thread {}", process,
+            "{}, {} {}", process, thread->track ? "track" : "thread",
             thread->thread_name.empty() ? std::to_string(thread->tid) : thread->thread_name);
         text += fmt::format(
             "{}{{\"type\": \"evented\", \"name\": {}, \"unit\": \"nanoseconds\", "
@@ -152,6 +165,7 @@ bool write_folded(const CallLog& calls, const WriteBytes& write) {
     // together.
     std::map<std::string, std::int64_t> stacks;
     for (const CallLog::Thread* thread : calls.threads()) {
+        if (thread->track) continue;
         std::vector<std::int64_t> child;  // time of the callees, per open call
         std::vector<std::int64_t> begins;
         std::vector<std::uint32_t> names;
@@ -310,6 +324,7 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
         keys.push_back(key_of(calls.name(id)));
     std::map<ProfileKey, Entry> entries;
     for (const CallLog::Thread* thread : calls.threads()) {
+        if (thread->track) continue;
         std::vector<std::int64_t> child;
         std::vector<std::int64_t> begins;
         std::vector<std::uint32_t> names;
@@ -411,18 +426,35 @@ bool write_perfetto(std::span<const CallSource> sources,
         for (const CallLog::Thread* thread : calls.threads()) {
             if (thread->events.empty()) continue;
             const std::uint32_t sequence_id = next_sequence++;
-            PerfettoSequence sequence(sequence_id, thread_track_uuid(thread->pid, sequence_id));
+            PerfettoSequence sequence(sequence_id, thread_track_uuid(thread->pid, sequence_id),
+                                      process_track_uuid(thread->pid));
             const auto at = [&](std::int64_t ns) {
                 return static_cast<std::uint64_t>(
                     std::max<std::int64_t>(ns + source.shift_ns + lift, 0));
             };
             sequence.begin(static_cast<std::int64_t>(at(thread->events.front().ns)), 0, buffer);
-            append_thread_descriptor(sequence_id, sequence.track_uuid(),
-                                     process_track_uuid(thread->pid), thread->pid, thread->tid,
-                                     thread->thread_name, buffer);
+            if (!thread->track) {
+                append_thread_descriptor(sequence_id, sequence.track_uuid(),
+                                         process_track_uuid(thread->pid), thread->pid, thread->tid,
+                                         thread->thread_name, buffer);
+            }
             records.clear();
             std::vector<std::uint32_t> open;
             for (const CallLog::Event& event : thread->events) {
+                if (thread->track) {  // its slices on a track of its own, as recorded
+                    if (!CallLog::is_end(event.name)) {
+                        open.push_back(event.name);
+                        records.push_back(Record{at(event.ns), event.name, EventKind::kTrackEnter});
+                        Record name{};  // the raw record after: the track's name
+                        std::memcpy(&name, &thread->track_name, sizeof thread->track_name);
+                        records.push_back(name);
+                    } else if (!open.empty()) {
+                        records.push_back(
+                            Record{at(event.ns), thread->track_name, EventKind::kTrackExit});
+                        open.pop_back();
+                    }
+                    continue;
+                }
                 if (!CallLog::is_end(event.name)) {
                     open.push_back(event.name);
                     records.push_back(Record{at(event.ns), event.name, EventKind::kEnter});

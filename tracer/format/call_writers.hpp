@@ -38,6 +38,10 @@ class CallLog final : public CallVisitor {
         std::string process_name;
         std::string thread_name;
         std::vector<Event> events;
+        // A track of its own (an asyncio task's, --log-async): its slices are the task's
+        // steps, not calls; `track_name` is thread_name's id among the names.
+        bool track = false;
+        std::uint32_t track_name = 0;
     };
 
     void thread(std::uint64_t key, std::int64_t pid, std::int64_t tid,
@@ -47,6 +51,13 @@ class CallLog final : public CallVisitor {
         t.tid = tid;
         t.process_name = process_name;
         t.thread_name = thread_name;
+    }
+    void named_track(std::uint64_t key, std::int64_t pid, std::int64_t tid,
+                     std::string_view process_name, std::string_view track_name) override {
+        thread(key, pid, tid, process_name, track_name);
+        Thread& t = threads_[key];
+        t.track = true;
+        t.track_name = names_.id(track_name);
     }
     void begin(std::uint64_t key, std::string_view name, std::int64_t ns) override {
         threads_[key].events.push_back(Event{ns, names_.id(name)});
@@ -79,10 +90,14 @@ class CallLog final : public CallVisitor {
 using WriteBytes = std::function<bool(std::string_view)>;
 
 // Chrome JSON: complete events and names; for chrome://tracing, Perfetto and vizviewer.
-bool write_json(const CallLog& calls, const WriteBytes& write);
+// `metadata` goes in vztrace's metadata object (where vztrace's own JSON keeps its
+// recording's): with it, a track of its own is read back as one, not as a thread.
+bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std::string>> metadata,
+                const WriteBytes& write);
 // speedscope's file format, one evented profile a thread; `title` names the file.
 bool write_speedscope(const CallLog& calls, const std::string& title, const WriteBytes& write);
 // Collapsed stacks for flamegraph.pl and inferno: each stack's self time in nanoseconds.
+// Neither they nor pstats count the slices of tracks of their own (not calls).
 bool write_folded(const CallLog& calls, const WriteBytes& write);
 // pstats: {(file, line, name): (primitive calls, calls, self s, cumulative s, callers)}
 // in Python's marshal format; C functions as ('~', 0, "<built-in method NAME>").
