@@ -16,6 +16,7 @@
 #include <fstream>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "tracer/part_file.hpp"
 #include "tracer/root_registry.hpp"
@@ -123,18 +124,35 @@ void export_settings(const TraceSettings& settings) {
     }
 }
 
-// A new private directory for the parts of a tree (or of one process's images), under
-// $TMPDIR; empty, with `error` set, when it cannot be made.
+// A new private directory for the parts of a tree (or of one process's images), where
+// python's tempfile would make one: in the first of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
+// /usr/tmp and the working directory where it can be made (a $TMPDIR that does not exist
+// keeps no program from running under python). Empty, with `error` set (the first place's
+// failure), when it can be made nowhere.
 std::string make_parts_dir(pid_t self, std::string& error) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern =
-        fmt::format("{}/vztrace-{}-XXXXXX", tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", self);
-    if (::mkdtemp(pattern.data()) == nullptr) {
-        error = fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
-                            pattern, std::strerror(errno));
-        return {};
+    std::vector<fs::path> places;
+    for (const char* name : {"TMPDIR", "TEMP", "TMP"}) {
+        const char* value = std::getenv(name);
+        if (value != nullptr && *value != '\0') places.emplace_back(value);
     }
-    return pattern;
+    places.insert(places.end(), {"/tmp", "/var/tmp", "/usr/tmp"});
+    std::error_code no_cwd;
+    const fs::path cwd = fs::current_path(no_cwd);
+    if (!no_cwd) places.push_back(cwd);
+    std::string first_failure;
+    for (const fs::path& place : places) {
+        // Absolute: children that change directory find it too.
+        const fs::path dir = place.is_absolute() || no_cwd ? place : cwd / place;
+        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX", dir.string(), self);
+        if (::mkdtemp(pattern.data()) != nullptr) return pattern;
+        if (first_failure.empty()) {
+            first_failure =
+                fmt::format("cannot create a directory for child processes' traces ('{}'): {}",
+                            pattern, std::strerror(errno));
+        }
+    }
+    error = first_failure;
+    return {};
 }
 
 // A parts directory named for process `self` by one of its images (made by

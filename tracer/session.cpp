@@ -290,6 +290,11 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     inherited_ = std::move(inherited);
     plan_ = plan_after_fork(plan_, settings_);
     if (plan_.role == ProcessRole::kUntraced) return false;
+    if (plan_.role == ProcessRole::kOwnFile) {
+        // A file of its own: --max-size caps it alone, not after the bytes of the parent's,
+        // whose count the fork copied.
+        tree_counters("").bytes.store(0);
+    }
     if (plan_.role == ProcessRole::kChild) mark_started(plan_.parts_dir, pid_, nonce_);
     pool_ = std::make_unique<ChunkPool>(pool_limit());
     if (std::string error = open_stream(); !error.empty()) {

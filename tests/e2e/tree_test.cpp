@@ -166,6 +166,30 @@ TEST_CASE("os._exit called wrongly raises and the recording goes on to the real 
     CHECK(run.trace.nesting_problem().empty());
 }
 
+TEST_CASE("a $TMPDIR that cannot be used keeps no program from running, nor its children traced") {
+    // Before: vztrace's private directory could not be made there, and it exited 2 with the
+    // program never run, where python runs it (tempfile itself goes on to /tmp).
+    for (const char* kind : {"missing", "a file"}) {
+        DYNAMIC_SECTION(kind) {
+            TempDir dir;
+            dir.write("a-file", "");
+            vztrace::testing::RunOptions options;
+            options.env["TMPDIR"] =
+                std::string(kind) == "missing" ? dir.file("missing") : dir.file("a-file");
+            const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+            const auto run =
+                run_vztrace({"--quiet", "-o", trace, tree_script("pool_map.py"), "spawn"}, options);
+            INFO(run.err);
+            CHECK(run.status() == 0);
+            CHECK(run.out == "20580\n");
+            CHECK(run.err.empty());
+            const Trace loaded = load_trace(trace);
+            CHECK(loaded.metadata.at("missing_pids") == "[]");
+            CHECK(loaded.count_prefix("work (") == 40);
+        }
+    }
+}
+
 TEST_CASE("os.fork children start empty and keep their calls through os._exit") {
     TempDir dir;
     const auto run = run_tree({tree_script("fork_exit.py")}, dir);
@@ -846,6 +870,31 @@ TEST_CASE("the parts directory is private and removed after the run") {
     CHECK(result.status() == 0);
     CHECK(result.out == "0o700 True\n");
     check_no_parts_left(tmp);
+}
+
+TEST_CASE("option --max-size with a file a process caps each file alone") {
+    // Before: a forked child counted its parent's bytes as its own (the fork copied the
+    // count), so its file stopped at the cap less what the parent had written: 1,699 bytes
+    // and 0 calls when the parent had reached the cap.
+    if (vztrace::testing::testing_json()) return;  // the sizes below are Perfetto's
+    TempDir dir;
+    const auto result = run_vztrace({"--quiet", "--output-dir", dir.file("traces"), "--max-size",
+                                     "1M", tree_script("capped_fork.py")});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    CHECK(result.out == "done\n");
+    std::vector<std::uintmax_t> sizes;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+        sizes.push_back(entry.file_size());
+        const Trace trace = load_trace(entry.path().string());
+        CHECK(trace.metadata.at("size_cap_reached") == "true");
+        CHECK(trace.count_prefix("leaf (") > 10000);  // of 60,000 and 200,000
+    }
+    REQUIRE(sizes.size() == 2);
+    for (const std::uintmax_t size : sizes) {
+        CHECK(size > 800 * 1024);
+        CHECK(size <= 1024 * 1024 + 16 * 1024);
+    }
 }
 
 TEST_CASE("option --max-size caps the trace of the whole process tree") {
