@@ -193,6 +193,8 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     if (settings.pid_suffix || !settings.output_dir.empty()) {
         plan.role = ProcessRole::kOwnFile;
         const std::string dir = settings.output_dir.empty() ? "" : absolute(settings.output_dir);
+        plan.own_file_output = output;
+        plan.own_file_dir = dir;
         plan.output = with_pid(output, dir, self);
         if (!dir.empty()) {
             std::error_code ignored;
@@ -268,9 +270,7 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) 
         case ProcessRole::kOwnFile:
             child.parts_dir.clear();  // its parent's images', if any
             child.continued = false;
-            child.output = with_pid(
-                absolute(settings.output),
-                settings.output_dir.empty() ? "" : absolute(settings.output_dir), ::getpid());
+            child.output = with_pid(parent.own_file_output, parent.own_file_dir, ::getpid());
             break;
         default:
             break;

@@ -30,6 +30,11 @@ struct TreePlan {
     ProcessRole role = ProcessRole::kRoot;
     std::string parts_dir;  // kRoot and kChild; kOwnFile once an image of it execs
     std::string output;     // the file this process writes (kRoot, kOwnFile)
+    // kOwnFile: the output and the directory (empty: the output's) that every process's
+    // file is named from, absolute as the first process found them: a forked child that
+    // changed directory names its own from the same.
+    std::string own_file_output;
+    std::string own_file_dir;
     bool continued =
         false;  // kRoot, kOwnFile: an image exec'd by an earlier one, whose part counts
 };

@@ -872,6 +872,37 @@ TEST_CASE("the parts directory is private and removed after the run") {
     check_no_parts_left(tmp);
 }
 
+TEST_CASE("a relative --output-dir or --pid-suffix output holds a child forked after chdir") {
+    // Before: the forked child named its file from the directory it inherited, so it wrote
+    // into sub/traces, or, that missing, was not traced at all (a warning --quiet hides).
+    for (const std::vector<std::string>& how :
+         {std::vector<std::string>{"--output-dir", "traces"},
+          std::vector<std::string>{"--pid-suffix", "-o",
+                                   "traces/" + vztrace::testing::trace_name("t")}}) {
+        DYNAMIC_SECTION(how[0]) {
+            TempDir dir;
+            std::filesystem::create_directory(dir.file("traces"));
+            vztrace::testing::RunOptions options;
+            options.cwd = dir.path();
+            std::vector<std::string> args = {"--quiet"};
+            args.insert(args.end(), how.begin(), how.end());
+            args.push_back(tree_script("fork_after_chdir.py"));
+            const auto run = run_vztrace(args, options);
+            INFO(run.err);
+            REQUIRE(run.status() == 0);
+            CHECK(run.out == "done\n");
+            std::size_t files = 0, calls = 0;
+            for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+                ++files;
+                calls += load_trace(entry.path().string()).count_prefix("g (");
+            }
+            CHECK(files == 2);
+            CHECK(calls == 2);
+            CHECK_FALSE(std::filesystem::exists(dir.file("sub/traces")));
+        }
+    }
+}
+
 TEST_CASE("option --max-size with a file a process caps each file alone") {
     // Before: a forked child counted its parent's bytes as its own (the fork copied the
     // count), so its file stopped at the cap less what the parent had written: 1,699 bytes
