@@ -810,6 +810,15 @@ Invocation parse_command_line(std::span<const std::string> args) {
         i += width;
     }
     result.python_argv.assign(all.begin() + static_cast<std::ptrdiff_t>(i), all.end());
+    // A vztrace the program starts with an output of its own (`sys.executable -o FILE ...`)
+    // is a root of its own: its settings are its command line's alone, not those the tree's
+    // root left in VZTRACE_* for its children (a JSON -o refused for the outer --compress, a
+    // file put in the outer --output-dir).
+    if (in_tree && cli.on_command_line.contains(cli.app.get_option("--output"))) {
+        for (const CLI::Option* option : cli.app.get_options()) {
+            if (!option->get_envname().empty()) ::unsetenv(option->get_envname().c_str());
+        }
+    }
 
     std::vector<const char*> raw;
     raw.reserve(ours.size());

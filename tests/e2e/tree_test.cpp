@@ -857,6 +857,43 @@ TEST_CASE("a vztrace the program starts with its own -o writes its own trace the
     CHECK(outer_trace.metadata.at("missing_pids") == "[]");
 }
 
+TEST_CASE("a vztrace the program starts with its own -o takes no setting of the outer run") {
+    // Before: it read the outer run's settings from the VZTRACE_* variables its root leaves
+    // for children: a JSON -o was refused for the outer --compress (status 2, naming a
+    // variable nobody set), its --max-size for the outer --ring, and its file went into the
+    // outer --output-dir under another name.
+    const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> cases = {
+        {{"--compress"}, {}},
+        {{"--ring", "4M"}, {"--max-size", "10M"}},
+        {{"--output-dir", "outer-traces"}, {}}};
+    for (const auto& [outer_options, inner_options] : cases) {
+        for (const char* inner_name : {"inner.json", "inner.pftrace"}) {
+            DYNAMIC_SECTION(outer_options[0] << " " << inner_name) {
+                TempDir dir;
+                std::string inner_args = "'--quiet', ";
+                for (const std::string& option : inner_options) inner_args += "'" + option + "', ";
+                RunOptions options;
+                options.cwd = dir.path();
+                std::vector<std::string> args = {"--quiet", "-o", "outer.pftrace"};
+                args.insert(args.end(), outer_options.begin(), outer_options.end());
+                args.insert(args.end(),
+                            {"-c",
+                             "import subprocess, sys\n"
+                             "print(subprocess.run([sys.executable, " +
+                                 inner_args + "'-o', sys.argv[1], '-c', 'print(5)']).returncode)",
+                             inner_name});
+                const auto run = run_vztrace(args, options);
+                INFO(run.err);
+                CHECK(run.status() == 0);
+                CHECK(run.out == "5\n0\n");
+                CHECK(run.err.empty());
+                REQUIRE(vztrace::testing::file_exists(dir.file(inner_name)));
+                CHECK(load_trace(dir.file(inner_name)).processes.size() == 1);
+            }
+        }
+    }
+}
+
 TEST_CASE("the parts directory is private and removed after the run") {
     TempDir dir;
     TempDir tmp;
