@@ -525,10 +525,10 @@ bool python_level_handler(int signum) {
 void recording_stopped() {
     int running = kRunning;
     if (!g_state.compare_exchange_strong(running, kStopped)) return;
-    // CPython's finalization resets a Python-level handler to SIG_DFL (_PySignal_Fini) and
-    // runs no Python handler from the end of the exit work on but for a destructor in the
-    // few steps before that reset: a signal then dies of the default action, as it does
-    // here, now with the trace written first.
+    // CPython's finalization resets a Python-level handler to SIG_DFL (_PySignal_Fini), and
+    // between the end of the exit work and that reset it runs Python code only for the odd
+    // destructor: from here on such a signal kills by its default action, as under python,
+    // now after the trace is written.
     for (const int signum : kSignals) {
         if (sigismember(&g_handled, signum) == 1 || !python_level_handler(signum)) continue;
         PyObject* previous = PyObject_CallFunction(g_original_signal, "ii", signum, 0);

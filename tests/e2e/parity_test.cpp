@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <sstream>
 
 #include "e2e/e2e.hpp"
 
@@ -43,14 +44,9 @@ TEST_CASE("python's -X importtime lists the modules python imports, none of vztr
     // The times differ from run to run: the module column is compared.
     const auto imported = [](const std::string& err) {
         std::vector<std::string> names;
-        std::size_t start = 0;
-        while (start < err.size()) {
-            std::size_t end = err.find('\n', start);
-            if (end == std::string::npos) end = err.size();
-            const std::string line = err.substr(start, end - start);
-            if (line.rfind("import time:", 0) == 0)
-                names.push_back(line.substr(line.rfind('|') + 1));
-            start = end + 1;
+        std::istringstream lines(err);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.starts_with("import time:")) names.push_back(line.substr(line.rfind('|') + 1));
         }
         return names;
     };
