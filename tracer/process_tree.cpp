@@ -344,7 +344,10 @@ void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool 
         part.summary = read_summary(summary, message);
         if (!part.summary) result.errors.push_back(message);
     }
-    if (!fs::exists(part.stream, error) || fs::file_size(part.stream, error) == 0) {
+    // An empty stream beside a summary is that of an image that wrote straight to a device
+    // or a pipe at -o before it exec'd: its events are there already, and its counts count.
+    if (!fs::exists(part.stream, error) ||
+        (fs::file_size(part.stream, error) == 0 && !part.summary)) {
         result.missing_pids.push_back(pid);
         return;
     }

@@ -336,6 +336,12 @@ TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe w
     CHECK(trace.count_prefix("before_exec (") == 1);
     CHECK(trace.count_prefix("after_exec (") == 1);
     CHECK(trace.processes.size() == 1);  // one pid, two images
+    // Its first image, whose bytes went to the pipe, left nothing to append: it was called
+    // missing, and without --quiet "left no trace (killed or crashed)" was said.
+    CHECK(trace.metadata.at("missing_pids") == "[]");
+    const auto to_null = run_vztrace({"-o", "/dev/null", tree_script("exec_self.py")});
+    CHECK(to_null.status() == 0);
+    CHECK(to_null.err.find("warning") == std::string::npos);
 }
 
 TEST_CASE("a root writing its trace to a pipe whose exec fails still writes its whole tree") {
