@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
@@ -657,8 +658,11 @@ bool Session::write_trace(CollectedParts& children) {
                                            : "was still running after 10 s")
                                : "was killed or crashed");
     }
+    // Processes, not images: those of one that exec'd share its pid.
+    std::set<std::int64_t> pids = {pid_};
+    for (const auto& part : children.parts) pids.insert(part.pid);
     const std::string processes =
-        children.parts.empty() ? "" : fmt::format(" from {} processes", children.parts.size() + 1);
+        pids.size() == 1 ? "" : fmt::format(" from {} processes", pids.size());
     const std::string how =
         format_ == TraceFormat::kPerfetto
             ? "open it at https://ui.perfetto.dev (or with Perfetto's trace_processor when it is "

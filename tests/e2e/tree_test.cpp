@@ -342,6 +342,12 @@ TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe w
     const auto to_null = run_vztrace({"-o", "/dev/null", tree_script("exec_self.py")});
     CHECK(to_null.status() == 0);
     CHECK(to_null.err.find("warning") == std::string::npos);
+    // One process of two images: the summary said "from 2 processes".
+    CHECK(to_null.err.find(" processes") == std::string::npos);
+    const auto to_file = run_vztrace(
+        {"-o", dir.file(vztrace::testing::trace_name("file")), tree_script("exec_self.py")});
+    CHECK(to_file.status() == 0);
+    CHECK(to_file.err.find(" processes") == std::string::npos);
 }
 
 TEST_CASE("a root writing its trace to a pipe whose exec fails still writes its whole tree") {
