@@ -11,6 +11,7 @@
 #include "launcher/export.hpp"
 #include "launcher/subcommand.hpp"
 #include "tracer/format/call_writers.hpp"
+#include "tracer/one_line.hpp"
 #include "tracer/output_file.hpp"
 
 namespace vztrace::launcher {
@@ -88,8 +89,9 @@ int run_combine(std::span<const std::string> args) {
                 std::fprintf(stderr,
                              "vztrace: warning: pid %lld is in both %s and %s: Perfetto shows "
                              "them as one process\n",
-                             static_cast<long long>(thread->pid), traces[owner->second].c_str(),
-                             traces[i].c_str());
+                             static_cast<long long>(thread->pid),
+                             tracer::one_line(traces[owner->second]).c_str(),
+                             tracer::one_line(traces[i]).c_str());
                 owner->second = i;  // warned once per pair
             }
         }

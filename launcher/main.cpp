@@ -14,6 +14,7 @@
 #include "launcher/export.hpp"
 #include "launcher/report.hpp"
 #include "launcher/view.hpp"
+#include "tracer/one_line.hpp"
 #include "tracer/root_registry.hpp"
 
 int main(int argc, char** argv) {
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
                                            std::move(invocation.trace)};
         return vztrace::embed::run_program(request);
     } catch (const vztrace::SetupError& error) {
-        std::fprintf(stderr, "vztrace: error: %s\n", error.what());
+        std::fprintf(stderr, "vztrace: error: %s\n",
+                     vztrace::tracer::one_line(error.what()).c_str());
         return static_cast<int>(error.code());
     }
 }

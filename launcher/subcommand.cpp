@@ -18,11 +18,12 @@
 
 #include "launcher/command_line.hpp"
 #include "tracer/format/chrome_json.hpp"
+#include "tracer/one_line.hpp"
 
 namespace vztrace::launcher {
 
 int fail(ExitCode code, const std::string& message) {
-    std::fprintf(stderr, "vztrace: error: %s\n", message.c_str());
+    std::fprintf(stderr, "vztrace: error: %s\n", tracer::one_line(message).c_str());
     return static_cast<int>(code);
 }
 
@@ -39,20 +40,22 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
         std::fprintf(stderr,
                      "vztrace: warning: %s stops inside a packet (its writer was killed): what "
                      "was written is read\n",
-                     path.c_str());
+                     tracer::one_line(path).c_str());
     } else if (read.calls_left_open > 0) {
         std::fprintf(stderr,
                      "vztrace: warning: %s ends with %llu calls never ended (its writer was "
                      "killed?): they are read as ending at their thread's last event\n",
-                     path.c_str(), static_cast<unsigned long long>(read.calls_left_open));
+                     tracer::one_line(path).c_str(),
+                     static_cast<unsigned long long>(read.calls_left_open));
     }
     for (const format::RecordingGap& gap : format::recording_gaps(read)) {
         if (!warn_gaps) break;
         if (gap.warning) {
-            std::fprintf(stderr, "vztrace: warning: %s is incomplete: %s\n", path.c_str(),
-                         gap.text.c_str());
+            std::fprintf(stderr, "vztrace: warning: %s is incomplete: %s\n",
+                         tracer::one_line(path).c_str(), tracer::one_line(gap.text).c_str());
         } else {
-            std::fprintf(stderr, "vztrace: %s: %s\n", path.c_str(), gap.text.c_str());
+            std::fprintf(stderr, "vztrace: %s: %s\n", tracer::one_line(path).c_str(),
+                         tracer::one_line(gap.text).c_str());
         }
     }
     return 0;
@@ -198,7 +201,7 @@ void warn_left_out(std::string_view command, const std::string& trace,
     for (std::size_t i = 1; i < parts.size(); ++i)
         list += (i + 1 == parts.size() ? " and " : ", ") + parts[i];
     std::fprintf(stderr, "vztrace: warning: %s carries calls alone; left out of %s: %s\n",
-                 std::string(command).c_str(), trace.c_str(), list.c_str());
+                 std::string(command).c_str(), tracer::one_line(trace).c_str(), list.c_str());
 }
 
 int finish_output(const std::string& out) {
@@ -300,15 +303,7 @@ std::vector<Glyph> glyphs_of(std::string_view text) {
 
 std::string fitted(const std::string& name, std::size_t width) {
     // Control characters (a newline in a file's name) would break the table's lines.
-    std::string text;
-    for (const char c : name) {
-        const auto byte = static_cast<unsigned char>(c);
-        if (byte < 0x20 || byte == 0x7F) {
-            text += c == '\n' ? "\\n" : c == '\t' ? "\\t" : fmt::format("\\x{:02x}", byte);
-        } else {
-            text += c;
-        }
-    }
+    std::string text = tracer::one_line(name);
     if (width == 0) return text;
     const std::vector<Glyph> glyphs = glyphs_of(text);
     std::size_t columns = 0;

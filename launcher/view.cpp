@@ -21,6 +21,7 @@
 #include "launcher/subcommand.hpp"
 #include "launcher/view_server.hpp"
 #include "tracer/format/call_writers.hpp"
+#include "tracer/one_line.hpp"
 
 extern char** environ;
 
@@ -320,12 +321,13 @@ int run_view(std::span<const std::string> args) {
         std::fprintf(stderr,
                      "vztrace: view: Perfetto UI (online): `vztrace view --viewer perfetto "
                      "%s` serves it on port %d, the only local port ui.perfetto.dev reads\n",
-                     trace.c_str(), kPerfettoPort);
+                     tracer::one_line(trace).c_str(), kPerfettoPort);
     }
     std::fprintf(stderr, "vztrace: view: the trace itself: %s\n", trace_url.c_str());
-    return serve_until_stopped(
-        server, viewer == "speedscope" ? speedscope_url : perfetto_url, no_browser,
-        fmt::format("vztrace: view: serving {} on 127.0.0.1:{} until Ctrl-C", trace, bound));
+    return serve_until_stopped(server, viewer == "speedscope" ? speedscope_url : perfetto_url,
+                               no_browser,
+                               fmt::format("vztrace: view: serving {} on 127.0.0.1:{} until Ctrl-C",
+                                           tracer::one_line(trace), bound));
 }
 
 }  // namespace vztrace::launcher

@@ -22,6 +22,7 @@
 #include "tracer/log_options.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/monitoring_hooks.hpp"
+#include "tracer/one_line.hpp"
 #include "tracer/profile_hooks.hpp"
 #include "tracer/program_profilers.hpp"
 #include "tracer/python_symbols.hpp"
@@ -784,7 +785,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
         // a forked child does; it used to exit 2 with its program never run.
         if (!settings.quiet) {
             std::fprintf(stderr, "vztrace: warning: process %d is not traced: %s\n",
-                         static_cast<int>(::getpid()), error.c_str());
+                         static_cast<int>(::getpid()), one_line(error).c_str());
         }
         g_untraced_session = g_session;  // kept, unused: nothing of it runs
         g_session = nullptr;

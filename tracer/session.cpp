@@ -20,6 +20,7 @@
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/perfetto_reader.hpp"
+#include "tracer/one_line.hpp"
 #include "tracer/part_file.hpp"
 #include "tracer/root_registry.hpp"
 
@@ -165,8 +166,17 @@ void note_starting_stderr() {
     }
     va_list args;
     va_start(args, format);
-    std::vfprintf(stderr, format, args);
+    va_list again;
+    va_copy(again, args);
+    const int length = std::vsnprintf(nullptr, 0, format, args);
     va_end(args);
+    std::string text(length > 0 ? static_cast<std::size_t>(length) : 0, '\0');
+    std::vsnprintf(text.data(), text.size() + 1, format, again);
+    va_end(again);
+    // One line per message, whatever the names in it hold (a newline in -o's path).
+    const bool ends_line = !text.empty() && text.back() == '\n';
+    if (ends_line) text.pop_back();
+    std::fputs((one_line(text) + (ends_line ? "\n" : "")).c_str(), stderr);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // the disk fails.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <map>
@@ -189,6 +190,26 @@ TEST_CASE("the extension of -o names the format, and an unknown one is refused",
                          dir.file("t.txt") +
                          "': name it with one of .pftrace, .perfetto-trace, .json, .json.gz\n");
     CHECK_FALSE(std::filesystem::exists(dir.file("t.txt")));
+}
+
+TEST_CASE("a newline in a path the user gave keeps each message on one line", "[perfetto]") {
+    TempDir dir;
+    // Refused at the command line, at the run's end and by the after-run tools: each said
+    // what failed on two lines, the second starting with the rest of the name.
+    const auto bad = run_vztrace({"-o", dir.file("a\nb.txt"), script("fib5.py")});
+    CHECK(bad.status() == 2);
+    CHECK(bad.err == "vztrace: error: --output: cannot tell the trace format of '" +
+                         dir.file("a\\nb.txt") +
+                         "': name it with one of .pftrace, .perfetto-trace, .json, .json.gz\n");
+    const auto run = run_vztrace({"-o", dir.file("a\nb\tc.pftrace"), script("fib5.py")});
+    CHECK(run.status() == 0);
+    CHECK(load_trace(dir.file("a\nb\tc.pftrace")).count_prefix("fib (") == 15);
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    CHECK(run.err.find(dir.file("a\\nb\\tc.pftrace")) != std::string::npos);
+    const auto report = run_vztrace({"report", dir.file("no\nsuch.pftrace")});
+    CHECK(report.status() != 0);
+    CHECK(std::count(report.err.begin(), report.err.end(), '\n') == 1);
+    CHECK(report.err.find(dir.file("no\\nsuch.pftrace")) != std::string::npos);
 }
 
 TEST_CASE("the default output is result.pftrace and the summary says how to open it",

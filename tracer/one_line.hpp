@@ -1,0 +1,13 @@
+// Text for one line of stderr (or of a table): a control character in a name the user
+// gave (a newline in a file's name) would break the line in two. Shown escaped instead,
+// as Python's repr shows them: \n, \r, \t, \xNN.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace vztrace::tracer {
+
+std::string one_line(std::string_view text);
+
+}  // namespace vztrace::tracer
