@@ -103,12 +103,40 @@ bool layout_ok(_PyInterpreterFrame* frame) {
 
 #endif
 
+// Whether a frame left by an exception never ran: CPython refused it at its entry, past
+// the recursion limit, and sys.monitoring and the profile hook saw no call. The
+// RecursionError raised there has no traceback yet; an exception the frame ran into has the
+// frame's own entry in its traceback by the time the frame is left.
+bool refused_at_entry(PyThreadState* thread) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject* exception = thread->current_exception;
+    return exception != nullptr &&
+           Py_IS_TYPE(exception, reinterpret_cast<PyTypeObject*>(PyExc_RecursionError)) &&
+           reinterpret_cast<PyBaseExceptionObject*>(exception)->traceback == nullptr;
+#else
+    return thread->curexc_type == PyExc_RecursionError && thread->curexc_traceback == nullptr;
+#endif
+}
+
+// A frame the hook lets run unrecorded. If the hook gives way meanwhile, the frame still
+// returns through it (see hooks::t_hook_frame_returned).
+PyObject* run_unrecorded(PyThreadState* thread, _PyInterpreterFrame* frame, int throwing,
+                         const void* code) {
+    PyObject* result = _PyEval_EvalFrameDefault(thread, frame, throwing);
+    if (!g_live) hooks::t_hook_frame_returned = code;
+    return result;
+}
+
 PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwing) {
     if (VZ_UNLIKELY(!g_active || !g_live)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
     // Under CPython's tracing guard: a profile or trace function of the program's, or a
     // sys.monitoring callback, and what they call. sys.monitoring and the profile hook send
     // no events there; recording them here made the counts depend on the mechanism.
-    if (VZ_UNLIKELY(thread->tracing != 0)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    if (VZ_UNLIKELY(thread->tracing != 0)) {
+        PyCodeObject* code = layout_ok(frame) ? code_of(frame) : nullptr;
+        if (code != nullptr) release(code);
+        return run_unrecorded(thread, frame, throwing, code);
+    }
     if (VZ_UNLIKELY(!layout_ok(frame))) {
         give_way("the frames' layout is not the one this vztrace was built for");
         return _PyEval_EvalFrameDefault(thread, frame, throwing);
@@ -124,21 +152,28 @@ PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwi
     }
     const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
     release(code);
-    if (VZ_UNLIKELY(id == kHiddenSymbol)) return _PyEval_EvalFrameDefault(thread, frame, throwing);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) return run_unrecorded(thread, frame, throwing, code);
     if (VZ_UNLIKELY(t_frame_depth >= kMaxDepth)) {
         // This frame starts under the mechanism taking over, which records it.
         give_way(fmt::format("a thread ran {} frames deep", kMaxDepth));
-        return _PyEval_EvalFrameDefault(thread, frame, throwing);
+        return run_unrecorded(thread, frame, throwing, code);
     }
     ++t_frame_depth;
-    g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+    const std::uint64_t start = TickClock::now();
+    g_session->current_buffer().append(start, id, EventKind::kEnter);
     PyObject* result = _PyEval_EvalFrameDefault(thread, frame, throwing);
     const std::uint64_t now = TickClock::now();
     --t_frame_depth;
+    // After the hook gave way, its frames still return through it (see hook_state.hpp).
+    if (VZ_UNLIKELY(!g_live)) hooks::t_hook_frame_returned = code;
     // NULL: the frame was left by an exception.
     if (VZ_LIKELY(g_active)) {
-        g_session->current_buffer().append(
-            now, id, result != nullptr ? EventKind::kExit : EventKind::kExitByException);
+        ThreadBuffer& buffer = g_session->current_buffer();
+        if (VZ_UNLIKELY(result == nullptr) && refused_at_entry(thread) &&
+            buffer.take_back_last(Record{start, id, EventKind::kEnter})) {
+            return result;
+        }
+        buffer.append(now, id, result != nullptr ? EventKind::kExit : EventKind::kExitByException);
     }
     return result;
 }

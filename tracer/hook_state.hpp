@@ -20,6 +20,12 @@ inline bool g_record_c_calls = true;
 inline thread_local int t_frame_depth = 0;
 inline thread_local std::vector<SymbolId> t_fallback_calls;
 
+// The code of the frame the frame hook entered that has just returned (or raised) on this
+// thread after the hook gave way. CPython called it as it calls C functions, since the hook
+// was in the slot then, and sends the program's tools a C return for it, which python,
+// with no frame-evaluation function, does not: program_profilers.cpp drops that one.
+inline thread_local const void* t_hook_frame_returned = nullptr;
+
 // After the frame hook gave way, an exit that the mechanism taking over sees: whether it is
 // to be recorded. None of that mechanism's calls open while frames of the hook are: one of
 // the hook's, which records its end itself. Else it ends the innermost call begun since,

@@ -67,8 +67,15 @@ bool is_profile_c_exit(PyObject* event) {
 vectorcallfunc g_function_vectorcall = nullptr;  // a plain Python function's (CPython's own)
 
 bool from_frame_hook(PyObject* const* args, Py_ssize_t nargs) {
-    if (nargs < 3 || !Py_IS_TYPE(args[2], &PyFunction_Type) || !frame_hook::live()) return false;
-    return reinterpret_cast<PyFunctionObject*>(args[2])->vectorcall == g_function_vectorcall;
+    if (nargs < 3 || !Py_IS_TYPE(args[2], &PyFunction_Type)) return false;
+    const auto* function = reinterpret_cast<PyFunctionObject*>(args[2]);
+    // A frame the hook entered before it gave way, returning since (hook_state.hpp).
+    if (hooks::t_hook_frame_returned != nullptr &&
+        hooks::t_hook_frame_returned == function->func_code) {
+        hooks::t_hook_frame_returned = nullptr;
+        return true;
+    }
+    return frame_hook::live() && function->vectorcall == g_function_vectorcall;
 }
 
 // CPython's vectorcall for Python functions (not public on 3.13): a function's, made and

@@ -201,6 +201,26 @@ TEST_CASE("deep recursion runs as under python and every call is recorded") {
     CHECK(contains(run.trace.metadata.at("hook"), "frames deep"));
 }
 
+TEST_CASE("a call refused at its entry by the recursion limit is no call under any hook") {
+    // CPython raises RecursionError before the frame's first instruction: sys.monitoring
+    // and the profile hook see no call, and the frame hook recorded one more than ran.
+    const std::string program = script("recursion_refused.py");
+    const auto python = vztrace::testing::run_process({kPython, program, "100"});
+    REQUIRE(python.status() == 0);
+    const std::string older = kPythonMinor >= 12 ? "monitoring" : "profile";
+    for (const std::string& hook : {std::string("frame"), older}) {
+        INFO("--hook " << hook);
+        TempDir dir;
+        const auto run = traced({"--hook", hook, "--ignore-c-function"}, {program, "100"}, dir);
+        CHECK(run.result.out == python.out);
+        const std::string ran = "runaway ran ";
+        REQUIRE(contains(python.out, ran));
+        const int runs = std::stoi(python.out.substr(ran.size()));
+        CHECK(run.trace.count(named("runaway", program, 9)) == static_cast<std::size_t>(runs));
+        CHECK(run.trace.nesting_problem().empty());
+    }
+}
+
 TEST_CASE("a trace function of the program's sees python's events, StopIteration included") {
     // CPython reports a for loop's StopIteration to trace functions only when it runs the
     // generator inline, which a frame-evaluation function prevents: the hook gives way.

@@ -463,6 +463,31 @@ TEST_CASE("a program using sys.monitoring tool 5 and four others runs as under p
     }
 }
 
+// With the frame hook in the slot CPython calls Python functions as it calls C ones, and
+// sends a C return (or a C raise) when they end. While the hook is live the program's tools
+// never see those; the 150 frames the hook had entered before it gave way returned after,
+// and the program's tool saw a C return or a C raise for each.
+TEST_CASE(
+    "a program's own tool sees no C return of a Python function after the frame hook gave way") {
+    for (const std::string how : {"return", "raise"}) {
+        for (const std::string hook : {"frame", "auto"}) {
+            INFO(how << ", --hook " << hook);
+            TempDir dir;
+            RunOptions options;
+            options.env["VZTRACE_HOOK"] = hook;
+            options.env["VZTRACE_IGNORE_C_FUNCTION"] = "1";
+            const std::string path = dir.file(vztrace::testing::trace_name("t"));
+            const Pair pair = run_both({script("own_tool_after_handover.py"), how}, options, path);
+            INFO(describe(pair));
+            CHECK(pair.vztrace.status() == 0);
+            CHECK(pair.vztrace.out == pair.python.out);
+            const Trace trace = load_trace(path);
+            CHECK(trace.count_prefix(how == "return" ? "down (" : "boom (") == 201);
+            CHECK(trace.nesting_problem().empty());
+        }
+    }
+}
+
 // A thread's name was taken when it ended, or at the program's exit work: one still alive
 // at os._exit or a terminating signal was "Thread <tid>".
 TEST_CASE("a thread alive at os._exit or SIGTERM is named as the program last named it") {
