@@ -588,8 +588,30 @@ PyObject* code_of(PyObject* target) {
     return nullptr;
 }
 
-// Flags the code of `target` (a class: of each function in its body). Returns false with
-// TypeError set when `target` has none.
+// The code objects of `target` (new references): a function's (code_of), or each of a
+// property's functions (fget, fset, fdel), or a functools.cached_property's (`func`, on a
+// descriptor that is not callable itself).
+void add_codes_of(PyObject* target, std::vector<PyObject*>& codes) {
+    const auto add_from = [&codes](PyObject* owner, const char* name) {
+        PyObject* function = PyObject_GetAttrString(owner, name);
+        if (function == nullptr) {
+            PyErr_Clear();
+            return;
+        }
+        if (PyObject* code = code_of(function)) codes.push_back(code);
+        Py_DECREF(function);
+    };
+    if (PyObject_TypeCheck(target, &PyProperty_Type)) {
+        for (const char* name : {"fget", "fset", "fdel"}) add_from(target, name);
+    } else if (PyObject* code = code_of(target)) {
+        codes.push_back(code);
+    } else if (!PyCallable_Check(target) && Py_TYPE(target)->tp_descr_get != nullptr) {
+        add_from(target, "func");
+    }
+}
+
+// Flags the code of `target` (a class: of each function in its body) from now on. Returns
+// false with TypeError set when `target` has none.
 bool flag(const char* decorator, PyObject* target, std::uint8_t flags) {
     Session* session = recording();
     std::vector<PyObject*> codes;
@@ -601,20 +623,23 @@ bool flag(const char* decorator, PyObject* target, std::uint8_t flags) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); ++i) {
             PyObject* member = PyList_GET_ITEM(values, i);
             if (PyType_Check(member)) continue;  // nested classes are their own
-            if (PyObject* code = code_of(member)) codes.push_back(code);
+            add_codes_of(member, codes);
         }
         Py_DECREF(values);
-    } else if (PyObject* code = code_of(target)) {
-        codes.push_back(code);
     } else {
-        PyErr_Format(PyExc_TypeError,
-                     "vztrace.%s decorates a Python function, a method or a class, not %.200s",
-                     decorator, Py_TYPE(target)->tp_name);
-        return false;
+        add_codes_of(target, codes);
+        if (codes.empty()) {
+            PyErr_Format(PyExc_TypeError,
+                         "vztrace.%s decorates a Python function, a method, a property or a "
+                         "class, not %.200s",
+                         decorator, Py_TYPE(target)->tp_name);
+            return false;
+        }
     }
+    const std::uint64_t now = tracer::TickClock::now();
     for (PyObject* code : codes) {
         if (session != nullptr) {
-            session->symbols().add_flags(tracer::symbols::of_code(code), flags);
+            session->symbols().add_flags(tracer::symbols::of_code(code), flags, now);
         }
         Py_DECREF(code);
     }

@@ -53,13 +53,24 @@ bool RecordFilter::unseen_left_out(const Record& exit, std::int64_t ns) const {
     // is as deep as a call begun here. Outside any, it may be the end of a call begun
     // before the filter was made (a pause), which the encoder has open: it stays.
     if (exit.kind != EventKind::kExitByException || stack_.empty()) return false;
-    return rules_.min_duration_ns > 0 || leaves_out(exit, ns, flags_of(exit.symbol));
+    return rules_.min_duration_ns > 0 || leaves_out(exit, ns, flags_of(exit));
 }
 
-std::uint8_t RecordFilter::flags_of(format::SymbolId symbol) const {
-    return rules_.symbols != nullptr && (rules_.sparse || rules_.symbols->any_flag(0xFF))
-               ? rules_.symbols->flags(symbol)
-               : 0;
+std::uint8_t RecordFilter::flags_of(const Record& record) const {
+    if (rules_.symbols == nullptr || !(rules_.sparse || rules_.symbols->any_flag(0xFF))) return 0;
+    std::uint8_t flags = rules_.symbols->flags(record.symbol);
+    if (flags == 0) return 0;
+    FlagTimes& times = flag_times_[record.symbol];
+    for (const SymbolFlag flag : {kIgnoreSubtree, kSparse}) {
+        if ((flags & flag) == 0) continue;
+        const std::size_t slot = flag == kIgnoreSubtree ? 0 : 1;
+        if ((times.read & flag) == 0) {  // a flag's time never changes once it is set
+            times.since[slot] = rules_.symbols->flagged_since(record.symbol, flag);
+            times.read |= flag;
+        }
+        if (record.ticks < times.since[slot]) flags &= static_cast<std::uint8_t>(~flag);
+    }
+    return flags;
 }
 
 void RecordFilter::emit(const Record* records, std::size_t count, std::vector<Record>& out) {
@@ -134,7 +145,7 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
         const std::int64_t ns = to_ns(record.ticks);
         if (rules_.min_duration_ns > 0) promote(ns, out);
         if (record.kind == EventKind::kEnter) {
-            const std::uint8_t flags = flags_of(record.symbol);
+            const std::uint8_t flags = flags_of(record);
             Entry entry{record.symbol, State::kKept, (flags & kIgnoreSubtree) != 0, ns, 0, 0};
             if (leaves_out(record, ns, flags)) {
                 entry.state = State::kDropped;

@@ -7,10 +7,12 @@
 // calls it made nest under the nearest call kept. No Python.h.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <span>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -79,8 +81,9 @@ class RecordFilter {
     bool leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const;
     // Whether an exit that matches no call on the stack is of a call left out here.
     bool unseen_left_out(const Record& exit, std::int64_t ns) const;
-    // The symbol's flags (kIgnoreSubtree, kSparse), when any rule reads them; else 0.
-    std::uint8_t flags_of(format::SymbolId symbol) const;
+    // The flags (kIgnoreSubtree, kSparse) the record's symbol had when it was recorded,
+    // when any rule reads them; else 0.
+    std::uint8_t flags_of(const Record& record) const;
     void emit(const Record* records, std::size_t count, std::vector<Record>& out);
     void promote(std::int64_t now_ns, std::vector<Record>& out);
     // Marks the held enter of a pending `entry` and its arguments as left out.
@@ -100,6 +103,12 @@ class RecordFilter {
     std::size_t held_base_ = 0;
     // A kArgs record and its raw records, waiting for the event they belong to.
     std::vector<Record> args_;
+    // When flagged symbols got their flags (SymbolTable::flagged_since), read once each.
+    struct FlagTimes {
+        std::uint8_t read = 0;  // the flags whose time is read
+        std::array<std::uint64_t, 2> since{};
+    };
+    mutable std::unordered_map<format::SymbolId, FlagTimes> flag_times_;
 };
 
 }  // namespace vztrace::tracer

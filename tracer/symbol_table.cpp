@@ -27,10 +27,16 @@ SymbolTable::~SymbolTable() {
     for (auto& page : flag_pages_) std::free(page.load(std::memory_order_relaxed));
 }
 
-void SymbolTable::add_flags(SymbolId id, std::uint8_t flags) {
+void SymbolTable::add_flags(SymbolId id, std::uint8_t flags, std::uint64_t since) {
     {
         const std::lock_guard lock(mutex_);
         if (id >= symbols_.size()) return;
+        // Written before the flag is: whoever sees the flag finds its time.
+        const std::uint8_t had = this->flags(id);
+        for (const SymbolFlag flag : {kIgnoreSubtree, kSparse}) {
+            if ((flags & flag) == 0 || (had & flag) != 0 || since == 0) continue;
+            flagged_since_[id][flag == kIgnoreSubtree ? 0 : 1] = since;
+        }
         auto& slot = flag_pages_[id >> kFlagPageBits];
         std::uint8_t* page = slot.load(std::memory_order_relaxed);
         if (page == nullptr) {
@@ -42,6 +48,12 @@ void SymbolTable::add_flags(SymbolId id, std::uint8_t flags) {
             .fetch_or(flags, std::memory_order_release);
     }
     any_flags_.fetch_or(flags, std::memory_order_release);
+}
+
+std::uint64_t SymbolTable::flagged_since(SymbolId id, SymbolFlag flag) const {
+    const std::lock_guard lock(mutex_);
+    const auto found = flagged_since_.find(id);
+    return found == flagged_since_.end() ? 0 : found->second[flag == kIgnoreSubtree ? 0 : 1];
 }
 
 SymbolId SymbolTable::add_python(const std::string& qualname, const std::string& file,

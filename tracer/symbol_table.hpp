@@ -50,7 +50,12 @@ class SymbolTable {
     SymbolTable& operator=(const SymbolTable&) = delete;
     ~SymbolTable();
 
-    void add_flags(SymbolId id, std::uint8_t flags);
+    // Flags the symbol from `since` (ticks) on: the calls begun before keep what they were
+    // (vztrace.ignore(f) after f ran leaves f's earlier calls in). A flag given again keeps
+    // its first time.
+    void add_flags(SymbolId id, std::uint8_t flags, std::uint64_t since = 0);
+    // When the symbol got `flag` (0: from the start); read once the flag is seen.
+    std::uint64_t flagged_since(SymbolId id, SymbolFlag flag) const;
     // Read by the writer at each call's enter once some symbol has a flag (see any_flag),
     // while hooks add symbols: without a lock, two loads.
     std::uint8_t flags(SymbolId id) const {
@@ -76,6 +81,8 @@ class SymbolTable {
     // Looked up by string_view: a span or instant of the API costs no string copy.
     std::unordered_map<std::string, SymbolId, NameHash, std::equal_to<>> interned_;
     std::atomic<std::uint8_t> any_flags_{0};
+    // Flags given after the start, by symbol: when each was (kIgnoreSubtree, kSparse).
+    std::unordered_map<SymbolId, std::array<std::uint64_t, 2>> flagged_since_;
     // Flags in pages of 2^20 symbols, allocated (zeroed, under the lock) when a symbol of
     // the page first has one; 4096 pages cover every SymbolId.
     static constexpr unsigned kFlagPageBits = 20;

@@ -132,11 +132,22 @@ def _code_of(target: object) -> object:
     return None
 
 
+def _has_code(target: object) -> bool:
+    if isinstance(target, property):
+        return any(_code_of(f) is not None for f in (target.fget, target.fset, target.fdel))
+    if _code_of(target) is not None:
+        return True
+    # functools.cached_property: a descriptor, not callable itself, with its function
+    if not callable(target) and hasattr(type(target), "__get__"):
+        return _code_of(getattr(target, "func", None)) is not None
+    return False
+
+
 def _decorate(decorator: str, target: _F) -> _F:
-    if not isinstance(target, type) and _code_of(target) is None:
+    if not isinstance(target, type) and not _has_code(target):
         raise TypeError(
-            f"vztrace.{decorator} decorates a Python function, a method or a class, "
-            f"not {type(target).__name__}"
+            f"vztrace.{decorator} decorates a Python function, a method, a property or a "
+            f"class, not {type(target).__name__}"
         )
     return target
 

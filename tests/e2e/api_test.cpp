@@ -207,7 +207,8 @@ TEST_CASE("a program using the API prints the same under vztrace and under pytho
           "TypeError: vztrace.counter() value 'value' must be an int or a float, not str\n"
           "TypeError: vztrace.counter() needs at least one value, as key=number\n"
           "TypeError: vztrace.instant() name must be a str, not int\n"
-          "TypeError: vztrace.ignore decorates a Python function, a method or a class, not "
+          "TypeError: vztrace.ignore decorates a Python function, a method, a property or a "
+          "class, not "
           "builtin_function_or_method\n"
           "TypeError: vztrace.span() name must be a str, not int\n"
           // Worded as python words them for the stand-in's functions ("1 were given" before).
@@ -283,6 +284,32 @@ TEST_CASE("@vztrace.ignore leaves out a function and all it calls, and keeps the
     CHECK(parent_of(trace, only(trace, caller)) == py_name("<module>", "ignore.py", 1));
     CHECK(trace.instants_named("inside ignored").empty());
     CHECK(trace.count("span inside ignored") == 0);
+}
+
+// The writer read a symbol's flags when it encoded the call: a call made before
+// vztrace.ignore(f) was left out, or kept, by whether its records were still in memory. And
+// a class's properties were not among its functions (fget, fset and a cached_property's
+// func are no methods), nor could a property be given alone.
+TEST_CASE("ignore and sparse given at run time change only later calls and cover properties",
+          "[api]") {
+    const std::string file = "marked_late.py";
+    for (const std::string between : {"0", "300000"}) {
+        INFO(between << " calls between");
+        const auto run = run_api_script(file, {}, {between});
+        CHECK(run.result.out == "3 9\n0.5\n");
+        const Trace& trace = run.trace;
+        CHECK(trace.count(py_name("late_ignored", file, 19)) == 1);
+        CHECK(trace.count(py_name("late_sparse", file, 23)) == 2);
+        // Shape's __init__, property getter and setter, cached property; Plain's property.
+        CHECK(trace.count_prefix("Shape.") == 0);
+        CHECK(trace.count_prefix("Plain.half (") == 0);
+        // late_ignored(1), late_sparse twice.
+        CHECK(trace.count(py_name("leaf", file, 11)) == 3);
+        CHECK(trace.nesting_problem().empty());
+        const auto sparse = run_api_script(file, {"--log-sparse"}, {between});
+        CHECK(sparse.trace.count(py_name("late_sparse", file, 23)) == 1);
+        CHECK(sparse.trace.slices.size() == 1);
+    }
 }
 
 TEST_CASE("@vztrace.sparse under --log-sparse records only the decorated functions and spans",
