@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +23,7 @@
 #include "launcher/view_server.hpp"
 #include "tracer/format/call_writers.hpp"
 #include "tracer/one_line.hpp"
+#include "tracer/temp_places.hpp"
 
 extern char** environ;
 
@@ -81,6 +83,19 @@ std::string url_encoded(std::string_view text) {
     return out;
 }
 
+// A path as a shell reads it back: as it is when it holds nothing a shell would take for
+// its own, else in single quotes (a command the user may paste).
+std::string shell_quoted(const std::string& path) {
+    const bool plain = !path.empty() && std::all_of(path.begin(), path.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("/._-+:,@%=").find(c) != std::string_view::npos;
+    });
+    if (plain) return path;
+    std::string quoted = "'";
+    for (const char c : path) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return quoted + "'";
+}
+
 // The trace's file name as a path segment that needs no escaping (viewers show it).
 std::string url_file_name(const std::string& path) {
     std::string name = std::filesystem::path(path).filename().string();
@@ -102,12 +117,22 @@ class CallCheck final : public format::CallVisitor {
 // The trace as speedscope's JSON in an unlinked temporary file (gone when vztrace exits);
 // its descriptor, or -1 with `error` set.
 int speedscope_file(const format::CallLog& calls, const std::string& title, std::string& error) {
-    std::string path = (std::filesystem::temp_directory_path() / "vztrace-view-XXXXXX").string();
-    const int fd = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd < 0) {
-        error = fmt::format("cannot create {}: {}", path, std::strerror(errno));
-        return -1;
+    std::string path;
+    int fd = -1;
+    for (const std::string& dir : tracer::temp_places()) {
+        std::string tried = dir + "/vztrace-view-XXXXXX";
+        fd = ::mkostemp(tried.data(), O_CLOEXEC);
+        if (fd >= 0) {
+            path = tried;
+            break;
+        }
+        if (error.empty()) {
+            error =
+                fmt::format("cannot create {}: {}", tracer::one_line(tried), std::strerror(errno));
+        }
     }
+    if (fd < 0) return -1;
+    error.clear();
     ::unlink(path.c_str());
     const format::WriteBytes write = [fd](std::string_view bytes) {
         while (!bytes.empty()) {
@@ -160,7 +185,22 @@ void open_browser(const std::string& url) {
         std::fprintf(stderr,
                      "vztrace: view: cannot start a browser (%s: %s): open the address above\n",
                      command.c_str(), std::strerror(error));
+        return;
     }
+    // Reaped when it ends (xdg-open hands the page on and exits; it stayed a zombie until
+    // view ended), and its failure said: the page may not have opened.
+    std::thread([pid, command] {
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0) {
+            if (errno != EINTR) return;
+        }
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+            std::fprintf(stderr,
+                         "vztrace: view: the browser (%s) exited with status %d: open the "
+                         "address above\n",
+                         tracer::one_line(command).c_str(), WEXITSTATUS(status));
+        }
+    }).detach();
 }
 
 // Serves until SIGINT or SIGTERM; 0, or an exit status if the server failed.
@@ -266,7 +306,9 @@ int run_view(std::span<const std::string> args) {
         format::CallLog calls;
         if (const int error = read_trace(trace, calls, read); error != 0) return error;
         std::string error;
-        const int converted = speedscope_file(calls, trace, error);
+        // Named by the trace's file name: speedscope's page title, "fib.pftrace - speedscope".
+        const int converted =
+            speedscope_file(calls, std::filesystem::path(trace).filename().string(), error);
         if (converted < 0) return fail(ExitCode::kTraceNotWritten, "view: " + error);
         server.add_file("trace.speedscope.json", converted, "application/json");
         if (!server.add_directory("speedscope", speedscope, error))
@@ -306,8 +348,10 @@ int run_view(std::span<const std::string> args) {
     std::string speedscope_url;
     if (viewer == "speedscope") {
         speedscope_url =
-            fmt::format("{}speedscope/index.html#profileURL={}&title={}", base,
-                        url_encoded(base + "trace.speedscope.json"), url_encoded(name));
+            // No `title=`: speedscope gives that name to every profile, where each thread's
+            // own is wanted; the page is named after the profile's file name anyway.
+            fmt::format("{}speedscope/index.html#profileURL={}", base,
+                        url_encoded(base + "trace.speedscope.json"));
         std::fprintf(stderr, "vztrace: view: speedscope (offline): %s\n", speedscope_url.c_str());
     }
     if (bound == kPerfettoPort) {
@@ -321,7 +365,7 @@ int run_view(std::span<const std::string> args) {
         std::fprintf(stderr,
                      "vztrace: view: Perfetto UI (online): `vztrace view --viewer perfetto "
                      "%s` serves it on port %d, the only local port ui.perfetto.dev reads\n",
-                     tracer::one_line(trace).c_str(), kPerfettoPort);
+                     tracer::one_line(shell_quoted(trace)).c_str(), kPerfettoPort);
     }
     std::fprintf(stderr, "vztrace: view: the trace itself: %s\n", trace_url.c_str());
     return serve_until_stopped(server, viewer == "speedscope" ? speedscope_url : perfetto_url,

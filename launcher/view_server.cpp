@@ -167,8 +167,10 @@ void HttpViewServer::route() {
         // point at 127.0.0.1 (DNS rebinding) sends its own Host.
         const std::string host = request.get_header_value("Host");
         const std::string port = ":" + std::to_string(port_);
-        if (host != "127.0.0.1" + port && host != "localhost" + port)
-            return httplib::Server::HandlerResponse::Handled;
+        // A browser leaves out port 80, the scheme's own (--port 80).
+        const bool named = host == "127.0.0.1" + port || host == "localhost" + port ||
+                           (port_ == 80 && (host == "127.0.0.1" || host == "localhost"));
+        if (!named) return httplib::Server::HandlerResponse::Handled;
         // /<token>/<path>
         const std::string_view path = request.path;
         if (path.size() < token_.size() + 2 || path[0] != '/' || path[token_.size() + 1] != '/' ||
@@ -197,6 +199,11 @@ void HttpViewServer::route() {
             response.set_header("Allow", "GET, HEAD, OPTIONS");
             return httplib::Server::HandlerResponse::Handled;
         }
+        // Several ranges at once: cpp-httplib's multipart answer gives each part a total
+        // size of 0 with a content provider. A server may answer any Range with the whole
+        // file (RFC 9110), and no viewer asks for several: the request is the handler's
+        // own object (not const where it was made).
+        if (request.ranges.size() > 1) const_cast<Request&>(request).ranges.clear();
         // Ranges: cpp-httplib cuts the answer to them, but takes any as given. One outside
         // the file is refused (416) before it would make a length of garbage; one that runs
         // past the end is too, as this server cannot shorten it.

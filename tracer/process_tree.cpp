@@ -20,6 +20,7 @@
 
 #include "tracer/part_file.hpp"
 #include "tracer/root_registry.hpp"
+#include "tracer/temp_places.hpp"
 
 namespace vztrace::tracer {
 namespace {
@@ -124,26 +125,13 @@ void export_settings(const TraceSettings& settings) {
     }
 }
 
-// A new private directory for the parts of a tree (or of one process's images), where
-// python's tempfile would make one: in the first of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
-// /usr/tmp and the working directory where it can be made (a $TMPDIR that does not exist
-// keeps no program from running under python). Empty, with `error` set (the first place's
+// A new private directory for the parts of a tree (or of one process's images), in the
+// first of temp_places() where it can be made. Empty, with `error` set (the first place's
 // failure), when it can be made nowhere.
 std::string make_parts_dir(pid_t self, std::string& error) {
-    std::vector<fs::path> places;
-    for (const char* name : {"TMPDIR", "TEMP", "TMP"}) {
-        const char* value = std::getenv(name);
-        if (value != nullptr && *value != '\0') places.emplace_back(value);
-    }
-    places.insert(places.end(), {"/tmp", "/var/tmp", "/usr/tmp"});
-    std::error_code no_cwd;
-    const fs::path cwd = fs::current_path(no_cwd);
-    if (!no_cwd) places.push_back(cwd);
     std::string first_failure;
-    for (const fs::path& place : places) {
-        // Absolute: children that change directory find it too.
-        const fs::path dir = place.is_absolute() || no_cwd ? place : cwd / place;
-        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX", dir.string(), self);
+    for (const std::string& dir : temp_places()) {
+        std::string pattern = fmt::format("{}/vztrace-{}-XXXXXX", dir, self);
         if (::mkdtemp(pattern.data()) != nullptr) return pattern;
         if (first_failure.empty()) {
             first_failure =

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -221,12 +222,18 @@ TEST_CASE("export .speedscope.json opens and closes every call, in time order") 
     const auto root = parser.load(exported.to("out.speedscope.json"));
     CHECK(std::string_view(root["$schema"]) ==
           "https://www.speedscope.app/file-format-schema.json");
-    std::size_t opens = 0, closes = 0, profiles = 0;
+    std::size_t opens = 0, closes = 0, profiles = 0, started_later = 0;
     bool ordered = true;
+    std::int64_t first_start = std::numeric_limits<std::int64_t>::max();
     for (simdjson::dom::element profile : root["profiles"].get_array()) {
         ++profiles;
         CHECK(std::string_view(profile["type"]) == "evented");
-        std::int64_t last = 0;
+        // One time axis: each thread starts where it started in the trace (each started
+        // at 0 before, the workers over the main thread's start).
+        const std::int64_t start = std::int64_t(profile["startValue"]);
+        first_start = std::min(first_start, start);
+        if (start > 0) ++started_later;
+        std::int64_t last = start;
         for (simdjson::dom::element event : profile["events"].get_array()) {
             const std::int64_t at = std::int64_t(event["at"]);
             ordered = ordered && at >= last;
@@ -235,6 +242,8 @@ TEST_CASE("export .speedscope.json opens and closes every call, in time order") 
         }
     }
     CHECK(ordered);
+    CHECK(first_start == 0);
+    CHECK(started_later + 1 == profiles);
     CHECK(opens == exported.loaded.slices.size());
     CHECK(closes == opens);
     CHECK(profiles == exported.loaded.threads.size());

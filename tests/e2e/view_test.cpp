@@ -38,7 +38,8 @@ struct Viewing {
     std::string perfetto_url;
 
     explicit Viewing(std::vector<std::string> options = {},
-                     const std::string& program = script("fib5.py")) {
+                     const std::string& program = script("fib5.py"),
+                     const vztrace::testing::RunOptions& run_options = {}) {
         trace = dir.file(vztrace::testing::trace_name("fib"));
         const auto traced = run_vztrace({"--quiet", "-o", trace, program});
         REQUIRE(traced.status() == 0);
@@ -46,7 +47,7 @@ struct Viewing {
         // tests running at once).
         std::vector<std::string> argv = {kVztrace, "view", trace, "--no-browser", "--port", "0"};
         argv.insert(argv.end(), options.begin(), options.end());
-        view = std::make_unique<RunningProcess>(argv);
+        view = std::make_unique<RunningProcess>(argv, run_options);
         const bool serving = view->wait_for_stderr(kServing);
         INFO(view->so_far().err);
         REQUIRE(serving);
@@ -199,7 +200,9 @@ TEST_CASE("view serves speedscope and the trace as speedscope's JSON, with its f
     // The profile the page is told to load (#profileURL=, URL-encoded).
     const std::string profile_url = "http%3A%2F%2F127.0.0.1%3A" + std::to_string(viewing.port) +
                                     "%2F" + viewing.token + "%2Ftrace.speedscope.json";
-    CHECK(page.find("#profileURL=" + profile_url + "&title=") != std::string::npos);
+    CHECK(page.find("#profileURL=" + profile_url) != std::string::npos);
+    // speedscope gives a `title=` to every profile in place of each thread's own name.
+    CHECK(page.find("title=") == std::string::npos);
     const auto profile = client.Get("/" + viewing.token + "/trace.speedscope.json");
     REQUIRE(profile);
     REQUIRE(profile->status == 200);
@@ -306,6 +309,89 @@ TEST_CASE("view answers a range of the trace with it, and one outside it with 41
     }
 }
 
+TEST_CASE("view answers several ranges at once with the whole trace") {
+    // cpp-httplib's multipart answer gave each part a total size of 0 ("bytes 0-3/0").
+    Viewing viewing;
+    const std::string bytes = file_bytes(viewing.trace);
+    auto client = viewing.client();
+    const auto several =
+        client.Get(viewing.path_of(viewing.trace_url), {{"Range", "bytes=0-3,10-13"}});
+    REQUIRE(several);
+    CHECK(several->status == 200);
+    CHECK(several->body == bytes);
+}
+
+TEST_CASE("view makes speedscope's file where python's tempfile would when TMPDIR is missing") {
+    // std::filesystem::temp_directory_path threw: view died of SIGABRT (134).
+    vztrace::testing::RunOptions options;
+    options.env["TMPDIR"] = "/nonexistent/vztrace-test";
+    Viewing viewing({"--viewer", "speedscope"}, script("fib5.py"), options);
+    auto client = viewing.client();
+    const auto profile = client.Get("/" + viewing.token + "/trace.speedscope.json");
+    REQUIRE(profile);
+    CHECK(profile->status == 200);
+    CHECK(profile->body.find("\"fib (") != std::string::npos);
+    CHECK(viewing.view->stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view on port 80 serves a browser that leaves the port out of Host") {
+    // Browsers send "Host: 127.0.0.1" for port 80; only "127.0.0.1:80" was served (404).
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    RunningProcess view({kVztrace, "view", trace, "--no-browser", "--port", "80"});
+    INFO("needs port 80 free and the right to bind it (CI runs as root)");
+    REQUIRE(view.wait_for_stderr(kServing));
+    std::smatch found;
+    const std::string err = view.so_far().err;
+    REQUIRE(
+        std::regex_search(err, found, std::regex("http://127\\.0\\.0\\.1:80(/\\S+/trace/\\S+)\n")));
+    httplib::Client client("127.0.0.1", 80);
+    for (const std::string host : {"127.0.0.1", "localhost", "127.0.0.1:80"}) {
+        INFO(host);
+        const auto served = client.Get(found[1].str(), {{"Host", host}});
+        REQUIRE(served);
+        CHECK(served->status == 200);
+    }
+    const auto other = client.Get(found[1].str(), {{"Host", "example.com"}});
+    REQUIRE(other);
+    CHECK(other->status == 404);
+    CHECK(view.stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view reaps the browser it starts and says when it failed") {
+    // The browser's process stayed a zombie while view served, its failure unsaid.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    dir.write("browser.sh", "#!/bin/sh\nprintf '%s' \"$1\" > \"$0.url\"\nexit 3\n");
+    std::filesystem::permissions(dir.file("browser.sh"), std::filesystem::perms::owner_all);
+    vztrace::testing::RunOptions options;
+    options.env["BROWSER"] = dir.file("browser.sh");
+    RunningProcess view({kVztrace, "view", trace, "--port", "0"}, options);
+    const std::string failed = "vztrace: view: the browser (" + dir.file("browser.sh") +
+                               ") exited with status 3: open the address above\n";
+    CHECK(view.wait_for_stderr(failed));
+    const ProcessResult stopped = view.stop(SIGINT);
+    CHECK(stopped.status() == 0);
+    CHECK(stopped.out.empty());
+    std::smatch found;
+    REQUIRE(
+        std::regex_search(stopped.err, found, std::regex("speedscope \\(offline\\): (\\S+)\n")));
+    CHECK(file_bytes(dir.file("browser.sh.url")) == found[1].str());
+}
+
+TEST_CASE("view quotes the trace's path in the command it suggests") {
+    // A name with a space and a ';' was pasted into a shell as it was.
+    TempDir dir;
+    const std::string trace = dir.file("my trace;x.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    RunningProcess view({kVztrace, "view", trace, "--no-browser", "--port", "0"});
+    REQUIRE(view.wait_for_stderr(kServing));
+    CHECK(contains(view.so_far().err, "`vztrace view --viewer perfetto '" + trace + "'`"));
+    CHECK(view.stop(SIGINT).status() == 0);
+}
+
 TEST_CASE("view of a missing or damaged trace says so in one line and serves nothing") {
     TempDir dir;
     dir.write("damaged.json", "{\"traceEvents\": [{\"ph\": \"X\", ");
@@ -394,6 +480,9 @@ TEST_CASE("chromium loads the offline viewer from view and shows the trace's fun
     REQUIRE(shown.status() == 0);
     const std::string name = std::filesystem::path(viewing.trace).filename().string();
     CHECK(shown.out.find("<title>" + name + " - speedscope</title>") != std::string::npos);
+    // The profile is the thread's, by its name (a `title=` in the address renamed it).
+    CHECK(contains(shown.out, "busy.py (pid "));
+    CHECK(contains(shown.out, ", thread MainThread"));
     CHECK(shown.out.find(row) != std::string::npos);
     CHECK(viewing.view->stop(SIGINT).status() == 0);
 }

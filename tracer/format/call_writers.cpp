@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <tuple>
 
@@ -116,10 +117,16 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
     text += "]}, \"profiles\": [";
     bool ok = true;
     bool first_profile = true;
+    // One time axis for every profile, from the trace's first event: a thread started late
+    // starts late in speedscope too.
+    std::int64_t origin = std::numeric_limits<std::int64_t>::max();
+    for (const CallLog::Thread* thread : calls.threads()) {
+        if (!thread->events.empty()) origin = std::min(origin, thread->events.front().ns);
+    }
     for (const CallLog::Thread* thread : calls.threads()) {
         if (thread->events.empty()) continue;
-        const std::int64_t start = thread->events.front().ns;
-        std::int64_t last = start;
+        const std::int64_t start = origin;
+        std::int64_t last = thread->events.front().ns;
         std::string events;
         std::vector<std::uint32_t> open;
         for (const CallLog::Event& event : thread->events) {
@@ -144,8 +151,9 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
             thread->thread_name.empty() ? std::to_string(thread->tid) : thread->thread_name);
         text += fmt::format(
             "{}{{\"type\": \"evented\", \"name\": {}, \"unit\": \"nanoseconds\", "
-            "\"startValue\": 0, \"endValue\": {}, \"events\": [",
-            first_profile ? "" : ", ", json_text(name), last - start);
+            "\"startValue\": {}, \"endValue\": {}, \"events\": [",
+            first_profile ? "" : ", ", json_text(name), thread->events.front().ns - start,
+            last - start);
         first_profile = false;
         ok = ok && write(text) && write(events);
         text = "]}";
