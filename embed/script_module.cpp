@@ -35,22 +35,7 @@ Session* recording() { return tracer::hooks::g_active ? tracer::hooks::g_session
 
 // ---- text of values ---------------------------------------------------------------------
 
-// UTF-8 of a str; lone surrogates become replacement characters instead of failing.
-std::string utf8_of(PyObject* text) {
-    Py_ssize_t size = 0;
-    if (const char* data = PyUnicode_AsUTF8AndSize(text, &size); data != nullptr) {
-        return {data, static_cast<std::size_t>(size)};
-    }
-    PyErr_Clear();
-    PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "replace");
-    if (bytes == nullptr) {
-        PyErr_Clear();
-        return "?";
-    }
-    std::string result(PyBytes_AS_STRING(bytes), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
-    Py_DECREF(bytes);
-    return result;
-}
+using tracer::symbols::utf8_of;
 
 // At most kMaxReprBytes bytes: a longer text is cut at a character boundary and ends
 // with "...".

@@ -10,6 +10,7 @@
 #include "tracer/call_details.hpp"
 #include "tracer/events.hpp"
 #include "tracer/hook_state.hpp"
+#include "tracer/python_symbols.hpp"
 
 namespace vztrace::tracer::async_tracks {
 namespace {
@@ -50,11 +51,7 @@ PyObject* task_gone(PyObject* self, PyObject* weakref) {
 
 PyMethodDef g_task_gone_def = {"vztrace_task_gone", task_gone, METH_O, nullptr};
 
-std::string text_of(PyObject* object) {
-    const char* utf8 =
-        object != nullptr && PyUnicode_Check(object) ? PyUnicode_AsUTF8(object) : nullptr;
-    return utf8 != nullptr ? std::string(utf8) : std::string("?");
-}
+std::string text_of(PyObject* object) { return symbols::utf8_of(object); }
 
 // "Task-1 (main)": the task's name at its first step and its coroutine's qualname.
 const std::string& track_of(PyObject* task) {

@@ -13,6 +13,7 @@
 #include "tracer/events.hpp"
 #include "tracer/hook_state.hpp"
 #include "tracer/module_functions.hpp"
+#include "tracer/python_symbols.hpp"
 
 namespace vztrace::tracer::log_options {
 namespace {
@@ -100,13 +101,9 @@ PyObject* capture_write(PyObject* self, PyObject* text) {
     auto* capture = reinterpret_cast<PrintCapture*>(self);
     if (capture->text != nullptr && PyUnicode_Check(text) &&
         capture->text->size() <= kMaxReprBytes) {
-        Py_ssize_t size = 0;
-        const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size);
-        if (utf8 != nullptr) {
-            capture->text->append(utf8, static_cast<std::size_t>(size));
-        } else {
-            PyErr_Clear();
-        }
+        // A lone surrogate (a file name's undecodable byte, printed with surrogateescape)
+        // lost the whole piece.
+        capture->text->append(symbols::utf8_of(text));
     }
     PyObject* write = PyUnicode_InternFromString("write");
     PyObject* result =

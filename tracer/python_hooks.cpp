@@ -91,10 +91,9 @@ void refresh_process_name() {
     PyObject* process = imported_attribute("multiprocessing.process", "_current_process");
     PyObject* process_name = process != nullptr ? stored_attribute(process, "_name") : nullptr;
     if (process_name != nullptr && PyUnicode_Check(process_name)) {
-        const char* text = PyUnicode_AsUTF8(process_name);
-        if (text != nullptr && std::string_view(text) != "MainProcess") {
-            g_session->set_process_name(text);
-        }
+        // Any text: a lone surrogate or a NUL lost the name, or cut it.
+        const std::string text = symbols::utf8_of(process_name);
+        if (text != "MainProcess") g_session->set_process_name(text);
     }
     Py_XDECREF(process_name);
     Py_XDECREF(process);
@@ -146,10 +145,8 @@ void name_live_threads() {
             PyObject* thread_name = stored_attribute(thread, "_name");
             if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
                 PyUnicode_Check(thread_name)) {
-                const char* text = PyUnicode_AsUTF8(thread_name);
-                if (text != nullptr) {
-                    g_session->name_thread(PyLong_AsUnsignedLongLong(native_id), text);
-                }
+                g_session->name_thread(PyLong_AsUnsignedLongLong(native_id),
+                                       symbols::utf8_of(thread_name));
             }
             Py_XDECREF(native_id);
             Py_XDECREF(thread_name);
@@ -413,8 +410,7 @@ void name_thread_from(PyObject* function) {
     if (!PyMethod_Check(function)) return;
     PyObject* name = stored_attribute(PyMethod_GET_SELF(function), "_name");
     if (name != nullptr && PyUnicode_Check(name)) {
-        const char* text = PyUnicode_AsUTF8(name);
-        if (text != nullptr) g_session->name_thread(current_tid(), text);
+        g_session->name_thread(current_tid(), symbols::utf8_of(name));
     }
     Py_XDECREF(name);
     PyErr_Clear();
@@ -531,6 +527,27 @@ void wrap_thread_module() {
                     {&g_start_joinable_thread_def, &g_original_start_joinable_thread}});
 }
 
+// sys.audit: with no audit hook installed, python's returns at once, before it looks at
+// the event; with one (vztrace's own, always), it refuses an event that is not a str
+// (TypeError) or not UTF-8 (a lone surrogate: UnicodeEncodeError). Until a hook of anyone
+// else's comes (the "sys.addaudithook" event each addition raises first), such an event
+// is nothing, as under python.
+bool g_other_audit_hooks = false;
+PyObject* g_original_audit = nullptr;
+PyObject* audit(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs >= 1 && !g_other_audit_hooks) {
+        const bool named = PyUnicode_Check(args[0]) && PyUnicode_AsUTF8(args[0]) != nullptr;
+        if (!named) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    return PyObject_Vectorcall(g_original_audit, args, static_cast<std::size_t>(nargs), nullptr);
+}
+PyMethodDef g_audit_def = {
+    "audit", reinterpret_cast<PyCFunction>(+audit), METH_FASTCALL,
+    "audit(event, *args)\n\nPasses the event to any audit hooks that are attached."};
+
 // sys.activate_stack_trampoline and sys.deactivate_stack_trampoline (3.12+, python's perf
 // support) refuse when a frame-evaluation function is in the slot. To activate, the frame
 // hook gives way first, as it does to any function of the program's; to deactivate a
@@ -593,6 +610,7 @@ void install() {
                         : "; no exception texts (" + companion_not + ")";
         }
     }
+    stand_in_for("sys", {{&g_audit_def, &g_original_audit}});
     if (by_frame_hook) {
         stand_in_for("sys", {{&g_activate_trampoline_def, &g_original_activate_trampoline},
                              {&g_deactivate_trampoline_def, &g_original_deactivate_trampoline}});
@@ -693,6 +711,9 @@ int audit_hook(const char* event, PyObject*, void*) {
         return 0;
     }
     if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
+    if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.addaudithook") == 0)) {
+        g_other_audit_hooks = true;
+    }
     if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.settrace") == 0) &&
         (frame_hook::live() || frame_hook::companion_live())) {
         frame_hook::give_way("the program set a trace function");

@@ -15,25 +15,6 @@
 namespace vztrace::tracer::symbols {
 namespace {
 
-std::string utf8_of(PyObject* text) {
-    if (text == nullptr || !PyUnicode_Check(text)) return "?";
-    Py_ssize_t size = 0;
-    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {  // lone surrogates: keep going with a replacement
-        PyErr_Clear();
-        PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "replace");
-        if (bytes == nullptr) {
-            PyErr_Clear();
-            return "?";
-        }
-        std::string result(PyBytes_AS_STRING(bytes),
-                           static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
-        Py_DECREF(bytes);
-        return result;
-    }
-    return {data, static_cast<std::size_t>(size)};
-}
-
 // A file name as the system has it (the filesystem encoding, undecodable bytes as they
 // were), which is what --include-files and --exclude-files give: the UTF-8 of the trace's
 // names replaces such bytes, and a name holding one never matched.
@@ -162,6 +143,25 @@ CSymbolTable& c_symbols() {
 std::string type_name(PyTypeObject* type) { return type->tp_name; }
 
 }  // namespace
+
+std::string utf8_of(PyObject* text) {
+    if (text == nullptr || !PyUnicode_Check(text)) return "?";
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(text, &size);
+    if (data == nullptr) {  // lone surrogates: keep going with a replacement
+        PyErr_Clear();
+        PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "replace");
+        if (bytes == nullptr) {
+            PyErr_Clear();
+            return "?";
+        }
+        std::string result(PyBytes_AS_STRING(bytes),
+                           static_cast<std::size_t>(PyBytes_GET_SIZE(bytes)));
+        Py_DECREF(bytes);
+        return result;
+    }
+    return {data, static_cast<std::size_t>(size)};
+}
 
 bool init() {
 #if PY_VERSION_HEX >= 0x030C0000

@@ -6,6 +6,7 @@
 #include <Python.h>
 
 #include <cstdint>
+#include <string>
 
 #include "tracer/compiler.hpp"
 #include "tracer/symbol_table.hpp"
@@ -58,6 +59,10 @@ VZ_ALWAYS_INLINE bool is_c_callable(PyObject* callable) {
     if (type == &PyFunction_Type) return false;
     return PyCFunction_Check(callable);
 }
+
+// The UTF-8 of a str, whatever it holds: a lone surrogate (a name made from undecodable
+// bytes) becomes '?', a NUL stays; "?" for what is not a str.
+std::string utf8_of(PyObject* text);
 
 // Id of a C callable (is_c_callable must hold).
 SymbolId of_c_callable(PyObject* callable);

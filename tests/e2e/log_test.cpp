@@ -3,6 +3,7 @@
 // exact, leaves the program's output as python's, and is absent when its option is off.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "e2e/e2e.hpp"
 
@@ -264,6 +265,30 @@ TEST_CASE("log: --log-print records what print wrote, and the output is python's
     for (const auto& e : run.trace.instants_named("print")) texts.push_back(e.args.at("text"));
     CHECK(texts ==
           std::vector<std::string>{"hello-42-shown!\n", "to stderr\n", "\n", "in file\n", "end\n"});
+}
+
+// A lone surrogate lost the whole piece print wrote (its text was "found  ok"), a thread's
+// or a task's name ("Thread <tid>", "? (step)"), and a NUL cut a name there; sys.audit of
+// a name that is not a str failed, where python with no hook of the program's does nothing.
+TEST_CASE("log: text that is not plain UTF-8 keeps its place in the trace and the program") {
+    const auto run = run_logged({"--log-print", "--log-async"}, "odd_text.py");
+    CHECK(run.vztrace.out == run.python.out);
+    CHECK(run.vztrace.err == run.python.err);
+    CHECK(contains(run.vztrace.out, "123 nothing\nb'bytes' nothing\n'lone\\ud800event' nothing\n"));
+    CHECK(contains(run.vztrace.out, "123 TypeError\n'lone\\ud800event' UnicodeEncodeError\n"));
+    const auto prints = run.trace.instants_named("print");
+    REQUIRE(!prints.empty());
+    CHECK(prints[0].args.at("text") == "found data_?.csv ok\n");
+    std::set<std::string> threads;
+    for (const auto& [tid, name] : run.trace.threads) threads.insert(name);
+    CHECK(threads.count("lone?sur") == 1);
+    CHECK(threads.count(std::string("nul\0after", 9)) == 1);
+    std::set<std::string> tracks;
+    for (const auto& e : run.trace.slices) {
+        if (!e.track.empty()) tracks.insert(e.track);
+    }
+    CHECK(tracks.count("lone? (step)") == 1);
+    CHECK(tracks.count(std::string("nul\0x (step)", 12)) == 1);
 }
 
 TEST_CASE("log: --log-audit=open records open() as instants and no other event") {

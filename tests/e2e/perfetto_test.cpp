@@ -212,6 +212,40 @@ TEST_CASE("a newline in a path the user gave keeps each message on one line", "[
     CHECK(report.err.find(dir.file("no\\nsuch.pftrace")) != std::string::npos);
 }
 
+// Perfetto's strings are UTF-8 (protoc refuses others): an input's path went into export's
+// and combine's metadata byte for byte, and a damaged trace's names into every output.
+TEST_CASE("export and combine write only UTF-8, whatever the input's name and names hold",
+          "[perfetto]") {
+    TempDir dir;
+    const std::string trace = dir.file("in\xff.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    // The same trace with a byte of each interned "fib" name made invalid (same length).
+    std::string bytes = read_file(trace);
+    std::size_t patched = 0;
+    for (std::size_t at = bytes.find("fib ("); at != std::string::npos;
+         at = bytes.find("fib (", at + 1)) {
+        bytes[at + 1] = '\xff';
+        ++patched;
+    }
+    REQUIRE(patched > 0);
+    dir.write("damaged\xfe.pftrace", bytes);
+    REQUIRE(run_vztrace({"export", trace, "-o", dir.file("exported.pftrace")}).status() == 0);
+    REQUIRE(run_vztrace({"combine", trace, dir.file("damaged\xfe.pftrace"), "-o",
+                         dir.file("combined.pftrace")})
+                .status() == 0);
+    REQUIRE(
+        run_vztrace({"export", dir.file("damaged\xfe.pftrace"), "-o", dir.file("repaired.pftrace")})
+            .status() == 0);
+    for (const std::string out : {"exported.pftrace", "combined.pftrace", "repaired.pftrace"}) {
+        INFO(out);
+        const std::string text = protoc_decode(dir.file(out), dir);
+        CHECK(contains(text, out == "repaired.pftrace" ? "exported_from" : "_from"));
+    }
+    // U+FFFD in place of each byte that is not UTF-8.
+    const auto repaired = load_trace(dir.file("repaired.pftrace"));
+    CHECK(repaired.count_prefix("f\xef\xbf\xbd" "b (") == 15);
+}
+
 TEST_CASE("the default output is result.pftrace and the summary says how to open it",
           "[perfetto]") {
     TempDir dir;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "tracer/format/chrome_json.hpp"
+
 namespace vztrace::format {
 namespace {
 
@@ -351,7 +353,10 @@ void append_metadata(std::uint32_t sequence_id,
     ProtoMessage attributes;
     // ChromeMetadata (every version): "Info and stats", as cr-<key>.
     ProtoMessage bundle;
-    for (const auto& [key, value] : values) {
+    for (const auto& [raw_key, raw_value] : values) {
+        // Perfetto's strings are UTF-8: a path from the command line may not be.
+        const std::string key = valid_utf8(raw_key);
+        const std::string value = valid_utf8(raw_value);
         ProtoMessage attribute;
         attribute.bytes(pf::trace_attributes::kKey, key)
             .bytes(pf::trace_attributes::kStringValue, value);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <iterator>
 
+#include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/proto_wire.hpp"
 
@@ -56,7 +57,11 @@ bool PerfettoReader::fail(std::string message) {
     return false;
 }
 
-std::string_view PerfettoReader::keep(std::string_view text) { return names_.emplace_back(text); }
+// Names as valid UTF-8 (a damaged or foreign trace's bytes as U+FFFD), as the JSON reader
+// gives them: every output written from them then holds valid UTF-8 too.
+std::string_view PerfettoReader::keep(std::string_view text) {
+    return names_.emplace_back(valid_utf8(text));
+}
 
 bool PerfettoReader::feed(std::string_view bytes) {
     if (!error_.empty()) return false;
@@ -260,7 +265,7 @@ bool PerfettoReader::interned_data(Sequence& sequence, std::string_view bytes) {
             sequence.annotation_names[iid] = keep(name);
         } else {
             sequence.locations[iid] =
-                &locations_.emplace_back(SourceLocation{std::string(file), line});
+                &locations_.emplace_back(SourceLocation{valid_utf8(file), line});
         }
     }
     return data.ok() || fail("damaged interned data");
@@ -278,7 +283,7 @@ bool PerfettoReader::track_descriptor(std::string_view bytes) {
                 info.parent_uuid = track.value();
                 break;
             case pf::track_descriptor::kName:
-                if (track.type() == wire::kLength) info.name = std::string(track.bytes());
+                if (track.type() == wire::kLength) info.name = valid_utf8(track.bytes());
                 break;
             case pf::track_descriptor::kCounter:
                 info.is_counter = true;
@@ -295,7 +300,7 @@ bool PerfettoReader::track_descriptor(std::string_view bytes) {
                         info.tid = inner.as_int();
                     if ((thread && inner.field() == pf::thread_descriptor::kThreadName) ||
                         (!thread && inner.field() == pf::process_descriptor::kProcessName)) {
-                        if (inner.type() == wire::kLength) info.name = std::string(inner.bytes());
+                        if (inner.type() == wire::kLength) info.name = valid_utf8(inner.bytes());
                     }
                 }
                 if (!inner.ok()) return fail("damaged track descriptor");
