@@ -75,6 +75,22 @@ TEST_CASE("export .pstats loads in Python's pstats with the trace's call counts"
     CHECK(lines.count("~:0\t<built-in method builtins.print>") == 1);
 }
 
+TEST_CASE("export .pstats keys a name holding a place by the function's own place") {
+    // Split at the first " (": ('x.py:1) (/.../paren_names.py', 5, 'paren'), and the span
+    // as a function at line 2 of a file named 'phase'.
+    Exported exported(script("paren_names.py"));
+    const std::string stats = exported.to("paren.pstats");
+    const auto result = vztrace::testing::run_process(
+        {kPython, "-c",
+         "import pstats, sys\n"
+         "for key in sorted(pstats.Stats(sys.argv[1]).stats): print(key)\n",
+         stats});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    CHECK(contains(result.out, "('" + script("paren_names.py") + "', 5, 'paren (x.py:1)')\n"));
+    CHECK(contains(result.out, "('~', 0, '<built-in method step (phase:2)>')\n"));
+}
+
 TEST_CASE("export .pstats gives each caller's calls as cProfile does, total then primitive") {
     // The callers' tuples had primitive calls first, as a function's own have them: pstats
     // showed fib <- fib as "0/14".
@@ -263,6 +279,15 @@ TEST_CASE("export .folded gives each stack its self time, for flamegraph.pl and 
         REQUIRE(space != std::string::npos);
         CHECK(std::stoll(line.substr(space + 1)) >= 0);  // nanoseconds of self time
     }
+}
+
+TEST_CASE("export .folded keeps each stack on one line whatever a name holds") {
+    // A '\r' or a NUL in a name went into the file as it was: a stack split in two, or cut.
+    Exported exported(script("paren_names.py"));
+    const std::string folded = vztrace::testing::read_file(exported.to("names.folded"));
+    CHECK(folded.find('\r') == std::string::npos);
+    CHECK(folded.find('\0') == std::string::npos);
+    CHECK(contains(folded, ";odd  end (" + script("paren_names.py") + ":15) "));
 }
 
 TEST_CASE("export refuses a format it does not know and keeps an existing file on failure") {

@@ -189,9 +189,14 @@ bool write_folded(const CallLog& calls, const WriteBytes& write) {
             std::string path;
             for (const std::uint32_t name : names) {
                 if (!path.empty()) path += ';';
-                // ';' separates frames, a line ends a stack: neither may be in a name (the
-                // readers take the count after the last space, so spaces may).
-                for (const char c : calls.name(name)) path += c == ';' ? ':' : c == '\n' ? ' ' : c;
+                // ';' separates frames, a line ends a stack: neither may be in a name, nor
+                // another control character (a '\r' ends a line for some readers, a NUL
+                // the text for others). The readers take the count after the last space,
+                // so spaces may.
+                for (const char c : calls.name(name)) {
+                    const auto byte = static_cast<unsigned char>(c);
+                    path += c == ';' ? ':' : byte < 0x20 || byte == 0x7F ? ' ' : c;
+                }
             }
             stacks[path] += std::max<std::int64_t>(duration - child.back(), 0);
             names.pop_back();
@@ -267,23 +272,30 @@ struct ProfileKey {
     auto operator<=>(const ProfileKey&) const = default;
 };
 
-// `qualname (file:line)`: the file may hold " (" too ("proj (copy)/s.py"), a qualname
-// never does. The key's name is the code's name, the qualname's last part, as cProfile's.
+// `qualname (file:line)`. The file may hold " (" too ("proj (copy)/s.py"), and so may a
+// name (a code object renamed with code.replace, a span "step (phase:2)"): the split is at
+// the first " (" whose rest is a place vztrace writes, an absolute path or CPython's
+// "<string>" and the like. The key's name is the code's name, the qualname's last part
+// (after its last '.' outside parentheses), as cProfile's.
 ProfileKey key_of(const std::string& name) {
-    const auto open = name.find(" (");
-    if (open != std::string::npos && name.back() == ')') {
+    for (auto open = name.find(" ("); open != std::string::npos && name.back() == ')';
+         open = name.find(" (", open + 1)) {
         const std::string place = name.substr(open + 2, name.size() - open - 3);
         const auto colon = place.rfind(':');
-        if (colon != std::string::npos) {
-            char* end = nullptr;
-            const long line = std::strtol(place.c_str() + colon + 1, &end, 10);
-            if (end != nullptr && *end == '\0' && colon + 1 < place.size()) {
-                const std::string qualname = name.substr(0, open);
-                const auto dot = qualname.rfind('.');
-                return ProfileKey{place.substr(0, colon), line,
-                                  dot == std::string::npos ? qualname : qualname.substr(dot + 1)};
-            }
+        if (colon == std::string::npos || colon + 1 >= place.size()) continue;
+        if (place[0] != '/' && place[0] != '<') continue;
+        char* end = nullptr;
+        const long line = std::strtol(place.c_str() + colon + 1, &end, 10);
+        if (end == nullptr || *end != '\0') continue;
+        const std::string qualname = name.substr(0, open);
+        std::size_t last = 0;  // where the last part begins
+        int depth = 0;
+        for (std::size_t i = 0; i < qualname.size(); ++i) {
+            if (qualname[i] == '(') ++depth;
+            if (qualname[i] == ')' && depth > 0) --depth;
+            if (qualname[i] == '.' && depth == 0) last = i + 1;
         }
+        return ProfileKey{place.substr(0, colon), line, qualname.substr(last)};
     }
     return ProfileKey{"~", 0, "<built-in method " + name + ">"};
 }
