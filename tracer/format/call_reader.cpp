@@ -529,12 +529,18 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
                                   "protobuf or Chrome or VizTracer JSON)",
                                   path));
     }
-    if (looks_like_json(head)) {
+    // A Perfetto trace's first bytes, a packet's tag and length, may be "\n[" or "\n{", as
+    // a JSON file's: what follows tells them apart, and a .json name where both could be.
+    const bool perfetto = looks_like_perfetto(head);
+    if (looks_like_json(head) && (!perfetto || path.ends_with(".json"))) {
         std::string text = std::move(head);
         if (!read_more(fd, path, text, 0, error)) return failed(Status::kUnreadable, error);
         return read_json(path, std::move(text), "json", visitor);
     }
-    if (looks_like_perfetto(head)) return read_perfetto(path, fd, head, visitor);
+    // 0x0a alone: a damaged trace, which the reader says where.
+    if (perfetto || (!head.empty() && static_cast<unsigned char>(head[0]) == 0x0a)) {
+        return read_perfetto(path, fd, head, visitor);
+    }
     return failed(Status::kDamaged,
                   fmt::format("{} is not a trace vztrace can read (Perfetto protobuf, Chrome or "
                               "VizTracer JSON, gzipped JSON)",

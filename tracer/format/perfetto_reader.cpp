@@ -48,8 +48,53 @@ bool inflate_all(std::string_view in, std::string& out) {
 }  // namespace
 
 bool looks_like_perfetto(std::string_view head) {
-    if (head.empty()) return false;
-    return static_cast<std::uint8_t>(head[0]) == wire::tag(pf::trace::kPacket, wire::kLength);
+    if (head.empty() ||
+        static_cast<std::uint8_t>(head[0]) != wire::tag(pf::trace::kPacket, wire::kLength)) {
+        return false;
+    }
+    // A varint at `at`; false where the head ends inside it (nothing can be told past it).
+    std::size_t at = 1;
+    const auto varint = [&head, &at](std::uint64_t& value) {
+        value = 0;
+        for (int shift = 0; shift < 64 && at < head.size(); shift += 7) {
+            const auto byte = static_cast<std::uint8_t>(head[at++]);
+            value |= std::uint64_t{byte & 0x7FU} << shift;
+            if ((byte & 0x80U) == 0) return true;
+        }
+        return false;
+    };
+    std::uint64_t size = 0;
+    if (!varint(size)) return true;
+    const std::uint64_t end = at + size;
+    // The packet's first bytes read as fields of known wire types within it: a JSON text
+    // opening with a newline reads as a packet's tag and length ("\n[" is a packet of 91
+    // bytes), but its text does not read on as fields for long.
+    while (at < head.size() && at < end) {
+        std::uint64_t key = 0;
+        if (!varint(key)) return true;
+        if ((key >> 3) == 0) return false;
+        std::uint64_t skip = 0;
+        switch (key & 7U) {
+            case wire::kVarint:
+                if (!varint(skip)) return true;
+                skip = 0;
+                break;
+            case wire::kFixed64:
+                skip = 8;
+                break;
+            case wire::kLength:
+                if (!varint(skip)) return true;
+                break;
+            case wire::kFixed32:
+                skip = 4;
+                break;
+            default:  // groups (3, 4) and what is no wire type
+                return false;
+        }
+        if (skip > end - at) return false;
+        at += static_cast<std::size_t>(skip);
+    }
+    return true;
 }
 
 bool PerfettoReader::fail(std::string message) {
