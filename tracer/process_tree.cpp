@@ -177,6 +177,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     const pid_t root = root_env != nullptr && *root_env != '\0' ? std::atol(root_env) : 0;
     const bool is_child = root != 0 && root != self && !settings.output_on_command_line;
     const std::string output = absolute(settings.output);
+    plan.started_by_user = !is_child;
 
     if (settings.pid_suffix || !settings.output_dir.empty()) {
         plan.role = ProcessRole::kOwnFile;
@@ -248,6 +249,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
 
 TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) {
     TreePlan child = parent;
+    child.started_by_user = false;
     switch (parent.role) {
         case ProcessRole::kRoot:
             child.role = parent.parts_dir.empty() || settings.ignore_multiprocess

@@ -37,6 +37,10 @@ struct TreePlan {
     std::string own_file_dir;
     bool continued =
         false;  // kRoot, kOwnFile: an image exec'd by an earlier one, whose part counts
+    // The process the user started (or an image it exec'd), not a child of a traced one:
+    // only its exit status says that the trace could not be written (74). A child's is the
+    // program's, which its parent reads.
+    bool started_by_user = true;
 };
 
 // Reads the VZTRACE_* environment to find this process's place in the tree, and sets the

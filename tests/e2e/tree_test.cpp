@@ -71,6 +71,19 @@ void check_no_parts_left(const TempDir& tmp) {
 
 }  // namespace
 
+// The child said its part could not be written and exited 74 ("the trace could not be
+// written"), which its parent program read as its status: python's child exits 0.
+TEST_CASE("a child whose part cannot be written keeps its program's exit status") {
+    TempDir dir;
+    const Pair pair = run_both({script("child_part_unwritable.py")}, {},
+                               dir.file(vztrace::testing::trace_name("t")));
+    INFO(describe(pair));
+    CHECK(pair.python.out == "child returncode: 0\n");
+    CHECK(pair.vztrace.out == pair.python.out);
+    CHECK(pair.vztrace.status() == 0);
+    CHECK(contains(pair.vztrace.err, "File too large"));
+}
+
 TEST_CASE("Pool(4).map records every worker's calls, with fork, spawn and forkserver") {
     const std::map<std::string, std::string> worker_names = {
         {"fork", "ForkPoolWorker-"},
