@@ -66,7 +66,12 @@ Chunk* ChunkPool::take(std::size_t capacity) {
     while (true) {
         if (Chunk* chunk = take_free(capacity)) return chunk;
         const std::uint64_t bytes = capacity * sizeof(Record);
-        if (mapped_ + bytes <= limit_) return map_new(capacity);
+        if (mapped_ + bytes <= limit_) {
+            if (Chunk* chunk = map_new(capacity)) return chunk;
+            // The system refused the memory (a limit on the address space): as at the
+            // limit, make room or wait for a chunk the writer gives back; nothing is lost
+            // while one is out.
+        }
         // Free chunks of other sizes make room: give one back and look again.
         auto other = std::find_if(std::begin(free_), std::end(free_),
                                   [](const auto& list) { return !list.empty(); });

@@ -19,10 +19,11 @@ bool write_summary(const std::string& path, const ProcessSummary& summary, std::
     const StreamCounts& c = summary.counts;
     const std::string text = fmt::format(
         "{}\npid {}\nevents {}\ncalls {}\nunfinished {}\nnot_recorded {}\nbytes {}\n"
-        "size_cap_reached {}\nmemory_limit_reached {}\noverwritten {}\nsubinterpreters {}\nend\n",
+        "size_cap_reached {}\nmemory_limit_reached {}\noverwritten {}\nsubinterpreters {}\n"
+        "memory_refused {}\nend\n",
         kMagic, summary.pid, c.events, c.calls, c.unfinished, c.not_recorded, c.bytes,
         c.size_cap_reached ? 1 : 0, summary.memory_limit_reached ? 1 : 0, c.overwritten,
-        summary.subinterpreters);
+        summary.subinterpreters, c.memory_refused ? 1 : 0);
     OutputFile file(path);
     if (!file.ok() || !file.write(text) || !file.commit()) {
         error = file.error();
@@ -62,6 +63,7 @@ std::optional<ProcessSummary> read_summary(const std::string& path, std::string&
     summary.counts.not_recorded = values["not_recorded"];
     summary.counts.bytes = values["bytes"];
     summary.counts.size_cap_reached = values["size_cap_reached"] != 0;
+    summary.counts.memory_refused = values["memory_refused"] != 0;
     summary.memory_limit_reached = values["memory_limit_reached"] != 0;
     summary.counts.overwritten = values["overwritten"];
     summary.subinterpreters = values["subinterpreters"];

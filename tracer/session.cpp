@@ -542,6 +542,7 @@ std::vector<std::pair<std::string, std::string>> Session::metadata(
         {"unfinished_calls", std::to_string(totals.unfinished)},
         {"dropped_events", std::to_string(totals.not_recorded)},
         {"size_cap_reached", totals.size_cap_reached ? "true" : "false"},
+        {"memory_refused", totals.memory_refused ? "true" : "false"},
         {"max_size", std::to_string(settings_.max_size)},
         {"memory_limit_reached", memory_limit_reached ? "true" : "false"},
         {"ring", std::to_string(settings_.ring)},
@@ -564,6 +565,7 @@ bool Session::write_trace(CollectedParts& children) {
         totals.not_recorded += part.summary->counts.not_recorded;
         totals.overwritten += part.summary->counts.overwritten;
         totals.size_cap_reached |= part.summary->counts.size_cap_reached;
+        totals.memory_refused |= part.summary->counts.memory_refused;
         memory_limit_reached |= part.summary->memory_limit_reached;
     }
     std::uint64_t bytes = 0;
@@ -621,10 +623,14 @@ bool Session::write_trace(CollectedParts& children) {
         say("vztrace: warning: --hook frame is not exact here (%s); --hook auto is\n",
             info_.hook_misses.c_str());
     }
-    if (totals.not_recorded > 0) {
+    if (totals.not_recorded > 0 && totals.size_cap_reached) {
         say("vztrace: warning: the trace reached --max-size %s; %llu events were not "
             "recorded\n",
             human_bytes(settings_.max_size).c_str(),
+            static_cast<unsigned long long>(totals.not_recorded));
+    } else if (totals.not_recorded > 0) {
+        say("vztrace: warning: the system refused memory for records (a limit on the address "
+            "space?); %llu events were not recorded\n",
             static_cast<unsigned long long>(totals.not_recorded));
     }
     if (totals.overwritten > 0) {

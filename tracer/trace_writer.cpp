@@ -3,6 +3,7 @@
 #include <libdeflate.h>
 
 #include <algorithm>
+#include <new>
 #include <optional>
 
 #include "tracer/format/perfetto_encoder.hpp"
@@ -164,7 +165,7 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     return oldest.chunk;
 }
 
-Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
+Chunk* TraceWriter::next_chunk_after(ThreadBuffer& buffer, Chunk* full) {
     // A ring gives up its oldest chunk whole: small chunks keep close to all of its size.
     const std::size_t capacity =
         options_.ring ? ChunkPool::kSmallRecords
@@ -198,7 +199,21 @@ Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
         }
     }
     if (capped_.load(std::memory_order_relaxed)) return nullptr;
-    return pool_.take(capacity);
+    Chunk* next = pool_.take(capacity);
+    if (next == nullptr) memory_refused_.store(true, std::memory_order_relaxed);
+    return next;
+}
+
+// On the program's thread, inside a hook: nothing may unwind into CPython. Out of memory
+// (a limit on the address space), the events that have no room are not recorded, and the
+// trace says why.
+Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
+    try {
+        return next_chunk_after(buffer, full);
+    } catch (const std::bad_alloc&) {
+        memory_refused_.store(true, std::memory_order_relaxed);
+        return nullptr;
+    }
 }
 
 void TraceWriter::drain_here() {
@@ -231,6 +246,24 @@ void TraceWriter::begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns,
 }
 
 void TraceWriter::process(Job job) {
+    try {
+        encode_job(job);
+    } catch (const std::bad_alloc&) {
+        // The writer's thread, or the program's at its end: the trace cannot be written
+        // whole, and no exception may end the process (std::terminate, SIGABRT).
+        const std::lock_guard lock(encode_mutex_);
+        fail_out_of_memory();
+        counts_.not_recorded += job.chunk->used;
+    }
+    pool_.give_back(job.chunk);
+}
+
+void TraceWriter::fail_out_of_memory() {
+    failed_ = true;
+    failure_ = "out of memory (a limit on the address space?)";
+}
+
+void TraceWriter::encode_job(const Job& job) {
     const auto symbols = [this](SymbolId id) { return symbol(id); };
     {
         const std::lock_guard lock(encode_mutex_);
@@ -265,7 +298,6 @@ void TraceWriter::process(Job job) {
             }
         }
     }
-    pool_.give_back(job.chunk);
 }
 
 template <typename ToNs, typename Symbols>
@@ -385,6 +417,17 @@ void TraceWriter::write_process_start(const std::string& process_name) {
 
 bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
                          const std::string& process_name, bool resumable) {
+    try {
+        return finish_writing(buffers, end_ticks, process_name, resumable);
+    } catch (const std::bad_alloc&) {
+        const std::lock_guard lock(encode_mutex_);
+        fail_out_of_memory();
+        return false;
+    }
+}
+
+bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
+                                 const std::string& process_name, bool resumable) {
     stop_thread();
     for (ThreadBuffer* buffer : buffers) {
         if (Chunk* last = buffer->take_current()) {
@@ -421,6 +464,10 @@ bool TraceWriter::finish(std::span<ThreadBuffer* const> buffers, std::uint64_t e
     for (ThreadBuffer* buffer : buffers) {
         format::PerfettoSequence& sequence = buffer->sequence();
         counts_.not_recorded += buffer->not_recorded();
+        if (buffer->not_recorded() > 0 && memory_refused_.load(std::memory_order_relaxed) &&
+            !counts_.size_cap_reached) {
+            counts_.memory_refused = true;
+        }
         // A thread the ring kept nothing of, in calls all along (blocked in one): they begin
         // at the cut and end with the others.
         if (const auto cut = cuts_.find(buffer);
@@ -484,7 +531,9 @@ bool TraceWriter::failed() const {
 }
 
 std::string TraceWriter::error() const {
-    return file_.error().empty() ? "cannot compress the trace (out of memory)" : file_.error();
+    if (!file_.error().empty()) return file_.error();
+    if (failure_ != nullptr) return std::string("cannot write the trace: ") + failure_;
+    return "cannot compress the trace (out of memory)";
 }
 
 }  // namespace vztrace::tracer

@@ -59,6 +59,9 @@ struct StreamCounts {
     std::uint64_t overwritten = 0;   // ring mode: older events given up for newer ones
     std::uint64_t bytes = 0;
     bool size_cap_reached = false;
+    // The system refused memory for a chunk of records (mmap failed: a limit on the
+    // address space): the events that had no room were not recorded.
+    bool memory_refused = false;
 };
 
 class TraceWriter final : public ChunkSink {
@@ -107,8 +110,13 @@ class TraceWriter final : public ChunkSink {
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.
     void process(Job job);
-    void drain_here();        // processes the queue on the calling thread
-    bool start_thread_now();  // false when not allowed or not started
+    void encode_job(const Job& job);
+    bool finish_writing(std::span<ThreadBuffer* const> buffers, std::uint64_t end_ticks,
+                        const std::string& process_name, bool resumable);
+    Chunk* next_chunk_after(ThreadBuffer& buffer, Chunk* full);
+    void fail_out_of_memory();  // under encode_mutex_
+    void drain_here();          // processes the queue on the calling thread
+    bool start_thread_now();    // false when not allowed or not started
     // Ring mode: the chunk to fill next, the oldest kept one when the pool is full.
     Chunk* next_ring_chunk(std::size_t capacity);
     // The buffer's filter, made when the recording controls first need one.
@@ -142,8 +150,9 @@ class TraceWriter final : public ChunkSink {
     std::uint64_t queued_calls_ = 0;  // ring_calls: the calls begun in queue_'s chunks
     bool stop_ = false;
     bool thread_allowed_ = false;
-    std::mutex start_mutex_;           // one starter or stopper of the thread at a time
-    std::atomic<bool> capped_{false};  // the size cap was reached: recording has stopped
+    std::mutex start_mutex_;                   // one starter or stopper of the thread at a time
+    std::atomic<bool> capped_{false};          // the size cap was reached: recording has stopped
+    std::atomic<bool> memory_refused_{false};  // a chunk could not be mapped
     struct Cut {
         std::uint64_t last_ticks = 0;  // the newest record given up
         std::vector<SymbolId> open;    // calls open at the cut, outermost first
@@ -173,6 +182,8 @@ class TraceWriter final : public ChunkSink {
     libdeflate_compressor* compressor_ = nullptr;  // made at the first compressed write
     StreamCounts counts_;
     bool failed_ = false;
+    // Why, when not the file's error: a constant, as it is set when memory is short.
+    const char* failure_ = nullptr;
 
     HiddenThread thread_;
 };

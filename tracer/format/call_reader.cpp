@@ -445,9 +445,14 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
     }
     if (read.recorder != "vztrace") return gaps;
     if (const std::uint64_t n = count_of(value("dropped_events")); n > 0) {
-        gaps.push_back({true, fmt::format("{} events were not recorded: the trace reached its "
-                                          "--max-size",
-                                          n)});
+        gaps.push_back(
+            {true, value("memory_refused") == "true" && value("size_cap_reached") != "true"
+                       ? fmt::format("{} events were not recorded: the system refused memory "
+                                     "for their records",
+                                     n)
+                       : fmt::format("{} events were not recorded: the trace reached its "
+                                     "--max-size",
+                                     n)});
     }
     for (const std::string& pid : listed(value("incomplete_pids"))) {
         // The metadata does not say which: a child still running at the root's end is
