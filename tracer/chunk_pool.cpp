@@ -66,11 +66,13 @@ Chunk* ChunkPool::take(std::size_t capacity) {
     while (true) {
         if (Chunk* chunk = take_free(capacity)) return chunk;
         const std::uint64_t bytes = capacity * sizeof(Record);
+        // The system refused the memory (a limit on the address space): as at the limit,
+        // make room or wait for a chunk the writer gives back; nothing is lost while one is
+        // out. That wait is not --max-memory's.
+        bool refused = false;
         if (mapped_ + bytes <= limit_) {
             if (Chunk* chunk = map_new(capacity)) return chunk;
-            // The system refused the memory (a limit on the address space): as at the
-            // limit, make room or wait for a chunk the writer gives back; nothing is lost
-            // while one is out.
+            refused = true;
         }
         // Free chunks of other sizes make room: give one back and look again.
         auto other = std::find_if(std::begin(free_), std::end(free_),
@@ -83,7 +85,7 @@ Chunk* ChunkPool::take(std::size_t capacity) {
             std::erase_if(all_, [&](const auto& c) { return c.get() == spare; });
             continue;
         }
-        limit_reached_ = true;
+        if (!refused) limit_reached_ = true;
         if (in_flight_ == 0) return map_new(capacity);  // nothing would ever come back
         returned_.wait(lock);
     }

@@ -56,7 +56,9 @@ class ChunkPool {
     std::uint64_t limit() const { return limit_; }
     std::uint64_t mapped_bytes() const;
     std::uint64_t peak_bytes() const;
-    bool limit_reached() const;  // a thread had to wait, or the limit gave way
+    // A thread had to wait at the limit, or the limit gave way (not when the system
+    // refused memory below it).
+    bool limit_reached() const;
 
  private:
     Chunk* take_free(std::size_t capacity);

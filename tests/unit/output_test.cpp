@@ -1,4 +1,7 @@
 // Where trace bytes go: OutputFile, and the chunks records live in.
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
@@ -151,6 +154,25 @@ TEST_CASE("the chunk pool recycles chunks and stays within its limit while any a
     Chunk* over = pool.take(ChunkPool::kSmallRecords);
     CHECK(over != nullptr);
     CHECK(pool.limit_reached());
+}
+
+TEST_CASE("memory the system refuses below the limit is not called the limit reached") {
+    // In a child, whose address space may be limited to what it has: every new mapping
+    // is refused. The pool's limit (1 GiB) is far away; the metadata said
+    // memory_limit_reached, as if --max-memory had made the program wait.
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ChunkPool pool(std::uint64_t{1} << 30);
+        const rlimit none{0, 0};
+        if (::setrlimit(RLIMIT_AS, &none) != 0) ::_exit(4);
+        const Chunk* chunk = pool.take(ChunkPool::kLargeRecords);
+        ::_exit(chunk != nullptr ? 3 : pool.limit_reached() ? 2 : 0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("tick mapping is linear between anchors") {
