@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -152,6 +153,7 @@ PyObject* on_call(PyObject*, PyObject* const* args, Py_ssize_t) {
     if (VZ_UNLIKELY(!wanted(args[0]))) Py_RETURN_NONE;
     if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) return disable();
     const SymbolId id = symbols::of_c_callable(callable);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;  // out of memory: stopped
     g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
     Py_RETURN_NONE;
 }
@@ -164,6 +166,7 @@ PyObject* on_c_exit(PyObject* kind, PyObject* const* args, Py_ssize_t) {
     if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
     if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) Py_RETURN_NONE;
     const SymbolId id = symbols::of_c_callable(callable);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;  // out of memory: stopped
     g_session->current_buffer().append(
         now, id, kind == Py_True ? EventKind::kExitByException : EventKind::kExit);
     Py_RETURN_NONE;
@@ -226,6 +229,20 @@ PyObject* unless_busy(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return callback(self, args, nargs);
 }
 
+// Callbacks that allocate beyond the symbol tables and the threads' buffers (which stop
+// the recording themselves): the calls begun after the frame hook gave way, the details the
+// --log-* options take. The system may refuse that memory (a limit on the address space),
+// and no exception may reach CPython: the recording stops there.
+template <PyObject* (*callback)(PyObject*, PyObject* const*, Py_ssize_t)>
+PyObject* guarded(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    try {
+        return callback(self, args, nargs);
+    } catch (const std::bad_alloc&) {
+        g_session->stop_for_memory();
+        Py_RETURN_NONE;
+    }
+}
+
 enum class Source {
     kPython,
     kCCall,
@@ -281,81 +298,83 @@ std::array<Callback, 25> g_callbacks = {{
      Source::kCCall,
      Py_True},
     {"PY_START",
-     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+guarded<on_enter_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_RESUME",
-     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+on_enter_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+guarded<on_enter_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_THROW",
-     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+on_throw_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+guarded<on_throw_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_RETURN",
-     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_exit_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+guarded<on_exit_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_YIELD",
-     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+on_exit_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+guarded<on_exit_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_UNWIND",
-     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind_after_hook), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+guarded<on_unwind_after_hook>),
+      METH_FASTCALL, nullptr},
      Source::kPythonAfterHook,
      nullptr},
     {"PY_START",
-     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+on_start_detailed), METH_FASTCALL,
+     {"vztrace_py_start", reinterpret_cast<PyCFunction>(+guarded<on_start_detailed>), METH_FASTCALL,
       nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"PY_RESUME",
-     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+unless_busy<on_enter>), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_resume", reinterpret_cast<PyCFunction>(+guarded<unless_busy<on_enter>>),
+      METH_FASTCALL, nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"PY_THROW",
-     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+unless_busy<on_throw>), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_throw", reinterpret_cast<PyCFunction>(+guarded<unless_busy<on_throw>>),
+      METH_FASTCALL, nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"PY_RETURN",
-     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+on_return_detailed), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_return", reinterpret_cast<PyCFunction>(+guarded<on_return_detailed>),
+      METH_FASTCALL, nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"PY_YIELD",
-     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+unless_busy<on_exit>), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_yield", reinterpret_cast<PyCFunction>(+guarded<unless_busy<on_exit>>),
+      METH_FASTCALL, nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"PY_UNWIND",
-     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+on_unwind_detailed), METH_FASTCALL,
-      nullptr},
+     {"vztrace_py_unwind", reinterpret_cast<PyCFunction>(+guarded<on_unwind_detailed>),
+      METH_FASTCALL, nullptr},
      Source::kPythonDetailed,
      nullptr},
     {"CALL",
-     {"vztrace_call", reinterpret_cast<PyCFunction>(+unless_busy<on_call>), METH_FASTCALL, nullptr},
+     {"vztrace_call", reinterpret_cast<PyCFunction>(+guarded<unless_busy<on_call>>), METH_FASTCALL,
+      nullptr},
      Source::kCCallDetailed,
      nullptr},
     {"C_RETURN",
-     {"vztrace_c_return", reinterpret_cast<PyCFunction>(+unless_busy<on_c_exit>), METH_FASTCALL,
-      nullptr},
+     {"vztrace_c_return", reinterpret_cast<PyCFunction>(+guarded<unless_busy<on_c_exit>>),
+      METH_FASTCALL, nullptr},
      Source::kCCallDetailed,
      Py_False},
     {"C_RAISE",
-     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+on_c_raise_detailed), METH_FASTCALL,
-      nullptr},
+     {"vztrace_c_raise", reinterpret_cast<PyCFunction>(+guarded<on_c_raise_detailed>),
+      METH_FASTCALL, nullptr},
      Source::kCCallDetailed,
      nullptr},
     {"RAISE",
-     {"vztrace_raise", reinterpret_cast<PyCFunction>(+on_raise_detailed), METH_FASTCALL, nullptr},
+     {"vztrace_raise", reinterpret_cast<PyCFunction>(+guarded<on_raise_detailed>), METH_FASTCALL,
+      nullptr},
      Source::kCRaiseDetailed,
      nullptr},
 }};

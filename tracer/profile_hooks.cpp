@@ -6,6 +6,7 @@
 #endif
 
 #include <array>
+#include <new>
 #include <unordered_map>
 #include <vector>
 
@@ -90,8 +91,14 @@ VZ_ALWAYS_INLINE SymbolId c_call_symbol(PyFrameObject* frame, PyObject* arg) {
     return status;
 }
 
+// No exception may reach CPython: out of memory (a limit on the address space), the
+// recording stops there.
 int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    if (VZ_LIKELY(g_active)) record(frame, what, arg);
+    try {
+        if (VZ_LIKELY(g_active)) record(frame, what, arg);
+    } catch (const std::bad_alloc&) {
+        g_session->stop_for_memory();
+    }
     if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile_at(frame, what, arg);
     return 0;
 }
@@ -213,7 +220,11 @@ void record_detailed(PyFrameObject* frame, int what, PyObject* arg) {
 }
 
 int on_event_detailed(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
-    if (VZ_LIKELY(g_active) && !details::t_busy) record_detailed(frame, what, arg);
+    try {
+        if (VZ_LIKELY(g_active) && !details::t_busy) record_detailed(frame, what, arg);
+    } catch (const std::bad_alloc&) {
+        g_session->stop_for_memory();
+    }
     if (VZ_UNLIKELY(t_program_profile != nullptr)) return call_program_profile_at(frame, what, arg);
     return 0;
 }

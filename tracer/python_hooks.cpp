@@ -49,6 +49,19 @@ bool g_program_started = false;
 // it did not (`vztrace run nope.py`), nothing is written over the user's file.
 bool g_target_started = false;
 std::uint64_t g_stop_ticks = 0;
+// The system refused memory inside a callback: recording stopped there for good (Session::
+// stop_for_memory); the hooks stay, idle, until stop_recording() removes them.
+bool g_memory_stopped = false;
+bool g_hooks_idle = false;
+
+void stop_for_memory() {
+    if (!g_active) return;
+    if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
+    g_memory_stopped = true;
+    g_hooks_idle = true;
+    g_active = false;
+}
+
 // os.execv or os.execve is under way (their stand-ins): the GIL guards it.
 int g_exec_depth = 0;
 SymbolId g_startup_symbol = 0;
@@ -186,7 +199,8 @@ void resume_after_failed_exec() {
     // Also a root whose recording has ended: its trace is still to be written, by a
     // terminating signal too.
     if (!g_session->finished()) signals::recording_resumed();
-    if (!resumed) return;
+    // Out of memory before the exec: the recording stays stopped where it stopped.
+    if (!resumed || g_memory_stopped) return;
     g_stop_ticks = 0;
     g_active = true;
 }
@@ -731,7 +745,8 @@ int audit_hook(const char* event, PyObject*, void*) {
 
 void stop_recording() {
     if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
-    if (!g_active) return;
+    if (!g_active && !g_hooks_idle) return;
+    g_hooks_idle = false;  // the hooks go now
     g_active = false;
     frame_hook::uninstall();
     if (kUseMonitoring) monitoring::stop();
@@ -816,6 +831,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     // terminating signal leaves a word for it.
     signals::install_early(g_session->killed_marker());
     g_session->announce();
+    g_session->on_memory_refused(stop_for_memory);
     hooks::g_record_c_calls = !settings.ignore_c_function;
     PySys_AddAuditHook(audit_hook, nullptr);
     log_options::prepare(settings);

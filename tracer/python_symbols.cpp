@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -172,13 +173,10 @@ bool init() {
     return g_code_extra_index >= 0;
 }
 
-SymbolId intern_code(PyObject* code) {
-    if (!PyCode_Check(code)) return kHiddenSymbol;
-    // The frame hook can come here with an exception set (one thrown into a generator):
-    // it is kept for the frame.
-    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
-    PyErr_Fetch(&type, &value, &traceback);
-    auto* co = reinterpret_cast<PyCodeObject*>(code);
+namespace {
+
+SymbolId intern_code_of(PyCodeObject* co) {
+    PyObject* code = reinterpret_cast<PyObject*>(co);
     const std::string file = utf8_of(co->co_filename);
 #if PY_VERSION_HEX < 0x030C0000
     // cProfile's code runs once its module has imported _lsprof (the class body, a method).
@@ -202,6 +200,24 @@ SymbolId intern_code(PyObject* code) {
         const auto* table = static_cast<const CodeExtra*>(co->co_extra);
         g_direct_extra = table != nullptr && g_code_extra_index < table->size &&
                          table->extras[g_code_extra_index] == extra;
+    }
+    return id;
+}
+
+}  // namespace
+
+SymbolId intern_code(PyObject* code) {
+    if (!PyCode_Check(code)) return kHiddenSymbol;
+    // The frame hook can come here with an exception set (one thrown into a generator):
+    // it is kept for the frame.
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    SymbolId id = kHiddenSymbol;
+    try {
+        id = intern_code_of(reinterpret_cast<PyCodeObject*>(code));
+    } catch (const std::bad_alloc&) {
+        // Inside a callback: no exception may reach CPython. The recording stops.
+        hooks::g_session->stop_for_memory();
     }
     PyErr_Restore(type, value, traceback);
     return id;
@@ -274,6 +290,11 @@ PyTypeObject* defining_type(PyCFunctionObject* function, PyObject* self) {
 
 }  // namespace
 
+namespace {
+SymbolId intern_c_callable(PyObject* callable, const void* method, const void* owner,
+                           PyObject* self);
+}  // namespace
+
 SymbolId of_c_callable(PyObject* callable) {
     const void* method = nullptr;
     const void* owner = nullptr;
@@ -295,7 +316,19 @@ SymbolId of_c_callable(PyObject* callable) {
     if (const CEntry* entry = c_symbols().find(method, owner); VZ_LIKELY(entry != nullptr)) {
         return entry->symbol;
     }
+    try {
+        return intern_c_callable(callable, method, owner, self);
+    } catch (const std::bad_alloc&) {
+        // Inside a callback: no exception may reach CPython. The recording stops.
+        hooks::g_session->stop_for_memory();
+        return kHiddenSymbol;
+    }
+}
 
+namespace {
+
+SymbolId intern_c_callable(PyObject* callable, const void* method, const void* owner,
+                           PyObject* self) {
     std::string name;
     if (PyCFunction_Check(callable)) {
         auto* function = reinterpret_cast<PyCFunctionObject*>(callable);
@@ -320,5 +353,7 @@ SymbolId of_c_callable(PyObject* callable) {
     c_symbols().insert(method, owner, id);
     return id;
 }
+
+}  // namespace
 
 }  // namespace vztrace::tracer::symbols

@@ -240,6 +240,7 @@ std::string Session::open_stream() {
 }
 
 std::string Session::start() {
+    spare_ = std::make_unique<ThreadBuffer>(refusing_sink_, 0, 0, 0);
     std::string error = open_stream();
     if (error.empty() && writer_) writer_->allow_thread();
     return error;
@@ -321,6 +322,22 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
 
 ThreadBuffer& Session::attach_current_thread() {
     const std::lock_guard lock(threads_mutex_);
+    try {
+        return attach_locked();
+    } catch (const std::bad_alloc&) {
+        // Out of memory on the program's thread, inside a callback: the recording stops
+        // and this event goes where nothing is kept.
+        stop_for_memory();
+        return *spare_;
+    }
+}
+
+void Session::stop_for_memory() noexcept {
+    if (writer_) writer_->stop_for_memory();
+    if (stop_recording_ != nullptr) stop_recording_();
+}
+
+ThreadBuffer& Session::attach_locked() {
     const std::uint64_t tid = current_tid();
     const std::uint32_t sequence = next_sequence_id(plan_.parts_dir);
     threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,
@@ -379,6 +396,28 @@ std::vector<std::pair<std::int64_t, std::uint64_t>> Session::subinterpreters(
 
 bool Session::finish(std::uint64_t end_ticks, Ending ending) {
     if (finished_) return finish_result_;
+    // Every allocation of the end (the writer's, the parts' collection, the JSON
+    // conversion, the summary) may be refused under a limit on the address space: the
+    // trace is then not written, and no exception ends the process (std::terminate,
+    // SIGABRT). The file at -o stays as it was.
+    try {
+        return finish_writing(end_ticks, ending);
+    } catch (const std::bad_alloc&) {
+        std::fputs(
+            "vztrace: error: out of memory (a limit on the address space?): the trace "
+            "was not written\n",
+            stderr);
+        if (stream_) stream_->discard();
+        if (!stream_temp_.empty()) ::unlink(stream_temp_.c_str());
+        if (!plan_.parts_dir.empty() && plan_.role != ProcessRole::kChild &&
+            ending == Ending::kEnd) {
+            remove_parts_dir(plan_.parts_dir);
+        }
+        return finish_result_ = false;
+    }
+}
+
+bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
     const bool before_exec = ending != Ending::kEnd;
     finished_ = true;
     exec_part_by_root_.reset();
@@ -632,6 +671,10 @@ bool Session::write_trace(CollectedParts& children) {
         say("vztrace: warning: the system refused memory for records (a limit on the address "
             "space?); %llu events were not recorded\n",
             static_cast<unsigned long long>(totals.not_recorded));
+    } else if (totals.memory_refused) {
+        say("vztrace: warning: the system refused vztrace memory (a limit on the address "
+            "space?); the recording stopped there, and the calls after it are not in the "
+            "trace\n");
     }
     if (totals.overwritten > 0) {
         const std::string ring = settings_.ring_calls > 0

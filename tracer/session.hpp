@@ -56,6 +56,13 @@ class Session {
     }
 
     SymbolTable& symbols() { return symbols_; }
+
+    // The system refused memory inside a callback (a limit on the address space): the
+    // recording stops there, as at --max-size, and no exception reaches CPython (where it
+    // would end the process with SIGABRT). `stop` is the hooks' own stop, which the session
+    // calls when a thread's buffer cannot be made. Never throws.
+    void on_memory_refused(void (*stop)()) { stop_recording_ = stop; }
+    void stop_for_memory() noexcept;
     // vztrace.pause() / resume(), and --no-startup: calls begun while paused are left out
     // by the writer (record_filter.hpp).
     PauseWindows& pauses() { return pauses_; }
@@ -125,7 +132,9 @@ class Session {
     void note_subinterpreter() { subinterpreters_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+    bool finish_writing(std::uint64_t end_ticks, Ending ending);
     [[gnu::noinline]] ThreadBuffer& attach_current_thread();
+    ThreadBuffer& attach_locked();
     // Records held at once: the ring's size, else what may wait for the writer.
     std::uint64_t pool_limit() const {
         return settings_.ring > 0 ? settings_.ring : settings_.max_memory;
@@ -171,6 +180,12 @@ class Session {
     std::chrono::steady_clock::time_point finish_started_;
     bool hurried_ = false;
     std::atomic<std::uint64_t> subinterpreters_{0};
+    void (*stop_recording_)() = nullptr;
+    // What a thread records into when its buffer could not be made: takes no chunk.
+    struct RefusingSink final : ChunkSink {
+        Chunk* chunk_full(ThreadBuffer&, Chunk*) override { return nullptr; }
+    } refusing_sink_;
+    std::unique_ptr<ThreadBuffer> spare_;
 };
 
 // The root is ending: the program's pipes and sockets (but `keep`) are let go, so that the

@@ -461,6 +461,7 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
     counts_.events = 0;
     counts_.calls = 0;
     counts_.unfinished = 0;
+    if (stopped_for_memory_.load(std::memory_order_relaxed)) counts_.memory_refused = true;
     for (ThreadBuffer* buffer : buffers) {
         format::PerfettoSequence& sequence = buffer->sequence();
         counts_.not_recorded += buffer->not_recorded();

@@ -60,7 +60,8 @@ struct StreamCounts {
     std::uint64_t bytes = 0;
     bool size_cap_reached = false;
     // The system refused memory for a chunk of records (mmap failed: a limit on the
-    // address space): the events that had no room were not recorded.
+    // address space): the events that had no room were not recorded. Or it refused memory
+    // inside a callback, and the recording stopped there.
     bool memory_refused = false;
 };
 
@@ -95,6 +96,9 @@ class TraceWriter final : public ChunkSink {
     // it was before its end was written, and the recording goes on. False (nothing
     // changed but what error() says) when it cannot.
     bool resume();
+
+    // The recording stopped early: the system refused memory inside a callback.
+    void stop_for_memory() { stopped_for_memory_.store(true, std::memory_order_relaxed); }
 
     StreamCounts counts() const;
     bool failed() const;
@@ -153,6 +157,7 @@ class TraceWriter final : public ChunkSink {
     std::mutex start_mutex_;                   // one starter or stopper of the thread at a time
     std::atomic<bool> capped_{false};          // the size cap was reached: recording has stopped
     std::atomic<bool> memory_refused_{false};  // a chunk could not be mapped
+    std::atomic<bool> stopped_for_memory_{false};
     struct Cut {
         std::uint64_t last_ticks = 0;  // the newest record given up
         std::vector<SymbolId> open;    // calls open at the cut, outermost first

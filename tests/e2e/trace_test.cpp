@@ -369,6 +369,34 @@ TEST_CASE("with little --max-memory the program waits for the writer and nothing
     CHECK(trace.nesting_problem().empty());
 }
 
+TEST_CASE("memory refused inside a callback stops the recording and the program goes on") {
+    // A limit on the address space the program fills, then a function vztrace has not named
+    // yet: its name's memory was refused inside the callback, and std::bad_alloc ended the
+    // process with SIGABRT (status 134) where python printed "ok called". Both mechanisms:
+    // with C calls (sys.monitoring, 3.11's profile hook) and without (the frame hook).
+    for (const std::string ignore_c : {"", "1"}) {
+        INFO("VZTRACE_IGNORE_C_FUNCTION=" << ignore_c);
+        TempDir dir;
+        RunOptions options;
+        options.env["VZTRACE_IGNORE_C_FUNCTION"] = ignore_c;
+        const std::string path = dir.file(vztrace::testing::trace_name("t"));
+        const auto pair = run_both({script("memory_refused.py")}, options, path);
+        INFO(describe(pair));
+        CHECK(pair.python.status() == 0);
+        CHECK(pair.python.out == "ok called\n");
+        CHECK(pair.vztrace.status() == pair.python.status());
+        CHECK(pair.vztrace.out == pair.python.out);
+        const auto trace = load_trace(path);
+        CHECK(trace.metadata.at("memory_refused") == "true");
+        CHECK(trace.count_prefix("before (") == 1);
+        CHECK(trace.count_prefix("fxxxx") == 0);
+        CHECK(trace.nesting_problem().empty());
+        const auto said = run_vztrace({"-o", path, script("memory_refused.py")}, options);
+        CHECK(said.status() == 0);
+        CHECK(contains(said.err, "vztrace: warning: the system refused vztrace memory"));
+    }
+}
+
 TEST_CASE("the summary line says where the trace is and --quiet silences it") {
     TempDir dir;
     const auto loud =

@@ -454,6 +454,12 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
                                      "--max-size",
                                      n)});
     }
+    if (value("memory_refused") == "true" && count_of(value("dropped_events")) == 0) {
+        gaps.push_back({true,
+                        "the recording stopped early: the system refused vztrace memory (a "
+                        "limit on the address space?), and the calls after that are not in "
+                        "the trace"});
+    }
     for (const std::string& pid : listed(value("incomplete_pids"))) {
         // The metadata does not say which: a child still running at the root's end is
         // named there too.
