@@ -10,12 +10,14 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "embed/setup_error.hpp"
 #include "tracer/call_details.hpp"
 #include "tracer/frame_hook.hpp"
 #include "tracer/hook_state.hpp"
@@ -225,6 +227,8 @@ PyObject* exit_now(PyObject*, PyObject* args, PyObject* kwargs) {
         return PyObject_Call(g_original_exit, args, kwargs);
     }
     finish_now();
+    // The program succeeded but its trace is lost: the status says so, as at a return.
+    if (status == 0 && !trace_written()) status = static_cast<int>(ExitCode::kTraceNotWritten);
     return PyObject_CallFunction(g_original_exit, "i", status);
 }
 PyMethodDef g_exit_def = {"_exit", reinterpret_cast<PyCFunction>(+exit_now),
@@ -784,6 +788,17 @@ void write_at_exit() {
     write_once(Ending::kProgramEnded);
 }
 
+// At exit(): sys.exit(0) and `raise SystemExit` in a script or -c end the process from
+// inside Py_RunMain (python calls exit() there, after finalizing), so its caller never sees
+// the status. A lost trace changes 0 into 74 here too.
+void exit_status_check(int status, void*) {
+    if (status != 0 || trace_written() || g_session == nullptr || ::getpid() != g_session->pid()) {
+        return;
+    }
+    std::fflush(nullptr);
+    ::_exit(static_cast<int>(ExitCode::kTraceNotWritten));
+}
+
 // A forked child has a copy of the parent's buffers: it must not add to them or write
 // them as its own trace.
 void after_fork_in_child() { g_active = false; }
@@ -836,6 +851,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     PySys_AddAuditHook(audit_hook, nullptr);
     log_options::prepare(settings);
     Py_AtExit(write_at_exit);
+    ::on_exit(exit_status_check, nullptr);
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     return {};
 }

@@ -418,6 +418,17 @@ TEST_CASE("a trace that cannot be written is an error with its own status") {
     // The program's own failure status wins over vztrace's.
     const auto failing = run_vztrace({"-o", "/dev/full", script("exits.py"), "exit3"});
     CHECK(failing.status() == 3);
+    // sys.exit(0) in a script or -c ends the process inside Py_RunMain (python calls exit()
+    // there), and os._exit(0) at once: both exited 0, the trace lost.
+    for (const std::string mode : {"exit0", "osexit0"}) {
+        INFO(mode);
+        const auto ended = run_vztrace({"-o", "/dev/full", script("exits.py"), mode});
+        CHECK(ended.out == "start " + mode + "\n");
+        CHECK(ended.status() == 74);
+        CHECK(ended.err == "vztrace: error: cannot write '/dev/full': No space left on device\n");
+    }
+    CHECK(run_vztrace({"-o", "/dev/full", "-c", "raise SystemExit"}).status() == 74);
+    CHECK(run_vztrace({"-o", "/dev/full", "-c", "import os; os._exit(3)"}).status() == 3);
     // A missing directory is reported before the program runs.
     const auto missing = run_vztrace({"-o", "/nonexistent-dir/t.json", script("fib5.py")});
     CHECK(missing.status() == 2);

@@ -24,6 +24,10 @@ def main(mode):
         os.kill(os.getpid(), signal.SIGTERM)
     if mode == "osexit":
         os._exit(7)
+    if mode == "exit0":
+        sys.exit(0)
+    if mode == "osexit0":
+        os._exit(0)
     print("normal end")
 
 
