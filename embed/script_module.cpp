@@ -51,10 +51,21 @@ void cut_to_limit(std::string& text) {
 // fails is recorded as such and never raises into the program, unless what it raised is
 // not an Exception (KeyboardInterrupt from a signal, SystemExit): that is the program's
 // and is passed on (false is returned).
+// The program's __repr__ that vztrace runs to take an argument's text is vztrace's work, not
+// a call of the program's (under python the API does nothing): under CPython's tracing
+// guard, which no hook of vztrace's and no profiler of the program's records.
+PyObject* repr_unrecorded(PyObject* value) {
+    PyThreadState* thread = PyThreadState_Get();
+    PyThreadState_EnterTracing(thread);
+    PyObject* repr = PyObject_Repr(value);
+    PyThreadState_LeaveTracing(thread);
+    return repr;
+}
+
 bool text_of(PyObject* value, std::string& text) {
     if (PyUnicode_Check(value)) {
         text = utf8_of(value);
-    } else if (PyObject* repr = PyObject_Repr(value); repr != nullptr) {
+    } else if (PyObject* repr = repr_unrecorded(value); repr != nullptr) {
         text = utf8_of(repr);
         Py_DECREF(repr);
     } else {

@@ -107,6 +107,9 @@ TEST_CASE("vztrace.instant records its name and its arguments on the thread's tr
                                      {"items", "[1, 2]"},
                                      {"bad", "<repr failed: Unprintable>"}});
     CHECK(start[0].tid == start[0].pid);  // the main thread's track
+    // The repr vztrace takes is its own work, not a call of the program's (it was recorded,
+    // where --log-func-args left the same repr out).
+    CHECK(trace.count_prefix("Unprintable.__repr__") == 0);
 
     // Cut at 512 bytes, at a character boundary, ending with "...".
     const auto long_args = trace.instants_named("long");
