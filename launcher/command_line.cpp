@@ -636,6 +636,13 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
         }
         const bool device = exists && !S_ISREG(st.st_mode) &&
                             !S_ISDIR(st.st_mode);  // -o /dev/null, a fifo: Perfetto
+        if (device && trace.pid_suffix && trace.output_dir.empty()) {
+            // Each process's file would go beside it: /dev/null_1234, a regular file in /dev.
+            usage_error(
+                fmt::format("'{}' is a device or a pipe, and {} names each process's "
+                            "file after it: name a file",
+                            trace.output, cli.origin("--pid-suffix")));
+        }
         if (tracer::format_of(trace.output) == tracer::TraceFormat::kUnknown && !device) {
             usage_error(fmt::format("cannot tell the trace format of '{}': name it with one of {}",
                                     trace.output, tracer::kFormatList));
@@ -804,7 +811,19 @@ Invocation parse_command_line(std::span<const std::string> args) {
         if (i + width > all.size()) {
             usage_error(fmt::format("option '{}' needs an argument", arg));
         }
-        cli.on_command_line.insert(cli.option_named(arg));
+        const CLI::Option* option = cli.option_named(arg);
+        // A list with nothing in it (`--include-files "$A:$B"` with both unset): CLI11 would
+        // take the next argument, a vztrace option, for its value.
+        if (const char delimiter = option->get_delimiter(); delimiter != '\0') {
+            const std::size_t equals = arg.rfind("--", 0) == 0 ? arg.find('=') : std::string::npos;
+            const std::string value = equals != std::string::npos ? arg.substr(equals + 1)
+                                      : width == 2                ? all[i + 1]
+                                                                  : std::string();
+            if (!value.empty() && value.find_first_not_of(delimiter) == std::string::npos) {
+                usage_error(fmt::format("--{}: the value is empty", option->get_lnames().front()));
+            }
+        }
+        cli.on_command_line.insert(option);
         ours.insert(ours.end(), all.begin() + static_cast<std::ptrdiff_t>(i),
                     all.begin() + static_cast<std::ptrdiff_t>(i + width));
         i += width;

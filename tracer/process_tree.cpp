@@ -41,8 +41,10 @@ std::string absolute(const std::string& path) {
 std::string with_pid(const std::string& output, const std::string& dir, pid_t pid) {
     const fs::path path(output);
     std::string name = path.filename().string();
-    std::size_t dot = name.find('.');
-    if (dot == 0 || dot == std::string::npos) dot = name.size();
+    // A hidden file's leading dots are its name's (".trace.pftrace" -> ".trace_42.pftrace").
+    const std::size_t stem = std::min(name.find_first_not_of('.'), name.size());
+    std::size_t dot = name.find('.', stem);
+    if (dot == std::string::npos) dot = name.size();
     const std::string renamed = fmt::format("{}_{}{}", name.substr(0, dot), pid, name.substr(dot));
     return ((dir.empty() ? path.parent_path() : fs::path(dir)) / renamed).string();
 }

@@ -717,6 +717,33 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
     }
 }
 
+TEST_CASE("option --pid-suffix keeps a hidden file's extension and refuses a device") {
+    // ".t.pftrace" became ".t.pftrace_PID", whose format no extension names; -o /dev/null
+    // made a regular file /dev/null_PID.
+    TempDir dir;
+    const std::string name = "." + vztrace::testing::trace_name("t");
+    const auto result =
+        run_vztrace({"--quiet", "--pid-suffix", "-o", dir.file(name), "-c", "print('ran')"});
+    REQUIRE(result.status() == 0);
+    CHECK(result.out == "ran\n");
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        names.push_back(entry.path().filename().string());
+    }
+    REQUIRE(names.size() == 1);
+    const std::size_t dot = name.find('.', 1);
+    CHECK(names[0].starts_with(name.substr(0, dot) + "_"));
+    CHECK(names[0].ends_with(name.substr(dot)));
+    CHECK(load_trace(dir.file(names[0])).count("builtins.print") == 1);
+
+    const auto device = run_vztrace({"--pid-suffix", "-o", "/dev/null", "-c", "print('ran')"});
+    CHECK(device.status() == 2);
+    CHECK(device.out.empty());
+    CHECK(device.err ==
+          "vztrace: error: --output: '/dev/null' is a device or a pipe, and --pid-suffix names "
+          "each process's file after it: name a file\n");
+}
+
 TEST_CASE("a process writing its own file keeps the calls of every image an exec gives it") {
     // Before, with --pid-suffix, --output-dir or --ignore-multiprocess: the image an exec
     // started wrote its file over the earlier image's, whose calls were lost; an exec that

@@ -620,6 +620,15 @@ TEST_CASE("an empty value is an error where it is given; a variable set empty is
     CleanEnvironment clean;
     CHECK(usage_message({"--include-files", "", "app.py"}) ==
           "--include-files: the value is empty");
+    // A list of nothing but separators: the next option was taken for a path (-o ignored,
+    // result.pftrace replaced).
+    CHECK(usage_message({"--include-files", ":", "-o", "want.json", "app.py"}) ==
+          "--include-files: the value is empty");
+    CHECK(usage_message({"--exclude-files=::", "--quiet", "app.py"}) ==
+          "--exclude-files: the value is empty");
+    CHECK(usage_message({"--log-audit=,", "app.py"}) == "--log-audit: the value is empty");
+    CHECK(parse({"--log-audit", "--include-files", "a:", "app.py"}).trace.include_files.size() ==
+          1);
     CHECK(usage_message({"--max-size", "", "app.py"}) == "--max-size: the value is empty");
     CHECK(usage_message({"--hook", "", "app.py"}) == "--hook: the value is empty");
     CHECK(usage_message({"-o", "", "app.py"}) == "--output: the output file name is empty");
