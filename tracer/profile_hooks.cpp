@@ -1,5 +1,6 @@
 #include "tracer/profile_hooks.hpp"
 
+#include <dlfcn.h>
 #include <frameobject.h>
 #if PY_VERSION_HEX < 0x030C0000
 #include <opcode.h>
@@ -478,3 +479,47 @@ bool chain_program_profile(PyObject* function) {
 PyObject* chained_program_profile() { return t_program_profile; }
 
 }  // namespace vztrace::tracer::profile
+
+#if PY_VERSION_HEX < 0x030C0000 && defined(VZTRACE_INTERPOSE_EVAL_FRAME)
+// 3.11's profile function is set thread by thread: vztrace sets it on the threads that
+// threading and _thread start (thread_bootstrap), but a thread that C code starts, and that
+// takes a thread state of its own to run Python (a ctypes callback as a pthread's start
+// routine; an extension's worker thread: PyGILState_Ensure, or PyThreadState_New then
+// PyEval_AcquireThread, as pybind11 does), had none, and none of its calls were recorded.
+// vztrace's executable stands in for those two functions where extension modules call them
+// (libpython's own calls stay inside it), and sets the profile function on a thread state
+// that has none, before the thread runs its first Python code.
+namespace {
+
+void attach_if_new() {
+    using vztrace::tracer::profile::t_vztrace_thread;
+    if (!vztrace::tracer::hooks::g_active || t_vztrace_thread ||
+        !vztrace::tracer::profile::in_use()) {
+        return;
+    }
+    PyThreadState* thread = PyThreadState_Get();
+    if (thread->c_profilefunc == nullptr && thread->tracing == 0) {
+        vztrace::tracer::profile::attach_current_thread();
+    }
+}
+
+template <typename Function>
+Function real(const char* name) {
+    return reinterpret_cast<Function>(::dlsym(RTLD_NEXT, name));
+}
+
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] PyGILState_STATE PyGILState_Ensure(void) {
+    static const auto ensure = real<PyGILState_STATE (*)()>("PyGILState_Ensure");
+    const PyGILState_STATE state = ensure();
+    attach_if_new();
+    return state;
+}
+
+extern "C" [[gnu::visibility("default")]] void PyEval_AcquireThread(PyThreadState* thread) {
+    static const auto acquire = real<void (*)(PyThreadState*)>("PyEval_AcquireThread");
+    acquire(thread);
+    attach_if_new();
+}
+#endif

@@ -26,6 +26,10 @@ void attach_all_threads();
 void note_program_profile_set();
 // Whether the profile function is in use: threads started from now on get it.
 bool in_use();
+
+// A thread of vztrace's that takes the GIL (the signal helper): it is not the program's,
+// and gets no profile function.
+inline thread_local bool t_vztrace_thread = false;
 void detach_current_thread();
 
 // Whether vztrace's profile function is the calling thread's (a C profiler of the

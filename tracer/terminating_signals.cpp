@@ -18,6 +18,7 @@
 
 #include "tracer/hidden_thread.hpp"
 #include "tracer/module_functions.hpp"
+#include "tracer/profile_hooks.hpp"
 
 namespace vztrace::tracer::signals {
 namespace {
@@ -254,7 +255,8 @@ void handle(int signum) {
         const int state = g_state.load();
         if (state == kRunning && !interpreter_finalizing()) {
             start_gil_watchdog(signum);
-            PyGILState_Ensure();  // never released: the process ends below
+            profile::t_vztrace_thread = true;  // not a thread of the program's
+            PyGILState_Ensure();               // never released: the process ends below
             finish_and_die(signum);
         }
         if (state == kStopped) finish_and_die(signum);  // needs no GIL

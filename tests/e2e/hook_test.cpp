@@ -74,6 +74,41 @@ TEST_CASE("option --hook names the mechanism, and the trace's metadata says what
     }
 }
 
+TEST_CASE("threads that C code starts are recorded, with their C calls, by every mechanism") {
+    // 3.11's profile function is set thread by thread: a thread C code started had none,
+    // and all its calls were lost under the profile hook (auto with C calls, --hook
+    // profile), and its C calls under --hook frame.
+    const std::string program = script("c_threads.py");
+    const std::string other = kPythonMinor >= 12 ? "monitoring" : "profile";
+    for (const std::vector<std::string>& options : {std::vector<std::string>{},
+                                                    {"--hook", other},
+                                                    {"--hook", "frame"},
+                                                    {"--log-func-args"},
+                                                    {"--ignore-c-function"}}) {
+        std::string label;
+        for (const std::string& option : options) label += option + " ";
+        DYNAMIC_SECTION("options: " << label) {
+            TempDir dir;
+            const auto python = vztrace::testing::run_process({kPython, program, kExtensions});
+            REQUIRE(python.status() == 0);
+            const auto run = traced(options, {program, kExtensions}, dir);
+            CHECK(run.result.out == python.out);
+            const bool c_calls = options.empty() || options[0] != "--ignore-c-function";
+            std::size_t bodies = 0, leaves = 0, lens = 0;
+            for (const auto& e : run.trace.slices) {
+                if (e.tid == e.pid) continue;                    // the three threads' calls only
+                bodies += e.name == named("body", program, 16);  // its decorator's line
+                leaves += e.name == named("leaf", program, 12);
+                lens += e.name == "builtins.len";
+            }
+            CHECK(bodies == 2);
+            CHECK(leaves == 9);
+            CHECK(lens == (c_calls ? 9 : 0));
+            CHECK(run.trace.nesting_problem().empty());
+        }
+    }
+}
+
 TEST_CASE("option --hook refuses what it does not know, and what this Python does not have") {
     TempDir dir;
     const std::string out = dir.file(vztrace::testing::trace_name("trace"));
