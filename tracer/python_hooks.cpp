@@ -829,6 +829,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     info.python_version = PY_VERSION;
     g_session = new Session(settings, plan, info);  // lives until the process ends
     g_session->set_process_name(std::move(process_name));
+    const signals::HeldAtStart held;  // until install_early knows the temporary file
     if (std::string error = g_session->start(); !error.empty()) {
         if (plan.role != ProcessRole::kChild) return error;
         // A child whose tree has ended (its root gone, the parts directory with it: a
@@ -843,8 +844,9 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
         return {};
     }
     // From the first moment the root can know of this process (its started marker), a
-    // terminating signal leaves a word for it.
-    signals::install_early(g_session->killed_marker());
+    // terminating signal leaves a word for it; one before the program starts removes the
+    // file the trace was to be written into, beside -o.
+    signals::install_early(g_session->killed_marker(), g_session->temporary_file());
     g_session->announce();
     g_session->on_memory_refused(stop_for_memory);
     hooks::g_record_c_calls = !settings.ignore_c_function;

@@ -255,6 +255,12 @@ std::string Session::killed_marker() const {
                                              : std::string();
 }
 
+std::string Session::temporary_file() const {
+    if (!stream_temp_.empty()) return stream_temp_;
+    if (stream_ && stream_->temporary_path() != stream_->path()) return stream_->temporary_path();
+    return {};
+}
+
 void Session::pause_writer() {
     if (writer_) writer_->stop_thread();
 }

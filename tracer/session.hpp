@@ -85,6 +85,9 @@ class Session {
     // signal would leave killed_marker() (empty unless this process is a child).
     void announce();
     std::string killed_marker() const;
+    // The file the trace is written into until it is complete, beside the user's -o
+    // (a root's or a process's own; a child's stream is in the parts directory): "" if none.
+    std::string temporary_file() const;
 
     // Around os.fork(), with the GIL held: the writer thread stops (the program must see
     // no thread of vztrace's) and starts again after, in the parent.

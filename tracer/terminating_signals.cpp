@@ -55,6 +55,7 @@ std::atomic<int> g_state{kOff};
 std::atomic<int> g_deferred{0};
 std::atomic<pid_t> g_owner{0};  // the process the handler and the helper belong to
 char g_killed_marker[PATH_MAX] = {};
+char g_temporary[PATH_MAX] = {};  // removed by a signal before the program starts
 
 // The helper thread. The handler wakes it with sem_post (async-signal-safe). No
 // descriptor: the program may close any (a daemon closes them all), and a number it
@@ -122,6 +123,7 @@ void on_signal(int signum) {
     switch (g_state.load()) {
         case kStarting:
             leave_killed_marker(signum);
+            if (g_temporary[0] != '\0') ::unlink(g_temporary);
             die_of(signum);
         case kRunning:
             // A write's SIGPIPE (a pipe nobody reads) on a thread that let the GIL go for the
@@ -418,10 +420,24 @@ void watch_signal_function(PyObject* module) {
 
 }  // namespace
 
-void install_early(const std::string& killed_marker) {
+HeldAtStart::HeldAtStart() {
+    sigset_t held;
+    sigemptyset(&held);
+    for (const int signum : kSignals) {
+        if (taken_at_start(signum)) sigaddset(&held, signum);
+    }
+    pthread_sigmask(SIG_BLOCK, &held, &previous_);
+}
+
+HeldAtStart::~HeldAtStart() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+void install_early(const std::string& killed_marker, const std::string& temporary) {
     sigemptyset(&g_handled);
     if (killed_marker.size() < sizeof g_killed_marker) {
         std::memcpy(g_killed_marker, killed_marker.c_str(), killed_marker.size() + 1);
+    }
+    if (temporary.size() < sizeof g_temporary) {
+        std::memcpy(g_temporary, temporary.c_str(), temporary.size() + 1);
     }
     g_owner.store(::getpid());
     for (const int signum : kSignals) {
@@ -439,6 +455,7 @@ void program_starts(FinishFn finish, FinishFn finish_stopped) {
     g_finish = finish;
     g_finish_stopped = finish_stopped;
     g_killed_marker[0] = '\0';
+    g_temporary[0] = '\0';  // from now on the recording's end removes it
     PyObject* module = PyImport_ImportModule("_signal");
     if (module == nullptr) {
         PyErr_Clear();

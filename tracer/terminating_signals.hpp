@@ -26,6 +26,8 @@
 // is stopped when the program's last thread ends, so it never keeps a process alive.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 
 namespace vztrace::tracer::signals {
@@ -36,8 +38,24 @@ using FinishFn = void (*)();
 
 // Before the interpreter exists: takes over those signals still at SIG_DFL (SIGINT aside,
 // which CPython makes KeyboardInterrupt only where it finds SIG_DFL).
-// A signal before program_starts() leaves `killed_marker` (when not empty) and kills.
-void install_early(const std::string& killed_marker);
+// A signal before program_starts() leaves `killed_marker` (when not empty), removes
+// `temporary` (when not empty: the file the trace is written into until it is complete,
+// beside the user's -o), and kills.
+void install_early(const std::string& killed_marker, const std::string& temporary);
+
+// Holds those signals on the calling thread (the only one, before the interpreter exists)
+// while it lives: from before the recording's temporary file exists until install_early
+// knows it, a signal would leave it behind.
+class HeldAtStart {
+ public:
+    HeldAtStart();
+    ~HeldAtStart();
+    HeldAtStart(const HeldAtStart&) = delete;
+    HeldAtStart& operator=(const HeldAtStart&) = delete;
+
+ private:
+    sigset_t previous_;
+};
 
 // With the GIL held, right before the program runs: CPython's own view of those signals is
 // made SIG_DFL again, the relay and the helper thread start, and signal.signal() is watched

@@ -279,6 +279,32 @@ TEST_CASE("a program killed before python reaches its module still leaves what r
     CHECK(trace_in(dir).count_prefix("package_setup (") == 1);
 }
 
+TEST_CASE("a signal while python starts leaves no temporary file beside the user's trace") {
+    // sitecustomize runs while the interpreter starts, before the program: a SIGTERM there
+    // kills vztrace as it kills python, and left .t.pftrace.vztrace-PID.tmp (or the JSON
+    // stream's temporary) beside -o, in the user's directory.
+    TempDir dir;
+    dir.write("site/sitecustomize.py", "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n");
+    dir.write("out/" + vztrace::testing::trace_name("t"), "old");
+    RunOptions options;
+    options.env["PYTHONPATH"] = dir.file("site");
+    const auto python = vztrace::testing::run_process({kPython, "-c", "print('ran')"}, options);
+    const auto result = run_vztrace(
+        {"-o", dir.file("out/" + vztrace::testing::trace_name("t")), "-c", "print('ran')"},
+        options);
+    INFO(result.err);
+    CHECK(python.status() == -15);
+    CHECK(result.status() == python.status());
+    CHECK(result.out.empty());
+    std::vector<std::string> left;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.file("out"))) {
+        left.push_back(entry.path().filename().string());
+    }
+    CHECK(left == std::vector<std::string>{vztrace::testing::trace_name("t")});
+    CHECK(vztrace::testing::read_file(dir.file("out/" + vztrace::testing::trace_name("t"))) ==
+          "old");
+}
+
 TEST_CASE("vztrace loads no library from the directory it is run in") {
     // CMake's build-tree RPATH ended in an empty entry (the current directory): a
     // libstdc++.so.6 there, a user's file or an attacker's, was loaded into vztrace.
