@@ -281,7 +281,7 @@ struct CliDefinition {
                        "--log-audit=EVENT,EVENT only those")
             ->expected(0, CLI::detail::expected_max_vector_size)
             ->delimiter(',')
-            ->type_name("[EVENTS]")
+            ->type_name("[=EVENT,...]")
             ->group(kLoggingGroup);
         app.add_flag("--log-async,--log_async", trace.log_async,
                      "Show each asyncio Task on a track of its own: when it runs, when it waits")
