@@ -316,6 +316,10 @@ std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t 
     return fmt::format("{}/{}-{}.killed", dir, pid, nonce);
 }
 
+std::string failed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce) {
+    return fmt::format("{}/{}-{}.failed", dir, pid, nonce);
+}
+
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce) {
     std::ofstream(started_marker(dir, pid, nonce)).flush();
 }
@@ -329,6 +333,7 @@ void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool 
     part.pid = pid;
     part.stream = dir + "/" + stem + ".pftrace";
     part.still_running = still_running;
+    part.failed = fs::exists(dir + "/" + stem + ".failed");
     const std::string summary = dir + "/" + stem + ".part";
     std::error_code error;
     if (fs::exists(summary)) {
@@ -341,6 +346,7 @@ void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool 
     if (!fs::exists(part.stream, error) ||
         (fs::file_size(part.stream, error) == 0 && !part.summary)) {
         result.missing_pids.push_back(pid);
+        if (part.failed) result.failed_pids.push_back(pid);
         return;
     }
     result.parts.push_back(std::move(part));

@@ -62,6 +62,9 @@ std::string part_path(const std::string& dir, pid_t pid, std::uint64_t nonce);  
 std::string stream_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
 // Left by a child killed before its program began (see terminating_signals.hpp).
 std::string killed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
+// Left by a child that could not write its part (it said why on stderr): the root does
+// not call it killed.
+std::string failed_marker_path(const std::string& dir, pid_t pid, std::uint64_t nonce);
 void mark_started(const std::string& dir, pid_t pid, std::uint64_t nonce);
 
 // What the processes of a tree count together, in shared memory in the parts directory
@@ -81,11 +84,13 @@ struct ChildPart {
     std::string stream;                     // its Perfetto stream
     std::optional<ProcessSummary> summary;  // none: cut short (killed, or still running)
     bool still_running = false;
+    bool failed = false;  // it could not write its part (a failed marker)
 };
 
 struct CollectedParts {
     std::vector<ChildPart> parts;
     std::vector<std::int64_t> missing_pids;              // started, but left nothing
+    std::vector<std::int64_t> failed_pids;               // of those, could not write it
     std::vector<std::int64_t> killed_before_start_pids;  // killed before the program began
     std::vector<std::string> errors;                     // damaged parts
 };

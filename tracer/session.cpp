@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "tracer/format/chrome_json.hpp"
@@ -492,6 +493,8 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
             }
             if (!error.empty()) {
                 say("vztrace: error: process %d: %s\n", static_cast<int>(pid_), error.c_str());
+                // The root then says it could not write it, not that it was killed.
+                std::ofstream(failed_marker_path(plan_.parts_dir, pid_, nonce_)).flush();
                 finish_result_ = false;
             } else if (resumable) {
                 exec_part_by_root_ = plan_.role != ProcessRole::kChild;
@@ -711,8 +714,10 @@ bool Session::write_trace(CollectedParts& children) {
             count == 1 ? "it" : "them");
     }
     for (const std::int64_t pid : children.missing_pids) {
-        say("vztrace: warning: process %lld left no trace (killed or crashed)\n",
-            static_cast<long long>(pid));
+        const bool failed = std::find(children.failed_pids.begin(), children.failed_pids.end(),
+                                      pid) != children.failed_pids.end();
+        say("vztrace: warning: process %lld left no trace (%s)\n", static_cast<long long>(pid),
+            failed ? "it could not write it; its error is above" : "killed or crashed");
     }
     for (const auto& part : children.parts) {
         if (part.summary) continue;
@@ -721,6 +726,7 @@ bool Session::write_trace(CollectedParts& children) {
             static_cast<long long>(part.pid),
             part.still_running ? (hurried_ ? "was still running 1 s after the signal"
                                            : "was still running after 10 s")
+            : part.failed      ? "could not write its trace to the end (its error is above)"
                                : "was killed or crashed");
     }
     // Processes, not images: those of one that exec'd share its pid.

@@ -717,6 +717,22 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
     }
 }
 
+TEST_CASE("a child that cannot write its part is not called killed") {
+    // It says why on stderr; the root went on to say it was "killed or crashed".
+    TempDir dir;
+    const std::string program = tree_script("child_cannot_write.py");
+    const auto result = run_vztrace({"-o", dir.file(vztrace::testing::trace_name("t")), program});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "child ran\nparent ran\n");
+    CHECK(contains(result.err, ": File too large\n"));
+    // Its stream may hold what it wrote before the limit, or nothing yet.
+    CHECK((contains(result.err, "left no trace (it could not write it; its error is above)") ||
+           contains(result.err, "could not write its trace to the end (its error is above)")));
+    CHECK_FALSE(contains(result.err, "killed or crashed"));
+    CHECK(load_trace(dir.file(vztrace::testing::trace_name("t"))).count_prefix("<module> (") >= 1);
+}
+
 TEST_CASE("option --pid-suffix keeps a hidden file's extension and refuses a device") {
     // ".t.pftrace" became ".t.pftrace_PID", whose format no extension names; -o /dev/null
     // made a regular file /dev/null_PID.
