@@ -454,6 +454,8 @@ PyObject* thread_bootstrap(PyObject* self, PyObject* const* args, size_t nargsf,
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     if (g_session != nullptr) name_thread_from(self);  // the name the program last gave it
+    // Nothing more is recorded on this thread: a thread that has ended holds no chunk.
+    if (g_session != nullptr && g_active) g_session->thread_ends();
     if (g_program_threads.fetch_sub(1) == 1) {
         // The last of the program's threads: the process ends when it returns, without
         // finalizing (python's own behaviour in a child forked from a thread). The trace

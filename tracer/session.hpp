@@ -63,6 +63,14 @@ class Session {
     // calls when a thread's buffer cannot be made. Never throws.
     void on_memory_refused(void (*stop)()) { stop_recording_ = stop; }
     void stop_for_memory() noexcept;
+
+    // The calling thread has ended (its function returned), while recording: its records go
+    // to the writer, and its chunk back to the pool.
+    void thread_ends() {
+        if (ThreadBuffer* buffer = detail::t_buffer; buffer != nullptr && writer_) {
+            writer_->thread_ends(*buffer);
+        }
+    }
     // vztrace.pause() / resume(), and --no-startup: calls begun while paused are left out
     // by the writer (record_filter.hpp).
     PauseWindows& pauses() { return pauses_; }

@@ -165,39 +165,58 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     return oldest.chunk;
 }
 
+void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full) {
+    if (options_.ring) {
+        const std::uint64_t calls = options_.ring_calls > 0 ? calls_begun(*full) : 0;
+        const std::lock_guard lock(mutex_);
+        queue_.push_back(Job{&buffer, full, calls});
+        queued_calls_ += calls;
+        return;
+    }
+    pool_.handed_over();
+    bool running = false;
+    bool allowed = false;
+    {
+        const std::lock_guard lock(mutex_);
+        queue_.push_back(Job{&buffer, full});
+        running = thread_.running();
+        allowed = thread_allowed_;
+    }
+    // The thread starts with the first full chunk: a short run never pays for it.
+    if (!running && allowed) running = start_thread_now();
+    if (running) {
+        changed_.notify_one();
+    } else {
+        drain_here();  // no writer thread (os.fork() is under way): this one, in order
+    }
+}
+
+void TraceWriter::thread_ends(ThreadBuffer& buffer) {
+    try {
+        Chunk* last = buffer.take_current();
+        if (last == nullptr) return;
+        if (last->used == 0 && !options_.ring) {
+            pool_.handed_over();  // back to the pool, as from the writer
+            pool_.give_back(last);
+            return;
+        }
+        hand_over(buffer, last);
+    } catch (const std::bad_alloc&) {
+        memory_refused_.store(true, std::memory_order_relaxed);
+    }
+}
+
 Chunk* TraceWriter::next_chunk_after(ThreadBuffer& buffer, Chunk* full) {
     // A ring gives up its oldest chunk whole: small chunks keep close to all of its size.
     const std::size_t capacity =
         options_.ring ? ChunkPool::kSmallRecords
                       : ChunkPool::next_capacity(full == nullptr ? 0 : full->capacity);
     if (options_.ring) {
-        if (full != nullptr) {
-            const std::uint64_t calls = options_.ring_calls > 0 ? calls_begun(*full) : 0;
-            const std::lock_guard lock(mutex_);
-            queue_.push_back(Job{&buffer, full, calls});
-            queued_calls_ += calls;
-        }
+        if (full != nullptr) hand_over(buffer, full);
         if (Chunk* next = next_ring_chunk(capacity)) return next;
         return pool_.take(capacity);  // nothing to take over yet: the limit gives way
     }
-    if (full != nullptr) {
-        pool_.handed_over();
-        bool running = false;
-        bool allowed = false;
-        {
-            const std::lock_guard lock(mutex_);
-            queue_.push_back(Job{&buffer, full});
-            running = thread_.running();
-            allowed = thread_allowed_;
-        }
-        // The thread starts with the first full chunk: a short run never pays for it.
-        if (!running && allowed) running = start_thread_now();
-        if (running) {
-            changed_.notify_one();
-        } else {
-            drain_here();  // no writer thread (os.fork() is under way): this one, in order
-        }
-    }
+    if (full != nullptr) hand_over(buffer, full);
     if (capped_.load(std::memory_order_relaxed)) return nullptr;
     Chunk* next = pool_.take(capacity);
     if (next == nullptr) memory_refused_.store(true, std::memory_order_relaxed);

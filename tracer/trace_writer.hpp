@@ -75,6 +75,11 @@ class TraceWriter final : public ChunkSink {
 
     Chunk* chunk_full(ThreadBuffer& buffer, Chunk* full) override;
 
+    // The calling thread, `buffer`'s, has ended (the program's function of it returned):
+    // what it recorded goes to the writer now, and its chunk back to the pool, so threads
+    // that ended hold no memory (a program starting a thread per request).
+    void thread_ends(ThreadBuffer& buffer);
+
     // The packets that open the process's stream: the clock snapshot, its descriptor.
     void write_process_start(const std::string& process_name);
 
@@ -110,6 +115,7 @@ class TraceWriter final : public ChunkSink {
         Chunk* chunk;
         std::uint64_t calls = 0;  // ring_calls: the calls begun in it
     };
+    void hand_over(ThreadBuffer& buffer, Chunk* full);
     static void thread_body(void* self);
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.

@@ -369,6 +369,24 @@ TEST_CASE("with little --max-memory the program waits for the writer and nothing
     CHECK(trace.nesting_problem().empty());
 }
 
+TEST_CASE("threads that have ended hold no memory for records") {
+    // Each thread kept its last chunk (64 KiB) until the end of the run: 300 threads one
+    // after another went past --max-memory 8M (the pool gave way, with nothing in flight),
+    // and a program starting a thread per request grew by about 70 KB a thread.
+    TempDir dir;
+    const std::string path = dir.file(vztrace::testing::trace_name("t"));
+    const auto run =
+        run_vztrace({"--quiet", "--max-memory", "8M", "-o", path, script("thread_churn.py")});
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.out == "300\n");
+    const auto trace = load_trace(path);
+    CHECK(trace.metadata.at("memory_limit_reached") == "false");
+    CHECK(trace.metadata.at("dropped_events") == "0");
+    CHECK(trace.count(named("work", script("thread_churn.py"), 8)) == 300);
+    CHECK(trace.nesting_problem().empty());
+}
+
 TEST_CASE("memory refused inside a callback stops the recording and the program goes on") {
     // A limit on the address space the program fills, then a function vztrace has not named
     // yet: its name's memory was refused inside the callback, and std::bad_alloc ended the
