@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -215,9 +216,12 @@ std::string Session::open_stream() {
         path = stream_path(plan_.parts_dir, pid_, nonce_);
     } else {
         const std::filesystem::path output(plan_.output);
-        path = (output.parent_path() /
-                fmt::format(".{}.vztrace-{}.pftrace", output.filename().string(), pid_))
-                   .string();
+        // Shortened as OutputFile's temporary names are: a valid -o near NAME_MAX long
+        // made one too long, and the program did not run.
+        std::string name = output.filename().string();
+        const std::string tail = fmt::format(".vztrace-{}.pftrace", pid_);
+        if (1 + name.size() + tail.size() > NAME_MAX) name.resize(NAME_MAX - 1 - tail.size());
+        path = (output.parent_path() / ("." + name + tail)).string();
         stream_temp_ = path;
     }
     stream_ = std::make_unique<OutputFile>(path, placement);

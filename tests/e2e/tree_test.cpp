@@ -717,6 +717,26 @@ TEST_CASE("options --pid-suffix and --output-dir give the children the root's ot
     }
 }
 
+TEST_CASE("a JSON trace of its own with a name near the longest a file can have") {
+    // The stream it is converted from had a temporary name 24 bytes longer than -o's,
+    // past NAME_MAX: "File name too long", exit 2, the program never run.
+    TempDir dir;
+    const std::string name = std::string(229, 'a') + ".json";
+    const auto result =
+        run_vztrace({"--quiet", "--pid-suffix", "-o", dir.file(name), "-c", "print('ran')"});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "ran\n");
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+        names.push_back(entry.path().filename().string());
+    }
+    REQUIRE(names.size() == 1);
+    CHECK(names[0].starts_with(std::string(229, 'a') + "_"));
+    CHECK(names[0].ends_with(".json"));
+    CHECK(load_trace(dir.file(names[0])).count("builtins.print") == 1);
+}
+
 TEST_CASE("a child that cannot write its part is not called killed") {
     // It says why on stderr; the root went on to say it was "killed or crashed".
     TempDir dir;
