@@ -211,7 +211,9 @@ PyObject* on_c_raise_detailed(PyObject*, PyObject* const* args, Py_ssize_t) {
     PyObject* callable = args[2];
     if (!symbols::is_c_callable(callable)) Py_RETURN_NONE;
     if (VZ_UNLIKELY(symbols::of_code(args[0]) == kHiddenSymbol)) Py_RETURN_NONE;
-    details::remember_exit(now, symbols::of_c_callable(callable), args[0]);
+    const SymbolId id = symbols::of_c_callable(callable);
+    if (VZ_UNLIKELY(id == kHiddenSymbol)) Py_RETURN_NONE;  // out of memory: stopped
+    details::remember_exit(now, id, args[0]);
     Py_RETURN_NONE;
 }
 
