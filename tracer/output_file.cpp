@@ -66,14 +66,15 @@ bool move_file(const std::string& from, const std::string& to) {
     return true;
 }
 
-std::string temporary_name(const std::string& dir, std::string base) {
-    const std::string tail = fmt::format(".vztrace-{}.tmp", ::getpid());
-    constexpr std::size_t kLongestName = NAME_MAX;
-    if (1 + base.size() + tail.size() > kLongestName) base.resize(kLongestName - 1 - tail.size());
-    return dir + "." + base + tail;
-}
-
 }  // namespace
+
+std::string hidden_name_beside(const std::string& path, std::string_view tail) {
+    const std::size_t slash = path.rfind('/');
+    const std::size_t start = slash == std::string::npos ? 0 : slash + 1;
+    std::string base = path.substr(start);
+    if (1 + base.size() + tail.size() > NAME_MAX) base.resize(NAME_MAX - 1 - tail.size());
+    return fmt::format("{}.{}{}", std::string_view(path).substr(0, start), base, tail);
+}
 
 OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(path)) {
     struct stat st {};
@@ -90,10 +91,7 @@ OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(
         }
         fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
     } else {
-        const std::size_t slash = path_.rfind('/');
-        const std::string dir = slash == std::string::npos ? "" : path_.substr(0, slash + 1);
-        const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-        temp_path_ = temporary_name(dir, base);
+        temp_path_ = hidden_name_beside(path_, fmt::format(".vztrace-{}.tmp", ::getpid()));
         const mode_t mode = exists ? (st.st_mode & 07777) : 0666;  // umask applies
         fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
         if (fd_ < 0) {

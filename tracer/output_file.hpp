@@ -13,6 +13,11 @@
 
 namespace vztrace::tracer {
 
+// The hidden name beside `path`: "." + its file name + `tail`, in the same directory, the
+// file name cut short so that the whole stays within NAME_MAX (a valid name near the
+// limit must not make one that is too long).
+std::string hidden_name_beside(const std::string& path, std::string_view tail);
+
 class OutputFile {
  public:
     enum class Placement {

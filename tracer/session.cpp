@@ -11,11 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -215,13 +213,7 @@ std::string Session::open_stream() {
     } else if (!plan_.parts_dir.empty()) {
         path = stream_path(plan_.parts_dir, pid_, nonce_);
     } else {
-        const std::filesystem::path output(plan_.output);
-        // Shortened as OutputFile's temporary names are: a valid -o near NAME_MAX long
-        // made one too long, and the program did not run.
-        std::string name = output.filename().string();
-        const std::string tail = fmt::format(".vztrace-{}.pftrace", pid_);
-        if (1 + name.size() + tail.size() > NAME_MAX) name.resize(NAME_MAX - 1 - tail.size());
-        path = (output.parent_path() / ("." + name + tail)).string();
+        path = hidden_name_beside(plan_.output, fmt::format(".vztrace-{}.pftrace", pid_));
         stream_temp_ = path;
     }
     stream_ = std::make_unique<OutputFile>(path, placement);

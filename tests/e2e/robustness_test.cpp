@@ -296,11 +296,8 @@ TEST_CASE("a signal while python starts leaves no temporary file beside the user
     CHECK(python.status() == -15);
     CHECK(result.status() == python.status());
     CHECK(result.out.empty());
-    std::vector<std::string> left;
-    for (const auto& entry : std::filesystem::directory_iterator(dir.file("out"))) {
-        left.push_back(entry.path().filename().string());
-    }
-    CHECK(left == std::vector<std::string>{vztrace::testing::trace_name("t")});
+    CHECK(vztrace::testing::names_in(dir.file("out")) ==
+          std::vector<std::string>{vztrace::testing::trace_name("t")});
     CHECK(vztrace::testing::read_file(dir.file("out/" + vztrace::testing::trace_name("t"))) ==
           "old");
 }

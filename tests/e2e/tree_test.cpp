@@ -20,6 +20,7 @@
 
 using namespace vztrace::e2e;
 using vztrace::testing::load_trace;
+using vztrace::testing::names_in;
 using vztrace::testing::RunOptions;
 using vztrace::testing::TempDir;
 using vztrace::testing::Trace;
@@ -727,10 +728,7 @@ TEST_CASE("a JSON trace of its own with a name near the longest a file can have"
     INFO(result.err);
     CHECK(result.status() == 0);
     CHECK(result.out == "ran\n");
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-        names.push_back(entry.path().filename().string());
-    }
+    const auto names = names_in(dir.path());
     REQUIRE(names.size() == 1);
     CHECK(names[0].starts_with(std::string(229, 'a') + "_"));
     CHECK(names[0].ends_with(".json"));
@@ -762,10 +760,7 @@ TEST_CASE("option --pid-suffix keeps a hidden file's extension and refuses a dev
         run_vztrace({"--quiet", "--pid-suffix", "-o", dir.file(name), "-c", "print('ran')"});
     REQUIRE(result.status() == 0);
     CHECK(result.out == "ran\n");
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
-        names.push_back(entry.path().filename().string());
-    }
+    const auto names = names_in(dir.path());
     REQUIRE(names.size() == 1);
     const std::size_t dot = name.find('.', 1);
     CHECK(names[0].starts_with(name.substr(0, dot) + "_"));

@@ -76,6 +76,8 @@ class TempDir {
 
 std::string read_file(const std::string& path);
 bool file_exists(const std::string& path);
+// The names of the entries in `dir`, hidden ones included, in sorted order.
+std::vector<std::string> names_in(const std::string& dir);
 
 // Runs `body` in a forked child (for what must not touch the test process itself: its
 // descriptors, its environment) and returns the child's exit code, or 100 + its signal.
