@@ -21,9 +21,10 @@ using hooks::t_frame_depth;
 // limit on 3.12 (800): 150 leaves the program nearly all of both, and covers the stacks
 // of most programs (a test under pytest runs 60 to 120 frames deep).
 constexpr int kMaxDepth = 150;
+constexpr const char* kTooDeep = "a thread ran 150 frames deep";
+static_assert(kMaxDepth == 150, "kTooDeep names kMaxDepth");
 
 bool g_live = false;
-std::string g_gave_way_because;
 PyInterpreterState* g_interpreter = nullptr;
 
 using SetEvalFrame = void (*)(PyInterpreterState*, _PyFrameEvalFunction);
@@ -155,7 +156,7 @@ PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwi
     if (VZ_UNLIKELY(id == kHiddenSymbol)) return run_unrecorded(thread, frame, throwing, code);
     if (VZ_UNLIKELY(t_frame_depth >= kMaxDepth)) {
         // This frame starts under the mechanism taking over, which records it.
-        give_way(fmt::format("a thread ran {} frames deep", kMaxDepth));
+        give_way(kTooDeep);
         return run_unrecorded(thread, frame, throwing, code);
     }
     ++t_frame_depth;
@@ -258,7 +259,7 @@ bool install_companion(std::string& why_not) {
 
 bool companion_live() { return g_companion; }
 
-void companion_gives_way(std::string reason) {
+void companion_gives_way(const char* reason) {
     if (!g_companion) return;
     g_companion = false;
     if (companion_in_slot()) set_slot(&_PyEval_EvalFrameDefault);
@@ -272,17 +273,14 @@ bool install_companion(std::string& why_not) {
     return false;
 }
 bool companion_live() { return false; }
-void companion_gives_way(std::string) {}
+void companion_gives_way(const char*) {}
 
 #endif
 
-void give_way(std::string reason) {
-    if (!g_live) {
-        companion_gives_way(std::move(reason));
-        return;
-    }
-    g_live = false;
-    g_gave_way_because = std::move(reason);
+namespace {
+
+// The mechanism that takes Python frames over from the hook, and the metadata's word on it.
+void hand_over(const char* reason) {
 #if PY_VERSION_HEX >= 0x030C0000
     const bool taken = monitoring::take_over_python_frames();
     const std::string by = fmt::format("sys.monitoring (tool {})", monitoring::tool_id());
@@ -292,16 +290,30 @@ void give_way(std::string reason) {
     const bool taken = true;
     const std::string by = "PyEval_SetProfile";
 #endif
+    g_session->info().hook +=
+        taken ? fmt::format("; then {} for Python frames ({})", by, reason)
+              : fmt::format("; then no Python frames ({}, and {} could not take over)", reason, by);
+}
+
+}  // namespace
+
+void give_way(const char* reason) noexcept {
+    try {
+        if (!g_live) {
+            companion_gives_way(reason);
+            return;
+        }
+        g_live = false;
+        hand_over(reason);
+    } catch (const std::bad_alloc&) {
+        // It runs inside the hook or a call of the program's, where no exception may go:
+        // the system refused memory (a limit on the address space), and recording stops.
+        g_session->stop_for_memory();
+    }
     if (g_interpreter != nullptr &&
         _PyInterpreterState_GetEvalFrameFunc(g_interpreter) == &evaluate) {
         real_setter()(g_interpreter, &_PyEval_EvalFrameDefault);
     }
-    g_session->info().hook +=
-        taken ? fmt::format("; then {} for Python frames ({})", by, g_gave_way_because)
-              : fmt::format(
-                    "; then no Python frames ({}, and {} could "
-                    "not take over)",
-                    g_gave_way_because, by);
 }
 
 #if PY_VERSION_HEX >= 0x030C0000
@@ -330,8 +342,6 @@ bool install(bool forced, std::string& why_not) {
 }
 
 bool live() { return g_live; }
-
-const std::string& gave_way_because() { return g_gave_way_because; }
 
 void uninstall() {
 #if PY_VERSION_HEX < 0x030C0000

@@ -47,7 +47,7 @@ inline constexpr const char* kMissesCalls = "";
 // turns on what would see the hook's presence: a trace function (sys.settrace: CPython
 // calls a generator in a for loop inline, and reports its StopIteration, only without a
 // frame-evaluation function), or sys.monitoring's STOP_ITERATION events.
-void give_way(std::string reason);  // the companion's too
+void give_way(const char* reason) noexcept;  // the companion's too
 
 // --log-exception on 3.11: CPython hides the exception of a frame left by one from the
 // profile function, but a frame-evaluation function sees it, set, as the frame returns
@@ -67,9 +67,6 @@ void uninstall();
 
 // Whether the hook records Python frames (installed, and has not given way).
 bool live();
-
-// Why the hook gave way, or empty.
-const std::string& gave_way_because();
 
 // Called before the interpreter's frame-evaluation function changes.
 void slot_changes(PyInterpreterState* interpreter, _PyFrameEvalFunction eval_frame);
