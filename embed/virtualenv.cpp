@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -26,7 +27,21 @@ std::string trim(const std::string& text) {
     return text.substr(begin, end - begin + 1);
 }
 
-std::optional<Virtualenv> virtualenv_at(const std::string& root) {
+// `dir` as python makes its own executable's directory: absolute (from the working
+// directory) and lexically normal, without a trailing slash. A relative venv went to
+// CPython's path calculation as it was ("./env/bin/python3": it freed a pointer it had
+// not allocated, and the process died), and to the children (another working directory).
+std::string absolute_dir(const std::string& dir) {
+    std::error_code error;
+    std::filesystem::path path = std::filesystem::absolute(dir, error);
+    if (error) path = dir;  // no working directory (removed): as given
+    std::string normal = path.lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+    return normal;
+}
+
+std::optional<Virtualenv> virtualenv_at(const std::string& given) {
+    const std::string root = absolute_dir(given);
     const std::string cfg = root + "/pyvenv.cfg";
     if (!is_file(cfg)) return std::nullopt;
     for (const char* name : {"/bin/python3", "/bin/python"}) {
@@ -68,10 +83,12 @@ std::optional<Virtualenv> find_virtualenv(const char* virtual_env, const char* p
     while (std::getline(dirs, dir, ':')) {
         if (dir.empty()) continue;
         if (!is_executable(dir + "/python3") && !is_executable(dir + "/python")) continue;
-        // The first python on PATH decides: a venv's bin/ has pyvenv.cfg one level up.
-        const auto slash = dir.find_last_of('/');
+        // The first python on PATH decides: a venv's bin/ has pyvenv.cfg one level up
+        // ("env/bin/" and "env/bin/." are its bin/ too).
+        const std::string bin = absolute_dir(dir);
+        const auto slash = bin.find_last_of('/');
         if (slash == std::string::npos || slash == 0) return std::nullopt;
-        return virtualenv_at(dir.substr(0, slash));
+        return virtualenv_at(bin.substr(0, slash));
     }
     return std::nullopt;
 }

@@ -237,6 +237,19 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
             options);
         CHECK(via_path.out == venv_python.out);
     }
+    SECTION("found through a relative PATH entry") {
+        // "./env/bin" first on PATH: the process died in CPython's path calculation
+        // (munmap_chunk(): invalid pointer), before the program ran.
+        options.env["VIRTUAL_ENV"] = std::nullopt;
+        options.env["PATH"] = "./env/bin:" + std::string(std::getenv("PATH"));
+        options.cwd = dir.path();
+        const auto relative = run_vztrace(
+            {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), dir.file("use_venv.py")},
+            options);
+        INFO(relative.err);
+        CHECK(relative.status() == 0);
+        CHECK(relative.out == venv_python.out);
+    }
 }
 
 TEST_CASE("a virtualenv of another Python version is a clear error, not a crash") {

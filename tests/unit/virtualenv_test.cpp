@@ -1,6 +1,7 @@
 #include "embed/virtualenv.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -36,6 +37,32 @@ TEST_CASE("a venv's python first on PATH is the active virtualenv") {
     const auto venv = find_virtualenv(nullptr, path.c_str());
     REQUIRE(venv);
     CHECK(venv->version == "3.13");
+}
+
+TEST_CASE("a venv's bin/ on PATH is found however it is written") {
+    // "env/bin/" and "env/bin/." gave "env/bin" as the venv's root: no venv, and the
+    // program could not import its packages.
+    TempDir dir;
+    make_venv(dir, "env", "version = 3.12.1\n");
+    for (const std::string& bin : {dir.file("env/bin/"), dir.file("env/bin/."),
+                                   dir.file("env/./bin"), dir.file("env/bin/../bin//")}) {
+        INFO(bin);
+        const auto venv = find_virtualenv(nullptr, (bin + ":/usr/bin").c_str());
+        REQUIRE(venv);
+        CHECK(venv->root == dir.file("env"));
+        CHECK(venv->python == dir.file("env/bin/python3"));
+    }
+    // Relative ones are made absolute (CPython's path calculation aborted on "./env/...",
+    // and children of another working directory would not find it).
+    const int status = vztrace::testing::in_forked_child([&] {
+        if (::chdir(dir.path().c_str()) != 0) return 1;
+        const auto by_path = find_virtualenv(nullptr, "./env/bin:/usr/bin");
+        const auto by_variable = find_virtualenv("./env", nullptr);
+        if (!by_path || by_path->root != dir.file("env")) return 2;
+        if (!by_variable || by_variable->python != dir.file("env/bin/python3")) return 3;
+        return 0;
+    });
+    CHECK(status == 0);
 }
 
 TEST_CASE("a plain python first on PATH means no virtualenv") {
