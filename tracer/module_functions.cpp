@@ -40,10 +40,18 @@ PyObject* made_builtin(const char* name, PyObject* key) {
         PyObject* made = entry->initfunc();
         if (made == nullptr || !PyObject_TypeCheck(made, &PyModuleDef_Type)) return made;
         auto* def = reinterpret_cast<PyModuleDef*>(made);  // multi-phase: the spec's name
-        PyObject* spec = PyModule_New("vztrace_spec");
-        PyObject* module = spec != nullptr && PyObject_SetAttrString(spec, "name", key) == 0
-                               ? PyModule_FromDefAndSpec(def, spec)
-                               : nullptr;
+        // A types.SimpleNamespace (sys.implementation's type): a module there printed a
+        // line of its own as it was destroyed, under -v.
+        PyObject* implementation = PySys_GetObject("implementation");  // borrowed
+        PyObject* fields = Py_BuildValue("{sO}", "name", key);
+        PyObject* no_args = PyTuple_New(0);
+        PyObject* spec = implementation != nullptr && fields != nullptr && no_args != nullptr
+                             ? PyObject_Call(reinterpret_cast<PyObject*>(Py_TYPE(implementation)),
+                                             no_args, fields)
+                             : nullptr;
+        Py_XDECREF(no_args);
+        Py_XDECREF(fields);
+        PyObject* module = spec != nullptr ? PyModule_FromDefAndSpec(def, spec) : nullptr;
         if (module != nullptr && PyModule_ExecDef(module, def) != 0) Py_CLEAR(module);
         Py_XDECREF(spec);
         return module;

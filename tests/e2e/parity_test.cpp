@@ -61,6 +61,17 @@ TEST_CASE("python's -X importtime lists the modules python imports, none of vztr
     CHECK(imported(pair.vztrace.err) == imported(pair.python.err));
 }
 
+TEST_CASE("python's -v names no module of vztrace's") {
+    // The spec of a built-in module vztrace makes (3.12+: _signal, sys.monitoring's
+    // helpers) was a module, and its end printed "# destroy vztrace_spec".
+    TempDir dir;
+    const auto result = run_vztrace(
+        {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), "-v", "-c", "pass"});
+    CHECK(result.status() == 0);
+    CHECK(result.err.find("# destroy ") != std::string::npos);
+    CHECK(result.err.find("vztrace") == std::string::npos);
+}
+
 TEST_CASE("the module functions vztrace stands in for look as python's: self, module, signature") {
     // Their __self__ was None, their signatures began with `module`, their docs were
     // vztrace's (signal.signal copies _signal.signal's), print's too with --log-print.
