@@ -165,11 +165,11 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     return oldest.chunk;
 }
 
-void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full) {
+void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended) {
     if (options_.ring) {
         const std::uint64_t calls = options_.ring_calls > 0 ? calls_begun(*full) : 0;
         const std::lock_guard lock(mutex_);
-        queue_.push_back(Job{&buffer, full, calls});
+        queue_.push_back(Job{&buffer, full, calls, thread_ended});
         queued_calls_ += calls;
         return;
     }
@@ -178,7 +178,7 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full) {
     bool allowed = false;
     {
         const std::lock_guard lock(mutex_);
-        queue_.push_back(Job{&buffer, full});
+        queue_.push_back(Job{&buffer, full, 0, thread_ended});
         running = thread_.running();
         allowed = thread_allowed_;
     }
@@ -193,14 +193,9 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full) {
 
 void TraceWriter::thread_ends(ThreadBuffer& buffer) {
     try {
-        Chunk* last = buffer.take_current();
-        if (last == nullptr) return;
-        if (last->used == 0 && !options_.ring) {
-            pool_.handed_over();  // back to the pool, as from the writer
-            pool_.give_back(last);
-            return;
-        }
-        hand_over(buffer, last);
+        // An empty one too: the sequence's names are freed by the writer, after its last
+        // records (which may still be queued).
+        if (Chunk* last = buffer.take_current(); last != nullptr) hand_over(buffer, last, true);
     } catch (const std::bad_alloc&) {
         memory_refused_.store(true, std::memory_order_relaxed);
     }
@@ -316,6 +311,7 @@ void TraceWriter::encode_job(const Job& job) {
                 encode_up_to_cap(sequence, records, to_ns, symbols);
             }
         }
+        if (job.thread_ended) job.buffer->sequence().forget_names();
     }
 }
 

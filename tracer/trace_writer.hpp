@@ -76,8 +76,9 @@ class TraceWriter final : public ChunkSink {
     Chunk* chunk_full(ThreadBuffer& buffer, Chunk* full) override;
 
     // The calling thread, `buffer`'s, has ended (the program's function of it returned):
-    // what it recorded goes to the writer now, and its chunk back to the pool, so threads
-    // that ended hold no memory (a program starting a thread per request).
+    // what it recorded goes to the writer now, its chunk back to the pool, and its
+    // sequence's table of names is freed once encoded, so threads that ended hold next to
+    // no memory (a program starting a thread per request).
     void thread_ends(ThreadBuffer& buffer);
 
     // The packets that open the process's stream: the clock snapshot, its descriptor.
@@ -113,9 +114,10 @@ class TraceWriter final : public ChunkSink {
     struct Job {
         ThreadBuffer* buffer;
         Chunk* chunk;
-        std::uint64_t calls = 0;  // ring_calls: the calls begun in it
+        std::uint64_t calls = 0;    // ring_calls: the calls begun in it
+        bool thread_ended = false;  // the buffer's last: its sequence forgets its names
     };
-    void hand_over(ThreadBuffer& buffer, Chunk* full);
+    void hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended = false);
     static void thread_body(void* self);
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.

@@ -102,6 +102,26 @@ TEST_CASE("a call takes at most 24 bytes at two-byte time deltas") {
     CHECK(sequence.counts().slices == 10000);
 }
 
+TEST_CASE("a sequence that forgot its names sends them again") {
+    // A thread that has ended frees its table of names (4 bytes a symbol id); a call
+    // recorded on it after all must still be named.
+    ByteBuffer out = encode({{100, 0, kEnter}, {150, 1, kEnter}, {170, 1, kExit}, {200, 0, kExit}});
+    PerfettoSequence sequence(9, thread_track_uuid(42, 9));
+    sequence.begin(100, 0, out);
+    const auto to_ns = [](std::uint64_t t) { return static_cast<std::int64_t>(t); };
+    const std::vector<Record> first = {{300, 3, kEnter}, {310, 3, kExit}};
+    sequence.encode(first, to_ns, symbol_of, out);
+    sequence.forget_names();
+    const std::vector<Record> again = {{400, 1, kEnter}, {410, 1, kExit}, {420, 3, kEnter}};
+    sequence.encode(again, to_ns, symbol_of, out);
+    sequence.close_open_calls(500, out);
+    Decoded decoded;
+    decode(out.view(), decoded);
+    CHECK(decoded.names == std::vector<std::string>{"g (/src/app.py:11)", "f (/src/app.py:10)",
+                                                    "builtins.len", "g (/src/app.py:11)",
+                                                    "builtins.len"});
+}
+
 TEST_CASE("calls still open at the end are ended at the end time and flagged") {
     const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}}, 500);
     Decoded decoded;

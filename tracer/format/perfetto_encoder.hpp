@@ -86,6 +86,11 @@ class PerfettoSequence {
             write_flagged_begin(id, at_ns, out);
     }
 
+    // The sequence's thread has ended: the table of the names it has sent (4 bytes for
+    // every symbol id up to the highest it used) is freed. A name used after all is sent
+    // again, under a new iid.
+    void forget_names() { std::vector<std::uint32_t>().swap(interned_); }
+
     const SequenceCounts& counts() const { return counts_; }
     std::int64_t last_ns() const { return last_ns_; }
     std::uint32_t sequence_id() const { return sequence_id_; }
