@@ -16,6 +16,7 @@ enum class ExitCode : int {
     kNewCalls = 4,          // diff: functions called more often (--fail-on-new-calls)
     kBadTrace = 65,         // report: the file is not a trace, or is damaged (EX_DATAERR)
     kNoTrace = 66,          // report: the file cannot be read (EX_NOINPUT)
+    kOutOfMemory = 71,      // after-run tools: the system refused memory (EX_OSERR)
     kTraceNotWritten = 74,  // the program succeeded but its trace could not be written
 };
 

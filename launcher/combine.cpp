@@ -45,7 +45,7 @@ int run_combine(std::span<const std::string> args) {
         ->capture_default_str();
     app.footer(
         "Each process keeps its pid and names. Exit status: 0, 2 bad command line, 65 not a "
-        "trace or damaged, 66 cannot be read, 74 the output cannot be written.");
+        "trace or damaged, 66 cannot be read, 71 out of memory, 74 the output cannot be written.");
     if (const int status = parse_subcommand(app, "combine", args); status >= 0) return status;
     if (!is_perfetto_name(output)) {
         return fail(ExitCode::kUsage,

@@ -78,7 +78,7 @@ int run_diff(std::span<const std::string> args) {
         "Call counts are exact and compared on their own; times are noisy: use --fail-over "
         "with a margin.\nExit status: 0, 1 time past --fail-over, 4 more calls with "
         "--fail-on-new-calls, 2 bad command line, 65 not a trace or damaged, 66 cannot be "
-        "read.");
+        "read, 71 out of memory.");
     if (const int status = parse_subcommand(app, "diff", args); status >= 0) return status;
     NameMatch matches;
     int status = 0;

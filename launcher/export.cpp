@@ -41,7 +41,7 @@ int run_export(std::span<const std::string> args) {
         "evented profiles (one a thread); collapsed stacks for flamegraph.pl and inferno (self "
         "time in nanoseconds); pstats, the marshal format of cProfile's dump_stats "
         "(pstats.Stats, snakeviz).\nExit status: 0, 2 bad command line, 65 not a trace or "
-        "damaged, 66 cannot be read, 74 the output cannot be written.");
+        "damaged, 66 cannot be read, 71 out of memory, 74 the output cannot be written.");
     if (const int status = parse_subcommand(app, "export", args); status >= 0) return status;
     enum class Kind { kPerfetto, kJson, kSpeedscope, kFolded, kPstats };
     Kind kind;

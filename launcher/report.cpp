@@ -198,7 +198,8 @@ int run_report(std::span<const std::string> args) {
     app.footer(
         "Self time is a function's own; total time includes its callees, each call counted "
         "once under recursion. Percentages are of the time spent in calls.\n"
-        "Exit status: 0, 2 bad command line, 65 not a trace or damaged, 66 cannot be read.");
+        "Exit status: 0, 2 bad command line, 65 not a trace or damaged, 66 cannot be read, 71 "
+        "out of memory.");
     if (const int status = parse_subcommand(app, "report", args); status >= 0) return status;
     NameMatch matches;
     int status = 0;

@@ -257,8 +257,8 @@ int run_view(std::span<const std::string> args) {
         "404), until Ctrl-C or SIGTERM; prints the addresses on stderr and opens the browser "
         "($BROWSER, else xdg-open in a graphical session) unless --no-browser.\nExit status: "
         "0 once stopped, 2 bad command line, the offline viewer not installed or the port "
-        "taken, 65 not a trace or damaged, 66 cannot be read, 74 the converted trace cannot "
-        "be written.");
+        "taken, 65 not a trace or damaged, 66 cannot be read, 71 out of memory, 74 the "
+        "converted trace cannot be written.");
     if (const int status = parse_subcommand(app, "view", args); status >= 0) return status;
 
     const std::string speedscope = find_speedscope();

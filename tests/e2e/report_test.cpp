@@ -869,3 +869,34 @@ TEST_CASE("diff --fail-over gates on the growth of time, of all or of the matche
         CHECK(run_vztrace({"diff", base, now, "--fail-over", "-5"}).status() == 2);
     }
 }
+
+#ifdef VZTRACE_TEST_ALLOCATOR_THROWS  // not under the sanitizers (tests/CMakeLists.txt)
+TEST_CASE("a trace larger than the memory the system gives is one line and status 71") {
+    // A gzipped JSON trace is read whole: 400 MB of it under a 300 MB limit on the address
+    // space ended report with std::bad_alloc and SIGABRT (status 134).
+    TempDir dir;
+    const std::string path = dir.file("large.json.gz");
+    gzFile file = gzopen(path.c_str(), "wb1");
+    REQUIRE(file != nullptr);
+    const std::string head = "{\"traceEvents\": [";
+    const std::string spaces(1 << 20, ' ');
+    REQUIRE(gzwrite(file, head.data(), static_cast<unsigned>(head.size())) > 0);
+    for (int i = 0; i < 400; ++i) {
+        REQUIRE(gzwrite(file, spaces.data(), static_cast<unsigned>(spaces.size())) > 0);
+    }
+    REQUIRE(gzwrite(file, "]}", 2) == 2);
+    REQUIRE(gzclose(file) == Z_OK);
+    const std::vector<std::vector<std::string>> tools = {
+        {"report", path}, {"export", path, "-o", dir.file("out.pftrace")}};
+    for (const auto& tool : tools) {
+        INFO(tool[0]);
+        std::vector<std::string> command = {"/bin/sh", "-c", "ulimit -v 300000 && exec \"$@\"",
+                                            "sh", kVztrace};
+        command.insert(command.end(), tool.begin(), tool.end());
+        const auto result = vztrace::testing::run_process(command);
+        CHECK(result.status() == 71);
+        CHECK(result.err == "vztrace: error: out of memory\n");
+        CHECK(result.out.empty());
+    }
+}
+#endif

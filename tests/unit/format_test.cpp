@@ -251,6 +251,37 @@ TEST_CASE("damaged input is an error, never a crash") {
     CHECK(errors > 0);  // most damage is seen; none crashes (the sanitizers run this too)
 }
 
+TEST_CASE("zeroed bytes are damage, not fields to skip") {
+    // No message has a field 0: a zeroed block (lost in a crash) was skipped two bytes at a
+    // time, and the calls in it were lost without a word, exit 0.
+    const auto out = encode({{100, 0, kEnter}, {150, 1, kEnter}, {170, 1, kExit}, {400, 0, kExit}});
+    for (const std::size_t at : {out.size() - 30, out.size()}) {
+        std::string bytes(out.view());
+        bytes.insert(at, 32, '\0');
+        PerfettoReader reader;
+        CHECK_FALSE((reader.feed(bytes) && reader.finish()));
+        CHECK_FALSE(reader.truncated());
+    }
+}
+
+TEST_CASE("a time out of range is damage") {
+    // A delta of 2^62 (or an absolute time near 2^63) overflowed: a call of 9e12 ms in
+    // report, negative durations in exports that could not be read back.
+    const auto huge = std::uint64_t{1} << 62;
+    for (const std::uint64_t end : {huge, huge + 12345}) {
+        const auto out = encode({{100, 0, kEnter}, {100 + end, 0, kExit}});
+        PerfettoReader reader;
+        CHECK_FALSE((reader.feed(out.view()) && reader.finish()));
+        CHECK(reader.error().find("a time out of range") != std::string::npos);
+    }
+    // Up to 146 years from the clock's zero is a time.
+    const auto fine = encode({{100, 0, kEnter}, {huge - 200, 0, kExit}});
+    Decoded decoded;
+    decode(fine.view(), decoded);
+    REQUIRE(decoded.slices.size() == 1);
+    CHECK(decoded.slices[0].end_ns == static_cast<std::int64_t>(huge - 200));
+}
+
 TEST_CASE("compressed packets read back as the packets they hold") {
     const auto plain = encode({{100, 0, kEnter}, {400, 0, kExit}});
     // A Trace { packet { compressed_packets: deflate(plain) } }, as the writer makes them.

@@ -295,6 +295,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
                           fmt::format("{} is not a trace: a JSON file with no traceEvents", path));
         case kVztraceJsonDamaged:
             return failed(Status::kDamaged, fmt::format("{} is damaged: JSON: {}", path, why));
+        case kVztraceJsonOutOfMemory:
+            throw std::bad_alloc();  // as the rest of reading says it (launcher/main.cpp)
     }
     if (events.out_of_memory) throw std::bad_alloc();
     if (!events.error.empty()) {
@@ -515,8 +517,11 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     };
     // JSON may open with any amount of whitespace (a pretty-printer's): read on to its first
     // other byte (a Perfetto trace's first, 0x0a, is a newline too, but never all of 64).
-    while (head.size() >= 64 && head.find_first_not_of(kJsonSpace) == std::string::npos) {
+    // Each new piece is looked at once (looking at all again took minutes for 64 MiB).
+    std::size_t seen = 0;
+    while (head.size() >= 64 && head.find_first_not_of(kJsonSpace, seen) == std::string::npos) {
         const std::size_t before = head.size();
+        seen = before;
         if (!read_more(fd, path, head, before + (std::size_t{1} << 16), error)) {
             return failed(Status::kUnreadable, error);
         }

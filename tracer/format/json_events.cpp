@@ -126,6 +126,7 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
         if (replace_lone_surrogates(repaired.data(), size))
             error = parser.parse(repaired).get(root);
     }
+    if (error == simdjson::MEMALLOC) return kVztraceJsonOutOfMemory;  // not the file's fault
     if (error) {
         *why = simdjson::error_message(error);
         return kVztraceJsonDamaged;
@@ -188,7 +189,7 @@ extern "C" [[gnu::visibility("default")]] VztraceJsonStatus vztrace_json_events(
     try {  // nothing may unwind out of the module: the caller's C++ runtime is another one
         return parse(text, size, callback, context, why);
     } catch (const std::bad_alloc&) {
-        *why = "out of memory";
+        return kVztraceJsonOutOfMemory;
     } catch (...) {
         *why = "the JSON parser failed";
     }

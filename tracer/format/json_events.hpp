@@ -43,9 +43,10 @@ struct VztraceJsonEvent {
 using VztraceJsonEventCallback = void (*)(void* context, const VztraceJsonEvent* event);
 
 enum VztraceJsonStatus : int {
-    kVztraceJsonTrace = 0,     // every event was handed over
-    kVztraceJsonDamaged = 1,   // not JSON, or damaged (`why` says how)
-    kVztraceJsonNoEvents = 2,  // JSON with no traceEvents: not a trace
+    kVztraceJsonTrace = 0,        // every event was handed over
+    kVztraceJsonDamaged = 1,      // not JSON, or damaged (`why` says how)
+    kVztraceJsonNoEvents = 2,     // JSON with no traceEvents: not a trace
+    kVztraceJsonOutOfMemory = 3,  // the system refused the parser memory
 };
 
 // Parses `text` (`size` bytes; the buffer holds at least `size + 64` bytes, as simdjson

@@ -203,23 +203,47 @@ bool PerfettoReader::read_descriptor(int fd, const std::string& path, std::strin
     return true;
 }
 
+namespace {
+
+// Times a trace may hold, in nanoseconds either side of the clock's zero: 146 years. Any
+// difference of two fits in 64 bits, so what reads the calls needs no checks of its own
+// (a damaged delta of 2^62 made a call of 9e12 ms, and exports with negative durations).
+constexpr std::int64_t kLongestTime = std::int64_t{1} << 62;
+
+// `a + b * c`, or nullopt when it overflows or leaves the times a trace may hold.
+std::optional<std::int64_t> time_from(std::int64_t a, std::int64_t b, std::int64_t c = 1) {
+    std::int64_t product = 0, sum = 0;
+    if (__builtin_mul_overflow(b, c, &product) || __builtin_add_overflow(a, product, &sum) ||
+        sum > kLongestTime || sum < -kLongestTime) {
+        return std::nullopt;
+    }
+    return sum;
+}
+
+}  // namespace
+
 std::optional<std::int64_t> PerfettoReader::to_monotonic(Sequence& sequence, std::uint32_t clock_id,
-                                                         std::uint64_t value) {
+                                                         std::uint64_t value, bool& out_of_range) {
+    std::optional<std::int64_t> ns;
+    const auto given = static_cast<std::int64_t>(value);
     if (clock_id >= pf::clock::kFirstSequenceScoped && clock_id < 128) {
         const auto found = sequence.clocks.find(clock_id);
         if (found == sequence.clocks.end()) return std::nullopt;
         Clock& clock = found->second;
-        if (clock.incremental) {
-            clock.value += static_cast<std::int64_t>(value);
-        } else {
-            clock.value = static_cast<std::int64_t>(value);
+        const auto reading =
+            clock.incremental ? time_from(clock.value, given) : time_from(given, 0);
+        if (reading) {
+            clock.value = *reading;
+            const auto since_base = time_from(clock.value, -1, clock.base_value);
+            if (since_base) ns = time_from(clock.base_monotonic, *since_base, clock.unit_ns);
         }
-        return clock.base_monotonic + (clock.value - clock.base_value) * clock.unit_ns;
+    } else {
+        const auto offset = builtin_offsets_.find(clock_id);
+        const bool shifted = clock_id != pf::clock::kMonotonic && offset != builtin_offsets_.end();
+        ns = shifted ? time_from(given, -1, offset->second) : time_from(given, 0);
     }
-    if (clock_id == pf::clock::kMonotonic) return static_cast<std::int64_t>(value);
-    const auto offset = builtin_offsets_.find(clock_id);
-    if (offset == builtin_offsets_.end()) return static_cast<std::int64_t>(value);
-    return static_cast<std::int64_t>(value) - offset->second;
+    out_of_range = !ns;
+    return ns;
 }
 
 bool PerfettoReader::clock_snapshot(Sequence& sequence, std::string_view bytes) {
@@ -254,7 +278,9 @@ bool PerfettoReader::clock_snapshot(Sequence& sequence, std::string_view bytes) 
                     break;
             }
         }
-        if (!clock.ok()) return fail("damaged clock snapshot");
+        if (!clock.ok() || reading.value > kLongestTime || reading.value < -kLongestTime) {
+            return fail("damaged clock snapshot");
+        }
         readings.push_back(reading);
     }
     if (!snapshot.ok()) return fail("damaged clock snapshot");
@@ -610,7 +636,9 @@ bool PerfettoReader::packet(std::string_view bytes) {
         const std::uint32_t clock = clock_id != 0                 ? clock_id
                                     : sequence.default_clock != 0 ? sequence.default_clock
                                                                   : pf::clock::kBoottime;
-        at_ns = to_monotonic(sequence, clock, *timestamp);
+        bool out_of_range = false;
+        at_ns = to_monotonic(sequence, clock, *timestamp, out_of_range);
+        if (out_of_range) return fail("damaged trace: a time out of range");
     }
     if (at_ns) sequence.last_ns = *at_ns;
     if (!event.empty()) return track_event(sequence, sequence_id, event, at_ns);

@@ -97,6 +97,9 @@ class ProtoReader {
         if (!read_varint(key)) return fail();
         field_ = static_cast<std::uint32_t>(key >> 3);
         type_ = static_cast<WireType>(key & 7);
+        // No message has a field 0: zeroed bytes (a block lost in a crash) are damage, not
+        // fields to skip, which lost the calls in them without a word.
+        if (field_ == 0) return fail();
         switch (type_) {
             case kVarint:
                 return read_varint(value_) || fail();
