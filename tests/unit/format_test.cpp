@@ -440,17 +440,25 @@ TEST_CASE("what a trace lacks is read from its recorder's metadata, whatever els
                       {"subinterpreters", "3"},
                       {"subinterpreter_pids", "[41,50]"}};
     const auto gaps = recording_gaps(read);
-    REQUIRE(gaps.size() == 6);
+    REQUIRE(gaps.size() == 5);
     CHECK(gaps[0].text == "12 events were not recorded: the trace reached its --max-size");
-    CHECK(gaps[1].text.rfind("process 41 was killed, crashed or outlived", 0) == 0);
-    CHECK(gaps[2].text.rfind("process 42 was killed, crashed or outlived", 0) == 0);
-    CHECK(gaps[3].text.rfind("process 7 left no trace", 0) == 0);
-    CHECK(gaps[4].text ==
+    CHECK(gaps[1].text.rfind("processes 41, 42 were killed, crashed or outlived", 0) == 0);
+    CHECK(gaps[2].text.rfind("process 7 left no trace", 0) == 0);
+    CHECK(gaps[3].text ==
           "the program created 3 subinterpreters (processes 41, 50): vztrace records the main "
           "interpreter only, so the calls run in them are not in the trace");
-    CHECK(gaps[4].warning);
-    CHECK(gaps[5].text.find("3 older events were overwritten") != std::string::npos);
-    CHECK(!gaps[5].warning);
+    CHECK(gaps[3].warning);
+    CHECK(gaps[4].text.find("3 older events were overwritten") != std::string::npos);
+    CHECK(!gaps[4].warning);
+    // However many processes, one line each kind (200,000 of them gave as many lines).
+    read.recording = {{"incomplete_pids", "[1,2,3,4,5,6,7,8,9,10,11,12]"},
+                      {"missing_pids", "[20, 21]"}};
+    const auto many = recording_gaps(read);
+    REQUIRE(many.size() == 2);
+    CHECK(many[0].text.rfind("processes 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more were killed", 0) ==
+          0);
+    CHECK(many[1].text.rfind("processes 20, 21 left no trace (killed or crashed): none of their",
+                             0) == 0);
     // A process killed before the program started in it lost nothing of the program's.
     for (const auto& gap : gaps) CHECK(gap.text.find('9') == std::string::npos);
 

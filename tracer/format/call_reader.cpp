@@ -462,19 +462,36 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
                         "limit on the address space?), and the calls after that are not in "
                         "the trace"});
     }
-    for (const std::string& pid : listed(value("incomplete_pids"))) {
+    // One line for all the processes of a kind, however many (a tree of 200,000 gave as
+    // many lines).
+    const auto named = [](const std::vector<std::string>& pids) {
+        constexpr std::size_t kShown = 10;
+        if (pids.size() <= kShown) return fmt::format("{}", fmt::join(pids, ", "));
+        return fmt::format("{} and {} more", fmt::join(pids.begin(), pids.begin() + kShown, ", "),
+                           pids.size() - kShown);
+    };
+    if (const auto pids = listed(value("incomplete_pids")); pids.size() == 1) {
         // The metadata does not say which: a child still running at the root's end is
         // named there too.
         gaps.push_back({true, fmt::format("process {} was killed, crashed or outlived the root's "
                                           "wait: its calls after the last it had written are "
                                           "not in the trace",
-                                          pid)});
+                                          pids[0])});
+    } else if (!pids.empty()) {
+        gaps.push_back({true, fmt::format("processes {} were killed, crashed or outlived the "
+                                          "root's wait: their calls after the last each had "
+                                          "written are not in the trace",
+                                          named(pids))});
     }
-    for (const std::string& pid : listed(value("missing_pids"))) {
+    if (const auto pids = listed(value("missing_pids")); pids.size() == 1) {
         gaps.push_back(
             {true, fmt::format("process {} left no trace (killed or crashed): none of its "
                                "calls are in it",
-                               pid)});
+                               pids[0])});
+    } else if (!pids.empty()) {
+        gaps.push_back({true, fmt::format("processes {} left no trace (killed or crashed): none "
+                                          "of their calls are in it",
+                                          named(pids))});
     }
     if (const std::uint64_t n = count_of(value("subinterpreters")); n > 0) {
         const std::vector<std::string> pids = listed(value("subinterpreter_pids"));
@@ -482,7 +499,7 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
                                           "vztrace records the main interpreter only, so the "
                                           "calls run in {} are not in the trace",
                                           n, n == 1 ? "" : "s", pids.size() == 1 ? "" : "es",
-                                          fmt::join(pids, ", "), n == 1 ? "it" : "them")});
+                                          named(pids), n == 1 ? "it" : "them")});
     }
     if (const std::uint64_t n = count_of(value("overwritten_events")); n > 0) {
         gaps.push_back({false, fmt::format("it holds the newest events alone (--ring): {} older "
