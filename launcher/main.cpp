@@ -57,9 +57,9 @@ int main(int argc, char** argv) {
                      vztrace::tracer::one_line(error.what()).c_str());
         return static_cast<int>(error.code());
     } catch (const std::bad_alloc&) {
-        // A trace that an after-run tool reads whole, or too large for the memory the
-        // system gives (a limit on the address space): one line, never SIGABRT. A run
-        // handles its own (the program goes on; see tracer/session.cpp).
+        // An after-run tool given a trace larger than the memory the system gives (one it
+        // reads whole: JSON, gzipped; a limit on the address space): one line, never
+        // SIGABRT. A run handles its own (the program goes on; see tracer/session.cpp).
         std::fputs("vztrace: error: out of memory\n", stderr);
         return static_cast<int>(vztrace::ExitCode::kOutOfMemory);
     }
