@@ -58,7 +58,7 @@ int run_combine(std::span<const std::string> args) {
     std::vector<format::CallReadResult> reads;
     for (const std::string& trace : traces) {
         format::CallReadResult read;
-        if (const int error = read_trace(trace, inputs.emplace_back(), read); error != 0)
+        if (const int error = read_trace(trace, inputs.emplace_back(), read, Warn::kLater))
             return error;
         if (align == "realtime" && !read.realtime_offset_ns) {
             return fail(ExitCode::kUsage,
@@ -68,6 +68,7 @@ int run_combine(std::span<const std::string> args) {
         }
         reads.push_back(read);
     }
+    for (std::size_t i = 0; i < reads.size(); ++i) warn_about_read(traces[i], reads[i]);
     const auto first_of = [](const format::CallLog& calls) {
         std::int64_t first = INT64_MAX;
         for (const format::CallLog::Thread* thread : calls.threads()) {

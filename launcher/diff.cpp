@@ -86,8 +86,12 @@ int run_diff(std::span<const std::string> args) {
 
     analysis::CallStats base_stats, new_stats;
     format::CallReadResult base_read, new_read;
-    if (const int error = read_trace(base_path, base_stats, base_read); error != 0) return error;
-    if (const int error = read_trace(new_path, new_stats, new_read); error != 0) return error;
+    if (const int error = read_trace(base_path, base_stats, base_read, Warn::kLater); error != 0)
+        return error;
+    if (const int error = read_trace(new_path, new_stats, new_read, Warn::kLater); error != 0)
+        return error;
+    warn_about_read(base_path, base_read);
+    warn_about_read(new_path, new_read);
     const auto everything = [](const analysis::CallStats& stats) {
         auto groups = stats.groups(GroupBy::kAll);
         return groups.empty() ? StatsGroup{} : std::move(groups.front());  // none: no calls

@@ -206,7 +206,8 @@ int run_report(std::span<const std::string> args) {
     if (!matches.compile(options.match, "report", status)) return status;
     analysis::CallStats stats;
     format::CallReadResult read;
-    if (const int error = read_trace(options.trace, stats, read, false); error != 0) return error;
+    if (const int error = read_trace(options.trace, stats, read, Warn::kNotGaps); error != 0)
+        return error;
     const std::vector<format::RecordingGap> gaps = format::recording_gaps(read);
 
     const GroupBy by = options.by == "thread"    ? GroupBy::kThread

@@ -28,7 +28,7 @@ int fail(ExitCode code, const std::string& message) {
 }
 
 int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read,
-               bool warn_gaps) {
+               Warn warn) {
     read = format::read_calls(path, visitor);
     if (read.status == format::CallReadResult::Status::kUnreadable)
         return fail(ExitCode::kNoTrace, read.error);
@@ -36,6 +36,11 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
         return fail(ExitCode::kUsage, read.error);  // as view without its server module
     if (read.status != format::CallReadResult::Status::kOk)
         return fail(ExitCode::kBadTrace, read.error);
+    if (warn != Warn::kLater) warn_about_read(path, read, warn == Warn::kAll);
+    return 0;
+}
+
+void warn_about_read(const std::string& path, const format::CallReadResult& read, bool gaps) {
     if (read.truncated) {
         std::fprintf(stderr,
                      "vztrace: warning: %s stops inside a packet (its writer was killed): what "
@@ -49,7 +54,7 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
                      static_cast<unsigned long long>(read.calls_left_open));
     }
     for (const format::RecordingGap& gap : format::recording_gaps(read)) {
-        if (!warn_gaps) break;
+        if (!gaps) break;
         if (gap.warning) {
             std::fprintf(stderr, "vztrace: warning: %s is incomplete: %s\n",
                          tracer::one_line(path).c_str(), tracer::one_line(gap.text).c_str());
@@ -58,7 +63,6 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
                          tracer::one_line(gap.text).c_str());
         }
     }
-    return 0;
 }
 
 namespace {

@@ -24,10 +24,13 @@ int fail(ExitCode code, const std::string& message);
 
 // Reads `path` into `visitor`; 0, or the exit status after one line on stderr. A trace cut
 // short (a killed writer) is read to where it stops, with a warning, and what the recorder
-// says the trace lacks (format::recording_gaps) is a line each, unless the caller puts
-// that in its own output (`warn_gaps` false: report).
+// says the trace lacks (format::recording_gaps) is a line each (warn_about_read): at once;
+// or not the latter, which the caller puts in its own output (report); or later, once the
+// caller knows it will not fail on another input (combine, diff: an error is one line).
+enum class Warn { kAll, kNotGaps, kLater };
 int read_trace(const std::string& path, format::CallVisitor& visitor, format::CallReadResult& read,
-               bool warn_gaps = true);
+               Warn warn = Warn::kAll);
+void warn_about_read(const std::string& path, const format::CallReadResult& read, bool gaps = true);
 
 // The -h,--help flag and the TRACE positional of the subcommands that read one trace.
 void add_trace_arguments(CLI::App& app, std::string& trace);

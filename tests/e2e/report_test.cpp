@@ -900,3 +900,28 @@ TEST_CASE("a trace larger than the memory the system gives is one line and statu
     }
 }
 #endif
+
+TEST_CASE("diff and combine say one line when an input fails, whatever the others lack") {
+    // What the first trace lacked was said before the second's error: two lines.
+    TempDir dir;
+    dir.write("gap.json",
+              "{\"traceEvents\": [{\"ph\": \"X\", \"name\": \"f\", \"pid\": 1, \"tid\": 1, \"ts\": "
+              "1, \"dur\": 2}], \"vztrace_metadata\": {\"incomplete_pids\": [5]}}");
+    const std::string gap = dir.file("gap.json");
+    const auto one_line = [](const vztrace::testing::ProcessResult& result) {
+        INFO(result.err);
+        CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
+        CHECK(result.err.starts_with("vztrace: error: "));
+    };
+    const auto diff = run_vztrace({"diff", gap, dir.file("nope.json")});
+    CHECK(diff.status() == 66);
+    one_line(diff);
+    const auto combine = run_vztrace({"combine", "-o", dir.file("c.pftrace"), gap, gap});
+    CHECK(combine.status() == 2);  // no CLOCK_REALTIME to line them up by
+    one_line(combine);
+    // Where nothing fails, what they lack is still said.
+    const auto aligned =
+        run_vztrace({"combine", "--align", "start", "-o", dir.file("c.pftrace"), gap, gap});
+    CHECK(aligned.status() == 0);
+    CHECK(aligned.err.find("gap.json is incomplete: process 5 was killed") != std::string::npos);
+}
