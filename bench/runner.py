@@ -211,34 +211,37 @@ MEMORY_TARGET_MIB = 64
 
 
 def memory_by_length(args, python, vztrace, tmp, env):
-    """oop.py at growing lengths, once under python and once under vztrace: streaming
-    should keep vztrace's own memory (the RSS difference) flat however long the run."""
-    script = os.path.join(WORKLOADS, "oop.py")
+    """oop.py and thread_churn.py at growing lengths, once under python and once under
+    vztrace: streaming should keep vztrace's own memory (the RSS difference) flat however
+    long the run, and however many threads have come and gone."""
     trace = os.path.join(tmp, "trace.pftrace")
     rows = []
-    for scale in (["0.2", "1", "2"] if args.quick else ["1", "10", "100"]):
-        scaled_env = dict(env, VZBENCH_SCALE=scale)
-        row = {"scale": float(scale)}
-        outputs = {}
-        for mode, argv in (("python", [python, script]),
-                           ("vztrace", [vztrace, "-o", trace, script])):
-            if os.path.exists(trace):
-                os.unlink(trace)
-            seconds, status, out, err, peak = run_measured(argv, scaled_env, WORKLOADS, tmp)
-            if status != 0:
-                raise BenchError(f"oop at scale {scale} under {mode} exited {status}:\n{err}")
-            outputs[mode] = out
-            row[f"{mode}_s"], row[f"{mode}_rss_mib"] = seconds, peak
-            if mode == "vztrace":
-                stats = trace_stats(trace, err, f"oop at scale {scale} under vztrace")
-                row["calls"], row["trace_bytes"] = stats["calls"], stats["bytes"]
-                os.unlink(trace)
-        if outputs["vztrace"] != outputs["python"]:
-            raise BenchError(f"oop at scale {scale}: vztrace printed {outputs['vztrace']!r}, "
-                             f"python {outputs['python']!r}")
-        row["added_rss_mib"] = row["vztrace_rss_mib"] - row["python_rss_mib"]
-        rows.append(row)
-        print(f"  oop x{scale}: done", file=sys.stderr)
+    for workload in ("oop", "thread_churn"):
+        script = os.path.join(WORKLOADS, workload + ".py")
+        for scale in (["0.2", "1", "2"] if args.quick else ["1", "10", "100"]):
+            scaled_env = dict(env, VZBENCH_SCALE=scale)
+            row = {"workload": workload, "scale": float(scale)}
+            outputs = {}
+            for mode, argv in (("python", [python, script]),
+                               ("vztrace", [vztrace, "-o", trace, script])):
+                if os.path.exists(trace):
+                    os.unlink(trace)
+                seconds, status, out, err, peak = run_measured(argv, scaled_env, WORKLOADS, tmp)
+                what = f"{workload} at scale {scale} under {mode}"
+                if status != 0:
+                    raise BenchError(f"{what} exited {status}:\n{err}")
+                outputs[mode] = out
+                row[f"{mode}_s"], row[f"{mode}_rss_mib"] = seconds, peak
+                if mode == "vztrace":
+                    stats = trace_stats(trace, err, what)
+                    row["calls"], row["trace_bytes"] = stats["calls"], stats["bytes"]
+                    os.unlink(trace)
+            if outputs["vztrace"] != outputs["python"]:
+                raise BenchError(f"{workload} at scale {scale}: vztrace printed "
+                                 f"{outputs['vztrace']!r}, python {outputs['python']!r}")
+            row["added_rss_mib"] = row["vztrace_rss_mib"] - row["python_rss_mib"]
+            rows.append(row)
+            print(f"  {workload} x{scale}: done", file=sys.stderr)
     return {"target_added_mib": MEMORY_TARGET_MIB, "rows": rows,
             "within_target": all(row["added_rss_mib"] < MEMORY_TARGET_MIB for row in rows)}
 
@@ -467,13 +470,13 @@ def markdown(report):
                              f"{row['peak_rss_mib']:.0f} {extra}")
     memory = report["memory_by_length"]
     if memory is not None:
-        lines += ["", "### vztrace's own memory by run length (oop, one run each; target: "
+        lines += ["", "### vztrace's own memory by run length (one run each; target: "
                   f"vztrace - python < {memory['target_added_mib']} MiB at every length)", "",
-                  "| scale | calls | trace MB | python s | vztrace s | python RSS MiB | "
-                  "vztrace RSS MiB | difference MiB |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| workload | scale | calls | trace MB | python s | vztrace s | "
+                  "python RSS MiB | vztrace RSS MiB | difference MiB |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for row in memory["rows"]:
-            lines.append(f"| {row['scale']:g}x | {row['calls']} | "
+            lines.append(f"| {row.get('workload', 'oop')} | {row['scale']:g}x | {row['calls']} | "
                          f"{row['trace_bytes'] / 1e6:.1f} | "
                          f"{row['python_s']:.2f} | {row['vztrace_s']:.2f} | "
                          f"{row['python_rss_mib']:.0f} | {row['vztrace_rss_mib']:.0f} | "

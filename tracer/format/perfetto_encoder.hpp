@@ -159,7 +159,6 @@ class PerfettoSequence {
     std::uint32_t next_iid_ = 1;
     std::vector<SymbolId> open_;
     std::vector<SymbolId> inherited_;  // outermost first
-    std::string scratch_;
     SequenceCounts counts_;
 };
 
