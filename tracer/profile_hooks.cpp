@@ -485,10 +485,13 @@ PyObject* chained_program_profile() { return t_program_profile; }
 // threading and _thread start (thread_bootstrap), but a thread that C code starts, and that
 // takes a thread state of its own to run Python (a ctypes callback as a pthread's start
 // routine; an extension's worker thread: PyGILState_Ensure, or PyThreadState_New then
-// PyEval_AcquireThread, as pybind11 does), had none, and none of its calls were recorded.
-// vztrace's executable stands in for those two functions where extension modules call them
-// (libpython's own calls stay inside it), and sets the profile function on a thread state
-// that has none, before the thread runs its first Python code.
+// PyEval_AcquireThread, as pybind11 does, or PyEval_RestoreThread), had none, and none of
+// its calls were recorded. vztrace's executable stands in for those three functions where
+// extension modules call them (libpython's own calls stay inside it), and sets the profile
+// function on a thread state that has none, before the thread runs its first Python code.
+// PyEval_RestoreThread also ends every Py_BEGIN_ALLOW_THREADS block of an extension: on a
+// thread already attached, the stand-in adds a thread-local load and two compares to taking
+// the GIL.
 namespace {
 
 void attach_if_new() {
@@ -498,7 +501,10 @@ void attach_if_new() {
         return;
     }
     PyThreadState* thread = PyThreadState_Get();
-    if (thread->c_profilefunc == nullptr && thread->tracing == 0) {
+    // vztrace records the main interpreter alone: a subinterpreter's thread state is left
+    // as it is (_xxsubinterpreters takes one with PyEval_RestoreThread).
+    if (thread->c_profilefunc == nullptr && thread->tracing == 0 &&
+        thread->interp == PyInterpreterState_Main()) {
         vztrace::tracer::profile::attach_current_thread();
     }
 }
@@ -520,6 +526,12 @@ extern "C" [[gnu::visibility("default")]] PyGILState_STATE PyGILState_Ensure(voi
 extern "C" [[gnu::visibility("default")]] void PyEval_AcquireThread(PyThreadState* thread) {
     static const auto acquire = real<void (*)(PyThreadState*)>("PyEval_AcquireThread");
     acquire(thread);
+    attach_if_new();
+}
+
+extern "C" [[gnu::visibility("default")]] void PyEval_RestoreThread(PyThreadState* thread) {
+    static const auto restore = real<void (*)(PyThreadState*)>("PyEval_RestoreThread");
+    restore(thread);
     attach_if_new();
 }
 #endif

@@ -97,13 +97,13 @@ TEST_CASE("threads that C code starts are recorded, with their C calls, by every
             std::size_t bodies = 0, leaves = 0, lens = 0;
             for (const auto& e : run.trace.slices) {
                 if (e.tid == e.pid) continue;                    // the three threads' calls only
-                bodies += e.name == named("body", program, 16);  // its decorator's line
-                leaves += e.name == named("leaf", program, 12);
+                bodies += e.name == named("body", program, 18);  // its decorator's line
+                leaves += e.name == named("leaf", program, 14);
                 lens += e.name == "builtins.len";
             }
             CHECK(bodies == 2);
-            CHECK(leaves == 9);
-            CHECK(lens == (c_calls ? 9 : 0));
+            CHECK(leaves == 11);
+            CHECK(lens == (c_calls ? 11 : 0));
             CHECK(run.trace.nesting_problem().empty());
         }
     }
