@@ -470,29 +470,26 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
         return fmt::format("{} and {} more", fmt::join(pids.begin(), pids.begin() + kShown, ", "),
                            pids.size() - kShown);
     };
-    if (const auto pids = listed(value("incomplete_pids")); pids.size() == 1) {
-        // The metadata does not say which: a child still running at the root's end is
-        // named there too.
-        gaps.push_back({true, fmt::format("process {} was killed, crashed or outlived the root's "
-                                          "wait: its calls after the last it had written are "
-                                          "not in the trace",
-                                          pids[0])});
-    } else if (!pids.empty()) {
-        gaps.push_back({true, fmt::format("processes {} were killed, crashed or outlived the "
-                                          "root's wait: their calls after the last each had "
-                                          "written are not in the trace",
-                                          named(pids))});
-    }
-    if (const auto pids = listed(value("missing_pids")); pids.size() == 1) {
+    // `line` words it for one process or for several: (who, one).
+    const auto about = [&](std::string_view key, auto line) {
+        const std::vector<std::string> pids = listed(value(key));
+        if (pids.empty()) return;
+        const bool one = pids.size() == 1;
         gaps.push_back(
-            {true, fmt::format("process {} left no trace (killed or crashed): none of its "
-                               "calls are in it",
-                               pids[0])});
-    } else if (!pids.empty()) {
-        gaps.push_back({true, fmt::format("processes {} left no trace (killed or crashed): none "
-                                          "of their calls are in it",
-                                          named(pids))});
-    }
+            {true, line(fmt::format("process{} {}", one ? "" : "es", named(pids)), one)});
+    };
+    // The metadata does not say which: a child still running at the root's end is named
+    // there too.
+    about("incomplete_pids", [](const std::string& who, bool one) {
+        return fmt::format(
+            "{} {} killed, crashed or outlived the root's wait: {} calls after "
+            "the last {} had written are not in the trace",
+            who, one ? "was" : "were", one ? "its" : "their", one ? "it" : "each");
+    });
+    about("missing_pids", [](const std::string& who, bool one) {
+        return fmt::format("{} left no trace (killed or crashed): none of {} calls are in it", who,
+                           one ? "its" : "their");
+    });
     if (const std::uint64_t n = count_of(value("subinterpreters")); n > 0) {
         const std::vector<std::string> pids = listed(value("subinterpreter_pids"));
         gaps.push_back({true, fmt::format("the program created {} subinterpreter{} (process{} {}): "

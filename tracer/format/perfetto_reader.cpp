@@ -222,13 +222,13 @@ std::optional<std::int64_t> time_from(std::int64_t a, std::int64_t b, std::int64
 
 }  // namespace
 
-std::optional<std::int64_t> PerfettoReader::to_monotonic(Sequence& sequence, std::uint32_t clock_id,
-                                                         std::uint64_t value, bool& out_of_range) {
-    std::optional<std::int64_t> ns;
+bool PerfettoReader::to_monotonic(Sequence& sequence, std::uint32_t clock_id, std::uint64_t value,
+                                  std::optional<std::int64_t>& ns) {
+    ns.reset();
     const auto given = static_cast<std::int64_t>(value);
     if (clock_id >= pf::clock::kFirstSequenceScoped && clock_id < 128) {
         const auto found = sequence.clocks.find(clock_id);
-        if (found == sequence.clocks.end()) return std::nullopt;
+        if (found == sequence.clocks.end()) return true;
         Clock& clock = found->second;
         const auto reading =
             clock.incremental ? time_from(clock.value, given) : time_from(given, 0);
@@ -242,8 +242,7 @@ std::optional<std::int64_t> PerfettoReader::to_monotonic(Sequence& sequence, std
         const bool shifted = clock_id != pf::clock::kMonotonic && offset != builtin_offsets_.end();
         ns = shifted ? time_from(given, -1, offset->second) : time_from(given, 0);
     }
-    out_of_range = !ns;
-    return ns;
+    return ns ? true : fail("damaged trace: a time out of range");
 }
 
 bool PerfettoReader::clock_snapshot(Sequence& sequence, std::string_view bytes) {
@@ -642,9 +641,7 @@ bool PerfettoReader::packet(std::string_view bytes) {
         const std::uint32_t clock = clock_id != 0                 ? clock_id
                                     : sequence.default_clock != 0 ? sequence.default_clock
                                                                   : pf::clock::kBoottime;
-        bool out_of_range = false;
-        at_ns = to_monotonic(sequence, clock, *timestamp, out_of_range);
-        if (out_of_range) return fail("damaged trace: a time out of range");
+        if (!to_monotonic(sequence, clock, *timestamp, at_ns)) return false;
     }
     if (at_ns) sequence.last_ns = *at_ns;
     if (!event.empty()) return track_event(sequence, sequence_id, event, at_ns);

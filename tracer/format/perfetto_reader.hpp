@@ -177,10 +177,10 @@ class PerfettoReader {
     void end_slice(std::uint64_t track_uuid, TrackState& track, std::int64_t end_ns,
                    bool unfinished, DecodedArgs* end_args = nullptr);
     bool trace_attributes(std::string_view bytes);
-    // `value` on `clock_id` as CLOCK_MONOTONIC ns: nullopt when the clock is not known, or
-    // when the time is out of range (then `out_of_range` is set: the trace is damaged).
-    std::optional<std::int64_t> to_monotonic(Sequence& sequence, std::uint32_t clock_id,
-                                             std::uint64_t value, bool& out_of_range);
+    // `value` on `clock_id` as CLOCK_MONOTONIC ns in `ns` (nullopt when the clock is not
+    // known); false when the time is out of range: the trace is damaged.
+    bool to_monotonic(Sequence& sequence, std::uint32_t clock_id, std::uint64_t value,
+                      std::optional<std::int64_t>& ns);
     bool fail(std::string message);
 
     std::string_view keep(std::string_view text);
