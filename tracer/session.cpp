@@ -298,6 +298,7 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     (void)stream_.release();
     (void)pool_.release();
     detail::t_buffer = nullptr;
+    TraceWriter::forget_ended_threads();
     pid_ = ::getpid();
     nonce_ = static_cast<std::uint64_t>(TickClock::monotonic_ns());
     finished_ = false;
@@ -324,6 +325,7 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
 }
 
 ThreadBuffer& Session::attach_current_thread() {
+    if (writer_) writer_->hand_over_ended_threads();
     const std::lock_guard lock(threads_mutex_);
     try {
         return attach_locked();
@@ -352,6 +354,8 @@ ThreadBuffer& Session::attach_locked() {
     if (!inherited_.empty()) threads_.back()->sequence().expect_inherited(std::move(inherited_));
     inherited_.clear();
     detail::t_buffer = threads_.back().get();
+    // The main thread's end is the process's.
+    if (static_cast<pid_t>(tid) != pid_) TraceWriter::watch_thread_end(*threads_.back());
     return *threads_.back();
 }
 

@@ -3,8 +3,10 @@
 #include <libdeflate.h>
 
 #include <algorithm>
+#include <atomic>
 #include <new>
 #include <optional>
+#include <utility>
 
 #include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/proto_wire.hpp"
@@ -39,6 +41,29 @@ std::size_t packet_field_size(const char* at) {
     }
     return header + size;
 }
+
+// Threads that ended while watched (watch_thread_end), newest first. Pushed by the C++
+// runtime as a thread ends, when it holds no lock of vztrace's and maybe not the GIL
+// (during a fork, or while the session finishes): a lock-free stack, nothing else.
+struct EndedThread {
+    ThreadBuffer* buffer;
+    EndedThread* next;
+};
+std::atomic<EndedThread*> g_ended_threads{nullptr};
+
+struct ThreadEndWatch {
+    ThreadBuffer* buffer = nullptr;
+    ~ThreadEndWatch() {
+        if (buffer == nullptr) return;
+        auto* ended = new (std::nothrow) EndedThread{buffer, nullptr};
+        if (ended == nullptr) return;  // its chunk stays to the end, as before
+        ended->next = g_ended_threads.load(std::memory_order_relaxed);
+        while (!g_ended_threads.compare_exchange_weak(ended->next, ended, std::memory_order_release,
+                                                      std::memory_order_relaxed)) {
+        }
+    }
+};
+thread_local ThreadEndWatch t_end_watch;
 
 }  // namespace
 
@@ -192,6 +217,29 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended
 }
 
 void TraceWriter::thread_ends(ThreadBuffer& buffer) {
+    t_end_watch.buffer = nullptr;
+    hand_over_last(buffer);
+    hand_over_ended_threads();
+}
+
+void TraceWriter::watch_thread_end(ThreadBuffer& buffer) { t_end_watch.buffer = &buffer; }
+
+void TraceWriter::hand_over_ended_threads() {
+    if (g_ended_threads.load(std::memory_order_relaxed) == nullptr) return;
+    EndedThread* ended = g_ended_threads.exchange(nullptr, std::memory_order_acquire);
+    while (ended != nullptr) {
+        hand_over_last(*ended->buffer);
+        delete std::exchange(ended, ended->next);
+    }
+}
+
+void TraceWriter::forget_ended_threads() {
+    t_end_watch.buffer = nullptr;
+    EndedThread* ended = g_ended_threads.exchange(nullptr, std::memory_order_acquire);
+    while (ended != nullptr) delete std::exchange(ended, ended->next);
+}
+
+void TraceWriter::hand_over_last(ThreadBuffer& buffer) {
     try {
         // An empty one too: the sequence's names are freed by the writer, after its last
         // records (which may still be queued).
@@ -222,6 +270,7 @@ Chunk* TraceWriter::next_chunk_after(ThreadBuffer& buffer, Chunk* full) {
 // (a limit on the address space), the events that have no room are not recorded, and the
 // trace says why.
 Chunk* TraceWriter::chunk_full(ThreadBuffer& buffer, Chunk* full) {
+    hand_over_ended_threads();
     try {
         return next_chunk_after(buffer, full);
     } catch (const std::bad_alloc&) {

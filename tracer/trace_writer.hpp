@@ -81,6 +81,18 @@ class TraceWriter final : public ChunkSink {
     // no memory (a program starting a thread per request).
     void thread_ends(ThreadBuffer& buffer);
 
+    // A thread that C code started, rather than threading or _thread, ends without a word
+    // to vztrace, and its last chunk (64 KiB and more) stayed to the end: a program whose C
+    // library starts a thread per callback grew by that much a thread. watch_thread_end()
+    // (on the thread, once it has `buffer`) has the C++ runtime note the thread's end; the
+    // next thread that fills a chunk, starts or ends (holding the GIL) then does for it
+    // what thread_ends() does. A thread that calls thread_ends() itself is no longer
+    // watched.
+    static void watch_thread_end(ThreadBuffer& buffer);
+    void hand_over_ended_threads();
+    // In a forked child: the parent's threads are not its own.
+    static void forget_ended_threads();
+
     // The packets that open the process's stream: the clock snapshot, its descriptor.
     void write_process_start(const std::string& process_name);
 
@@ -118,6 +130,7 @@ class TraceWriter final : public ChunkSink {
         bool thread_ended = false;  // the buffer's last: its sequence forgets its names
     };
     void hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended = false);
+    void hand_over_last(ThreadBuffer& buffer);  // thread_ends() of any thread's buffer
     static void thread_body(void* self);
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.
