@@ -18,20 +18,26 @@ def takes(value):
     return value
 
 
-def delivered_at_start(signum, call):
-    # Only C runs in the main thread between the signal's arrival (sent by another
-    # thread, as the main thread blocks it) and the call's start.
-    go, sent = _thread.allocate_lock(), _thread.allocate_lock()
-    go.acquire()
-    sent.acquire()
+# One sender for both signals, started before either is blocked: the one thread that can
+# take them (vztrace's own threads block every signal). With a sender of its own for each,
+# the first could still be exiting when the second sent its signal (join() returns before
+# the kernel's thread is gone): the kernel could choose it, and the signal then waited,
+# pending, until the main thread unblocked it (1 run in 200 on a loaded machine).
+go, sent = _thread.allocate_lock(), _thread.allocate_lock()
+go.acquire()
+sent.acquire()
 
-    def sender():
+
+def sender(signums):
+    for signum in signums:
         go.acquire()
         os.kill(os.getpid(), signum)
         sent.release()
 
-    thread = threading.Thread(target=sender)
-    thread.start()
+
+def delivered_at_start(signum, call):
+    # Only C runs in the main thread between the signal's arrival (sent by the sender, as
+    # the main thread blocks it) and the call's start.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
     try:
         list(map(operator.call, [go.release, sent.acquire, call]))
@@ -39,7 +45,6 @@ def delivered_at_start(signum, call):
     except BaseException as error:
         names = [entry.name for entry in traceback.extract_tb(sys.exc_info()[2])]
         print(type(error).__name__, "raised in", names)
-    thread.join()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
 
 
@@ -55,10 +60,13 @@ def on_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+thread = threading.Thread(target=sender, args=([signal.SIGUSR1, signal.SIGINT],))
+thread.start()
 signal.signal(signal.SIGUSR1, on_alarm)
 delivered_at_start(signal.SIGUSR1, functools.partial(takes, BIG))
 signal.signal(signal.SIGINT, on_interrupt)
 delivered_at_start(signal.SIGINT, functools.partial(takes, BIG))
+thread.join()
 for _ in range(1000):  # a second KeyboardInterrupt would come at one of these checks
     pass
 print("the SIGINT handler ran", len(handled), "time(s)")
