@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -158,6 +161,52 @@ void note_starting_stderr() {
     g_starting_stderr.inode = st.st_ino;
 }
 
+// A message of vztrace's on stderr, which the program shares, must change nothing the
+// program does: the reader may have gone (a program run as `... 2>&1 | head -1` that set
+// SIGPIPE to SIG_DFL died of vztrace's summary line, status 141, where python ended with
+// 0), or stopped reading with the pipe full (vztrace then never ended, where python had).
+// So SIGPIPE is held back from this thread (and the one a write raises is taken back),
+// and a pipe that stays full for a second gets no more of vztrace's messages.
+void write_to_stderr(const std::string& text) {
+    static std::atomic<bool> stuck{false};  // a message waited its second in vain: no more waiting
+    if (stuck) return;
+    sigset_t pipe_only, before, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
+    sigpending(&pending);
+    const bool already_pending = sigismember(&pending, SIGPIPE) == 1;
+    bool broken = false;
+    constexpr int kWaitMs = 1000;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    for (std::size_t done = 0; done < text.size();) {
+        pollfd fd{STDERR_FILENO, POLLOUT, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        const int ready = ::poll(&fd, 1, static_cast<int>(std::max<std::int64_t>(0, left.count())));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) {
+            if (ready == 0) stuck = true;
+            break;
+        }
+        // At most PIPE_BUF at a time: a pipe that polls writable takes that much at once.
+        const ssize_t written = ::write(STDERR_FILENO, text.data() + done,
+                                        std::min<std::size_t>(text.size() - done, PIPE_BUF));
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0) {
+            broken = written < 0 && errno == EPIPE;
+            break;
+        }
+        done += static_cast<std::size_t>(written);
+    }
+    if (broken && !already_pending) {
+        const timespec now{0, 0};
+        while (sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
 [[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {
     struct stat st {};
     if (!g_starting_stderr.open || ::fstat(STDERR_FILENO, &st) != 0 ||
@@ -176,7 +225,7 @@ void note_starting_stderr() {
     // One line per message, whatever the names in it hold (a newline in -o's path).
     const bool ends_line = !text.empty() && text.back() == '\n';
     if (ends_line) text.pop_back();
-    std::fputs((one_line(text) + (ends_line ? "\n" : "")).c_str(), stderr);
+    write_to_stderr(one_line(text) + (ends_line ? "\n" : ""));
 }
 
 }  // namespace

@@ -135,6 +135,38 @@ TEST_CASE("a file the program opens on a closed stderr gets none of vztrace's li
     CHECK(trace_in(dir).processes.size() == 1);
 }
 
+TEST_CASE("vztrace's summary on a stderr whose reader has gone kills no program") {
+    // A program that set SIGPIPE to SIG_DFL, run as `vztrace app.py 2>&1 | head -1`, ended
+    // with 0; vztrace's summary line then went into the pipe nobody read any more, and the
+    // process died of SIGPIPE (status 141).
+    for (const std::string& command :
+         {kPython, kVztrace + " -o " + vztrace::testing::trace_name("trace")}) {
+        INFO(command);
+        TempDir dir;
+        const auto run = vztrace::testing::run_process(
+            {"/bin/sh", "-c", "cd \"$1\" && { $0 \"$2\" 2>&1; echo $? > status; } | head -1",
+             command, dir.path(), robust_script("sigpipe_after_reader.py")});
+        CHECK(run.out == "line 1\n");
+        CHECK(vztrace::testing::read_file(dir.file("status")) == "0\n");
+    }
+}
+
+TEST_CASE("vztrace's summary on a stderr pipe that is full keeps no process alive") {
+    // The program filled its stderr, a pipe its parent reads once it has ended, and ended:
+    // python ends at once, vztrace waited to write its summary line for as long as nobody
+    // read (for good under a parent that waits first; a SIGTERM could not end it either).
+    TempDir dir;
+    for (const std::vector<std::string>& command :
+         {std::vector<std::string>{kPython},
+          {kVztrace, "-o", dir.file(vztrace::testing::trace_name("trace"))}}) {
+        INFO(command[0]);
+        std::vector<std::string> argv = {kPython, robust_script("wait_before_reading.py")};
+        argv.insert(argv.end(), command.begin(), command.end());
+        argv.push_back(robust_script("stderr_full.py"));
+        CHECK(vztrace::testing::run_process(argv).out == "0\n");
+    }
+}
+
 TEST_CASE("SIGTERM while the interpreter finalizes kills at once, after writing the trace") {
     // Before: CPython complained "Signal N ignored due to race condition" (the relay's
     // handler was gone) and the program ran on, printing "after".
