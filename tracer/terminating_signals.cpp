@@ -470,6 +470,14 @@ void program_starts(FinishFn finish, FinishFn finish_stopped) {
         pthread_sigmask(SIG_BLOCK, &g_handled, &previous);
         for (const int signum : kSignals) {
             if (sigismember(&g_handled, signum) != 1) continue;
+            // Start-up code (sitecustomize, a .pth file) that set a handler of its own or
+            // SIG_IGN keeps it (SIG_DFL is vztrace's to take, as from the program).
+            struct sigaction current {};
+            if (sigaction(signum, nullptr, &current) != 0 || (current.sa_flags & SA_SIGINFO) ||
+                (current.sa_handler != on_signal && current.sa_handler != SIG_DFL)) {
+                sigdelset(&g_handled, signum);
+                continue;
+            }
             if (g_original_signal != nullptr) {
                 Py_XDECREF(PyObject_CallFunction(g_original_signal, "ii", signum, 0));
                 PyErr_Clear();

@@ -135,6 +135,19 @@ TEST_CASE("a file the program opens on a closed stderr gets none of vztrace's li
     CHECK(trace_in(dir).processes.size() == 1);
 }
 
+TEST_CASE("signals that start-up code sets stay as it set them") {
+    // vztrace takes the terminating signals before site runs, and at the program's start
+    // set every one of them back to its own handler: a sitecustomize's SIGTERM handler
+    // never ran, and the SIGHUP it ignored killed the process (status 129, python 0).
+    TempDir dir;
+    RunOptions options;
+    options.env["PYTHONPATH"] = robust_script("startup_site");
+    const Pair pair = check_same_as_python({robust_script("startup_handlers.py")}, dir, options);
+    CHECK(pair.python.status() == 0);
+    CHECK(pair.python.out ==
+          "SIGTERM: graceful\nSIGHUP ignored: True\nsurvived SIGHUP\ngraceful shutdown\n");
+}
+
 TEST_CASE("vztrace's summary on a stderr whose reader has gone kills no program") {
     // A program that set SIGPIPE to SIG_DFL, run as `vztrace app.py 2>&1 | head -1`, ended
     // with 0; vztrace's summary line then went into the pipe nobody read any more, and the
