@@ -51,6 +51,9 @@ bool terminating(int signum) {
 FinishFn g_finish = nullptr;
 FinishFn g_finish_stopped = nullptr;
 sigset_t g_handled;  // those of kSignals whose handler is vztrace's (changed with the GIL)
+// Those vztrace took over from a Python-level handler as the recording stopped: ignored
+// while the trace is written after Python is done (recording_stopped).
+sigset_t g_program_handled;
 std::atomic<int> g_state{kOff};
 std::atomic<int> g_deferred{0};
 std::atomic<pid_t> g_owner{0};  // the process the handler and the helper belong to
@@ -151,7 +154,7 @@ void on_signal(int signum) {
             wake_helper(signum);
             while (true) ::pause();
         case kFinishing:
-            g_deferred.store(signum);
+            if (sigismember(&g_program_handled, signum) != 1) g_deferred.store(signum);
             break;
         default:
             die_of(signum);
@@ -433,6 +436,7 @@ HeldAtStart::~HeldAtStart() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 
 void install_early(const std::string& killed_marker, const std::string& temporary) {
     sigemptyset(&g_handled);
+    sigemptyset(&g_program_handled);
     if (killed_marker.size() < sizeof g_killed_marker) {
         std::memcpy(g_killed_marker, killed_marker.c_str(), killed_marker.size() + 1);
     }
@@ -555,11 +559,17 @@ void recording_stopped() {
     // CPython's finalization resets a Python-level handler to SIG_DFL (_PySignal_Fini), and
     // between the end of the exit work and that reset it runs Python code only for the odd
     // destructor: from here on such a signal kills by its default action, as under python,
-    // now after the trace is written.
+    // now after the trace is written. But once Python is done and vztrace writes the trace
+    // or waits for children (kFinishing, up to seconds), python's process would have ended
+    // with the program's status: such a signal is ignored then (a heartbeat timer never
+    // disarmed, a supervisor's pings killed it), SIGINT, the user's interrupt, aside.
     for (const int signum : kSignals) {
         if (sigismember(&g_handled, signum) == 1 || !python_level_handler(signum)) continue;
         PyObject* previous = PyObject_CallFunction(g_original_signal, "ii", signum, 0);
-        if (previous != nullptr) take_over(signum);
+        if (previous != nullptr) {
+            take_over(signum);
+            if (signum != SIGINT) sigaddset(&g_program_handled, signum);
+        }
         Py_XDECREF(previous);
         PyErr_Clear();
     }

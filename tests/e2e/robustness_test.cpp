@@ -209,6 +209,19 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
+    // A heartbeat timer the program never disarms: a tick while vztrace's root waited for a
+    // child after the program's end killed the process, status 142, where python had ended
+    // with 0 (its own handler is reset only microseconds before its end).
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run = run_vztrace({"--quiet", "-o", trace, robust_script("heartbeat_at_exit.py")});
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done\n");
+    CHECK(load_trace(trace).processes.size() == 2);
+}
+
 TEST_CASE("a spawn pool terminated by its with block prints nothing python would not") {
     // Seen in about 1 run in 5 (a worker finalizing when terminated: "OSError: Signal 63
     // ignored due to race condition") and 1 in 2 on 3.11 (a worker killed during its
