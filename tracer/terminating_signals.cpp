@@ -115,8 +115,15 @@ bool interpreter_finalizing() {
 #endif
 }
 
+// The first terminating signal is the one the process dies of, as under python, which
+// dies of it at once: one that comes while the trace is written must not take its place.
+void defer(std::atomic<int>& slot, int signum) {
+    int none = 0;
+    slot.compare_exchange_strong(none, signum);
+}
+
 void wake_helper(int signum) {
-    g_pending.store(signum);
+    defer(g_pending, signum);
     sem_post(&g_wake);
 }
 
@@ -138,7 +145,7 @@ void on_signal(int signum) {
                 wake_helper(signum);
                 while (true) ::pause();
             }
-            g_relayed.store(signum);
+            defer(g_relayed, signum);
             // While the interpreter finalizes, Python-level handlers are gone: tripping
             // the relay then only makes CPython complain ("Signal N ignored due to race
             // condition") into the program's stderr.
@@ -154,7 +161,7 @@ void on_signal(int signum) {
             wake_helper(signum);
             while (true) ::pause();
         case kFinishing:
-            if (sigismember(&g_program_handled, signum) != 1) g_deferred.store(signum);
+            if (sigismember(&g_program_handled, signum) != 1) defer(g_deferred, signum);
             break;
         default:
             die_of(signum);
@@ -166,16 +173,19 @@ void on_signal(int signum) {
 // bytecode boundary (the relay's handler), or the helper once the GIL is free.
 [[noreturn]] void finish_and_die(int signum) {
     const int state = g_state.load();
+    // The trace's end (end_finishing) delivers the first signal that asked for it.
     if (state == kRunning) {
+        defer(g_deferred, signum);
         g_finish();
         die_of(signum);
     }
     if (state == kStopped && begin_finishing()) {
+        defer(g_deferred, signum);
         g_finish_stopped();
         die_of(signum);
     }
     // Another thread is writing the trace: it delivers the signal once done.
-    g_deferred.store(signum);
+    defer(g_deferred, signum);
     while (g_state.load() == kFinishing) ::pause();
     die_of(signum);
 }
@@ -269,7 +279,7 @@ void handle(int signum) {
             // The interpreter is shutting down with the recording still on (the program
             // removed vztrace's atexit work), or the trace is being written: the writing
             // ends with end_finishing(), which then delivers the signal.
-            g_deferred.store(signum);
+            defer(g_deferred, signum);
             if (g_state.load() == state) return;
             continue;  // the state moved on meanwhile: look again
         }

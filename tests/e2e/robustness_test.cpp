@@ -209,6 +209,22 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("the first terminating signal is the one the process dies of") {
+    // SIGTERM, then SIGALRM while vztrace wrote the trace (a JSON one, converted at the end):
+    // the process died of the last signal, 142, where python died of the first, 143 (systemd
+    // sends SIGHUP after SIGTERM the same way).
+    TempDir dir;
+    const auto python =
+        vztrace::testing::run_process({kPython, robust_script("alarm_while_writing.py")});
+    REQUIRE(python.status() == -15);
+    const std::string trace = dir.file("trace.json");
+    const auto run = run_vztrace({"--quiet", "-o", trace, robust_script("alarm_while_writing.py")});
+    INFO(run.err);
+    CHECK(run.status() == -15);
+    CHECK(run.out.empty());
+    CHECK(load_trace(trace).count_prefix("work (") == 300000);
+}
+
 TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
     // A heartbeat timer the program never disarms: a tick while vztrace's root waited for a
     // child after the program's end killed the process, status 142, where python had ended
