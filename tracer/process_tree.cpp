@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -354,9 +355,10 @@ void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool 
 
 }  // namespace
 
-CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait) {
+CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait,
+                             bool (*hurried)(), std::chrono::milliseconds hurried_wait) {
     CollectedParts result;
-    const auto deadline = std::chrono::steady_clock::now() + wait;
+    auto deadline = std::chrono::steady_clock::now() + wait;
     std::set<std::string> done;
     while (true) {
         std::vector<std::pair<std::string, pid_t>> pending;
@@ -385,6 +387,10 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
             }
         }
         if (pending.empty()) break;
+        if (hurried != nullptr && hurried()) {
+            deadline = std::min(deadline, std::chrono::steady_clock::now() + hurried_wait);
+            hurried = nullptr;
+        }
         if (std::chrono::steady_clock::now() >= deadline) {
             for (const auto& [stem, pid] : pending) {
                 done.insert(stem);

@@ -96,8 +96,11 @@ struct CollectedParts {
 };
 
 // Reads every part in `dir` except `self`'s, waiting at most `wait` for children that are
-// still alive and have not left theirs.
-CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait);
+// still alive and have not left theirs; once `hurried` (when given) says true, at most
+// `hurried_wait` more.
+CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait,
+                             bool (*hurried)() = nullptr,
+                             std::chrono::milliseconds hurried_wait = {});
 
 // Removes the parts directory and what is in it.
 void remove_parts_dir(const std::string& dir);

@@ -371,6 +371,7 @@ void install_process_handlers() {
     Py_XDECREF(posix);
     PyErr_Clear();
 
+    g_session->hurry_children_when(signals::death_pending);
     signals::program_starts(
         [] {
             g_session->hurry_children();

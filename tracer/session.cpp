@@ -568,7 +568,9 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
         // (vztrace holds no descriptor between writes, but to a device or a pipe at -o).
         if (role == ProcessRole::kRoot) release_pipes_and_sockets(stream_->descriptor());
         children =
-            collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait);
+            collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait,
+                          signalled_, kChildWaitAfterSignal);
+        if (signalled_ != nullptr && signalled_()) hurried_ = true;
         for (const auto& error : children.errors) {
             if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());
         }

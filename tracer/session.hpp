@@ -136,6 +136,9 @@ class Session {
     // A terminating signal ends this process: as a root it waits for its children a
     // second, not ten (see session.cpp).
     void hurry_children() { hurried_ = true; }
+    // Whether a terminating signal came while this process writes its trace: a root then
+    // waits a second more for its children at most.
+    void hurry_children_when(bool (*signalled)()) { signalled_ = signalled; }
 
     // The program created an interpreter besides the main one (PEP 554's, or a C
     // extension's Py_NewInterpreter): vztrace's hooks are the main interpreter's, so the
@@ -190,6 +193,7 @@ class Session {
     std::string process_name_;
     std::chrono::steady_clock::time_point finish_started_;
     bool hurried_ = false;
+    bool (*signalled_)() = nullptr;
     std::atomic<std::uint64_t> subinterpreters_{0};
     void (*stop_recording_)() = nullptr;
     // What a thread records into when its buffer could not be made: takes no chunk.

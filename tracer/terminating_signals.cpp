@@ -399,14 +399,18 @@ PyObject* signal_watched(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     const long signum = PyLong_AsLong(args[0]);
     if (signum <= 0 || signum > INT_MAX || !terminating(static_cast<int>(signum))) return previous;
     const int state = g_state.load();
-    if (state != kOff && state != kRunning) return previous;
+    if (state == kStarting || state == kFinished) return previous;
     const bool to_default = PyLong_Check(args[1]) && PyLong_AsLong(args[1]) == 0;  // SIG_DFL
     PyErr_Clear();
     if (!to_default) {
         sigdelset(&g_handled, static_cast<int>(signum));  // CPython's handler replaced ours
         return previous;
     }
+    // Also once the recording has stopped (a finalizer that puts back the SIG_DFL it found):
+    // at the kernel's SIG_DFL, the signal killed vztrace while it wrote the trace, which was
+    // lost, its temporary file left behind.
     take_over(static_cast<int>(signum));
+    sigdelset(&g_program_handled, static_cast<int>(signum));  // the program's word: it kills
     if (state == kOff) start_handling();
     return previous;
 }
@@ -599,6 +603,8 @@ void end_finishing() {
     const int deferred = g_deferred.exchange(0);
     if (deferred != 0) die_of(deferred);
 }
+
+bool death_pending() { return g_deferred.load() != 0; }
 
 void recording_resumed() {
     int finished = kFinished;

@@ -32,6 +32,10 @@
 
 namespace vztrace::tracer::signals {
 
+// A terminating signal came while the trace is written: the process dies of it once the
+// trace is complete. Async-signal-safe.
+bool death_pending();
+
 // Ends this process's recording and writes its trace or part. The first runs with the GIL
 // held; the second needs no interpreter (the recording has stopped).
 using FinishFn = void (*)();

@@ -225,6 +225,35 @@ TEST_CASE("the first terminating signal is the one the process dies of") {
     CHECK(load_trace(trace).count_prefix("work (") == 300000);
 }
 
+TEST_CASE("SIG_DFL put back by a finalizer still lets vztrace write its trace first") {
+    // A __del__ at module teardown set SIGALRM back to SIG_DFL once the recording had
+    // stopped: vztrace no longer took the signal, whose default action killed the process
+    // while vztrace wrote the trace. The trace was lost, its temporary file left behind.
+    TempDir dir;
+    const std::string trace = dir.file("trace.json");
+    const auto run =
+        run_vztrace({"--quiet", "-o", trace, robust_script("default_restored_in_finalizer.py")});
+    INFO(run.err);
+    CHECK(run.status() == -14);
+    CHECK(run.out == "done\n");
+    CHECK(load_trace(trace).count_prefix("work (") == 300000);
+    CHECK(vztrace::testing::names_in(dir.path()) == std::vector<std::string>{"trace.json"});
+}
+
+TEST_CASE("a terminating signal while the root waits for its children cuts the wait short") {
+    // SIGTERM to the root alone (docker stop, kill PID) while it waited at its end for a
+    // child still running: it went on waiting, up to 10 s, where a signal before the wait
+    // cut it to 1 s. The child here sends it once the root has let its pipe go.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run = run_vztrace({"-o", trace, robust_script("signal_during_child_wait.py")});
+    INFO(run.err);
+    CHECK(run.status() == -15);
+    CHECK(run.out == "done\n");
+    CHECK(contains(run.err, "was still running 1 s after the signal"));
+    CHECK(load_trace(trace).processes.size() == 2);
+}
+
 TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
     // A heartbeat timer the program never disarms: a tick while vztrace's root waited for a
     // child after the program's end killed the process, status 142, where python had ended
