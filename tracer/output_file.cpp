@@ -144,8 +144,25 @@ bool OutputFile::write_raw(const char* data, std::size_t size) {
     if (!reopen_path_.empty()) {
         fd_ = ::open(reopen_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
         if (fd_ < 0) {
-            fail("", errno);
+            // The program holds every descriptor it may have (EMFILE), or the system's are
+            // all taken (ENFILE), for a while as a rule (a server backing off): the bytes
+            // wait for the next write, up to kMostHeld, and the end of the trace.
+            const int error = errno;
+            if ((error == EMFILE || error == ENFILE) && held_.size() + size <= kMostHeld) {
+                held_.append(data, size);
+                return true;
+            }
+            fail("", error);
             return false;
+        }
+        if (!held_.empty()) {
+            const bool ok = write_all(held_.data(), held_.size());
+            std::string().swap(held_);
+            if (!ok) {
+                ::close(fd_);
+                fd_ = -1;
+                return false;
+            }
         }
     }
     const bool ok = write_all(data, size);
@@ -198,6 +215,15 @@ bool OutputFile::write(std::string_view bytes) {
 bool OutputFile::finish_writing() {
     if (!ok()) return false;
     if (zstream_ && !deflate_some(Z_FINISH)) return false;
+    if (!held_.empty()) {  // the bytes that waited for a descriptor: now or never
+        const std::string held = std::move(held_);
+        held_.clear();
+        if (!write_raw(held.data(), held.size())) return false;
+        if (!held_.empty()) {
+            fail("", EMFILE);
+            return false;
+        }
+    }
     if (fd_ >= 0 && ::close(fd_) != 0) {
         fd_ = -1;
         fail("", errno);

@@ -75,6 +75,9 @@ class OutputFile {
     std::unique_ptr<z_stream> zstream_;
     std::string zbuffer_;
     std::uint64_t bytes_written_ = 0;
+    // Bytes no descriptor could be opened for (EMFILE, ENFILE): written before the next.
+    std::string held_;
+    static constexpr std::size_t kMostHeld = std::size_t{16} << 20;
     bool committed_ = false;
     std::string error_;
 };

@@ -254,6 +254,16 @@ TEST_CASE("a terminating signal while the root waits for its children cuts the w
     CHECK(load_trace(trace).processes.size() == 2);
 }
 
+TEST_CASE("a program that holds every descriptor for a while loses no trace") {
+    // vztrace opens its file for each write: the first that found no descriptor free
+    // (EMFILE) failed the trace for good, and a program ending with 0 ended with 74, its
+    // trace lost. The bytes now wait for the next write.
+    TempDir dir;
+    const Pair pair = check_same_as_python({robust_script("descriptors_exhausted.py")}, dir);
+    CHECK(pair.python.status() == 0);
+    CHECK(trace_in(dir).count_prefix("work (") == 301000);
+}
+
 TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
     // A heartbeat timer the program never disarms: a tick while vztrace's root waited for a
     // child after the program's end killed the process, status 142, where python had ended
