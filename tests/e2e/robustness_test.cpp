@@ -265,9 +265,10 @@ TEST_CASE("a program that holds every descriptor for a while loses no trace") {
 }
 
 TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
-    // A heartbeat timer the program never disarms: a tick while vztrace's root waited for a
-    // child after the program's end killed the process, status 142, where python had ended
-    // with 0 (its own handler is reset only microseconds before its end).
+    // A heartbeat the program handles (a timer never disarmed, a supervisor's pings; here a
+    // child's): one while vztrace's root waited for the child after the program's end
+    // killed the process, status 142, where python had ended with 0 (its own handler is
+    // reset only microseconds before its end).
     TempDir dir;
     const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
     const auto run = run_vztrace({"--quiet", "-o", trace, robust_script("heartbeat_at_exit.py")});

@@ -1,7 +1,7 @@
-# A heartbeat the program handles in Python and never disarms (a SIGALRM every 0.2 s, as
-# progress reporters and watchdogs do; the first 1 s after the program's last line, once
-# the interpreter has finalized), and a helper child that outlives the program (3 s). The
-# program ends with 0; vztrace's root then waits for the child while the heartbeat goes on.
+# A signal the program handles in Python (SIGALRM, a heartbeat), sent by a helper child
+# that outlives the program, as a supervisor's pings: the child starts sending once the
+# root lets its pipe go (at the root's end, once Python is done), then lives 2 s more.
+# The program ends with 0.
 import os
 import signal
 import subprocess
@@ -9,14 +9,22 @@ import sys
 
 CHILD = """
 import os, sys, time
-os.write(int(sys.argv[1]), b"x")
-time.sleep(3)
+os.write(int(sys.argv[2]), b"x")
+os.read(int(sys.argv[1]), 1)
+for _ in range(10):
+    if os.getppid() == int(sys.argv[3]):
+        os.kill(int(sys.argv[3]), 14)
+    time.sleep(0.2)
 """
 beats = []
 signal.signal(signal.SIGALRM, lambda signum, frame: beats.append(signum))
+read_end, write_end = os.pipe()
 ready_read, ready_write = os.pipe()
-subprocess.Popen([sys.executable, "-c", CHILD, str(ready_write)], pass_fds=[ready_write])
+subprocess.Popen(
+    [sys.executable, "-c", CHILD, str(read_end), str(ready_write), str(os.getpid())],
+    pass_fds=[read_end, ready_write],
+)
+os.close(read_end)
 os.close(ready_write)
 os.read(ready_read, 1)  # the child runs (and, under vztrace, is part of the tree)
-signal.setitimer(signal.ITIMER_REAL, 1, 0.2)
 print("done")
