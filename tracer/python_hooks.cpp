@@ -802,6 +802,11 @@ void exit_status_check(int status, void*) {
     ::_exit(static_cast<int>(ExitCode::kTraceNotWritten));
 }
 
+// At exit() from C while the program runs (a C library giving up, ctypes' libc.exit): the
+// process ends without finalizing, as under python, and its recording ends first.
+// Registered after exit_status_check, so it runs before it.
+void finish_at_c_exit(int status, void*) { before_c_exit(status); }
+
 // A forked child has a copy of the parent's buffers: it must not add to them or write
 // them as its own trace.
 void after_fork_in_child() { g_active = false; }
@@ -857,6 +862,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     log_options::prepare(settings);
     Py_AtExit(write_at_exit);
     ::on_exit(exit_status_check, nullptr);
+    ::on_exit(finish_at_c_exit, nullptr);
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     return {};
 }
@@ -892,35 +898,42 @@ void end_before_program() {
 }
 
 namespace {
-// Whether a C exec or _exit is to end the recording: only one of this very process that is
-// still going (os._exit's stand-in has ended it already), with the GIL; not a vfork child
-// of it (the parent's memory, another pid).
-bool recording_here() {
-    return g_active && g_session != nullptr && ::getpid() == g_session->pid() &&
-           PyGILState_Check() != 0;
+// Whether a C exec or exit is to end the recording: only one of this very process that is
+// still going (os._exit's stand-in has ended it already), not a vfork child of it (the
+// parent's memory, another pid).
+bool recording_in_this_process() {
+    return g_active && g_session != nullptr && ::getpid() == g_session->pid();
 }
 }  // namespace
 
 void before_c_exec() {
-    if (recording_here()) finish_now(true);
+    if (recording_in_this_process() && PyGILState_Check() != 0) finish_now(true);
 }
 
-void before_c_exit() {
-    if (recording_here()) finish_now();
+int before_c_exit(int status) {
+    if (!recording_in_this_process()) return status;
+    if (PyGILState_Check() == 0) {
+        if (!g_program_started || !signals::take_gil_or_exit(status)) return status;
+        // The program's end came first while this thread waited: it writes the trace.
+        if (!g_active) return status;
+    }
+    finish_now();
+    return status == 0 && !trace_written() ? static_cast<int>(ExitCode::kTraceNotWritten) : status;
 }
 
 }  // namespace vztrace::tracer
 
-// _exit from C: subprocess's child leaves by it when the program's preexec_fn raised (and
-// an extension may too); the child's records were lost, and its root called it killed or
-// crashed. Exported as execve is, below.
+// _exit from C: subprocess's child leaves by it when the program's preexec_fn raised, and
+// faulthandler's watchdog (dump_traceback_later with exit=True) from a thread of its own;
+// the records were lost (a child's root called it killed or crashed) and the temporary
+// file left beside -o. Exported as execve is, below.
 namespace {
 using Exit = void (*)(int);
 const Exit g_real_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "_exit"));
 }  // namespace
 
 extern "C" [[gnu::visibility("default")]] [[noreturn]] void _exit(int status) {
-    vztrace::tracer::before_c_exit();
+    status = vztrace::tracer::before_c_exit(status);
     if (g_real_exit != nullptr) g_real_exit(status);
     ::syscall(SYS_exit_group, status);
     __builtin_unreachable();

@@ -36,8 +36,12 @@ void end_before_program();
 // goes on if the exec fails; from other C code (subprocess's child after a preexec_fn,
 // which then tries the next path or leaves with _exit) it has ended.
 void before_c_exec();
-// _exit called from C (exported too): this process's recording ends first, when it is
-// recording and holds the GIL (subprocess's child whose preexec_fn raised).
-void before_c_exit();
+// _exit or exit called from C (_exit is exported too) with `status`: this process's
+// recording ends and is written first, when it is recording. A thread with the GIL ends it
+// at once (subprocess's child whose preexec_fn raised); one without (faulthandler's
+// watchdog, ctypes, which lets the GIL go, a C library's own thread) takes the GIL first,
+// once the program has started. Returns the status to exit with: 0 becomes 74 when the
+// trace could not be written, as at the program's end.
+int before_c_exit(int status);
 
 }  // namespace vztrace::tracer

@@ -239,18 +239,36 @@ void uninstall_relay() {
 // iterator) would otherwise keep the process alive for good, where python dies at once.
 constexpr int kGilWaitSeconds = 5;
 
-// A thread of its own, all signals blocked: once the wait is over with the recording's end
-// not begun, the process dies of `signum`. It never returns otherwise (the process ends).
-void* gil_watchdog(void* argument) {
-    const int signum = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
+// Sleeps out the wait on a thread of its own, all signals blocked.
+void wait_for_gil_taker() {
     timespec left{kGilWaitSeconds, 0};
     while (::nanosleep(&left, &left) != 0 && errno == EINTR) {
     }
+}
+
+// Once the wait is over with the recording's end not begun, the process dies of `signum`.
+// It never returns otherwise (the process ends).
+void* gil_watchdog(void* argument) {
+    const int signum = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
+    wait_for_gil_taker();
     if (g_state.load() == kRunning) die_of(signum);
     return nullptr;  // the trace is being written: its end delivers the signal
 }
 
-void start_gil_watchdog(int signum) {
+// take_gil_or_exit's: set once the exiting thread has the GIL.
+std::atomic<bool> g_exit_has_gil{false};
+
+// Once the wait is over with the exiting thread still waiting, the process exits with the
+// status it asked for, as under python, which exits at once; the trace is lost.
+void* exit_watchdog(void* argument) {
+    const int status = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
+    wait_for_gil_taker();
+    // The system call itself: _exit is vztrace's stand-in, which would wait for the GIL.
+    if (!g_exit_has_gil.load()) ::syscall(SYS_exit_group, status);
+    return nullptr;
+}
+
+void start_watchdog(void* (*watchdog)(void*), int value) {
     sigset_t all;
     sigfillset(&all);
     sigset_t previous;
@@ -259,8 +277,8 @@ void start_gil_watchdog(int signum) {
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
-    pthread_create(&thread, &attributes, gil_watchdog,
-                   reinterpret_cast<void*>(static_cast<std::intptr_t>(signum)));
+    pthread_create(&thread, &attributes, watchdog,
+                   reinterpret_cast<void*>(static_cast<std::intptr_t>(value)));
     pthread_attr_destroy(&attributes);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
@@ -269,7 +287,7 @@ void handle(int signum) {
     while (true) {
         const int state = g_state.load();
         if (state == kRunning && !interpreter_finalizing()) {
-            start_gil_watchdog(signum);
+            start_watchdog(gil_watchdog, signum);
             profile::t_vztrace_thread = true;  // not a thread of the program's
             PyGILState_Ensure();               // never released: the process ends below
             finish_and_die(signum);
@@ -612,5 +630,14 @@ void recording_resumed() {
 }
 
 void stop_helper() { join_helper(); }
+
+bool take_gil_or_exit(int status) {
+    if (interpreter_finalizing()) return false;
+    start_watchdog(exit_watchdog, status);
+    profile::t_vztrace_thread = true;  // this thread's calls are not the program's now
+    PyGILState_Ensure();               // never released: the process ends
+    g_exit_has_gil.store(true);
+    return true;
+}
 
 }  // namespace vztrace::tracer::signals

@@ -97,4 +97,11 @@ void recording_resumed();
 // other than the main one): the helper thread goes, so the process can end.
 void stop_helper();
 
+// For a thread without the GIL that ends the process (_exit or exit from C: faulthandler's
+// watchdog, a C library's thread, ctypes, which lets the GIL go): takes the GIL, so the
+// recording can end and be written, and keeps it. Should it not come within seconds (a
+// thread holds it in C code that never ends), the process exits with `status`, its trace
+// lost. False, with nothing done, once the interpreter is finalizing.
+bool take_gil_or_exit(int status);
+
 }  // namespace vztrace::tracer::signals

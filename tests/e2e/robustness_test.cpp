@@ -264,6 +264,38 @@ TEST_CASE("a program that holds every descriptor for a while loses no trace") {
     CHECK(trace_in(dir).count_prefix("work (") == 301000);
 }
 
+TEST_CASE("_exit or exit from C, with or without the GIL, keeps the trace") {
+    // Only a thread holding the GIL ended the recording: faulthandler's watchdog (exit=True),
+    // ctypes' libc.exit (the GIL let go for the call) and a thread of C's own left with
+    // python's status but without the trace, its temporary file left beside -o.
+    for (const std::string mode : {"faulthandler", "ctypes-_exit", "ctypes-exit", "thread-_exit",
+                                   "thread-exit", "busy-thread-exit"}) {
+        INFO(mode);
+        TempDir dir;
+        const Pair pair = run_both({robust_script("c_exits.py"), mode}, {},
+                                   dir.file(vztrace::testing::trace_name("trace")));
+        INFO(describe(pair));
+        CHECK(pair.python.status() == (mode == "faulthandler" ? 1 : 3));
+        CHECK(pair.vztrace.status() == pair.python.status());
+        CHECK(pair.vztrace.out == pair.python.out);
+        CHECK(pair.vztrace.out == "start " + mode + "\n");
+        if (mode == "faulthandler") {
+            CHECK(pair.vztrace.err.rfind("Timeout (0:00:00.200000)!\n", 0) == 0);
+        } else {
+            CHECK(pair.vztrace.err.empty());
+        }
+        const Trace trace = trace_in(dir);
+        // The main thread goes on running Python while the exiting thread waits for the GIL.
+        if (mode == "busy-thread-exit") {
+            CHECK(trace.count_prefix("work (") >= 100);
+        } else {
+            CHECK(trace.count_prefix("work (") == 100);
+        }
+        CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                            std::filesystem::directory_iterator()) == 1);
+    }
+}
+
 TEST_CASE("a signal the program handles in Python kills no process while vztrace writes") {
     // A heartbeat the program handles (a timer never disarmed, a supervisor's pings; here a
     // child's): one while vztrace's root waited for the child after the program's end
