@@ -76,7 +76,8 @@ std::string hidden_name_beside(const std::string& path, std::string_view tail) {
     return fmt::format("{}.{}{}", std::string_view(path).substr(0, start), base, tail);
 }
 
-OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(path)) {
+OutputFile::OutputFile(std::string path, Placement placement, const ReaderWait& wait)
+    : path_(std::move(path)) {
     struct stat st {};
     const bool exists = ::stat(path_.c_str(), &st) == 0;
     if (placement == Placement::kInPlace) {
@@ -89,7 +90,11 @@ OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(
             fail("", EISDIR);
             return;
         }
-        fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+        if (S_ISFIFO(st.st_mode)) {
+            open_fifo(wait);
+        } else {
+            fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+        }
     } else {
         temp_path_ = hidden_name_beside(path_, fmt::format(".vztrace-{}.tmp", ::getpid()));
         const mode_t mode = exists ? (st.st_mode & 07777) : 0666;  // umask applies
@@ -115,6 +120,37 @@ OutputFile::OutputFile(std::string path, Placement placement) : path_(std::move(
             return;
         }
         zbuffer_.resize(kZBufferSize);
+    }
+}
+
+void wait_for_reader(const std::function<bool()>& try_open, bool (*give_up)()) {
+    while (!try_open()) {
+        if (give_up != nullptr && give_up()) return;
+        timespec pause{0, 10'000'000};
+        ::nanosleep(&pause, nullptr);
+    }
+}
+
+void OutputFile::open_fifo(const ReaderWait& wait) {
+    int open_errno = 0;
+    const auto try_open = [this, &open_errno] {
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        open_errno = errno;
+        return fd_ >= 0 || open_errno != ENXIO;  // ENXIO: no reader yet
+    };
+    if (!try_open()) {
+        if (wait) {
+            wait(try_open);
+        } else {
+            wait_for_reader(try_open, nullptr);
+        }
+    }
+    if (fd_ >= 0) {
+        ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);  // writes wait for the reader
+    } else if (open_errno == ENXIO) {
+        error_ = fmt::format("cannot write '{}': the fifo got no reader", path_);
+    } else {
+        fail("", open_errno);
     }
 }
 

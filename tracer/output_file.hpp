@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,14 +19,24 @@ namespace vztrace::tracer {
 // limit must not make one that is too long).
 std::string hidden_name_beside(const std::string& path, std::string_view tail);
 
+// A fifo's reader is waited for by trying to open it (without blocking: a blocking open
+// could miss the signal meant to end it) until `try_open` returns true: opened, or failed
+// for good. A ReaderWait runs that loop its own way (a notice first, the signals held back
+// at start let through meanwhile); wait_for_reader is the loop itself, every 10 ms, given
+// up once `give_up` (when not null) returns true.
+using ReaderWait = std::function<void(const std::function<bool()>& try_open)>;
+void wait_for_reader(const std::function<bool()>& try_open, bool (*give_up)());
+
 class OutputFile {
  public:
     enum class Placement {
         kWhenComplete,  // under a temporary name, renamed over `path` by commit()
         kInPlace,       // at `path` from the first byte (a part other processes read)
     };
-    // Opens `path` for writing; on failure error() says why and ok() is false.
-    explicit OutputFile(std::string path, Placement placement = Placement::kWhenComplete);
+    // Opens `path` for writing; on failure error() says why and ok() is false. A fifo
+    // with no reader yet is waited for, as `tee` does, through `wait` when given.
+    explicit OutputFile(std::string path, Placement placement = Placement::kWhenComplete,
+                        const ReaderWait& wait = {});
     ~OutputFile();
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
@@ -60,6 +71,7 @@ class OutputFile {
     int descriptor() const { return fd_; }  // -1 while none is held
 
  private:
+    void open_fifo(const ReaderWait& wait);
     bool finish_writing();  // flushes and closes
     bool write_raw(const char* data, std::size_t size);
     bool write_all(const char* data, std::size_t size);

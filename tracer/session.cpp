@@ -249,6 +249,19 @@ Session::Session(TraceSettings settings, TreePlan plan, RecordingInfo info)
     note_starting_stderr();
 }
 
+ReaderWait Session::reader_wait() const {
+    return [this](const std::function<bool()>& try_open) {
+        if (!settings_.quiet) {
+            say("vztrace: waiting for a reader of the fifo '%s'\n", plan_.output.c_str());
+        }
+        if (run_reader_wait_ != nullptr) {
+            run_reader_wait_(try_open);
+        } else {
+            wait_for_reader(try_open, nullptr);
+        }
+    };
+}
+
 std::string Session::open_stream() {
     if (plan_.role == ProcessRole::kUntraced) return {};
     std::string path;
@@ -265,7 +278,7 @@ std::string Session::open_stream() {
         path = hidden_name_beside(plan_.output, fmt::format(".vztrace-{}.pftrace", pid_));
         stream_temp_ = path;
     }
-    stream_ = std::make_unique<OutputFile>(path, placement);
+    stream_ = std::make_unique<OutputFile>(path, placement, reader_wait());
     if (!stream_->ok()) return stream_->error();
     stream_->reopen_for_each_write();
     StreamOptions options;
@@ -693,7 +706,7 @@ bool Session::write_trace(CollectedParts& children) {
         bytes = stream_->bytes_written();
     } else {
         stream_->commit();  // closes the stream: it is read back now
-        OutputFile out(plan_.output);
+        OutputFile out(plan_.output, OutputFile::Placement::kWhenComplete, reader_wait());
         format::ChromeJsonEncoder json([&out](std::string_view text) { return out.write(text); });
         bool ok = out.ok() && json.add_stream(stream_->path(), false);
         for (const auto& part : children.parts) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,12 @@ class Session {
     // would end the process with SIGABRT). `stop` is the hooks' own stop, which the session
     // calls when a thread's buffer cannot be made. Never throws.
     void on_memory_refused(void (*stop)()) { stop_recording_ = stop; }
+    // How a wait for the reader of a fifo at -o runs (ReaderWait, after vztrace's notice):
+    // the interpreter's side lets signals through and gives up on one that is to end the
+    // process. Without it, the wait lasts until a reader comes.
+    void on_reader_wait(void (*run)(const std::function<bool()>& try_open)) {
+        run_reader_wait_ = run;
+    }
     void stop_for_memory() noexcept;
 
     // The calling thread has ended (its function returned), while recording: its records go
@@ -196,6 +203,8 @@ class Session {
     bool (*signalled_)() = nullptr;
     std::atomic<std::uint64_t> subinterpreters_{0};
     void (*stop_recording_)() = nullptr;
+    void (*run_reader_wait_)(const std::function<bool()>& try_open) = nullptr;
+    ReaderWait reader_wait() const;
     // What a thread records into when its buffer could not be made: takes no chunk.
     struct RefusingSink final : ChunkSink {
         Chunk* chunk_full(ThreadBuffer&, Chunk*) override { return nullptr; }

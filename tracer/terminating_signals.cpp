@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include "tracer/hidden_thread.hpp"
 #include "tracer/module_functions.hpp"
@@ -455,6 +456,10 @@ void watch_signal_function(PyObject* module) {
 
 }  // namespace
 
+namespace {
+const sigset_t* g_mask_before_held = nullptr;  // while a HeldAtStart lives
+}  // namespace
+
 HeldAtStart::HeldAtStart() {
     sigset_t held;
     sigemptyset(&held);
@@ -462,9 +467,24 @@ HeldAtStart::HeldAtStart() {
         if (taken_at_start(signum)) sigaddset(&held, signum);
     }
     pthread_sigmask(SIG_BLOCK, &held, &previous_);
+    g_mask_before_held = &previous_;
 }
 
-HeldAtStart::~HeldAtStart() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+HeldAtStart::~HeldAtStart() {
+    g_mask_before_held = nullptr;
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+void run_unheld(const std::function<void()>& run) {
+    if (g_mask_before_held == nullptr) {
+        run();
+        return;
+    }
+    sigset_t held;
+    pthread_sigmask(SIG_SETMASK, g_mask_before_held, &held);
+    run();
+    pthread_sigmask(SIG_SETMASK, &held, nullptr);
+}
 
 void install_early(const std::string& killed_marker, const std::string& temporary) {
     sigemptyset(&g_handled);

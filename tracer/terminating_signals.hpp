@@ -28,6 +28,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <string>
 
 namespace vztrace::tracer::signals {
@@ -60,6 +61,10 @@ class HeldAtStart {
  private:
     sigset_t previous_;
 };
+// Runs `run` with the signals a HeldAtStart holds let through (as it is when none lives):
+// a wait for the reader of a fifo at -o, which makes no file, ends as python's start would
+// on SIGTERM or Ctrl-C.
+void run_unheld(const std::function<void()>& run);
 
 // With the GIL held, right before the program runs: CPython's own view of those signals is
 // made SIG_DFL again, the relay and the helper thread start, and signal.signal() is watched

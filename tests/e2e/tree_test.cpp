@@ -335,6 +335,42 @@ PipedRun run_into_fifo(const TempDir& dir, const std::vector<std::string>& args,
 
 }  // namespace
 
+TEST_CASE("a fifo at -o waits for its reader, and SIGTERM or Ctrl-C ends the wait") {
+    // The fifo was opened while vztrace held the terminating signals back at start: with no
+    // reader, it waited for good, silently, and SIGTERM did not end it (only SIGKILL did).
+    const std::string program = "def f():\n    pass\nf()\nprint('ran')\n";
+    for (const int signal : {SIGTERM, SIGINT}) {
+        INFO(signal);
+        TempDir dir;
+        const std::string fifo = dir.file(vztrace::testing::trace_name("t"));
+        REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+        vztrace::testing::RunningProcess run({kVztrace, "-o", fifo, "-c", program});
+        CHECK(run.wait_for_stderr("vztrace: waiting for a reader of the fifo '" + fifo + "'\n"));
+        const auto stopped = run.stop(signal, 10);
+        CHECK_FALSE(stopped.timed_out);
+        CHECK(stopped.status() == -signal);
+        // A Perfetto trace is opened before the program runs, a JSON one once it has ended.
+        CHECK(stopped.out == (vztrace::testing::testing_json() ? "ran\n" : ""));
+        CHECK(names_in(dir.path()) == std::vector<std::string>{vztrace::testing::trace_name("t")});
+    }
+    // A reader that comes later gets the whole trace.
+    TempDir dir;
+    const std::string fifo = dir.file(vztrace::testing::trace_name("t"));
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    vztrace::testing::RunningProcess run({kVztrace, "-o", fifo, "-c", program});
+    REQUIRE(run.wait_for_stderr("vztrace: waiting for a reader of the fifo"));
+    std::string bytes;
+    {
+        std::ifstream reader(fifo, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(reader), std::istreambuf_iterator<char>());
+    }
+    const auto ended = run.stop(0);
+    CHECK(ended.status() == 0);
+    CHECK(ended.out == "ran\n");
+    std::ofstream(dir.file(vztrace::testing::trace_name("read")), std::ios::binary) << bytes;
+    CHECK(load_trace(dir.file(vztrace::testing::trace_name("read"))).count_prefix("f (") == 1);
+}
+
 TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe where it is") {
     // Before: the exec moved the pipe into the parts directory (and a device such as
     // /dev/null too: copied, then removed, from another file system), and the next image
