@@ -490,8 +490,8 @@ PyObject* chained_program_profile() { return t_program_profile; }
 // extension modules call them (libpython's own calls stay inside it), and sets the profile
 // function on a thread state that has none, before the thread runs its first Python code.
 // PyEval_RestoreThread also ends every Py_BEGIN_ALLOW_THREADS block of an extension: on a
-// thread already attached, the stand-in adds a thread-local load and two compares to taking
-// the GIL.
+// thread already attached, the stand-in adds to taking the GIL two global loads, a
+// thread-local one, a call of PyThreadState_Get and a compare of its profile function.
 namespace {
 
 void attach_if_new() {

@@ -246,7 +246,7 @@ TEST_CASE("a terminating signal while the root waits for its children cuts the w
     // cut it to 1 s. The child here sends it once the root has let its pipe go.
     TempDir dir;
     const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
-    const auto run = run_vztrace({"-o", trace, robust_script("signal_during_child_wait.py")});
+    const auto run = run_vztrace({"-o", trace, robust_script("child_signals_root.py"), "sigterm"});
     INFO(run.err);
     CHECK(run.status() == -15);
     CHECK(run.out == "done\n");
@@ -303,7 +303,8 @@ TEST_CASE("a signal the program handles in Python kills no process while vztrace
     // reset only microseconds before its end).
     TempDir dir;
     const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
-    const auto run = run_vztrace({"--quiet", "-o", trace, robust_script("heartbeat_at_exit.py")});
+    const auto run =
+        run_vztrace({"--quiet", "-o", trace, robust_script("child_signals_root.py"), "heartbeat"});
     INFO(run.err);
     CHECK(run.status() == 0);
     CHECK(run.out == "done\n");
