@@ -265,11 +265,13 @@ TEST_CASE("a program that holds every descriptor for a while loses no trace") {
 }
 
 TEST_CASE("_exit or exit from C, with or without the GIL, keeps the trace") {
-    // Only a thread holding the GIL ended the recording: faulthandler's watchdog (exit=True),
-    // ctypes' libc.exit (the GIL let go for the call) and a thread of C's own left with
-    // python's status but without the trace, its temporary file left beside -o.
-    for (const std::string mode : {"faulthandler", "ctypes-_exit", "ctypes-exit", "thread-_exit",
-                                   "thread-exit", "busy-thread-exit"}) {
+    // Only a thread holding the GIL ended the recording, and only by _exit: faulthandler's
+    // watchdog (exit=True), ctypes' libc.exit (the GIL let go for the call), a thread of C's
+    // own, and exit() with the GIL held left with python's status but without the trace, its
+    // temporary file left beside -o.
+    for (const std::string mode :
+         {"faulthandler", "ctypes-_exit", "ctypes-exit", "pydll-_exit", "pydll-exit",
+          "thread-_exit", "thread-exit", "busy-thread-exit"}) {
         INFO(mode);
         TempDir dir;
         const Pair pair = run_both({robust_script("c_exits.py"), mode}, {},

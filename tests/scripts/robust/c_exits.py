@@ -2,6 +2,7 @@
 # faulthandler); the trace must keep the 100 calls of work() made before it.
 #   faulthandler: faulthandler's watchdog thread calls _exit(1) while the main thread sleeps
 #   ctypes-_exit, ctypes-exit: the main thread calls libc's, the GIL let go by ctypes
+#   pydll-_exit, pydll-exit: the same with the GIL held (ctypes.PyDLL)
 #   thread-_exit, thread-exit: a thread of C's own calls it while the main thread sleeps
 #   busy-thread-exit: the same while the main thread runs Python, holding the GIL
 import ctypes
@@ -38,6 +39,8 @@ def main(mode):
         time.sleep(30)
     elif mode.startswith("ctypes-"):
         getattr(ctypes.CDLL(None), mode[len("ctypes-"):])(3)
+    elif mode.startswith("pydll-"):
+        getattr(ctypes.PyDLL(None), mode[len("pydll-"):])(3)
     elif mode.startswith("thread-"):
         from_c_thread(mode[len("thread-"):])
         time.sleep(30)
