@@ -496,6 +496,49 @@ TEST_CASE("report reads a trace from a pipe, and a gzipped Perfetto trace", "[pe
     }
 }
 
+TEST_CASE("a gzipped Perfetto trace is read as it inflates: in members, cut short, damaged",
+          "[perfetto]") {
+    // It was inflated whole into memory first (a trace of gigabytes took as much).
+    TempDir dir;
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("programs/generators.py")}).status() == 0);
+    const std::string bytes = vztrace::testing::read_file(trace);
+    const auto report = [&](const std::string& file) {
+        return run_vztrace({"report", file, "--format", "json"});
+    };
+    const auto whole = report(trace);
+    REQUIRE(whole.status() == 0);
+    // Two gzip members (`cat a.gz b.gz`), split inside a packet.
+    write_gzip(dir.file("a.gz"), bytes.substr(0, bytes.size() / 2));
+    write_gzip(dir.file("b.gz"), bytes.substr(bytes.size() / 2));
+    dir.write("two.pftrace.gz", vztrace::testing::read_file(dir.file("a.gz")) +
+                                    vztrace::testing::read_file(dir.file("b.gz")));
+    const auto two = report(dir.file("two.pftrace.gz"));
+    CHECK(two.status() == 0);
+    const auto from_calls = [](const std::string& out) {  // the file's name and format aside
+        return out.substr(std::min(out.find("\"calls\": "), out.size()));
+    };
+    CHECK(from_calls(two.out).size() > 1000);
+    CHECK(from_calls(two.out) == from_calls(whole.out));
+    // Cut short inside the compressed bytes.
+    write_gzip(dir.file("t.pftrace.gz"), bytes);
+    const std::string gzipped = vztrace::testing::read_file(dir.file("t.pftrace.gz"));
+    dir.write("cut.pftrace.gz", gzipped.substr(0, gzipped.size() * 2 / 3));
+    const auto cut = report(dir.file("cut.pftrace.gz"));
+    CHECK(cut.status() != 0);
+    CHECK(cut.err == "vztrace: error: " + dir.file("cut.pftrace.gz") +
+                         " is damaged: gzip: unexpected end of file\n");
+    // Damaged in the middle: the gzip check (CRC, or the deflate data itself) says so.
+    std::string damaged = gzipped;
+    for (std::size_t at = damaged.size() / 2; at < damaged.size() / 2 + 64; ++at)
+        damaged[at] ^= 0x5a;
+    dir.write("bad.pftrace.gz", damaged);
+    const auto bad = report(dir.file("bad.pftrace.gz"));
+    CHECK(bad.status() != 0);
+    CHECK(bad.err.rfind("vztrace: error: " + dir.file("bad.pftrace.gz") + " is damaged: ", 0) == 0);
+    CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
+}
+
 TEST_CASE("report and diff --match a name of any length", "[perfetto]") {
     // std::regex recursed once per character of the name: '.*mypkg' on a function named
     // with 60,000 characters (code a program generates) crashed both with SIGSEGV.

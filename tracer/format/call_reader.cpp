@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -54,61 +55,86 @@ bool read_more(int fd, const std::string& path, std::string& out, std::size_t li
 }
 
 // Every member of a gzip stream: `head`, the bytes already read, then the rest of `fd`,
-// a block at a time (the compressed bytes are never held whole).
-bool gunzip(int fd, const std::string& path, std::string_view head, std::string& out,
-            std::string& error) {
-    z_stream stream{};
-    if (inflateInit2(&stream, 15 + 16) != Z_OK) {
-        error = fmt::format("cannot read {}: zlib: out of memory", path);
-        return false;
-    }
-    std::string in(head);
-    char buffer[1 << 16];
-    bool input_ended = false;
-    int code = Z_OK;
-    stream.next_in = reinterpret_cast<Bytef*>(in.data());
-    stream.avail_in = static_cast<uInt>(in.size());
-    while (true) {
-        if (stream.avail_in == 0 && !input_ended) {
-            in.clear();
-            if (!read_more(fd, path, in, sizeof buffer, error)) break;
-            input_ended = in.empty();
-            stream.next_in = reinterpret_cast<Bytef*>(in.data());
-            stream.avail_in = static_cast<uInt>(in.size());
+// inflated as it is asked for (neither the compressed bytes nor the inflated ones are
+// held whole: a gzipped Perfetto trace is read a block at a time).
+class Gunzip {
+ public:
+    Gunzip(int fd, const std::string& path, std::string_view head)
+        : fd_(fd), path_(path), in_(head) {
+        if (inflateInit2(&stream_, 15 + 16) != Z_OK) {
+            error_ = fmt::format("cannot read {}: zlib: out of memory", path);
+            return;
         }
-        stream.next_out = reinterpret_cast<Bytef*>(buffer);
-        stream.avail_out = sizeof buffer;
-        code = inflate(&stream, Z_NO_FLUSH);
-        out.append(buffer, sizeof buffer - stream.avail_out);
-        if (code == Z_STREAM_END) {
-            if (stream.avail_in == 0 && !input_ended) {
-                in.clear();  // another member may follow (`cat a.gz b.gz`)
-                if (!read_more(fd, path, in, sizeof buffer, error)) break;
-                input_ended = in.empty();
-                stream.next_in = reinterpret_cast<Bytef*>(in.data());
-                stream.avail_in = static_cast<uInt>(in.size());
+        ready_ = true;
+        stream_.next_in = reinterpret_cast<Bytef*>(in_.data());
+        stream_.avail_in = static_cast<uInt>(in_.size());
+    }
+    ~Gunzip() {
+        if (ready_) inflateEnd(&stream_);
+    }
+    Gunzip(const Gunzip&) = delete;
+    Gunzip& operator=(const Gunzip&) = delete;
+
+    // Appends up to `want` inflated bytes to `out`; false on an error (error() says it).
+    // Once the stream has ended (ended()), appends nothing.
+    bool read(std::string& out, std::size_t want) {
+        const std::size_t target = out.size() + want;
+        while (error_.empty() && !ended_ && out.size() < target) {
+            if (stream_.avail_in == 0 && !input_ended_ && !refill()) break;
+            const std::size_t before = out.size();
+            out.resize(target);
+            stream_.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+            stream_.avail_out = static_cast<uInt>(target - before);
+            const int code = inflate(&stream_, Z_NO_FLUSH);
+            out.resize(target - stream_.avail_out);
+            if (code == Z_STREAM_END) {
+                // Another member may follow (`cat a.gz b.gz`).
+                if (stream_.avail_in == 0 && !input_ended_ && !refill()) break;
+                if (stream_.avail_in == 0) {
+                    ended_ = true;  // the last member
+                } else if (inflateReset(&stream_) != Z_OK) {
+                    damaged("damaged");
+                }
+            } else if (code == Z_BUF_ERROR && input_ended_ && stream_.avail_in == 0) {
+                damaged("unexpected end of file");  // cut short
+            } else if (code != Z_OK && code != Z_BUF_ERROR) {
+                damaged(stream_.msg != nullptr ? stream_.msg : "damaged");
             }
-            if (stream.avail_in == 0) break;  // the last member
-            if (inflateReset(&stream) != Z_OK) break;
-            continue;
         }
-        if (code == Z_BUF_ERROR && input_ended) break;  // cut short
-        if (code != Z_OK && code != Z_BUF_ERROR) break;
+        return error_.empty();
     }
-    const char* message = !error.empty()          ? nullptr
-                          : code == Z_STREAM_END  ? nullptr
-                          : code == Z_BUF_ERROR   ? "unexpected end of file"
-                          : stream.msg != nullptr ? stream.msg
-                                                  : "damaged";
-    inflateEnd(&stream);
-    if (message != nullptr) error = fmt::format("{} is damaged: gzip: {}", path, message);
-    return error.empty();
-}
+    bool ended() const { return ended_ || !error_.empty(); }
+    const std::string& error() const { return error_; }
+
+ private:
+    bool refill() {
+        in_.clear();
+        if (!read_more(fd_, path_, in_, std::size_t{1} << 16, error_)) return false;
+        input_ended_ = in_.empty();
+        stream_.next_in = reinterpret_cast<Bytef*>(in_.data());
+        stream_.avail_in = static_cast<uInt>(in_.size());
+        return true;
+    }
+    void damaged(std::string_view message) {
+        error_ = fmt::format("{} is damaged: gzip: {}", path_, message);
+    }
+
+    int fd_;
+    const std::string& path_;
+    std::string in_;
+    z_stream stream_{};
+    bool ready_ = false;
+    bool input_ended_ = false;
+    bool ended_ = false;
+    std::string error_;
+};
 
 // ---- Perfetto ---------------------------------------------------------------------------
 
-CallReadResult read_perfetto(const std::string& path, int fd, std::string_view head,
-                             CallVisitor& visitor) {
+// `read_into` feeds the whole trace to the reader: PerfettoReader::read_descriptor, or
+// a gzipped trace's inflated blocks.
+CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor,
+                             const std::function<bool(PerfettoReader&)>& read_into) {
     PerfettoReader reader;
     std::unordered_set<std::uint64_t> with_slices;  // tracks (looked up once per change)
     std::uint64_t last_track = 0;
@@ -130,7 +156,7 @@ CallReadResult read_perfetto(const std::string& path, int fd, std::string_view h
     };
     reader.on_instant = [&](const DecodedInstant&) { ++result.instants; };
     reader.on_counter = [&](const DecodedCounter&) { ++result.counter_values; };
-    const bool ok = reader.read_descriptor(fd, path, head);
+    const bool ok = read_into(reader);
     if (!ok && !reader.truncated()) {
         return failed(Status::kDamaged, fmt::format("{} is damaged: {}", path, reader.error()));
     }
@@ -543,14 +569,28 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     }
     if (head.size() >= 2 && static_cast<unsigned char>(head[0]) == 0x1f &&
         static_cast<unsigned char>(head[1]) == 0x8b) {
+        Gunzip gunzip(fd, path, head);
         std::string text;
-        if (!gunzip(fd, path, head, text, error)) return failed(Status::kDamaged, error);
+        while (text.size() < 64 && !gunzip.ended()) gunzip.read(text, 64 - text.size());
+        if (!gunzip.error().empty()) return failed(Status::kDamaged, gunzip.error());
         if (looks_like_json(text)) {
+            while (!gunzip.ended()) gunzip.read(text, std::size_t{1} << 20);
+            if (!gunzip.error().empty()) return failed(Status::kDamaged, gunzip.error());
             return read_json(path, std::move(text), "json.gz", visitor);
         }
-        if (looks_like_perfetto(std::string_view(text).substr(0, 64))) {
-            // A gzipped Perfetto trace (trace_processor reads them too): read from memory.
-            CallReadResult result = read_perfetto(path, -1, text, visitor);
+        if (looks_like_perfetto(text)) {
+            // A gzipped Perfetto trace (trace_processor reads them too), a block at a time.
+            CallReadResult result = read_perfetto(path, visitor, [&](PerfettoReader& reader) {
+                bool ok = reader.feed(text);
+                std::string block;
+                while (ok && !gunzip.ended()) {
+                    block.clear();
+                    gunzip.read(block, std::size_t{4} << 20);
+                    ok = reader.feed(block);
+                }
+                return ok && reader.finish();
+            });
+            if (!gunzip.error().empty()) return failed(Status::kDamaged, gunzip.error());
             if (result.status == Status::kOk) result.format = "perfetto.gz";
             return result;
         }
@@ -569,7 +609,9 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     }
     // 0x0a alone: a damaged trace, which the reader says where.
     if (perfetto || (!head.empty() && static_cast<unsigned char>(head[0]) == 0x0a)) {
-        return read_perfetto(path, fd, head, visitor);
+        return read_perfetto(path, visitor, [&](PerfettoReader& reader) {
+            return reader.read_descriptor(fd, path, head);
+        });
     }
     return failed(Status::kDamaged,
                   fmt::format("{} is not a trace vztrace can read (Perfetto protobuf, Chrome or "
