@@ -10,6 +10,7 @@
 #include <limits>
 #include <map>
 #include <tuple>
+#include <unordered_map>
 
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
@@ -170,40 +171,72 @@ namespace {
 
 bool write_folded(const CallLog& calls, const WriteBytes& write) {
     // Self time of each stack, in nanoseconds (no call is too short to show), the threads
-    // together.
-    std::map<std::string, std::int64_t> stacks;
+    // together. The stacks are the nodes of a tree (each the stack of its parent and one
+    // name more), so a call's end costs one lookup whatever its depth, not a path of all
+    // the names above it.
+    struct Node {
+        std::uint32_t parent;  // kRoot for the outermost calls
+        std::uint32_t name;
+        std::int64_t self_ns = 0;
+        bool ended = false;  // a call of it ended: the stack is shown
+    };
+    constexpr std::uint32_t kRoot = std::numeric_limits<std::uint32_t>::max();
+    std::vector<Node> nodes;
+    std::unordered_map<std::uint64_t, std::uint32_t> child_of;  // (parent, name) -> node
+    const auto node_for = [&](std::uint32_t parent, std::uint32_t name) {
+        const std::uint64_t key = (std::uint64_t{parent} << 32) | name;
+        const auto [at, added] =
+            child_of.try_emplace(key, static_cast<std::uint32_t>(nodes.size()));
+        if (added) nodes.push_back({parent, name});
+        return at->second;
+    };
     for (const CallLog::Thread* thread : calls.threads()) {
         if (thread->track) continue;
-        std::vector<std::int64_t> child;  // time of the callees, per open call
-        std::vector<std::int64_t> begins;
-        std::vector<std::uint32_t> names;
+        struct Open {
+            std::uint32_t node;
+            std::int64_t begin_ns;
+            std::int64_t child_ns;  // time of the callees
+        };
+        std::vector<Open> open;
         for (const CallLog::Event& event : thread->events) {
             if (!CallLog::is_end(event.name)) {
-                names.push_back(event.name);
-                begins.push_back(event.ns);
-                child.push_back(0);
+                open.push_back(
+                    {node_for(open.empty() ? kRoot : open.back().node, event.name), event.ns, 0});
                 continue;
             }
-            if (names.empty()) continue;
-            const std::int64_t duration = std::max<std::int64_t>(event.ns - begins.back(), 0);
-            std::string path;
-            for (const std::uint32_t name : names) {
-                if (!path.empty()) path += ';';
-                // ';' separates frames, a line ends a stack: neither may be in a name, nor
-                // another control character (a '\r' ends a line for some readers, a NUL
-                // the text for others). The readers take the count after the last space,
-                // so spaces may.
-                for (const char c : calls.name(name)) {
-                    const auto byte = static_cast<unsigned char>(c);
-                    path += c == ';' ? ':' : byte < 0x20 || byte == 0x7F ? ' ' : c;
-                }
-            }
-            stacks[path] += std::max<std::int64_t>(duration - child.back(), 0);
-            names.pop_back();
-            begins.pop_back();
-            child.pop_back();
-            if (!child.empty()) child.back() += duration;
+            if (open.empty()) continue;
+            const Open call = open.back();
+            open.pop_back();
+            const std::int64_t duration = std::max<std::int64_t>(event.ns - call.begin_ns, 0);
+            nodes[call.node].self_ns += std::max<std::int64_t>(duration - call.child_ns, 0);
+            nodes[call.node].ended = true;
+            if (!open.empty()) open.back().child_ns += duration;
         }
+    }
+    // ';' separates frames, a line ends a stack: neither may be in a name, nor another
+    // control character (a '\r' ends a line for some readers, a NUL the text for others).
+    // The readers take the count after the last space, so spaces may.
+    std::vector<std::string> names(calls.name_count());
+    for (std::uint32_t id = 0; id < calls.name_count(); ++id) {
+        for (const char c : calls.name(id)) {
+            const auto byte = static_cast<unsigned char>(c);
+            names[id] += c == ';' ? ':' : byte < 0x20 || byte == 0x7F ? ' ' : c;
+        }
+    }
+    // Every stack once, in the order of its text (names that read the same after the
+    // changes above are one stack, as they were).
+    std::map<std::string, std::int64_t> stacks;
+    std::vector<std::uint32_t> chain;
+    for (std::uint32_t id = 0; id < nodes.size(); ++id) {
+        if (!nodes[id].ended) continue;
+        chain.clear();
+        for (std::uint32_t at = id; at != kRoot; at = nodes[at].parent) chain.push_back(at);
+        std::string path;
+        for (auto at = chain.rbegin(); at != chain.rend(); ++at) {
+            if (!path.empty()) path += ';';
+            path += names[nodes[*at].name];
+        }
+        stacks[path] += nodes[id].self_ns;
     }
     std::string text;
     for (const auto& [path, ns] : stacks) text += fmt::format("{} {}\n", path, ns);
