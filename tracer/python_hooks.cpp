@@ -802,11 +802,6 @@ void exit_status_check(int status, void*) {
     ::_exit(static_cast<int>(ExitCode::kTraceNotWritten));
 }
 
-// At exit() from C while the program runs (a C library giving up, ctypes' libc.exit): the
-// process ends without finalizing, as under python, and its recording ends first.
-// Registered after exit_status_check, so it runs before it.
-void finish_at_c_exit(int status, void*) { before_c_exit(status); }
-
 // A forked child has a copy of the parent's buffers: it must not add to them or write
 // them as its own trace.
 void after_fork_in_child() { g_active = false; }
@@ -867,7 +862,6 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     log_options::prepare(settings);
     Py_AtExit(write_at_exit);
     ::on_exit(exit_status_check, nullptr);
-    ::on_exit(finish_at_c_exit, nullptr);
     pthread_atfork(nullptr, nullptr, after_fork_in_child);
     return {};
 }
@@ -936,6 +930,21 @@ namespace {
 using Exit = void (*)(int);
 const Exit g_real_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "_exit"));
 }  // namespace
+
+// exit from C while the program runs (a C library giving up, ctypes' libc.exit; python's
+// own calls come once the recording has ended): the process ends without finalizing, as
+// under python, and its recording ends first. Before libc's exit, not in one of its exit
+// handlers: those run after the destructors of what was registered later (vztrace's own
+// tables), while the program's other threads could still be recording.
+namespace {
+const Exit g_real_c_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "exit"));
+}  // namespace
+
+extern "C" [[gnu::visibility("default")]] [[noreturn]] void exit(int status) noexcept {
+    status = vztrace::tracer::before_c_exit(status);
+    if (g_real_c_exit != nullptr) g_real_c_exit(status);
+    std::_Exit(status);
+}
 
 extern "C" [[gnu::visibility("default")]] [[noreturn]] void _exit(int status) {
     status = vztrace::tracer::before_c_exit(status);
