@@ -123,7 +123,16 @@ enum class Ending { kProgramEnded, kEarly, kExec };
 
 // Writes this process's trace or part, or nothing when python never began the program and
 // this process would write the user's file. Needs no interpreter.
+// Set while a thread writes the trace: an exit from C on another thread then waits for the
+// writer to end the process (see before_c_exit).
+std::atomic<bool> g_writing_trace{false};
+std::atomic<bool> g_exit_from_c{false};  // exit() from C writes a trace whose recording had stopped
+
 void write_recording(Ending ending) {
+    struct Writing {
+        Writing() { g_writing_trace.store(true); }
+        ~Writing() { g_writing_trace.store(false); }
+    } writing;
     const ProcessRole role = g_session->plan().role;
     const bool own_file = (role == ProcessRole::kOwnFile || role == ProcessRole::kRoot) &&
                           !g_session->plan().continued;
@@ -342,6 +351,9 @@ PyObject* after_fork_child(PyObject*, PyObject*) {
         const bool traced = g_session->restart_after_fork(open_python_calls());
         g_active = traced && was_recording;
         if (!traced) signals::uninstall();
+        // A child's part is the root's to read; a file of its own (--pid-suffix) is named.
+        const bool own_file = g_session->plan().role != ProcessRole::kChild;
+        signals::trace_streamed_to(own_file ? g_session->stream_file() : std::string());
     }
     signals::after_fork_in_child();
     Py_RETURN_NONE;
@@ -371,7 +383,7 @@ void install_process_handlers() {
     Py_XDECREF(posix);
     PyErr_Clear();
 
-    g_session->hurry_children_when(signals::death_pending);
+    g_session->hurry_children_when([] { return signals::death_pending() || g_exit_from_c.load(); });
     signals::program_starts(
         [] {
             g_session->hurry_children();
@@ -855,6 +867,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     // terminating signal leaves a word for it; one before the program starts removes the
     // file the trace was to be written into, beside -o.
     signals::install_early(g_session->killed_marker(), g_session->temporary_file());
+    if (plan.role != ProcessRole::kChild) signals::trace_streamed_to(g_session->stream_file());
     g_session->announce();
     g_session->on_memory_refused(stop_for_memory);
     hooks::g_record_c_calls = !settings.ignore_c_function;
@@ -910,13 +923,28 @@ void before_c_exec() {
 }
 
 int before_c_exit(int status) {
-    if (!recording_in_this_process()) return status;
-    if (PyGILState_Check() == 0) {
-        if (!g_program_started || !signals::take_gil_or_exit(status)) return status;
-        // The program's end came first while this thread waited: it writes the trace.
-        if (!g_active) return status;
+    if (g_session == nullptr || ::getpid() != g_session->pid()) return status;
+    // Another thread writes the trace (an exit that came first, the program's end, a
+    // signal): it ends the process once done, as python's had ended already.
+    if (g_writing_trace.load()) {
+        while (true) ::pause();
     }
-    finish_now();
+    if (g_active) {
+        if (PyGILState_Check() == 0) {
+            const int if_lost = status == 0 ? static_cast<int>(ExitCode::kTraceNotWritten) : status;
+            if (!g_program_started || !signals::take_gil_or_exit(status, if_lost)) return status;
+            // The program's end came first while this thread waited: it writes the trace.
+            if (!g_active) return before_c_exit(status);
+        }
+        finish_now();
+    } else if (g_program_started && !g_session->finished()) {
+        // The recording has stopped and waits to be written: the program's exit work is
+        // done (a __del__ during finalization), or memory ran out. It needs no interpreter.
+        g_exit_from_c.store(true);  // children still running are waited for 1 s, not 10
+        write_once(Ending::kEarly);
+    } else {
+        return status;
+    }
     return status == 0 && !trace_written() ? static_cast<int>(ExitCode::kTraceNotWritten) : status;
 }
 

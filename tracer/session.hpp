@@ -132,6 +132,8 @@ class Session {
     // (finished() is false again).
     bool resume_after_exec();
     bool finished() const { return finished_; }
+    // The file the stream is written into until the trace is complete (empty: none).
+    std::string stream_file() const { return stream_ ? stream_->temporary_path() : std::string(); }
 
     // Ends the recording with nothing written: the program never began (python could not
     // find it, or ended while reading its configuration: -V, --help, a bad -X), so the

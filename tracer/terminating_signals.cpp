@@ -60,6 +60,12 @@ std::atomic<int> g_deferred{0};
 std::atomic<pid_t> g_owner{0};  // the process the handler and the helper belong to
 char g_killed_marker[PATH_MAX] = {};
 char g_temporary[PATH_MAX] = {};  // removed by a signal before the program starts
+// The file the trace is streamed into until it is complete (trace_streamed_to): named on
+// stderr when a watchdog ends the process without the trace.
+char g_trace_so_far[PATH_MAX] = {};
+// The status an exit from C asked for (-1: none) while its thread waits for the GIL: the
+// process ends with it, not with a signal that comes meanwhile (python's had exited).
+std::atomic<int> g_exit_pending{-1};
 
 // The helper thread. The handler wakes it with sem_post (async-signal-safe). No
 // descriptor: the program may close any (a daemon closes them all), and a number it
@@ -83,8 +89,10 @@ std::atomic<int> g_relayed{0};  // the terminating signal the relay stands for
 thread_local sigset_t t_blocked_for_fork;  // those this thread had not blocked itself
 thread_local bool t_fork_blocked = false;
 
-// Async-signal-safe: the default action, unblocked, raised at this thread.
+// Async-signal-safe: the default action, unblocked, raised at this thread; or the exit
+// from C that was asked for first.
 [[noreturn]] void die_of(int signum) {
+    if (const int status = g_exit_pending.load(); status >= 0) ::syscall(SYS_exit_group, status);
     struct sigaction action {};
     action.sa_handler = SIG_DFL;
     sigemptyset(&action.sa_mask);
@@ -247,12 +255,26 @@ void wait_for_gil_taker() {
     }
 }
 
+// The process ends without its trace: says where what was written of it is.
+void say_trace_unfinished() {
+    if (g_trace_so_far[0] == '\0') return;
+    const char* parts[] = {"vztrace: error: the trace was not finished (a thread kept the GIL ",
+                           "5 s after the process was to end); what was written of it is in ",
+                           g_trace_so_far, "\n"};
+    for (const char* part : parts) {
+        [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, part, std::strlen(part));
+    }
+}
+
 // Once the wait is over with the recording's end not begun, the process dies of `signum`.
 // It never returns otherwise (the process ends).
 void* gil_watchdog(void* argument) {
     const int signum = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
     wait_for_gil_taker();
-    if (g_state.load() == kRunning) die_of(signum);
+    if (g_state.load() == kRunning) {
+        say_trace_unfinished();
+        die_of(signum);
+    }
     return nullptr;  // the trace is being written: its end delivers the signal
 }
 
@@ -264,8 +286,11 @@ std::atomic<bool> g_exit_has_gil{false};
 void* exit_watchdog(void* argument) {
     const int status = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
     wait_for_gil_taker();
-    // The system call itself: _exit is vztrace's stand-in, which would wait for the GIL.
-    if (!g_exit_has_gil.load()) ::syscall(SYS_exit_group, status);
+    if (!g_exit_has_gil.load()) {
+        say_trace_unfinished();
+        // The system call itself: _exit is vztrace's stand-in, which would wait for the GIL.
+        ::syscall(SYS_exit_group, status);
+    }
     return nullptr;
 }
 
@@ -651,9 +676,17 @@ void recording_resumed() {
 
 void stop_helper() { join_helper(); }
 
-bool take_gil_or_exit(int status) {
+void trace_streamed_to(const std::string& path) {
+    if (path.size() < sizeof g_trace_so_far) {
+        std::memcpy(g_trace_so_far, path.c_str(), path.size() + 1);
+    }
+}
+
+bool take_gil_or_exit(int status, int status_if_lost) {
     if (interpreter_finalizing()) return false;
-    start_watchdog(exit_watchdog, status);
+    int none = -1;
+    g_exit_pending.compare_exchange_strong(none, status);
+    start_watchdog(exit_watchdog, status_if_lost);
     profile::t_vztrace_thread = true;  // this thread's calls are not the program's now
     PyGILState_Ensure();               // never released: the process ends
     g_exit_has_gil.store(true);

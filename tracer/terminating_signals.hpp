@@ -104,9 +104,14 @@ void stop_helper();
 
 // For a thread without the GIL that ends the process (_exit or exit from C: faulthandler's
 // watchdog, a C library's thread, ctypes, which lets the GIL go): takes the GIL, so the
-// recording can end and be written, and keeps it. Should it not come within seconds (a
-// thread holds it in C code that never ends), the process exits with `status`, its trace
-// lost. False, with nothing done, once the interpreter is finalizing.
-bool take_gil_or_exit(int status);
+// recording can end and be written, and keeps it. A terminating signal that comes
+// meanwhile ends the process with `status` too, once its trace is written (python's had
+// exited). Should the GIL not come within seconds (a thread holds it in C code that never
+// ends), the process exits with `status_if_lost`, its trace unfinished (stderr says where
+// what was written is). False, with nothing done, once the interpreter is finalizing.
+bool take_gil_or_exit(int status, int status_if_lost);
+// Where the trace is streamed until it is complete (beside -o; a JSON trace's stream in
+// vztrace's private directory): stderr names it when the process ends without the trace.
+void trace_streamed_to(const std::string& path);
 
 }  // namespace vztrace::tracer::signals

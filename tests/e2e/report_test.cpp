@@ -321,7 +321,9 @@ TEST_CASE("the run's summary counts a killed child's calls without its tasks' st
     REQUIRE(wrote != std::string::npos);
     Report report;
     report_json(report, {trace});
-    CHECK(std::uint64_t(report.root["track_slices"]) > 100);  // the child's steps were written
+    // Some of the child's steps were written before the kill: how many depends on how far
+    // its writer had got (under ASan and a loaded machine, 94 of 2,000 once).
+    CHECK(std::uint64_t(report.root["track_slices"]) > 0);
     CHECK(std::uint64_t(report.root["calls"]) == std::stoull(run.err.substr(wrote + 6)));
     // A step left open at the kill ends on its task's track, not on the thread's.
     CHECK(vztrace::testing::load_trace(trace).nesting_problem().empty());

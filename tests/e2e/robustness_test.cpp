@@ -269,9 +269,13 @@ TEST_CASE("_exit or exit from C, with or without the GIL, keeps the trace") {
     // watchdog (exit=True), ctypes' libc.exit (the GIL let go for the call), a thread of C's
     // own, and exit() with the GIL held left with python's status but without the trace, its
     // temporary file left beside -o.
-    for (const std::string mode :
-         {"faulthandler", "ctypes-_exit", "ctypes-exit", "pydll-_exit", "pydll-exit",
-          "thread-_exit", "thread-exit", "busy-thread-exit"}) {
+    // Then three found by a hunt: an exit from a finalizer (the recording stopped, not yet
+    // written) lost the trace; a second exit while the first wrote the trace cut the writing
+    // short and gave its own status (4, where python gives 3); a SIGTERM while the exiting
+    // thread waited for the GIL made the status 143, where python had exited with 3.
+    for (const std::string mode : {"faulthandler", "ctypes-_exit", "ctypes-exit", "pydll-_exit",
+                                   "pydll-exit", "thread-_exit", "thread-exit", "busy-thread-exit",
+                                   "finalizer-exit", "exit-while-writing", "term-while-waiting"}) {
         INFO(mode);
         TempDir dir;
         // exit() from C skips the interpreter's finalization: a sanitizer build's leak
@@ -298,8 +302,35 @@ TEST_CASE("_exit or exit from C, with or without the GIL, keeps the trace") {
         } else {
             CHECK(trace.count_prefix("work (") == 100);
         }
+        if (mode == "exit-while-writing") CHECK(trace.count_prefix("bulk (") == 300000);
         CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
                             std::filesystem::directory_iterator()) == 1);
+    }
+}
+
+TEST_CASE("an exit from C that cannot get the GIL ends the process, and says where the trace is") {
+    // A thread keeps the GIL in C (here pause() through ctypes.PyDLL) when a C thread calls
+    // exit(3): after 5 s the process exits with 3, as python at once. The trace could not
+    // be finished: what was written of it stays beside -o, and stderr said nothing.
+    TempDir dir;
+    RunOptions options;
+    options.env["LSAN_OPTIONS"] = "detect_leaks=0";  // exit from C: no finalization
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run = run_vztrace({"-o", trace, robust_script("c_exits.py"), "gil-held"}, options);
+    CHECK(run.status() == 3);
+    CHECK(run.out == "start gil-held\n");
+    CHECK_FALSE(vztrace::testing::file_exists(trace));
+    const std::string said =
+        "vztrace: error: the trace was not finished (a thread kept the GIL 5 s after the "
+        "process was to end); what was written of it is in ";
+    REQUIRE(run.err.rfind(said, 0) == 0);
+    REQUIRE(run.err.ends_with("\n"));
+    const std::string so_far = run.err.substr(said.size(), run.err.size() - said.size() - 1);
+    CHECK(std::filesystem::file_size(so_far) > 0);  // a Perfetto stream, to its last packet
+    // A Perfetto trace is streamed beside -o; a JSON one into vztrace's private directory.
+    if (!vztrace::testing::testing_json()) {
+        CHECK(vztrace::testing::names_in(dir.path()) ==
+              std::vector<std::string>{so_far.substr(dir.path().size() + 1)});
     }
 }
 

@@ -5,14 +5,28 @@
 #   pydll-_exit, pydll-exit: the same with the GIL held (ctypes.PyDLL)
 #   thread-_exit, thread-exit: a thread of C's own calls it while the main thread sleeps
 #   busy-thread-exit: the same while the main thread runs Python, holding the GIL
+#   finalizer-exit: a __del__ run as the interpreter finalizes calls exit (the GIL held)
+#   exit-while-writing: the main thread calls exit(3) after 300,000 calls of bulk(); a timer
+#                       thread of C's calls exit(4) 50 ms later, while the trace is written
+#   term-while-waiting: a timer thread of C's calls exit(3) while the main thread holds the
+#                       GIL in C (pause); a child process then sends the root SIGTERM
+#   gil-held: the same without the SIGTERM: the exit waits 5 s for the GIL, then gives up
 import ctypes
 import faulthandler
+import os
+import signal
 import sys
 import time
+
+libc = ctypes.CDLL(None)
 
 
 def work(n):
     return n + 1
+
+
+def bulk(n):
+    return n
 
 
 def spin():
@@ -22,12 +36,39 @@ def spin():
 
 
 def from_c_thread(name):
-    libc = ctypes.CDLL(None)
     start = ctypes.cast(getattr(libc, name), ctypes.c_void_p)
     thread = ctypes.c_ulong()
     libc.pthread_create.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                     ctypes.c_void_p]
     libc.pthread_create(ctypes.byref(thread), None, start, ctypes.c_void_p(3))
+
+
+class SigEvent(ctypes.Structure):
+    _fields_ = [("value", ctypes.c_void_p), ("signo", ctypes.c_int), ("notify", ctypes.c_int),
+                ("function", ctypes.c_void_p), ("attributes", ctypes.c_void_p),
+                ("pad", ctypes.c_char * 32)]
+
+
+class TimerSpec(ctypes.Structure):
+    _fields_ = [("interval_s", ctypes.c_long), ("interval_ns", ctypes.c_long),
+                ("value_s", ctypes.c_long), ("value_ns", ctypes.c_long)]
+
+
+def exit_later(status, seconds):
+    """A POSIX timer whose new C thread (SIGEV_THREAD) calls libc's exit(status)."""
+    event = SigEvent(value=status, notify=2, function=ctypes.cast(libc.exit, ctypes.c_void_p))
+    timer = ctypes.c_void_p()
+    if libc.timer_create(1, ctypes.byref(event), ctypes.byref(timer)) != 0:  # MONOTONIC
+        raise OSError("timer_create failed")
+    spec = TimerSpec(0, 0, int(seconds), int(seconds % 1 * 1e9))
+    if libc.timer_settime(timer, 0, ctypes.byref(spec), None) != 0:
+        raise OSError("timer_settime failed")
+    exit_later.kept = (event, timer)
+
+
+class ExitsWhenCollected:
+    def __del__(self):
+        ctypes.PyDLL(None).exit(3)
 
 
 def main(mode):
@@ -47,6 +88,25 @@ def main(mode):
     elif mode == "busy-thread-exit":
         from_c_thread("exit")
         spin()
+    elif mode == "finalizer-exit":
+        main.kept = ExitsWhenCollected()
+        return
+    elif mode == "exit-while-writing":
+        for i in range(300_000):
+            bulk(i)
+        exit_later(4, 0.05)
+        ctypes.PyDLL(None).exit(3)
+    elif mode in ("term-while-waiting", "gil-held"):
+        root = os.getpid()
+        if mode == "term-while-waiting" and os.fork() == 0:
+            time.sleep(1)  # python's root has exited at 0.2 s; vztrace's waits up to 5 s
+            try:
+                os.kill(root, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            os._exit(0)
+        exit_later(3, 0.2)
+        ctypes.PyDLL(None).pause()
     print("not reached")
 
 
