@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdio>  // renameat2
 #include <cstring>
+#include <optional>
 
 namespace vztrace::tracer {
 namespace {
@@ -146,6 +147,7 @@ void OutputFile::open_fifo(const ReaderWait& wait) {
         }
     }
     if (fd_ >= 0) {
+        pipe_ = true;
         ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);  // writes wait for the reader
     } else if (open_errno == ENXIO) {
         error_ = fmt::format("cannot write '{}': the fifo got no reader", path_);
@@ -209,11 +211,35 @@ bool OutputFile::write_raw(const char* data, std::size_t size) {
     return ok;
 }
 
+PipeSignalHeld::PipeSignalHeld() {
+    sigset_t pipe_only, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &before_);
+    sigpending(&pending);
+    already_pending_ = sigismember(&pending, SIGPIPE) == 1;
+}
+
+PipeSignalHeld::~PipeSignalHeld() {
+    if (broken_ && !already_pending_) {
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        const timespec now{0, 0};
+        while (sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &before_, nullptr);
+}
+
 bool OutputFile::write_all(const char* data, std::size_t size) {
+    std::optional<PipeSignalHeld> held;
+    if (pipe_) held.emplace();
     while (size > 0) {
         const ssize_t n = ::write(fd_, data, size);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (errno == EPIPE && held) held->broke();
             fail("", errno);
             return false;
         }

@@ -4,6 +4,7 @@
 // Names ending in .gz are compressed with zlib. Errors are returned, never thrown.
 #pragma once
 
+#include <signal.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -26,6 +27,24 @@ std::string hidden_name_beside(const std::string& path, std::string_view tail);
 // up once `give_up` (when not null) returns true.
 using ReaderWait = std::function<void(const std::function<bool()>& try_open)>;
 void wait_for_reader(const std::function<bool()>& try_open, bool (*give_up)());
+
+// While it lives, SIGPIPE is held back on the calling thread, and one that its writes
+// raised (broke() says so) is taken back: a pipe whose reader has gone makes them fail with
+// EPIPE, one error of vztrace's, never the death of the program's process (python has not
+// set SIGPIPE aside yet at start; a program may set it to SIG_DFL).
+class PipeSignalHeld {
+ public:
+    PipeSignalHeld();
+    ~PipeSignalHeld();
+    PipeSignalHeld(const PipeSignalHeld&) = delete;
+    PipeSignalHeld& operator=(const PipeSignalHeld&) = delete;
+    void broke() { broken_ = true; }
+
+ private:
+    sigset_t before_;
+    bool already_pending_ = false;
+    bool broken_ = false;
+};
 
 class OutputFile {
  public:
@@ -84,6 +103,7 @@ class OutputFile {
     std::string moved_to_;         // where commit_as() moved the file
     std::string moved_from_temp_;  // temp_path_ before it
     int fd_ = -1;
+    bool pipe_ = false;  // a fifo (or a pipe through /dev/stdout): SIGPIPE held while writing
     std::unique_ptr<z_stream> zstream_;
     std::string zbuffer_;
     std::uint64_t bytes_written_ = 0;

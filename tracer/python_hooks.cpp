@@ -846,9 +846,10 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     g_session->set_process_name(std::move(process_name));
     const signals::HeldAtStart held;  // until install_early knows the temporary file
     // A fifo at -o with no reader: SIGTERM or Ctrl-C ends the wait, before the program
-    // (the default action) as after it (a signal vztrace defers while writing the trace).
+    // (the default action) as after it (a signal vztrace defers while writing the trace, or
+    // one the program handled).
     g_session->on_reader_wait([](const std::function<bool()>& try_open) {
-        signals::run_unheld([&try_open] { wait_for_reader(try_open, signals::death_pending); });
+        signals::run_unheld([&try_open] { wait_for_reader(try_open, signals::wait_stopped); });
     });
     if (std::string error = g_session->start(); !error.empty()) {
         if (plan.role != ProcessRole::kChild) return error;

@@ -170,13 +170,7 @@ void note_starting_stderr() {
 void write_to_stderr(const std::string& text) {
     static std::atomic<bool> stuck{false};  // a message waited its second in vain: no more waiting
     if (stuck) return;
-    sigset_t pipe_only, before, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
-    sigpending(&pending);
-    const bool already_pending = sigismember(&pending, SIGPIPE) == 1;
-    bool broken = false;
+    PipeSignalHeld held;
     constexpr int kWaitMs = 1000;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
     for (std::size_t done = 0; done < text.size();) {
@@ -194,17 +188,11 @@ void write_to_stderr(const std::string& text) {
                                         std::min<std::size_t>(text.size() - done, PIPE_BUF));
         if (written < 0 && errno == EINTR) continue;
         if (written <= 0) {
-            broken = written < 0 && errno == EPIPE;
+            if (written < 0 && errno == EPIPE) held.broke();
             break;
         }
         done += static_cast<std::size_t>(written);
     }
-    if (broken && !already_pending) {
-        const timespec now{0, 0};
-        while (sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 [[gnu::format(printf, 1, 2)]] void say(const char* format, ...) {

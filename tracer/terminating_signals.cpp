@@ -57,7 +57,8 @@ sigset_t g_handled;  // those of kSignals whose handler is vztrace's (changed wi
 sigset_t g_program_handled;
 std::atomic<int> g_state{kOff};
 std::atomic<int> g_deferred{0};
-std::atomic<pid_t> g_owner{0};  // the process the handler and the helper belong to
+std::atomic<bool> g_wait_stopped{false};  // see on_signal, kFinishing
+std::atomic<pid_t> g_owner{0};            // the process the handler and the helper belong to
 char g_killed_marker[PATH_MAX] = {};
 char g_temporary[PATH_MAX] = {};  // removed by a signal before the program starts
 // The file the trace is streamed into until it is complete (trace_streamed_to): named on
@@ -170,7 +171,13 @@ void on_signal(int signum) {
             wake_helper(signum);
             while (true) ::pause();
         case kFinishing:
-            if (sigismember(&g_program_handled, signum) != 1) defer(g_deferred, signum);
+            if (sigismember(&g_program_handled, signum) != 1) {
+                defer(g_deferred, signum);
+            } else if (signum == SIGTERM || signum == SIGHUP || signum == SIGQUIT) {
+                // Ignored (the program's handler would have run), but a wait of vztrace's
+                // own, for a fifo's reader, is given up.
+                g_wait_stopped.store(true);
+            }
             break;
         default:
             die_of(signum);
@@ -668,6 +675,8 @@ void end_finishing() {
 }
 
 bool death_pending() { return g_deferred.load() != 0; }
+
+bool wait_stopped() { return death_pending() || g_wait_stopped.load(); }
 
 void recording_resumed() {
     int finished = kFinished;

@@ -36,6 +36,10 @@ namespace vztrace::tracer::signals {
 // A terminating signal came while the trace is written: the process dies of it once the
 // trace is complete. Async-signal-safe.
 bool death_pending();
+// A wait of vztrace's own (for the reader of a fifo at -o) is to end: a terminating signal
+// is pending, or SIGTERM, SIGHUP or SIGQUIT came while the trace was written after a
+// program that handled them in Python (such signals are ignored then). Async-signal-safe.
+bool wait_stopped();
 
 // Ends this process's recording and writes its trace or part. The first runs with the GIL
 // held; the second needs no interpreter (the recording has stopped).

@@ -371,6 +371,48 @@ TEST_CASE("a fifo at -o waits for its reader, and SIGTERM or Ctrl-C ends the wai
     CHECK(load_trace(dir.file(vztrace::testing::trace_name("read"))).count_prefix("f (") == 1);
 }
 
+TEST_CASE("a pipe at -o whose reader has gone is one error, and the program runs as under python") {
+    // vztrace writes the trace's first packets before python sets SIGPIPE aside: a pipe
+    // with no reader killed it there (SIGPIPE), silently, before the program's first line.
+    TempDir dir;
+    dir.write("side.py", "open('side.txt', 'w').write('ran')\nimport sys\nsys.exit(6)\n");
+    const std::string runner =
+        "import os, subprocess, sys\n"
+        "read_end, write_end = os.pipe()\n"
+        "os.close(read_end)\n"
+        "status = subprocess.call(sys.argv[1:], stdout=write_end)\n"
+        "print(status)\n";
+    RunOptions options;
+    options.cwd = dir.path();
+    const auto run = vztrace::testing::run_process(
+        {kPython, "-c", runner, kVztrace, "-o", "/dev/stdout", "side.py"}, options);
+    CHECK(run.out == "6\n");
+    CHECK(run.err == "vztrace: error: cannot write '/dev/stdout': Broken pipe\n");
+    CHECK(vztrace::testing::read_file(dir.file("side.txt")) == "ran");
+}
+
+TEST_CASE("a fifo's wait at the end is given up on SIGTERM after a program that handled it") {
+    // A JSON trace opens its fifo once the program has ended; a terminating signal the
+    // program handled in Python is ignored then (python's process has gone), and the wait
+    // for a reader could only be ended by SIGKILL.
+    TempDir dir;
+    const std::string fifo = dir.file("t.json");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string program =
+        "import signal, sys\n"
+        "for s in (signal.SIGTERM, signal.SIGHUP):\n"
+        "    signal.signal(s, lambda *a: sys.exit(9))\n"
+        "print('ran', flush=True)\n";
+    vztrace::testing::RunningProcess run({kVztrace, "-o", fifo, "-c", program});
+    CHECK(run.wait_for_stderr("vztrace: waiting for a reader of the fifo '" + fifo + "'\n"));
+    const auto stopped = run.stop(SIGTERM, 10);
+    CHECK_FALSE(stopped.timed_out);
+    CHECK(stopped.status() == 74);  // the program's 0; its trace was not written
+    CHECK(stopped.out == "ran\n");
+    CHECK_THAT(stopped.err, Catch::Contains("vztrace: error: cannot write '" + fifo +
+                                            "': the fifo got no reader\n"));
+}
+
 TEST_CASE("a root writing its trace to a pipe at -o that execs leaves the pipe where it is") {
     // Before: the exec moved the pipe into the parts directory (and a device such as
     // /dev/null too: copied, then removed, from another file system), and the next image
