@@ -300,9 +300,15 @@ def startup(args, python, vztrace, tmp, env):
 REPORT_CALLS = 15_000_000
 
 
+# The after-run commands timed on report_speed's trace, besides `report`: the exports that
+# sum the calls as they read them (folded, pstats) and one that keeps them whole.
+EXPORTS = ("folded", "pstats", "speedscope.json")
+
+
 def report_speed(args, vztrace, tmp, env):
-    """`vztrace report` on a trace of 15 M calls (1.5 M with --quick, which sympy's tests
-    under pytest make): seconds and peak RSS, against the trace's size."""
+    """`vztrace report` and `vztrace export` on a trace of 15 M calls (1.5 M with --quick,
+    which sympy's tests under pytest make): seconds and peak RSS, against the trace's
+    size."""
     calls = REPORT_CALLS // 10 if args.quick else REPORT_CALLS
     trace = os.path.join(tmp, "report.pftrace")
     run_env = dict(env, VZBENCH_CALLS=str(calls))
@@ -315,8 +321,19 @@ def report_speed(args, vztrace, tmp, env):
     seconds, status, out, err, peak = run_measured([vztrace, "report", trace], env, tmp, tmp)
     if status != 0:
         raise BenchError(f"vztrace report failed:\n{err}")
+    exports = {}
+    for extension in EXPORTS:
+        exported = os.path.join(tmp, "report." + extension)
+        export_s, status, _, err, export_peak = run_measured(
+            [vztrace, "export", "-o", exported, trace], env, tmp, tmp)
+        if status != 0:
+            raise BenchError(f"vztrace export -o {exported} failed:\n{err}")
+        exports[extension] = {"seconds": export_s, "peak_rss_mib": export_peak,
+                              "output_mib": os.path.getsize(exported) / 2**20}
+        os.unlink(exported)
     os.unlink(trace)
-    return {"calls": calls, "trace_mib": size / 2**20, "seconds": seconds, "peak_rss_mib": peak}
+    return {"calls": calls, "trace_mib": size / 2**20, "seconds": seconds, "peak_rss_mib": peak,
+            "exports": exports}
 
 
 def in_process(args, python, vztrace, floor_dir, tmp, env):
@@ -483,10 +500,13 @@ def markdown(report):
                          f"{row['added_rss_mib']:+.0f} |")
     rep = report["report"]
     if rep is not None:
-        lines += ["", "### `vztrace report` (a Perfetto trace, one thread)", "",
-                  "| calls | trace MiB | seconds | peak RSS MiB |", "|---:|---:|---:|---:|",
-                  f"| {rep['calls']} | {rep['trace_mib']:.0f} | {rep['seconds']:.2f} | "
-                  f"{rep['peak_rss_mib']:.0f} |"]
+        lines += ["", f"### `vztrace report` and `export` ({rep['calls']} calls, a Perfetto "
+                  f"trace of {rep['trace_mib']:.0f} MiB, one thread)", "",
+                  "| command | seconds | peak RSS MiB | output MiB |", "|---|---:|---:|---:|",
+                  f"| report | {rep['seconds']:.2f} | {rep['peak_rss_mib']:.0f} | |"]
+        for extension, row in rep["exports"].items():
+            lines.append(f"| export -o x.{extension} | {row['seconds']:.2f} | "
+                         f"{row['peak_rss_mib']:.0f} | {row['output_mib']:.0f} |")
     return "\n".join(lines)
 
 

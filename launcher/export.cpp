@@ -63,10 +63,17 @@ int run_export(std::span<const std::string> args) {
     if (const int refused = refuse_output_over_input("export", output, std::span(&trace, 1))) {
         return refused;
     }
+    // The collapsed stacks and pstats are summed as the trace is read; the other formats
+    // need its calls kept whole.
     format::CallLog calls;
+    format::FoldedStacks folded;
+    format::ProfileStats pstats;
+    format::CallVisitor* reader = &calls;
+    if (kind == Kind::kFolded) reader = &folded;
+    if (kind == Kind::kPstats) reader = &pstats;
     format::CallReadResult read;
-    if (const int error = read_trace(trace, calls, read); error != 0) return error;
-    if (kind == Kind::kPstats && calls.name_count() == 0) {
+    if (const int error = read_trace(trace, *reader, read); error != 0) return error;
+    if (kind == Kind::kPstats && pstats.empty()) {
         // pstats.Stats refuses an empty profile ("Cannot create or construct"): a file it
         // cannot load is no export.
         return fail(ExitCode::kBadTrace,
@@ -96,10 +103,10 @@ int run_export(std::span<const std::string> args) {
             ok = format::write_speedscope(calls, trace, writer);
             break;
         case Kind::kFolded:
-            ok = format::write_folded(calls, writer);
+            ok = folded.write(writer);
             break;
         case Kind::kPstats:
-            ok = format::write_pstats(calls, writer);
+            ok = pstats.write(writer);
             break;
     }
     if (!ok || !out.commit()) {

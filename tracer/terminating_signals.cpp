@@ -288,8 +288,9 @@ void* gil_watchdog(void* argument) {
 // take_gil_or_exit's: set once the exiting thread has the GIL.
 std::atomic<bool> g_exit_has_gil{false};
 
-// Once the wait is over with the exiting thread still waiting, the process exits with the
-// status it asked for, as under python, which exits at once; the trace is lost.
+// Once the wait is over with the exiting thread still waiting, the process exits as python
+// would have at once, but with the status for a trace not written (the one asked for, or 74
+// for a 0), after one line naming the file that holds what was written of the trace.
 void* exit_watchdog(void* argument) {
     const int status = static_cast<int>(reinterpret_cast<std::intptr_t>(argument));
     wait_for_gil_taker();

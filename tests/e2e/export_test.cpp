@@ -222,13 +222,21 @@ TEST_CASE("export and combine keep the asyncio tasks of --log-async on tracks, n
     }
     SECTION("pstats and folded count calls alone") {
         // A step is a slice "running" at the top of its track: a stack of its own in folded,
-        // a C function's key in pstats.
-        REQUIRE(run_vztrace({"export", trace, "-o", dir.file("out.folded")}).status() == 0);
-        const std::string folded = "\n" + vztrace::testing::read_file(dir.file("out.folded"));
-        CHECK(folded.find("\nrunning ") == std::string::npos);
-        REQUIRE(run_vztrace({"export", trace, "-o", dir.file("out.pstats")}).status() == 0);
-        CHECK(vztrace::testing::read_file(dir.file("out.pstats")).find("method running>") ==
-              std::string::npos);
+        // a C function's key in pstats. Both are summed as the trace is read, and a JSON
+        // trace names its tracks at its end, after their slices.
+        const std::string json = dir.file("tasks.json");
+        REQUIRE(run_vztrace({"export", trace, "-o", json}).status() == 0);
+        for (const std::string& source : {trace, json}) {
+            INFO(source);
+            REQUIRE(run_vztrace({"export", source, "-o", dir.file("out.folded")}).status() == 0);
+            const std::string folded = "\n" + vztrace::testing::read_file(dir.file("out.folded"));
+            CHECK(folded.find("\nrunning ") == std::string::npos);
+            CHECK(folded.find(";worker (") != std::string::npos);
+            REQUIRE(run_vztrace({"export", source, "-o", dir.file("out.pstats")}).status() == 0);
+            const std::string pstats = vztrace::testing::read_file(dir.file("out.pstats"));
+            CHECK(pstats.find("method running>") == std::string::npos);
+            CHECK(pstats.find("worker") != std::string::npos);
+        }
     }
 }
 

@@ -75,9 +75,9 @@ class Gunzip {
     Gunzip(const Gunzip&) = delete;
     Gunzip& operator=(const Gunzip&) = delete;
 
-    // Appends up to `want` inflated bytes to `out`; false on an error (error() says it).
-    // Once the stream has ended (ended()), appends nothing.
-    bool read(std::string& out, std::size_t want) {
+    // Appends up to `want` inflated bytes to `out`. After an error (error() says it) or
+    // the stream's end, ended() holds and it appends nothing.
+    void read(std::string& out, std::size_t want) {
         const std::size_t target = out.size() + want;
         while (error_.empty() && !ended_ && out.size() < target) {
             if (stream_.avail_in == 0 && !input_ended_ && !refill()) break;
@@ -101,7 +101,6 @@ class Gunzip {
                 damaged(stream_.msg != nullptr ? stream_.msg : "damaged");
             }
         }
-        return error_.empty();
     }
     bool ended() const { return ended_ || !error_.empty(); }
     const std::string& error() const { return error_; }

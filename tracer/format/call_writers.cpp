@@ -24,30 +24,25 @@ std::string json_text(std::string_view text) {
     return out;
 }
 
-// Walks a thread's calls: `on_end(name, begin_ns, end_ns, stack, unfinished)` at each end,
-// with the names of the calls still open around it (outermost first).
+// Walks a thread's calls: `on_end(name, begin_ns, end_ns, unfinished)` at each end.
 template <typename OnEnd>
 void walk(const CallLog::Thread& thread, OnEnd&& on_end) {
     std::vector<std::pair<std::uint32_t, std::int64_t>> open;
-    std::vector<std::uint32_t> stack;
     for (const CallLog::Event& event : thread.events) {
         if (!CallLog::is_end(event.name)) {
             open.emplace_back(event.name, event.ns);
-            stack.push_back(event.name);
             continue;
         }
         if (open.empty()) continue;
         const auto [name, begin] = open.back();
         open.pop_back();
-        stack.pop_back();
-        on_end(name, begin, std::max(event.ns, begin), stack,
-               event.name == CallLog::kEndUnfinished);
+        on_end(name, begin, std::max(event.ns, begin), event.name == CallLog::kEndUnfinished);
     }
 }
 
-// ---- Chrome JSON ----------------------------------------------------------------------
-
 }  // namespace
+
+// ---- Chrome JSON ------------------------------------------------------------------------
 
 bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std::string>> metadata,
                 const WriteBytes& write) {
@@ -73,18 +68,18 @@ bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std
     bool ok = write(text);
     text.clear();
     for (const CallLog::Thread* thread : calls.threads()) {
-        walk(*thread, [&](std::uint32_t name, std::int64_t begin, std::int64_t end,
-                          const std::vector<std::uint32_t>&, bool unfinished) {
-            add(fmt::format(R"({{"ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, )"
-                            R"("name": {}{}}})",
-                            thread->pid, thread->tid, micros_text(begin), micros_text(end - begin),
-                            json_text(calls.name(name)),
-                            unfinished ? R"(, "args": {"unfinished": true})" : ""));
-            if (text.size() > (std::size_t{1} << 20)) {
-                ok = ok && write(text);
-                text.clear();
-            }
-        });
+        walk(*thread,
+             [&](std::uint32_t name, std::int64_t begin, std::int64_t end, bool unfinished) {
+                 add(fmt::format(R"({{"ph": "X", "pid": {}, "tid": {}, "ts": {}, "dur": {}, )"
+                                 R"("name": {}{}}})",
+                                 thread->pid, thread->tid, micros_text(begin),
+                                 micros_text(end - begin), json_text(calls.name(name)),
+                                 unfinished ? R"(, "args": {"unfinished": true})" : ""));
+                 if (text.size() > (std::size_t{1} << 20)) {
+                     ok = ok && write(text);
+                     text.clear();
+                 }
+             });
     }
     text += "\n], \"displayTimeUnit\": \"ns\"";
     if (!metadata.empty()) {
@@ -101,11 +96,7 @@ bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std
     return ok && write(text);
 }
 
-namespace {
-
 // ---- speedscope (evented profiles, one a thread) ----------------------------------------
-
-}  // namespace
 
 bool write_speedscope(const CallLog& calls, const std::string& title, const WriteBytes& write) {
     std::string text =
@@ -126,23 +117,10 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
     }
     for (const CallLog::Thread* thread : calls.threads()) {
         if (thread->events.empty()) continue;
-        const std::int64_t start = origin;
+        // speedscope wants times that never go back: each event is at the latest time so
+        // far, and the profile ends at the latest of all.
         std::int64_t last = thread->events.front().ns;
-        std::string events;
-        std::vector<std::uint32_t> open;
-        for (const CallLog::Event& event : thread->events) {
-            // speedscope wants times that never go back.
-            last = std::max(last, event.ns);
-            if (!CallLog::is_end(event.name)) {
-                open.push_back(event.name);
-                events += fmt::format("{}{{\"type\": \"O\", \"frame\": {}, \"at\": {}}}",
-                                      events.empty() ? "" : ", ", event.name, last - start);
-            } else if (!open.empty()) {
-                events += fmt::format("{}{{\"type\": \"C\", \"frame\": {}, \"at\": {}}}",
-                                      events.empty() ? "" : ", ", open.back(), last - start);
-                open.pop_back();
-            }
-        }
+        for (const CallLog::Event& event : thread->events) last = std::max(last, event.ns);
         const std::string process =
             thread->process_name.empty()
                 ? fmt::format("process {}", thread->pid)
@@ -153,90 +131,98 @@ bool write_speedscope(const CallLog& calls, const std::string& title, const Writ
         text += fmt::format(
             "{}{{\"type\": \"evented\", \"name\": {}, \"unit\": \"nanoseconds\", "
             "\"startValue\": {}, \"endValue\": {}, \"events\": [",
-            first_profile ? "" : ", ", json_text(name), thread->events.front().ns - start,
-            last - start);
+            first_profile ? "" : ", ", json_text(name), thread->events.front().ns - origin,
+            last - origin);
         first_profile = false;
-        ok = ok && write(text) && write(events);
-        text = "]}";
+        // The events go out a few MiB at a time: their text is several times the calls'.
+        std::int64_t at = thread->events.front().ns;
+        std::vector<std::uint32_t> open;
+        bool first_event = true;
+        for (const CallLog::Event& event : thread->events) {
+            at = std::max(at, event.ns);
+            if (!CallLog::is_end(event.name)) {
+                open.push_back(event.name);
+                text += fmt::format("{}{{\"type\": \"O\", \"frame\": {}, \"at\": {}}}",
+                                    first_event ? "" : ", ", event.name, at - origin);
+            } else if (!open.empty()) {
+                text += fmt::format("{}{{\"type\": \"C\", \"frame\": {}, \"at\": {}}}",
+                                    first_event ? "" : ", ", open.back(), at - origin);
+                open.pop_back();
+            } else {
+                continue;
+            }
+            first_event = false;
+            if (text.size() > (std::size_t{4} << 20)) {
+                ok = ok && write(text);
+                text.clear();
+            }
+        }
+        text += "]}";
     }
     text += "]}\n";
     return ok && write(text);
 }
 
-namespace {
-
 // ---- collapsed stacks -------------------------------------------------------------------
 
-}  // namespace
-
-bool write_folded(const CallLog& calls, const WriteBytes& write) {
-    // Self time of each stack, in nanoseconds (no call is too short to show), the threads
-    // together. The stacks are the nodes of a tree (each the stack of its parent and one
-    // name more), so a call's end costs one lookup whatever its depth, not a path of all
-    // the names above it.
-    struct Node {
-        std::uint32_t parent;  // kRoot for the outermost calls
-        std::uint32_t name;
-        std::int64_t self_ns = 0;
-        bool ended = false;  // a call of it ended: the stack is shown
-    };
-    constexpr std::uint32_t kRoot = std::numeric_limits<std::uint32_t>::max();
-    std::vector<Node> nodes;
-    std::unordered_map<std::uint64_t, std::uint32_t> child_of;  // (parent, name) -> node
-    const auto node_for = [&](std::uint32_t parent, std::uint32_t name) {
-        const std::uint64_t key = (std::uint64_t{parent} << 32) | name;
-        const auto [at, added] =
-            child_of.try_emplace(key, static_cast<std::uint32_t>(nodes.size()));
-        if (added) nodes.push_back({parent, name});
-        return at->second;
-    };
-    for (const CallLog::Thread* thread : calls.threads()) {
-        if (thread->track) continue;
-        struct Open {
-            std::uint32_t node;
-            std::int64_t begin_ns;
-            std::int64_t child_ns;  // time of the callees
-        };
-        std::vector<Open> open;
-        for (const CallLog::Event& event : thread->events) {
-            if (!CallLog::is_end(event.name)) {
-                open.push_back(
-                    {node_for(open.empty() ? kRoot : open.back().node, event.name), event.ns, 0});
-                continue;
-            }
-            if (open.empty()) continue;
-            const Open call = open.back();
-            open.pop_back();
-            const std::int64_t duration = std::max<std::int64_t>(event.ns - call.begin_ns, 0);
-            nodes[call.node].self_ns += std::max<std::int64_t>(duration - call.child_ns, 0);
-            nodes[call.node].ended = true;
-            if (!open.empty()) open.back().child_ns += duration;
-        }
+FoldedStacks::Thread& FoldedStacks::thread_of(std::uint64_t key) {
+    const auto [at, added] = threads_.try_emplace(key);
+    if (added) {
+        at->second.root = static_cast<std::uint32_t>(nodes_.size());
+        nodes_.push_back({kNoParent, static_cast<std::uint32_t>(root_keys_.size())});
+        root_keys_.push_back(key);
     }
+    return at->second;
+}
+
+void FoldedStacks::begin(std::uint64_t key, std::string_view name, std::int64_t ns) {
+    Thread& thread = thread_of(key);
+    const std::uint32_t parent = thread.open.empty() ? thread.root : thread.open.back().node;
+    const std::uint32_t id = names_.id(name);
+    const auto [at, added] = child_of_.try_emplace((std::uint64_t{parent} << 32) | id,
+                                                   static_cast<std::uint32_t>(nodes_.size()));
+    if (added) nodes_.push_back({parent, id});
+    thread.open.push_back({at->second, ns, 0});
+}
+
+void FoldedStacks::end(std::uint64_t key, std::int64_t ns) {
+    Thread& thread = thread_of(key);
+    if (thread.open.empty()) return;
+    const Open call = thread.open.back();
+    thread.open.pop_back();
+    const std::int64_t duration = std::max<std::int64_t>(ns - call.begin_ns, 0);
+    nodes_[call.node].self_ns += std::max<std::int64_t>(duration - call.child_ns, 0);
+    nodes_[call.node].ended = true;
+    if (!thread.open.empty()) thread.open.back().child_ns += duration;
+}
+
+bool FoldedStacks::write(const WriteBytes& write) const {
     // ';' separates frames, a line ends a stack: neither may be in a name, nor another
     // control character (a '\r' ends a line for some readers, a NUL the text for others).
     // The readers take the count after the last space, so spaces may.
-    std::vector<std::string> names(calls.name_count());
-    for (std::uint32_t id = 0; id < calls.name_count(); ++id) {
-        for (const char c : calls.name(id)) {
+    std::vector<std::string> names(names_.size());
+    for (std::uint32_t id = 0; id < names_.size(); ++id) {
+        for (const char c : names_.name(id)) {
             const auto byte = static_cast<unsigned char>(c);
             names[id] += c == ';' ? ':' : byte < 0x20 || byte == 0x7F ? ' ' : c;
         }
     }
-    // Every stack once, in the order of its text (names that read the same after the
-    // changes above are one stack, as they were).
+    // Every stack once, in the order of its text, the threads together (names that read
+    // the same after the changes above are one stack, as they were).
     std::map<std::string, std::int64_t> stacks;
     std::vector<std::uint32_t> chain;
-    for (std::uint32_t id = 0; id < nodes.size(); ++id) {
-        if (!nodes[id].ended) continue;
+    for (std::uint32_t id = 0; id < nodes_.size(); ++id) {
+        if (!nodes_[id].ended) continue;
         chain.clear();
-        for (std::uint32_t at = id; at != kRoot; at = nodes[at].parent) chain.push_back(at);
+        std::uint32_t at = id;
+        for (; nodes_[at].parent != kNoParent; at = nodes_[at].parent) chain.push_back(at);
+        if (is_track(root_keys_[nodes_[at].name])) continue;
         std::string path;
-        for (auto at = chain.rbegin(); at != chain.rend(); ++at) {
+        for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
             if (!path.empty()) path += ';';
-            path += names[nodes[*at].name];
+            path += names[nodes_[*it].name];
         }
-        stacks[path] += nodes[id].self_ns;
+        stacks[path] += nodes_[id].self_ns;
     }
     std::string text;
     for (const auto& [path, ns] : stacks) text += fmt::format("{} {}\n", path, ns);
@@ -333,21 +319,6 @@ ProfileKey key_of(const std::string& name) {
     return ProfileKey{"~", 0, "<built-in method " + name + ">"};
 }
 
-struct ProfileNumbers {
-    std::int64_t primitive = 0;  // calls with no call of the same function below them
-    std::int64_t calls = 0;
-    std::int64_t self_ns = 0;
-    std::int64_t cumulative_ns = 0;  // outermost calls only
-    void add(bool outermost, std::int64_t self, std::int64_t duration) {
-        ++calls;
-        if (outermost) {
-            ++primitive;
-            cumulative_ns += duration;
-        }
-        self_ns += self;
-    }
-};
-
 void put_key(Marshal& m, const ProfileKey& key) {
     m.tuple(3);
     m.text(key.file);
@@ -357,7 +328,7 @@ void put_key(Marshal& m, const ProfileKey& key) {
 
 // A function's numbers: (primitive calls, calls, own time, cumulative time), as cProfile
 // writes them; a caller's have the calls first: (calls, primitive calls, ...).
-void put_numbers(Marshal& m, const ProfileNumbers& n, bool of_caller = false) {
+void put_numbers(Marshal& m, const ProfileStats::Numbers& n, bool of_caller = false) {
     m.integer(of_caller ? n.calls : n.primitive);
     m.integer(of_caller ? n.primitive : n.calls);
     m.real(static_cast<double>(n.self_ns) / 1e9);
@@ -366,51 +337,77 @@ void put_numbers(Marshal& m, const ProfileNumbers& n, bool of_caller = false) {
 
 }  // namespace
 
-bool write_pstats(const CallLog& calls, const WriteBytes& write) {
+void ProfileStats::Numbers::add(bool outermost, std::int64_t self, std::int64_t duration) {
+    ++calls;
+    if (outermost) {
+        ++primitive;
+        cumulative_ns += duration;
+    }
+    self_ns += self;
+}
+
+void ProfileStats::Numbers::add(const Numbers& other) {
+    primitive += other.primitive;
+    calls += other.calls;
+    self_ns += other.self_ns;
+    cumulative_ns += other.cumulative_ns;
+}
+
+void ProfileStats::begin(std::uint64_t key, std::string_view name, std::int64_t ns) {
+    Thread& thread = threads_[key];
+    const std::uint32_t id = names_.id(name);
+    if (!thread.names.empty()) ++thread.pairs_open[(std::uint64_t{thread.names.back()} << 32) | id];
+    thread.names.push_back(id);
+    thread.begins.push_back(ns);
+    thread.child.push_back(0);
+    ++thread.on_stack[id];
+}
+
+void ProfileStats::end(std::uint64_t key, std::int64_t ns) {
+    Thread& thread = threads_[key];
+    if (thread.names.empty()) return;
+    const std::uint32_t id = thread.names.back();
+    const std::int64_t duration = std::max<std::int64_t>(ns - thread.begins.back(), 0);
+    const std::int64_t self = std::max<std::int64_t>(duration - thread.child.back(), 0);
+    const bool outermost = --thread.on_stack[id] == 0;
+    thread.names.pop_back();
+    thread.begins.pop_back();
+    thread.child.pop_back();
+    if (!thread.child.empty()) thread.child.back() += duration;
+    Function& function = thread.functions[id];
+    function.numbers.add(outermost, self, duration);
+    if (!thread.names.empty()) {
+        const std::uint32_t caller = thread.names.back();
+        const bool outermost_pair = --thread.pairs_open[(std::uint64_t{caller} << 32) | id] == 0;
+        function.callers[caller].add(outermost_pair, self, duration);
+    }
+}
+
+bool ProfileStats::empty() const {
+    for (const auto& [key, thread] : threads_) {
+        if (!thread.functions.empty() && !is_track(key)) return false;
+    }
+    return true;
+}
+
+bool ProfileStats::write(const WriteBytes& write) const {
+    // The threads together, by cProfile's key (names that give the same key are one
+    // function, as in cProfile).
     struct Entry {
-        ProfileNumbers numbers;
-        std::map<ProfileKey, ProfileNumbers> callers;
+        Numbers numbers;
+        std::map<ProfileKey, Numbers> callers;
     };
     std::vector<ProfileKey> keys;
-    keys.reserve(calls.name_count());
-    for (std::uint32_t id = 0; id < calls.name_count(); ++id)
-        keys.push_back(key_of(calls.name(id)));
+    keys.reserve(names_.size());
+    for (std::uint32_t id = 0; id < names_.size(); ++id) keys.push_back(key_of(names_.name(id)));
     std::map<ProfileKey, Entry> entries;
-    for (const CallLog::Thread* thread : calls.threads()) {
-        if (thread->track) continue;
-        std::vector<std::int64_t> child;
-        std::vector<std::int64_t> begins;
-        std::vector<std::uint32_t> names;
-        std::unordered_map<std::uint32_t, int> on_stack;
-        // A caller's numbers count as primitive the calls of the pair (caller, callee) that
-        // is not already open below them, as cProfile does: fib <- fib is 14/2 in fib(5).
-        std::unordered_map<std::uint64_t, int> pairs_open;
-        const auto pair = [](std::uint32_t caller, std::uint32_t callee) {
-            return (std::uint64_t{caller} << 32) | callee;
-        };
-        for (const CallLog::Event& event : thread->events) {
-            if (!CallLog::is_end(event.name)) {
-                if (!names.empty()) ++pairs_open[pair(names.back(), event.name)];
-                names.push_back(event.name);
-                begins.push_back(event.ns);
-                child.push_back(0);
-                ++on_stack[event.name];
-                continue;
-            }
-            if (names.empty()) continue;
-            const std::uint32_t name = names.back();
-            const std::int64_t duration = std::max<std::int64_t>(event.ns - begins.back(), 0);
-            const std::int64_t self = std::max<std::int64_t>(duration - child.back(), 0);
-            const bool outermost = --on_stack[name] == 0;
-            names.pop_back();
-            begins.pop_back();
-            child.pop_back();
-            if (!child.empty()) child.back() += duration;
-            Entry& entry = entries[keys[name]];
-            entry.numbers.add(outermost, self, duration);
-            if (!names.empty()) {
-                const bool outermost_pair = --pairs_open[pair(names.back(), name)] == 0;
-                entry.callers[keys[names.back()]].add(outermost_pair, self, duration);
+    for (const auto& [key, thread] : threads_) {
+        if (is_track(key)) continue;
+        for (const auto& [id, function] : thread.functions) {
+            Entry& entry = entries[keys[id]];
+            entry.numbers.add(function.numbers);
+            for (const auto& [caller, numbers] : function.callers) {
+                entry.callers[keys[caller]].add(numbers);
             }
         }
     }
@@ -432,13 +429,7 @@ bool write_pstats(const CallLog& calls, const WriteBytes& write) {
     return write(m.bytes());
 }
 
-namespace {
-
 // ---- Perfetto ---------------------------------------------------------------------------
-
-// Writes the sources as one Perfetto trace, a packet sequence a thread, as vztrace's writer
-// does; each thread keeps its pid, tid and names. `metadata` goes in too.
-}  // namespace
 
 bool write_perfetto(std::span<const CallSource> sources,
                     std::span<const std::pair<std::string, std::string>> metadata,
@@ -532,7 +523,5 @@ bool write_perfetto(std::span<const CallSource> sources,
     }
     return ok && write(buffer.view());
 }
-
-namespace {}  // namespace
 
 }  // namespace vztrace::format
