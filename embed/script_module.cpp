@@ -566,15 +566,30 @@ PyObject* paused_exit(PyObject*, PyObject* const* args, size_t nargsf, PyObject*
 
 // The code object of a function, a method, a staticmethod or classmethod, or of what a
 // wrapper without code of its own wraps (`__wrapped__`); null, with no error, when there
-// is none.
-PyObject* code_of(PyObject* target) {
+// is none. The mark goes on a code object, which other functions may share (the closures
+// of one `def`, the wrappers one decorator makes): the function found is given a copy of
+// its code first (`own`, when recording), so that the mark is its own. The copy runs as the
+// original.
+PyObject* code_of(PyObject* target, bool own) {
     PyObject* current = Py_NewRef(target);
     for (int hops = 0; hops < 16; ++hops) {
+        if (PyMethod_Check(current)) {  // a bound method: its function, to own the copy
+            Py_SETREF(current, Py_NewRef(PyMethod_GET_FUNCTION(current)));
+        }
         PyObject* next = nullptr;
         for (const char* name : {"__code__", "__func__", "__wrapped__"}) {
             next = PyObject_GetAttrString(current, name);
             if (next != nullptr) break;
             PyErr_Clear();
+        }
+        if (own && next != nullptr && PyCode_Check(next) && PyFunction_Check(current)) {
+            PyObject* copy = PyObject_CallMethod(next, "replace", nullptr);
+            if (copy != nullptr && PyObject_SetAttrString(current, "__code__", copy) == 0) {
+                Py_SETREF(next, copy);
+            } else {
+                Py_XDECREF(copy);
+                PyErr_Clear();  // the shared code, then
+            }
         }
         Py_DECREF(current);
         if (next == nullptr || PyCode_Check(next)) return next;
@@ -587,19 +602,19 @@ PyObject* code_of(PyObject* target) {
 // The code objects of `target` (new references): a function's (code_of), or each of a
 // property's functions (fget, fset, fdel), or a functools.cached_property's (`func`, on a
 // descriptor that is not callable itself).
-void add_codes_of(PyObject* target, std::vector<PyObject*>& codes) {
-    const auto add_from = [&codes](PyObject* owner, const char* name) {
+void add_codes_of(PyObject* target, std::vector<PyObject*>& codes, bool own) {
+    const auto add_from = [&codes, own](PyObject* owner, const char* name) {
         PyObject* function = PyObject_GetAttrString(owner, name);
         if (function == nullptr) {
             PyErr_Clear();
             return;
         }
-        if (PyObject* code = code_of(function)) codes.push_back(code);
+        if (PyObject* code = code_of(function, own)) codes.push_back(code);
         Py_DECREF(function);
     };
     if (PyObject_TypeCheck(target, &PyProperty_Type)) {
         for (const char* name : {"fget", "fset", "fdel"}) add_from(target, name);
-    } else if (PyObject* code = code_of(target)) {
+    } else if (PyObject* code = code_of(target, own)) {
         codes.push_back(code);
     } else if (!PyCallable_Check(target) && Py_TYPE(target)->tp_descr_get != nullptr) {
         add_from(target, "func");
@@ -619,11 +634,11 @@ bool flag(const char* decorator, PyObject* target, std::uint8_t flags) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); ++i) {
             PyObject* member = PyList_GET_ITEM(values, i);
             if (PyType_Check(member)) continue;  // nested classes are their own
-            add_codes_of(member, codes);
+            add_codes_of(member, codes, session != nullptr);
         }
         Py_DECREF(values);
     } else {
-        add_codes_of(target, codes);
+        add_codes_of(target, codes, session != nullptr);
         if (codes.empty()) {
             PyErr_Format(PyExc_TypeError,
                          "vztrace.%s decorates a Python function, a method, a property or a "

@@ -519,6 +519,18 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
                         ? fmt::format("{}: the output file name is empty", cli.origin(option, name))
                         : fmt::format("{}: the value is empty", cli.origin(option, name)));
     }
+    // A list variable with nothing in it (VZTRACE_INCLUDE_FILES="$A:$B" with both unset),
+    // which splits into no value at all, unless the command line sets the option.
+    for (const CLI::Option* option : cli.app.get_options()) {
+        const char delimiter = option->get_delimiter();
+        if (delimiter == '\0' || option->get_envname().empty()) continue;
+        if (cli.source_of(option) == CliDefinition::Source::kCommandLine) continue;
+        const char* value = std::getenv(option->get_envname().c_str());
+        if (value != nullptr && *value != '\0' &&
+            std::string_view(value).find_first_not_of(delimiter) == std::string_view::npos) {
+            usage_error(fmt::format("{}: the value is empty", option->get_envname()));
+        }
+    }
     cli.checked("--max-memory", [&] {
         if (!cli.max_memory_text.empty()) trace.max_memory = parse_size(cli.max_memory_text);
     });

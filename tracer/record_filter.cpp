@@ -115,7 +115,10 @@ void RecordFilter::drop_held(const Entry& entry) {
 void RecordFilter::end_entry(const Entry& entry, const Record& exit, std::int64_t ns,
                              std::vector<Record>& out) {
     if (entry.ignores) --ignoring_;
-    if (entry.state == State::kDropped) return;
+    if (entry.state == State::kDropped) {
+        args_.clear();  // what its end carries (an exception, a value) goes with it
+        return;
+    }
     --kept_depth_;
     if (entry.state == State::kPending) {
         --pending_;

@@ -289,6 +289,61 @@ TEST_CASE("@vztrace.ignore leaves out a function and all it calls, and keeps the
     CHECK(trace.count("span inside ignored") == 0);
 }
 
+// A call left out took the exception or return value of its end with it, but not the
+// record of it, which went to the next record kept: a caller that returned was shown
+// ending by the ignored call's KeyError, a C call with its return value, a yield with
+// that of a call past --max-stack-depth.
+TEST_CASE("a call left out takes the exception or value it ends with along", "[api]") {
+    const auto run = run_api_script(
+        "left_out_details.py", {"--log-exception", "--log-func-retval", "--max-stack-depth", "3"});
+    const Trace& trace = run.trace;
+    CHECK(trace.nesting_problem().empty());
+    CHECK(trace.count_prefix("builtins.len") >= 3);  // python's start-up calls it too
+    CHECK(trace.count(py_name("at_the_limit", "left_out_details.py", 25)) == 2);  // start, resume
+    CHECK(trace.count_prefix("too_deep (") == 0);
+    CHECK(trace.count_prefix("paused_returns (") == 0);
+    CHECK(trace.count_prefix("ignored_") == 0);
+    std::size_t with_args = 0;
+    for (const TraceEvent& slice : trace.slices) {
+        for (const auto& [key, value] : slice.args) {
+            INFO(slice.name << ": " << key << " = " << value);
+            CHECK(value.find("LEFT-OUT") == std::string::npos);
+            ++with_args;
+        }
+    }
+    CHECK(with_args > 0);  // the calls kept have theirs (main's None at least)
+}
+
+// The mark went on the code object, which the functions one decorator wraps share (and
+// the closures of one def): @vztrace.ignore on one wrapped function left out every other
+// wrapped function's calls, and @vztrace.sparse kept them all.
+TEST_CASE("ignore and sparse mark the function given, not every function sharing its code",
+          "[api]") {
+    const std::string file = "ignore_shared.py";
+    const std::string wrapper = py_name("logged.<locals>.wrapper", file, 12);
+    const std::string closure = py_name("make.<locals>.closure", file, 31);
+    SECTION("ignore") {
+        const auto run = run_api_script(file);
+        CHECK(run.result.out == "13\n");
+        const Trace& trace = run.trace;
+        CHECK(trace.count(py_name("marked", file, 19)) == 0);
+        CHECK(trace.count(py_name("unmarked", file, 25)) == 2);
+        CHECK(trace.count(wrapper) == 2);
+        CHECK(trace.count(closure) == 2);
+        CHECK(trace.count(py_name("Thing.method", file, 42)) == 0);
+        CHECK(trace.nesting_problem().empty());
+    }
+    SECTION("sparse") {
+        const auto run = run_api_script(file, {"--log-sparse"}, {"sparse"});
+        CHECK(run.result.out == "13\n");
+        const Trace& trace = run.trace;
+        CHECK(trace.count(wrapper) == 1);
+        CHECK(trace.count(closure) == 1);
+        CHECK(trace.count(py_name("Thing.method", file, 42)) == 1);
+        CHECK(trace.slices.size() == 3);
+    }
+}
+
 // The writer read a symbol's flags when it encoded the call: a call made before
 // vztrace.ignore(f) was left out, or kept, by whether its records were still in memory. And
 // a class's properties were not among its functions (fget, fset and a cached_property's

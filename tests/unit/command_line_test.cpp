@@ -637,6 +637,17 @@ TEST_CASE("an empty value is an error where it is given; a variable set empty is
     const auto unset = parse({"app.py"});
     CHECK(unset.trace.include_files.empty());
     CHECK(unset.trace.ring == 0);
+    // A variable of nothing but separators was taken for no filter at all (every file
+    // traced), where the same value on the command line is an error.
+    setenv("VZTRACE_INCLUDE_FILES", ":", 1);
+    CHECK(usage_message({"app.py"}) == "VZTRACE_INCLUDE_FILES: the value is empty");
+    CHECK(parse({"--include-files", "src", "app.py"}).trace.include_files.size() == 1);
+    CleanEnvironment::clear();
+    setenv("VZTRACE_EXCLUDE_FILES", "::", 1);
+    CHECK(usage_message({"app.py"}) == "VZTRACE_EXCLUDE_FILES: the value is empty");
+    CleanEnvironment::clear();
+    setenv("VZTRACE_LOG_AUDIT", ",", 1);
+    CHECK(usage_message({"app.py"}) == "VZTRACE_LOG_AUDIT: the value is empty");
     CleanEnvironment::clear();
     TempDir dir;
     dir.write("pyproject.toml", "[tool.vztrace]\ninclude_files = \"\"\n");
