@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cstddef>
 #include <new>
 #include <utility>
 #include <vector>
@@ -476,6 +477,52 @@ long g_mask = 0;
 // The sources turned on, in order: what move_tool turns on again under the new id.
 std::vector<Source> g_sources_on;
 
+// What sys.monitoring calls: an object it calls through vectorcall straight into the
+// callback's C function. A builtin function object would add, at every event, a check for
+// keyword arguments, the thread state read from libpython's thread-local and a recursion
+// guard around the same call.
+struct DirectCallback {
+    PyObject_HEAD vectorcallfunc vectorcall;
+    PyObject* (*function)(PyObject*, PyObject* const*, Py_ssize_t);
+    PyObject* self;  // the callback's first argument, immortal or null
+};
+
+PyObject* call_direct(PyObject* callable, PyObject* const* args, size_t nargsf, PyObject*) {
+    const auto* callback = reinterpret_cast<const DirectCallback*>(callable);
+    return callback->function(callback->self, args, PyVectorcall_NARGS(nargsf));
+}
+
+std::array<PyMemberDef, 2> g_direct_members = {{
+    {"__vectorcalloffset__", Py_T_PYSSIZET, offsetof(DirectCallback, vectorcall), Py_READONLY,
+     nullptr},
+    {},
+}};
+std::array<PyType_Slot, 3> g_direct_slots = {{
+    {Py_tp_call, reinterpret_cast<void*>(&PyVectorcall_Call)},
+    {Py_tp_members, g_direct_members.data()},
+    {0, nullptr},
+}};
+PyType_Spec g_direct_spec = {
+    "vztrace.MonitoringCallback", sizeof(DirectCallback), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    g_direct_slots.data()};
+PyTypeObject* g_direct_type = nullptr;
+
+// A new callback object for `callback` (null with an exception set on failure).
+PyObject* direct_callback(const Callback& callback) {
+    if (g_direct_type == nullptr) {
+        g_direct_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&g_direct_spec));
+        if (g_direct_type == nullptr) return nullptr;
+    }
+    auto* object = PyObject_New(DirectCallback, g_direct_type);
+    if (object == nullptr) return nullptr;
+    object->vectorcall = call_direct;
+    object->function = reinterpret_cast<PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t)>(
+        reinterpret_cast<void (*)()>(callback.def.ml_meth));
+    object->self = callback.self;
+    return reinterpret_cast<PyObject*>(object);
+}
+
 // Registers the callbacks of `source` on vztrace's tool (nullptr: takes them off) and
 // returns the events they are for.
 long register_callbacks(PyObject* mon, Source source, int tool, bool on) {
@@ -488,8 +535,7 @@ long register_callbacks(PyObject* mon, Source source, int tool, bool on) {
     for (Callback& callback : g_callbacks) {
         if (callback.source != source) continue;
         PyObject* bit = PyObject_GetAttrString(events, callback.event);
-        PyObject* function =
-            on ? PyCFunction_New(&callback.def, callback.self) : Py_NewRef(Py_None);
+        PyObject* function = on ? direct_callback(callback) : Py_NewRef(Py_None);
         if (bit != nullptr && function != nullptr &&
             call_ok(PyObject_CallFunction(g_real.register_callback, "iOO", tool, bit, function))) {
             mask |= PyLong_AsLong(bit);
