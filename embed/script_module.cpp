@@ -564,13 +564,19 @@ PyObject* paused_exit(PyObject*, PyObject* const* args, size_t nargsf, PyObject*
 
 // ---- ignore, sparse -------------------------------------------------------------------
 
+// Whether the calls of `code` are recorded and it has no mark yet.
+bool recorded_unmarked(Session& session, PyObject* code) {
+    const auto id = tracer::symbols::of_code(code);
+    return id != tracer::kHiddenSymbol && session.symbols().flags(id) == 0;
+}
+
 // The code object of a function, a method, a staticmethod or classmethod, or of what a
 // wrapper without code of its own wraps (`__wrapped__`); null, with no error, when there
 // is none. The mark goes on a code object, which other functions may share (the closures
-// of one `def`, the wrappers one decorator makes): the function found is given a copy of
-// its code first (`own`, when recording), so that the mark is its own. The copy runs as the
-// original.
-PyObject* code_of(PyObject* target, bool own) {
+// of one `def`, the wrappers one decorator makes): when recording (`session`), the function
+// found is given a copy of its code first, so that the mark is its own. The copy runs as
+// the original. A code object marked already is such a copy: it keeps its marks.
+PyObject* code_of(PyObject* target, Session* session) {
     PyObject* current = Py_NewRef(target);
     for (int hops = 0; hops < 16; ++hops) {
         if (PyMethod_Check(current)) {  // a bound method: its function, to own the copy
@@ -582,7 +588,8 @@ PyObject* code_of(PyObject* target, bool own) {
             if (next != nullptr) break;
             PyErr_Clear();
         }
-        if (own && next != nullptr && PyCode_Check(next) && PyFunction_Check(current)) {
+        if (session != nullptr && next != nullptr && PyCode_Check(next) &&
+            PyFunction_Check(current) && recorded_unmarked(*session, next)) {
             PyObject* copy = PyObject_CallMethod(next, "replace", nullptr);
             if (copy != nullptr && PyObject_SetAttrString(current, "__code__", copy) == 0) {
                 Py_SETREF(next, copy);
@@ -602,19 +609,19 @@ PyObject* code_of(PyObject* target, bool own) {
 // The code objects of `target` (new references): a function's (code_of), or each of a
 // property's functions (fget, fset, fdel), or a functools.cached_property's (`func`, on a
 // descriptor that is not callable itself).
-void add_codes_of(PyObject* target, std::vector<PyObject*>& codes, bool own) {
-    const auto add_from = [&codes, own](PyObject* owner, const char* name) {
+void add_codes_of(PyObject* target, std::vector<PyObject*>& codes, Session* session) {
+    const auto add_from = [&codes, session](PyObject* owner, const char* name) {
         PyObject* function = PyObject_GetAttrString(owner, name);
         if (function == nullptr) {
             PyErr_Clear();
             return;
         }
-        if (PyObject* code = code_of(function, own)) codes.push_back(code);
+        if (PyObject* code = code_of(function, session)) codes.push_back(code);
         Py_DECREF(function);
     };
     if (PyObject_TypeCheck(target, &PyProperty_Type)) {
         for (const char* name : {"fget", "fset", "fdel"}) add_from(target, name);
-    } else if (PyObject* code = code_of(target, own)) {
+    } else if (PyObject* code = code_of(target, session)) {
         codes.push_back(code);
     } else if (!PyCallable_Check(target) && Py_TYPE(target)->tp_descr_get != nullptr) {
         add_from(target, "func");
@@ -634,11 +641,11 @@ bool flag(const char* decorator, PyObject* target, std::uint8_t flags) {
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); ++i) {
             PyObject* member = PyList_GET_ITEM(values, i);
             if (PyType_Check(member)) continue;  // nested classes are their own
-            add_codes_of(member, codes, session != nullptr);
+            add_codes_of(member, codes, session);
         }
         Py_DECREF(values);
     } else {
-        add_codes_of(target, codes, session != nullptr);
+        add_codes_of(target, codes, session);
         if (codes.empty()) {
             PyErr_Format(PyExc_TypeError,
                          "vztrace.%s decorates a Python function, a method, a property or a "

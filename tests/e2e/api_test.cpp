@@ -324,22 +324,24 @@ TEST_CASE("ignore and sparse mark the function given, not every function sharing
     const std::string closure = py_name("make.<locals>.closure", file, 31);
     SECTION("ignore") {
         const auto run = run_api_script(file);
-        CHECK(run.result.out == "13\n");
+        CHECK(run.result.out == "17\n");
         const Trace& trace = run.trace;
         CHECK(trace.count(py_name("marked", file, 19)) == 0);
         CHECK(trace.count(py_name("unmarked", file, 25)) == 2);
         CHECK(trace.count(wrapper) == 2);
         CHECK(trace.count(closure) == 2);
         CHECK(trace.count(py_name("Thing.method", file, 42)) == 0);
+        CHECK(trace.count(py_name("both", file, 49)) == 0);
         CHECK(trace.nesting_problem().empty());
     }
     SECTION("sparse") {
         const auto run = run_api_script(file, {"--log-sparse"}, {"sparse"});
-        CHECK(run.result.out == "13\n");
+        CHECK(run.result.out == "17\n");
         const Trace& trace = run.trace;
         CHECK(trace.count(wrapper) == 1);
         CHECK(trace.count(closure) == 1);
         CHECK(trace.count(py_name("Thing.method", file, 42)) == 1);
+        CHECK(trace.count(py_name("both", file, 49)) == 0);  // ignored too
         CHECK(trace.slices.size() == 3);
     }
 }

@@ -46,10 +46,16 @@ class Thing:
 mark(Thing().method)  # a bound method: its function
 
 
+@vztrace.sparse  # marked twice: the second mark keeps the first
+@vztrace.ignore
+def both():
+    return 4
+
+
 def main():
     total = marked() + unmarked() + unmarked()
     total += marked_closure() + other_closure() + other_closure() + Thing().method()
-    return total
+    return total + both()
 
 
 print(main())
