@@ -296,6 +296,13 @@ TEST_CASE("the default output is result.pftrace and the summary says how to open
     CHECK(load_trace(dir.file("result.pftrace")).count_prefix("fib (") == 15);
 }
 
+// The slices a trace flags unfinished.
+static std::size_t flagged_slices(const vztrace::testing::Trace& trace) {
+    return static_cast<std::size_t>(
+        std::count_if(trace.slices.begin(), trace.slices.end(),
+                      [](const vztrace::testing::TraceEvent& slice) { return slice.unfinished; }));
+}
+
 TEST_CASE("with --ring only the newest records are kept, and calls open at the cut are flagged",
           "[perfetto]") {
     TempDir dir;
@@ -319,6 +326,10 @@ TEST_CASE("with --ring only the newest records are kept, and calls open at the c
     CHECK(outer[0].end_ns() >= leaves.back().end_ns());
     CHECK(trace.count_prefix("<module> (") == 1);
     CHECK(trace.nesting_problem().empty());
+    // The metadata counts the calls flagged at the cut (it counted only those flagged at
+    // the end, 0 here, where a JSON trace counted both).
+    CHECK(trace.metadata.at("unfinished_calls") == std::to_string(flagged_slices(trace)));
+    CHECK(flagged_slices(trace) >= 2);  // outer() and <module>
 }
 
 TEST_CASE("with --ring calls open from before the cut to the end are kept, flagged", "[perfetto]") {
@@ -346,6 +357,9 @@ TEST_CASE("with --ring calls open from before the cut to the end are kept, flagg
                     CHECK(calls[0].end_ns() >= leaves.back().end_ns());
                 }
                 CHECK(trace.nesting_problem().empty());
+                // Flagged at the cut and at the end: counted once.
+                CHECK(trace.metadata.at("unfinished_calls") ==
+                      std::to_string(flagged_slices(trace)));
                 const auto report = run_vztrace({"report", dir.file(name), "--format", "json"});
                 REQUIRE(report.status() == 0);
                 simdjson::dom::parser parser;

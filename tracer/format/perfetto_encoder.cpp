@@ -113,6 +113,10 @@ void PerfettoSequence::write_flagged_begin(SymbolId id, std::int64_t ns, ByteBuf
 
 void PerfettoSequence::write_begin(SymbolId id, std::int64_t ns, bool flagged,
                                    const ProtoMessage* interned, ByteBuffer& out) {
+    if (flagged) {  // a call open at a ring's cut, below any begun since
+        if (cut_open_ == open_.size()) ++cut_open_;
+        ++counts_.unfinished;
+    }
     open_.push_back(id);
     ProtoMessage event;
     event.varint(pf::track_event::kType, pf::track_event::kSliceBegin)
@@ -135,7 +139,11 @@ void PerfettoSequence::write_flagged_end(std::int64_t ns, ByteBuffer& out) {
         .message(pf::packet::kTrackEvent, kEvent);
     append_packet(packet, out);
     ++counts_.slices;
-    ++counts_.unfinished;
+    if (cut_open_ > open_.size()) {  // begun flagged at a cut: counted then
+        cut_open_ = open_.size();
+    } else {
+        ++counts_.unfinished;
+    }
 }
 
 bool PerfettoSequence::unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out) {
@@ -282,6 +290,7 @@ bool PerfettoSequence::end_inherited(SymbolId id) {
 bool PerfettoSequence::end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out) {
     if (open_.empty() || !unwind_to(id, ns, out)) return false;
     open_.pop_back();
+    cut_open_ = std::min(cut_open_, open_.size());
     ++counts_.slices;
     ProtoMessage event;
     event.varint(pf::track_event::kType, pf::track_event::kSliceEnd).raw(args_);

@@ -39,7 +39,7 @@ inline constexpr std::uint32_t kThreadClockId = perfetto::clock::kFirstSequenceS
 struct SequenceCounts {
     std::uint64_t events = 0;      // records encoded
     std::uint64_t slices = 0;      // ends written (a begin and its end: one call)
-    std::uint64_t unfinished = 0;  // ends written for calls that were still open
+    std::uint64_t unfinished = 0;  // calls flagged: still open at the end, or begun at a cut
     std::uint64_t skipped = 0;     // exits of calls begun before the recording
     std::uint64_t unseen = 0;      // calls left by an exception before their start came
 };
@@ -158,6 +158,9 @@ class PerfettoSequence {
     std::vector<std::uint32_t> interned_;
     std::uint32_t next_iid_ = 1;
     std::vector<SymbolId> open_;
+    // How many of the outermost open calls began flagged at a ring's cut (counted
+    // unfinished then, so not again if they end flagged too).
+    std::size_t cut_open_ = 0;
     std::vector<SymbolId> inherited_;  // outermost first
     SequenceCounts counts_;
 };
@@ -274,6 +277,7 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
             if (!found) continue;
         }
         open_.pop_back();
+        if (VZ_UNLIKELY(cut_open_ > open_.size())) cut_open_ = open_.size();
         ++counts_.slices;
         *cursor++ = static_cast<char>(wire::tag(trace::kPacket, wire::kLength));
         char* size_at = cursor++;
