@@ -216,6 +216,30 @@ TEST_CASE("report shows a thread's name with a line break in it on the heading's
     CHECK(markdown.out.find('\x1b') == std::string::npos);
 }
 
+// A thread with no call was counted from a Perfetto trace (its descriptor) but not from a
+// JSON one (its name only), and export to Perfetto left it out: 2 threads of 2 processes
+// became 1 of 1.
+TEST_CASE("report counts a process that recorded no call, whatever the trace's format") {
+    for (const char* name : {"t.pftrace", "t.json"}) {
+        DYNAMIC_SECTION(name) {
+            TempDir dir;
+            const std::string trace = dir.file(name);
+            const auto run = run_vztrace({"--quiet", "-o", trace, script("api/fork_paused.py")});
+            REQUIRE(run.status() == 0);
+            CHECK(run.out == "done\n");
+            const std::string exported = dir.file("exported.pftrace");
+            REQUIRE(run_vztrace({"export", trace, "-o", exported}).status() == 0);
+            for (const std::string& path : {trace, exported}) {
+                INFO(path);
+                Report report;
+                report_json(report, {path});
+                CHECK(std::uint64_t(report.root["threads"]) == 2);
+                CHECK(std::uint64_t(report.root["processes"]) == 2);
+            }
+        }
+    }
+}
+
 // A process that execs itself keeps its pid and its main thread's tid: the trace gives the
 // two images a thread track each, and both are that one thread.
 TEST_CASE("report counts a thread that exec replaced once, as --by thread groups it") {

@@ -391,6 +391,20 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         }
         while (!ends.empty()) end_innermost();
     }
+    // A thread named but without a call (a process whose calls were not recorded): one of
+    // the trace's threads still, as a Perfetto trace's descriptor makes it.
+    for (const auto& [ids, thread_name] : thread_names) {
+        if (threads.contains(ids)) continue;
+        const auto process = process_names.find(ids.first);
+        const std::string process_name =
+            process != process_names.end() ? process->second : std::string();
+        ++key;
+        if (events.recorder == "vztrace" && is_named_track_tid(ids.second)) {
+            visitor.named_track(key, ids.first, ids.second, process_name, thread_name);
+        } else {
+            visitor.thread(key, ids.first, ids.second, process_name, thread_name);
+        }
+    }
     CallReadResult result;
     result.format = format;
     result.instants = events.instants;

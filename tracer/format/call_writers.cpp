@@ -468,7 +468,16 @@ bool write_perfetto(std::span<const CallSource> sources,
         const auto symbols = [&](SymbolId id) { return SymbolInfo{calls.name(id)}; };
         const auto to_ns = [](std::uint64_t ns) { return static_cast<std::int64_t>(ns); };
         for (const CallLog::Thread* thread : calls.threads()) {
-            if (thread->events.empty()) continue;
+            if (thread->events.empty()) {
+                if (!thread->track) {  // a thread that made no call: still one of the trace's
+                    const std::uint32_t sequence_id = next_sequence++;
+                    append_thread_descriptor(sequence_id,
+                                             thread_track_uuid(thread->pid, sequence_id),
+                                             process_track_uuid(thread->pid), thread->pid,
+                                             thread->tid, thread->thread_name, buffer);
+                }
+                continue;
+            }
             const std::uint32_t sequence_id = next_sequence++;
             PerfettoSequence sequence(sequence_id, thread_track_uuid(thread->pid, sequence_id),
                                       process_track_uuid(thread->pid));
