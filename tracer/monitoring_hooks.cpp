@@ -482,7 +482,8 @@ std::vector<Source> g_sources_on;
 // keyword arguments, the thread state read from libpython's thread-local and a recursion
 // guard around the same call.
 struct DirectCallback {
-    PyObject_HEAD vectorcallfunc vectorcall;
+    PyObject base;
+    vectorcallfunc vectorcall;
     PyObject* (*function)(PyObject*, PyObject* const*, Py_ssize_t);
     PyObject* self;  // the callback's first argument, immortal or null
 };

@@ -331,13 +331,15 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     auto& process_names = events.process_names;
     auto& thread_names = events.thread_names;
     auto& names = events.names;
+    const auto process_name_of = [&process_names](std::int64_t pid) {
+        const auto process = process_names.find(pid);
+        return process != process_names.end() ? process->second : std::string();
+    };
     std::uint64_t key = 0;
     for (auto& [ids, thread] : threads) {
         ++key;
-        const auto process = process_names.find(ids.first);
         const auto named = thread_names.find(ids);
-        const std::string process_name =
-            process != process_names.end() ? process->second : std::string();
+        const std::string process_name = process_name_of(ids.first);
         const std::string thread_name = named != thread_names.end() ? named->second : std::string();
         // vztrace's JSON writes a named track as a thread whose tid no kernel gives.
         if (events.recorder == "vztrace" && is_named_track_tid(thread.tid)) {
@@ -395,9 +397,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     // the trace's threads still, as a Perfetto trace's descriptor makes it.
     for (const auto& [ids, thread_name] : thread_names) {
         if (threads.contains(ids)) continue;
-        const auto process = process_names.find(ids.first);
-        const std::string process_name =
-            process != process_names.end() ? process->second : std::string();
+        const std::string process_name = process_name_of(ids.first);
         ++key;
         if (events.recorder == "vztrace" && is_named_track_tid(ids.second)) {
             visitor.named_track(key, ids.first, ids.second, process_name, thread_name);

@@ -130,8 +130,8 @@ class FoldedStacks final : public ThreadSums {
 
  private:
     // A thread's stacks are the nodes of a tree (each the stack of its parent and one name
-    // more), so a call's end costs no lookup, whatever its depth. A thread's root node is
-    // no stack: its `name` is the thread's index in root_keys_.
+    // more), so a call costs one lookup of its node, whatever its depth, and its end none.
+    // A thread's root node is no stack: its `name` is the thread's index in root_keys_.
     static constexpr std::uint32_t kNoParent = std::numeric_limits<std::uint32_t>::max();
     struct Node {
         std::uint32_t parent;
