@@ -121,13 +121,13 @@ void refresh_process_name() {
 // pkg/__init__ runs).
 enum class Ending { kProgramEnded, kEarly, kExec };
 
-// Writes this process's trace or part, or nothing when python never began the program and
-// this process would write the user's file. Needs no interpreter.
 // Set while a thread writes the trace: an exit from C on another thread then waits for the
 // writer to end the process (see before_c_exit).
 std::atomic<bool> g_writing_trace{false};
 std::atomic<bool> g_exit_from_c{false};  // exit() from C writes a trace whose recording had stopped
 
+// Writes this process's trace or part, or nothing when python never began the program and
+// this process would write the user's file. Needs no interpreter.
 void write_recording(Ending ending) {
     struct Writing {
         Writing() { g_writing_trace.store(true); }
@@ -951,13 +951,10 @@ int before_c_exit(int status) {
 
 }  // namespace vztrace::tracer
 
-// _exit from C: subprocess's child leaves by it when the program's preexec_fn raised, and
-// faulthandler's watchdog (dump_traceback_later with exit=True) from a thread of its own;
-// the records were lost (a child's root called it killed or crashed) and the temporary
-// file left beside -o. Exported as execve is, below.
 namespace {
 using Exit = void (*)(int);
 const Exit g_real_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "_exit"));
+const Exit g_real_c_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "exit"));
 }  // namespace
 
 // exit from C while the program runs (a C library giving up, ctypes' libc.exit; python's
@@ -965,16 +962,16 @@ const Exit g_real_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "_exit"));
 // under python, and its recording ends first. Before libc's exit, not in one of its exit
 // handlers: those run after the destructors of what was registered later (vztrace's own
 // tables), while the program's other threads could still be recording.
-namespace {
-const Exit g_real_c_exit = reinterpret_cast<Exit>(::dlsym(RTLD_NEXT, "exit"));
-}  // namespace
-
 extern "C" [[gnu::visibility("default")]] [[noreturn]] void exit(int status) noexcept {
     status = vztrace::tracer::before_c_exit(status);
     if (g_real_c_exit != nullptr) g_real_c_exit(status);
     std::_Exit(status);
 }
 
+// _exit from C: subprocess's child leaves by it when the program's preexec_fn raised, and
+// faulthandler's watchdog (dump_traceback_later with exit=True) from a thread of its own;
+// the records were lost (a child's root called it killed or crashed) and the temporary
+// file left beside -o. Exported as execve is, below.
 extern "C" [[gnu::visibility("default")]] [[noreturn]] void _exit(int status) {
     status = vztrace::tracer::before_c_exit(status);
     if (g_real_exit != nullptr) g_real_exit(status);

@@ -331,22 +331,23 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     auto& process_names = events.process_names;
     auto& thread_names = events.thread_names;
     auto& names = events.names;
-    const auto process_name_of = [&process_names](std::int64_t pid) {
+    // A thread to the visitor, named as the trace names it and its process.
+    const auto describe = [&](std::uint64_t key, std::int64_t pid, std::int64_t tid) {
         const auto process = process_names.find(pid);
-        return process != process_names.end() ? process->second : std::string();
+        const auto named = thread_names.find({pid, tid});
+        const std::string process_name =
+            process != process_names.end() ? process->second : std::string();
+        const std::string thread_name = named != thread_names.end() ? named->second : std::string();
+        // vztrace's JSON writes a named track as a thread whose tid no kernel gives.
+        if (events.recorder == "vztrace" && is_named_track_tid(tid)) {
+            visitor.named_track(key, pid, tid, process_name, thread_name);
+        } else {
+            visitor.thread(key, pid, tid, process_name, thread_name);
+        }
     };
     std::uint64_t key = 0;
     for (auto& [ids, thread] : threads) {
-        ++key;
-        const auto named = thread_names.find(ids);
-        const std::string process_name = process_name_of(ids.first);
-        const std::string thread_name = named != thread_names.end() ? named->second : std::string();
-        // vztrace's JSON writes a named track as a thread whose tid no kernel gives.
-        if (events.recorder == "vztrace" && is_named_track_tid(thread.tid)) {
-            visitor.named_track(key, thread.pid, thread.tid, process_name, thread_name);
-        } else {
-            visitor.thread(key, thread.pid, thread.tid, process_name, thread_name);
-        }
+        describe(++key, thread.pid, thread.tid);
         // A B with no E (a call the trace ended in) ends at the thread's last time, as
         // Perfetto shows it: innermost first, so the order of writing holds.
         while (!thread.open.empty()) {
@@ -395,15 +396,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     }
     // A thread named but without a call (a process whose calls were not recorded): one of
     // the trace's threads still, as a Perfetto trace's descriptor makes it.
-    for (const auto& [ids, thread_name] : thread_names) {
-        if (threads.contains(ids)) continue;
-        const std::string process_name = process_name_of(ids.first);
-        ++key;
-        if (events.recorder == "vztrace" && is_named_track_tid(ids.second)) {
-            visitor.named_track(key, ids.first, ids.second, process_name, thread_name);
-        } else {
-            visitor.thread(key, ids.first, ids.second, process_name, thread_name);
-        }
+    for (const auto& [ids, name] : thread_names) {
+        if (!threads.contains(ids)) describe(++key, ids.first, ids.second);
     }
     CallReadResult result;
     result.format = format;
