@@ -59,12 +59,19 @@ bool matches(const std::string& pattern, const std::string& file) {
     return file.size() == pattern.size() || pattern.back() == '/' || file[pattern.size()] == '/';
 }
 
-// --include-files, --exclude-files, --ignore-frozen: decided once per code object; a
-// function left out is never recorded (nor the C calls its own code makes).
-bool left_out_by_filters(const std::string& name) {
+// --include-files, --exclude-files, --ignore-frozen: decided once per code object, by
+// its co_filename; a function left out is never recorded (nor the C calls its own code
+// makes).
+bool left_out_by_filters(PyObject* filename) {
     const TraceSettings& settings = hooks::g_session->settings();
+    const bool by_files = !settings.include_files.empty() || !settings.exclude_files.empty();
+    // The name in the filesystem's encoding only when a filter reads it: until start-up has
+    // set that codec up, CPython encodes through the C library's wide characters, which was
+    // five sixths of the cost of interning a code object.
+    if (!settings.ignore_frozen && !by_files) return false;
+    const std::string name = absolute_path(fs_bytes_of(filename));
     if (settings.ignore_frozen && name.rfind("<frozen ", 0) == 0) return true;
-    if (settings.include_files.empty() && settings.exclude_files.empty()) return false;
+    if (!by_files) return false;
     // The patterns are lexically normal (launcher/command_line.cpp), and so is the file
     // matched against them: a module imported through sys.path's "app/../lib" has that
     // in its co_filename, and matched neither "lib" nor "app" as it should.
@@ -184,7 +191,7 @@ SymbolId intern_code_of(PyCodeObject* co) {
 #endif
     const std::string path = absolute_path(file);
     const SymbolId id =
-        is_launcher_file(file) || left_out_by_filters(absolute_path(fs_bytes_of(co->co_filename)))
+        is_launcher_file(file) || left_out_by_filters(co->co_filename)
             ? kHiddenSymbol
             : hooks::g_session->symbols().add_python(
                   utf8_of(co->co_qualname), path, static_cast<std::uint32_t>(co->co_firstlineno));
