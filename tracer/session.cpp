@@ -344,6 +344,7 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     // parent's, copy-on-write; the parent's stream must not be closed or removed here).
     for (auto& buffer : threads_) (void)buffer.release();
     threads_.clear();
+    keep_retired_ = false;
     (void)writer_.release();
     (void)stream_.release();
     (void)pool_.release();
@@ -393,6 +394,10 @@ void Session::stop_for_memory() noexcept {
 }
 
 ThreadBuffer& Session::attach_locked() {
+    // Threads that have exited and been retired by the writer: only this list refers to
+    // their buffers, which go now (not once the end has begun: it goes through the list).
+    if (!keep_retired_)
+        std::erase_if(threads_, [](const auto& buffer) { return buffer->retired(); });
     const std::uint64_t tid = current_tid();
     const std::uint32_t sequence = next_sequence_id(plan_.parts_dir);
     threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,
@@ -422,6 +427,7 @@ void Session::name_thread(std::uint64_t tid, std::string name) {
 
 std::vector<ThreadBuffer*> Session::buffers() {
     const std::lock_guard lock(threads_mutex_);
+    keep_retired_ = true;
     std::vector<ThreadBuffer*> result;
     for (const auto& buffer : threads_) result.push_back(buffer.get());
     return result;

@@ -163,6 +163,7 @@ class Session {
         return settings_.ring > 0 ? settings_.ring : settings_.max_memory;
     }
     std::string open_stream();
+    // Every thread's buffer, for the end: retired ones are freed no more from then on.
     std::vector<ThreadBuffer*> buffers();
     ProcessSummary summary() const;
     // The root's (or an own file's) trace from its stream and its children's parts.
@@ -198,6 +199,7 @@ class Session {
     std::unique_ptr<TraceWriter> writer_;
     std::mutex threads_mutex_;
     std::vector<std::unique_ptr<ThreadBuffer>> threads_;
+    bool keep_retired_ = false;        // under threads_mutex_
     std::vector<SymbolId> inherited_;  // for the first thread a forked child records
     std::string process_name_;
     std::chrono::steady_clock::time_point finish_started_;

@@ -3,6 +3,7 @@
 // slow path, which hands it to the ChunkSink (the writer) and takes the next.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,11 @@ class ThreadBuffer {
     // The recording controls' filter of this thread's records, once the writer needs one.
     std::unique_ptr<RecordFilter>& filter() { return filter_; }
 
+    // The thread has exited and the writer has ended its sequence: nothing refers to this
+    // buffer any more but the session's list, which frees it (Session::attach_locked).
+    void retire() { retired_.store(true, std::memory_order_release); }
+    bool retired() const { return retired_.load(std::memory_order_acquire); }
+
  private:
     [[gnu::noinline]] void append_slow(Record record);
     // Hands the chunk over and takes the next; false when recording has stopped.
@@ -90,6 +96,7 @@ class ThreadBuffer {
     std::string name_;
     format::PerfettoSequence sequence_;
     std::unique_ptr<RecordFilter> filter_;
+    std::atomic<bool> retired_{false};
 };
 
 }  // namespace vztrace::tracer

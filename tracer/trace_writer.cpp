@@ -190,7 +190,7 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     return oldest.chunk;
 }
 
-void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended) {
+void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended, bool exited) {
     if (options_.ring) {
         const std::uint64_t calls = options_.ring_calls > 0 ? calls_begun(*full) : 0;
         const std::lock_guard lock(mutex_);
@@ -198,12 +198,13 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended
         queued_calls_ += calls;
         return;
     }
-    pool_.handed_over();
+    if (full != nullptr) pool_.handed_over();
+    const std::uint64_t exit_ticks = exited ? TickClock::now() : 0;
     bool running = false;
     bool allowed = false;
     {
         const std::lock_guard lock(mutex_);
-        queue_.push_back(Job{&buffer, full, 0, thread_ended});
+        queue_.push_back(Job{&buffer, full, 0, thread_ended, exited, exit_ticks});
         running = thread_.running();
         allowed = thread_allowed_;
     }
@@ -217,7 +218,6 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended
 }
 
 void TraceWriter::thread_ends(ThreadBuffer& buffer) {
-    t_end_watch.buffer = nullptr;
     hand_over_last(buffer);
     hand_over_ended_threads();
 }
@@ -228,7 +228,7 @@ void TraceWriter::hand_over_ended_threads() {
     if (g_ended_threads.load(std::memory_order_relaxed) == nullptr) return;
     EndedThread* ended = g_ended_threads.exchange(nullptr, std::memory_order_acquire);
     while (ended != nullptr) {
-        hand_over_last(*ended->buffer);
+        hand_over_last(*ended->buffer, true);
         delete std::exchange(ended, ended->next);
     }
 }
@@ -239,11 +239,14 @@ void TraceWriter::forget_ended_threads() {
     while (ended != nullptr) delete std::exchange(ended, ended->next);
 }
 
-void TraceWriter::hand_over_last(ThreadBuffer& buffer) {
+void TraceWriter::hand_over_last(ThreadBuffer& buffer, bool exited) {
     try {
         // An empty one too: the sequence's names are freed by the writer, after its last
-        // records (which may still be queued).
-        if (Chunk* last = buffer.take_current(); last != nullptr) hand_over(buffer, last, true);
+        // records (which may still be queued). A thread that has exited is retired after
+        // them, with no chunk when it held none.
+        Chunk* last = buffer.take_current();
+        const bool retires = exited && !options_.ring;
+        if (last != nullptr || retires) hand_over(buffer, last, true, retires);
     } catch (const std::bad_alloc&) {
         memory_refused_.store(true, std::memory_order_relaxed);
     }
@@ -316,9 +319,9 @@ void TraceWriter::process(Job job) {
         // whole, and no exception may end the process (std::terminate, SIGABRT).
         const std::lock_guard lock(encode_mutex_);
         fail_out_of_memory();
-        counts_.not_recorded += job.chunk->used;
+        if (job.chunk != nullptr) counts_.not_recorded += job.chunk->used;
     }
-    pool_.give_back(job.chunk);
+    if (job.chunk != nullptr) pool_.give_back(job.chunk);
 }
 
 void TraceWriter::fail_out_of_memory() {
@@ -331,7 +334,9 @@ void TraceWriter::encode_job(const Job& job) {
     {
         const std::lock_guard lock(encode_mutex_);
         Chunk* chunk = job.chunk;
-        if (chunk->used > 0 && (counts_.size_cap_reached || failed_)) {
+        if (chunk == nullptr) {
+            // A thread that exited holding no chunk: only its end follows.
+        } else if (chunk->used > 0 && (counts_.size_cap_reached || failed_)) {
             counts_.not_recorded += chunk->used;
         } else if (chunk->used > 0) {
             format::PerfettoSequence& sequence = job.buffer->sequence();
@@ -361,7 +366,57 @@ void TraceWriter::encode_job(const Job& job) {
             }
         }
         if (job.thread_ended) job.buffer->sequence().forget_names();
+        if (job.exited) retire(*job.buffer, job.exit_ticks);
     }
+}
+
+void TraceWriter::retire(ThreadBuffer& buffer, std::uint64_t exit_ticks) {
+    const TickMapping mapping(start_, TickClock::anchor(), source_);
+    out_.clear();
+    end_sequence(buffer, mapping, mapping.to_ns(exit_ticks), retired_);
+    // Under a size cap its end takes room as any packet does; without room it is left
+    // out (its thread was described when its sequence began).
+    const std::uint64_t bytes = out_.size();
+    if (options_.max_size == 0) {
+        write_out();
+    } else if (bytes > 0 && reserve(bytes)) {
+        write_out(bytes);
+    } else {
+        out_.clear();
+    }
+    buffer.retire();  // the last this writer does with it
+}
+
+void TraceWriter::end_sequence(ThreadBuffer& buffer, const TickMapping& mapping,
+                               std::int64_t end_ns, SequenceTotals& totals) {
+    format::PerfettoSequence& sequence = buffer.sequence();
+    counts_.not_recorded += buffer.not_recorded();
+    if (buffer.not_recorded() > 0 && memory_refused_.load(std::memory_order_relaxed) &&
+        !counts_.size_cap_reached) {
+        counts_.memory_refused = true;
+    }
+    // A thread the ring kept nothing of, in calls all along (blocked in one): they begin
+    // at the cut and end with the others.
+    if (const auto cut = cuts_.find(&buffer);
+        !sequence.begun() && cut != cuts_.end() && !cut->second.open.empty()) {
+        begin_sequence(buffer, mapping.to_ns(cut->second.last_ticks), mapping);
+    }
+    if (!sequence.begun()) return;
+    if (RecordFilter* filter = buffer.filter().get()) {
+        filtered_.clear();
+        filter->finish(end_ns, filtered_);
+        const auto to_ns = [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); };
+        const auto symbols = [this](SymbolId id) { return symbol(id); };
+        if (!counts_.size_cap_reached) sequence.encode(filtered_, to_ns, symbols, out_);
+    }
+    // After the size cap, nothing later is known: close at the last event written.
+    sequence.close_open_calls(counts_.size_cap_reached ? sequence.last_ns() : end_ns, out_);
+    format::append_thread_descriptor(sequence.sequence_id(), sequence.track_uuid(),
+                                     format::process_track_uuid(pid_), pid_,
+                                     static_cast<std::int64_t>(buffer.tid()), buffer.name(), out_);
+    totals.events += sequence.counts().events;
+    totals.calls += sequence.counts().slices;
+    totals.unfinished += sequence.counts().unfinished;
 }
 
 template <typename ToNs, typename Symbols>
@@ -494,6 +549,7 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
                                  const std::string& process_name, bool resumable) {
     stop_thread();
     for (ThreadBuffer* buffer : buffers) {
+        if (buffer->retired()) continue;
         if (Chunk* last = buffer->take_current()) {
             pool_.handed_over();
             const std::lock_guard lock(mutex_);
@@ -514,6 +570,7 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
             kept.cuts = cuts_;
         }
         for (ThreadBuffer* buffer : buffers) {
+            if (buffer->retired()) continue;
             const std::unique_ptr<RecordFilter>& filter = buffer->filter();
             kept.threads.push_back({buffer, buffer->sequence(),
                                     filter ? std::make_unique<RecordFilter>(*filter) : nullptr});
@@ -522,40 +579,14 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
     const TickMapping mapping(start_, TickClock::anchor(), source_);
     const std::int64_t end_ns = mapping.to_ns(end_ticks);
     out_.clear();
-    counts_.events = 0;
-    counts_.calls = 0;
-    counts_.unfinished = 0;
     if (stopped_for_memory_.load(std::memory_order_relaxed)) counts_.memory_refused = true;
+    SequenceTotals totals = retired_;
     for (ThreadBuffer* buffer : buffers) {
-        format::PerfettoSequence& sequence = buffer->sequence();
-        counts_.not_recorded += buffer->not_recorded();
-        if (buffer->not_recorded() > 0 && memory_refused_.load(std::memory_order_relaxed) &&
-            !counts_.size_cap_reached) {
-            counts_.memory_refused = true;
-        }
-        // A thread the ring kept nothing of, in calls all along (blocked in one): they begin
-        // at the cut and end with the others.
-        if (const auto cut = cuts_.find(buffer);
-            !sequence.begun() && cut != cuts_.end() && !cut->second.open.empty()) {
-            begin_sequence(*buffer, mapping.to_ns(cut->second.last_ticks), mapping);
-        }
-        if (!sequence.begun()) continue;
-        if (RecordFilter* filter = buffer->filter().get()) {
-            filtered_.clear();
-            filter->finish(end_ns, filtered_);
-            const auto to_ns = [&mapping](std::uint64_t ticks) { return mapping.to_ns(ticks); };
-            const auto symbols = [this](SymbolId id) { return symbol(id); };
-            if (!counts_.size_cap_reached) sequence.encode(filtered_, to_ns, symbols, out_);
-        }
-        // After the size cap, nothing later is known: close at the last event written.
-        sequence.close_open_calls(counts_.size_cap_reached ? sequence.last_ns() : end_ns, out_);
-        format::append_thread_descriptor(
-            sequence.sequence_id(), sequence.track_uuid(), format::process_track_uuid(pid_), pid_,
-            static_cast<std::int64_t>(buffer->tid()), buffer->name(), out_);
-        counts_.events += sequence.counts().events;
-        counts_.calls += sequence.counts().slices;
-        counts_.unfinished += sequence.counts().unfinished;
+        if (!buffer->retired()) end_sequence(*buffer, mapping, end_ns, totals);
     }
+    counts_.events = totals.events;
+    counts_.calls = totals.calls;
+    counts_.unfinished = totals.unfinished;
     format::append_process_descriptor(process_sequence_, format::process_track_uuid(pid_), pid_,
                                       process_name, {}, out_);
     write_out();

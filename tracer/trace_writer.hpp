@@ -84,10 +84,12 @@ class TraceWriter final : public ChunkSink {
     // A thread that C code started, rather than threading or _thread, ends without a word
     // to vztrace, and its last chunk (64 KiB and more) stayed to the end: a program whose C
     // library starts a thread per callback grew by that much a thread. watch_thread_end()
-    // (on the thread, once it has `buffer`) has the C++ runtime note the thread's end; the
+    // (on the thread, once it has `buffer`) has the C++ runtime note the thread's exit; the
     // next thread that fills a chunk, starts or ends (holding the GIL) then does for it
-    // what thread_ends() does. A thread that calls thread_ends() itself is no longer
-    // watched.
+    // what thread_ends() does. Once a thread has exited (also one that called
+    // thread_ends()), the writer ends its sequence there and retires its buffer (outside
+    // ring mode, which writes nothing before the end): a program that starts thread after
+    // thread keeps vztrace's memory flat.
     static void watch_thread_end(ThreadBuffer& buffer);
     void hand_over_ended_threads();
     // In a forked child: the parent's threads are not its own.
@@ -125,12 +127,16 @@ class TraceWriter final : public ChunkSink {
  private:
     struct Job {
         ThreadBuffer* buffer;
-        Chunk* chunk;
-        std::uint64_t calls = 0;    // ring_calls: the calls begun in it
-        bool thread_ended = false;  // the buffer's last: its sequence forgets its names
+        Chunk* chunk;                  // null for a thread that exited holding none
+        std::uint64_t calls = 0;       // ring_calls: the calls begun in it
+        bool thread_ended = false;     // the buffer's last: its sequence forgets its names
+        bool exited = false;           // the thread has exited: the buffer is retired after
+        std::uint64_t exit_ticks = 0;  // when its exit was noticed
     };
-    void hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended = false);
-    void hand_over_last(ThreadBuffer& buffer);  // thread_ends() of any thread's buffer
+    void hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended = false,
+                   bool exited = false);
+    // thread_ends() of any thread's buffer; `exited`: the thread is gone (its end watch).
+    void hand_over_last(ThreadBuffer& buffer, bool exited = false);
     static void thread_body(void* self);
     void run();
     // Encodes and writes one chunk, then gives it back to the pool.
@@ -147,6 +153,19 @@ class TraceWriter final : public ChunkSink {
     // The buffer's filter, made when the recording controls first need one.
     RecordFilter* filter_of(ThreadBuffer& buffer);
     void begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns, const TickMapping& mapping);
+    // What a thread's sequence ends with, into out_ (under encode_mutex_): what its filter
+    // still holds, its calls still open ended at `end_ns` and flagged, its thread's
+    // descriptor with its final name. Its counts go to counts_ and `totals`.
+    struct SequenceTotals {
+        std::uint64_t events = 0;
+        std::uint64_t calls = 0;
+        std::uint64_t unfinished = 0;
+    };
+    void end_sequence(ThreadBuffer& buffer, const TickMapping& mapping, std::int64_t end_ns,
+                      SequenceTotals& totals);
+    // A thread that has exited: its sequence ended where its exit was noticed, written, and
+    // its buffer retired (under encode_mutex_).
+    void retire(ThreadBuffer& buffer, std::uint64_t exit_ticks);
     template <typename ToNs, typename Symbols>
     void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
                           ToNs&& to_ns, Symbols&& symbols);
@@ -207,6 +226,7 @@ class TraceWriter final : public ChunkSink {
     std::string compressed_;
     libdeflate_compressor* compressor_ = nullptr;  // made at the first compressed write
     StreamCounts counts_;
+    SequenceTotals retired_;  // the sequences of the threads retired so far
     bool failed_ = false;
     // Why, when not the file's error: a constant, as it is set when memory is short.
     const char* failure_ = nullptr;

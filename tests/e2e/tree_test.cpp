@@ -732,6 +732,25 @@ TEST_CASE("a child killed by SIGKILL keeps what it had written, its open calls f
     CHECK(run.trace.metadata.at("incomplete_pids").size() > 2);
 }
 
+// A thread's exit is written when the writer learns of it, with the name the thread had
+// last: a process killed later keeps it (before, only the end of the recording wrote it, and
+// the killed child's thread kept the name vztrace knew when its first chunk went out, the
+// default "Thread <tid>").
+TEST_CASE("a child killed by SIGKILL keeps the last name of a thread that had ended") {
+    TempDir dir;
+    const auto run = run_tree({tree_script("sigkill_renamed_thread.py")}, dir);
+    CHECK(run.result.out == "victim exit -9\n");
+    std::int64_t renamed = 0;
+    for (const auto& [tid, name] : run.trace.threads) {
+        if (name == "renamed-at-its-end") renamed = tid;
+    }
+    REQUIRE(renamed != 0);
+    std::size_t leaves = 0;
+    for (const auto& leaf : run.trace.named("leaf (")) leaves += leaf.tid == renamed ? 1 : 0;
+    CHECK(leaves == 5000);
+    CHECK(run.trace.nesting_problem().empty());
+}
+
 TEST_CASE("option --ignore-multiprocess traces the root only") {
     TempDir dir;
     const auto run = run_tree({"--ignore-multiprocess", tree_script("pool_map.py"), "fork"}, dir);
