@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>  // renameat2
@@ -15,6 +17,16 @@ namespace vztrace::tracer {
 namespace {
 
 constexpr std::size_t kZBufferSize = std::size_t{1} << 20;
+
+// Where vztrace's descriptor goes: well above the numbers a program uses (open and dup
+// give the lowest free one), and within its limit (RLIMIT_NOFILE, 1024 by default here),
+// not so high that the kernel's table of the process's descriptors grows much.
+int high_descriptor_floor() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 960;
+    if (limit.rlim_cur <= 128) return 3;
+    return static_cast<int>(std::min<rlim_t>(limit.rlim_cur - 64, 960));
+}
 
 bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
@@ -158,7 +170,7 @@ void OutputFile::open_fifo(const ReaderWait& wait) {
 
 OutputFile::~OutputFile() {
     if (zstream_) deflateEnd(zstream_.get());
-    if (fd_ >= 0) ::close(fd_);
+    let_descriptor_go();
     if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
 }
 
@@ -174,14 +186,20 @@ void OutputFile::reopen_for_each_write() {
     struct stat st {};
     if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return;
     reopen_path_ = temp_path_.empty() ? path_ : temp_path_;
-    ::close(fd_);
-    fd_ = -1;
+    device_ = st.st_dev;
+    inode_ = st.st_ino;
+    // Opened before the program's first line: O_APPEND from here on, as when opened again.
+    ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_APPEND);
+    if (const int high = ::fcntl(fd_, F_DUPFD_CLOEXEC, high_descriptor_floor()); high >= 0) {
+        ::close(fd_);
+        fd_ = high;
+    }
 }
 
 bool OutputFile::write_raw(const char* data, std::size_t size) {
-    if (!reopen_path_.empty()) {
-        fd_ = ::open(reopen_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-        if (fd_ < 0) {
+    if (!reopen_path_.empty() && !holds_own_descriptor()) {
+        fd_ = -1;  // closed by the program, or its file now: not vztrace's to close
+        if (!open_again()) {
             // The program holds every descriptor it may have (EMFILE), or the system's are
             // all taken (ENFILE), for a while as a rule (a server backing off): the bytes
             // wait for the next write, up to kMostHeld, and the end of the trace.
@@ -193,23 +211,44 @@ bool OutputFile::write_raw(const char* data, std::size_t size) {
             fail("", error);
             return false;
         }
-        if (!held_.empty()) {
-            const bool ok = write_all(held_.data(), held_.size());
-            std::string().swap(held_);
-            if (!ok) {
-                ::close(fd_);
-                fd_ = -1;
-                return false;
-            }
-        }
     }
-    const bool ok = write_all(data, size);
-    if (!reopen_path_.empty()) {
-        ::close(fd_);
-        fd_ = -1;
+    if (!held_.empty()) {
+        const bool ok = write_all(held_.data(), held_.size());
+        std::string().swap(held_);
+        if (!ok) return false;
     }
-    return ok;
+    return write_all(data, size);
 }
+
+bool OutputFile::open_again() {
+    const int low = ::open(reopen_path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (low < 0) return false;
+    struct stat st {};
+    if (::fstat(low, &st) != 0) {
+        const int error = errno;
+        ::close(low);
+        errno = error;
+        return false;
+    }
+    const int high = ::fcntl(low, F_DUPFD_CLOEXEC, high_descriptor_floor());
+    if (high >= 0) ::close(low);
+    fd_ = high >= 0 ? high : low;  // no room up there: the number it got
+    device_ = st.st_dev;
+    inode_ = st.st_ino;
+    return true;
+}
+
+bool OutputFile::holds_own_descriptor() const {
+    struct stat st {};
+    return fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_dev == device_ && st.st_ino == inode_;
+}
+
+void OutputFile::let_descriptor_go() {
+    if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) ::close(fd_);
+    fd_ = -1;
+}
+
+void OutputFile::close_in_child() { let_descriptor_go(); }
 
 PipeSignalHeld::PipeSignalHeld() {
     sigset_t pipe_only, pending;
@@ -286,6 +325,7 @@ bool OutputFile::finish_writing() {
             return false;
         }
     }
+    if (!reopen_path_.empty() && !holds_own_descriptor()) fd_ = -1;  // the program's now
     if (fd_ >= 0 && ::close(fd_) != 0) {
         fd_ = -1;
         fail("", errno);
@@ -306,8 +346,7 @@ bool OutputFile::commit() {
 }
 
 void OutputFile::discard() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    let_descriptor_go();
     if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
     temp_path_.clear();
     committed_ = true;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <signal.h>
+#include <sys/types.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -60,14 +61,18 @@ class OutputFile {
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
 
-    // A stream written while the program runs: the descriptor is opened for each write
-    // and closed after, so a program that closes every descriptor (os.closerange) and
-    // opens files of its own never has them confused with vztrace's. Regular files only:
-    // a device or pipe keeps its descriptor (a fifo's reader would see an end of file).
+    // A stream written while the program runs: its descriptor moves far above the
+    // program's (which get the lowest free numbers, so that an open of vztrace's at a write
+    // took the number the program's next open or dup2 was to have), and each write first
+    // makes sure that number still holds this file. A program that closed it (os.closerange)
+    // or put a file of its own there never has its file written to or closed: vztrace opens
+    // its own again. Regular files only: a device or pipe keeps its descriptor where it is.
     void reopen_for_each_write();
 
-    // A regular file, opened for each write (not a device or a pipe, which keep theirs).
+    // A regular file, opened again by its name where need be (not a device or a pipe).
     bool reopens_for_each_write() const { return !reopen_path_.empty(); }
+    // In a forked child: the parent's descriptor, which the fork copied, is closed.
+    void close_in_child();
     bool ok() const { return error_.empty(); }
     const std::string& error() const { return error_; }
     bool write(std::string_view bytes);
@@ -91,6 +96,13 @@ class OutputFile {
 
  private:
     void open_fifo(const ReaderWait& wait);
+    // The file at reopen_path_ opened again, its descriptor moved high; false on failure
+    // (errno set).
+    bool open_again();
+    // Whether fd_ still holds the file this writes (not a number the program reused).
+    bool holds_own_descriptor() const;
+    // Closes fd_ if it is still this file's; forgets it either way.
+    void let_descriptor_go();
     bool finish_writing();  // flushes and closes
     bool write_raw(const char* data, std::size_t size);
     bool write_all(const char* data, std::size_t size);
@@ -98,8 +110,10 @@ class OutputFile {
     void fail(std::string_view what, int errno_value);
 
     std::string path_;
-    std::string temp_path_;        // empty when writing in place
-    std::string reopen_path_;      // set: no descriptor is held between writes
+    std::string temp_path_;    // empty when writing in place
+    std::string reopen_path_;  // set: opened again by this name where need be
+    dev_t device_ = 0;         // the file fd_ holds, when reopen_path_ is set
+    ino_t inode_ = 0;
     std::string moved_to_;         // where commit_as() moved the file
     std::string moved_from_temp_;  // temp_path_ before it
     int fd_ = -1;

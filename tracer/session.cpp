@@ -346,6 +346,7 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     threads_.clear();
     keep_retired_ = false;
     (void)writer_.release();
+    if (stream_) stream_->close_in_child();  // the parent's descriptor, copied by the fork
     (void)stream_.release();
     (void)pool_.release();
     detail::t_buffer = nullptr;
@@ -572,7 +573,8 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
     if (!plan_.parts_dir.empty()) {  // a root's, or the images' of one writing its own file
         // Helpers such as multiprocessing's resource tracker and forkserver end when the
         // root's end of their pipe closes: the root is ending, so its pipes go now
-        // (vztrace holds no descriptor between writes, but to a device or a pipe at -o).
+        // (vztrace's descriptor on its stream is closed by now, but a device's or a pipe's
+        // at -o).
         if (role == ProcessRole::kRoot) release_pipes_and_sockets(stream_->descriptor());
         children =
             collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait,
