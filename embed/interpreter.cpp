@@ -112,6 +112,7 @@ int run_program(const RunRequest& request) {
     // `import vztrace` in the program, traced or not (untraced, its calls do nothing).
     register_script_module();
 
+    tracer::leave_environment_as_given();
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     check(PyConfig_SetBytesArgv(&config, argc, argv.data()), &config);

@@ -28,6 +28,19 @@ constexpr std::string_view kPrefix = "VZTRACE_";
 
 // The entry this process left (a forked child inherits the name, not the entry).
 std::string g_entry;
+
+// A process that adopted an ancestor's settings: the VZTRACE_* names its environment had
+// of its own before (see leave_environment_as_given).
+std::optional<std::set<std::string>> g_own_names;
+
+std::set<std::string> vztrace_names() {
+    std::set<std::string> names;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string_view variable(*entry);
+        if (variable.starts_with(kPrefix)) names.emplace(variable.substr(0, variable.find('=')));
+    }
+    return names;
+}
 pid_t g_entry_pid = 0;
 
 struct ProcessIds {
@@ -252,12 +265,20 @@ bool adopt_ancestor_root(const std::string& registry) {
     if (in_traced_tree()) return false;
     const auto variables = ancestor_root_environment(registry, ::getpid());
     if (!variables) return false;
+    g_own_names = vztrace_names();
     for (const std::string& variable : *variables) {
         const std::size_t equals = variable.find('=');
         // What the program put in the child's environment wins, as it does when inherited.
         ::setenv(variable.substr(0, equals).c_str(), variable.c_str() + equals + 1, 0);
     }
     return true;
+}
+
+void leave_environment_as_given() {
+    if (!g_own_names) return;
+    for (const std::string& name : vztrace_names()) {
+        if (!g_own_names->contains(name)) ::unsetenv(name.c_str());
+    }
 }
 
 }  // namespace vztrace::tracer

@@ -45,4 +45,10 @@ std::optional<std::vector<std::string>> ancestor_root_environment(const std::str
 // ancestor that its environment lacks. Returns whether it found one.
 bool adopt_ancestor_root(const std::string& registry);
 
+// Once the settings are read, before the interpreter copies the environment: a process
+// that adopted them takes the VZTRACE_* variables it was not given out again, so the
+// program finds its environment as it was made (env={}: empty) and passes on no more to
+// its own children, whose vztrace finds the root the same way.
+void leave_environment_as_given();
+
 }  // namespace vztrace::tracer

@@ -991,14 +991,15 @@ TEST_CASE("children started with an environment of their own are in the root's t
         run_vztrace({"--quiet", "-o", trace_path, tree_script("own_environment.py")}, options);
     INFO(result.err);
     REQUIRE(result.status() == 0);
-    CHECK(result.out == "'1\\n' '' 0\n'2\\n' '' 0\n");
+    CHECK(result.out == "'1\\n' '' 0\n'2\\n' '' 0\n'[]\\n3\\n' '' 0\n");
     CHECK(result.err.empty());
     CHECK(std::distance(std::filesystem::directory_iterator(work.path()),
                         std::filesystem::directory_iterator()) == 0);
     const auto trace = load_trace(trace_path);
     CHECK(trace.count_prefix("in_bare_child (") == 1);
     CHECK(trace.count_prefix("in_shell_child (") == 1);
-    CHECK(trace.processes.size() == 3);
+    CHECK(trace.count_prefix("in_grandchild (") == 1);
+    CHECK(trace.processes.size() == 5);
     CHECK(trace.metadata.at("missing_pids") == "[]");
 
     // With --pid-suffix they take the root's settings too: a file of their own beside it.
@@ -1013,7 +1014,7 @@ TEST_CASE("children started with an environment of their own are in the root's t
     for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
         files += entry.path().filename().string().rfind("each_", 0) == 0;
     }
-    CHECK(files == 3);
+    CHECK(files == 5);
 }
 
 TEST_CASE("a vztrace the program starts with its own -o writes its own trace there") {

@@ -27,5 +27,17 @@ def shell_child():
                           capture_output=True, text=True)
 
 
-for done in (bare_child(), shell_child()):
+def bare_parent():
+    """A child with env={} finds no VZTRACE_* variable in its environment, as under python,
+    and the child it starts in turn (whose environment it passes on) is still traced."""
+    code = ("import os, subprocess, sys\n"
+            "print(sorted(name for name in os.environ if name.startswith('VZTRACE_')),"
+            " flush=True)\n"
+            "grandchild = 'def in_grandchild():\\n    return 3\\nprint(in_grandchild())'\n"
+            "subprocess.run([sys.executable, '-c', grandchild])")
+    return subprocess.run([sys.executable, "-c", code], env=dict(SANITIZER),
+                          capture_output=True, text=True)
+
+
+for done in (bare_child(), shell_child(), bare_parent()):
     print(repr(done.stdout), repr(done.stderr), done.returncode)
