@@ -9,6 +9,7 @@
 #include "launcher/report.hpp"
 #include "launcher/subcommand.hpp"
 #include "tracer/analysis/call_stats.hpp"
+#include "tracer/format/time_math.hpp"
 
 namespace vztrace::launcher {
 namespace {
@@ -115,8 +116,8 @@ int run_diff(std::span<const std::string> args) {
     std::uint64_t base_matched_calls = 0, new_matched_calls = 0;
     std::size_t more_calls = 0, fewer_calls = 0;
     for (auto& [name, row] : by_name) {
-        base_matched += row.base.total_ns;
-        new_matched += row.now.total_ns;
+        format::add_saturating(base_matched, row.base.total_ns);
+        format::add_saturating(new_matched, row.now.total_ns);
         base_matched_calls += row.base.calls;
         new_matched_calls += row.now.calls;
         if (row.now.calls > row.base.calls) ++more_calls;

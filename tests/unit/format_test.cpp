@@ -9,6 +9,7 @@
 #include "support/process.hpp"
 #include "support/trace.hpp"
 #include "tracer/format/call_reader.hpp"
+#include "tracer/format/call_writers.hpp"
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/perfetto_reader.hpp"
@@ -274,12 +275,17 @@ TEST_CASE("a time out of range is damage") {
         CHECK_FALSE((reader.feed(out.view()) && reader.finish()));
         CHECK(reader.error().find("a time out of range") != std::string::npos);
     }
-    // Up to 146 years from the clock's zero is a time.
-    const auto fine = encode({{100, 0, kEnter}, {huge - 200, 0, kExit}});
+    // Up to 73 years from the clock's zero is a time (any two of them differ by what 64 bits
+    // hold: 146 years overflowed in exports and diff).
+    const auto longest = std::uint64_t{1} << 61;
+    const auto fine = encode({{100, 0, kEnter}, {longest - 200, 0, kExit}});
     Decoded decoded;
     decode(fine.view(), decoded);
     REQUIRE(decoded.slices.size() == 1);
-    CHECK(decoded.slices[0].end_ns == static_cast<std::int64_t>(huge - 200));
+    CHECK(decoded.slices[0].end_ns == static_cast<std::int64_t>(longest - 200));
+    const auto past = encode({{100, 0, kEnter}, {longest + 100, 0, kExit}});
+    PerfettoReader reader;
+    CHECK_FALSE((reader.feed(past.view()) && reader.finish()));
 }
 
 TEST_CASE("compressed packets read back as the packets they hold") {
@@ -407,6 +413,52 @@ TEST_CASE("damaged JSON traces, plain and gzipped, are an error or calls, never 
         CHECK(visitor.begins == visitor.ends);
     }
     CHECK(errors > 0);
+}
+
+TEST_CASE("JSON calls more than 73 years apart are damage, and so is no realtime offset past it") {
+    // Found by hunt S: times of 4.6e15 us either side of 0 were read, and what wrote them out
+    // overflowed (negative durations in exports, a diff of -4.6e12 ms that passed a gate).
+    TempDir dir;
+    dir.write("apart.json", R"json({"traceEvents": [
+ {"ph": "X", "pid": 1, "tid": 1, "ts": -1.2e15, "dur": 0, "name": "a"},
+ {"ph": "X", "pid": 1, "tid": 1, "ts": 1.2e15, "dur": 0, "name": "b"}]})json");
+    CountingVisitor apart;
+    const CallReadResult far = read_calls(dir.file("apart.json"), apart);
+    CHECK(far.status != CallReadResult::Status::kOk);
+    CHECK(far.error.find("span more than 73 years") != std::string::npos);
+    // Epoch times in microseconds (Chrome's traces may have them) are times.
+    dir.write("epoch.json", R"json({"traceEvents": [
+ {"ph": "X", "pid": 1, "tid": 1, "ts": 1764800000000000, "dur": 5, "name": "a"}],
+ "vztrace_metadata": {"recorder": "vztrace", "realtime_offset_ns": "9223372036854775807"}})json");
+    CountingVisitor epoch;
+    const CallReadResult read = read_calls(dir.file("epoch.json"), epoch);
+    REQUIRE(read.status == CallReadResult::Status::kOk);
+    CHECK(epoch.begins == 1);
+    CHECK_FALSE(read.realtime_offset_ns.has_value());
+}
+
+TEST_CASE("sums of call lengths stop at the largest number instead of wrapping negative") {
+    // Found by hunt S: three threads in one call of 73 years each summed past 2^63 in the
+    // folded stacks and the pstats, which then held negative times.
+    const std::int64_t longest = std::int64_t{1} << 61;
+    FoldedStacks folded;
+    ProfileStats stats;
+    for (std::uint64_t thread = 1; thread <= 5; ++thread) {
+        for (CallVisitor* visitor :
+             {static_cast<CallVisitor*>(&folded), static_cast<CallVisitor*>(&stats)}) {
+            visitor->thread(thread, 1, static_cast<std::int64_t>(thread), "p", "t");
+            visitor->begin(thread, "long", -longest);
+            visitor->end(thread, longest);
+        }
+    }
+    std::string text;
+    const WriteBytes append = [&text](std::string_view bytes) {
+        text.append(bytes);
+        return true;
+    };
+    REQUIRE(folded.write(append));
+    CHECK(text.find('-') == std::string::npos);
+    CHECK(text.find("long 9223372036854775807") != std::string::npos);
 }
 
 TEST_CASE("JSON strings are UTF-8: each byte of a malformed sequence becomes U+FFFD") {

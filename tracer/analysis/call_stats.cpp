@@ -6,20 +6,15 @@
 #include <tuple>
 #include <utility>
 
+#include "tracer/format/time_math.hpp"
+
 namespace vztrace::analysis {
 namespace {
 
-// Sums of times stop at the largest int64 instead of wrapping negative: a JSON trace may
-// hold calls of up to 146 years each (call_reader.cpp), and a few of them overflow a sum.
-void add_to(std::int64_t& sum, std::int64_t ns) {
-    if (__builtin_add_overflow(sum, ns, &sum)) sum = ns < 0 ? INT64_MIN : INT64_MAX;
-}
-
-// A call's length, 0 if its end is before its begin, the largest int64 past it.
+// Sums of times stop at the largest int64 instead of wrapping negative (time_math.hpp).
+void add_to(std::int64_t& sum, std::int64_t ns) { format::add_saturating(sum, ns); }
 std::int64_t length(std::int64_t begin_ns, std::int64_t end_ns) {
-    std::int64_t ns = 0;
-    if (__builtin_sub_overflow(end_ns, begin_ns, &ns)) return end_ns < begin_ns ? 0 : INT64_MAX;
-    return std::max<std::int64_t>(ns, 0);
+    return format::length_ns(begin_ns, end_ns);
 }
 
 }  // namespace

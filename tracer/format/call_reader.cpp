@@ -21,6 +21,7 @@
 #include "tracer/format/json_events.hpp"
 #include "tracer/format/module_loader.hpp"
 #include "tracer/format/perfetto_reader.hpp"
+#include "tracer/format/time_math.hpp"
 
 namespace vztrace::format {
 namespace {
@@ -227,6 +228,11 @@ struct JsonEvents {
     std::vector<std::string> names;
     std::string error;  // the first event that makes the trace damaged
     bool out_of_memory = false;
+    // The earliest and latest times of calls: a trace written from these lifts them all
+    // so that the earliest is 0 (Perfetto's times are unsigned), which the latest must
+    // survive within the times a trace may hold.
+    std::int64_t earliest_ns = INT64_MAX;
+    std::int64_t latest_ns = INT64_MIN;
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
     std::uint64_t calls_with_args = 0;  // on their X, B or E event
@@ -262,13 +268,25 @@ struct JsonEvents {
             error = fmt::format("an event \"{}\" has no time", name);
             return;
         }
-        // Times in nanoseconds are 64-bit integers: 4.6e15 us (146 years) leaves room for a
-        // time plus a duration. Past it a call's length would wrap around.
-        constexpr double kLargestMicros = 4.6e15;
+        // Times in nanoseconds are 64-bit integers: 2.3e15 us (73 years, time_math.hpp)
+        // leaves room for a time plus a duration, and for the difference of two such.
+        // Past it a call's length would wrap around.
+        constexpr double kLargestMicros = 2.3e15;
         if (std::fabs(event.ts) > kLargestMicros || (event.has_dur && event.dur > kLargestMicros)) {
             error = fmt::format("an event \"{}\" has a time out of range ({} us)", name,
                                 std::fabs(event.ts) > kLargestMicros ? event.ts : event.dur);
             return;
+        }
+        {
+            const std::int64_t begin = micros_to_ns(event.ts);
+            const std::int64_t end =
+                begin + (event.has_dur && event.dur > 0 ? micros_to_ns(event.dur) : 0);
+            earliest_ns = std::min(earliest_ns, begin);
+            latest_ns = std::max(latest_ns, end);
+            if (latest_ns - earliest_ns > kLongestTime) {
+                error = fmt::format("its events' times span more than {} years", 73);
+                return;
+            }
         }
         JsonThread& thread = threads[{event.pid, event.tid}];
         thread.pid = event.pid;
@@ -414,7 +432,10 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
             std::int64_t offset = 0;
             const char* end = value.data() + value.size();
             const auto [at, problem] = std::from_chars(value.data(), end, offset);
-            if (problem == std::errc() && at == end) result.realtime_offset_ns = offset;
+            if (problem == std::errc() && at == end && offset <= kLongestTime &&
+                offset >= -kLongestTime) {
+                result.realtime_offset_ns = offset;
+            }
         }
     }
     return result;

@@ -14,6 +14,7 @@
 
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_encoder.hpp"
+#include "tracer/format/time_math.hpp"
 
 namespace vztrace::format {
 namespace {
@@ -190,10 +191,10 @@ void FoldedStacks::end(std::uint64_t key, std::int64_t ns) {
     if (thread.open.empty()) return;
     const Open call = thread.open.back();
     thread.open.pop_back();
-    const std::int64_t duration = std::max<std::int64_t>(ns - call.begin_ns, 0);
-    nodes_[call.node].self_ns += std::max<std::int64_t>(duration - call.child_ns, 0);
+    const std::int64_t duration = length_ns(call.begin_ns, ns);
+    add_saturating(nodes_[call.node].self_ns, std::max<std::int64_t>(duration - call.child_ns, 0));
     nodes_[call.node].ended = true;
-    if (!thread.open.empty()) thread.open.back().child_ns += duration;
+    if (!thread.open.empty()) add_saturating(thread.open.back().child_ns, duration);
 }
 
 bool FoldedStacks::write(const WriteBytes& write) const {
@@ -222,7 +223,7 @@ bool FoldedStacks::write(const WriteBytes& write) const {
             if (!path.empty()) path += ';';
             path += names[nodes_[*it].name];
         }
-        stacks[path] += nodes_[id].self_ns;
+        add_saturating(stacks[path], nodes_[id].self_ns);
     }
     std::string text;
     for (const auto& [path, ns] : stacks) text += fmt::format("{} {}\n", path, ns);
@@ -341,16 +342,16 @@ void ProfileStats::Numbers::add(bool outermost, std::int64_t self, std::int64_t 
     ++calls;
     if (outermost) {
         ++primitive;
-        cumulative_ns += duration;
+        add_saturating(cumulative_ns, duration);
     }
-    self_ns += self;
+    add_saturating(self_ns, self);
 }
 
 void ProfileStats::Numbers::add(const Numbers& other) {
     primitive += other.primitive;
     calls += other.calls;
-    self_ns += other.self_ns;
-    cumulative_ns += other.cumulative_ns;
+    add_saturating(self_ns, other.self_ns);
+    add_saturating(cumulative_ns, other.cumulative_ns);
 }
 
 void ProfileStats::begin(std::uint64_t key, std::string_view name, std::int64_t ns) {
@@ -367,13 +368,13 @@ void ProfileStats::end(std::uint64_t key, std::int64_t ns) {
     Thread& thread = threads_[key];
     if (thread.names.empty()) return;
     const std::uint32_t id = thread.names.back();
-    const std::int64_t duration = std::max<std::int64_t>(ns - thread.begins.back(), 0);
+    const std::int64_t duration = length_ns(thread.begins.back(), ns);
     const std::int64_t self = std::max<std::int64_t>(duration - thread.child.back(), 0);
     const bool outermost = --thread.on_stack[id] == 0;
     thread.names.pop_back();
     thread.begins.pop_back();
     thread.child.pop_back();
-    if (!thread.child.empty()) thread.child.back() += duration;
+    if (!thread.child.empty()) add_saturating(thread.child.back(), duration);
     Function& function = thread.functions[id];
     function.numbers.add(outermost, self, duration);
     if (!thread.names.empty()) {
@@ -482,8 +483,8 @@ bool write_perfetto(std::span<const CallSource> sources,
             PerfettoSequence sequence(sequence_id, thread_track_uuid(thread->pid, sequence_id),
                                       process_track_uuid(thread->pid));
             const auto at = [&](std::int64_t ns) {
-                return static_cast<std::uint64_t>(
-                    std::max<std::int64_t>(ns + source.shift_ns + lift, 0));
+                return static_cast<std::uint64_t>(std::max<std::int64_t>(
+                    sum_saturating(sum_saturating(ns, source.shift_ns), lift), 0));
             };
             sequence.begin(static_cast<std::int64_t>(at(thread->events.front().ns)), 0, buffer);
             if (!thread->track) {

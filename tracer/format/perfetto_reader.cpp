@@ -12,6 +12,7 @@
 #include "tracer/format/chrome_json.hpp"
 #include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/proto_wire.hpp"
+#include "tracer/format/time_math.hpp"
 
 namespace vztrace::format {
 namespace {
@@ -205,10 +206,11 @@ bool PerfettoReader::read_descriptor(int fd, const std::string& path, std::strin
 
 namespace {
 
-// Times a trace may hold, in nanoseconds either side of the clock's zero: 146 years. Any
-// difference of two fits in 64 bits, so what reads the calls needs no checks of its own
-// (a damaged delta of 2^62 made a call of 9e12 ms, and exports with negative durations).
-constexpr std::int64_t kLongestTime = std::int64_t{1} << 62;
+// Times a trace may hold, in nanoseconds either side of the clock's zero: 73 years
+// (time_math.hpp). Any difference of two fits in 64 bits, so what reads the calls needs no
+// checks of its own (a damaged delta of 2^62 made a call of 9e12 ms, and exports with
+// negative durations).
+using format::kLongestTime;
 
 // `a + b * c`, or nullopt when it overflows or leaves the times a trace may hold.
 std::optional<std::int64_t> time_from(std::int64_t a, std::int64_t b, std::int64_t c = 1) {
@@ -680,7 +682,11 @@ void PerfettoReader::close_open_calls() {
 
 std::optional<std::int64_t> PerfettoReader::realtime_offset_ns() const {
     const auto found = builtin_offsets_.find(pf::clock::kRealtime);
-    if (found == builtin_offsets_.end()) return std::nullopt;
+    // One past the times a trace may hold is no clock's: as if there were none.
+    if (found == builtin_offsets_.end() || found->second > kLongestTime ||
+        found->second < -kLongestTime) {
+        return std::nullopt;
+    }
     return found->second;
 }
 
