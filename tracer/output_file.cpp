@@ -19,13 +19,14 @@ namespace {
 constexpr std::size_t kZBufferSize = std::size_t{1} << 20;
 
 // Where vztrace's descriptor goes: well above the numbers a program uses (open and dup
-// give the lowest free one), and within its limit (RLIMIT_NOFILE, 1024 by default here),
-// not so high that the kernel's table of the process's descriptors grows much.
+// give the lowest free one), within its limit at the time (RLIMIT_NOFILE, 1024 by default
+// here; a program may lower it), and not so high that the kernel's table of the process's
+// descriptors grows past 1024 of them.
 int high_descriptor_floor() {
     rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 960;
-    if (limit.rlim_cur <= 128) return 3;
-    return static_cast<int>(std::min<rlim_t>(limit.rlim_cur - 64, 960));
+    const bool known = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY;
+    const rlim_t top = known ? std::min<rlim_t>(limit.rlim_cur, 1024) : 1024;
+    return top > 35 ? static_cast<int>(top - 32) : 3;
 }
 
 bool ends_with(std::string_view text, std::string_view suffix) {
