@@ -28,6 +28,7 @@ constexpr std::string_view kPrefix = "VZTRACE_";
 
 // The entry this process left (a forked child inherits the name, not the entry).
 std::string g_entry;
+pid_t g_entry_pid = 0;
 
 // A process that adopted an ancestor's settings: the VZTRACE_* names its environment had
 // of its own before (see leave_environment_as_given).
@@ -41,7 +42,6 @@ std::set<std::string> vztrace_names() {
     }
     return names;
 }
-pid_t g_entry_pid = 0;
 
 struct ProcessIds {
     pid_t parent = 0;

@@ -397,8 +397,9 @@ void Session::stop_for_memory() noexcept {
 ThreadBuffer& Session::attach_locked() {
     // Threads that have exited and been retired by the writer: only this list refers to
     // their buffers, which go now (not once the end has begun: it goes through the list).
-    if (!keep_retired_)
+    if (!keep_retired_) {
         std::erase_if(threads_, [](const auto& buffer) { return buffer->retired(); });
+    }
     const std::uint64_t tid = current_tid();
     const std::uint32_t sequence = next_sequence_id(plan_.parts_dir);
     threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,

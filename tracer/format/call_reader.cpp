@@ -284,7 +284,7 @@ struct JsonEvents {
             earliest_ns = std::min(earliest_ns, begin);
             latest_ns = std::max(latest_ns, end);
             if (latest_ns - earliest_ns > kLongestTime) {
-                error = fmt::format("its events' times span more than {} years", 73);
+                error = "its events' times span more than 73 years";
                 return;
             }
         }
