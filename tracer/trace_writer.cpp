@@ -187,7 +187,23 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     }
     counts_.overwritten += oldest.chunk->used;
     oldest.chunk->used = 0;
+    if (const auto jobs = ring_jobs_.find(oldest.buffer);
+        jobs != ring_jobs_.end() && --jobs->second == 0) {
+        ring_jobs_.erase(jobs);
+        retire_given_up(*oldest.buffer);
+    }
     return oldest.chunk;
+}
+
+void TraceWriter::retire_given_up(ThreadBuffer& buffer) {
+    if (!ring_exited_.contains(&buffer) || ring_jobs_.contains(&buffer)) return;
+    if (const auto cut = cuts_.find(&buffer); cut != cuts_.end()) {
+        if (!cut->second.open.empty()) return;  // its calls open at the cut end at the end
+        cuts_.erase(cut);
+    }
+    ring_exited_.erase(&buffer);
+    ring_not_recorded_ += buffer.not_recorded();
+    buffer.retire();  // the last this writer does with it
 }
 
 void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended, bool exited) {
@@ -196,6 +212,7 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended
         const std::lock_guard lock(mutex_);
         queue_.push_back(Job{&buffer, full, calls, thread_ended});
         queued_calls_ += calls;
+        ++ring_jobs_[&buffer];
         return;
     }
     if (full != nullptr) pool_.handed_over();
@@ -247,6 +264,12 @@ void TraceWriter::hand_over_last(ThreadBuffer& buffer, bool exited) {
         Chunk* last = buffer.take_current();
         const bool retires = exited && !options_.ring;
         if (last != nullptr || retires) hand_over(buffer, last, true, retires);
+        if (exited && options_.ring) {
+            // The ring retires it once it has given up every chunk of it.
+            const std::lock_guard lock(mutex_);
+            ring_exited_.insert(&buffer);
+            retire_given_up(buffer);
+        }
     } catch (const std::bad_alloc&) {
         memory_refused_.store(true, std::memory_order_relaxed);
     }
@@ -580,6 +603,10 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
     const std::int64_t end_ns = mapping.to_ns(end_ticks);
     out_.clear();
     if (stopped_for_memory_.load(std::memory_order_relaxed)) counts_.memory_refused = true;
+    {
+        const std::lock_guard queue_lock(mutex_);
+        counts_.not_recorded += std::exchange(ring_not_recorded_, 0);
+    }
     SequenceTotals totals = retired_;
     for (ThreadBuffer* buffer : buffers) {
         if (!buffer->retired()) end_sequence(*buffer, mapping, end_ns, totals);

@@ -18,6 +18,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -166,6 +167,10 @@ class TraceWriter final : public ChunkSink {
     // A thread that has exited: its sequence ended where its exit was noticed, written, and
     // its buffer retired (under encode_mutex_).
     void retire(ThreadBuffer& buffer, std::uint64_t exit_ticks);
+    // Ring mode, under mutex_: a buffer whose thread has exited and whose every chunk the
+    // ring has given up (no call of it open at the cut) is retired; nothing of it is left
+    // to write.
+    void retire_given_up(ThreadBuffer& buffer);
     template <typename ToNs, typename Symbols>
     void encode_up_to_cap(format::PerfettoSequence& sequence, std::span<const Record> records,
                           ToNs&& to_ns, Symbols&& symbols);
@@ -204,6 +209,11 @@ class TraceWriter final : public ChunkSink {
                                        // (followed through the records given up)
     };
     std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
+    // Ring mode, under mutex_: the chunks of each buffer in the queue, the buffers whose
+    // threads have exited, and what those the ring retired did not record.
+    std::unordered_map<ThreadBuffer*, std::size_t> ring_jobs_;
+    std::unordered_set<ThreadBuffer*> ring_exited_;
+    std::uint64_t ring_not_recorded_ = 0;
     std::vector<Record> given_up_;  // what the filter kept of a chunk given up; under mutex_
 
     // What a resumable finish() changes, as it was before (see resume()).
