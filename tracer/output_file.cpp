@@ -249,8 +249,6 @@ void OutputFile::let_descriptor_go() {
     fd_ = -1;
 }
 
-void OutputFile::close_in_child() { let_descriptor_go(); }
-
 PipeSignalHeld::PipeSignalHeld() {
     sigset_t pipe_only, pending;
     sigemptyset(&pipe_only);

@@ -71,8 +71,9 @@ class OutputFile {
 
     // A regular file, opened again by its name where need be (not a device or a pipe).
     bool reopens_for_each_write() const { return !reopen_path_.empty(); }
-    // In a forked child: the parent's descriptor, which the fork copied, is closed.
-    void close_in_child();
+    // Closes the descriptor if it is still this file's, and forgets it either way (in a
+    // forked child: the parent's, which the fork copied).
+    void let_descriptor_go();
     bool ok() const { return error_.empty(); }
     const std::string& error() const { return error_; }
     bool write(std::string_view bytes);
@@ -101,8 +102,6 @@ class OutputFile {
     bool open_again();
     // Whether fd_ still holds the file this writes (not a number the program reused).
     bool holds_own_descriptor() const;
-    // Closes fd_ if it is still this file's; forgets it either way.
-    void let_descriptor_go();
     bool finish_writing();  // flushes and closes
     bool write_raw(const char* data, std::size_t size);
     bool write_all(const char* data, std::size_t size);

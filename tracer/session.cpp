@@ -346,7 +346,7 @@ bool Session::restart_after_fork(std::vector<SymbolId> inherited) {
     threads_.clear();
     keep_retired_ = false;
     (void)writer_.release();
-    if (stream_) stream_->close_in_child();  // the parent's descriptor, copied by the fork
+    if (stream_) stream_->let_descriptor_go();  // the parent's descriptor, copied by the fork
     (void)stream_.release();
     (void)pool_.release();
     detail::t_buffer = nullptr;

@@ -9,15 +9,8 @@
 #include "tracer/format/time_math.hpp"
 
 namespace vztrace::analysis {
-namespace {
-
-// Sums of times stop at the largest int64 instead of wrapping negative (time_math.hpp).
-void add_to(std::int64_t& sum, std::int64_t ns) { format::add_saturating(sum, ns); }
-std::int64_t length(std::int64_t begin_ns, std::int64_t end_ns) {
-    return format::length_ns(begin_ns, end_ns);
-}
-
-}  // namespace
+using format::add_saturating;  // sums stop at the largest int64 (time_math.hpp)
+using format::length_ns;
 
 void CallStats::thread(std::uint64_t thread, std::int64_t pid, std::int64_t tid,
                        std::string_view process_name, std::string_view thread_name) {
@@ -66,20 +59,20 @@ void CallStats::end(std::uint64_t thread, std::int64_t ns) {
     if (state.stack.empty()) return;  // an end with no begin (a ring's cut): nothing to add
     const Frame frame = state.stack.back();
     state.stack.pop_back();
-    const std::int64_t duration = length(frame.begin_ns, ns);
+    const std::int64_t duration = length_ns(frame.begin_ns, ns);
     --state.on_stack[frame.name];
     Totals& totals = state.functions[frame.name];
     ++totals.calls;
-    add_to(totals.self_ns, std::max<std::int64_t>(duration - frame.child_ns, 0));
-    if (frame.outermost) add_to(totals.total_ns, duration);
-    add_to(totals.inclusive_ns, duration);
+    add_saturating(totals.self_ns, std::max<std::int64_t>(duration - frame.child_ns, 0));
+    if (frame.outermost) add_saturating(totals.total_ns, duration);
+    add_saturating(totals.inclusive_ns, duration);
     totals.max_ns = std::max(totals.max_ns, duration);
-    if (!state.stack.empty()) add_to(state.stack.back().child_ns, duration);
+    if (!state.stack.empty()) add_saturating(state.stack.back().child_ns, duration);
     ++state.calls;
     last_ns_ = ++ends_ == 1 ? ns : std::max(last_ns_, ns);  // times may be negative (JSON)
 }
 
-std::int64_t CallStats::span_ns() const { return length(first_ns_, last_ns_); }
+std::int64_t CallStats::span_ns() const { return length_ns(first_ns_, last_ns_); }
 
 std::size_t CallStats::thread_count() const {
     std::vector<std::pair<std::int64_t, std::int64_t>> threads;
@@ -117,9 +110,9 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
         for (const auto& [name, totals] : state.functions) {
             Totals& into = functions[name];
             into.calls += totals.calls;
-            add_to(into.self_ns, totals.self_ns);
-            add_to(into.total_ns, totals.total_ns);
-            add_to(into.inclusive_ns, totals.inclusive_ns);
+            add_saturating(into.self_ns, totals.self_ns);
+            add_saturating(into.total_ns, totals.total_ns);
+            add_saturating(into.inclusive_ns, totals.inclusive_ns);
             into.max_ns = std::max(into.max_ns, totals.max_ns);
         }
     }
@@ -133,7 +126,7 @@ std::vector<StatsGroup> CallStats::groups(GroupBy by) const {
             stats.total_ns = totals.total_ns;
             stats.inclusive_ns = totals.inclusive_ns;
             stats.max_ns = totals.max_ns;
-            add_to(group.self_ns, totals.self_ns);
+            add_saturating(group.self_ns, totals.self_ns);
             group.functions.push_back(std::move(stats));
         }
         result.push_back(std::move(group));
