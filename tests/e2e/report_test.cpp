@@ -17,7 +17,9 @@
 #include <thread>
 
 #include "e2e/e2e.hpp"
+#include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/perfetto_reader.hpp"
+#include "tracer/format/proto_wire.hpp"
 
 using namespace vztrace::e2e;
 using vztrace::testing::load_trace;
@@ -967,6 +969,59 @@ TEST_CASE("a trace larger than the memory the system gives is one line and statu
         CHECK(result.err == "vztrace: error: out of memory\n");
         CHECK(result.out.empty());
     }
+}
+
+TEST_CASE("compressed packets are read in the memory of their largest packet, not of all") {
+    // Perfetto's compressed_packets were inflated whole before their packets were read: 400
+    // MB of packets in one (deflated to 0.4 MB) ended report under a 300 MB limit on the
+    // address space with "out of memory", and 1 MB of deflated zeros took 1 GB.
+    TempDir dir;
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("programs/generators.py")}).status() == 0);
+    const std::string calls = vztrace::testing::read_file(trace);
+    // 6,400 packets of 64 KB that carry nothing anyone reads, then the trace's own.
+    namespace pf = vztrace::format::perfetto;
+    namespace wire = vztrace::format::wire;
+    wire::ProtoMessage padding;
+    padding.bytes(9999, std::string(std::size_t{64} << 10, 'x'));
+    wire::ProtoMessage padding_packet;
+    padding_packet.message(pf::trace::kPacket, padding);
+    z_stream stream{};
+    REQUIRE(deflateInit(&stream, 1) == Z_OK);
+    std::string deflated;
+    const auto deflate_more = [&](const std::string& in, int flush) {
+        stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        stream.avail_in = static_cast<uInt>(in.size());
+        char block[1 << 16];
+        do {
+            stream.next_out = reinterpret_cast<Bytef*>(block);
+            stream.avail_out = sizeof block;
+            REQUIRE(deflate(&stream, flush) != Z_STREAM_ERROR);
+            deflated.append(block, sizeof block - stream.avail_out);
+        } while (stream.avail_out == 0);
+    };
+    for (int i = 0; i < 6400; ++i) deflate_more(padding_packet.data(), Z_NO_FLUSH);
+    deflate_more(calls, Z_FINISH);
+    REQUIRE(deflateEnd(&stream) == Z_OK);
+    wire::ProtoMessage packet;
+    packet.bytes(pf::packet::kCompressedPackets, deflated);
+    wire::ProtoMessage outer;
+    outer.message(pf::trace::kPacket, packet);
+    dir.write("big.pftrace", outer.data());
+    const auto limited = [&](const std::string& file) {
+        return vztrace::testing::run_process({"/bin/sh", "-c", "ulimit -v 300000 && exec \"$@\"",
+                                              "sh", kVztrace, "report", file, "--format", "json"});
+    };
+    const auto plain = limited(trace);
+    REQUIRE(plain.status() == 0);
+    const auto big = limited(dir.file("big.pftrace"));
+    CHECK(big.err.empty());
+    REQUIRE(big.status() == 0);
+    const auto from_calls = [](const std::string& out) {  // the file's name and size aside
+        return out.substr(std::min(out.find("\"calls\": "), out.size()));
+    };
+    CHECK(from_calls(big.out).size() > 1000);
+    CHECK(from_calls(big.out) == from_calls(plain.out));
 }
 #endif
 

@@ -23,27 +23,18 @@ using wire::ProtoReader;
 // A packet larger than this is damage, not data (Perfetto's own packets stay far below).
 constexpr std::uint64_t kLargestPacket = std::uint64_t{256} << 20;
 
-// Inflates zlib, gzip or raw deflate data; false when it is none of them.
-bool inflate_all(std::string_view in, std::string& out) {
-    for (const int window : {15 + 32, -15}) {
-        z_stream stream{};
-        if (inflateInit2(&stream, window) != Z_OK) return false;
-        stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-        stream.avail_in = static_cast<uInt>(in.size());
-        out.clear();
-        int status = Z_OK;
-        char block[1 << 16];
-        while (status == Z_OK) {
-            stream.next_out = reinterpret_cast<Bytef*>(block);
-            stream.avail_out = sizeof block;
-            status = inflate(&stream, Z_NO_FLUSH);
-            out.append(block, sizeof block - stream.avail_out);
-            if (out.size() > kLargestPacket * 4) status = Z_DATA_ERROR;
-        }
-        inflateEnd(&stream);
-        if (status == Z_STREAM_END) return true;
+// A varint of `bytes` at `at`, which moves past it: kCut when `bytes` ends inside it, kBad
+// when it runs past ten bytes.
+enum class Varint { kRead, kCut, kBad };
+Varint read_varint(std::string_view bytes, std::size_t& at, std::uint64_t& value) {
+    value = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (at >= bytes.size()) return Varint::kCut;
+        const auto byte = static_cast<std::uint8_t>(bytes[at++]);
+        value |= std::uint64_t{byte & 0x7FU} << shift;
+        if ((byte & 0x80U) == 0) return Varint::kRead;
     }
-    return false;
+    return Varint::kBad;
 }
 
 }  // namespace
@@ -111,52 +102,72 @@ std::string_view PerfettoReader::keep(std::string_view text) {
 
 bool PerfettoReader::feed(std::string_view bytes) {
     if (!error_.empty()) return false;
-    std::string joined;
-    if (!pending_.empty()) {
-        joined = std::move(pending_);
-        pending_.clear();
-        joined.append(bytes);
-        bytes = joined;
+    if (pending_.empty()) {
+        std::size_t at = 0;
+        if (!read_fields(bytes, at, pending_needed_)) return false;
+        whole_bytes_ += at;
+        pending_.assign(bytes.substr(at));
+        return true;
     }
+    // A field continues: gather its bytes until they are all there (read again at each
+    // piece, a field of 200 MB made reading quadratic).
+    pending_.append(bytes);
+    if (pending_.size() < pending_needed_) return true;
     std::size_t at = 0;
+    if (!read_fields(pending_, at, pending_needed_)) return false;
+    whole_bytes_ += at;
+    pending_.erase(0, at);
+    return true;
+}
+
+// Reads the Trace fields of `bytes` from `at` (a packet at a time) up to the first that
+// `bytes` does not hold whole; `at` ends at its start, and `needed` is its size when its
+// length was read (else 0). False when the bytes are damaged.
+bool PerfettoReader::read_fields(std::string_view bytes, std::size_t& at, std::uint64_t& needed) {
+    needed = 0;
     while (at < bytes.size()) {
-        // One Trace.packet field: its tag, its length, its bytes.
-        const auto key = static_cast<std::uint8_t>(bytes[at]);
-        if (key != wire::tag(pf::trace::kPacket, wire::kLength)) {
-            // Other Trace fields are not written by anyone; skip a well-formed one.
-            ProtoReader rest(bytes.substr(at));
-            if (!rest.next()) {
-                if (!rest.ok() && bytes.size() - at < 16) break;  // maybe cut short
-                return fail(fmt::format("damaged trace: bad field at byte {}", whole_bytes_ + at));
-            }
-            at = static_cast<std::size_t>(rest.position() - bytes.data());
-            continue;
-        }
+        // One field: its key, then its value. Trace has no field but packet that anyone
+        // writes: a well-formed other one is skipped.
+        std::size_t p = at;
+        std::uint64_t key = 0;
         std::uint64_t size = 0;
-        std::size_t p = at + 1;
-        int shift = 0;
-        bool complete = false;
-        while (p < bytes.size() && shift < 64) {
-            const auto byte = static_cast<std::uint8_t>(bytes[p++]);
-            size |= std::uint64_t{byte & 0x7FU} << shift;
-            shift += 7;
-            if ((byte & 0x80) == 0) {
-                complete = true;
-                break;
+        Varint read = read_varint(bytes, p, key);
+        if (read == Varint::kRead && (key >> 3) == 0) read = Varint::kBad;
+        if (read == Varint::kRead) {
+            switch (key & 7U) {
+                case wire::kVarint:
+                    read = read_varint(bytes, p, size);
+                    size = 0;
+                    break;
+                case wire::kFixed64:
+                    size = 8;
+                    break;
+                case wire::kLength:
+                    read = read_varint(bytes, p, size);
+                    break;
+                case wire::kFixed32:
+                    size = 4;
+                    break;
+                default:
+                    read = Varint::kBad;
+                    break;
             }
         }
-        if (!complete) {
-            if (shift >= 64) return fail("damaged trace: bad packet length");
-            break;
+        if (read == Varint::kCut) return true;
+        if (read == Varint::kBad) {
+            if (nesting_ > 0) return fail("damaged trace: compressed packets hold a damaged packet");
+            return fail(fmt::format("damaged trace: bad field at byte {}", whole_bytes_ + at));
         }
         if (size > kLargestPacket)
             return fail(fmt::format("damaged trace: a packet of {} bytes", size));
-        if (bytes.size() - p < size) break;
-        if (!packet(bytes.substr(p, size))) return false;
+        if (bytes.size() - p < size) {
+            needed = p - at + size;
+            return true;
+        }
+        const bool is_packet = (key >> 3) == pf::trace::kPacket && (key & 7U) == wire::kLength;
+        if (is_packet && !packet(bytes.substr(p, size))) return false;
         at = p + size;
     }
-    whole_bytes_ += at;
-    pending_.assign(bytes.substr(at));
     return true;
 }
 
@@ -516,20 +527,50 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
 
 bool PerfettoReader::compressed(std::string_view bytes) {
     if (nesting_ > 0) return fail("damaged trace: compressed packets inside compressed packets");
-    std::string inflated;
-    if (!inflate_all(bytes, inflated))
-        return fail("damaged trace: compressed packets do not inflate");
     ++nesting_;
-    // The inflated bytes are a Trace of their own: whole packets only.
-    ProtoReader inner(inflated);
-    bool ok = true;
-    while (ok && inner.next()) {
-        if (inner.field() == pf::trace::kPacket && inner.type() == wire::kLength)
-            ok = packet(inner.bytes());
-    }
+    const bool ok = inflate_packets(bytes);
     --nesting_;
-    if (ok && !inner.ok()) return fail("damaged trace: compressed packets hold a damaged packet");
     return ok;
+}
+
+// Inflates zlib, gzip or raw deflate data (a Trace of its own: whole packets only) and reads
+// its packets as they come out: memory for the largest of them, not for all (1 MB of
+// deflated zeros took 1 GB before it was found damaged).
+bool PerfettoReader::inflate_packets(std::string_view in) {
+    for (const int window : {15 + 32, -15}) {
+        z_stream stream{};
+        if (inflateInit2(&stream, window) != Z_OK)
+            return fail("damaged trace: compressed packets do not inflate");
+        stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        stream.avail_in = static_cast<uInt>(in.size());
+        std::string inflated;
+        std::uint64_t needed = 0;
+        int status = Z_OK;
+        bool ok = true;
+        char block[1 << 16];
+        while (ok && status == Z_OK) {
+            stream.next_out = reinterpret_cast<Bytef*>(block);
+            stream.avail_out = sizeof block;
+            status = inflate(&stream, Z_NO_FLUSH);
+            if (status != Z_OK && status != Z_STREAM_END) break;
+            inflated.append(block, sizeof block - stream.avail_out);
+            if (inflated.size() < needed && status == Z_OK) continue;
+            std::size_t at = 0;
+            ok = read_fields(inflated, at, needed);
+            inflated.erase(0, at);
+        }
+        const bool nothing_out = stream.total_out == 0;
+        inflateEnd(&stream);
+        if (!ok) return false;
+        if (status == Z_STREAM_END) {
+            if (!inflated.empty())
+                return fail("damaged trace: compressed packets hold a damaged packet");
+            return true;
+        }
+        // Not zlib or gzip: raw deflate is tried next, if nothing came out yet.
+        if (!nothing_out) break;
+    }
+    return fail("damaged trace: compressed packets do not inflate");
 }
 
 bool PerfettoReader::trace_attributes(std::string_view bytes) {

@@ -174,6 +174,8 @@ class PerfettoReader {
     bool interned_data(Sequence& sequence, std::string_view bytes);
     bool track_descriptor(std::string_view bytes);
     bool compressed(std::string_view bytes);
+    bool inflate_packets(std::string_view in);
+    bool read_fields(std::string_view bytes, std::size_t& at, std::uint64_t& needed);
     void end_slice(std::uint64_t track_uuid, TrackState& track, std::int64_t end_ns,
                    bool unfinished, DecodedArgs* end_args = nullptr);
     bool trace_attributes(std::string_view bytes);
@@ -188,6 +190,7 @@ class PerfettoReader {
     std::deque<std::string> names_;  // every name read, once per interning
     std::deque<SourceLocation> locations_;
     std::string pending_;  // the start of a packet that continues in the next piece
+    std::uint64_t pending_needed_ = 0;  // its size, when its length has been read
     std::unordered_map<std::uint32_t, Sequence> sequences_;
     std::map<std::uint64_t, TrackInfo> tracks_;
     std::unordered_map<std::uint64_t, TrackState> track_states_;
