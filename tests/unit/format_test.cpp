@@ -401,6 +401,33 @@ TEST_CASE("compressed packets are read as they inflate") {
     }
 }
 
+TEST_CASE("a name written in each event, as other tools write them, is kept once") {
+    // Each event's copy was kept to the end: memory grew with the length of such a trace.
+    auto out = encode({{100, 0, kEnter}, {400, 0, kExit}});
+    const std::uint64_t track = thread_track_uuid(42, 7);
+    for (std::uint64_t i = 0; i < 1000; ++i) {
+        for (const std::uint64_t type : {1U, 2U}) {  // SLICE_BEGIN, SLICE_END
+            wire::ProtoMessage event;
+            event.varint(perfetto::track_event::kType, type);
+            event.varint(perfetto::track_event::kTrackUuid, track);
+            if (type == 1) event.bytes(perfetto::track_event::kName, "inline name");
+            wire::ProtoMessage packet;
+            packet.varint(perfetto::packet::kTimestamp, 1000 + i * 10 + type);
+            packet.varint(perfetto::packet::kTimestampClockId, perfetto::clock::kMonotonic);
+            packet.varint(perfetto::packet::kTrustedPacketSequenceId, 9);
+            packet.message(perfetto::packet::kTrackEvent, event);
+            wire::ProtoMessage trace;
+            trace.message(perfetto::trace::kPacket, packet);
+            out.append(trace.data());
+        }
+    }
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 1001);
+    CHECK(decoded.names[1] == "inline name");
+    CHECK(decoded.slices[1].name.data() == decoded.slices[1000].name.data());
+}
+
 TEST_CASE("metadata written as trace attributes reads back in order") {
     ByteBuffer out;
     const std::vector<std::pair<std::string, std::string>> values = {{"vztrace.version", "1.0"},

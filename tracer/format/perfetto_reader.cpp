@@ -95,9 +95,13 @@ bool PerfettoReader::fail(std::string message) {
 }
 
 // Names as valid UTF-8 (a damaged or foreign trace's bytes as U+FFFD), as the JSON reader
-// gives them: every output written from them then holds valid UTF-8 too.
+// gives them: every output written from them then holds valid UTF-8 too. Each is kept once:
+// other tools write a slice's name in each event rather than interned, and each event's
+// copy made memory grow with the trace's length.
 std::string_view PerfettoReader::keep(std::string_view text) {
-    return names_.emplace_back(valid_utf8(text));
+    std::string valid = valid_utf8(text);
+    if (const auto found = known_.find(valid); found != known_.end()) return *found;
+    return *known_.insert(names_.emplace_back(std::move(valid))).first;
 }
 
 bool PerfettoReader::feed(std::string_view bytes) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -187,7 +188,8 @@ class PerfettoReader {
 
     std::string_view keep(std::string_view text);
 
-    std::deque<std::string> names_;  // every name read, once per interning
+    std::deque<std::string> names_;               // every name read, once
+    std::unordered_set<std::string_view> known_;  // names_, to find one again
     std::deque<SourceLocation> locations_;
     std::string pending_;  // the start of a packet that continues in the next piece
     std::uint64_t pending_needed_ = 0;  // its size, when its length has been read
