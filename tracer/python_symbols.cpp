@@ -208,6 +208,17 @@ SymbolId intern_code_of(PyCodeObject* co) {
         g_direct_extra = table != nullptr && g_code_extra_index < table->size &&
                          table->extras[g_code_extra_index] == extra;
     }
+    // CPython sizes a code object's extras for every index given out so far, and when the
+    // code object goes calls each index's free function, with nothing stored there too. A
+    // program that took an index after vztrace (a debugger, a JIT, through ctypes) had its
+    // function called for code objects it never touched, and after it was gone (a
+    // segfault at exit). The extras end at vztrace's here, as if vztrace had set them
+    // before that index was given out; CPython grows them again for a later index's data.
+    if (g_direct_extra) {
+        auto* table = static_cast<CodeExtra*>(co->co_extra);
+        while (table->size > g_code_extra_index + 1 && table->extras[table->size - 1] == nullptr)
+            --table->size;
+    }
     return id;
 }
 
