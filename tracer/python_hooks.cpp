@@ -606,6 +606,8 @@ PyMethodDef g_deactivate_trampoline_def = {"deactivate_stack_trampoline",
 
 // ---- start and end -------------------------------------------------------------------
 
+void register_at_exit();
+
 // Python frames through the frame hook where asked (auto, frame) and it can be had; C
 // calls, and Python frames otherwise, through sys.monitoring (3.12+) or the profile hook.
 void install() {
@@ -657,6 +659,7 @@ void install() {
     }
     g_session->info().hook = hook;
     g_active = true;
+    register_at_exit();
     program_profilers::install();
     // --no-startup: what runs before the program's own code is left out (the writer drops
     // the calls begun in this window).
@@ -775,6 +778,7 @@ void stop_recording() {
 // alive, then stops recording. Calls still open now are closed at this time.
 PyObject* at_program_exit(PyObject*, PyObject*) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) Py_RETURN_NONE;
+    if (!g_program_started) Py_RETURN_NONE;  // ended before it (end_before_program)
     name_live_threads();
     refresh_process_name();
     stop_recording();
@@ -793,6 +797,23 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
 }
 
 PyMethodDef g_at_exit_def = {"vztrace_at_exit", at_program_exit, METH_NOARGS, nullptr};
+
+// atexit calls the last registered first: registered with the hooks, before site runs,
+// at_program_exit comes after every callback of the program's start-up too (a
+// sitecustomize's, a .pth file's: registered at the program's start, it came before them,
+// and their calls were not recorded).
+bool g_at_exit_registered = false;
+void register_at_exit() {
+    if (g_at_exit_registered) return;
+    use_builtin_module("atexit", [](PyObject* atexit) {
+        PyObject* callback = PyCFunction_New(&g_at_exit_def, nullptr);
+        PyObject* result =
+            callback != nullptr ? PyObject_CallMethod(atexit, "register", "O", callback) : nullptr;
+        g_at_exit_registered = result != nullptr;
+        Py_XDECREF(result);
+        Py_XDECREF(callback);
+    });
+}
 
 // Py_AtExit: runs at the very end of Py_FinalizeEx, also after an uncaught exception or
 // KeyboardInterrupt. The interpreter is gone; the writer needs none of it.
@@ -882,13 +903,7 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
 
 void program_starts() {
     if (g_session == nullptr || !g_installed) return;
-    use_builtin_module("atexit", [](PyObject* atexit) {
-        PyObject* callback = PyCFunction_New(&g_at_exit_def, nullptr);
-        PyObject* result =
-            callback != nullptr ? PyObject_CallMethod(atexit, "register", "O", callback) : nullptr;
-        Py_XDECREF(result);
-        Py_XDECREF(callback);
-    });
+    register_at_exit();
     install_process_handlers();
     if (!g_exit_wrapped) wrap_exit();
     g_program_started = true;

@@ -336,6 +336,38 @@ TEST_CASE("interpreter start-up is recorded under its own top-level slice") {
     CHECK(site_inside);
 }
 
+TEST_CASE("atexit callbacks that start-up registered are recorded, with or without start-up") {
+    // atexit calls the last registered first, and vztrace's callback that stops recording
+    // was registered at the program's start: a sitecustomize's (a .pth file's, coverage's
+    // process start-up) ran after it, and their calls were in no trace.
+    TempDir dir;
+    dir.write("site/sitecustomize.py",
+              "import atexit\n"
+              "def at_end():\n"
+              "    helper()\n"
+              "def helper():\n"
+              "    print('at_end ran')\n"
+              "atexit.register(at_end)\n");
+    RunOptions options;
+    options.env["PYTHONPATH"] = dir.file("site");
+    const std::string site = dir.file("site/sitecustomize.py");
+    for (const std::vector<std::string>& flags :
+         {std::vector<std::string>{}, {"--no-startup"}, {"--ignore-c-function"}}) {
+        const std::string out = dir.file(vztrace::testing::trace_name("t"));
+        std::vector<std::string> args = {"--quiet", "-o", out};
+        args.insert(args.end(), flags.begin(), flags.end());
+        args.insert(args.end(), {"-c", "print('program')"});
+        const auto result = run_vztrace(args, options);
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        CHECK(result.out == "program\nat_end ran\n");
+        const Trace trace = load_trace(out);
+        CHECK(trace.count(py_name("at_end", site, 2)) == 1);
+        CHECK(trace.count(py_name("helper", site, 4)) == 1);
+        CHECK(trace.nesting_problem().empty());
+    }
+}
+
 TEST_CASE("the launcher's own frames (runpy) are not shown as the program's calls") {
     TempDir dir;
     RunOptions options;
