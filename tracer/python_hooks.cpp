@@ -663,7 +663,8 @@ void install() {
     program_profilers::install();
     // --no-startup: what runs before the program's own code is left out (the writer drops
     // the calls begun in this window).
-    if (g_session->settings().no_startup) g_session->pauses().pause(TickClock::now());
+    if (g_session->settings().no_startup)
+        g_session->pauses().pause(TickClock::now(), PauseWindows::Callees::kKept);
     g_startup_symbol =
         g_session->symbols().add("python start-up (site, .pth files, sitecustomize)");
     g_session->current_buffer().append(TickClock::now(), g_startup_symbol, EventKind::kEnter);

@@ -6,18 +6,18 @@ namespace vztrace::tracer {
 
 using format::EventKind;
 
-void PauseWindows::pause(std::uint64_t ticks) {
+void PauseWindows::pause(std::uint64_t ticks, Callees callees) {
     const std::lock_guard lock(mutex_);
     if (paused_) return;
     paused_ = true;
-    windows_.emplace_back(ticks, std::numeric_limits<std::uint64_t>::max());
+    windows_.push_back({ticks, std::numeric_limits<std::uint64_t>::max(), callees});
 }
 
 void PauseWindows::resume(std::uint64_t ticks) {
     const std::lock_guard lock(mutex_);
     if (!paused_) return;
     paused_ = false;
-    windows_.back().second = ticks;
+    windows_.back().end = ticks;
 }
 
 bool PauseWindows::paused() const {
@@ -30,13 +30,23 @@ bool PauseWindows::ever_paused() const {
     return !windows_.empty();
 }
 
+const PauseWindows::Window* PauseWindows::window_at(std::uint64_t ticks) const {
+    for (auto it = windows_.rbegin(); it != windows_.rend(); ++it) {  // the newest first
+        if (ticks >= it->end) return nullptr;
+        if (ticks >= it->begin) return &*it;
+    }
+    return nullptr;
+}
+
 bool PauseWindows::contains(std::uint64_t ticks) const {
     const std::lock_guard lock(mutex_);
-    for (auto it = windows_.rbegin(); it != windows_.rend(); ++it) {  // the newest first
-        if (ticks >= it->second) return false;
-        if (ticks >= it->first) return true;
-    }
-    return false;
+    return window_at(ticks) != nullptr;
+}
+
+bool PauseWindows::takes_callees(std::uint64_t ticks) const {
+    const std::lock_guard lock(mutex_);
+    const Window* window = window_at(ticks);
+    return window != nullptr && window->callees == Callees::kLeftOut;
 }
 
 bool RecordFilter::leaves_out(const Record& record, std::int64_t ns, std::uint8_t flags) const {
@@ -152,8 +162,9 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
             Entry entry{record.symbol, State::kKept, (flags & kIgnoreSubtree) != 0, ns, 0, 0};
             if (leaves_out(record, ns, flags)) {
                 entry.state = State::kDropped;
-                // Begun while paused: left out with all it calls, after a resume too.
-                if (rules_.pauses != nullptr && rules_.pauses->contains(record.ticks)) {
+                // Begun while paused: left out with all it calls, after a resume too
+                // (but for --no-startup's window).
+                if (rules_.pauses != nullptr && rules_.pauses->takes_callees(record.ticks)) {
                     entry.ignores = true;
                 }
                 args_.clear();

@@ -27,15 +27,29 @@ using format::Record;
 // window ends at UINT64_MAX until resume().
 class PauseWindows {
  public:
-    void pause(std::uint64_t ticks);
+    // What becomes of the calls made after the resume by a call begun while paused:
+    // vztrace.pause() leaves them out with it; --no-startup's window (the interpreter's
+    // start-up) keeps them, since it records from the program's first line on (a thread
+    // that start-up started lost all its calls).
+    enum class Callees : std::uint8_t { kLeftOut, kKept };
+    void pause(std::uint64_t ticks, Callees callees = Callees::kLeftOut);
     void resume(std::uint64_t ticks);
     bool paused() const;
     bool ever_paused() const;
     bool contains(std::uint64_t ticks) const;
+    // Whether `ticks` is in a window whose calls take their callees with them.
+    bool takes_callees(std::uint64_t ticks) const;
 
  private:
+    struct Window {
+        std::uint64_t begin;
+        std::uint64_t end;
+        Callees callees;
+    };
+    const Window* window_at(std::uint64_t ticks) const;  // under mutex_
+
     mutable std::mutex mutex_;
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> windows_;
+    std::vector<Window> windows_;
     bool paused_ = false;
 };
 

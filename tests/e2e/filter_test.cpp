@@ -315,6 +315,44 @@ TEST_CASE("filter: --no-startup records from the program's first line, a script'
     }
 }
 
+TEST_CASE("filter: --no-startup keeps the program's calls on a thread that start-up started") {
+    // The thread's first call began in the start-up, and was left out with everything
+    // under it as vztrace.pause() leaves calls out: 1,000 calls made after the program's
+    // first line, and the thread, were in no trace.
+    TempDir dir;
+    dir.write("site/sitecustomize.py",
+              "import threading\n"
+              "go = threading.Event()\n"
+              "def poll(i):\n"
+              "    return i\n"
+              "def loop():\n"
+              "    go.wait()\n"
+              "    for i in range(1000):\n"
+              "        poll(i)\n"
+              "poller = threading.Thread(target=loop, name='poller')\n"
+              "poller.start()\n");
+    vztrace::testing::RunOptions options;
+    options.env["PYTHONPATH"] = dir.file("site");
+    const std::string site = dir.file("site/sitecustomize.py");
+    const std::string path = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace(
+        {"--quiet", "--no-startup", "-o", path, "-c",
+         "import sitecustomize\nsitecustomize.go.set()\nsitecustomize.poller.join()\n"},
+        options);
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    const Trace trace = load_trace(path);
+    const std::string poll = "poll (" + site + ":3)";
+    CHECK(trace.count(poll) == 1000);
+    // Not the calls begun in the start-up: the thread's run, loop, Event.wait.
+    CHECK(trace.count("loop (" + site + ":5)") == 0);
+    CHECK(trace.count_prefix("python start-up") == 0);
+    CHECK(trace.nesting_problem().empty());
+    for (const TraceEvent& slice : trace.slices) {
+        if (slice.name == poll) CHECK(trace.threads.at(slice.tid) == "poller");
+    }
+}
+
 TEST_CASE(
     "filter: --no-startup leaves the interpreter's start-up out and keeps every program call") {
     const Run run = traced({"--no-startup"});
