@@ -214,8 +214,7 @@ SymbolId intern_code_of(PyCodeObject* co) {
     // function called for code objects it never touched, and after it was gone (a
     // segfault at exit). The extras end at vztrace's here, as if vztrace had set them
     // before that index was given out; CPython grows them again for a later index's data.
-    if (g_direct_extra) {
-        auto* table = static_cast<CodeExtra*>(co->co_extra);
+    if (auto* table = static_cast<CodeExtra*>(co->co_extra); g_direct_extra && table != nullptr) {
         while (table->size > g_code_extra_index + 1 && table->extras[table->size - 1] == nullptr)
             --table->size;
     }

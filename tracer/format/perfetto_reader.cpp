@@ -113,8 +113,8 @@ bool PerfettoReader::feed(std::string_view bytes) {
         pending_.assign(bytes.substr(at));
         return true;
     }
-    // A field continues: gather its bytes until they are all there (read again at each
-    // piece, a field of 200 MB made reading quadratic).
+    // A field continues: its bytes are gathered until they are all there (joined and read
+    // again at each piece before, a field of 200 MB made reading quadratic).
     pending_.append(bytes);
     if (pending_.size() < pending_needed_) return true;
     std::size_t at = 0;
