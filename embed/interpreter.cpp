@@ -41,16 +41,18 @@ void check(PyStatus status, PyConfig* config) {
 // Where a traced tree's root found the python of its paths, for its children.
 constexpr const char* kPathsPython = "VZTRACE_PATHS_PYTHON";
 
-// The python whose paths (prefix, site-packages) the program should get: the active
-// virtualenv's, or the interpreter vztrace was built against. A child of a traced tree
-// takes its root's, whatever environment the program gave it: python finds a virtualenv
-// from sys.executable, which the child shares with its parent.
-std::string python_for_paths() {
+// The python whose paths (prefix, site-packages) the program should get: the virtualenv's
+// that holds vztrace as it was run (a link in its bin/), else the active one's, else the
+// interpreter vztrace was built against. A child of a traced tree takes its root's,
+// whatever environment the program gave it: python finds a virtualenv from
+// sys.executable, which the child shares with its parent.
+std::string python_for_paths(const std::string& argv0) {
     const char* inherited = std::getenv(kPathsPython);
     if (tracer::in_traced_tree() && inherited != nullptr && *inherited != '\0') {
         return inherited;
     }
-    const auto venv = find_virtualenv(std::getenv("VIRTUAL_ENV"), std::getenv("PATH"));
+    auto venv = virtualenv_of_invoked(argv0, std::getenv("PATH"));
+    if (!venv) venv = find_virtualenv(std::getenv("VIRTUAL_ENV"), std::getenv("PATH"));
     if (!venv) return VZTRACE_PYTHON_EXECUTABLE;
     const std::string embedded = fmt::format("{}.{}", PY_MAJOR_VERSION, PY_MINOR_VERSION);
     if (!venv->version.empty() && venv->version != embedded) {
@@ -79,7 +81,7 @@ std::string describe_python() {
 
 int run_program(const RunRequest& request) {
     const std::string self = self_executable();
-    const std::string paths_python = python_for_paths();
+    const std::string paths_python = python_for_paths(request.argv0);
     ::setenv(kPathsPython, paths_python.c_str(), 1);  // before the tree's plan registers it
     tracer::TreePlan plan;
     if (std::string error = tracer::plan_process_tree(request.trace, plan); !error.empty()) {

@@ -93,4 +93,29 @@ std::optional<Virtualenv> find_virtualenv(const char* virtual_env, const char* p
     return std::nullopt;
 }
 
+std::optional<Virtualenv> virtualenv_of_invoked(const std::string& invoked, const char* path) {
+    std::string executable;
+    if (invoked.find('/') != std::string::npos) {
+        executable = invoked;
+    } else if (path != nullptr && !invoked.empty()) {
+        std::stringstream dirs(path);
+        std::string dir;
+        while (std::getline(dirs, dir, ':')) {
+            if (dir.empty()) dir = ".";
+            if (is_executable(dir + "/" + invoked)) {
+                executable = dir + "/" + invoked;
+                break;
+            }
+        }
+    }
+    if (executable.empty()) return std::nullopt;
+    // Its directory as named, a link not followed: a link to vztrace in env/bin is env's.
+    std::string dir = absolute_dir(executable);
+    dir = dir.substr(0, dir.find_last_of('/'));
+    if (auto venv = virtualenv_at(dir)) return venv;
+    const auto slash = dir.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) return std::nullopt;
+    return virtualenv_at(dir.substr(0, slash));
+}
+
 }  // namespace vztrace::embed

@@ -16,6 +16,12 @@ struct Virtualenv {
 // `virtual_env` and `path` are the values of $VIRTUAL_ENV and $PATH (null when unset).
 std::optional<Virtualenv> find_virtualenv(const char* virtual_env, const char* path);
 
+// The virtualenv that holds vztrace as it was run (`invoked`: argv[0], found on `path`
+// when it names no directory), as python finds its own from its executable's place:
+// pyvenv.cfg beside it or one level up, a link not followed (a link to vztrace in a venv's
+// bin/ runs in that venv).
+std::optional<Virtualenv> virtualenv_of_invoked(const std::string& invoked, const char* path);
+
 // "3.12" from a pyvenv.cfg's `version = 3.12.1` (or `version_info`); empty if absent.
 std::string read_venv_version(const std::string& pyvenv_cfg);
 

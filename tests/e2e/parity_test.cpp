@@ -1,6 +1,7 @@
 // vztrace must run a program exactly as python does: same stdout and stderr bytes, same
 // exit status, same sys.argv, sys.path, flags, __main__.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -241,6 +242,20 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     CHECK(traced.out == venv_python.out);
     CHECK(traced.out.find("inside the venv") != std::string::npos);
 
+    SECTION("found through vztrace's own place: a link to it in the venv's bin/") {
+        // Not activated: it ran with the base interpreter's paths (python's link there
+        // finds its venv from its own place).
+        REQUIRE(::symlink(kVztrace.c_str(), dir.file("env/bin/vztrace").c_str()) == 0);
+        RunOptions bare;
+        bare.env["VIRTUAL_ENV"] = std::nullopt;
+        const auto linked = vztrace::testing::run_process(
+            {dir.file("env/bin/vztrace"), "--quiet", "-o", dir.file(vztrace::testing::trace_name("t")),
+             dir.file("use_venv.py")},
+            bare);
+        INFO(linked.err);
+        CHECK(linked.status() == 0);
+        CHECK(linked.out == venv_python.out);
+    }
     SECTION("found through PATH alone") {
         options.env["VIRTUAL_ENV"] = std::nullopt;
         const auto via_path = run_vztrace(

@@ -75,3 +75,26 @@ TEST_CASE("a plain python first on PATH means no virtualenv") {
     CHECK_FALSE(find_virtualenv("", nullptr));
     CHECK_FALSE(find_virtualenv(dir.file("nowhere").c_str(), nullptr));
 }
+
+TEST_CASE("vztrace run from a venv's bin/, by its path or found on PATH, is in that venv") {
+    // As python finds its venv from its own place: a link to vztrace in env/bin ran with
+    // the base interpreter's paths unless the venv was activated.
+    TempDir dir;
+    make_venv(dir, "env", "version = 3.12.1\n");
+    dir.write("elsewhere/vztrace", "#!/bin/sh\n");
+    chmod(dir.file("elsewhere/vztrace").c_str(), 0755);
+    REQUIRE(::symlink(dir.file("elsewhere/vztrace").c_str(), dir.file("env/bin/vztrace").c_str()) ==
+            0);
+    const auto by_path = vztrace::embed::virtualenv_of_invoked(dir.file("env/bin/vztrace"), nullptr);
+    REQUIRE(by_path);
+    CHECK(by_path->root == dir.file("env"));
+    CHECK(by_path->python == dir.file("env/bin/python3"));
+    const std::string path = "/nowhere:" + dir.file("env/bin");
+    const auto on_path = vztrace::embed::virtualenv_of_invoked("vztrace", path.c_str());
+    REQUIRE(on_path);
+    CHECK(on_path->root == dir.file("env"));
+    // The link's target is not in a venv, nor is a name PATH does not hold.
+    CHECK_FALSE(vztrace::embed::virtualenv_of_invoked(dir.file("elsewhere/vztrace"), nullptr));
+    CHECK_FALSE(vztrace::embed::virtualenv_of_invoked("vztrace", "/nowhere"));
+    CHECK_FALSE(vztrace::embed::virtualenv_of_invoked("vztrace", nullptr));
+}
