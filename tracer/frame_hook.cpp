@@ -162,9 +162,17 @@ PyObject* evaluate(PyThreadState* thread, _PyInterpreterFrame* frame, int throwi
     ++t_frame_depth;
     const std::uint64_t start = TickClock::now();
     g_session->current_buffer().append(start, id, EventKind::kEnter);
+#if PY_VERSION_HEX < 0x030C0000
+    if (VZ_UNLIKELY(thread->c_profilefunc != nullptr))  // none under --ignore-c-function
+        hooks::t_call_to_come = profile::sends_python_calls(thread) ? code : nullptr;
+#endif
     PyObject* result = _PyEval_EvalFrameDefault(thread, frame, throwing);
     const std::uint64_t now = TickClock::now();
     --t_frame_depth;
+#if PY_VERSION_HEX < 0x030C0000
+    // A frame left before its 'call' (refused at its entry) leaves nothing to come.
+    if (VZ_UNLIKELY(hooks::t_call_to_come != nullptr)) hooks::t_call_to_come = nullptr;
+#endif
     // After the hook gave way, its frames still return through it (see hook_state.hpp).
     if (VZ_UNLIKELY(!g_live)) hooks::t_hook_frame_returned = code;
     // NULL: the frame was left by an exception.

@@ -26,6 +26,14 @@ inline thread_local std::vector<SymbolId> t_fallback_calls;
 // with no frame-evaluation function, does not: program_profilers.cpp drops that one.
 inline thread_local const void* t_hook_frame_returned = nullptr;
 
+// 3.11, the profile hook attached too (C calls with the frame hook): the code of the frame
+// the hook has just begun on this thread, whose 'call' CPython sends at its first
+// instruction, after the thread may have waited there for the GIL. When another thread made
+// the hook give way meanwhile, the profile hook, taking Python frames over, began that
+// frame a second time (13 runs of 20 of a thread's calls while another set a trace
+// function). The next 'call' on the thread is that frame's.
+inline thread_local const void* t_call_to_come = nullptr;
+
 // After the frame hook gave way, an exit that the mechanism taking over sees: whether it is
 // to be recorded. None of that mechanism's calls open while frames of the hook are: one of
 // the hook's, which records its end itself. Else it ends the innermost call begun since,

@@ -107,6 +107,15 @@ int on_event(PyObject*, PyFrameObject* frame, int what, PyObject* arg) {
 VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
     switch (what) {
         case PyTrace_CALL: {
+            if (VZ_UNLIKELY(hooks::t_call_to_come != nullptr)) {
+                // The next 'call' on the thread is that of the frame the hook has just
+                // begun (see hook_state.hpp), which it may take for the hook's.
+                PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
+                const bool begun = hooks::t_call_to_come == code;
+                Py_DECREF(code);
+                hooks::t_call_to_come = nullptr;
+                if (begun) break;
+            }
             if (g_python_frames == PythonFrames::kIgnore) break;
             const SymbolId id = symbol_of_frame(frame);
             if (id == kHiddenSymbol) break;
@@ -452,6 +461,10 @@ void watch_c_profiler() {
     Py_XDECREF(name);
     PyErr_Clear();
     PyErr_Restore(type, value, traceback);
+}
+
+bool sends_python_calls(PyThreadState* thread) {
+    return thread->c_profilefunc == g_function || thread->c_profilefunc == on_event_with_c_profiler;
 }
 #endif
 

@@ -32,6 +32,12 @@ bool in_use();
 inline thread_local bool t_vztrace_thread = false;
 void detach_current_thread();
 
+#if PY_VERSION_HEX < 0x030C0000
+// Whether vztrace's profile function is `thread`'s (alone or with a C profiler's): the
+// thread's Python calls each come to it as a 'call'.
+bool sends_python_calls(PyThreadState* thread);
+#endif
+
 // Whether vztrace's profile function is the calling thread's (a C profiler of the
 // program's, such as cProfile, may have replaced it).
 bool attached_to_current_thread();
