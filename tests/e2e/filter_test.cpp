@@ -335,10 +335,10 @@ TEST_CASE("filter: --no-startup keeps the program's calls on a thread that start
     options.env["PYTHONPATH"] = dir.file("site");
     const std::string site = dir.file("site/sitecustomize.py");
     const std::string path = dir.file(vztrace::testing::trace_name("trace"));
-    const auto result = run_vztrace(
-        {"--quiet", "--no-startup", "-o", path, "-c",
-         "import sitecustomize\nsitecustomize.go.set()\nsitecustomize.poller.join()\n"},
-        options);
+    const auto result =
+        run_vztrace({"--quiet", "--no-startup", "-o", path, "-c",
+                     "import sitecustomize\nsitecustomize.go.set()\nsitecustomize.poller.join()\n"},
+                    options);
     INFO(result.err);
     REQUIRE(result.status() == 0);
     const Trace trace = load_trace(path);

@@ -249,8 +249,8 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
         RunOptions bare;
         bare.env["VIRTUAL_ENV"] = std::nullopt;
         const auto linked = vztrace::testing::run_process(
-            {dir.file("env/bin/vztrace"), "--quiet", "-o", dir.file(vztrace::testing::trace_name("t")),
-             dir.file("use_venv.py")},
+            {dir.file("env/bin/vztrace"), "--quiet", "-o",
+             dir.file(vztrace::testing::trace_name("t")), dir.file("use_venv.py")},
             bare);
         INFO(linked.err);
         CHECK(linked.status() == 0);

@@ -288,24 +288,6 @@ TEST_CASE("a time out of range is damage") {
     CHECK_FALSE((reader.feed(past.view()) && reader.finish()));
 }
 
-TEST_CASE("compressed packets read back as the packets they hold") {
-    const auto plain = encode({{100, 0, kEnter}, {400, 0, kExit}});
-    // A Trace { packet { compressed_packets: deflate(plain) } }, as the writer makes them.
-    std::string deflated(compressBound(plain.size()), '\0');
-    uLongf size = deflated.size();
-    REQUIRE(compress2(reinterpret_cast<Bytef*>(deflated.data()), &size,
-                      reinterpret_cast<const Bytef*>(plain.data()), plain.size(), 1) == Z_OK);
-    deflated.resize(size);
-    wire::ProtoMessage packet;
-    packet.bytes(perfetto::packet::kCompressedPackets, deflated);
-    wire::ProtoMessage trace;
-    trace.message(perfetto::trace::kPacket, packet);
-    Decoded decoded;
-    decode(trace.data(), decoded);
-    REQUIRE(decoded.slices.size() == 1);
-    CHECK(decoded.slices[0].end_ns == 400);
-}
-
 namespace {
 
 // `trace`'s packets, in one Trace { packet { compressed_packets: zlib(...) } }.
@@ -332,6 +314,15 @@ std::string padding_packet(std::size_t size) {
 }
 
 }  // namespace
+
+TEST_CASE("compressed packets read back as the packets they hold") {
+    const auto plain = encode({{100, 0, kEnter}, {400, 0, kExit}});
+    // A Trace { packet { compressed_packets: deflate(plain) } }, as the writer makes them.
+    Decoded decoded;
+    decode(compressed_trace(plain.view()), decoded);
+    REQUIRE(decoded.slices.size() == 1);
+    CHECK(decoded.slices[0].end_ns == 400);
+}
 
 TEST_CASE("a large packet fed a byte at a time is gathered once") {
     // Each piece joined the bytes kept so far and read the packet's start again: a packet of
@@ -393,8 +384,8 @@ TEST_CASE("compressed packets are read as they inflate") {
     CHECK(decoded.slices[0].end_ns == 400);
     // Zeros are damage at their first byte (1 MB of them deflated took 1 GB of memory before
     // they were found to be), and a packet cut short inside is damage too.
-    for (const std::string& bad : {std::string(std::size_t{4} << 20, '\0'),
-                                   inner.substr(0, inner.size() - 5)}) {
+    for (const std::string& bad :
+         {std::string(std::size_t{4} << 20, '\0'), inner.substr(0, inner.size() - 5)}) {
         PerfettoReader reader;
         CHECK_FALSE((reader.feed(compressed_trace(bad)) && reader.finish()));
         CHECK(reader.error() == "damaged trace: compressed packets hold a damaged packet");

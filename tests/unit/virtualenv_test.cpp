@@ -85,7 +85,8 @@ TEST_CASE("vztrace run from a venv's bin/, by its path or found on PATH, is in t
     chmod(dir.file("elsewhere/vztrace").c_str(), 0755);
     REQUIRE(::symlink(dir.file("elsewhere/vztrace").c_str(), dir.file("env/bin/vztrace").c_str()) ==
             0);
-    const auto by_path = vztrace::embed::virtualenv_of_invoked(dir.file("env/bin/vztrace"), nullptr);
+    const auto by_path =
+        vztrace::embed::virtualenv_of_invoked(dir.file("env/bin/vztrace"), nullptr);
     REQUIRE(by_path);
     CHECK(by_path->root == dir.file("env"));
     CHECK(by_path->python == dir.file("env/bin/python3"));

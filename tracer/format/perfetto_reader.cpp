@@ -159,7 +159,8 @@ bool PerfettoReader::read_fields(std::string_view bytes, std::size_t& at, std::u
         }
         if (read == Varint::kCut) return true;
         if (read == Varint::kBad) {
-            if (nesting_ > 0) return fail("damaged trace: compressed packets hold a damaged packet");
+            if (nesting_ > 0)
+                return fail("damaged trace: compressed packets hold a damaged packet");
             return fail(fmt::format("damaged trace: bad field at byte {}", whole_bytes_ + at));
         }
         if (size > kLargestPacket)

@@ -191,7 +191,7 @@ class PerfettoReader {
     std::deque<std::string> names_;               // every name read, once
     std::unordered_set<std::string_view> known_;  // names_, to find one again
     std::deque<SourceLocation> locations_;
-    std::string pending_;  // the start of a packet that continues in the next piece
+    std::string pending_;               // the start of a packet that continues in the next piece
     std::uint64_t pending_needed_ = 0;  // its size, when its length has been read
     std::unordered_map<std::uint32_t, Sequence> sequences_;
     std::map<std::uint64_t, TrackInfo> tracks_;
