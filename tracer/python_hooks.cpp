@@ -732,7 +732,26 @@ void note_interpreter() {
     }
 }
 
-int audit_hook(const char* event, PyObject*, void*) {
+// _thread.start_new_thread and (3.13) start_joinable_thread name the thread's function in
+// their audit event: there it is vztrace's bootstrap, which calls the program's. The
+// event's arguments are a tuple that CPython builds for the event and hands to the hooks
+// of C (vztrace's is the first) before the program's: while it is theirs alone, the
+// program's function goes back in the bootstrap's place, as python shows it.
+void show_program_function(PyObject* args) {
+    if (args == nullptr || !PyTuple_CheckExact(args) || Py_REFCNT(args) != 1 ||
+        PyTuple_GET_SIZE(args) < 1) {
+        return;
+    }
+    PyObject* first = PyTuple_GET_ITEM(args, 0);
+    if (!PyCFunction_Check(first) ||
+        reinterpret_cast<PyCFunctionObject*>(first)->m_ml != &g_bootstrap_def) {
+        return;
+    }
+    PyTuple_SET_ITEM(args, 0, Py_NewRef(PyCFunction_GET_SELF(first)));
+    Py_DECREF(first);  // start_thread_through's arguments hold it still
+}
+
+int audit_hook(const char* event, PyObject* args, void*) {
     // The hook is the runtime's: every interpreter's events come here. Another
     // interpreter's are its own (vztrace's hooks are the main interpreter's): it is
     // counted, for the trace to say that the calls run in it are not recorded.
@@ -746,6 +765,9 @@ int audit_hook(const char* event, PyObject*, void*) {
     if (VZ_UNLIKELY(event[0] == 'o' && std::strcmp(event, "os.exec") == 0)) {
         if (g_active && g_exec_depth == 0) finish_now(true);
         return 0;
+    }
+    if (VZ_UNLIKELY(event[0] == '_' && std::strncmp(event, "_thread.start_", 14) == 0)) {
+        show_program_function(args);
     }
     if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
     if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.addaudithook") == 0)) {

@@ -202,6 +202,11 @@ TEST_CASE("an audit hook of the program's sees no event of vztrace's in new thre
     CHECK(load_trace(trace_path).count_prefix("work (") == 3);
 }
 
+TEST_CASE("an audit hook of the program's sees the program's function start each thread") {
+    // Before: 3.12 and 3.13 showed it vztrace's bootstrap (vztrace_thread_bootstrap).
+    check_parity({script("audited_thread_starts.py")});
+}
+
 TEST_CASE("sys.setprofile called while it installs a function is refused as under python") {
     check_parity({script("reentrant_setprofile.py")});
 }
