@@ -351,6 +351,7 @@ def in_process(args, python, vztrace, floor_dir, tmp, env):
         "floor with CALL": [python, script, "floor_call", floor_dir],
         "floor frame hook": [python, script, "floor_frame", floor_dir],
         "floor frame hook, clock_gettime": [python, script, "floor_frame_monotonic", floor_dir],
+        "floor frame hook, C calls too": [python, script, "floor_frame_call", floor_dir],
         "vztrace": [vztrace, "--quiet", "-o", trace, script, "traced"],
         "vztrace --ignore-c-function": [vztrace, "--quiet", "--ignore-c-function", "-o", trace,
                                         script, "traced"],
