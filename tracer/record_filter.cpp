@@ -190,7 +190,7 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
             std::size_t depth = stack_.size();
             while (depth > 0 && stack_[depth - 1].symbol != record.symbol) --depth;
             if (depth == 0) {  // begun before this filter saw it: the encoder decides
-                if (unseen_left_out(record, ns)) {
+                if (ended_early_.take(record.symbol) || unseen_left_out(record, ns)) {
                     args_.clear();
                     continue;
                 }
@@ -202,6 +202,7 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
             while (stack_.size() > depth) {  // calls left without their exit end with this one
                 const Entry inner = stack_.back();
                 stack_.pop_back();
+                ended_early_.add(inner.symbol);
                 Record end = record;
                 end.symbol = inner.symbol;
                 end.kind = EventKind::kExit;

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "tracer/format/ended_early.hpp"
 #include "tracer/format/record.hpp"
 #include "tracer/symbol_table.hpp"
 
@@ -107,6 +108,9 @@ class RecordFilter {
 
     FilterRules rules_;
     std::vector<Entry> stack_;
+    // Calls ended here with an outer call's exit: their own exits, which a thread whose
+    // stacks switch (greenlets) sends later, are not passed on (see ended_early.hpp).
+    format::EndedEarly ended_early_;
     std::uint32_t kept_depth_ = 0;
     std::uint32_t ignoring_ = 0;  // ignored calls open
     std::size_t pending_ = 0;     // pending entries on the stack

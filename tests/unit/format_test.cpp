@@ -183,6 +183,41 @@ TEST_CASE("an exit by exception with no begin is a call that took no time where 
     CHECK(decoded.slices[2].end_ns == 50);
 }
 
+TEST_CASE("the exits of calls ended early, when their stack comes back, add no calls") {
+    // greenlet's switch (3) into a greenlet that calls 1 and 2, whose switch (3 again)
+    // gives the thread back to the main greenlet: its end comes as the end of the first
+    // switch. The main greenlet then throws (0) into the greenlet: the inner switch raises,
+    // which ends the calls above the first switch (0, 2, 1) early, flagged, and then the
+    // greenlet's frames unwind. The stream holds one stack a thread: before, each of those
+    // later exits was taken for a call CPython never said began, and 1, 2 and 0 were in
+    // the trace twice (3.11's profile hook, greenlet's throw: 10 runs of 10).
+    constexpr auto kRaised = EventKind::kExitByException;
+    ByteBuffer out;
+    PerfettoSequence sequence(7, thread_track_uuid(42, 7));
+    sequence.begin(10, 0, out);
+    const std::vector<Record> records = {{10, 3, kEnter},  {20, 1, kEnter},  {30, 2, kEnter},
+                                         {40, 3, kEnter},  {50, 3, kExit},   {60, 0, kEnter},
+                                         {70, 3, kRaised}, {80, 2, kRaised}, {90, 1, kRaised},
+                                         {95, 0, kRaised}, {97, 2, kRaised}};
+    sequence.encode(
+        records, [](std::uint64_t t) { return static_cast<std::int64_t>(t); }, symbol_of, out);
+    // The last exit of 2 has no call ended early left: it is one CPython never said began.
+    CHECK(sequence.counts().unseen == 1);
+    CHECK(sequence.counts().slices == 6);
+    Decoded decoded;
+    decode(out.view(), decoded);
+    REQUIRE(decoded.slices.size() == 6);
+    CHECK(decoded.slices[0].end_ns == 50);
+    for (std::size_t i = 1; i <= 3; ++i) {
+        CHECK(decoded.slices[i].unfinished);
+        CHECK(decoded.slices[i].end_ns == 70);
+    }
+    CHECK_FALSE(decoded.slices[4].unfinished);
+    CHECK(decoded.slices[4].end_ns == 70);
+    CHECK(decoded.slices[5].begin_ns == 97);
+    CHECK(decoded.slices[5].end_ns == 97);
+}
+
 TEST_CASE("time never runs backwards on a sequence") {
     const auto out = encode({{100, 0, kEnter}, {90, 0, kExit}});
     Decoded decoded;

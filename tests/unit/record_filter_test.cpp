@@ -93,6 +93,33 @@ TEST_CASE("a call left at its first instruction is filtered as its start would h
           std::vector<std::pair<SymbolId, EventKind>>{{0, kEnter}, {0, kExit}});
 }
 
+TEST_CASE("the exits of calls the filter ended early are not passed on when they come") {
+    // A greenlet's calls (1, 2) ended by the exit of the switch below them (3); their exits
+    // come when the greenlet is killed later. The filter ended them already: passed on,
+    // the encoder took them for calls CPython never said began, and counted them twice.
+    constexpr auto kRaised = EventKind::kExitByException;
+    FilterRules rules;
+    rules.max_depth = 10;
+    const auto out = run_filter(rules, {{1, 0, kEnter},
+                                        {2, 3, kEnter},
+                                        {3, 1, kEnter},
+                                        {4, 2, kEnter},
+                                        {5, 3, kExit},
+                                        {6, 2, kRaised},
+                                        {7, 1, kRaised},
+                                        {8, 1, kRaised},
+                                        {9, 0, kExit}});
+    CHECK(shape(out) == std::vector<std::pair<SymbolId, EventKind>>{{0, kEnter},
+                                                                    {3, kEnter},
+                                                                    {1, kEnter},
+                                                                    {2, kEnter},
+                                                                    {2, kExit},
+                                                                    {1, kExit},
+                                                                    {3, kExit},
+                                                                    {1, kRaised},
+                                                                    {0, kExit}});
+}
+
 TEST_CASE("min duration: short calls go, long ones stay, and order is kept across chunks") {
     FilterRules rules;
     rules.min_duration_ns = 100;

@@ -151,6 +151,7 @@ bool PerfettoSequence::unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out) 
     while (depth > 0 && open_[depth - 1] != id) --depth;
     if (depth == 0) return false;
     while (open_.size() > depth) {  // the calls above it end with it, flagged
+        ended_early_.add(open_.back());
         open_.pop_back();
         write_flagged_end(ns, out);
     }

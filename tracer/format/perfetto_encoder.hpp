@@ -22,6 +22,7 @@
 
 #include "tracer/compiler.hpp"
 #include "tracer/format/byte_buffer.hpp"
+#include "tracer/format/ended_early.hpp"
 #include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/proto_wire.hpp"
 #include "tracer/format/record.hpp"
@@ -114,6 +115,9 @@ class PerfettoSequence {
     // parent (expect_inherited), which is then taken off with the inherited calls inside it
     // whose ends were not recorded.
     [[gnu::noinline]] bool end_inherited(SymbolId id);
+    // An end that matches no open call: whether it is that of a call inherited, or of one
+    // that unwind_to ended early (its stack switched away under the thread: a greenlet).
+    bool end_known(SymbolId id) { return end_inherited(id) || ended_early_.take(id); }
     // A call left by an exception whose start never came: CPython sends none when the
     // frame is left at its first instruction (a signal handler that raises there, a trace
     // or profile function of the program's that raises at its 'call'), but the frame ran
@@ -162,6 +166,7 @@ class PerfettoSequence {
     // unfinished then, so not again if they end flagged too).
     std::size_t cut_open_ = 0;
     std::vector<SymbolId> inherited_;  // outermost first
+    EndedEarly ended_early_;           // by unwind_to
     SequenceCounts counts_;
 };
 
@@ -266,8 +271,8 @@ void PerfettoSequence::encode(std::span<const Record> records, ToNs&& to_ns, Sym
         if (VZ_UNLIKELY(open_.empty() || open_.back() != id)) {
             out.commit_to(cursor);
             const bool found = !open_.empty() && unwind_to(id, ns, out);
-            const bool inherited = !found && end_inherited(id);
-            if (!found && !inherited && record.kind == EventKind::kExitByException) {
+            const bool known = !found && end_known(id);
+            if (!found && !known && record.kind == EventKind::kExitByException) {
                 write_unseen_call(id, symbol(id), ns, out);
             } else if (!found) {
                 ++counts_.skipped;
@@ -314,13 +319,13 @@ std::size_t PerfettoSequence::encode_other(std::span<const Record> records, std:
             break;
         case EventKind::kExit:
             if (!end_call_with_args(record.symbol, ns, out)) {
-                end_inherited(record.symbol);
+                end_known(record.symbol);
                 ++counts_.skipped;
             }
             break;
         case EventKind::kExitByException:
             if (end_call_with_args(record.symbol, ns, out)) break;
-            if (end_inherited(record.symbol)) {
+            if (end_known(record.symbol)) {
                 ++counts_.skipped;
             } else {
                 write_unseen_call(record.symbol, symbol(record.symbol), ns, out);
