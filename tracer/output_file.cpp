@@ -249,35 +249,42 @@ void OutputFile::let_descriptor_go() {
     fd_ = -1;
 }
 
-PipeSignalHeld::PipeSignalHeld() {
-    sigset_t pipe_only, pending;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &before_);
+namespace {
+int signal_of(unsigned which) { return which == 1 ? SIGPIPE : SIGXFSZ; }
+}  // namespace
+
+WriteSignalsHeld::WriteSignalsHeld() {
+    sigset_t held, pending;
+    sigemptyset(&held);
+    sigaddset(&held, SIGPIPE);
+    sigaddset(&held, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &held, &before_);
     sigpending(&pending);
-    already_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    for (const unsigned which : {kPipe, kSize}) {
+        if (sigismember(&pending, signal_of(which)) == 1) already_pending_ |= which;
+    }
 }
 
-PipeSignalHeld::~PipeSignalHeld() {
-    if (broken_ && !already_pending_) {
-        sigset_t pipe_only;
-        sigemptyset(&pipe_only);
-        sigaddset(&pipe_only, SIGPIPE);
+WriteSignalsHeld::~WriteSignalsHeld() {
+    for (const unsigned which : {kPipe, kSize}) {
+        if ((raised_ & which) == 0 || (already_pending_ & which) != 0) continue;
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, signal_of(which));
         const timespec now{0, 0};
-        while (sigtimedwait(&pipe_only, nullptr, &now) < 0 && errno == EINTR) {
+        while (sigtimedwait(&one, nullptr, &now) < 0 && errno == EINTR) {
         }
     }
     pthread_sigmask(SIG_SETMASK, &before_, nullptr);
 }
 
 bool OutputFile::write_all(const char* data, std::size_t size) {
-    std::optional<PipeSignalHeld> held;
-    if (pipe_) held.emplace();
+    WriteSignalsHeld held;
     while (size > 0) {
         const ssize_t n = ::write(fd_, data, size);
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EPIPE && held) held->broke();
+            held.failed(errno);
             fail("", errno);
             return false;
         }

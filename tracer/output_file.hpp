@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,22 +30,29 @@ std::string hidden_name_beside(const std::string& path, std::string_view tail);
 using ReaderWait = std::function<void(const std::function<bool()>& try_open)>;
 void wait_for_reader(const std::function<bool()>& try_open, bool (*give_up)());
 
-// While it lives, SIGPIPE is held back on the calling thread, and one that its writes
-// raised (broke() says so) is taken back: a pipe whose reader has gone makes them fail with
-// EPIPE, one error of vztrace's, never the death of the program's process (python has not
-// set SIGPIPE aside yet at start; a program may set it to SIG_DFL).
-class PipeSignalHeld {
+// While it lives, SIGPIPE and SIGXFSZ are held back on the calling thread, and one that its
+// writes raised (failed() is told of their errors) is taken back: a pipe whose reader has
+// gone makes them fail with EPIPE, a file past RLIMIT_FSIZE with EFBIG, one error of
+// vztrace's, never the death of the program's process (python has not set these signals
+// aside yet at start; a program may set them to SIG_DFL, and subprocess does so in a child
+// before it execs).
+class WriteSignalsHeld {
  public:
-    PipeSignalHeld();
-    ~PipeSignalHeld();
-    PipeSignalHeld(const PipeSignalHeld&) = delete;
-    PipeSignalHeld& operator=(const PipeSignalHeld&) = delete;
-    void broke() { broken_ = true; }
+    WriteSignalsHeld();
+    ~WriteSignalsHeld();
+    WriteSignalsHeld(const WriteSignalsHeld&) = delete;
+    WriteSignalsHeld& operator=(const WriteSignalsHeld&) = delete;
+    // A write (or ftruncate) failed with `error`.
+    void failed(int error) {
+        if (error == EPIPE) raised_ |= kPipe;
+        if (error == EFBIG) raised_ |= kSize;
+    }
 
  private:
+    static constexpr unsigned kPipe = 1, kSize = 2;
     sigset_t before_;
-    bool already_pending_ = false;
-    bool broken_ = false;
+    unsigned already_pending_ = 0;
+    unsigned raised_ = 0;
 };
 
 class OutputFile {

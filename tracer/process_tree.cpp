@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "tracer/output_file.hpp"
 #include "tracer/part_file.hpp"
 #include "tracer/root_registry.hpp"
 #include "tracer/temp_places.hpp"
@@ -293,8 +294,12 @@ TreeCounters& tree_counters(const std::string& parts_dir) {
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) return local;
         struct stat st {};
-        if (::fstat(fd, &st) != 0 || (st.st_size < static_cast<off_t>(sizeof(TreeCounters)) &&
-                                      ::ftruncate(fd, sizeof(TreeCounters)) != 0)) {
+        WriteSignalsHeld held;  // past RLIMIT_FSIZE: EFBIG, not the death of the process
+        const bool sized =
+            ::fstat(fd, &st) == 0 && (st.st_size >= static_cast<off_t>(sizeof(TreeCounters)) ||
+                                      ::ftruncate(fd, sizeof(TreeCounters)) == 0);
+        if (!sized) held.failed(errno);
+        if (!sized) {
             ::close(fd);
             return local;
         }

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "tracer/output_file.hpp"
+
 extern char** environ;
 
 namespace vztrace::tracer {
@@ -191,11 +193,15 @@ void register_root(const std::string& registry, const std::vector<std::string>& 
         ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return;
     std::size_t written = 0;
-    while (written < content.size()) {
-        const ssize_t put = ::write(fd, content.data() + written, content.size() - written);
-        if (put < 0 && errno == EINTR) continue;
-        if (put <= 0) break;
-        written += static_cast<std::size_t>(put);
+    {
+        WriteSignalsHeld held;  // past RLIMIT_FSIZE: no entry, not the death of the process
+        while (written < content.size()) {
+            const ssize_t put = ::write(fd, content.data() + written, content.size() - written);
+            if (put < 0 && errno == EINTR) continue;
+            if (put < 0) held.failed(errno);
+            if (put <= 0) break;
+            written += static_cast<std::size_t>(put);
+        }
     }
     const bool whole = ::close(fd) == 0 && written == content.size();
     if (!whole || ::rename(temporary.c_str(), entry.c_str()) != 0) {

@@ -165,12 +165,13 @@ void note_starting_stderr() {
 // program does: the reader may have gone (a program run as `... 2>&1 | head -1` that set
 // SIGPIPE to SIG_DFL died of vztrace's summary line, status 141, where python ended with
 // 0), or stopped reading with the pipe full (vztrace then never ended, where python had).
-// So SIGPIPE is held back from this thread (and the one a write raises is taken back),
-// and a pipe that stays full for a second gets no more of vztrace's messages.
+// So SIGPIPE is held back from this thread (and the one a write raises is taken back;
+// SIGXFSZ too, for stderr in a file past RLIMIT_FSIZE), and a pipe that stays full for a second
+// gets no more of vztrace's messages.
 void write_to_stderr(const std::string& text) {
     static std::atomic<bool> stuck{false};  // a message waited its second in vain: no more waiting
     if (stuck) return;
-    PipeSignalHeld held;
+    WriteSignalsHeld held;
     constexpr int kWaitMs = 1000;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
     for (std::size_t done = 0; done < text.size();) {
@@ -188,7 +189,7 @@ void write_to_stderr(const std::string& text) {
                                         std::min<std::size_t>(text.size() - done, PIPE_BUF));
         if (written < 0 && errno == EINTR) continue;
         if (written <= 0) {
-            if (written < 0 && errno == EPIPE) held.broke();
+            if (written < 0) held.failed(errno);
             break;
         }
         done += static_cast<std::size_t>(written);

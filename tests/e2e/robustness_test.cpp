@@ -193,6 +193,28 @@ TEST_CASE("vztrace's summary on a stderr whose reader has gone kills no program"
     }
 }
 
+TEST_CASE("a file-size limit on vztrace's writes is one error, never SIGXFSZ's death") {
+    // Under `ulimit -f 0` the root's first write (its entry in the roots' registry, before
+    // python sets SIGXFSZ aside) killed it with SIGXFSZ (status 153) before the program ran.
+    TempDir dir;
+    const auto root =
+        vztrace::testing::run_process({"/bin/sh", "-c", "ulimit -f 0 && exec \"$0\" \"$@\"",
+                                       kVztrace, "-o", dir.file("t.pftrace"), script("fib5.py")});
+    CHECK(root.signal == 0);
+    CHECK(root.status() == 74);
+    CHECK(root.err ==
+          "vztrace: error: cannot write '" + dir.file("t.pftrace") + "': File too large\n");
+    // With SIGXFSZ back at SIG_DFL (subprocess's child before its exec, a program's own
+    // choice before a fork), the write of a child's part killed the child (-25 to its
+    // parent), and the root's write for its forked child killed the root (153).
+    const Pair pair = run_both({robust_script("file_size_limits.py")}, {}, dir.file("u.pftrace"));
+    INFO(describe(pair));
+    CHECK(pair.python.status() == 0);
+    CHECK(pair.vztrace.out == pair.python.out);
+    CHECK(pair.vztrace.out == "child ran\nchild status 0\nforked child status 0\n");
+    CHECK(pair.vztrace.status() == 74);  // the root's own trace is past the limit too
+}
+
 TEST_CASE("vztrace's summary on a stderr pipe that is full keeps no process alive") {
     // The program filled its stderr, a pipe its parent reads once it has ended, and ended:
     // python ends at once, vztrace waited to write its summary line for as long as nobody
