@@ -180,6 +180,15 @@ void OutputFile::fail(std::string_view what, int errno_value) {
     error_ = what.empty() ? fmt::format("cannot write '{}': {}", path_, std::strerror(errno_value))
                           : fmt::format("cannot write '{}': {}: {}", path_, what,
                                         std::strerror(errno_value));
+    // Under its temporary name the trace is lost now: its bytes go at once, not at the end,
+    // so that a disk it filled has room for the program again (a write of the program's
+    // after vztrace's failed with ENOSPC too). A stream written in place (a child's part)
+    // keeps what it has: it is read up to its last complete event.
+    if (!temp_path_.empty() && fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) {
+        if (::ftruncate(fd_, 0) != 0) {
+            // nothing more to free: the file goes at the end all the same
+        }
+    }
 }
 
 void OutputFile::reopen_for_each_write() {

@@ -1,5 +1,6 @@
 // Where trace bytes go: OutputFile, and the chunks records live in.
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -122,6 +123,29 @@ TEST_CASE("write failures say which file and why") {
     REQUIRE(full.ok());
     CHECK_FALSE(full.write(std::string(1 << 16, 'x')));
     CHECK(full.error() == "cannot write '/dev/full': No space left on device");
+}
+
+TEST_CASE("a trace that fails under its temporary name gives its disk space back at once") {
+    // A disk the trace filled (ENOSPC mid-run, the trace lost) stayed full until the end:
+    // the program's own writes after it failed too, where python's had room. In a child,
+    // whose file-size limit (the same EFBIG at a chosen size) is its own.
+    TempDir dir;
+    const std::string path = dir.file("t.pftrace");
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const rlimit limit{64 * 1024, RLIM_INFINITY};
+        if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(4);
+        OutputFile file(path);
+        if (!file.ok() || file.write(std::string(256 * 1024, 'x'))) ::_exit(3);
+        struct stat st {};
+        if (::stat(file.temporary_path().c_str(), &st) != 0) ::_exit(5);
+        ::_exit(st.st_size == 0 ? 0 : 2);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));  // SIGXFSZ is held back from vztrace's writes
+    CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("a .gz output is gzip that decompresses to what was written") {
