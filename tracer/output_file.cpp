@@ -21,12 +21,14 @@ constexpr std::size_t kZBufferSize = std::size_t{1} << 20;
 // Where vztrace's descriptor goes: well above the numbers a program uses (open and dup
 // give the lowest free one), within its limit at the time (RLIMIT_NOFILE, 1024 by default
 // here; a program may lower it), and not so high that the kernel's table of the process's
-// descriptors grows past 1024 of them.
+// descriptors grows past 1024 of them. Under a limit of 64 or less, the last one: 32
+// below it would be among the program's first numbers (fd 4 under `ulimit -n 36`).
 int high_descriptor_floor() {
     rlimit limit{};
     const bool known = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY;
     const rlim_t top = known ? std::min<rlim_t>(limit.rlim_cur, 1024) : 1024;
-    return top > 35 ? static_cast<int>(top - 32) : 3;
+    if (top > 64) return static_cast<int>(top - 32);
+    return top > 4 ? static_cast<int>(top - 1) : 3;
 }
 
 bool ends_with(std::string_view text, std::string_view suffix) {

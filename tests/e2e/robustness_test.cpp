@@ -135,6 +135,27 @@ TEST_CASE("the program's opens get the numbers they get under python while vztra
     CHECK(pair.vztrace.out == "opens that missed the lowest free number: 0\n");
 }
 
+TEST_CASE("under a low limit on descriptors the program's opens get python's numbers") {
+    // Under `ulimit -n` of 35 or less vztrace's descriptor was the lowest free one (3), and
+    // under 36 it was 4: the program's first opens got 4 and 5 where python gives 3 and 4.
+    for (const std::string limit : {"16", "36", "64"}) {
+        INFO("ulimit -n " + limit);
+        TempDir dir;
+        const std::string code =
+            "f = open('/dev/null'); g = open('/dev/null'); "
+            "print(f.fileno(), g.fileno())";
+        const std::string wrapper = "ulimit -n " + limit + " && exec \"$0\" \"$@\"";
+        const auto python =
+            vztrace::testing::run_process({"/bin/sh", "-c", wrapper, kPython, "-c", code});
+        const auto traced =
+            vztrace::testing::run_process({"/bin/sh", "-c", wrapper, kVztrace, "--quiet", "-o",
+                                           dir.file("t.pftrace"), "-c", code});
+        CHECK(python.out == "3 4\n");
+        CHECK(traced.out == python.out);
+        CHECK(traced.status() == 0);
+    }
+}
+
 TEST_CASE("a program's co_extra free function is called for its own data only") {
     // vztrace's extras on every code object reached the index the program took later:
     // CPython called the program's free function for code objects it never touched (4
