@@ -91,10 +91,14 @@ Chunk* ChunkPool::take(std::size_t capacity) {
     }
 }
 
-Chunk* ChunkPool::try_take(std::size_t capacity) {
+Chunk* ChunkPool::try_take(std::size_t capacity, bool* refused) {
     const std::lock_guard lock(mutex_);
     if (Chunk* chunk = take_free(capacity)) return chunk;
-    if (mapped_ + capacity * sizeof(Record) <= limit_) return map_new(capacity);
+    if (mapped_ + capacity * sizeof(Record) <= limit_) {
+        Chunk* chunk = map_new(capacity);
+        if (chunk == nullptr && refused != nullptr) *refused = true;
+        return chunk;
+    }
     limit_reached_ = true;
     return nullptr;
 }

@@ -47,8 +47,9 @@ class ChunkPool {
     // block for good (more threads than the limit has chunks for). Null only when memory
     // cannot be mapped.
     Chunk* take(std::size_t capacity);
-    // The same, but null at the limit instead of waiting.
-    Chunk* try_take(std::size_t capacity);
+    // The same, but null at the limit instead of waiting, and null, with `*refused` set,
+    // when the system refuses the memory below it.
+    Chunk* try_take(std::size_t capacity, bool* refused = nullptr);
     // A chunk is with the writer (counts as in flight until given back).
     void handed_over();
     void give_back(Chunk* chunk);

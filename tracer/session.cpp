@@ -742,7 +742,7 @@ bool Session::write_trace(CollectedParts& children) {
         say("vztrace: warning: the system refused memory for records (a limit on the address "
             "space?); %llu events were not recorded\n",
             static_cast<unsigned long long>(totals.not_recorded));
-    } else if (totals.memory_refused) {
+    } else if (totals.memory_refused && totals.overwritten == 0) {
         say("vztrace: warning: the system refused vztrace memory (a limit on the address "
             "space?); the recording stopped there, and the calls after it are not in the "
             "trace\n");
@@ -751,9 +751,16 @@ bool Session::write_trace(CollectedParts& children) {
         const std::string ring = settings_.ring_calls > 0
                                      ? fmt::format("--tracer_entries {}", settings_.ring_calls)
                                      : fmt::format("--ring {}", human_bytes(settings_.ring));
-        say("vztrace: the ring (%s) kept the newest events; %llu older events were "
-            "overwritten\n",
-            ring.c_str(), static_cast<unsigned long long>(totals.overwritten));
+        if (totals.memory_refused) {  // the ring wrapped where the system refused it memory
+            say("vztrace: warning: the system refused memory for the ring (%s; a limit on the "
+                "address space?): it kept the newest events it had room for; %llu older "
+                "events were overwritten\n",
+                ring.c_str(), static_cast<unsigned long long>(totals.overwritten));
+        } else {
+            say("vztrace: the ring (%s) kept the newest events; %llu older events were "
+                "overwritten\n",
+                ring.c_str(), static_cast<unsigned long long>(totals.overwritten));
+        }
     }
     if (settings_.log_sparse && totals.calls == 0) {
         say("vztrace: warning: --log-sparse recorded no call: only functions decorated with "

@@ -146,7 +146,11 @@ std::uint64_t calls_begun(const Chunk& chunk) {
 }  // namespace
 
 Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
-    if (Chunk* fresh = pool_.try_take(capacity)) return fresh;
+    bool refused = false;
+    if (Chunk* fresh = pool_.try_take(capacity, &refused)) return fresh;
+    // The system refused the ring's memory (a limit on the address space): the ring is
+    // smaller than asked from here on, and the trace says so.
+    if (refused) ring_refused_.store(true, std::memory_order_relaxed);
     const std::lock_guard lock(mutex_);
     if (queue_.empty()) return nullptr;
     // --tracer_entries: the oldest goes only if the newer chunks keep enough calls.
@@ -602,7 +606,10 @@ bool TraceWriter::finish_writing(std::span<ThreadBuffer* const> buffers, std::ui
     const TickMapping mapping(start_, TickClock::anchor(), source_);
     const std::int64_t end_ns = mapping.to_ns(end_ticks);
     out_.clear();
-    if (stopped_for_memory_.load(std::memory_order_relaxed)) counts_.memory_refused = true;
+    if (stopped_for_memory_.load(std::memory_order_relaxed) ||
+        ring_refused_.load(std::memory_order_relaxed)) {
+        counts_.memory_refused = true;
+    }
     {
         const std::lock_guard queue_lock(mutex_);
         counts_.not_recorded += std::exchange(ring_not_recorded_, 0);

@@ -203,6 +203,7 @@ class TraceWriter final : public ChunkSink {
     std::atomic<bool> capped_{false};          // the size cap was reached: recording has stopped
     std::atomic<bool> memory_refused_{false};  // a chunk could not be mapped
     std::atomic<bool> stopped_for_memory_{false};
+    std::atomic<bool> ring_refused_{false};  // the ring's memory refused: it is smaller
     struct Cut {
         std::uint64_t last_ticks = 0;  // the newest record given up
         std::vector<SymbolId> open;    // calls open at the cut, outermost first

@@ -507,6 +507,23 @@ TEST_CASE("memory refused inside a callback stops the recording and the program 
         CHECK(contains(said.err, "vztrace: warning: the system refused vztrace memory"));
     }
 }
+
+TEST_CASE("a ring whose memory the system refuses says so, not that it was full") {
+    // Under a limit on the address space the ring wrapped at the memory it got, silently:
+    // stderr and report said only that the ring (1 GiB) kept the newest events, and the
+    // metadata's memory_refused was false.
+    TempDir dir;
+    const std::string path = dir.file(vztrace::testing::trace_name("t"));
+    const auto run = run_vztrace({"--ring", "1G", "-o", path, script("ring_refused.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done 3000000\n");
+    CHECK(contains(run.err, "vztrace: warning: the system refused memory for the ring"));
+    const auto trace = load_trace(path);
+    CHECK(trace.metadata.at("memory_refused") == "true");
+    CHECK(trace.metadata.at("overwritten_events") != "0");
+    const auto report = run_vztrace({"report", path});
+    CHECK(contains(report.out, "incomplete: the system refused memory for the ring"));
+}
 #endif
 
 TEST_CASE("the summary line says where the trace is and --quiet silences it") {

@@ -511,10 +511,14 @@ std::vector<RecordingGap> recording_gaps(const CallReadResult& read) {
                                      n)});
     }
     if (value("memory_refused") == "true" && count_of(value("dropped_events")) == 0) {
-        gaps.push_back({true,
-                        "the recording stopped early: the system refused vztrace memory (a "
-                        "limit on the address space?), and the calls after that are not in "
-                        "the trace"});
+        // With a ring, the memory refused was the ring's: it wrapped sooner than asked.
+        gaps.push_back(
+            {true, count_of(value("overwritten_events")) > 0
+                       ? "the system refused memory for the ring (a limit on the address "
+                         "space?): it kept fewer of the newest events than --ring asked for"
+                       : "the recording stopped early: the system refused vztrace memory (a "
+                         "limit on the address space?), and the calls after that are not in "
+                         "the trace"});
     }
     // One line for all the processes of a kind, however many (a tree of 200,000 gave as
     // many lines).
