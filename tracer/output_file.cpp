@@ -187,9 +187,7 @@ void OutputFile::fail(std::string_view what, int errno_value) {
     // after vztrace's failed with ENOSPC too). A stream written in place (a child's part)
     // keeps what it has: it is read up to its last complete event.
     if (!temp_path_.empty() && fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) {
-        if (::ftruncate(fd_, 0) != 0) {
-            // nothing more to free: the file goes at the end all the same
-        }
+        [[maybe_unused]] const int ignored = ::ftruncate(fd_, 0);  // it goes at the end anyway
     }
 }
 
@@ -259,10 +257,6 @@ void OutputFile::let_descriptor_go() {
     if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) ::close(fd_);
     fd_ = -1;
 }
-
-namespace {
-int signal_of(unsigned which) { return which == 1 ? SIGPIPE : SIGXFSZ; }
-}  // namespace
 
 WriteSignalsHeld::WriteSignalsHeld() {
     sigset_t held, pending;

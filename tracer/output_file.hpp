@@ -50,6 +50,7 @@ class WriteSignalsHeld {
 
  private:
     static constexpr unsigned kPipe = 1, kSize = 2;
+    static int signal_of(unsigned which) { return which == kPipe ? SIGPIPE : SIGXFSZ; }
     sigset_t before_;
     unsigned already_pending_ = 0;
     unsigned raised_ = 0;

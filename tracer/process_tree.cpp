@@ -298,8 +298,8 @@ TreeCounters& tree_counters(const std::string& parts_dir) {
         const bool sized =
             ::fstat(fd, &st) == 0 && (st.st_size >= static_cast<off_t>(sizeof(TreeCounters)) ||
                                       ::ftruncate(fd, sizeof(TreeCounters)) == 0);
-        if (!sized) held.failed(errno);
         if (!sized) {
+            held.failed(errno);
             ::close(fd);
             return local;
         }

@@ -166,8 +166,8 @@ void note_starting_stderr() {
 // SIGPIPE to SIG_DFL died of vztrace's summary line, status 141, where python ended with
 // 0), or stopped reading with the pipe full (vztrace then never ended, where python had).
 // So SIGPIPE is held back from this thread (and the one a write raises is taken back;
-// SIGXFSZ too, for stderr in a file past RLIMIT_FSIZE), and a pipe that stays full for a second
-// gets no more of vztrace's messages.
+// SIGXFSZ too, for a stderr in a file past RLIMIT_FSIZE), and a pipe that stays full for
+// a second gets no more of vztrace's messages.
 void write_to_stderr(const std::string& text) {
     static std::atomic<bool> stuck{false};  // a message waited its second in vain: no more waiting
     if (stuck) return;
