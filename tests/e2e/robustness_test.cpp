@@ -150,7 +150,9 @@ TEST_CASE("under a low limit on descriptors the program's opens get python's num
         const auto traced =
             vztrace::testing::run_process({"/bin/sh", "-c", wrapper, kVztrace, "--quiet", "-o",
                                            dir.file("t.pftrace"), "-c", code});
-        CHECK(python.out == "3 4\n");
+        // Python's are the two lowest free numbers (3 and 4, or above those the test
+        // runner's own parent left open).
+        CHECK_FALSE(python.out.empty());
         CHECK(traced.out == python.out);
         CHECK(traced.status() == 0);
     }
