@@ -11,6 +11,7 @@
 #include "launcher/export.hpp"
 #include "launcher/subcommand.hpp"
 #include "tracer/format/call_writers.hpp"
+#include "tracer/format/time_math.hpp"
 #include "tracer/one_line.hpp"
 #include "tracer/output_file.hpp"
 
@@ -76,13 +77,34 @@ int run_combine(std::span<const std::string> args) {
         }
         return first == INT64_MAX ? 0 : first;
     };
+    const auto last_of = [](const format::CallLog& calls) {
+        std::int64_t last = INT64_MIN;
+        for (const format::CallLog::Thread* thread : calls.threads()) {
+            if (!thread->events.empty()) last = std::max(last, thread->events.back().ns);
+        }
+        return last == INT64_MIN ? 0 : last;
+    };
     std::vector<format::CallSource> sources;
     std::map<std::int64_t, std::size_t> pid_owner;
+    // The times of all, on the first trace's axis: what spans more than a trace may hold
+    // (73 years) could not be read back.
+    std::int64_t earliest = INT64_MAX, latest = INT64_MIN;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         // Onto the first trace's time axis.
-        const std::int64_t shift = align == "realtime"
-                                       ? *reads[i].realtime_offset_ns - *reads[0].realtime_offset_ns
-                                       : first_of(inputs[0]) - first_of(inputs[i]);
+        std::int64_t shift = 0;
+        const bool overflow =
+            align == "realtime"
+                ? __builtin_sub_overflow(*reads[i].realtime_offset_ns, *reads[0].realtime_offset_ns,
+                                         &shift)
+                : __builtin_sub_overflow(first_of(inputs[0]), first_of(inputs[i]), &shift);
+        earliest = std::min(earliest, format::sum_saturating(first_of(inputs[i]), shift));
+        latest = std::max(latest, format::sum_saturating(last_of(inputs[i]), shift));
+        if (overflow || format::length_ns(earliest, latest) > format::kLongestTime) {
+            return fail(ExitCode::kUsage,
+                        fmt::format("combine: {} and {} lie more than 73 years apart by their "
+                                    "clocks: no trace holds both; use --align start",
+                                    traces[0], traces[i]));
+        }
         sources.push_back(format::CallSource{&inputs[i], shift});
         for (const format::CallLog::Thread* thread : inputs[i].threads()) {
             const auto [owner, added] = pid_owner.emplace(thread->pid, i);

@@ -148,11 +148,11 @@ int run_diff(std::span<const std::string> args) {
     const double growth = percent(new_time - base_time, base_time);
     const std::string what = match_text.empty() ? "time in calls" : "matched functions' time";
     const std::string summary = fmt::format(
-        "{}: {:.3f} ms -> {:.3f} ms ({}); calls {} -> {}; {} functions called more often, {} "
+        "{}: {:.3f} ms -> {:.3f} ms ({}); calls {} -> {}; {} function{} called more often, {} "
         "less",
         what, ms(base_time), ms(new_time),
         base_time > 0 ? fmt::format("{:+.1f}%", growth) : std::string("no time in the base"),
-        base_calls, new_calls, more_calls, fewer_calls);
+        base_calls, new_calls, more_calls, more_calls == 1 ? "" : "s", fewer_calls);
 
     std::string out;
     if (output_format == "json") {

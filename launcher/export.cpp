@@ -72,7 +72,8 @@ int run_export(std::span<const std::string> args) {
     if (kind == Kind::kFolded) reader = &folded;
     if (kind == Kind::kPstats) reader = &pstats;
     format::CallReadResult read;
-    if (const int error = read_trace(trace, *reader, read); error != 0) return error;
+    // What the trace lacks is said once it is known to be exported (an error is one line).
+    if (const int error = read_trace(trace, *reader, read, Warn::kLater); error != 0) return error;
     if (kind == Kind::kPstats && pstats.empty()) {
         // pstats.Stats refuses an empty profile ("Cannot create or construct"): a file it
         // cannot load is no export.
@@ -81,6 +82,7 @@ int run_export(std::span<const std::string> args) {
                                 "load in pstats",
                                 trace));
     }
+    warn_about_read(trace, read);
     tracer::OutputFile out(output);
     if (!out.ok()) return fail(ExitCode::kTraceNotWritten, out.error());
     remove_on_termination(out);

@@ -88,8 +88,9 @@ std::string render_text(const std::vector<Shown>& shown, GroupBy by, const std::
     const std::size_t width = name_width(kColumns.size());
     std::string out = header + "\n";
     for (const Shown& group : shown) {
-        out += fmt::format("\n{}: {:.3f} ms in calls, {} functions{}\n",
+        out += fmt::format("\n{}: {:.3f} ms in calls, {} function{}{}\n",
                            group_title(*group.group, by), ms(group.group->self_ns), group.matched,
+                           group.matched == 1 ? "" : "s",
                            group.functions.size() < group.matched
                                ? fmt::format(" (the first {} shown)", group.functions.size())
                                : "");
@@ -108,9 +109,9 @@ std::string render_markdown(const std::vector<Shown>& shown, GroupBy by,
                             const std::string& header) {
     std::string out = header + "\n";
     for (const Shown& group : shown) {
-        out += fmt::format("\n### {}\n\n{:.3f} ms in calls, {} functions{}\n\n",
+        out += fmt::format("\n### {}\n\n{:.3f} ms in calls, {} function{}{}\n\n",
                            markdown_cell(group_title(*group.group, by)), ms(group.group->self_ns),
-                           group.matched,
+                           group.matched, group.matched == 1 ? "" : "s",
                            group.functions.size() < group.matched
                                ? fmt::format(" (the first {} shown)", group.functions.size())
                                : "");
@@ -135,9 +136,9 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
         "\"processes\": {}, \"tracks\": {}, \"track_slices\": {}, \"span_ns\": {}, "
         "\"by\": {}, \"sort\": {}, ",
         json_string(options.trace), json_string(read.format),
-        read.truncated || read.calls_left_open > 0 ? "true" : "false", stats.calls(),
-        stats.thread_count(), stats.process_count(), stats.track_count(), stats.track_slices(),
-        stats.span_ns(), json_string(options.by), json_string(options.sort));
+        read.truncated || read.ends_early || read.calls_left_open > 0 ? "true" : "false",
+        stats.calls(), stats.thread_count(), stats.process_count(), stats.track_count(),
+        stats.track_slices(), stats.span_ns(), json_string(options.by), json_string(options.sort));
     // What the recorder said: the trace's metadata as it holds it, and what it lacks.
     out += fmt::format("\"incomplete\": {}, \"gaps\": [", incomplete(gaps) ? "true" : "false");
     for (std::size_t i = 0; i < gaps.size(); ++i) {
@@ -230,10 +231,12 @@ int run_report(std::span<const std::string> args) {
     const std::size_t threads = stats.thread_count();
     const std::size_t processes = stats.process_count();
     std::string header = fmt::format(
-        "{} ({}{}{}): {} calls in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
-        read.format, read.truncated || read.calls_left_open > 0 ? ", truncated" : "",
-        incomplete(gaps) ? ", incomplete" : "", stats.calls(), threads, threads == 1 ? "" : "s",
-        processes, processes == 1 ? "" : "es", ms(stats.span_ns()));
+        "{} ({}{}{}): {} call{} in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
+        read.format,
+        read.truncated || read.ends_early || read.calls_left_open > 0 ? ", truncated" : "",
+        incomplete(gaps) ? ", incomplete" : "", stats.calls(), stats.calls() == 1 ? "" : "s",
+        threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",
+        ms(stats.span_ns()));
     // Named tracks (asyncio tasks under --log-async) hold steps, not calls: said apart.
     if (const std::size_t tracks = stats.track_count(); tracks > 0) {
         const std::uint64_t slices = stats.track_slices();

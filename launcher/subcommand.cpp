@@ -47,11 +47,17 @@ void warn_about_read(const std::string& path, const format::CallReadResult& read
                      "was written is read\n",
                      tracer::one_line(path).c_str());
     } else if (read.calls_left_open > 0) {
+        std::fprintf(
+            stderr,
+            "vztrace: warning: %s ends with %llu call%s never ended (its writer was "
+            "killed?): %s read as ending at their thread's last event\n",
+            tracer::one_line(path).c_str(), static_cast<unsigned long long>(read.calls_left_open),
+            read.calls_left_open == 1 ? "" : "s", read.calls_left_open == 1 ? "it is" : "they are");
+    } else if (read.ends_early) {
         std::fprintf(stderr,
-                     "vztrace: warning: %s ends with %llu calls never ended (its writer was "
-                     "killed?): they are read as ending at their thread's last event\n",
-                     tracer::one_line(path).c_str(),
-                     static_cast<unsigned long long>(read.calls_left_open));
+                     "vztrace: warning: %s stops before the metadata that ends a recording's "
+                     "trace (cut short, or its writer was killed): what was written is read\n",
+                     tracer::one_line(path).c_str());
     }
     for (const format::RecordingGap& gap : format::recording_gaps(read)) {
         if (!gaps) break;

@@ -283,7 +283,9 @@ std::string Session::open_stream() {
     options.filter.pauses = &pauses_;
     writer_ = std::make_unique<TraceWriter>(*pool_, symbols_, *stream_, start_anchor_, pid_,
                                             next_sequence_id(plan_.parts_dir), options);
-    writer_->write_process_start(process_name_);
+    const bool opens_trace = plan_.role != ProcessRole::kChild && format_ == TraceFormat::kPerfetto;
+    writer_->write_process_start(process_name_,
+                                 opens_trace ? "recorded by vztrace " + info_.vztrace_version : "");
     return {};
 }
 

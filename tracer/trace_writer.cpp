@@ -549,9 +549,14 @@ void TraceWriter::write_out(std::uint64_t reserved) {
     out_.clear();
 }
 
-void TraceWriter::write_process_start(const std::string& process_name) {
+void TraceWriter::write_process_start(const std::string& process_name, const std::string& opening) {
     const std::lock_guard lock(encode_mutex_);
     out_.clear();
+    if (!opening.empty()) {
+        const std::pair<std::string, std::string> mark[] = {
+            {std::string(format::kTraceOpening), opening}};
+        format::append_metadata(process_sequence_, mark, out_);
+    }
     const ClockAnchor now = TickClock::anchor();
     format::append_clock_snapshot(process_sequence_, now.monotonic_ns,
                                   now.monotonic_ns + boottime_offset_ns_,

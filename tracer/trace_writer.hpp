@@ -96,8 +96,10 @@ class TraceWriter final : public ChunkSink {
     // In a forked child: the parent's threads are not its own.
     static void forget_ended_threads();
 
-    // The packets that open the process's stream: the clock snapshot, its descriptor.
-    void write_process_start(const std::string& process_name);
+    // The packets that open the process's stream: the clock snapshot, its descriptor, and
+    // for the root's Perfetto trace the trace's opening mark, format::kTraceOpening with
+    // `opening` as its value (its metadata at the end closes it).
+    void write_process_start(const std::string& process_name, const std::string& opening = {});
 
     // The writer thread: allowed once recording starts, and started by the first full
     // chunk (a short run never has one); stopped and not allowed around os.fork().

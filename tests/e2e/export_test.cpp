@@ -572,6 +572,44 @@ TEST_CASE("export and combine refuse to write over their input, and what pstats 
     CHECK_FALSE(vztrace::testing::file_exists(dir.file("e.pstats")));
 }
 
+TEST_CASE("combine refuses traces too far apart for one trace, and export says one line") {
+    // Found by hunt AA. Two traces, each readable, 146 years apart by their real times: the
+    // combined trace was written (status 0) and refused by report as damaged.
+    TempDir dir;
+    const std::string metadata =
+        R"("vztrace_metadata": {"recorder": "vztrace", "realtime_offset_ns": "0"})";
+    dir.write("early.json", R"({"traceEvents": [{"ph": "X", "pid": 1, "tid": 1, )"
+                            R"("ts": -2.2e15, "dur": 5, "name": "f"}], )" +
+                                metadata + "}");
+    dir.write("late.json", R"({"traceEvents": [{"ph": "X", "pid": 2, "tid": 2, )"
+                           R"("ts": 2.2e15, "dur": 5, "name": "g"}], )" +
+                               metadata + "}");
+    const std::string combined = dir.file("both.pftrace");
+    const auto apart =
+        run_vztrace({"combine", dir.file("early.json"), dir.file("late.json"), "-o", combined});
+    CHECK(apart.status() == 2);
+    CHECK(std::count(apart.err.begin(), apart.err.end(), '\n') == 1);
+    CHECK(apart.err.find("more than 73 years apart") != std::string::npos);
+    CHECK_FALSE(vztrace::testing::file_exists(combined));
+    // Lined up by their starts they fit, and the result reads back.
+    REQUIRE(run_vztrace({"combine", "--align", "start", dir.file("early.json"),
+                         dir.file("late.json"), "-o", combined})
+                .status() == 0);
+    const auto report = run_vztrace({"report", combined});
+    CHECK(report.status() == 0);
+    CHECK(report.out.find("2 calls in 2 threads of 2 processes") != std::string::npos);
+
+    // A trace cut inside its first packets, no call in it, exported to .pstats: the error
+    // alone (the warning that it stops inside a packet came first: two lines).
+    const std::string trace = dir.file("t.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    dir.write("cut.pftrace", vztrace::testing::read_file(trace).substr(0, 100));
+    const auto cut = run_vztrace({"export", dir.file("cut.pftrace"), "-o", dir.file("c.pstats")});
+    CHECK(cut.status() == 65);
+    CHECK(std::count(cut.err.begin(), cut.err.end(), '\n') == 1);
+    CHECK(cut.err.find("holds no calls") != std::string::npos);
+}
+
 TEST_CASE("an output named with 255 bytes is written") {
     // A name of 238 bytes or more was refused: the temporary name beside it passed the 255
     // bytes a name may have.

@@ -172,6 +172,7 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor,
     reader.close_open_calls();  // a killed writer's calls end at their thread's last event
     result.format = "perfetto";
     result.truncated = reader.truncated();
+    result.ends_early = !result.truncated && reader.closing_missing();
     result.realtime_offset_ns = reader.realtime_offset_ns();
     for (const auto& [key, value] : reader.metadata()) {
         if (!key.starts_with("vztrace.")) continue;
@@ -268,25 +269,30 @@ struct JsonEvents {
             error = fmt::format("an event \"{}\" has no time", name);
             return;
         }
-        // Times in nanoseconds are 64-bit integers: 2.3e15 us (73 years, time_math.hpp)
-        // leaves room for a time plus a duration, and for the difference of two such.
-        // Past it a call's length would wrap around.
-        constexpr double kLargestMicros = 2.3e15;
-        if (std::fabs(event.ts) > kLargestMicros || (event.has_dur && event.dur > kLargestMicros)) {
+        // Times in nanoseconds, begins and ends, within kLongestTime either side of 0 (73
+        // years, time_math.hpp), as the Perfetto reader takes them: the difference of any two
+        // fits in 64 bits, and what one reader takes the other takes back once exported.
+        // The first test keeps the conversion itself within 64 bits.
+        constexpr double kConvertibleMicros = 4e15;
+        const bool convertible = std::fabs(event.ts) <= kConvertibleMicros &&
+                                 (!event.has_dur || std::fabs(event.dur) <= kConvertibleMicros);
+        const std::int64_t begin_ns = convertible ? micros_to_ns(event.ts) : 0;
+        const std::int64_t end_ns =
+            begin_ns +
+            (convertible && event.has_dur && event.dur > 0 ? micros_to_ns(event.dur) : 0);
+        if (!convertible || begin_ns > kLongestTime || begin_ns < -kLongestTime ||
+            end_ns > kLongestTime) {
+            const bool at_begin = !(std::fabs(event.ts) <= kConvertibleMicros) ||
+                                  begin_ns > kLongestTime || begin_ns < -kLongestTime;
             error = fmt::format("an event \"{}\" has a time out of range ({} us)", name,
-                                std::fabs(event.ts) > kLargestMicros ? event.ts : event.dur);
+                                at_begin ? event.ts : event.ts + event.dur);
             return;
         }
-        {
-            const std::int64_t begin = micros_to_ns(event.ts);
-            const std::int64_t end =
-                begin + (event.has_dur && event.dur > 0 ? micros_to_ns(event.dur) : 0);
-            earliest_ns = std::min(earliest_ns, begin);
-            latest_ns = std::max(latest_ns, end);
-            if (latest_ns - earliest_ns > kLongestTime) {
-                error = "its events' times span more than 73 years";
-                return;
-            }
+        earliest_ns = std::min(earliest_ns, begin_ns);
+        latest_ns = std::max(latest_ns, end_ns);
+        if (latest_ns - earliest_ns > kLongestTime) {
+            error = "its events' times span more than 73 years";
+            return;
         }
         JsonThread& thread = threads[{event.pid, event.tid}];
         thread.pid = event.pid;
@@ -432,8 +438,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
             std::int64_t offset = 0;
             const char* end = value.data() + value.size();
             const auto [at, problem] = std::from_chars(value.data(), end, offset);
-            if (problem == std::errc() && at == end && offset <= kLongestTime &&
-                offset >= -kLongestTime) {
+            if (problem == std::errc() && at == end && offset <= kLongestOffset &&
+                offset >= -kLongestOffset) {
                 result.realtime_offset_ns = offset;
             }
         }
@@ -633,8 +639,19 @@ CallReadResult read_calls(const std::string& path, CallVisitor& visitor) {
     }
     // A Perfetto trace's first bytes, a packet's tag and length, may be "\n[" or "\n{", as
     // a JSON file's: what follows tells them apart, and a .json name where both could be.
+    // Packets' tags and lengths are control bytes (0x08, 0x12, ...) or past ASCII (0xa2 0x38
+    // for field 900): a head of printable ASCII and JSON's whitespace alone is text (newlines
+    // read as nested fields for 64 bytes, and a JSON trace from a pipe was refused as a
+    // damaged Perfetto trace).
+    const auto text_alone = [](std::string_view text) {
+        return std::all_of(text.begin(), text.end(), [](char c) {
+            const auto byte = static_cast<unsigned char>(c);
+            return (byte >= 0x20 && byte < 0x7f) || byte == '\t' || byte == '\n' || byte == '\r';
+        });
+    };
     const bool perfetto = looks_like_perfetto(head);
-    if (looks_like_json(head) && (!perfetto || path.ends_with(".json"))) {
+    if (looks_like_json(head) && (!perfetto || path.ends_with(".json") ||
+                                  text_alone(std::string_view(head).substr(0, 64)))) {
         std::string text = std::move(head);
         if (!read_more(fd, path, text, 0, error)) return failed(Status::kUnreadable, error);
         return read_json(path, std::move(text), "json", visitor);

@@ -47,6 +47,9 @@ struct CallReadResult {
     Status status = Status::kOk;
     std::string error;       // why, when not kOk
     bool truncated = false;  // kOk, but the trace stops inside a packet (a killed writer)
+    // kOk, but a recording's trace stops between two packets, before its closing metadata
+    // (a copy cut short, a killed writer).
+    bool ends_early = false;
     // Perfetto: calls begun and never ended in the trace, read as ending at their thread's
     // last event. vztrace ends every call it writes (those open at the end are flagged), so
     // in its traces these are the mark of a writer killed between two packets.

@@ -439,16 +439,21 @@ bool write_perfetto(std::span<const CallSource> sources,
     std::uint32_t next_sequence = 1;
     const std::uint32_t trace_sequence = next_sequence++;
     std::int64_t first = INT64_MAX;
+    std::int64_t last = INT64_MIN;
     for (const CallSource& source : sources) {
         for (const CallLog::Thread* thread : source.calls->threads()) {
-            if (!thread->events.empty())
-                first = std::min(first, thread->events.front().ns + source.shift_ns);
+            if (thread->events.empty()) continue;
+            first = std::min(first, sum_saturating(thread->events.front().ns, source.shift_ns));
+            last = std::max(last, sum_saturating(thread->events.back().ns, source.shift_ns));
         }
     }
-    if (first == INT64_MAX) first = 0;
-    // Perfetto's times are unsigned: a trace with times before 0 (a JSON trace's own
-    // choice) is lifted whole, its calls' lengths kept; the real time stays what it was.
-    const std::int64_t lift = first < 0 ? -first : 0;
+    if (first == INT64_MAX) first = last = 0;
+    // Perfetto's times are unsigned, and the readers take them up to kLongestTime: a trace
+    // with times before 0 (a JSON trace's own choice) or past it (traces combined) is moved
+    // whole to start at 0, its calls' lengths kept; the real time stays what it was. What
+    // spans more than kLongestTime cannot be written (the readers refuse such spans, and
+    // combine checks its own).
+    const std::int64_t lift = first < 0 || last > kLongestTime ? -first : 0;
     append_clock_snapshot(
         trace_sequence, first + lift, first + lift,
         realtime_offset_ns ? std::optional(first + *realtime_offset_ns) : std::nullopt, buffer);

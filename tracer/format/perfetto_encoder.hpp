@@ -193,6 +193,13 @@ void append_thread_descriptor(std::uint32_t sequence_id, std::uint64_t uuid,
 void append_metadata(std::uint32_t sequence_id,
                      std::span<const std::pair<std::string, std::string>> values, ByteBuffer& out);
 
+// A recording's trace opens with kTraceOpening and closes with its metadata, whose first key
+// is kTraceClosing: a trace whose last opening is not followed by a closing was cut short
+// between two packets (a copy cut short, a writer killed), which nothing else may tell
+// (calls are written a thread's block at a time, none left open at such a cut).
+inline constexpr std::string_view kTraceOpening = "vztrace.trace";
+inline constexpr std::string_view kTraceClosing = "vztrace.version";
+
 // Ends `count` calls left open on a sequence whose stream was cut short (its process was
 // killed), at its last event, each flagged unfinished: on the sequence's thread, or on
 // `named_track` (an asyncio task's steps) when not 0.

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "tracer/format/chrome_json.hpp"
+#include "tracer/format/perfetto_encoder.hpp"
 #include "tracer/format/perfetto_protos.hpp"
 #include "tracer/format/proto_wire.hpp"
 #include "tracer/format/time_math.hpp"
@@ -226,6 +227,7 @@ namespace {
 // (time_math.hpp). Any difference of two fits in 64 bits, so what reads the calls needs no
 // checks of its own (a damaged delta of 2^62 made a call of 9e12 ms, and exports with
 // negative durations).
+using format::kLongestOffset;
 using format::kLongestTime;
 
 // `a + b * c`, or nullopt when it overflows or leaves the times a trace may hold.
@@ -295,7 +297,12 @@ bool PerfettoReader::clock_snapshot(Sequence& sequence, std::string_view bytes) 
                     break;
             }
         }
-        if (!clock.ok() || reading.value > kLongestTime || reading.value < -kLongestTime) {
+        // The trace's own clocks hold its times; the others (CLOCK_REALTIME) are only
+        // related to them.
+        const bool own = reading.id == pf::clock::kMonotonic ||
+                         (reading.id >= pf::clock::kFirstSequenceScoped && reading.id < 128);
+        const std::int64_t longest = own ? kLongestTime : kLongestOffset;
+        if (!clock.ok() || reading.value > longest || reading.value < -longest) {
             return fail("damaged clock snapshot");
         }
         readings.push_back(reading);
@@ -352,8 +359,11 @@ bool PerfettoReader::interned_data(Sequence& sequence, std::string_view bytes) {
         } else if (field == pf::interned_data::kDebugAnnotationNames) {
             sequence.annotation_names[iid] = keep(name);
         } else {
+            // Once each: every thread's sequence interns the same places.
+            const std::string_view kept = keep(file);
             sequence.locations[iid] =
-                &locations_.emplace_back(SourceLocation{valid_utf8(file), line});
+                &locations_.try_emplace({kept, line}, SourceLocation{std::string(kept), line})
+                     .first->second;
         }
     }
     return data.ok() || fail("damaged interned data");
@@ -506,16 +516,25 @@ bool PerfettoReader::track_event(Sequence& sequence, std::uint32_t sequence_id,
     }
     if (!event.ok()) return fail("damaged track event");
     if (!at_ns) return true;  // an event with no time cannot be placed
-    TrackState& track = track_states_[track_uuid];
-    track.sequence_id = sequence_id;
-    track.last_ns = *at_ns;
+    // A track gets a state with its first slice: ends, counters and instants on tracks never
+    // seen make none (ends on ever new tracks held memory for each).
+    auto state = track_states_.find(track_uuid);
+    if (state == track_states_.end() && type == pf::track_event::kSliceBegin)
+        state = track_states_.emplace(track_uuid, TrackState{}).first;
+    if (state != track_states_.end()) {
+        state->second.sequence_id = sequence_id;
+        state->second.last_ns = *at_ns;
+    }
     switch (type) {
-        case pf::track_event::kSliceBegin:
+        case pf::track_event::kSliceBegin: {
+            TrackState& track = state->second;
             track.open.push_back(OpenSlice{name, location, *at_ns, unfinished, std::move(args)});
             if (on_begin) on_begin(track_uuid, name, *at_ns);
             break;
+        }
         case pf::track_event::kSliceEnd: {
-            if (!track.open.empty()) end_slice(track_uuid, track, *at_ns, unfinished, &args);
+            if (state != track_states_.end() && !state->second.open.empty())
+                end_slice(track_uuid, state->second, *at_ns, unfinished, &args);
             break;
         }
         case pf::track_event::kCounter:
@@ -595,7 +614,15 @@ bool PerfettoReader::trace_attributes(std::string_view bytes) {
                 value = std::to_string(attribute.as_int());
         }
         if (!attribute.ok()) return fail("damaged trace attributes");
-        metadata_.emplace_back(std::move(key), std::move(value));
+        if (key == kTraceOpening) {
+            closing_due_ = true;
+            continue;  // the mark says nothing of the recording
+        }
+        if (key == kTraceClosing) closing_due_ = false;
+        // A trace's metadata is some dozens of keys (one more for each trace combined):
+        // past kMostMetadata, repeated packets of it would only hold memory.
+        if (metadata_.size() < kMostMetadata)
+            metadata_.emplace_back(std::move(key), std::move(value));
     }
     return attributes.ok() || fail("damaged trace attributes");
 }
@@ -651,9 +678,11 @@ bool PerfettoReader::packet(std::string_view bytes) {
     if (!packed.empty()) return compressed(packed);
     if (!attributes.empty() && !trace_attributes(attributes)) return false;
     // A packet with nothing for its sequence's state makes none: a file of 16 MB, each of
-    // its packets naming a new sequence and nothing else, took 568 MB.
-    if (flags == 0 && defaults.empty() && snapshot.empty() && interned.empty() && !timestamp &&
-        event.empty()) {
+    // its packets naming a new sequence and nothing else, took 568 MB; a time alone, or flags
+    // alone, say nothing of a sequence not seen yet either (4 MB of such packets took 864
+    // MB).
+    if (defaults.empty() && snapshot.empty() && interned.empty() && event.empty() &&
+        ((flags == 0 && !timestamp) || sequences_.find(sequence_id) == sequences_.end())) {
         return descriptor.empty() || track_descriptor(descriptor);
     }
     Sequence& sequence = sequences_[sequence_id];
@@ -729,8 +758,8 @@ void PerfettoReader::close_open_calls() {
 std::optional<std::int64_t> PerfettoReader::realtime_offset_ns() const {
     const auto found = builtin_offsets_.find(pf::clock::kRealtime);
     // One past the times a trace may hold is no clock's: as if there were none.
-    if (found == builtin_offsets_.end() || found->second > kLongestTime ||
-        found->second < -kLongestTime) {
+    if (found == builtin_offsets_.end() || found->second > kLongestOffset ||
+        found->second < -kLongestOffset) {
         return std::nullopt;
     }
     return found->second;

@@ -107,6 +107,9 @@ class PerfettoReader {
 
     const std::string& error() const { return error_; }
     bool truncated() const { return truncated_; }
+    // A recording's trace whose opening mark no closing metadata follows: it stops between
+    // two packets (format::kTraceOpening).
+    bool closing_missing() const { return closing_due_; }
     std::uint64_t packets() const { return packets_; }
     std::uint64_t whole_bytes() const { return whole_bytes_; }  // bytes of complete packets
     const std::map<std::uint64_t, TrackInfo>& tracks() const { return tracks_; }
@@ -190,7 +193,7 @@ class PerfettoReader {
 
     std::deque<std::string> names_;               // every name read, once
     std::unordered_set<std::string_view> known_;  // names_, to find one again
-    std::deque<SourceLocation> locations_;
+    std::map<std::pair<std::string_view, std::uint32_t>, SourceLocation> locations_;
     std::string pending_;               // the start of a packet that continues in the next piece
     std::uint64_t pending_needed_ = 0;  // its size, when its length has been read
     std::unordered_map<std::uint32_t, Sequence> sequences_;
@@ -198,9 +201,11 @@ class PerfettoReader {
     std::unordered_map<std::uint64_t, TrackState> track_states_;
     // Trace-wide offsets of the builtin clocks from CLOCK_MONOTONIC.
     std::unordered_map<std::uint32_t, std::int64_t> builtin_offsets_;
+    static constexpr std::size_t kMostMetadata = 4096;
     std::vector<std::pair<std::string, std::string>> metadata_;
     std::string error_;
     bool truncated_ = false;
+    bool closing_due_ = false;
     std::uint64_t packets_ = 0;
     std::uint64_t whole_bytes_ = 0;
     int nesting_ = 0;  // compressed_packets inside compressed_packets is refused

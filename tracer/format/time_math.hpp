@@ -8,8 +8,12 @@
 
 namespace vztrace::format {
 
-// Times a trace may hold either side of its clock's zero, and realtime offsets likewise.
+// Times a trace may hold either side of its clock's zero.
 inline constexpr std::int64_t kLongestTime = std::int64_t{1} << 61;
+// Readings of the clocks a trace relates its own to (CLOCK_REALTIME), and their offsets
+// from it: CLOCK_REALTIME passes 2^61 ns in February 2043, 2^62 in 2116. A time plus such
+// an offset still fits in 64 bits.
+inline constexpr std::int64_t kLongestOffset = std::int64_t{1} << 62;
 
 inline void add_saturating(std::int64_t& sum, std::int64_t ns) {
     if (__builtin_add_overflow(sum, ns, &sum)) sum = ns < 0 ? INT64_MIN : INT64_MAX;
