@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "embed/script_module.hpp"
@@ -15,6 +16,7 @@
 #include "embed/virtualenv.hpp"
 #include "tracer/python_hooks.hpp"
 #include "tracer/root_registry.hpp"
+#include "tracer/terminating_signals.hpp"
 
 #ifndef VZTRACE_PYTHON_EXECUTABLE
 #error "VZTRACE_PYTHON_EXECUTABLE must be defined by the build"
@@ -83,11 +85,18 @@ int run_program(const RunRequest& request) {
     const std::string self = self_executable();
     const std::string paths_python = python_for_paths(request.argv0);
     ::setenv(kPathsPython, paths_python.c_str(), 1);  // before the tree's plan registers it
+    // From before the tree's files exist (the private directory, the registry's entry)
+    // until vztrace's handlers know them: a signal then removes them, or is kept for the
+    // program of an image exec'd by a recorded one (see signals::EarlyEnd).
+    std::optional<tracer::signals::HeldAtStart> held(std::in_place);
+    // The image before this one held them across its exec: let go at the end, not kept held.
+    if (request.signals_held_by_earlier_image) held->held_by_earlier_image();
     tracer::TreePlan plan;
     if (std::string error = tracer::plan_process_tree(request.trace, plan); !error.empty()) {
         throw SetupError(ExitCode::kUsage, error);
     }
     const bool traced = plan.role != tracer::ProcessRole::kUntraced;
+    if (!traced) held.reset();
 
     std::vector<std::string> args;
     args.reserve(request.python_argv.size() + 1);
@@ -110,6 +119,7 @@ int run_program(const RunRequest& request) {
             tracer::prepare_tracing(request.trace, plan, request.process_name);
         if (!error.empty()) throw SetupError(ExitCode::kUsage, error);
     }
+    held.reset();
 
     // `import vztrace` in the program, traced or not (untraced, its calls do nothing).
     register_script_module();

@@ -14,6 +14,9 @@ struct RunRequest {
     std::vector<std::string> python_argv;  // from the target on, as python would get it
     std::string process_name;              // how the trace names this process
     tracer::TraceSettings trace;
+    // An earlier image of this process held the terminating signals across its exec
+    // (tracer::signals::taken_from_earlier_image).
+    bool signals_held_by_earlier_image = false;
 };
 
 // Runs the program exactly as python would and returns its exit status (or vztrace's

@@ -17,15 +17,30 @@
 #include "launcher/view.hpp"
 #include "tracer/one_line.hpp"
 #include "tracer/root_registry.hpp"
+#include "tracer/terminating_signals.hpp"
 
 int main(int argc, char** argv) {
+    // Held across the exec by an earlier image of this process, a recording root's: a run
+    // lets them go once its handlers are in place, anything else at once.
+    const bool signals_held = vztrace::tracer::signals::taken_from_earlier_image();
     try {
         const std::vector<std::string> args(argv, argv + argc);
+        struct LetGo {
+            bool held;
+            ~LetGo() {
+                if (held) vztrace::tracer::signals::let_go_after_exec();
+            }
+        } let_go{signals_held};
         // Subcommands that read a trace after the run (a script named so: ./report; in a
         // traced tree, a script of that name runs as under python).
         const std::string command =
             args.size() >= 2 && !vztrace::launcher::python_script_named(args[1]) ? args[1] : "";
         const auto rest = std::span(args).subspan(std::min<std::size_t>(2, args.size()));
+        if (let_go.held && (command == "report" || command == "diff" || command == "export" ||
+                            command == "combine" || command == "view")) {
+            vztrace::tracer::signals::let_go_after_exec();
+            let_go.held = false;
+        }
         if (command == "report") return vztrace::launcher::run_report(rest);
         if (command == "diff") return vztrace::launcher::run_diff(rest);
         if (command == "export") return vztrace::launcher::run_export(rest);
@@ -50,7 +65,8 @@ int main(int argc, char** argv) {
         }
         vztrace::embed::RunRequest request{argv[0], std::move(invocation.python_argv),
                                            std::move(invocation.process_name),
-                                           std::move(invocation.trace)};
+                                           std::move(invocation.trace), signals_held};
+        let_go.held = false;  // the run lets them go
         return vztrace::embed::run_program(request);
     } catch (const vztrace::SetupError& error) {
         std::fprintf(stderr, "vztrace: error: %s\n",

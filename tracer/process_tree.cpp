@@ -284,13 +284,15 @@ std::string stream_path(const std::string& dir, pid_t pid, std::uint64_t nonce) 
     return fmt::format("{}/{}-{}.pftrace", dir, pid, nonce);
 }
 
+std::string counters_path(const std::string& parts_dir) { return parts_dir + "/counters"; }
+
 TreeCounters& tree_counters(const std::string& parts_dir) {
     static TreeCounters local;
     static TreeCounters* shared = nullptr;
     static std::string shared_dir;
     if (parts_dir.empty()) return local;
     if (shared == nullptr || shared_dir != parts_dir) {
-        const std::string path = parts_dir + "/counters";
+        const std::string path = counters_path(parts_dir);
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0) return local;
         struct stat st {};

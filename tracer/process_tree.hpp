@@ -77,6 +77,7 @@ struct TreeCounters {
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free &&
               std::atomic<std::uint64_t>::is_always_lock_free);
 TreeCounters& tree_counters(const std::string& parts_dir);
+std::string counters_path(const std::string& parts_dir);  // the file tree_counters maps
 std::uint32_t next_sequence_id(const std::string& parts_dir);
 
 struct ChildPart {

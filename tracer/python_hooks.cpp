@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -28,6 +30,7 @@
 #include "tracer/profile_hooks.hpp"
 #include "tracer/program_profilers.hpp"
 #include "tracer/python_symbols.hpp"
+#include "tracer/root_registry.hpp"
 #include "tracer/terminating_signals.hpp"
 
 #ifndef VZTRACE_VERSION
@@ -911,7 +914,18 @@ std::string prepare_tracing(const TraceSettings& settings, const TreePlan& plan,
     // From the first moment the root can know of this process (its started marker), a
     // terminating signal leaves a word for it; one before the program starts removes the
     // file the trace was to be written into, beside -o.
-    signals::install_early(g_session->killed_marker(), g_session->temporary_file());
+    signals::EarlyEnd early_end;
+    early_end.killed_marker = g_session->killed_marker();
+    early_end.temporary = g_session->temporary_file();
+    early_end.keep_for_program = plan.continued;
+    if (plan.role == ProcessRole::kRoot && !plan.continued && !plan.parts_dir.empty()) {
+        // Nothing of the tree exists yet but what this root made.
+        early_end.registry_entry = registered_entry();
+        early_end.counters = counters_path(plan.parts_dir);
+        early_end.stream = g_session->stream_file();
+        early_end.private_dir = plan.parts_dir;
+    }
+    signals::install_early(early_end);
     if (plan.role != ProcessRole::kChild) signals::trace_streamed_to(g_session->stream_file());
     g_session->announce();
     g_session->on_memory_refused(stop_for_memory);
@@ -960,6 +974,25 @@ bool recording_in_this_process() {
 void before_c_exec() {
     if (recording_in_this_process() && PyGILState_Check() != 0) finish_now(true);
 }
+
+bool hold_signals_for_exec(const struct stat& target) {
+    if (!recording_in_this_process() || PyGILState_Check() == 0 ||
+        g_session->plan().role == ProcessRole::kChild || g_session->plan().parts_dir.empty()) {
+        return false;
+    }
+    struct stat self {};
+    if (::stat("/proc/self/exe", &self) != 0 || self.st_dev != target.st_dev ||
+        self.st_ino != target.st_ino) {
+        return false;  // another program: it gets the signals as python leaves them
+    }
+    return signals::hold_across_exec();
+}
+
+bool part_left_for_next_image() {
+    return g_session != nullptr && g_session->left_part_for_next_image();
+}
+
+void after_failed_exec() { signals::let_go_after_exec(); }
 
 int before_c_exit(int status) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return status;
@@ -1034,12 +1067,44 @@ namespace {
 // libc's exec of `target` (a path or a descriptor), once the recording has ended.
 template <typename Exec, typename Target>
 int exec_recorded(Exec real, Target target, char* const argv[], char* const envp[]) {
+    // Held from before the recording ends (a signal while its part is written would end
+    // the process after it, the next image never run).
+    struct stat identity {};
+    bool held = false;
+    if constexpr (std::is_same_v<Target, int>) {
+        held = ::fstat(target, &identity) == 0 && vztrace::tracer::hold_signals_for_exec(identity);
+    } else {
+        held = ::stat(target, &identity) == 0 && vztrace::tracer::hold_signals_for_exec(identity);
+    }
     vztrace::tracer::before_c_exec();
+    if (held && !vztrace::tracer::part_left_for_next_image()) {
+        vztrace::tracer::after_failed_exec();  // nothing waits for the next image
+        held = false;
+    }
     if (real == nullptr) {
+        if (held) vztrace::tracer::after_failed_exec();
         errno = ENOSYS;
         return -1;
     }
-    return real(target, argv, envp);
+    // The next image learns that its signals were held by this one (and lets them go).
+    std::vector<char*> environment;
+    if (held) {
+        static char held_word[] = "VZTRACE_SIGNALS_HELD=1";
+        for (char* const* variable = envp; variable != nullptr && *variable != nullptr;
+             ++variable) {
+            if (std::strncmp(*variable, "VZTRACE_SIGNALS_HELD=", 21) != 0)
+                environment.push_back(*variable);
+        }
+        environment.push_back(held_word);
+        environment.push_back(nullptr);
+    }
+    const int result = real(target, argv, held ? environment.data() : envp);
+    if (held) {
+        const int saved_errno = errno;
+        vztrace::tracer::after_failed_exec();
+        errno = saved_errno;
+    }
+    return result;
 }
 }  // namespace
 

@@ -6,6 +6,8 @@
 // user import, all of which are recorded under a "python start-up" slice.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "tracer/process_tree.hpp"
@@ -36,6 +38,14 @@ void end_before_program();
 // goes on if the exec fails; from other C code (subprocess's child after a preexec_fn,
 // which then tries the next path or leaves with _exit) it has ended.
 void before_c_exec();
+// Before it, for an exec of `target` (a file's identity) by a recording root: where it is
+// vztrace's executable, the terminating signals are held from before the recording ends to
+// across the exec (true; see signals::hold_across_exec), and let go by after_failed_exec()
+// should the exec fail, or should no part be left for the next image after all
+// (part_left_for_next_image()).
+bool hold_signals_for_exec(const struct stat& target);
+bool part_left_for_next_image();
+void after_failed_exec();
 // _exit or exit called from C (_exit is exported too) with `status`: this process's
 // recording ends and is written first, when it is recording. A thread with the GIL ends it
 // at once (subprocess's child whose preexec_fn raised); one without (faulthandler's

@@ -95,15 +95,19 @@ bool private_dir(const std::string& path, bool create) {
            (st.st_mode & 077) == 0;
 }
 
-// "123-456" -> {123, 456}; anything else (a file being written ends in ".new") -> none.
-std::optional<std::pair<pid_t, std::uint64_t>> parse_entry_name(const char* name) {
+// "123-456" -> {123, 456}; "123-456.new" (an entry being written) too, with `*being_written`
+// set; anything else -> none.
+std::optional<std::pair<pid_t, std::uint64_t>> parse_entry_name(const char* name,
+                                                                bool* being_written) {
     char* end = nullptr;
     errno = 0;
     const long pid = std::strtol(name, &end, 10);
     if (end == name || *end != '-' || pid <= 0 || errno != 0) return std::nullopt;
     const char* start_text = end + 1;
     const unsigned long long start = std::strtoull(start_text, &end, 10);
-    if (end == start_text || *end != '\0' || errno != 0) return std::nullopt;
+    if (end == start_text || errno != 0) return std::nullopt;
+    *being_written = std::strcmp(end, ".new") == 0;
+    if (*end != '\0' && !*being_written) return std::nullopt;
     return std::pair{static_cast<pid_t>(pid), static_cast<std::uint64_t>(start)};
 }
 
@@ -232,6 +236,8 @@ void unregister_root() {
     g_entry_pid = 0;
 }
 
+std::string registered_entry() { return g_entry_pid == ::getpid() ? g_entry : std::string(); }
+
 std::optional<std::vector<std::string>> ancestor_root_environment(const std::string& registry,
                                                                   pid_t self) {
     if (!private_dir(registry, false)) return std::nullopt;
@@ -239,14 +245,18 @@ std::optional<std::vector<std::string>> ancestor_root_environment(const std::str
     DIR* dir = ::opendir(registry.c_str());
     if (dir == nullptr) return std::nullopt;
     while (const dirent* item = ::readdir(dir)) {
-        const auto root = parse_entry_name(item->d_name);
+        bool being_written = false;
+        const auto root = parse_entry_name(item->d_name, &being_written);
         if (!root) continue;
         const std::optional<ProcessIds> now = read_ids(root->first);
         if (now && now->start == root->second) {
-            roots.insert(*root);
-        } else {  // that root is gone (killed, or it exec'd another program)
+            if (!being_written) roots.insert(*root);
+        } else {
+            // That root is gone (killed, or it exec'd another program); one killed while it
+            // wrote its entry left the entry's ".new" (such files were never removed), whose
+            // text may be cut short: nothing in it is trusted to name a directory.
             const std::string entry = fmt::format("{}/{}", registry, item->d_name);
-            remove_parts_left_by(root->first, read_entry(entry));
+            if (!being_written) remove_parts_left_by(root->first, read_entry(entry));
             ::unlink(entry.c_str());
         }
     }

@@ -34,6 +34,8 @@ std::optional<std::vector<std::string>> take_own_entry(const std::string& regist
 
 // Removes the entry this process left, if it left one (a forked child never does).
 void unregister_root();
+// The path of that entry (empty: none).
+std::string registered_entry();
 
 // The VZTRACE_* variables ("NAME=value") of the nearest of `self` (an earlier image of it:
 // a root that exec'd) and its ancestors with an entry in `registry`, or none. Entries of processes

@@ -557,8 +557,9 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
                 // The root then says it could not write it, not that it was killed.
                 std::ofstream(failed_marker_path(plan_.parts_dir, pid_, nonce_)).flush();
                 finish_result_ = false;
-            } else if (resumable) {
-                exec_part_by_root_ = plan_.role != ProcessRole::kChild;
+            } else {
+                if (resumable) exec_part_by_root_ = plan_.role != ProcessRole::kChild;
+                left_part_for_next_image_ = leaves_part && plan_.role != ProcessRole::kChild;
             }
             return finish_result_;
         }
@@ -595,6 +596,7 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
 }
 
 bool Session::resume_after_exec() {
+    left_part_for_next_image_ = false;
     if (!exec_part_by_root_ || !writer_) return false;
     const bool by_root = *exec_part_by_root_;
     exec_part_by_root_.reset();

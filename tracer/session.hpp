@@ -132,6 +132,9 @@ class Session {
     // (finished() is false again).
     bool resume_after_exec();
     bool finished() const { return finished_; }
+    // A root (or a process writing its own file) that finished before an exec left its part
+    // for the next image (until resume_after_exec).
+    bool left_part_for_next_image() const { return left_part_for_next_image_; }
     // The file the stream is written into until the trace is complete (empty: none).
     std::string stream_file() const { return stream_ ? stream_->temporary_path() : std::string(); }
 
@@ -187,6 +190,7 @@ class Session {
     // process writing its own file left it (in the place of a child, with a started marker
     // of its own).
     std::optional<bool> exec_part_by_root_;
+    bool left_part_for_next_image_ = false;
     // A root whose recording ended before an exec that failed, and could not go on: its
     // stream is complete, its tree's trace is yet to be written.
     bool ended_before_exec_ = false;

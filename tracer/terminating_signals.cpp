@@ -61,6 +61,17 @@ std::atomic<bool> g_wait_stopped{false};  // see on_signal, kFinishing
 std::atomic<pid_t> g_owner{0};            // the process the handler and the helper belong to
 char g_killed_marker[PATH_MAX] = {};
 char g_temporary[PATH_MAX] = {};  // removed by a signal before the program starts
+// A root's files of the tree, removed with it by a signal before the program starts: its
+// entry in the roots' registry, the tree's counters, its private directory (once empty).
+char g_registry_entry[PATH_MAX] = {};
+char g_counters[PATH_MAX] = {};
+char g_stream[PATH_MAX] = {};
+char g_private_dir[PATH_MAX] = {};
+// An image exec'd by a recorded one: a signal before its program starts is kept for it
+// (the earlier image's calls are in no trace until this one writes it), and raised again
+// once the program starts, where it ends the recording as any would.
+std::atomic<bool> g_keep_for_program{false};
+std::atomic<int> g_kept_for_program{0};
 // The file the trace is streamed into until it is complete (trace_streamed_to): named on
 // stderr when a watchdog ends the process without the trace.
 char g_trace_so_far[PATH_MAX] = {};
@@ -142,8 +153,17 @@ void on_signal(int signum) {
     if (::getpid() != g_owner.load()) die_of(signum);  // forked outside os.fork()
     switch (g_state.load()) {
         case kStarting:
+            // A second signal while one is kept is not kept: start-up code that never ends
+            // (a .pth file waiting for good) cannot make the process deaf to SIGTERM.
+            if (g_keep_for_program.load() && g_kept_for_program.load() == 0) {
+                defer(g_kept_for_program, signum);
+                break;
+            }
             leave_killed_marker(signum);
-            if (g_temporary[0] != '\0') ::unlink(g_temporary);
+            for (const char* path : {g_temporary, g_registry_entry, g_counters, g_stream}) {
+                if (path[0] != '\0') ::unlink(path);
+            }
+            if (g_private_dir[0] != '\0') ::rmdir(g_private_dir);  // a child's part keeps it
             die_of(signum);
         case kRunning:
             // A write's SIGPIPE (a pipe nobody reads) on a thread that let the GIL go for the
@@ -491,21 +511,59 @@ void watch_signal_function(PyObject* module) {
 
 namespace {
 const sigset_t* g_mask_before_held = nullptr;  // while a HeldAtStart lives
+
+sigset_t taken_at_start_set() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int signum : kSignals) {
+        if (taken_at_start(signum)) sigaddset(&set, signum);
+    }
+    return set;
+}
 }  // namespace
 
 HeldAtStart::HeldAtStart() {
-    sigset_t held;
-    sigemptyset(&held);
-    for (const int signum : kSignals) {
-        if (taken_at_start(signum)) sigaddset(&held, signum);
-    }
+    if (g_mask_before_held != nullptr) return;  // held already: the outer one lets them go
+    const sigset_t held = taken_at_start_set();
     pthread_sigmask(SIG_BLOCK, &held, &previous_);
     g_mask_before_held = &previous_;
+    outer_ = true;
 }
 
 HeldAtStart::~HeldAtStart() {
+    if (!outer_) return;
     g_mask_before_held = nullptr;
     pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+void HeldAtStart::held_by_earlier_image() {
+    if (!outer_) return;
+    for (const int signum : kSignals) {
+        if (taken_at_start(signum)) sigdelset(&previous_, signum);
+    }
+}
+
+bool hold_across_exec() {
+    sigset_t current;
+    if (pthread_sigmask(SIG_SETMASK, nullptr, &current) != 0) return false;
+    for (const int signum : kSignals) {
+        if (taken_at_start(signum) && sigismember(&current, signum) == 1) return false;
+    }
+    const sigset_t held = taken_at_start_set();
+    return pthread_sigmask(SIG_BLOCK, &held, nullptr) == 0;
+}
+
+bool taken_from_earlier_image() {
+    const char* word = std::getenv("VZTRACE_SIGNALS_HELD");
+    if (word == nullptr) return false;
+    const bool held = std::strcmp(word, "1") == 0;
+    ::unsetenv("VZTRACE_SIGNALS_HELD");
+    return held;
+}
+
+void let_go_after_exec() {
+    const sigset_t held = taken_at_start_set();
+    pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
 }
 
 void run_unheld(const std::function<void()>& run) {
@@ -519,15 +577,19 @@ void run_unheld(const std::function<void()>& run) {
     pthread_sigmask(SIG_SETMASK, &held, nullptr);
 }
 
-void install_early(const std::string& killed_marker, const std::string& temporary) {
+void install_early(const EarlyEnd& end) {
     sigemptyset(&g_handled);
     sigemptyset(&g_program_handled);
-    if (killed_marker.size() < sizeof g_killed_marker) {
-        std::memcpy(g_killed_marker, killed_marker.c_str(), killed_marker.size() + 1);
-    }
-    if (temporary.size() < sizeof g_temporary) {
-        std::memcpy(g_temporary, temporary.c_str(), temporary.size() + 1);
-    }
+    const auto keep = [](const std::string& path, char(&into)[PATH_MAX]) {
+        if (path.size() < sizeof into) std::memcpy(into, path.c_str(), path.size() + 1);
+    };
+    keep(end.killed_marker, g_killed_marker);
+    keep(end.temporary, g_temporary);
+    keep(end.registry_entry, g_registry_entry);
+    keep(end.counters, g_counters);
+    keep(end.stream, g_stream);
+    keep(end.private_dir, g_private_dir);
+    g_keep_for_program.store(end.keep_for_program);
     g_owner.store(::getpid());
     for (const int signum : kSignals) {
         if (!taken_at_start(signum)) continue;
@@ -545,6 +607,7 @@ void program_starts(FinishFn finish, FinishFn finish_stopped) {
     g_finish_stopped = finish_stopped;
     g_killed_marker[0] = '\0';
     g_temporary[0] = '\0';  // from now on the recording's end removes it
+    g_registry_entry[0] = g_counters[0] = g_stream[0] = g_private_dir[0] = '\0';
     PyObject* module = PyImport_ImportModule("_signal");
     if (module == nullptr) {
         PyErr_Clear();
@@ -575,6 +638,9 @@ void program_starts(FinishFn finish, FinishFn finish_stopped) {
         }
         start_handling();
         pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        // A signal kept from start-up (an exec'd image's) ends the recording now.
+        g_keep_for_program.store(false);
+        if (const int signum = g_kept_for_program.exchange(0); signum != 0) ::raise(signum);
     }
     Py_DECREF(module);
 }

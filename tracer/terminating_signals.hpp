@@ -45,26 +45,56 @@ bool wait_stopped();
 // held; the second needs no interpreter (the recording has stopped).
 using FinishFn = void (*)();
 
+// What a signal before program_starts() does (empty paths: none).
+struct EarlyEnd {
+    std::string killed_marker;  // left, for the root to know (a child's)
+    // Removed: the file the trace is written into until it is complete, beside the user's
+    // -o; a root's entry in the roots' registry, the tree's counters and its stream; and its
+    // private directory, when that is empty then.
+    std::string temporary;
+    std::string registry_entry;
+    std::string counters;
+    std::string stream;  // the root's own stream in its private directory (a JSON trace's)
+    std::string private_dir;
+    // An image exec'd by a recorded one: the signal is kept until the program starts, and
+    // ends the recording then (the earlier image's calls would be lost), nothing removed.
+    bool keep_for_program = false;
+};
+
 // Before the interpreter exists: takes over those signals still at SIG_DFL (SIGINT aside,
-// which CPython makes KeyboardInterrupt only where it finds SIG_DFL).
-// A signal before program_starts() leaves `killed_marker` (when not empty), removes
-// `temporary` (when not empty: the file the trace is written into until it is complete,
-// beside the user's -o), and kills.
-void install_early(const std::string& killed_marker, const std::string& temporary);
+// which CPython makes KeyboardInterrupt only where it finds SIG_DFL). A signal before
+// program_starts() does what `end` says, and kills.
+void install_early(const EarlyEnd& end);
 
 // Holds those signals on the calling thread (the only one, before the interpreter exists)
 // while it lives: from before the recording's temporary file exists until install_early
 // knows it, a signal would leave it behind.
+// One inside another holds nothing more: the outer one lets them go.
 class HeldAtStart {
  public:
     HeldAtStart();
     ~HeldAtStart();
     HeldAtStart(const HeldAtStart&) = delete;
     HeldAtStart& operator=(const HeldAtStart&) = delete;
+    // The image before this one held them across its exec (hold_across_exec): they are let
+    // go at the end too, not kept held as this image found them.
+    void held_by_earlier_image();
 
  private:
-    sigset_t previous_;
+    sigset_t previous_{};
+    bool outer_ = false;
 };
+
+// Right before an exec of vztrace by a recorded process whose part waits for the next image:
+// holds those signals across the exec (a signal's default action in between would lose the
+// recording; the next image keeps it for its program), unless the program holds any of them
+// itself. True when held: after a failed exec, let_go_after_exec() lets them go again.
+bool hold_across_exec();
+void let_go_after_exec();
+// At the start of an image: whether the one before held them across its exec (its word in
+// the environment, which is taken out). Where this image runs no program, let_go_after_exec()
+// lets them go; one that runs a program lets them go with its HeldAtStart.
+bool taken_from_earlier_image();
 // Runs `run` with the signals a HeldAtStart holds let through (as it is when none lives):
 // a wait for the reader of a fifo at -o, which makes no file, ends as python's start would
 // on SIGTERM or Ctrl-C.

@@ -120,6 +120,25 @@ TEST_CASE("the parts directory of a root that is gone is removed with its entry,
     CHECK(fs::exists(other));  // not named for the root that left the entry
 }
 
+TEST_CASE("an entry left half written by a root that is gone is removed; a live one's is not") {
+    // Found by hunt Z: a root killed between writing its entry and renaming it into place
+    // left "PID-START.new", which every later scan passed over: such files piled up.
+    Registry registry;
+    const std::string parts = registry.parent.file("vztrace-2147483000-abc123");
+    fs::create_directories(parts);
+    const std::string nul(1, '\0');
+    std::ofstream(registry.path + "/2147483000-1.new") << "VZTRACE_PARTS_DIR=" + parts + nul;
+    // The test's own parent is alive, writing its entry: left as it is, and not a root yet.
+    const std::string alive = std::to_string(::getppid()) + "-" + start_time(::getppid()) + ".new";
+    std::ofstream(registry.path + "/" + alive) << "VZTRACE_OUTPUT=/w";
+    CHECK_FALSE(ancestor_root_environment(registry.path, ::getpid()));
+    CHECK_FALSE(fs::exists(registry.path + "/2147483000-1.new"));
+    CHECK(fs::exists(registry.path + "/" + alive));
+    CHECK(registry.entries() == 1);
+    // What a half-written entry names is not trusted: its directory stays.
+    CHECK(fs::exists(parts));
+}
+
 TEST_CASE("a registry directory others can write is neither read nor written") {
     Registry registry;
     std::ofstream(registry.path + "/" + std::to_string(::getppid()) + "-" + start_time(::getppid()))
