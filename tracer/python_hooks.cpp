@@ -69,6 +69,7 @@ void stop_for_memory() {
 
 // os.execv or os.execve is under way (their stand-ins): the GIL guards it.
 int g_exec_depth = 0;
+bool g_let_go_after_resume = false;  // see after_failed_exec
 SymbolId g_startup_symbol = 0;
 // The program's threads still running: the main thread and those started through
 // _thread. A process forked from a thread other than the main one ends, without
@@ -258,6 +259,10 @@ PyObject* exec_through(PyObject* original, PyObject* args, PyObject* kwargs) {
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     resume_after_failed_exec();
+    if (g_let_go_after_resume) {
+        g_let_go_after_resume = false;
+        signals::let_go_after_exec();
+    }
     PyErr_Restore(type, value, traceback);
     return result;
 }
@@ -992,7 +997,17 @@ bool part_left_for_next_image() {
     return g_session != nullptr && g_session->left_part_for_next_image();
 }
 
-void after_failed_exec() { signals::let_go_after_exec(); }
+void after_failed_exec() {
+    // Under os.exec*, once the recording goes on (exec_through): a signal held meanwhile then
+    // ends it as any would, where let go now it found the recording ended for the exec.
+    if (g_exec_depth > 0) {
+        g_let_go_after_resume = true;
+        return;
+    }
+    signals::let_go_after_exec();
+}
+
+void let_signals_go() { signals::let_go_after_exec(); }
 
 int before_c_exit(int status) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return status;
@@ -1078,7 +1093,7 @@ int exec_recorded(Exec real, Target target, char* const argv[], char* const envp
     }
     vztrace::tracer::before_c_exec();
     if (held && !vztrace::tracer::part_left_for_next_image()) {
-        vztrace::tracer::after_failed_exec();  // nothing waits for the next image
+        vztrace::tracer::let_signals_go();  // nothing waits for the next image
         held = false;
     }
     if (real == nullptr) {
@@ -1088,14 +1103,17 @@ int exec_recorded(Exec real, Target target, char* const argv[], char* const envp
     }
     // The next image learns that its signals were held by this one (and lets them go).
     std::vector<char*> environment;
+    std::string word;
     if (held) {
-        static char held_word[] = "VZTRACE_SIGNALS_HELD=1";
+        word = vztrace::tracer::signals::held_word();
+        const std::string_view name = vztrace::tracer::signals::kHeldWord;
         for (char* const* variable = envp; variable != nullptr && *variable != nullptr;
              ++variable) {
-            if (std::strncmp(*variable, "VZTRACE_SIGNALS_HELD=", 21) != 0)
+            const std::string_view text = *variable;
+            if (!(text.starts_with(name) && text.size() > name.size() && text[name.size()] == '='))
                 environment.push_back(*variable);
         }
-        environment.push_back(held_word);
+        environment.push_back(word.data());
         environment.push_back(nullptr);
     }
     const int result = real(target, argv, held ? environment.data() : envp);

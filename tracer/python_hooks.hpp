@@ -45,7 +45,8 @@ void before_c_exec();
 // (part_left_for_next_image()).
 bool hold_signals_for_exec(const struct stat& target);
 bool part_left_for_next_image();
-void after_failed_exec();
+void after_failed_exec();  // under os.exec*, once the recording has gone on
+void let_signals_go();     // at once
 // _exit or exit called from C (_exit is exported too) with `status`: this process's
 // recording ends and is written first, when it is recording. A thread with the GIL ends it
 // at once (subprocess's child whose preexec_fn raised); one without (faulthandler's

@@ -554,12 +554,15 @@ bool hold_across_exec() {
 }
 
 bool taken_from_earlier_image() {
-    const char* word = std::getenv("VZTRACE_SIGNALS_HELD");
-    if (word == nullptr) return false;
-    const bool held = std::strcmp(word, "1") == 0;
-    ::unsetenv("VZTRACE_SIGNALS_HELD");
-    return held;
+    // The earlier image's word names this process: any other value is not vztrace's word
+    // (one the program or its caller set), and stays.
+    const char* word = std::getenv(kHeldWord);
+    if (word == nullptr || std::to_string(::getpid()) != word) return false;
+    ::unsetenv(kHeldWord);
+    return true;
 }
+
+std::string held_word() { return std::string(kHeldWord) + "=" + std::to_string(::getpid()); }
 
 void let_go_after_exec() {
     const sigset_t held = taken_at_start_set();
@@ -735,6 +738,12 @@ bool begin_finishing() {
 }
 
 void end_finishing() {
+    // A signal kept for a program that never started (start-up code exited): the trace is
+    // written, and the process dies of it now.
+    if (const int kept = g_kept_for_program.exchange(0); kept != 0) {
+        g_keep_for_program.store(false);
+        die_of(kept);
+    }
     int finishing = kFinishing;
     if (!g_state.compare_exchange_strong(finishing, kFinished)) return;
     const int deferred = g_deferred.exchange(0);

@@ -91,9 +91,12 @@ class HeldAtStart {
 // itself. True when held: after a failed exec, let_go_after_exec() lets them go again.
 bool hold_across_exec();
 void let_go_after_exec();
-// At the start of an image: whether the one before held them across its exec (its word in
-// the environment, which is taken out). Where this image runs no program, let_go_after_exec()
-// lets them go; one that runs a program lets them go with its HeldAtStart.
+// The word an image that holds them across its exec adds to the next one's environment
+// ("VZTRACE_SIGNALS_HELD=PID"); at the start of an image, whether the one before held them
+// (its word, which is taken out). Where this image runs no program, let_go_after_exec() lets
+// them go; one that runs a program lets them go with its HeldAtStart.
+inline constexpr const char* kHeldWord = "VZTRACE_SIGNALS_HELD";
+std::string held_word();
 bool taken_from_earlier_image();
 // Runs `run` with the signals a HeldAtStart holds let through (as it is when none lives):
 // a wait for the reader of a fifo at -o, which makes no file, ends as python's start would
