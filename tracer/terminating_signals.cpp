@@ -72,6 +72,7 @@ char g_private_dir[PATH_MAX] = {};
 // once the program starts, where it ends the recording as any would.
 std::atomic<bool> g_keep_for_program{false};
 std::atomic<int> g_kept_for_program{0};
+std::atomic<bool> g_held_across_exec{false};  // see hold_across_exec
 // The file the trace is streamed into until it is complete (trace_streamed_to): named on
 // stderr when a watchdog ends the process without the trace.
 char g_trace_so_far[PATH_MAX] = {};
@@ -337,13 +338,29 @@ void start_watchdog(void* (*watchdog)(void*), int value) {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
+// The recording ended for an exec of vztrace that holds the signals (hold_across_exec)
+// while this signal was on its way: sent again, it waits, held, for the next image, which
+// keeps it for its program (or for this image, once the exec has failed and the recording
+// goes on). Ending the process here lost the trace: the part left for the next image was
+// never written into it.
+bool pass_to_next_image(int signum) {
+    if (!g_held_across_exec.load()) return false;
+    ::kill(::getpid(), signum);
+    return true;
+}
+
 void handle(int signum) {
     while (true) {
         const int state = g_state.load();
         if (state == kRunning && !interpreter_finalizing()) {
             start_watchdog(gil_watchdog, signum);
             profile::t_vztrace_thread = true;  // not a thread of the program's
-            PyGILState_Ensure();               // never released: the process ends below
+            // Never released, the process ending below, but where the signal is passed on.
+            const PyGILState_STATE gil = PyGILState_Ensure();
+            if (g_state.load() != kRunning && pass_to_next_image(signum)) {
+                PyGILState_Release(gil);
+                return;
+            }
             finish_and_die(signum);
         }
         if (state == kStopped) finish_and_die(signum);  // needs no GIL
@@ -355,6 +372,7 @@ void handle(int signum) {
             if (g_state.load() == state) return;
             continue;  // the state moved on meanwhile: look again
         }
+        if (pass_to_next_image(signum)) return;
         die_of(signum);
     }
 }
@@ -550,7 +568,9 @@ bool hold_across_exec() {
         if (taken_at_start(signum) && sigismember(&current, signum) == 1) return false;
     }
     const sigset_t held = taken_at_start_set();
-    return pthread_sigmask(SIG_BLOCK, &held, nullptr) == 0;
+    if (pthread_sigmask(SIG_BLOCK, &held, nullptr) != 0) return false;
+    g_held_across_exec.store(true);
+    return true;
 }
 
 bool taken_from_earlier_image() {
@@ -565,6 +585,7 @@ bool taken_from_earlier_image() {
 std::string held_word() { return std::string(kHeldWord) + "=" + std::to_string(::getpid()); }
 
 void let_go_after_exec() {
+    g_held_across_exec.store(false);
     const sigset_t held = taken_at_start_set();
     pthread_sigmask(SIG_UNBLOCK, &held, nullptr);
 }
