@@ -604,6 +604,37 @@ std::vector<std::string> registry_entries_of(const std::string& pid) {
     return found;
 }
 
+// A program that calls f `calls` times, then execs sys.executable with KILL_AT_START set,
+// whose start-up code (the caller's site/sitecustomize.py) gets SIGTERM: python dies of it,
+// and so does vztrace, the trace holding the earlier image's calls and $TMPDIR left empty.
+void check_exec_killed_at_start(const TempDir& dir, int calls) {
+    dir.write("app.py",
+              "import os, sys\n"
+              "def f():\n"
+              "    return 1\n"
+              "for i in range(" +
+                  std::to_string(calls) +
+                  "):\n"
+                  "    f()\n"
+                  "print('first', flush=True)\n"
+                  "os.environ['KILL_AT_START'] = '1'\n"
+                  "os.execv(sys.executable, [sys.executable, '-c', 'print(\"second\")'])\n");
+    std::filesystem::create_directories(dir.file("tmp"));
+    RunOptions options;
+    options.env["PYTHONPATH"] = dir.file("site");
+    options.env["TMPDIR"] = dir.file("tmp");
+    const auto python = vztrace::testing::run_process({kPython, dir.file("app.py")}, options);
+    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
+    const auto result = run_vztrace({"--quiet", "-o", trace, dir.file("app.py")}, options);
+    INFO(result.err);
+    CHECK(python.status() == -15);
+    CHECK(result.status() == -15);
+    CHECK(result.out == python.out);
+    REQUIRE(vztrace::testing::file_exists(trace));
+    CHECK(load_trace(trace).count_prefix("f (") == static_cast<std::size_t>(calls));
+    CHECK(vztrace::testing::names_in(dir.file("tmp")).empty());
+}
+
 }  // namespace
 
 TEST_CASE("a signal while the root starts leaves none of vztrace's files") {
@@ -641,30 +672,7 @@ TEST_CASE(
     // runs no line of its own, as under python.
     TempDir dir;
     write_killing_sitecustomize(dir);
-    dir.write("app.py",
-              "import os, sys\n"
-              "def f(x):\n"
-              "    return x + 1\n"
-              "s = 0\n"
-              "for i in range(500):\n"
-              "    s = f(s)\n"
-              "print('first', s, flush=True)\n"
-              "os.environ['KILL_AT_START'] = '1'\n"
-              "os.execv(sys.executable, [sys.executable, '-c', 'print(\"second\")'])\n");
-    std::filesystem::create_directories(dir.file("tmp"));
-    RunOptions options;
-    options.env["PYTHONPATH"] = dir.file("site");
-    options.env["TMPDIR"] = dir.file("tmp");
-    const auto python = vztrace::testing::run_process({kPython, dir.file("app.py")}, options);
-    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
-    const auto result = run_vztrace({"-o", trace, dir.file("app.py")}, options);
-    INFO(result.err);
-    CHECK(python.status() == -15);
-    CHECK(result.status() == -15);
-    CHECK(result.out == python.out);
-    REQUIRE(vztrace::testing::file_exists(trace));
-    CHECK(load_trace(trace).count_prefix("f (") == 500);
-    CHECK(vztrace::testing::names_in(dir.file("tmp")).empty());
+    check_exec_killed_at_start(dir, 500);
 }
 
 TEST_CASE("SIGTERM at any moment of an exec'd image's start keeps the earlier image's calls") {
@@ -734,25 +742,5 @@ TEST_CASE("a signal kept for an exec'd image whose start-up code exits ends it a
               "if os.environ.get('KILL_AT_START'):\n"
               "    os.kill(os.getpid(), signal.SIGTERM)\n"
               "    os._exit(3)\n");
-    dir.write("app.py",
-              "import os, sys\n"
-              "def f():\n"
-              "    return 1\n"
-              "for i in range(50):\n"
-              "    f()\n"
-              "os.environ['KILL_AT_START'] = '1'\n"
-              "os.execv(sys.executable, [sys.executable, '-c', 'print(\"second\")'])\n");
-    std::filesystem::create_directories(dir.file("tmp"));
-    RunOptions options;
-    options.env["PYTHONPATH"] = dir.file("site");
-    options.env["TMPDIR"] = dir.file("tmp");
-    const auto python = vztrace::testing::run_process({kPython, dir.file("app.py")}, options);
-    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
-    const auto result = run_vztrace({"--quiet", "-o", trace, dir.file("app.py")}, options);
-    INFO(result.err);
-    CHECK(python.status() == -15);
-    CHECK(result.status() == -15);
-    REQUIRE(vztrace::testing::file_exists(trace));
-    CHECK(load_trace(trace).count_prefix("f (") == 50);
-    CHECK(vztrace::testing::names_in(dir.file("tmp")).empty());
+    check_exec_killed_at_start(dir, 50);
 }
