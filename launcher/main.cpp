@@ -7,6 +7,8 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "embed/interpreter.hpp"
@@ -27,25 +29,29 @@ int main(int argc, char** argv) {
         const std::vector<std::string> args(argv, argv + argc);
         struct LetGo {
             bool held;
-            ~LetGo() {
+            void now() {
                 if (held) vztrace::tracer::signals::let_go_after_exec();
+                held = false;
             }
+            ~LetGo() { now(); }
         } let_go{signals_held};
         // Subcommands that read a trace after the run (a script named so: ./report; in a
         // traced tree, a script of that name runs as under python).
         const std::string command =
             args.size() >= 2 && !vztrace::launcher::python_script_named(args[1]) ? args[1] : "";
         const auto rest = std::span(args).subspan(std::min<std::size_t>(2, args.size()));
-        if (let_go.held && (command == "report" || command == "diff" || command == "export" ||
-                            command == "combine" || command == "view")) {
-            vztrace::tracer::signals::let_go_after_exec();
-            let_go.held = false;
+        using Subcommand = int (*)(std::span<const std::string>);
+        constexpr std::pair<std::string_view, Subcommand> kSubcommands[] = {
+            {"report", vztrace::launcher::run_report},
+            {"diff", vztrace::launcher::run_diff},
+            {"export", vztrace::launcher::run_export},
+            {"combine", vztrace::launcher::run_combine},
+            {"view", vztrace::launcher::run_view}};
+        for (const auto& [name, run] : kSubcommands) {
+            if (command != name) continue;
+            let_go.now();  // at once: a view runs until a signal ends it
+            return run(rest);
         }
-        if (command == "report") return vztrace::launcher::run_report(rest);
-        if (command == "diff") return vztrace::launcher::run_diff(rest);
-        if (command == "export") return vztrace::launcher::run_export(rest);
-        if (command == "combine") return vztrace::launcher::run_combine(rest);
-        if (command == "view") return vztrace::launcher::run_view(rest);
         // A vztrace the program started with an environment of its own still belongs to
         // the traced tree it runs in: its settings come from the nearest root above it.
         vztrace::tracer::adopt_ancestor_root(vztrace::tracer::default_registry_dir());
