@@ -488,7 +488,7 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
 bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
     const bool before_exec = ending != Ending::kEnd;
     finished_ = true;
-    exec_part_by_root_.reset();
+    part_left_ = PartLeft::kNone;
     // A root's children find it by its entry until it has collected them; an image about
     // to exec keeps it for the next (the same pid and start time).
     struct Unregister {
@@ -558,8 +558,12 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
                 std::ofstream(failed_marker_path(plan_.parts_dir, pid_, nonce_)).flush();
                 finish_result_ = false;
             } else {
-                if (resumable) exec_part_by_root_ = plan_.role != ProcessRole::kChild;
-                left_part_for_next_image_ = leaves_part && plan_.role != ProcessRole::kChild;
+                const bool by_root = plan_.role != ProcessRole::kChild;
+                if (resumable) {
+                    part_left_ = by_root ? PartLeft::kByRootResumable : PartLeft::kByChildResumable;
+                } else if (leaves_part && by_root) {
+                    part_left_ = PartLeft::kByRoot;
+                }
             }
             return finish_result_;
         }
@@ -596,10 +600,11 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
 }
 
 bool Session::resume_after_exec() {
-    left_part_for_next_image_ = false;
-    if (!exec_part_by_root_ || !writer_) return false;
-    const bool by_root = *exec_part_by_root_;
-    exec_part_by_root_.reset();
+    const PartLeft left = std::exchange(part_left_, PartLeft::kNone);
+    const bool resumable =
+        left == PartLeft::kByChildResumable || left == PartLeft::kByRootResumable;
+    if (!resumable || !writer_) return false;
+    const bool by_root = left == PartLeft::kByRootResumable;
     const bool resumed = writer_->resume();
     if (!resumed) {
         // What went to a device or a pipe at -o cannot be taken back.

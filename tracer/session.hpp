@@ -13,7 +13,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -134,7 +133,9 @@ class Session {
     bool finished() const { return finished_; }
     // A root (or a process writing its own file) that finished before an exec left its part
     // for the next image (until resume_after_exec).
-    bool left_part_for_next_image() const { return left_part_for_next_image_; }
+    bool left_part_for_next_image() const {
+        return part_left_ == PartLeft::kByRoot || part_left_ == PartLeft::kByRootResumable;
+    }
     // The file the stream is written into until the trace is complete (empty: none).
     std::string stream_file() const { return stream_ ? stream_->temporary_path() : std::string(); }
 
@@ -186,11 +187,11 @@ class Session {
     std::uint64_t nonce_;  // names this process image in the parts directory
     bool finished_ = false;
     bool finish_result_ = true;
-    // Set by a resumable finish() that left a part for the next image: whether a root or a
-    // process writing its own file left it (in the place of a child, with a started marker
-    // of its own).
-    std::optional<bool> exec_part_by_root_;
-    bool left_part_for_next_image_ = false;
+    // The part a finish() before an exec left for the next image, and whether that exec may
+    // yet fail and the part be taken back (resume_after_exec). A root or a process writing
+    // its own file leaves it in the place of a child, with a started marker of its own.
+    enum class PartLeft { kNone, kByChildResumable, kByRoot, kByRootResumable };
+    PartLeft part_left_ = PartLeft::kNone;
     // A root whose recording ended before an exec that failed, and could not go on: its
     // stream is complete, its tree's trace is yet to be written.
     bool ended_before_exec_ = false;
