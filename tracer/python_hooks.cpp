@@ -26,6 +26,7 @@
 #include "tracer/log_options.hpp"
 #include "tracer/module_functions.hpp"
 #include "tracer/monitoring_hooks.hpp"
+#include "tracer/next_image.hpp"
 #include "tracer/one_line.hpp"
 #include "tracer/profile_hooks.hpp"
 #include "tracer/program_profilers.hpp"
@@ -123,7 +124,7 @@ void refresh_process_name() {
 // it), or the process leaves early (os._exit, exec, a signal, its last thread), when what
 // ran so far is kept even if the program proper had not begun (`-m pkg.mod` killed while
 // pkg/__init__ runs).
-enum class Ending { kProgramEnded, kEarly, kExec };
+enum class Ending { kProgramEnded, kEarly, kExec, kExecOfAnother };
 
 // Set while a thread writes the trace: an exit from C on another thread then waits for the
 // writer to end the process (see before_c_exit).
@@ -147,6 +148,8 @@ void write_recording(Ending ending) {
     Session::Ending finishing = Session::Ending::kEnd;
     if (ending == Ending::kExec) {
         finishing = g_exec_depth > 0 ? Session::Ending::kExecMayFail : Session::Ending::kExec;
+    } else if (ending == Ending::kExecOfAnother) {
+        finishing = Session::Ending::kExecOfAnother;
     }
     if (!g_session->finish(g_stop_ticks, finishing)) g_trace_failed = true;
 }
@@ -186,21 +189,22 @@ void name_live_threads() {
 }
 
 // The process is about to end (or become another program) without finalizing: its
-// recording ends here, with the interpreter still alive.
-void finish_now(bool before_exec = false) {
+// recording ends here, with the interpreter still alive. `ending`: kEarly, kExec (the
+// next image may be vztrace's) or kExecOfAnother (a root's last).
+void finish_now(Ending ending = Ending::kEarly) {
     if (g_session == nullptr || ::getpid() != g_session->pid()) return;
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     name_live_threads();  // os._exit, a signal: no thread ends by the usual way
     refresh_process_name();
-    if (before_exec && g_exec_depth > 0) {
+    if (ending == Ending::kExec && g_exec_depth > 0) {
         // The exec may fail (resume_after_failed_exec): the hooks stay, idle.
         if (g_stop_ticks == 0) g_stop_ticks = TickClock::now();
         g_active = false;
     } else {
         stop_recording();
     }
-    write_once(before_exec ? Ending::kExec : Ending::kEarly);
+    write_once(ending);
     PyErr_Restore(type, value, traceback);
 }
 
@@ -771,7 +775,7 @@ int audit_hook(const char* event, PyObject* args, void*) {
     // execs starts a recording of its own); through os.execv and os.execve's stand-ins,
     // in the C exec, after the program's own audit hooks.
     if (VZ_UNLIKELY(event[0] == 'o' && std::strcmp(event, "os.exec") == 0)) {
-        if (g_active && g_exec_depth == 0) finish_now(true);
+        if (g_active && g_exec_depth == 0) finish_now(Ending::kExec);
         return 0;
     }
     if (VZ_UNLIKELY(event[0] == '_' && std::strncmp(event, "_thread.start_", 14) == 0)) {
@@ -977,7 +981,22 @@ bool recording_in_this_process() {
 }  // namespace
 
 void before_c_exec() {
-    if (recording_in_this_process() && PyGILState_Check() != 0) finish_now(true);
+    if (recording_in_this_process() && PyGILState_Check() != 0) finish_now(Ending::kExec);
+}
+
+bool exec_ends_trace(const char* path, char* const envp[]) {
+    if (!recording_in_this_process() || PyGILState_Check() == 0) return false;
+    const ProcessRole role = g_session->plan().role;
+    if (role != ProcessRole::kRoot && role != ProcessRole::kOwnFile) return false;
+    struct stat self {};
+    return ::stat("/proc/self/exe", &self) == 0 &&
+           next_image(path, self, envp) == NextImage::kAnotherProgram;
+}
+
+void before_exec_of_another() { finish_now(Ending::kExecOfAnother); }
+
+void after_failed_exec_of_another() {
+    if (g_session != nullptr && ::getpid() == g_session->pid()) g_session->exec_of_another_failed();
 }
 
 bool hold_signals_for_exec(const struct stat& target) {
@@ -1082,6 +1101,27 @@ namespace {
 // libc's exec of `target` (a path or a descriptor), once the recording has ended.
 template <typename Exec, typename Target>
 int exec_recorded(Exec real, Target target, char* const argv[], char* const envp[]) {
+    // A root's exec of another program: its trace is written now, for no image of
+    // vztrace's will go on with it.
+    char descriptor_path[32];
+    const char* path = descriptor_path;
+    if constexpr (std::is_same_v<Target, int>) {
+        std::snprintf(descriptor_path, sizeof descriptor_path, "/proc/self/fd/%d", target);
+    } else {
+        path = target;
+    }
+    if (vztrace::tracer::exec_ends_trace(path, envp)) {
+        vztrace::tracer::before_exec_of_another();
+        if (real == nullptr) {
+            errno = ENOSYS;
+            return -1;
+        }
+        const int result = real(target, argv, envp);
+        const int saved_errno = errno;
+        vztrace::tracer::after_failed_exec_of_another();
+        errno = saved_errno;
+        return result;
+    }
     // Held from before the recording ends (a signal while its part is written would end
     // the process after it, the next image never run).
     struct stat identity {};

@@ -38,6 +38,14 @@ void end_before_program();
 // goes on if the exec fails; from other C code (subprocess's child after a preexec_fn,
 // which then tries the next path or leaves with _exit) it has ended.
 void before_c_exec();
+// Whether an exec of `path` (a descriptor's as /proc/self/fd/N) with environment `envp`
+// ends this process's trace for good: a recording root's (or a process writing its own
+// file) of a program known not to be vztrace (see next_image.hpp), which no image of
+// vztrace's will go on with. Then before_exec_of_another() writes the trace in place of
+// before_c_exec(), and after_failed_exec_of_another() says so should the exec fail.
+bool exec_ends_trace(const char* path, char* const envp[]);
+void before_exec_of_another();
+void after_failed_exec_of_another();
 // Before it, for an exec of `target` (a file's identity) by a recording root: where it is
 // vztrace's executable, the terminating signals are held from before the recording ends to
 // across the exec (true; see signals::hold_across_exec), and let go by after_failed_exec()

@@ -486,7 +486,8 @@ bool Session::finish(std::uint64_t end_ticks, Ending ending) {
 }
 
 bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
-    const bool before_exec = ending != Ending::kEnd;
+    const bool before_exec = ending == Ending::kExec || ending == Ending::kExecMayFail;
+    written_for_exec_ = ending == Ending::kExecOfAnother;
     finished_ = true;
     part_left_ = PartLeft::kNone;
     // A root's children find it by its entry until it has collected them; an image about
@@ -584,10 +585,15 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
         // root's end of their pipe closes: the root is ending, so its pipes go now
         // (vztrace's descriptor on its stream is closed by now, but a device's or a pipe's
         // at -o).
-        if (role == ProcessRole::kRoot) release_pipes_and_sockets(stream_->descriptor());
-        children =
-            collect_parts(plan_.parts_dir, pid_, hurried_ ? kChildWaitAfterSignal : kChildWait,
-                          signalled_, kChildWaitAfterSignal);
+        // Before an exec the descriptors are the next program's, and the children are
+        // not waited for: under python the exec is at once.
+        if (role == ProcessRole::kRoot && !written_for_exec_) {
+            release_pipes_and_sockets(stream_->descriptor());
+        }
+        const std::chrono::milliseconds wait = written_for_exec_ ? std::chrono::milliseconds(0)
+                                               : hurried_        ? kChildWaitAfterSignal
+                                                                 : kChildWait;
+        children = collect_parts(plan_.parts_dir, pid_, wait, signalled_, kChildWaitAfterSignal);
         if (signalled_ != nullptr && signalled_()) hurried_ = true;
         for (const auto& error : children.errors) {
             if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());
@@ -625,6 +631,13 @@ bool Session::resume_after_exec() {
     finished_ = false;
     finish_result_ = true;
     return resumed;
+}
+
+void Session::exec_of_another_failed() {
+    if (!std::exchange(written_for_exec_, false) || settings_.quiet) return;
+    say("vztrace: warning: process %d: the exec of another program failed after the trace "
+        "was written for it: the calls from here on are not in the trace\n",
+        static_cast<int>(pid_));
 }
 
 void Session::set_process_name(std::string_view name) { process_name_ = format::valid_utf8(name); }
@@ -802,8 +815,9 @@ bool Session::write_trace(CollectedParts& children) {
         say("vztrace: warning: process %lld %s; its trace is incomplete (kept up to its "
             "last written events)\n",
             static_cast<long long>(part.pid),
-            part.still_running ? (hurried_ ? "was still running 1 s after the signal"
-                                           : "was still running after 10 s")
+            part.still_running ? (written_for_exec_ ? "was still running when this one exec'd"
+                                  : hurried_        ? "was still running 1 s after the signal"
+                                                    : "was still running after 10 s")
             : part.failed      ? "could not write its trace to the end (its error is above)"
                                : "was killed or crashed");
     }

@@ -120,8 +120,11 @@ class Session {
     // could not be written (the reason is printed). Runs once; later calls return the
     // first result. Before an exec the process becomes another program, which (when it is
     // vztrace) goes on recording, so even the root only leaves a part; an exec that may yet
-    // fail leaves one that can be taken back (resume_after_exec).
-    enum class Ending { kEnd, kExec, kExecMayFail };
+    // fail leaves one that can be taken back (resume_after_exec). A root (or a process
+    // writing its own file) about to exec a program known not to be vztrace writes its
+    // trace, as at its end, with what its children have left so far (the exec waits for
+    // none of them), and leaves the program's descriptors as they are (kExecOfAnother).
+    enum class Ending { kEnd, kExec, kExecMayFail, kExecOfAnother };
     bool finish(std::uint64_t end_ticks, Ending ending = Ending::kEnd);
 
     // The exec that a resumable finish() came before failed: its part is taken back and the
@@ -130,6 +133,9 @@ class Session {
     // and a root (writing to a device or a pipe) still writes its tree's trace at its end
     // (finished() is false again).
     bool resume_after_exec();
+    // The exec that a kExecOfAnother finish() came before failed: the program goes on,
+    // unrecorded, and stderr says so (unless quiet).
+    void exec_of_another_failed();
     bool finished() const { return finished_; }
     // A root (or a process writing its own file) that finished before an exec left its part
     // for the next image (until resume_after_exec).
@@ -195,6 +201,8 @@ class Session {
     // A root whose recording ended before an exec that failed, and could not go on: its
     // stream is complete, its tree's trace is yet to be written.
     bool ended_before_exec_ = false;
+    // The trace was written before an exec of another program (kExecOfAnother).
+    bool written_for_exec_ = false;
     ClockAnchor start_anchor_;
     SymbolTable symbols_;
     PauseWindows pauses_;

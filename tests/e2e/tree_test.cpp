@@ -290,6 +290,76 @@ TEST_CASE("a root that execs sys.executable with an environment of its own keeps
     check_no_parts_left(tmp);
 }
 
+TEST_CASE("a root that execs another program first writes its trace with its children's parts") {
+    // Before: nothing was written (no trace, no word), and the parts were left in $TMPDIR.
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace, tree_script("exec_other.py"), "shell"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "after exec\n");
+    CHECK(result.err.empty());
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace loaded = load_trace(trace);
+    CHECK(loaded.count_prefix("before_exec (") == 1);
+    CHECK(loaded.count_prefix("child_call (") == 1);
+    CHECK(loaded.processes.size() == 2);
+    CHECK(loaded.metadata.at("incomplete_pids") == "[]");
+    check_no_parts_left(tmp);
+}
+
+TEST_CASE("a root's exec of another program that fails after its trace was written says so") {
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto argv = std::vector<std::string>{tree_script("exec_other.py"), "broken", dir.path()};
+    auto vztrace_argv = std::vector<std::string>{"-o", trace};
+    vztrace_argv.insert(vztrace_argv.end(), argv.begin(), argv.end());
+    const auto result = run_vztrace(vztrace_argv, options);
+    auto python_argv = std::vector<std::string>{kPython};
+    python_argv.insert(python_argv.end(), argv.begin(), argv.end());
+    const auto python = vztrace::testing::run_process(python_argv);
+    INFO(result.err);
+    CHECK(result.status() == python.status());
+    CHECK(result.out == python.out);
+    CHECK(result.out == "OSError\n");
+    CHECK(result.err.find("the exec of another program failed after the trace was written for "
+                          "it: the calls from here on are not in the trace") != std::string::npos);
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace loaded = load_trace(trace);
+    CHECK(loaded.count_prefix("before_exec (") == 1);
+    CHECK(loaded.count_prefix("after_failed_exec (") == 0);
+    check_no_parts_left(tmp);
+}
+
+TEST_CASE("a root that execs a script whose #! line runs vztrace keeps both images") {
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const std::string launcher_dir = std::filesystem::path(kVztrace).parent_path().string();
+    const char* path = std::getenv("PATH");
+    options.env["PATH"] = launcher_dir + ":" + (path != nullptr ? path : "/usr/bin:/bin");
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace(
+        {"--quiet", "-o", trace, tree_script("exec_other.py"), "shebang", dir.path()}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "after exec\n");
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace loaded = load_trace(trace);
+    CHECK(loaded.count_prefix("before_exec (") == 1);
+    CHECK(loaded.count_prefix("after_exec (") == 1);
+    CHECK(loaded.processes.size() == 1);
+    check_no_parts_left(tmp);
+}
+
 namespace {
 
 // vztrace writing its trace to a fifo at -o: what a reader got from it, and vztrace's result.
