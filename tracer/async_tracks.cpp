@@ -98,12 +98,29 @@ PyObject* run_handle(PyObject*, PyObject* handle) {
 
 PyMethodDef g_run_def = {"_run", run_handle, METH_O, nullptr};
 
+// The module as sys.modules holds it (a new reference), or null. Looked up there, not by
+// PyImport_GetModule: that one waits for a module that another thread is importing, and
+// runs importlib's code to (its module lock, which the importing thread can hold while it
+// waits for the thread in the audit hook here: a deadlock; and calls the program never
+// made, recorded).
 PyObject* loaded_module(const char* module_name) {
-    PyObject* name = PyUnicode_FromString(module_name);
-    PyObject* module = name != nullptr ? PyImport_GetModule(name) : nullptr;
-    Py_XDECREF(name);
+    PyObject* modules = PyImport_GetModuleDict();  // borrowed
+    PyObject* module = modules != nullptr && PyDict_Check(modules)
+                           ? PyDict_GetItemString(modules, module_name)  // borrowed
+                           : nullptr;
     PyErr_Clear();
-    return module;
+    return module != nullptr && PyModule_Check(module) ? Py_NewRef(module) : nullptr;
+}
+
+// What `module` has set as `name` so far (a new reference), or null: from its dictionary,
+// since a missing attribute runs the import system's code on 3.13 (the AttributeError's
+// text asks the module's spec has_location, a property: 392 calls recorded that the
+// program never made, one at each audit event while asyncio was imported).
+PyObject* module_global(PyObject* module, const char* name) {
+    PyObject* globals = module != nullptr ? PyModule_GetDict(module) : nullptr;  // borrowed
+    PyObject* value = globals != nullptr ? PyDict_GetItemString(globals, name) : nullptr;
+    PyErr_Clear();
+    return Py_XNewRef(value);
 }
 
 }  // namespace
@@ -112,23 +129,18 @@ bool install_when_loaded() {
     // Once the package has imported its names (asyncio.Task is set after asyncio.tasks has
     // run to its end, when it is the C one).
     PyObject* package = loaded_module("asyncio");
-    PyObject* task = package != nullptr ? PyObject_GetAttrString(package, "Task") : nullptr;
+    PyObject* task = module_global(package, "Task");
     Py_XDECREF(package);
     PyErr_Clear();
     if (task == nullptr) return false;
     PyObject* tasks = loaded_module("asyncio.tasks");
-    PyObject* name = PyUnicode_FromString("asyncio.events");
-    PyObject* events_module = name != nullptr ? PyImport_GetModule(name) : nullptr;
-    Py_XDECREF(name);
-    PyErr_Clear();
-    PyObject* handle = events_module != nullptr && tasks != nullptr
-                           ? PyObject_GetAttrString(events_module, "Handle")
-                           : nullptr;
+    PyObject* events_module = loaded_module("asyncio.events");
+    PyObject* handle = tasks != nullptr ? module_global(events_module, "Handle") : nullptr;
     PyObject* run = handle != nullptr ? PyObject_GetAttrString(handle, "_run") : nullptr;
     bool done = false;
     if (run != nullptr && PyFunction_Check(run)) {
         g_task_types[0] = Py_NewRef(task);
-        g_task_types[1] = PyObject_GetAttrString(tasks, "_PyTask");
+        g_task_types[1] = module_global(tasks, "_PyTask");
         for (PyObject*& type : g_task_types) {
             if (type != nullptr && !PyType_Check(type)) Py_CLEAR(type);
         }

@@ -322,6 +322,22 @@ TEST_CASE("log: --log-async puts each asyncio task on its own track, a slice per
     CHECK(run.trace.nesting_problem().empty());
 }
 
+TEST_CASE("log: --log-async neither waits for asyncio's import nor adds calls to it") {
+    // Before: the audit hook's look for asyncio took its module lock, held by the thread
+    // importing it while it waited for a thread of its own: the program hung (3 runs of 3).
+    // And it ran importlib's code for each audit event of the import: 300 to 400 calls of
+    // _lock_unlock_module the program never made.
+    const auto logged = run_logged({"--log-async"}, "log_async_import.py");
+    CHECK(logged.vztrace.out == logged.python.out);
+    CHECK(logged.vztrace.out == "imported asyncio\n");
+    const auto plain = run_logged({}, "log_async_import.py");
+    for (const std::string name : {"_lock_unlock_module (", "_get_module_lock (", "<module> ("}) {
+        INFO(name);
+        CHECK(logged.trace.count_prefix(name) == plain.trace.count_prefix(name));
+    }
+    CHECK(logged.trace.slices.size() == plain.trace.slices.size());
+}
+
 TEST_CASE("without the options, no argument, instant, gc slice or task track is recorded") {
     for (const std::string name : {"log_calls.py", "log_runtime.py", "log_async.py"}) {
         const auto run = run_logged({}, name);
