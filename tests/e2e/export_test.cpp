@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -640,4 +641,135 @@ TEST_CASE("export past a file-size limit fails in one line and leaves nothing be
     CHECK(vztrace::testing::read_file(dir.file("keep.json")) == "precious");
     CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
                         std::filesystem::directory_iterator()) == 2);
+}
+
+namespace {
+
+// A Perfetto trace protoc encodes from `text` (Perfetto's text format, with the field names
+// of tests/perfetto/vztrace_trace.proto).
+std::string encoded_trace(const std::string& text, const TempDir& dir, const std::string& name) {
+    const std::string source = dir.file(name + ".txtpb");
+    std::ofstream(source) << text;
+    const std::string trace = dir.file(name);
+    const auto result = vztrace::testing::run_process(
+        {"/bin/sh", "-c",
+         "exec \"$0\" --proto_path=\"$1\" --encode=perfetto.protos.Trace vztrace_trace.proto "
+         "<\"$2\" >\"$3\"",
+         VZTRACE_PROTOC, VZTRACE_TEST_PROTOS, source, trace});
+    INFO(result.err);
+    REQUIRE(result.status() == 0);
+    return trace;
+}
+
+}  // namespace
+
+TEST_CASE("two tasks' tracks whose uuids share their low bits stay two in reports and JSON") {
+    // Before: a task's track was a JSON thread whose id took 30 bits of its uuid, so two
+    // tasks could be one (2 to 7 of 100,000 asyncio tasks in a run): in report --by thread
+    // and in JSON, recorded or exported, one track held both tasks' steps.
+    TempDir dir;
+    const std::string trace = encoded_trace(
+        R"pb(packet {
+               trusted_packet_sequence_id: 1
+               track_descriptor {
+                 uuid: 100
+                 process { pid: 42 process_name: "app" }
+               }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               track_descriptor {
+                 uuid: 200
+                 parent_uuid: 100
+                 thread { pid: 42 tid: 42 thread_name: "MainThread" }
+               }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               track_descriptor { uuid: 4294967301 parent_uuid: 100 name: "Task-1 (a)" }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               track_descriptor { uuid: 8589934597 parent_uuid: 100 name: "Task-2 (b)" }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 1000
+               track_event { type: TYPE_SLICE_BEGIN track_uuid: 200 name: "main" }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 1100
+               track_event { type: TYPE_SLICE_BEGIN track_uuid: 4294967301 name: "running" }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 1200
+               track_event { type: TYPE_SLICE_END track_uuid: 4294967301 }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 1300
+               track_event { type: TYPE_SLICE_BEGIN track_uuid: 8589934597 name: "running" }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 1700
+               track_event { type: TYPE_SLICE_END track_uuid: 8589934597 }
+             }
+             packet {
+               trusted_packet_sequence_id: 1
+               timestamp: 2000
+               track_event { type: TYPE_SLICE_END track_uuid: 200 }
+             }
+        )pb",
+        dir, "collide.pftrace");
+    const std::string json = dir.file("collide.json");
+    for (const std::string& input : {trace, json}) {
+        if (input == json) {
+            const auto exported = run_vztrace({"export", trace, "-o", json});
+            INFO(exported.err);
+            REQUIRE(exported.status() == 0);
+            const Trace loaded = load_trace(json);
+            std::map<std::string, std::size_t> steps;
+            for (const auto& slice : loaded.slices) steps[slice.track]++;
+            CHECK(steps == std::map<std::string, std::size_t>{
+                               {"", 1}, {"Task-1 (a)", 1}, {"Task-2 (b)", 1}});
+        }
+        INFO(input);
+        const auto report =
+            run_vztrace({"report", input, "--by", "thread", "--format", "json", "--limit", "0"});
+        INFO(report.err);
+        REQUIRE(report.status() == 0);
+        CHECK(report.out.find("\"Task-1 (a)\"") != std::string::npos);
+        CHECK(report.out.find("\"Task-2 (b)\"") != std::string::npos);
+        simdjson::dom::parser parser;
+        simdjson::dom::element parsed = parser.parse(report.out);
+        std::size_t tracks = 0;
+        for (simdjson::dom::element group : parsed["groups"].get_array()) {
+            if (bool(group["track"])) ++tracks;
+        }
+        CHECK(tracks == 2);
+    }
+}
+
+TEST_CASE("a thread whose id lies where vztrace's JSON puts task tracks stays a thread") {
+    // Before: exported to JSON (which says vztrace wrote it), a VizTracer trace's thread
+    // with an id from 2^30 to 2^31 was read back as an asyncio task's track, its calls gone.
+    TempDir dir;
+    const std::string input = dir.file("viz.json");
+    std::ofstream(input) << R"js({"traceEvents": [
+{"ph": "X", "name": "f (a.py:1)", "pid": 7, "tid": 7, "ts": 1, "dur": 2},
+{"ph": "X", "name": "g (a.py:5)", "pid": 7, "tid": 1234567890, "ts": 2, "dur": 3},
+{"ph": "M", "name": "thread_name", "pid": 7, "tid": 1234567890, "args": {"name": "worker"}}
+], "viztracer_metadata": {"version": "1.1.1"}})js";
+    const std::string output = dir.file("again.json");
+    const auto exported = run_vztrace({"export", input, "-o", output});
+    INFO(exported.err);
+    REQUIRE(exported.status() == 0);
+    for (const std::string& trace : {input, output}) {
+        const auto report = run_vztrace({"report", trace, "--limit", "0"});
+        INFO(report.err);
+        CHECK(report.out.find("2 calls in 2 threads of 1 process") != std::string::npos);
+    }
 }

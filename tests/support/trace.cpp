@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -222,6 +223,7 @@ Trace load_trace(const std::string& path) {
         throw std::runtime_error("cannot parse " + path + ": " + simdjson::error_message(error));
     }
     Trace trace;
+    std::set<std::int64_t> own_tracks;
     for (simdjson::dom::element event : root["traceEvents"].get_array()) {
         const std::string_view ph = event["ph"].get_string();
         if (ph == "X") {
@@ -272,16 +274,17 @@ Trace load_trace(const std::string& path) {
             const std::string name(event["args"]["name"].get_string().value());
             if (kind == "thread_name") trace.threads[event["tid"].get_int64()] = name;
             if (kind == "process_name") trace.processes[event["pid"].get_int64()] = name;
+            if (kind == "vztrace_track") own_tracks.insert(event["tid"].get_int64());
         }
     }
-    // A track of its own (an asyncio task's) is a thread of JSON's with an id above every
-    // kernel thread id (format/chrome_json.cpp); the Perfetto reader keeps it apart.
-    constexpr std::int64_t kOwnTrackTids = 0x40000000;
+    // A track of its own (an asyncio task's) is a thread of JSON's that vztrace marks as
+    // such (format/chrome_json.cpp); the Perfetto reader keeps it apart.
     for (auto& e : trace.slices) {
         const auto named = trace.threads.find(e.tid);
-        if (e.tid >= kOwnTrackTids && named != trace.threads.end()) e.track = named->second;
+        if (own_tracks.contains(e.tid) && named != trace.threads.end()) e.track = named->second;
     }
-    std::erase_if(trace.threads, [&](const auto& entry) { return entry.first >= kOwnTrackTids; });
+    std::erase_if(trace.threads,
+                  [&](const auto& entry) { return own_tracks.contains(entry.first); });
     simdjson::dom::object metadata;
     if (root["vztrace_metadata"].get(metadata) == simdjson::SUCCESS) {
         for (auto [key, value] : metadata) trace.metadata[std::string(key)] = as_text(value);

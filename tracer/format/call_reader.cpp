@@ -14,6 +14,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -180,6 +181,7 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor,
         result.recording.emplace_back(key.substr(8), value);
     }
     const auto& tracks = reader.tracks();
+    NamedTrackTids track_tids;
     for (const auto& [uuid, track] : tracks) {
         if (!track.is_thread && !with_slices.contains(uuid)) continue;
         const auto process = tracks.find(track.parent_uuid);
@@ -188,7 +190,7 @@ CallReadResult read_perfetto(const std::string& path, CallVisitor& visitor,
         if (track.is_thread) {
             visitor.thread(uuid, track.pid, track.tid, process_name, track.name);
         } else {
-            visitor.named_track(uuid, track.pid, named_track_tid(uuid), process_name, track.name);
+            visitor.named_track(uuid, track.pid, track_tids.of(uuid), process_name, track.name);
         }
     }
     return result;
@@ -225,6 +227,7 @@ struct JsonEvents {
     std::map<std::pair<std::int64_t, std::int64_t>, JsonThread> threads;
     std::map<std::int64_t, std::string> process_names;
     std::map<std::pair<std::int64_t, std::int64_t>, std::string> thread_names;
+    std::set<std::pair<std::int64_t, std::int64_t>> named_tracks;  // kNamedTrackMark's
     std::unordered_map<std::string, std::uint32_t> name_ids;
     std::vector<std::string> names;
     std::string error;  // the first event that makes the trace damaged
@@ -260,6 +263,7 @@ struct JsonEvents {
             const std::string_view label(event.label, event.label_size);
             if (name == "process_name") process_names[event.pid] = std::string(label);
             if (name == "thread_name") thread_names[{event.pid, event.tid}] = std::string(label);
+            if (name == kNamedTrackMark) named_tracks.insert({event.pid, event.tid});
             return;
         }
         if (phase == "i" || phase == "I") ++instants;
@@ -362,8 +366,8 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         const std::string process_name =
             process != process_names.end() ? process->second : std::string();
         const std::string thread_name = named != thread_names.end() ? named->second : std::string();
-        // vztrace's JSON writes a named track as a thread whose tid no kernel gives.
-        if (events.recorder == "vztrace" && is_named_track_tid(tid)) {
+        // vztrace's JSON writes a named track as a thread it marks as such.
+        if (events.named_tracks.contains({pid, tid})) {
             visitor.named_track(key, pid, tid, process_name, thread_name);
         } else {
             visitor.thread(key, pid, tid, process_name, thread_name);

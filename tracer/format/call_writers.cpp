@@ -60,6 +60,11 @@ bool write_json(const CallLog& calls, std::span<const std::pair<std::string, std
         add(fmt::format(R"({{"ph": "M", "pid": {}, "tid": {}, "name": "thread_name", )"
                         R"("args": {{"name": {}}}}})",
                         thread->pid, thread->tid, json_text(thread->thread_name)));
+        if (thread->track) {
+            add(fmt::format(R"({{"ph": "M", "pid": {}, "tid": {}, "name": "{}", )"
+                            R"("args": {{"name": "asyncio task"}}}})",
+                            thread->pid, thread->tid, kNamedTrackMark));
+        }
     }
     for (const auto& [pid, name] : processes) {
         add(fmt::format(R"({{"ph": "M", "pid": {}, "tid": {}, "name": "process_name", )"

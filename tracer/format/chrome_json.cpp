@@ -160,14 +160,14 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     std::uint64_t prefix_track = ~std::uint64_t{0};
     bool prefix_calls = true;  // its slices are calls: not a named track's (a task's steps)
     bool ok = true;
-    // A named track (an asyncio task's) is a thread of its own (named_track_tid).
-    const auto ids_of = [&reader](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
+    // A named track (an asyncio task's) is a thread of its own (NamedTrackTids).
+    const auto ids_of = [&](std::uint64_t uuid) -> std::pair<std::int64_t, std::int64_t> {
         const auto track = reader.tracks().find(uuid);
         if (track == reader.tracks().end()) return {0, 0};
         const TrackInfo& info = track->second;
         if (info.is_process) return {info.pid, info.pid};
         if (info.is_thread) return {info.pid, info.tid};
-        return {info.pid, named_track_tid(uuid)};
+        return {info.pid, track_tids_.of(uuid)};
     };
     reader.on_slice = [&](const DecodedSlice& slice) {
         if (!ok) return;
@@ -263,6 +263,12 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
                                track.is_process ? "process_name" : "thread_name", pid, tid);
         append_json_string(buffer_, track.name);
         buffer_ += "}}\n";
+        if (!track.is_process && !track.is_thread) {
+            buffer_ += fmt::format(
+                R"(,{{"ph":"M","name":"{}","pid":{},"tid":{},"args":{{"name":"asyncio task"}}}})"
+                "\n",
+                kNamedTrackMark, pid, tid);
+        }
     }
     return flush(false);
 }

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "tracer/format/perfetto_reader.hpp"
+
 namespace vztrace::format {
 
 // Appends `text` to `out` as a JSON string literal, quotes included; bytes that are not
@@ -55,6 +57,7 @@ class ChromeJsonEncoder {
     bool first_event_ = true;
     bool failed_ = false;
     std::string error_;
+    NamedTrackTids track_tids_;  // over every stream: an image's tracks, then the next's
 };
 
 }  // namespace vztrace::format

@@ -25,13 +25,21 @@ namespace vztrace::format {
 
 // JSON and the after-run tools have threads where Perfetto has tracks: a named track with
 // slices (an asyncio task's) is a thread of its process with an id of its own, above every
-// kernel thread id (Linux's are below 2^22).
-inline std::int64_t named_track_tid(std::uint64_t uuid) {
-    return static_cast<std::int64_t>((uuid & 0x3FFFFFFF) | 0x40000000);
-}
-inline bool is_named_track_tid(std::int64_t tid) {
-    return (tid & ~std::int64_t{0x3FFFFFFF}) == 0x40000000;
-}
+// kernel thread id (Linux's are below 2^22), one a track in the order met (a hash of the
+// track's uuid gave two of 100,000 tasks the same). JSON marks such a thread with a
+// metadata event of its own (kNamedTrackMark), which no other recorder writes.
+class NamedTrackTids {
+ public:
+    std::int64_t of(std::uint64_t uuid) {
+        return tids_.try_emplace(uuid, kFirst + static_cast<std::int64_t>(tids_.size()))
+            .first->second;
+    }
+
+ private:
+    static constexpr std::int64_t kFirst = std::int64_t{1} << 30;
+    std::unordered_map<std::uint64_t, std::int64_t> tids_;
+};
+inline constexpr std::string_view kNamedTrackMark = "vztrace_track";
 
 struct TrackInfo {
     std::uint64_t uuid = 0;
