@@ -156,9 +156,9 @@ std::string utf8_of(PyObject* text) {
     if (text == nullptr || !PyUnicode_Check(text)) return "?";
     Py_ssize_t size = 0;
     const char* data = PyUnicode_AsUTF8AndSize(text, &size);
-    if (data == nullptr) {  // lone surrogates: keep going with a replacement
+    if (data == nullptr) {  // lone surrogates (undecodable bytes of a path): escaped, \udcff
         PyErr_Clear();
-        PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "replace");
+        PyObject* bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
         if (bytes == nullptr) {
             PyErr_Clear();
             return "?";

@@ -103,6 +103,19 @@ TEST_CASE("fib(5) records exactly 15 calls of fib, nested 5 deep") {
     CHECK(run.trace.threads.begin()->second == "MainThread");
 }
 
+TEST_CASE("names that are not UTF-8 are escaped and each function is kept apart") {
+    // Before: each lone surrogate became '?', and functions of x\xff.py and x\xfe.py were
+    // one function of 'x?.py' with two calls (report, diff, pstats and folded summed them).
+    TempDir dir;
+    const auto run = trace_of({script("undecodable_names.py"), dir.path()}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.trace.count(py_name("f", dir.path() + "/x\\udcff.py", 1)) == 1);
+    CHECK(run.trace.count(py_name("f", dir.path() + "/x\\udcfe.py", 1)) == 1);
+    const std::string file = script("undecodable_names.py");
+    CHECK(run.trace.count(py_name("\\udcff", file, 16)) == 1);
+    CHECK(run.trace.count(py_name("\\udcfe", file, 16)) == 1);
+}
+
 TEST_CASE("a program's subinterpreter is said to be left out, and changes nothing else") {
     // vztrace's hooks are the main interpreter's. The trace used to leave the calls run in
     // a subinterpreter out without a word; and a trace function the subinterpreter set
