@@ -193,7 +193,8 @@ int run_diff(std::span<const std::string> args) {
         constexpr std::string_view kColumns =
             "                     calls    self ms   self change ms   total ms  total change ms  ";
         const std::size_t width = name_width(kColumns.size());
-        out = fmt::format("{} -> {}\n{}\n\n{}function\n", base_path, new_path, summary, kColumns);
+        out = fmt::format("{} -> {}\n{}\n\n{}function\n", fitted(base_path, 0), fitted(new_path, 0),
+                          summary, kColumns);
         for (const DiffRow& row : rows) {
             out +=
                 fmt::format("{:>26} {:10.3f} {:>16} {:10.3f} {:>16}  {}\n", calls_text(row),

@@ -231,8 +231,8 @@ int run_report(std::span<const std::string> args) {
     const std::size_t threads = stats.thread_count();
     const std::size_t processes = stats.process_count();
     std::string header = fmt::format(
-        "{} ({}{}{}): {} call{} in {} thread{} of {} process{}, over {:.3f} ms", options.trace,
-        read.format,
+        "{} ({}{}{}): {} call{} in {} thread{} of {} process{}, over {:.3f} ms",
+        fitted(options.trace, 0), read.format,
         read.truncated || read.ends_early || read.calls_left_open > 0 ? ", truncated" : "",
         incomplete(gaps) ? ", incomplete" : "", stats.calls(), stats.calls() == 1 ? "" : "s",
         threads, threads == 1 ? "" : "s", processes, processes == 1 ? "" : "es",

@@ -341,10 +341,13 @@ std::string fitted(const std::string& name, std::size_t width) {
 
 std::string markdown_cell(const std::string& text) {
     // Control characters shown escaped, as in the text tables (a NUL or an escape sequence
-    // in a name went into the markdown as it was).
+    // in a name went into the markdown as it was). What markdown would make a link, an
+    // image, HTML, emphasis or a cell's end of (a thread named "[x](https://...)" was a
+    // link in a pull request's comment) is escaped with a backslash.
+    constexpr std::string_view kMarkup = "\\`*_[]<>!|#~&";
     std::string out;
     for (const char c : fitted(text, 0)) {
-        if (c == '|') out += '\\';
+        if (kMarkup.find(c) != std::string_view::npos) out += '\\';
         out += c;
     }
     return out;
@@ -361,7 +364,13 @@ std::string markdown_code(const std::string& text) {
     }
     const std::string fence(longest + 1, '`');
     const bool pad = !text.empty() && (text.front() == '`' || text.back() == '`');
-    const std::string inner = markdown_cell(text);
+    // Within a table, '|' ends the cell even in a code span (GitHub's tables): escaped
+    // there, as nothing else in a span can be.
+    std::string inner;
+    for (const char c : fitted(text, 0)) {
+        if (c == '|') inner += '\\';
+        inner += c;
+    }
     return pad ? fence + " " + inner + " " + fence : fence + inner + fence;
 }
 

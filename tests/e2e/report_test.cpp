@@ -218,6 +218,29 @@ TEST_CASE("report shows a thread's name with a line break in it on the heading's
     CHECK(markdown.out.find('\x1b') == std::string::npos);
 }
 
+TEST_CASE("report and diff show a trace's file name escaped and names' marks of direction too") {
+    // Before: the header printed the trace's name as it was: one with "\e]0;...\a\e[2J"
+    // set the terminal's title and cleared its screen. And a function's name with U+202E
+    // (or U+009B, a C1 control) went to the terminal as it was.
+    TempDir dir;
+    const std::string name = dir.file("x\x1b]0;title\x07\x1b[2J.json");
+    dir.write("x\x1b]0;title\x07\x1b[2J.json", R"json([{"pid": 1, "tid": 1, "ts": 1, "dur": 5,
+ "ph": "X", "name": "abc\u202edcba\u009b31m"}])json");
+    const auto report = run_vztrace({"report", name});
+    REQUIRE(report.status() == 0);
+    CHECK(report.out.find("x\\x1b]0;title\\x07\\x1b[2J.json (json): 1 call") != std::string::npos);
+    CHECK(report.out.find("abc\\u202edcba\\x9b31m") != std::string::npos);
+    const auto diff = run_vztrace({"diff", name, name});
+    REQUIRE(diff.status() == 0);
+    CHECK(diff.out.find("\\x1b[2J.json -> ") != std::string::npos);
+    for (const std::string& out : {report.out, diff.out}) {
+        CHECK(out.find('\x1b') == std::string::npos);
+        CHECK(out.find('\x07') == std::string::npos);
+        CHECK(out.find("\xE2\x80\xAE") == std::string::npos);
+        CHECK(out.find("\xC2\x9B") == std::string::npos);
+    }
+}
+
 // A thread with no call was counted from a Perfetto trace (its descriptor) but not from a
 // JSON one (its name only), and export to Perfetto left it out: 2 threads of 2 processes
 // became 1 of 1.

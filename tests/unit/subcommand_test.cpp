@@ -6,6 +6,7 @@
 #include <string>
 
 using vztrace::launcher::fitted;
+using vztrace::launcher::markdown_cell;
 using vztrace::launcher::markdown_code;
 
 namespace {
@@ -54,6 +55,23 @@ TEST_CASE("a name is never cut inside a UTF-8 character, whatever the width") {
 
 TEST_CASE("control characters in a name are shown escaped, not written into the table") {
     CHECK(fitted("a\nb\tc\x01", 0) == "a\\nb\\tc\\x01");
+    // C1 controls (U+009B begins an escape sequence) and marks of direction, as Python's
+    // repr shows them; other characters beyond ASCII as they are.
+    CHECK(fitted("\xC2\x9B"
+                 "31mC1",
+                 0) == "\\x9b31mC1");
+    CHECK(fitted("abc\xE2\x80\xAE"
+                 "dcba",
+                 0) == "abc\\u202edcba");
+    CHECK(fitted("\xE2\x81\xA6x\xE2\x80\xA8y\xD8\x9C", 0) == "\\u2066x\\u2028y\\u061c");
+    CHECK(fitted("caf\xC3\xA9 \xE2\x80\x94 \xE5\x87\xBD", 0) ==
+          "caf\xC3\xA9 \xE2\x80\x94 \xE5\x87\xBD");
+}
+
+TEST_CASE("a markdown heading's text makes no link, image, HTML or emphasis") {
+    CHECK(markdown_cell("[click](https://e.example) ![i](x.png) <b>*a*_b_</b> a|b") ==
+          "\\[click\\](https://e.example) \\!\\[i\\](x.png) \\<b\\>\\*a\\*\\_b\\_\\</b\\> a\\|b");
+    CHECK(markdown_cell("MainThread (python3.12)") == "MainThread (python3.12)");
 }
 
 TEST_CASE("a name with backticks stays one code span in a markdown table") {
