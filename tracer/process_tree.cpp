@@ -184,6 +184,11 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     plan.started_by_user = !is_child;
 
     if (settings.pid_suffix || !settings.output_dir.empty()) {
+        // With --ignore-multiprocess only the root's images write their file.
+        if (is_child && settings.ignore_multiprocess) {
+            plan.role = ProcessRole::kUntraced;
+            return {};
+        }
         plan.role = ProcessRole::kOwnFile;
         const std::string dir = settings.output_dir.empty() ? "" : absolute(settings.output_dir);
         plan.own_file_output = output;
@@ -198,6 +203,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         }
         ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
         if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
+        if (settings.ignore_multiprocess) ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
         export_settings(settings);
         // An image that an earlier one of this process exec'd: that one's part is kept in
         // the directory its entry names (see keep_parts_for_next_image).
@@ -262,6 +268,10 @@ TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) 
             child.continued = false;
             break;
         case ProcessRole::kOwnFile:
+            if (settings.ignore_multiprocess) {
+                child.role = ProcessRole::kUntraced;
+                break;
+            }
             child.parts_dir.clear();  // its parent's images', if any
             child.continued = false;
             child.output = with_pid(parent.own_file_output, parent.own_file_dir, ::getpid());

@@ -829,6 +829,36 @@ TEST_CASE("option --ignore-multiprocess traces the root only") {
     CHECK(total(run.calls_by_process("work")) == 0);
 }
 
+TEST_CASE(
+    "option --ignore-multiprocess beside --pid-suffix or --output-dir writes the root's file") {
+    // Before: each child wrote a file of its own all the same (found by hunt AF).
+    for (const std::string option : {"--pid-suffix", "--output-dir"}) {
+        DYNAMIC_SECTION(option) {
+            TempDir dir;
+            std::vector<std::string> args = {"--quiet", "--ignore-multiprocess"};
+            if (option == "--pid-suffix") {
+                args.insert(args.end(), {"--pid-suffix", "-o", dir.file("traces/t.pftrace")});
+            } else {
+                args.insert(args.end(), {"--output-dir", dir.file("traces")});
+            }
+            args.insert(args.end(), {tree_script("pool_map.py"), "fork"});
+            std::filesystem::create_directories(dir.file("traces"));
+            const auto result = run_vztrace(args);
+            INFO(result.err);
+            CHECK(result.status() == 0);
+            CHECK(result.out == "20580\n");
+            std::size_t files = 0;
+            for (const auto& entry : std::filesystem::directory_iterator(dir.file("traces"))) {
+                ++files;
+                const Trace trace = load_trace(entry.path().string());
+                CHECK(trace.processes.size() == 1);
+                CHECK(trace.count_prefix("work (") == 0);
+            }
+            CHECK(files == 1);
+        }
+    }
+}
+
 TEST_CASE("option --output-dir writes one file per process, named with its pid") {
     TempDir dir;
     const auto result = run_vztrace(
