@@ -324,6 +324,39 @@ bool OutputFile::write(std::string_view bytes) {
     return deflate_some(Z_NO_FLUSH);
 }
 
+// The program removed the file under its temporary name (a loop removing what its working
+// directory lists, `git clean -xf`), or put another there: its bytes are still the
+// descriptor's, and are copied back under that name (a new file; never over one of the
+// program's). False with errno set when they cannot be.
+bool OutputFile::restore_temp_name() const {
+    struct stat held {};
+    struct stat named {};
+    if (temp_path_.empty() || fd_ < 0 || ::fstat(fd_, &held) != 0) return true;
+    if (::stat(temp_path_.c_str(), &named) == 0 && named.st_dev == held.st_dev &&
+        named.st_ino == held.st_ino) {
+        return true;
+    }
+    const int in = ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return false;
+    const int out =
+        ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, held.st_mode & 07777);
+    bool copied = out >= 0;
+    while (copied) {
+        const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            copied = n == 0;
+            break;
+        }
+    }
+    const int error = errno;
+    ::close(in);
+    if (out >= 0 && ::close(out) != 0 && copied) return false;
+    if (!copied && out >= 0) ::unlink(temp_path_.c_str());
+    errno = error;
+    return copied;
+}
+
 bool OutputFile::finish_writing() {
     if (!ok()) return false;
     if (zstream_ && !deflate_some(Z_FINISH)) return false;
@@ -337,6 +370,10 @@ bool OutputFile::finish_writing() {
         }
     }
     if (!reopen_path_.empty() && !holds_own_descriptor()) fd_ = -1;  // the program's now
+    if (!restore_temp_name()) {
+        fail("", errno);
+        return false;
+    }
     if (fd_ >= 0 && ::close(fd_) != 0) {
         fd_ = -1;
         fail("", errno);

@@ -56,6 +56,29 @@ TEST_CASE("a child forked from a thread other than the main one exits, and its c
     CHECK(trace.metadata.at("missing_pids") == "[]");
 }
 
+TEST_CASE("a program that removes its directory's files keeps its trace written at the end") {
+    // Before (hunt AD): the program removed the trace's temporary file beside result.pftrace
+    // with its own; vztrace could not rename it into place ("No such file or directory"),
+    // no trace was written, and the status was 74 where python's was 0.
+    TempDir dir;
+    RunOptions options;
+    options.cwd = dir.path();
+    const std::string trace = vztrace::testing::trace_name("result");
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace, script("clean_directory.py")}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "[]\n");
+    CHECK(result.err.empty());
+    REQUIRE(vztrace::testing::file_exists(dir.file(trace)));
+    const Trace loaded = load_trace(dir.file(trace));
+    CHECK(loaded.count_prefix("clean (") == 1);
+    CHECK(loaded.nesting_problem().empty());
+    // Nothing else left in the directory: the trace alone.
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 1);
+}
+
 TEST_CASE("vztrace's threads are invisible: no fork warning, none in threading.enumerate()") {
     // On 3.12+ CPython warns when a multi-threaded process forks; a single-threaded program
     // under vztrace must fork as quietly as under python (test_threading checks it).
