@@ -6,11 +6,44 @@
 
 namespace vztrace::tracer::events {
 
+namespace {
+
+// What an event's arguments may take (ThreadBuffer::kMaxRawBytes with their size before
+// them), and the room kept there for saying how many did not fit.
+constexpr std::size_t kArgsRoom = ThreadBuffer::kMaxRawBytes - sizeof(std::uint32_t);
+constexpr std::size_t kCutRoom = 128;
+constexpr const char* kCutName = "vztrace: not recorded";
+
+std::size_t encoded_size(const Arg& arg) {
+    return 2 * sizeof(std::uint32_t) + arg.first.size() + arg.second.size();
+}
+
+// `args` encoded whole, or as many as fit and an argument saying how many more there were
+// (40 long reprs of a call's: the last 9 were left out without a word).
+std::string encoded_within_room(const std::vector<Arg>& args) {
+    std::size_t total = 0;
+    for (const Arg& arg : args) total += encoded_size(arg);
+    if (total <= kArgsRoom) return format::encode_args(args);
+    std::vector<Arg> kept;
+    std::size_t used = 0;
+    for (const Arg& arg : args) {
+        if (used + encoded_size(arg) > kArgsRoom - kCutRoom) break;
+        used += encoded_size(arg);
+        kept.push_back(arg);
+    }
+    const std::size_t left = args.size() - kept.size();
+    kept.emplace_back(kCutName, std::to_string(left) + (left == 1 ? " argument" : " arguments") +
+                                    " more: an event's arguments take at most 16 KiB");
+    return format::encode_args(kept);
+}
+
+}  // namespace
+
 void args_for_next(Session& session, const std::vector<Arg>& args, std::uint64_t ticks) {
     if (args.empty()) return;
     std::string bytes(sizeof(std::uint32_t), '\0');
-    bytes += format::encode_args(args);
-    bytes.resize(std::min(bytes.size(), ThreadBuffer::kMaxRawBytes));
+    bytes += encoded_within_room(args);
+    static_assert(ThreadBuffer::kMaxRawBytes == 16 * 1024, "the cut's text names the room");
     const auto size = static_cast<std::uint32_t>(bytes.size() - sizeof(std::uint32_t));
     std::memcpy(bytes.data(), &size, sizeof size);
     const auto raw = static_cast<SymbolId>(format::raw_records_for(bytes.size()));

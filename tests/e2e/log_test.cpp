@@ -74,6 +74,31 @@ TEST_CASE("log: --log-func-args records each argument's repr under its parameter
     CHECK(run.trace.count_prefix("Long.__repr__") == 0);
 }
 
+TEST_CASE("log: arguments past the 16 KiB an event takes are counted, not dropped unsaid") {
+    // Before (hunt AG): of 40 arguments of 1000 characters, 31 were kept and 9 left out,
+    // with nothing in the trace or on stderr to say so.
+    const auto run = run_logged({"--log-func-args"}, "log_many_args.py");
+    std::vector<std::pair<std::string, Args>> events;
+    for (const auto& call : run.trace.named("many (")) events.emplace_back(call.name, call.args);
+    for (const auto& instant : run.trace.instants) {
+        if (instant.name == "many_instant") events.emplace_back(instant.name, instant.args);
+    }
+    REQUIRE(events.size() == 2);
+    for (const auto& [name, args] : events) {
+        INFO(name);
+        CHECK(args.size() == 32);
+        CHECK(args.count("vztrace: not recorded") == 1);
+        if (args.count("vztrace: not recorded") == 1) {
+            CHECK(args.at("vztrace: not recorded") ==
+                  "9 arguments more: an event's arguments take at most 16 KiB");
+        }
+    }
+    CHECK(events[0].second.count("a30") == 1);
+    CHECK(events[0].second.count("a31") == 0);
+    CHECK(events[1].second.count("k30") == 1);
+    CHECK(events[1].second.count("k31") == 0);
+}
+
 TEST_CASE("a repr that raises is recorded as failed, and the program runs as under python") {
     const auto run = run_logged({"--log-func-args", "--log-func-retval"}, "log_calls.py");
     CHECK(run.vztrace.out == run.python.out);
