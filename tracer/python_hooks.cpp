@@ -694,13 +694,41 @@ void target_starts() {
     if (g_active && g_session->settings().no_startup) g_session->pauses().resume(TickClock::now());
 }
 
-void note_target_start(const char* event) {
-    if (std::strcmp(event, "cpython.run_command") == 0 ||
-        std::strcmp(event, "cpython.run_stdin") == 0) {
+// -c: python announces the command (cpython.run_command), then compiles it (3.13 first
+// imports linecache to keep its text), then executes it: the program starts there, at the
+// exec of code compiled from "<string>" with no Python frame running (--no-startup
+// recorded linecache's import, and a command that did not compile wrote a trace, which a
+// script that did not compile did not). A namedtuple's code, made by exec of a string
+// while 3.13 imports traceback to show the SyntaxError, is "<string>" too, in a frame.
+bool g_command_to_come = false;
+
+bool is_command_code(PyObject* args) {
+    if (PyEval_GetFrame() != nullptr) return false;
+    PyObject* code =
+        PyTuple_Check(args) && PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+    if (code == nullptr || !PyCode_Check(code)) return false;
+    PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
+    return file != nullptr && PyUnicode_Check(file) &&
+           PyUnicode_CompareWithASCIIString(file, "<string>") == 0;
+}
+
+void note_target_start(const char* event, PyObject* args) {
+    if (std::strcmp(event, "cpython.run_command") == 0) {
+        g_command_to_come = true;
+        return;
+    }
+    if (std::strcmp(event, "cpython.run_stdin") == 0) {
         target_starts();
         return;
     }
     if (std::strcmp(event, "exec") != 0) return;
+    if (g_command_to_come) {
+        if (is_command_code(args)) {
+            g_command_to_come = false;
+            target_starts();
+        }
+        return;
+    }
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     PyObject* main_module = PyImport_AddModule("__main__");  // borrowed
@@ -781,7 +809,7 @@ int audit_hook(const char* event, PyObject* args, void*) {
     if (VZ_UNLIKELY(event[0] == '_' && std::strncmp(event, "_thread.start_", 14) == 0)) {
         show_program_function(args);
     }
-    if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event);
+    if (VZ_UNLIKELY(!g_target_started && g_program_started)) note_target_start(event, args);
     if (VZ_UNLIKELY(event[0] == 's' && std::strcmp(event, "sys.addaudithook") == 0)) {
         g_other_audit_hooks = true;
     }

@@ -286,7 +286,9 @@ TEST_CASE("filter: --no-startup records from the program's first line, a script'
     // -m.
     const std::vector<std::pair<std::vector<std::string>, std::string>> programs = {
         {{script("fib5.py")}, "<module> (" + script("fib5.py") + ":1)"},
-        {{"-m", "mypkg", "arg"}, "<module> (" + script("mypkg/__main__.py") + ":1)"}};
+        {{"-m", "mypkg", "arg"}, "<module> (" + script("mypkg/__main__.py") + ":1)"},
+        // 3.13 imports linecache for -c's text first (hunt AF: 249 calls recorded).
+        {{"-c", "def f():\n    return 1\nf()"}, "<module> (<string>:1)"}};
     for (const auto& [program, first] : programs) {
         DYNAMIC_SECTION(program[0]) {
             TempDir dir;

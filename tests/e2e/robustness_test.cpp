@@ -501,6 +501,7 @@ TEST_CASE("a script or module python cannot find leaves an existing trace file a
          {std::vector<std::string>{"run", dir.file("nope.py")},
           {"-m", "no_such_module_xyz"},
           {"-m", "json.no_such_submodule"},
+          {"-c", "x = ("},  // a command that does not compile (it wrote a trace: hunt AG)
           {dir.path()}}) {  // a directory without __main__.py
         std::vector<std::string> args = {"-o", dir.file(vztrace::testing::trace_name("trace"))};
         args.insert(args.end(), target.begin(), target.end());
