@@ -609,15 +609,29 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
                         [](const std::string& event) { return event.empty(); })) {
             usage_error(fmt::format("{}: the value is empty", cli.origin("--log-audit")));
         }
-        const std::string alone = given.size() == 1 ? lowered(given.front()) : std::string("1");
-        trace.log_audit = alone != "0" && alone != "false" && alone != "no" && alone != "off";
+        // Given more than once, in order: events add up, a word of every event makes it
+        // every event, and one turning it off forgets those before it (`--log-audit=open
+        // --log-audit` is every event, `--log-audit=open --log-audit=0` none).
+        bool every_event = false;
+        trace.log_audit = false;
+        trace.log_audit_events.clear();
         for (const std::string& event : given) {
             const std::string word = lowered(event);
-            if (trace.log_audit && !event.empty() && word != "1" && word != "true" &&
-                word != "yes" && word != "on") {
+            if (word == "0" || word == "false" || word == "no" || word == "off") {
+                trace.log_audit = false;
+                every_event = false;
+                trace.log_audit_events.clear();
+            } else if (event.empty() || word == "1" || word == "true" || word == "yes" ||
+                       word == "on") {
+                trace.log_audit = true;
+                every_event = true;
+            } else {
+                trace.log_audit = true;
                 trace.log_audit_events.push_back(event);
             }
         }
+        if (given.empty()) trace.log_audit = true;  // the flag alone
+        if (every_event) trace.log_audit_events.clear();
     }
     cli.checked("--hook", [&] {
         if (!cli.hook_text.empty() && !tracer::parse_hook_choice(cli.hook_text, trace.hook)) {

@@ -358,6 +358,24 @@ TEST_CASE("option --log-audit alone records every audit event, with events only 
     CHECK(parse({"app.py"}).trace.log_audit_events.empty());
 }
 
+TEST_CASE("option --log-audit given more than once takes its values in order") {
+    // Before (hunt AF): "--log-audit=open --log-audit" recorded open alone, and
+    // "--log-audit=open --log-audit=0" took 0 for an event's name and stayed on.
+    CleanEnvironment clean;
+    const auto every = parse({"--log-audit=open", "--log-audit", "app.py"});
+    CHECK(every.trace.log_audit);
+    CHECK(every.trace.log_audit_events.empty());
+    CHECK_FALSE(parse({"--log-audit=open", "--log-audit=0", "app.py"}).trace.log_audit);
+    CHECK_FALSE(parse({"--log-audit=open", "--log-audit=off", "app.py"}).trace.log_audit);
+    const auto again = parse({"--log-audit=open", "--log-audit=no", "--log-audit=exec", "app.py"});
+    CHECK(again.trace.log_audit);
+    CHECK(again.trace.log_audit_events == Args{"exec"});
+    const auto both = parse({"--log-audit=open", "--log-audit=exec", "app.py"});
+    CHECK(both.trace.log_audit_events == Args{"open", "exec"});
+    setenv("VZTRACE_LOG_AUDIT", "0", 1);
+    CHECK_FALSE(parse({"app.py"}).trace.log_audit);
+}
+
 TEST_CASE("durations read with units, a bare number in microseconds as VizTracer's") {
     CHECK(parse_duration("10us") == 10'000);
     CHECK(parse_duration("10") == 10'000);
