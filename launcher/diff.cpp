@@ -209,26 +209,27 @@ int run_diff(std::span<const std::string> args) {
 
     // From no time at all to some is growth past any limit (with --match: functions that
     // took no time, or were not called, in the base).
+    // Each gate that trips says so; the time's status comes first when both do.
     const bool grew_from_nothing = base_time <= 0 && new_time > 0;
+    int gated = 0;
     if (fail_over >= 0 && grew_from_nothing) {
         std::fprintf(stderr,
                      "vztrace: diff: the %s grew from none to %.3f ms, over --fail-over %g%%\n",
                      what.c_str(), ms(new_time), fail_over);
-        return static_cast<int>(ExitCode::kRegressed);
-    }
-    if (fail_over >= 0 && base_time > 0 && growth > fail_over) {
+        gated = static_cast<int>(ExitCode::kRegressed);
+    } else if (fail_over >= 0 && base_time > 0 && growth > fail_over) {
         std::fprintf(stderr, "vztrace: diff: the %s grew by %.1f%%, over --fail-over %g%%\n",
                      what.c_str(), growth, fail_over);
-        return static_cast<int>(ExitCode::kRegressed);
+        gated = static_cast<int>(ExitCode::kRegressed);
     }
     if (fail_on_new_calls && more_calls > 0) {
         std::fprintf(stderr,
                      "vztrace: diff: %zu function%s called more often in the new trace "
                      "(--fail-on-new-calls)\n",
                      more_calls, more_calls == 1 ? " is" : "s are");
-        return static_cast<int>(ExitCode::kNewCalls);
+        if (gated == 0) gated = static_cast<int>(ExitCode::kNewCalls);
     }
-    return 0;
+    return gated;
 }
 
 }  // namespace vztrace::launcher

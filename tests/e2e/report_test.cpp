@@ -965,6 +965,13 @@ TEST_CASE("diff compares two runs by function: exact calls, times, what appears"
         CHECK(gated.status() == 4);
         CHECK(std::count(gated.err.begin(), gated.err.end(), '\n') == 1);
         CHECK(gated.err.find("2 functions are called more often") != std::string::npos);
+        // Both gates tripped: each says so (the calls' went unsaid), the status is time's.
+        const auto both = run_vztrace(
+            {"diff", base, now, "--match", "diff_prog", "--fail-on-new-calls", "--fail-over=1"});
+        CHECK(both.status() == 1);
+        CHECK(std::count(both.err.begin(), both.err.end(), '\n') == 2);
+        CHECK(both.err.find("over --fail-over 1%") != std::string::npos);
+        CHECK(both.err.find("2 functions are called more often") != std::string::npos);
         const auto same = run_vztrace({"diff", base, base, "--fail-on-new-calls", "--fail-over=0"});
         CHECK(same.status() == 0);
         CHECK(same.err.empty());
