@@ -110,7 +110,9 @@ NextImage classify(const std::string& path, const struct stat& self, char* const
     line = line.substr(0, end);
     const auto blank = [](char c) { return c == ' ' || c == '\t'; };
     while (!line.empty() && blank(line.front())) line.remove_prefix(1);
-    while (!line.empty() && (blank(line.back()) || line.back() == '\r')) line.remove_suffix(1);
+    // The kernel keeps a carriage return (a script saved with CRLF): "/bin/sh\r" is found
+    // nowhere, and the exec fails.
+    while (!line.empty() && blank(line.back())) line.remove_suffix(1);
     std::size_t split = 0;
     while (split < line.size() && !blank(line[split])) ++split;
     const std::string_view interpreter = line.substr(0, split);

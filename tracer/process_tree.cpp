@@ -182,6 +182,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     const bool is_child = root != 0 && root != self && !settings.output_on_command_line;
     const std::string output = absolute(settings.output);
     plan.started_by_user = !is_child;
+    plan.output_variable_ours = root != 0 || std::getenv("VZTRACE_OUTPUT") == nullptr;
 
     if (settings.pid_suffix || !settings.output_dir.empty()) {
         // With --ignore-multiprocess only the root's images write their file.
@@ -255,6 +256,15 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     export_settings(settings);
     register_root(default_registry_dir());
     return {};
+}
+
+bool places_in_tree(std::string_view variable, const TreePlan& plan) {
+    const auto named = [variable](std::string_view name) {
+        return variable.size() > name.size() && variable.starts_with(name) &&
+               variable[name.size()] == '=';
+    };
+    return named(kRootPid) || named(kPartsDir) ||
+           (plan.output_variable_ours && named("VZTRACE_OUTPUT"));
 }
 
 TreePlan plan_after_fork(const TreePlan& parent, const TraceSettings& settings) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracer/part_file.hpp"
@@ -41,7 +42,16 @@ struct TreePlan {
     // only its exit status says that the trace could not be written (74). A child's is the
     // program's, which its parent reads.
     bool started_by_user = true;
+    // VZTRACE_OUTPUT in the environment is vztrace's (for its children and next images),
+    // not the user's.
+    bool output_variable_ours = true;
 };
+
+// Whether `variable` (NAME=value) is one of vztrace's that place a process in this
+// process's tree (its root, its parts directory, vztrace's own VZTRACE_OUTPUT): a program
+// other than vztrace that this process execs is given none of them, so that a vztrace it
+// runs starts a tree of its own rather than go on with (or into) a trace already written.
+bool places_in_tree(std::string_view variable, const TreePlan& plan);
 
 // Reads the VZTRACE_* environment to find this process's place in the tree, and sets the
 // environment its children will inherit. Returns an error message (empty when fine), e.g.

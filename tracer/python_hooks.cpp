@@ -1023,6 +1023,17 @@ bool exec_ends_trace(const char* path, char* const envp[]) {
 
 void before_exec_of_another() { finish_now(Ending::kExecOfAnother); }
 
+std::vector<char*> environment_for_another(char* const envp[]) {
+    std::vector<char*> environment;
+    for (char* const* variable = envp; variable != nullptr && *variable != nullptr; ++variable) {
+        if (g_session == nullptr || !places_in_tree(*variable, g_session->plan())) {
+            environment.push_back(*variable);
+        }
+    }
+    environment.push_back(nullptr);
+    return environment;
+}
+
 void after_failed_exec_of_another() {
     if (g_session != nullptr && ::getpid() == g_session->pid()) g_session->exec_of_another_failed();
 }
@@ -1144,7 +1155,8 @@ int exec_recorded(Exec real, Target target, char* const argv[], char* const envp
             errno = ENOSYS;
             return -1;
         }
-        const int result = real(target, argv, envp);
+        std::vector<char*> environment = vztrace::tracer::environment_for_another(envp);
+        const int result = real(target, argv, environment.data());
         const int saved_errno = errno;
         vztrace::tracer::after_failed_exec_of_another();
         errno = saved_errno;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <string>
+#include <vector>
 
 #include "tracer/process_tree.hpp"
 #include "tracer/settings.hpp"
@@ -45,6 +46,9 @@ void before_c_exec();
 // before_c_exec(), and after_failed_exec_of_another() says so should the exec fail.
 bool exec_ends_trace(const char* path, char* const envp[]);
 void before_exec_of_another();
+// `envp` without the variables that place a process in this one's tree (places_in_tree),
+// null-terminated: what the other program is given.
+std::vector<char*> environment_for_another(char* const envp[]);
 void after_failed_exec_of_another();
 // Before it, for an exec of `target` (a file's identity) by a recording root: where it is
 // vztrace's executable, the terminating signals are held from before the recording ends to

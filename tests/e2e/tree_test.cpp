@@ -338,6 +338,29 @@ TEST_CASE("a root's exec of another program that fails after its trace was writt
     check_no_parts_left(tmp);
 }
 
+TEST_CASE("a vztrace that the program a root exec'd runs is a root of its own") {
+    // Before (hunt AE): the other program was given the root's VZTRACE_ROOT_PID (its own
+    // pid), parts directory and output: a vztrace it exec'd took itself for the root's next
+    // image and wrote its trace over the one just written, the first image's calls lost.
+    TempDir dir;
+    RunOptions options;
+    options.cwd = dir.path();
+    const std::string trace = dir.file(vztrace::testing::trace_name("first"));
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace, tree_script("exec_other.py"), "wrapper"}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "after exec\n");
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace first = load_trace(trace);
+    CHECK(first.count_prefix("before_exec (") == 1);
+    CHECK(first.count_prefix("after_exec (") == 0);
+    REQUIRE(vztrace::testing::file_exists(dir.file("result.pftrace")));
+    const Trace second = load_trace(dir.file("result.pftrace"));
+    CHECK(second.count_prefix("after_exec (") == 1);
+    CHECK(second.count_prefix("before_exec (") == 0);
+}
+
 TEST_CASE("a root that execs a script whose #! line runs vztrace keeps both images") {
     TempDir dir;
     TempDir tmp;

@@ -60,7 +60,9 @@ TEST_CASE("next_image: a script is its interpreter's, followed as the kernel doe
     Place place;
     CHECK(place.of(place.script("a", "#!" + place.vztrace + "\nprint(1)\n")) ==
           NextImage::kVztrace);
-    CHECK(place.of(place.script("b", "#! " + place.vztrace + " -u \r\n")) == NextImage::kVztrace);
+    CHECK(place.of(place.script("b", "#! " + place.vztrace + " -u \n")) == NextImage::kVztrace);
+    // A carriage return is part of the line the kernel reads: no such interpreter.
+    CHECK(place.of(place.script("crlf", "#!" + place.other + "\r\n")) == NextImage::kUnknown);
     CHECK(place.of(place.script("c", "#!" + place.other + " -x\n")) == NextImage::kAnotherProgram);
     // An interpreter that is a script itself (the kernel follows 4 of them).
     const std::string inner = place.script("inner", "#!" + place.vztrace + "\n");

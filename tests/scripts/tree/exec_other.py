@@ -1,7 +1,8 @@
 # A root that ends by exec'ing a program other than vztrace: "shell" runs /bin/sh after a
 # traced child has run; "broken" execs an ELF header with no program after it, which the
 # kernel refuses, and goes on;
-# "shebang" runs a script whose '#!/usr/bin/env vztrace' makes vztrace its next image.
+# "shebang" runs a script whose '#!/usr/bin/env vztrace' makes vztrace its next image;
+# "wrapper" runs /bin/sh, which execs vztrace.
 import os
 import subprocess
 import sys
@@ -23,6 +24,10 @@ if mode == "after":
     print("after exec")
     sys.exit(0)
 before_exec()
+if mode == "wrapper":
+    # A shell that execs vztrace in its turn: a root of its own, not the next image.
+    sys.stdout.flush()
+    os.execv("/bin/sh", ["sh", "-c", 'exec "$0" "$1" after', sys.executable, __file__])
 if mode == "shell":
     subprocess.run([sys.executable, "-c", "def child_call(): pass\nchild_call()"], check=True)
     sys.stdout.flush()
