@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>  // renameat2
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -92,6 +93,20 @@ std::string hidden_name_beside(const std::string& path, std::string_view tail) {
     return fmt::format("{}.{}{}", std::string_view(path).substr(0, start), base, tail);
 }
 
+// A new file beside `path` under a hidden temporary name of this process's, set in `name`:
+// `.NAME.vztrace-PID.tmp`, or with a number after PID when a file has that name already
+// (the program's own, put there while the trace is written, or one a killed vztrace of the
+// same pid left). Never opens one that exists. The descriptor, or -1 with errno set.
+int create_beside(const std::string& path, mode_t mode, std::string& name) {
+    for (int n = 0; n < 100; ++n) {
+        name = hidden_name_beside(path, n == 0 ? fmt::format(".vztrace-{}.tmp", ::getpid())
+                                               : fmt::format(".vztrace-{}-{}.tmp", ::getpid(), n));
+        const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;  // errno: EEXIST
+}
+
 OutputFile::OutputFile(std::string path, Placement placement, const ReaderWait& wait)
     : path_(std::move(path)) {
     struct stat st {};
@@ -112,9 +127,8 @@ OutputFile::OutputFile(std::string path, Placement placement, const ReaderWait& 
             fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
         }
     } else {
-        temp_path_ = hidden_name_beside(path_, fmt::format(".vztrace-{}.tmp", ::getpid()));
         const mode_t mode = exists ? (st.st_mode & 07777) : 0666;  // umask applies
-        fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        fd_ = create_beside(path_, mode, temp_path_);
         if (fd_ < 0) {
             const int saved = errno;
             temp_path_.clear();
@@ -326,9 +340,10 @@ bool OutputFile::write(std::string_view bytes) {
 
 // The program removed the file under its temporary name (a loop removing what its working
 // directory lists, `git clean -xf`), or put another there: its bytes are still the
-// descriptor's, and are copied back under that name (a new file; never over one of the
-// program's). False with errno set when they cannot be.
-bool OutputFile::restore_temp_name() const {
+// descriptor's, and are copied back under that name, or under a new one beside it when
+// the program's file holds it (which stays as the program left it). False with errno set
+// when they cannot be.
+bool OutputFile::restore_temp_name() {
     struct stat held {};
     struct stat named {};
     if (temp_path_.empty() || fd_ < 0 || ::fstat(fd_, &held) != 0) return true;
@@ -336,10 +351,13 @@ bool OutputFile::restore_temp_name() const {
         named.st_ino == held.st_ino) {
         return true;
     }
+    // The name is not this file's any more: nothing is to remove it from here on (a
+    // discard after a failure here removed the program's file).
+    temp_path_.clear();
     const int in = ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) return false;
-    const int out =
-        ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, held.st_mode & 07777);
+    std::string restored;
+    const int out = create_beside(path_, held.st_mode & 07777, restored);
     bool copied = out >= 0;
     while (copied) {
         const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
@@ -349,10 +367,17 @@ bool OutputFile::restore_temp_name() const {
             break;
         }
     }
-    const int error = errno;
+    int error = errno;
     ::close(in);
-    if (out >= 0 && ::close(out) != 0 && copied) return false;
-    if (!copied && out >= 0) ::unlink(temp_path_.c_str());
+    if (out >= 0 && ::close(out) != 0 && copied) {
+        copied = false;
+        error = errno;
+    }
+    if (copied) {
+        temp_path_ = std::move(restored);
+    } else if (out >= 0) {
+        ::unlink(restored.c_str());
+    }
     errno = error;
     return copied;
 }

@@ -112,7 +112,7 @@ class OutputFile {
     // Whether fd_ still holds the file this writes (not a number the program reused).
     bool holds_own_descriptor() const;
     bool finish_writing();  // flushes and closes
-    bool restore_temp_name() const;
+    bool restore_temp_name();
     bool write_raw(const char* data, std::size_t size);
     bool write_all(const char* data, std::size_t size);
     bool deflate_some(int flush);

@@ -79,6 +79,26 @@ TEST_CASE("a program that removes its directory's files keeps its trace written 
                         std::filesystem::directory_iterator()) == 1);
 }
 
+TEST_CASE("a program's file put where the temporary trace was stays, and the trace is written") {
+    // Before (hunt AE): putting the trace back under its temporary name found the program's
+    // file there; the trace was not written (status 74), and the program's file removed.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
+    const auto result =
+        run_vztrace({"--quiet", "-o", trace, script("replace_temporary.py"), trace});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.err.empty());
+    const std::string temporary = result.out.substr(0, result.out.find('\n'));
+    REQUIRE_FALSE(temporary.empty());
+    CHECK(vztrace::testing::read_file(dir.file(temporary)) == "the program's own\n");
+    REQUIRE(vztrace::testing::file_exists(trace));
+    CHECK(load_trace(trace).count_prefix("replace (") == 1);
+    // The trace, and the program's file: nothing else of vztrace's.
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path()),
+                        std::filesystem::directory_iterator()) == 2);
+}
+
 TEST_CASE("vztrace's threads are invisible: no fork warning, none in threading.enumerate()") {
     // On 3.12+ CPython warns when a multi-threaded process forks; a single-threaded program
     // under vztrace must fork as quietly as under python (test_threading checks it).
