@@ -408,6 +408,7 @@ ThreadBuffer& Session::attach_locked() {
     threads_.push_back(std::make_unique<ThreadBuffer>(*writer_, tid, sequence,
                                                       format::thread_track_uuid(pid_, sequence),
                                                       format::process_track_uuid(pid_)));
+    threads_.back()->sequence().set_image_salt(nonce_);
     threads_.back()->set_name(static_cast<pid_t>(tid) == pid_ ? std::string("MainThread")
                                                               : fmt::format("Thread {}", tid));
     // A forked child has one thread, the one that forked.

@@ -365,6 +365,22 @@ TEST_CASE("log: --log-async neither waits for asyncio's import nor adds calls to
     CHECK(logged.trace.slices.size() == plain.trace.slices.size());
 }
 
+TEST_CASE("log: --log-async keeps the tasks of a process's two images on tracks of their own") {
+    // Before (hunt AE): a task track's uuid came from its name's number among the image's
+    // names, which the next image gives again: Task-1 of each image was one track.
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto run =
+        run_vztrace({"--quiet", "--log-async", "-o", trace, script("log_async_exec.py")});
+    REQUIRE(run.status() == 0);
+    const auto report = run_vztrace({"report", trace, "--by", "thread", "--format", "json"});
+    REQUIRE(report.status() == 0);
+    // Each image's main task and the two of asyncio.run's end: 6 tracks, 8 steps.
+    CHECK(report.out.find("\"tracks\": 6") != std::string::npos);
+    CHECK(report.out.find("\"Task-1 (first_image)\"") != std::string::npos);
+    CHECK(report.out.find("\"Task-1 (second_image)\"") != std::string::npos);
+}
+
 TEST_CASE("without the options, no argument, instant, gc slice or task track is recorded") {
     for (const std::string name : {"log_calls.py", "log_runtime.py", "log_async.py"}) {
         const auto run = run_logged({}, name);

@@ -211,8 +211,10 @@ void PerfettoSequence::name_for(SymbolId id, const SymbolInfo& info, ProtoMessag
 
 std::uint64_t PerfettoSequence::named_track(SymbolId name, const SymbolInfo& info, bool counter,
                                             ByteBuffer& out) {
+    // This image's own (image_salt_): the images of a process that execs itself number
+    // their names anew, and Task-1 of each was one track.
     const std::uint64_t uuid =
-        mix(process_uuid_ ^ mix((std::uint64_t{name} << 2) | (counter ? 2U : 0U)));
+        mix(process_uuid_ ^ image_salt_ ^ mix((std::uint64_t{name} << 2) | (counter ? 2U : 0U)));
     if (std::find(described_tracks_.begin(), described_tracks_.end(), uuid) !=
         described_tracks_.end()) {
         return uuid;

@@ -57,6 +57,9 @@ class PerfettoSequence {
     // axis is BOOTTIME.
     void begin(std::int64_t start_ns, std::int64_t boottime_offset_ns, ByteBuffer& out);
     bool begun() const { return begun_; }
+    // What tells the named tracks of this process image from those of the process's other
+    // images (their names' ids are their own): a number of the image's.
+    void set_image_salt(std::uint64_t salt) { image_salt_ = salt; }
 
     // Appends the packets of `records`. `to_ns(ticks)` gives CLOCK_MONOTONIC ns;
     // `symbol(id)` gives a SymbolInfo (asked once per symbol per sequence).
@@ -149,6 +152,7 @@ class PerfettoSequence {
     std::uint32_t sequence_id_;
     std::uint64_t track_uuid_;
     std::uint64_t process_uuid_;
+    std::uint64_t image_salt_ = 0;
     bool begun_ = false;
     // The next event's arguments, as TrackEvent debug_annotations fields.
     bool has_args_ = false;
