@@ -52,9 +52,15 @@ bool replace_with(const std::string& from, const std::string& to) {
     return ::rename(from.c_str(), to.c_str()) == 0;
 }
 
-// `.NAME.vztrace-PID.tmp` beside the output, NAME shortened when the whole would pass the
-// longest file name the system takes (255 bytes): a valid output name of 238 bytes or more
-// was refused ("File name too long").
+// Copies what `in` holds from where it is to its end into `out`. False with errno set.
+bool copy_all(int in, int out) {
+    while (true) {
+        const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n == 0;
+    }
+}
+
 // Moves `from` to `to`: renamed, or copied and removed when they are on different file
 // systems. False with errno set when it cannot be.
 bool move_file(const std::string& from, const std::string& to) {
@@ -62,15 +68,7 @@ bool move_file(const std::string& from, const std::string& to) {
     if (errno != EXDEV) return false;
     const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
     const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    bool copied = in >= 0 && out >= 0;
-    while (copied) {
-        const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            copied = n == 0;
-            break;
-        }
-    }
+    bool copied = in >= 0 && out >= 0 && copy_all(in, out);
     const int error = errno;
     if (in >= 0) ::close(in);
     if (out >= 0 && ::close(out) != 0) copied = false;
@@ -93,6 +91,8 @@ std::string hidden_name_beside(const std::string& path, std::string_view tail) {
     return fmt::format("{}.{}{}", std::string_view(path).substr(0, start), base, tail);
 }
 
+namespace {
+
 // A new file beside `path` under a hidden temporary name of this process's, set in `name`:
 // `.NAME.vztrace-PID.tmp`, or with a number after PID when a file has that name already
 // (the program's own, put there while the trace is written, or one a killed vztrace of the
@@ -106,6 +106,8 @@ int create_beside(const std::string& path, mode_t mode, std::string& name) {
     }
     return -1;  // errno: EEXIST
 }
+
+}  // namespace
 
 OutputFile::OutputFile(std::string path, Placement placement, const ReaderWait& wait)
     : path_(std::move(path)) {
@@ -358,15 +360,7 @@ bool OutputFile::restore_temp_name() {
     if (in < 0) return false;
     std::string restored;
     const int out = create_beside(path_, held.st_mode & 07777, restored);
-    bool copied = out >= 0;
-    while (copied) {
-        const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, std::size_t{1} << 30, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            copied = n == 0;
-            break;
-        }
-    }
+    bool copied = out >= 0 && copy_all(in, out);
     int error = errno;
     ::close(in);
     if (out >= 0 && ::close(out) != 0 && copied) {
