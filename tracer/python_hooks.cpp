@@ -3,6 +3,7 @@
 #include "tracer/python_hooks.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -702,19 +703,63 @@ void target_starts() {
 // while 3.13 imports traceback to show the SyntaxError, is "<string>" too, in a frame.
 bool g_command_to_come = false;
 
+// A script (cpython.run_file, before python opens it): the same, its code executed with
+// no Python frame running. 3.13 shows a SyntaxError through the traceback module, whose
+// imports exec code with __main__.__file__ set already: they started the program that had
+// not compiled, and a trace was written over the user's file.
+bool g_script_to_come = false;
+
+PyObject* first_argument(PyObject* args) {
+    return PyTuple_Check(args) && PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+}
+
 bool is_command_code(PyObject* args) {
     if (PyEval_GetFrame() != nullptr) return false;
-    PyObject* code =
-        PyTuple_Check(args) && PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
+    PyObject* code = first_argument(args);
     if (code == nullptr || !PyCode_Check(code)) return false;
     PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
     return file != nullptr && PyUnicode_Check(file) &&
            PyUnicode_CompareWithASCIIString(file, "<string>") == 0;
 }
 
+// A compiled script (`python app.pyc`), whose code python runs with no exec event: one of
+// this python's (its magic number), which python runs as it is.
+bool is_compiled_script(PyObject* args) {
+    PyObject* path = first_argument(args);
+    if (path == nullptr || !PyUnicode_Check(path)) return false;
+    PyObject* encoded = PyUnicode_EncodeFSDefault(path);
+    if (encoded == nullptr) {
+        PyErr_Clear();
+        return false;
+    }
+    const std::string_view name(PyBytes_AS_STRING(encoded),
+                                static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
+    bool compiled = false;
+    if (name.ends_with(".pyc")) {
+        const int fd = ::open(PyBytes_AS_STRING(encoded), O_RDONLY | O_CLOEXEC);
+        unsigned char head[4] = {};
+        if (fd >= 0 && ::read(fd, head, sizeof head) == static_cast<ssize_t>(sizeof head)) {
+            const long magic = PyImport_GetMagicNumber();
+            compiled = head[0] == (magic & 0xFF) && head[1] == ((magic >> 8) & 0xFF) &&
+                       head[2] == ((magic >> 16) & 0xFF) && head[3] == ((magic >> 24) & 0xFF);
+        }
+        if (fd >= 0) ::close(fd);
+    }
+    Py_DECREF(encoded);
+    return compiled;
+}
+
 void note_target_start(const char* event, PyObject* args) {
     if (std::strcmp(event, "cpython.run_command") == 0) {
         g_command_to_come = true;
+        return;
+    }
+    if (std::strcmp(event, "cpython.run_file") == 0) {
+        if (is_compiled_script(args)) {
+            target_starts();
+        } else {
+            g_script_to_come = true;
+        }
         return;
     }
     if (std::strcmp(event, "cpython.run_stdin") == 0) {
@@ -725,6 +770,13 @@ void note_target_start(const char* event, PyObject* args) {
     if (g_command_to_come) {
         if (is_command_code(args)) {
             g_command_to_come = false;
+            target_starts();
+        }
+        return;
+    }
+    if (g_script_to_come) {
+        if (PyEval_GetFrame() == nullptr) {
+            g_script_to_come = false;
             target_starts();
         }
         return;

@@ -517,12 +517,14 @@ TEST_CASE("option --quiet silences the warning about a child that was killed") {
 TEST_CASE("a script or module python cannot find leaves an existing trace file as it was") {
     TempDir dir;
     dir.write(vztrace::testing::trace_name("trace"), "the user's own file\n");
+    dir.write("bad.py", "x = (\n");
     for (const std::vector<std::string>& target :
          {std::vector<std::string>{"run", dir.file("nope.py")},
           {"-m", "no_such_module_xyz"},
           {"-m", "json.no_such_submodule"},
-          {"-c", "x = ("},  // a command that does not compile (it wrote a trace: hunt AG)
-          {dir.path()}}) {  // a directory without __main__.py
+          {"-c", "x = ("},       // a command that does not compile (it wrote a trace: hunt AG)
+          {dir.file("bad.py")},  // a script that does not (3.13 wrote one: hunt AG)
+          {dir.path()}}) {       // a directory without __main__.py
         std::vector<std::string> args = {"-o", dir.file(vztrace::testing::trace_name("trace"))};
         args.insert(args.end(), target.begin(), target.end());
         const auto result = run_vztrace(args);

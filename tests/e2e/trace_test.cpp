@@ -116,6 +116,21 @@ TEST_CASE("names that are not UTF-8 are escaped and each function is kept apart"
     CHECK(run.trace.count(py_name("\\udcfe", file, 16)) == 1);
 }
 
+TEST_CASE("a compiled script run as the program (app.pyc) is traced") {
+    // Before: python runs a .pyc's code with no exec audit event, so vztrace never saw the
+    // program start: "no trace written: the program did not start", after it had run.
+    TempDir dir;
+    dir.write("app.py", "def work():\n    return 1\n\nwork()\nprint('ran')\n");
+    const auto compiled = vztrace::testing::run_process(
+        {kPython, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], sys.argv[2])",
+         dir.file("app.py"), dir.file("app.pyc")});
+    REQUIRE(compiled.status() == 0);
+    const auto run = trace_of({dir.file("app.pyc")}, dir);
+    CHECK(run.result.status() == 0);
+    CHECK(run.result.out == "ran\n");
+    CHECK(run.trace.count(py_name("work", dir.file("app.py"), 1)) == 1);
+}
+
 TEST_CASE("a program's subinterpreter is said to be left out, and changes nothing else") {
     // vztrace's hooks are the main interpreter's. The trace used to leave the calls run in
     // a subinterpreter out without a word; and a trace function the subinterpreter set
