@@ -1075,15 +1075,26 @@ bool exec_ends_trace(const char* path, char* const envp[]) {
 
 void before_exec_of_another() { finish_now(Ending::kExecOfAnother); }
 
-std::vector<char*> environment_for_another(char* const envp[]) {
+namespace {
+// `envp` without the variables `leaves_out` names, then `added` (unless null): what an exec
+// passes on, null-terminated.
+template <typename LeavesOut>
+std::vector<char*> environment_without(char* const envp[], LeavesOut leaves_out,
+                                       char* added = nullptr) {
     std::vector<char*> environment;
     for (char* const* variable = envp; variable != nullptr && *variable != nullptr; ++variable) {
-        if (g_session == nullptr || !places_in_tree(*variable, g_session->plan())) {
-            environment.push_back(*variable);
-        }
+        if (!leaves_out(std::string_view(*variable))) environment.push_back(*variable);
     }
+    if (added != nullptr) environment.push_back(added);
     environment.push_back(nullptr);
     return environment;
+}
+}  // namespace
+
+std::vector<char*> environment_for_another(char* const envp[]) {
+    return environment_without(envp, [](std::string_view variable) {
+        return g_session != nullptr && places_in_tree(variable, g_session->plan());
+    });
 }
 
 void after_failed_exec_of_another() {
@@ -1239,14 +1250,13 @@ int exec_recorded(Exec real, Target target, char* const argv[], char* const envp
     if (held) {
         word = vztrace::tracer::signals::held_word();
         const std::string_view name = vztrace::tracer::signals::kHeldWord;
-        for (char* const* variable = envp; variable != nullptr && *variable != nullptr;
-             ++variable) {
-            const std::string_view text = *variable;
-            if (!(text.starts_with(name) && text.size() > name.size() && text[name.size()] == '='))
-                environment.push_back(*variable);
-        }
-        environment.push_back(word.data());
-        environment.push_back(nullptr);
+        environment = vztrace::tracer::environment_without(
+            envp,
+            [name](std::string_view text) {
+                return text.starts_with(name) && text.size() > name.size() &&
+                       text[name.size()] == '=';
+            },
+            word.data());
     }
     const int result = real(target, argv, held ? environment.data() : envp);
     if (held) {
