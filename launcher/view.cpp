@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "launcher/subcommand.hpp"
 #include "launcher/view_server.hpp"
@@ -84,13 +86,30 @@ std::string url_encoded(std::string_view text) {
 }
 
 // A path as a shell reads it back: as it is when it holds nothing a shell would take for
-// its own, else in single quotes (a command the user may paste).
+// its own, else in single quotes (a command the user may paste); a path that stderr would
+// show escaped (a newline, an escape sequence, a mark of direction) in bash's $'...', each
+// byte outside printable ASCII as \xNN, which reads back as those bytes.
 std::string shell_quoted(const std::string& path) {
     const bool plain = !path.empty() && std::all_of(path.begin(), path.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) ||
                std::string_view("/._-+:,@%=").find(c) != std::string_view::npos;
     });
     if (plain) return path;
+    if (tracer::one_line(path) != path) {
+        std::string quoted = "$'";
+        for (const char c : path) {
+            const auto byte = static_cast<unsigned char>(c);
+            if (c == '\\' || c == '\'') {
+                quoted += '\\';
+                quoted += c;
+            } else if (byte < 0x20 || byte >= 0x7f) {
+                quoted += fmt::format("\\x{:02x}", byte);
+            } else {
+                quoted += c;
+            }
+        }
+        return quoted + "'";
+    }
     std::string quoted = "'";
     for (const char c : path) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return quoted + "'";
@@ -152,18 +171,54 @@ int speedscope_file(const format::CallLog& calls, const std::string& title, std:
     return fd;
 }
 
-// $BROWSER (its first command), else xdg-open in a graphical session; never in a terminal
-// alone. The browser gets its own process group (Ctrl-C here does not close it), stdin
-// from /dev/null and stderr for stdout (vztrace writes nothing to stdout).
-void open_browser(const std::string& url) {
-    std::string command;
-    if (const char* browser = std::getenv("BROWSER"); browser != nullptr && *browser != 0) {
-        command = std::string_view(browser).substr(0, std::string_view(browser).find(':'));
-    } else if (std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr) {
-        command = "xdg-open";
-    } else {
-        return;
+// The commands $BROWSER names, to be tried in turn, as xdg-utils and Python's webbrowser
+// read it: separated by ':', each a program and its arguments split at spaces, with %s
+// standing for the address (added last when no argument has it); "%%" is a '%'.
+std::vector<std::vector<std::string>> browser_commands(std::string_view browser,
+                                                       const std::string& url) {
+    std::vector<std::vector<std::string>> commands;
+    std::size_t start = 0;
+    while (start <= browser.size()) {
+        std::size_t end = browser.find(':', start);
+        if (end == std::string_view::npos) end = browser.size();
+        std::vector<std::string> words;
+        bool placed = false;
+        std::size_t at = start;
+        while (at < end) {
+            while (at < end && (browser[at] == ' ' || browser[at] == '\t')) ++at;
+            std::size_t stop = at;
+            while (stop < end && browser[stop] != ' ' && browser[stop] != '\t') ++stop;
+            if (stop == at) break;
+            std::string word;
+            for (std::size_t i = at; i < stop; ++i) {
+                if (browser[i] == '%' && i + 1 < stop && browser[i + 1] == 's') {
+                    word += url;
+                    placed = true;
+                    ++i;
+                } else if (browser[i] == '%' && i + 1 < stop && browser[i + 1] == '%') {
+                    word += '%';
+                    ++i;
+                } else {
+                    word += browser[i];
+                }
+            }
+            words.push_back(std::move(word));
+            at = stop;
+        }
+        if (!words.empty()) {
+            if (!placed) words.push_back(url);
+            commands.push_back(std::move(words));
+        }
+        start = end + 1;
     }
+    return commands;
+}
+
+// Starts `command`; its pid, or 0 with the reason in `error`. The browser gets its own
+// process group (Ctrl-C here does not close it), stdin from /dev/null, stderr for stdout
+// (vztrace writes nothing to stdout), and SIGPIPE as a program started from a shell has it
+// (view ignores it for itself).
+pid_t start_browser(std::vector<std::string>& command, int& error) {
     posix_spawn_file_actions_t files;
     posix_spawn_file_actions_init(&files);
     posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -173,23 +228,55 @@ void open_browser(const std::string& url) {
     sigset_t none;
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&attributes, &none);
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attributes, &defaults);
     posix_spawnattr_setpgroup(&attributes, 0);
-    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-    std::string target = url;
-    char* argv[] = {command.data(), target.data(), nullptr};
+    posix_spawnattr_setflags(
+        &attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    std::vector<char*> argv;
+    for (std::string& word : command) argv.push_back(word.data());
+    argv.push_back(nullptr);
     pid_t pid = 0;
-    const int error = ::posix_spawnp(&pid, command.c_str(), &files, &attributes, argv, environ);
+    error = ::posix_spawnp(&pid, argv[0], &files, &attributes, argv.data(), environ);
     posix_spawn_file_actions_destroy(&files);
     posix_spawnattr_destroy(&attributes);
-    if (error != 0) {
-        std::fprintf(stderr,
-                     "vztrace: view: cannot start a browser (%s: %s): open the address above\n",
-                     command.c_str(), std::strerror(error));
+    return error == 0 ? pid : 0;
+}
+
+// $BROWSER's commands in turn until one starts, else xdg-open in a graphical session;
+// never in a terminal alone.
+void open_browser(const std::string& url) {
+    std::vector<std::vector<std::string>> commands;
+    if (const char* browser = std::getenv("BROWSER"); browser != nullptr && *browser != 0) {
+        commands = browser_commands(browser, url);
+    } else if (std::getenv("DISPLAY") != nullptr || std::getenv("WAYLAND_DISPLAY") != nullptr) {
+        commands.push_back({"xdg-open", url});
+    }
+    pid_t pid = 0;
+    std::string tried;
+    for (std::vector<std::string>& command : commands) {
+        int error = 0;
+        pid = start_browser(command, error);
+        if (pid > 0) {
+            tried = command[0];
+            break;
+        }
+        tried +=
+            fmt::format("{}{}: {}", tried.empty() ? "" : "; ", command[0], std::strerror(error));
+    }
+    if (pid <= 0) {
+        if (!tried.empty()) {
+            std::fprintf(stderr,
+                         "vztrace: view: cannot start a browser (%s): open the address above\n",
+                         tracer::one_line(tried).c_str());
+        }
         return;
     }
     // Reaped when it ends (xdg-open hands the page on and exits; it stayed a zombie until
     // view ended), and its failure said: the page may not have opened.
-    std::thread([pid, command] {
+    std::thread([pid, command = std::move(tried)] {
         int status = 0;
         while (::waitpid(pid, &status, 0) < 0) {
             if (errno != EINTR) return;
@@ -207,12 +294,14 @@ void open_browser(const std::string& url) {
 int serve_until_stopped(ViewServer& server, const std::string& browse, bool no_browser,
                         const std::string& serving_line) {
     // Every thread blocks the stop signals (the server's are started below) and this one
-    // waits for them: no handler runs inside the server's code.
-    sigset_t stop_signals, previous;
+    // waits for them: no handler runs inside the server's code. They stay blocked to the
+    // end: a second Ctrl-C (or a SIGTERM after a SIGINT) would otherwise end view by the
+    // signal (status 130 or 143) once it had stopped as asked.
+    sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);  // a browser that closes a download
     std::atomic<bool> failed{false};
     std::thread listener([&server, &failed] {
@@ -229,7 +318,6 @@ int serve_until_stopped(ViewServer& server, const std::string& browse, bool no_b
     sigwait(&stop_signals, &signal);
     server.stop();
     listener.join();
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return failed ? fail(ExitCode::kUsage, "view: the server stopped unexpectedly") : 0;
 }
 
@@ -365,7 +453,7 @@ int run_view(std::span<const std::string> args) {
         std::fprintf(stderr,
                      "vztrace: view: Perfetto UI (online): `vztrace view --viewer perfetto "
                      "%s` serves it on port %d, the only local port ui.perfetto.dev reads\n",
-                     tracer::one_line(shell_quoted(trace)).c_str(), kPerfettoPort);
+                     shell_quoted(trace).c_str(), kPerfettoPort);
     }
     std::fprintf(stderr, "vztrace: view: the trace itself: %s\n", trace_url.c_str());
     return serve_until_stopped(server, viewer == "speedscope" ? speedscope_url : perfetto_url,

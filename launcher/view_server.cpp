@@ -1,13 +1,17 @@
 #include "launcher/view_server.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -46,6 +50,36 @@ bool same_token(std::string_view a, std::string_view b) {
     unsigned char differ = 0;
     for (std::size_t i = 0; i < a.size(); ++i) differ |= static_cast<unsigned char>(a[i] ^ b[i]);
     return differ == 0;
+}
+
+// Shuts down every connection of this process made through `port` on 127.0.0.1: the
+// server's own, since vztrace view makes no other. cpp-httplib's stop() closes the
+// listening socket alone, and each of its workers went on reading a request or sending a
+// download for as long as its client kept it going (a header sent a byte a second kept
+// view running after Ctrl-C until the client chose to stop). A worker's read or write on a
+// socket shut down fails at once, and it ends. A number closed and reused meanwhile can
+// only be another connection of the server's, or not a socket (shutdown then fails).
+void shut_down_connections(int port) {
+    DIR* fds = ::opendir("/proc/self/fd");
+    if (fds == nullptr) return;
+    const int own = ::dirfd(fds);
+    while (const dirent* entry = ::readdir(fds)) {
+        char* end = nullptr;
+        const long fd = std::strtol(entry->d_name, &end, 10);
+        if (end == entry->d_name || *end != 0 || fd == own) continue;
+        struct stat status {};
+        if (::fstat(static_cast<int>(fd), &status) != 0 || !S_ISSOCK(status.st_mode)) continue;
+        sockaddr_in local{};
+        socklen_t length = sizeof local;
+        if (::getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &length) !=
+                0 ||
+            length != sizeof local || local.sin_family != AF_INET ||
+            ntohs(local.sin_port) != port) {
+            continue;
+        }
+        ::shutdown(static_cast<int>(fd), SHUT_RDWR);
+    }
+    ::closedir(fds);
 }
 
 }  // namespace
@@ -156,6 +190,7 @@ bool HttpViewServer::running() const { return server_->is_running(); }
 void HttpViewServer::stop() {
     stopping_ = true;
     server_->stop();
+    if (port_ > 0) shut_down_connections(port_);
 }
 
 void HttpViewServer::route() {
@@ -204,19 +239,20 @@ void HttpViewServer::route() {
         // file (RFC 9110), and no viewer asks for several: the request is the handler's
         // own object (not const where it was made).
         if (request.ranges.size() > 1) const_cast<Request&>(request).ranges.clear();
-        // Ranges: cpp-httplib cuts the answer to them, but takes any as given. One outside
-        // the file is refused (416) before it would make a length of garbage; one that runs
-        // past the end is too, as this server cannot shorten it.
+        // Ranges: cpp-httplib cuts the answer to them, but takes any as given. One that
+        // starts past the end of the file is refused (416), as RFC 9110 has it, before it
+        // would make a length of garbage; one that ends past it, or a suffix longer than the
+        // file, means the rest of the file (a client reading in fixed pieces asks so).
         const auto size = static_cast<std::int64_t>(file->second.size);
-        for (const auto& [first, last] : request.ranges) {
-            const bool fits = first < 0
-                                  ? last > 0 && last <= size
-                                  : first < size && (last < 0 || (last >= first && last < size));
-            if (!fits) {
+        for (auto& [first, last] : const_cast<Request&>(request).ranges) {
+            const bool satisfiable = first < 0 ? last > 0 && size > 0 : first < size;
+            if (!satisfiable) {
                 response.status = 416;
                 response.set_header("Content-Range", "bytes */" + std::to_string(size));
                 return httplib::Server::HandlerResponse::Handled;
             }
+            if (first < 0 && last > size) last = size;
+            if (first >= 0 && last >= size) last = size - 1;
         }
         // Unset: cpp-httplib answers 200, or 206 when it cuts the answer to a range.
         response.status = -1;

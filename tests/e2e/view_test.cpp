@@ -7,13 +7,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
 #include "e2e/e2e.hpp"
 
@@ -278,19 +281,24 @@ TEST_CASE("view will not share its port with another view") {
     CHECK(listening_addresses(first.port).size() == 1);
 }
 
-TEST_CASE("view answers a range of the trace with it, and one outside it with 416") {
+TEST_CASE(
+    "view answers a range of the trace with it, one past its end with the rest, and one "
+    "after it with 416") {
     // It answered 200 with a Content-Range, and a range past the end with a length of
-    // 18446744073708669459.
+    // 18446744073708669459. Then a range that ran past the end (a client reading in fixed
+    // pieces) or a suffix longer than the file got 416, where RFC 9110 gives the bytes up
+    // to the end (found by hunt AH).
     Viewing viewing;
     const std::string bytes = file_bytes(viewing.trace);
     REQUIRE(bytes.size() > 100);
+    const std::string size = std::to_string(bytes.size());
     auto client = viewing.client();
     const std::string path = viewing.path_of(viewing.trace_url);
     const auto first = client.Get(path, {{"Range", "bytes=0-9"}});
     REQUIRE(first);
     CHECK(first->status == 206);
     CHECK(first->body == bytes.substr(0, 10));
-    CHECK(first->get_header_value("Content-Range") == "bytes 0-9/" + std::to_string(bytes.size()));
+    CHECK(first->get_header_value("Content-Range") == "bytes 0-9/" + size);
     const auto tail = client.Get(path, {{"Range", "bytes=-5"}});
     REQUIRE(tail);
     CHECK(tail->status == 206);
@@ -299,14 +307,66 @@ TEST_CASE("view answers a range of the trace with it, and one outside it with 41
     REQUIRE(whole);
     CHECK(whole->status == 200);
     CHECK(whole->body == bytes);
-    for (const char* outside : {"bytes=999999999-", "bytes=0-999999999"}) {
+    const std::string last = std::to_string(bytes.size() - 1);
+    for (const auto& [past_end, from] :
+         {std::pair<std::string, std::size_t>{"bytes=0-999999999", 0},
+          {"bytes=10-999999999", 10},
+          {"bytes=-999999999", 0}}) {
+        INFO(past_end);
+        const auto rest = client.Get(path, {{"Range", past_end}});
+        REQUIRE(rest);
+        CHECK(rest->status == 206);
+        CHECK(rest->body == bytes.substr(from));
+        CHECK(rest->get_header_value("Content-Range") ==
+              "bytes " + std::to_string(from) + "-" + last + "/" + size);
+    }
+    for (const std::string& outside :
+         std::vector<std::string>{"bytes=999999999-", "bytes=" + size + "-", "bytes=-0"}) {
         INFO(outside);
         const auto refused = client.Get(path, {{"Range", outside}});
         REQUIRE(refused);
         CHECK(refused->status == 416);
-        CHECK(refused->get_header_value("Content-Range") ==
-              "bytes */" + std::to_string(bytes.size()));
+        CHECK(refused->get_header_value("Content-Range") == "bytes */" + size);
     }
+}
+
+TEST_CASE("view ends on Ctrl-C while a client sends its request a byte at a time") {
+    // cpp-httplib's stop() closed the listening socket alone: a worker reading a request
+    // went on for as long as its client sent a byte within each 5 s read timeout, and view
+    // ran on after Ctrl-C (40 s and more); a SIGTERM that came after the SIGINT then ended
+    // it by the signal (143) once the signals were let through again (found by hunt AH).
+    Viewing viewing;
+    const int connection = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(viewing.port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(connection, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    const std::string start = "GET " + viewing.path_of(viewing.trace_url) +
+                              " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(viewing.port) +
+                              "\r\nX-Slow: ";
+    REQUIRE(send(connection, start.data(), start.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(start.size()));
+    std::atomic<bool> ended{false};
+    std::thread slow_client([&] {
+        // A byte every 100 ms (each well within the read timeout) until view has ended or
+        // 40 s have gone: the client's pace, not a wait for something to happen.
+        for (int sent = 0; sent < 400 && !ended; ++sent) {
+            if (send(connection, "a", 1, MSG_NOSIGNAL) != 1) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    REQUIRE(viewing.view->pid() > 0);
+    kill(viewing.view->pid(), SIGINT);
+    kill(viewing.view->pid(), SIGTERM);
+    const ProcessResult stopped = viewing.view->stop(0, 20);
+    ended = true;
+    slow_client.join();
+    close(connection);
+    INFO(stopped.err);
+    CHECK_FALSE(stopped.timed_out);
+    CHECK(stopped.status() == 0);
+    CHECK(stopped.out.empty());
 }
 
 TEST_CASE("view answers several ranges at once with the whole trace") {
@@ -381,6 +441,46 @@ TEST_CASE("view reaps the browser it starts and says when it failed") {
     CHECK(file_bytes(dir.file("browser.sh.url")) == found[1].str());
 }
 
+TEST_CASE("view reads $BROWSER as a list of commands with arguments and %s") {
+    // Everything before the first ':' was taken for a program's file name: a list
+    // ("firefox:chromium"), arguments or %s never started a browser; and the browser got
+    // SIGPIPE ignored, as view has it, where a program started from a shell has it by
+    // default (found by hunt AH).
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("fib"));
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    dir.write("browser.sh",
+              "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.args\"\n"
+              "grep '^SigIgn:' /proc/$$/status > \"$0.ignored\"\nexit 3\n");
+    std::filesystem::permissions(dir.file("browser.sh"), std::filesystem::perms::owner_all);
+    vztrace::testing::RunOptions options;
+    options.env["BROWSER"] =
+        "vztrace-test-no-such-browser:" + dir.file("browser.sh") + " --new-window %s --from-view";
+    RunningProcess view({kVztrace, "view", trace, "--port", "0"}, options);
+    CHECK(view.wait_for_stderr("vztrace: view: the browser (" + dir.file("browser.sh") +
+                               ") exited with status 3"));
+    const ProcessResult stopped = view.stop(SIGINT);
+    CHECK(stopped.status() == 0);
+    std::smatch found;
+    REQUIRE(
+        std::regex_search(stopped.err, found, std::regex("speedscope \\(offline\\): (\\S+)\n")));
+    CHECK(file_bytes(dir.file("browser.sh.args")) ==
+          "--new-window\n" + found[1].str() + "\n--from-view\n");
+    // SigIgn: a hex mask of the ignored signals; SIGPIPE is 13, bit 12.
+    const std::string ignored = file_bytes(dir.file("browser.sh.ignored"));
+    REQUIRE(ignored.size() > 8);
+    CHECK((std::stoull(ignored.substr(7), nullptr, 16) & (1ULL << (SIGPIPE - 1))) == 0);
+
+    // None of them starts: each is named with its reason, in one line.
+    options.env["BROWSER"] = "vztrace-test-no-such-a:vztrace-test-no-such-b %s";
+    RunningProcess unopened({kVztrace, "view", trace, "--port", "0"}, options);
+    CHECK(unopened.wait_for_stderr(
+        "vztrace: view: cannot start a browser (vztrace-test-no-such-a: No such file or "
+        "directory; vztrace-test-no-such-b: No such file or directory): open the address "
+        "above\n"));
+    CHECK(unopened.stop(SIGINT).status() == 0);
+}
+
 TEST_CASE("view quotes the trace's path in the command it suggests") {
     // A name with a space and a ';' was pasted into a shell as it was.
     TempDir dir;
@@ -390,6 +490,26 @@ TEST_CASE("view quotes the trace's path in the command it suggests") {
     REQUIRE(view.wait_for_stderr(kServing));
     CHECK(contains(view.so_far().err, "`vztrace view --viewer perfetto '" + trace + "'`"));
     CHECK(view.stop(SIGINT).status() == 0);
+}
+
+TEST_CASE("view quotes a path with a newline as bash reads it back") {
+    // The quoted path was escaped for stderr after it was quoted: '.../a\nb.pftrace' names a
+    // backslash and an n in a shell, not the newline (found by hunt AH).
+    TempDir dir;
+    const std::string trace = dir.file("a\nb'c.pftrace");
+    REQUIRE(run_vztrace({"--quiet", "-o", trace, script("fib5.py")}).status() == 0);
+    RunningProcess view({kVztrace, "view", trace, "--no-browser", "--port", "0"});
+    REQUIRE(view.wait_for_stderr(kServing));
+    const ProcessResult stopped = view.stop(SIGINT);
+    CHECK(stopped.status() == 0);
+    std::smatch found;
+    REQUIRE(std::regex_search(stopped.err, found,
+                              std::regex("`vztrace view --viewer perfetto ([^`\n]+)`")));
+    const std::string quoted = found[1];
+    CHECK(quoted.find("\\x0a") != std::string::npos);
+    const ProcessResult read_back =
+        vztrace::testing::run_process({"bash", "-c", "printf %s " + quoted});
+    CHECK(read_back.out == trace);
 }
 
 TEST_CASE("view of a missing or damaged trace says so in one line and serves nothing") {

@@ -47,6 +47,8 @@ class RunningProcess {
     bool wait_for_stderr(const std::string& text, int timeout_seconds = 60);
     // What it wrote so far.
     const ProcessResult& so_far() const { return result_; }
+    // Its pid while it runs (-1 once stopped).
+    int pid() const { return pid_; }
     // Sends `signal` (0: none, it is ending by itself) and waits for its exit; killed
     // (timed_out) if it has not closed its output after `timeout_seconds`.
     ProcessResult stop(int signal, int timeout_seconds = 30);
