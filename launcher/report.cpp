@@ -146,9 +146,25 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
                            gaps[i].warning ? "true" : "false", json_string(gaps[i].text));
     }
     out += fmt::format("], \"recorder\": {}, \"recording\": {{", json_string(read.recorder));
-    for (std::size_t i = 0; i < read.recording.size(); ++i) {
-        out += fmt::format("{}{}: {}", i == 0 ? "" : ", ", json_string(read.recording[i].first),
-                           json_string(read.recording[i].second));
+    // A key the trace holds more than once (combine's combined_from, one an input) is one
+    // member whose value is the list of them, in order: JSON readers keep one of a name.
+    std::vector<std::pair<std::string_view, std::vector<std::string_view>>> members;
+    for (const auto& [key, value] : read.recording) {
+        auto member = std::find_if(members.begin(), members.end(),
+                                   [&key](const auto& found) { return found.first == key; });
+        if (member == members.end()) member = members.insert(members.end(), {key, {}});
+        member->second.push_back(value);
+    }
+    for (std::size_t i = 0; i < members.size(); ++i) {
+        const auto& [key, values] = members[i];
+        out += fmt::format("{}{}: ", i == 0 ? "" : ", ", json_string(key));
+        if (values.size() == 1) {
+            out += json_string(values[0]);
+            continue;
+        }
+        for (std::size_t j = 0; j < values.size(); ++j)
+            out += fmt::format("{}{}", j == 0 ? "[" : ", ", json_string(values[j]));
+        out += "]";
     }
     out += "}, \"groups\": [";
     bool first_group = true;

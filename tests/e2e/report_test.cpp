@@ -618,6 +618,9 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
     TempDir dir;
     dir.write("garbage.txt", "this is not a trace\n");
     dir.write("no-events.json", "{\"metadata\": 1}");
+    // A list of no events was read as an empty trace, status 0 (found by hunt AK).
+    dir.write("strings.json", "[\"not\", \"a\", \"trace\"]");
+    dir.write("numbers.json", "{\"traceEvents\": [1, 2, 3]}");
     dir.write("cut.json", std::string(kVizTracerJson).substr(0, 200));
     dir.write("damaged.pftrace",
               std::string("\x0a\x05\x08\x01\x10\x02\x0a\xff\xff\xff\xff\x0f", 12));
@@ -630,9 +633,9 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
         int status;
     };
     // Section names must not change between Catch's passes: the file's name, not its path.
-    const Case cases[] = {{"missing.pftrace", 66}, {"a-directory", 66}, {"garbage.txt", 65},
-                          {"no-events.json", 65},  {"cut.json", 65},    {"damaged.pftrace", 65},
-                          {"notes.py", 65}};
+    const Case cases[] = {{"missing.pftrace", 66}, {"a-directory", 66},  {"garbage.txt", 65},
+                          {"no-events.json", 65},  {"cut.json", 65},     {"damaged.pftrace", 65},
+                          {"notes.py", 65},        {"strings.json", 65}, {"numbers.json", 65}};
     for (const Case& c : cases) {
         DYNAMIC_SECTION(c.file) {
             const auto result = run_vztrace({"report", dir.file(c.file)});
@@ -641,6 +644,24 @@ TEST_CASE("report says in one line why it cannot read a trace, with its own stat
             CHECK(std::count(result.err.begin(), result.err.end(), '\n') == 1);
             CHECK(result.err.find(dir.file(c.file)) != std::string::npos);
         }
+    }
+    SECTION("JSON nested deeper than the parser goes") {
+        // Valid JSON from another tool was said to be damaged with simdjson's words alone.
+        std::string deep =
+            "{\"traceEvents\": [{\"ph\": \"X\", \"name\": \"f\", \"pid\": 1, "
+            "\"tid\": 1, \"ts\": 1, \"dur\": 2, \"args\": {\"a\": ";
+        deep += std::string(2000, '[') + std::string(2000, ']') + "}}]}";
+        dir.write("deep.json", deep);
+        const auto result = run_vztrace({"report", dir.file("deep.json")});
+        CHECK(result.status() == 65);
+        CHECK(contains(result.err, "nest deeper than the 1024 levels vztrace reads"));
+    }
+    SECTION("an empty list of events is an empty trace") {
+        dir.write("empty.json", "[]");
+        const auto result = run_vztrace({"report", dir.file("empty.json")});
+        INFO(result.err);
+        CHECK(result.status() == 0);
+        CHECK(contains(result.out, "0 calls"));
     }
     SECTION("bad options") {
         for (const std::vector<std::string>& args :

@@ -345,7 +345,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
             break;
         case kVztraceJsonNoEvents:
             return failed(Status::kDamaged,
-                          fmt::format("{} is not a trace: a JSON file with no traceEvents", path));
+                          fmt::format("{} is not a trace: a JSON file with no trace events", path));
         case kVztraceJsonDamaged:
             return failed(Status::kDamaged, fmt::format("{} is damaged: JSON: {}", path, why));
         case kVztraceJsonOutOfMemory:

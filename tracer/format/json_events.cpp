@@ -127,6 +127,11 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
             error = parser.parse(repaired).get(root);
     }
     if (error == simdjson::MEMALLOC) return kVztraceJsonOutOfMemory;  // not the file's fault
+    if (error == simdjson::DEPTH_ERROR) {
+        // JSON as such, but deeper than the parser goes (another tool's arguments).
+        *why = "its values nest deeper than the 1024 levels vztrace reads";
+        return kVztraceJsonDamaged;
+    }
     if (error) {
         *why = simdjson::error_message(error);
         return kVztraceJsonDamaged;
@@ -138,9 +143,13 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
     } else if (root["traceEvents"].get(events) != simdjson::SUCCESS) {
         return kVztraceJsonNoEvents;
     }
+    // Entries that are no events (no "ph") are skipped; a list of nothing else is no trace
+    // (["a", "b"], {"traceEvents": [1, 2]}). An empty list is an empty trace.
+    std::size_t seen = 0;
     for (simdjson::dom::element element : events) {
         std::string_view phase, name, label;
         if (!element.is_object() || element["ph"].get(phase) != simdjson::SUCCESS) continue;
+        ++seen;
         VztraceJsonEvent event{};
         simdjson::dom::element value;
         if (element["pid"].get(value) == simdjson::SUCCESS) id_of(value, event.pid);
@@ -160,6 +169,7 @@ VztraceJsonStatus parse(const char* text, std::size_t size, VztraceJsonEventCall
         set_strings(event, phase, name, label);
         callback(context, &event);
     }
+    if (seen == 0 && events.size() > 0) return kVztraceJsonNoEvents;
     if (!root.is_object()) return kVztraceJsonTrace;
     for (const std::string_view object : {"vztrace_metadata", "viztracer_metadata"}) {
         simdjson::dom::object members;
