@@ -33,6 +33,15 @@ using Args = std::vector<tracer::events::Arg>;
 // traced, or its recording has ended).
 Session* recording() { return tracer::hooks::g_active ? tracer::hooks::g_session : nullptr; }
 
+// The session when what the API records now is kept: recording, not paused, not stopped by
+// --max-size. Arguments' reprs (the program's code) are taken only then.
+Session* recording_now() {
+    Session* session = recording();
+    if (session == nullptr || session->pauses().paused() || session->size_cap_reached())
+        return nullptr;
+    return session;
+}
+
 // ---- text of values ---------------------------------------------------------------------
 
 using tracer::symbols::utf8_of;
@@ -219,7 +228,7 @@ PyObject* instant(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwn
     const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject* name = name_argument("instant", args, nargs);
     if (name == nullptr) return nullptr;
-    Session* session = recording();
+    Session* session = recording_now();
     if (session == nullptr) Py_RETURN_NONE;
     Args recorded;
     if (!args_of(args + nargs, kwnames, recorded)) return nullptr;
@@ -498,7 +507,7 @@ PyObject* span(PyObject*, PyObject* const* args, size_t nargsf, PyObject* kwname
     }
     auto mark = std::make_unique<SpanMark>(SpanMark{utf8_of(name), {}});
     Py_DECREF(name);
-    if (recording() != nullptr && !args_of(args + nargs, kwnames, mark->args)) return nullptr;
+    if (recording_now() != nullptr && !args_of(args + nargs, kwnames, mark->args)) return nullptr;
     if (decorates) return wrap_in_span(args[0], std::move(mark));
     SpanObject* object = PyObject_New(SpanObject, &g_span_type);
     if (object == nullptr) return nullptr;
@@ -523,21 +532,30 @@ PyObject* resume(PyObject*, PyObject* const*, size_t nargsf, PyObject* kwnames) 
 
 PyObject* active(PyObject*, PyObject* const*, size_t nargsf, PyObject* kwnames) {
     if (!no_arguments("active", PyVectorcall_NARGS(nargsf), kwnames)) return nullptr;
-    Session* session = recording();
-    return PyBool_FromLong(session != nullptr && !session->pauses().paused());
+    return PyBool_FromLong(recording_now() != nullptr);
 }
 
-// `with vztrace.paused():` resumes on leaving only if it was what paused the recording.
+// `with vztrace.paused():` resumes on leaving only if its entry was what paused the
+// recording. One object may be entered again before it is left (a module's NOTRACE =
+// vztrace.paused() in a recursive function): each entry keeps its own answer, and the
+// inner exits resume nothing (one flag for all of them let the first inner exit resume
+// inside the outer block).
 struct PausedObject {
-    PyObject_HEAD bool paused_here;
+    PyObject_HEAD std::vector<bool>* entries;  // whether each entry not yet left paused
 };
 
 PyTypeObject g_paused_type = kEmptyType;
 
+void paused_dealloc(PyObject* self) {
+    delete reinterpret_cast<PausedObject*>(self)->entries;
+    Py_TYPE(self)->tp_free(self);
+}
+
 PyObject* paused(PyObject*, PyObject* const*, size_t nargsf, PyObject* kwnames) {
     if (!no_arguments("paused", PyVectorcall_NARGS(nargsf), kwnames)) return nullptr;
+    auto entries = std::make_unique<std::vector<bool>>();
     PausedObject* object = PyObject_New(PausedObject, &g_paused_type);
-    if (object != nullptr) object->paused_here = false;
+    if (object != nullptr) object->entries = entries.release();
     return reinterpret_cast<PyObject*>(object);
 }
 
@@ -545,18 +563,19 @@ PyObject* paused_enter(PyObject*, PyObject* const* args, size_t nargsf, PyObject
     auto* object = instance_of<PausedObject>(g_paused_type, args, nargsf);
     if (object == nullptr) return nullptr;
     Session* session = recording();
-    if (session != nullptr && !session->pauses().paused()) {
-        session->pauses().pause(tracer::TickClock::now());
-        object->paused_here = true;
-    }
+    const bool pauses = session != nullptr && !session->pauses().paused();
+    object->entries->push_back(pauses);
+    if (pauses) session->pauses().pause(tracer::TickClock::now());
     return Py_NewRef(args[0]);
 }
 
 PyObject* paused_exit(PyObject*, PyObject* const* args, size_t nargsf, PyObject*) {
     auto* object = instance_of<PausedObject>(g_paused_type, args, nargsf);
     if (object == nullptr) return nullptr;
-    if (object->paused_here) {
-        object->paused_here = false;
+    if (object->entries->empty()) Py_RETURN_FALSE;  // __exit__ called without __enter__
+    const bool paused_here = object->entries->back();
+    object->entries->pop_back();
+    if (paused_here) {
         if (Session* session = recording()) session->pauses().resume(tracer::TickClock::now());
     }
     Py_RETURN_FALSE;
@@ -734,7 +753,9 @@ const FunctionSpec kFunctions[] = {
     {"paused", paused,
      "paused()\n\nA context manager: the recording is paused inside it (resumed on leaving, "
      "unless it was paused before)."},
-    {"active", active, "active()\n\nTrue when this process is being recorded and not paused."},
+    {"active", active,
+     "active()\n\nTrue when this process is being recorded: not paused, not stopped by "
+     "--max-size."},
     {"ignore", ignore,
      "ignore(function)\n\nDecorator: calls of the function (of each function of a class) "
      "and everything they call are left out of the trace."},
@@ -787,6 +808,7 @@ bool ready_types() {
     g_paused_type.tp_name = "vztrace.paused";
     g_paused_type.tp_basicsize = sizeof(PausedObject);
     g_paused_type.tp_flags = Py_TPFLAGS_DEFAULT;
+    g_paused_type.tp_dealloc = paused_dealloc;
     g_paused_type.tp_doc = "The recording paused inside a `with` block.";
 
     for (PyTypeObject* type :

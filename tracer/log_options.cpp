@@ -58,6 +58,11 @@ PyObject* on_gc(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyUnicode_Check(args[0])) Py_RETURN_NONE;
     const bool start = PyUnicode_CompareWithASCIIString(args[0], "start") == 0;
     if (start && recording()) {
+        // Under --log-sparse the collections stay, as the program's spans do: they are no
+        // calls of its (the writer left every one out, --log-gc then did nothing).
+        if (g_session->settings().log_sparse) {
+            g_session->symbols().add_flags(g_session->symbols().intern("gc"), kSparse);
+        }
         g_gc_span = events::span_begin(*g_session, "gc",
                                        {{"generation", info_item(args[1], "generation")}});
         t_in_gc = true;

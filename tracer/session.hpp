@@ -80,6 +80,8 @@ class Session {
     // vztrace.pause() / resume(), and --no-startup: calls begun while paused are left out
     // by the writer (record_filter.hpp).
     PauseWindows& pauses() { return pauses_; }
+    // Whether --max-size has stopped the recording (what is recorded from then on is lost).
+    bool size_cap_reached() const { return writer_ != nullptr && writer_->capped(); }
     const TraceSettings& settings() const { return settings_; }
     RecordingInfo& info() { return info_; }
     pid_t pid() const { return pid_; }

@@ -106,6 +106,8 @@ class TraceWriter final : public ChunkSink {
     void allow_thread();
     void stop_thread();
     bool thread_running() const { return thread_.running(); }
+    // Whether --max-size has stopped the recording.
+    bool capped() const { return capped_.load(std::memory_order_relaxed); }
 
     // Ends the stream: every queued chunk and each buffer's last one encoded, calls still
     // open ended at `end_ticks` and flagged, the final names of the threads and of the

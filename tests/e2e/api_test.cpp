@@ -2,6 +2,7 @@
 // where the program puts them, pause/resume, @ignore and @sparse, from threads, signal
 // handlers and children; and the stand-in (embed/python) that runs the same program under
 // plain python.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <csignal>
@@ -189,6 +190,37 @@ TEST_CASE("vztrace.span nests with the calls around it, as a with block and as a
     CHECK(trace.count_prefix("vztrace") == 0);
 }
 
+TEST_CASE("a span a generator's yield ended leaves a span of the same name around it open",
+          "[api]") {
+    // The late end of the generator's span (at its last resume) was matched with the
+    // enclosing span of the same name, which ended there with the generator's resumed call
+    // (flagged unfinished): the calls after it in the block were outside it (hunt AM). The
+    // same through the filters (--min-duration).
+    for (const std::vector<std::string>& options :
+         {std::vector<std::string>{}, std::vector<std::string>{"--min-duration", "1ns"}}) {
+        DYNAMIC_SECTION("options: " << options.size()) {
+            const auto run = run_api_script("span_generator.py", options);
+            const Trace& trace = run.trace;
+            CHECK(trace.nesting_problem().empty());
+            const std::string main = py_name("main", "span_generator.py", 16);
+            const std::string rows = py_name("rows", "span_generator.py", 6);
+            CHECK(parents_of_all(trace, py_name("work", "span_generator.py", 12)) ==
+                  std::vector<std::string>{"fetch", "fetch", "fetch", "fetch", main});
+            const auto resumes = all_named(trace, rows);
+            CHECK(resumes.size() == 3);
+            for (const auto& resume : resumes) CHECK_FALSE(resume.unfinished);
+            std::vector<std::string> fetch_parents;
+            for (const auto& fetch : all_named(trace, "fetch")) {
+                fetch_parents.push_back(parent_of(trace, fetch));
+                // The outer one ends at its block's end.
+                if (fetch_parents.back() == main) CHECK_FALSE(fetch.unfinished);
+            }
+            std::sort(fetch_parents.begin(), fetch_parents.end());
+            CHECK(fetch_parents == std::vector<std::string>{main, rows});
+        }
+    }
+}
+
 TEST_CASE("a program using the API prints the same under vztrace and under python", "[api]") {
     TempDir dir;
     RunOptions options;
@@ -268,6 +300,46 @@ TEST_CASE("pause and resume leave out exactly the calls begun while paused", "[a
 
     CHECK(trace.instants_named("hidden").empty());
     CHECK(trace.count("hidden span") == 0);
+}
+
+TEST_CASE("a paused() entered again keeps the recording paused, and paused takes no repr",
+          "[api]") {
+    // One flag for every entry of the object: the inner exit resumed the recording inside
+    // the outer block, whose work() was recorded. And instant(), span() and paused()'s
+    // instants took the program's reprs while paused, for events then left out (hunt AM).
+    const auto run = run_api_script("paused_reused.py");
+    CHECK(run.result.out ==
+          "0 active inside: False\n1 active inside: False\nactive after: True\n"
+          "reprs taken while paused: 0\nreprs taken after: 1\n");
+    CHECK(run.trace.count_prefix(py_name("work", "paused_reused.py", 8)) == 0);
+    // The outer nested() began before the recording paused; the inner one inside.
+    CHECK(run.trace.count_prefix(py_name("nested", "paused_reused.py", 12)) == 1);
+    CHECK(run.trace.instants_named("recorded").size() == 1);
+    CHECK(run.trace.instants_named("while paused").empty());
+    CHECK(run.trace.count("made while paused") == 0);
+}
+
+TEST_CASE("active() is False once --max-size has stopped the recording", "[api]") {
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result =
+        run_vztrace({"--max-size", "1M", "-o", trace, script("api/max_size_active.py")});
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "before True\nafter False\n");
+    CHECK(contains(result.err, "not recorded"));
+}
+
+TEST_CASE("the collections of --log-gc stay under --log-sparse", "[api]") {
+    // The writer left every gc slice out, as a call not marked sparse (hunt AM).
+    const auto run = run_api_script("sparse_gc.py", {"--log-gc", "--log-sparse"});
+    const std::string handle = py_name("handle", "sparse_gc.py", 7);
+    CHECK(run.trace.count(handle) == 1);
+    const auto parents = parents_of_all(run.trace, "gc");
+    CHECK(parents.size() >= 2);
+    CHECK(std::count(parents.begin(), parents.end(), handle) >= 1);
+    CHECK(std::count(parents.begin(), parents.end(), "") >= 1);
+    CHECK(run.trace.nesting_problem().empty());
 }
 
 TEST_CASE("@vztrace.ignore leaves out a function and all it calls, and keeps the nesting",

@@ -26,6 +26,9 @@ class EndedEarly {
         ++total_;
     }
 
+    // Whether a call of `id` was ended early and its exit has not come yet.
+    bool holds(SymbolId id) const { return total_ != 0 && by_symbol_.contains(id); }
+
     // Whether an exit of `id` that matches no open call is that of a call ended early
     // (taken off then).
     bool take(SymbolId id) {
