@@ -6,6 +6,7 @@
 #include <opcode.h>
 #endif
 
+#include <algorithm>
 #include <array>
 #include <new>
 #include <unordered_map>
@@ -41,6 +42,77 @@ void name_events() {
         g_event_names[i] = PyUnicode_InternFromString(names[i]);
     }
 }
+
+// 3.11 resumes the generators waiting in a `yield from` (or `await`) chain with no 'call'
+// when an exception thrown into the chain (gen.throw(), asyncio's cancellation of a task)
+// ends the innermost one: _gen_throw moves each waiting frame past its RESUME, where 3.11
+// sends 'call', and resumes it. Its 'return' then came with no 'call': the calls it made
+// nested under the call before it, and an outer call of the same function ended early.
+// The thread's running generator frames, as the profile function saw them begin; when one
+// returns (not at a yield, not by an exception, which the generator below is resumed with,
+// 'call' and all) with a generator frame below it that is running but not among them, that
+// one is being resumed so, and its begin is recorded then. The innermost one,
+// resumed so when what it awaits is no generator (an asyncio future), is seen at its end:
+// its begin is recorded there, after the calls it made.
+#if PY_VERSION_HEX < 0x030C0000
+thread_local std::vector<PyFrameObject*> t_running_generators;  // compared, never used
+
+constexpr int kGeneratorFlags = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR;
+constexpr std::int8_t kFrameExecuting = 0;  // 3.11's FRAME_EXECUTING (pycore_frame.h)
+
+bool generator_executing(PyFrameObject* frame) {
+    PyObject* generator = PyFrame_GetGenerator(frame);  // strong reference, or null
+    if (generator == nullptr) return false;
+    // Generators, coroutines and async generators share this head (cpython/genobject.h).
+    const bool executing =
+        reinterpret_cast<PyGenObject*>(generator)->gi_frame_state == kFrameExecuting;
+    Py_DECREF(generator);
+    return executing;
+}
+
+// Takes a generator frame that ends (returns, yields or raises) off the running ones;
+// false when it was not among them: it was resumed unseen (the innermost of a chain whose
+// awaited object is no generator, an asyncio future: what 3.11 resumes there is that
+// generator itself).
+[[gnu::noinline]] bool take_running(PyFrameObject* frame) {
+    std::vector<PyFrameObject*>& running = t_running_generators;
+    for (std::size_t at = running.size(); at-- > 0;) {
+        if (running[at] == frame) {
+            running.resize(at);
+            return true;
+        }
+    }
+    return false;
+}
+
+// After a generator frame's end: the generator frame below it, if it is being resumed
+// unseen, begins now.
+[[gnu::noinline]] void resume_waiting_below(PyFrameObject* frame) {
+    // At a yield the generator is suspended already; at a return or an exception it is
+    // still executing.
+    if (!generator_executing(frame)) return;
+    PyFrameObject* below = PyFrame_GetBack(frame);  // strong reference, or null
+    if (below == nullptr) return;
+    std::vector<PyFrameObject*>& running = t_running_generators;
+    PyCodeObject* code = PyFrame_GetCode(below);  // strong reference
+    if ((code->co_flags & kGeneratorFlags) != 0 && generator_executing(below) &&
+        std::find(running.begin(), running.end(), below) == running.end()) {
+        running.push_back(below);
+        const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
+        if (id != kHiddenSymbol) {
+            g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
+        }
+    }
+    Py_DECREF(code);
+    Py_DECREF(below);
+}
+
+// Whether a frame of `code` is one of those kept: a generator's, coroutine's or async
+// generator's, while the profile function records Python frames.
+VZ_ALWAYS_INLINE bool is_running_generator(PyCodeObject* code) {
+    return (code->co_flags & kGeneratorFlags) != 0 && g_python_frames == PythonFrames::kRecord;
+}
+#endif
 
 VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
@@ -112,12 +184,20 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
                 // begun (see hook_state.hpp), which it may take for the hook's.
                 PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
                 const bool begun = hooks::t_call_to_come == code;
+#if PY_VERSION_HEX < 0x030C0000
+                if (begun && is_running_generator(code)) t_running_generators.push_back(frame);
+#endif
                 Py_DECREF(code);
                 hooks::t_call_to_come = nullptr;
                 if (begun) break;
             }
             if (g_python_frames == PythonFrames::kIgnore) break;
-            const SymbolId id = symbol_of_frame(frame);
+            PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
+#if PY_VERSION_HEX < 0x030C0000
+            if (VZ_UNLIKELY(is_running_generator(code))) t_running_generators.push_back(frame);
+#endif
+            const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
+            Py_DECREF(code);
             if (id == kHiddenSymbol) break;
             if (g_python_frames == PythonFrames::kAfterHook) hooks::t_fallback_calls.push_back(id);
             g_session->current_buffer().append(TickClock::now(), id, EventKind::kEnter);
@@ -126,17 +206,34 @@ VZ_ALWAYS_INLINE void record(PyFrameObject* frame, int what, PyObject* arg) {
         case PyTrace_RETURN: {
             if (g_python_frames == PythonFrames::kIgnore) break;
             const std::uint64_t now = TickClock::now();
-            const SymbolId id = symbol_of_frame(frame);
-            if (id == kHiddenSymbol) break;
+            PyCodeObject* code = PyFrame_GetCode(frame);  // strong reference
+            const SymbolId id = symbols::of_code(reinterpret_cast<PyObject*>(code));
+#if PY_VERSION_HEX < 0x030C0000
+            const bool generator = VZ_UNLIKELY(is_running_generator(code));
+#endif
+            Py_DECREF(code);
             // A frame the hook entered: it records the end itself (as on 3.12+, see
             // monitoring_hooks.cpp).
-            if (g_python_frames == PythonFrames::kAfterHook &&
+            if (id != kHiddenSymbol && g_python_frames == PythonFrames::kAfterHook &&
                 !hooks::fallback_exit_recorded(id, arg == nullptr)) {
                 break;
             }
+#if PY_VERSION_HEX < 0x030C0000
+            // Resumed unseen: it began no later than now (its calls are before it).
+            if (generator && !take_running(frame) && id != kHiddenSymbol) {
+                g_session->current_buffer().append(now, id, EventKind::kEnter);
+            }
+#endif
             // arg is NULL when the frame is left by an exception.
-            g_session->current_buffer().append(
-                now, id, arg == nullptr ? EventKind::kExitByException : EventKind::kExit);
+            if (id != kHiddenSymbol) {
+                g_session->current_buffer().append(
+                    now, id, arg == nullptr ? EventKind::kExitByException : EventKind::kExit);
+            }
+#if PY_VERSION_HEX < 0x030C0000
+            // One left by an exception: the generator below is resumed with it, and 3.11
+            // sends its 'call' then.
+            if (generator && arg != nullptr) resume_waiting_below(frame);
+#endif
             break;
         }
         case PyTrace_C_CALL: {

@@ -753,3 +753,45 @@ TEST_CASE("a child started in another project reads no config file: it has the r
           "vztrace: error: " + dir.file("elsewhere/pyproject.toml") +
               ":2: [tool.vztrace] not_an_option: no such option (see vztrace --help)\n");
 }
+
+TEST_CASE("generators that an exception thrown into their chain resumes keep their calls") {
+    // 3.11 resumes the generators waiting in a `yield from` or `await` chain with no 'call'
+    // to the profile function when the exception thrown in ends the innermost one: their
+    // calls nested under the call before, their returns ended outer calls early (flagged
+    // unfinished) or were dropped (hunt AJ). The default hook and the profile hook on 3.11;
+    // every hook elsewhere.
+    for (const std::string hook :
+         {"auto", "frame", kPythonMinor == 11 ? "profile" : "monitoring"}) {
+        DYNAMIC_SECTION("--hook " << hook) {
+            TempDir dir;
+            const auto run = trace_of({"--hook", hook, script("throw_into_chain.py")}, dir);
+            REQUIRE(run.result.status() == 0);
+            const Trace& trace = run.trace;
+            CHECK(trace.nesting_problem().empty());
+            CHECK(trace.metadata.at("unfinished_calls") == "0");
+            const std::string file = script("throw_into_chain.py");
+            const std::string chain = py_name("chain", file, 7);
+            std::vector<std::string> parents;
+            for (const auto& call : trace.named(py_name("helper", file, 3)))
+                parents.push_back(trace.ancestors(call).at(0));
+            CHECK(parents ==
+                  std::vector<std::string>{chain, chain, chain, py_name("drive", file, 19)});
+            // Three first starts, each to a yield; three resumptions by the throw.
+            CHECK(trace.count(chain) == 6);
+            for (const auto& call : trace.named(chain)) CHECK_FALSE(call.unfinished);
+
+            const auto cancelled = trace_of({"--hook", hook, script("cancel_awaiting.py")}, dir);
+            REQUIRE(cancelled.result.status() == 0);
+            CHECK(cancelled.result.out == "5\n");
+            const std::string awaiting = script("cancel_awaiting.py");
+            CHECK(cancelled.trace.nesting_problem().empty());
+            CHECK(cancelled.trace.metadata.at("unfinished_calls") == "0");
+            const auto after = cancelled.trace.named(py_name("after_inner", awaiting, 6));
+            REQUIRE(after.size() == 1);
+            CHECK(cancelled.trace.ancestors(after[0]).at(0) == py_name("outer", awaiting, 22));
+            const auto cleanup = cancelled.trace.named(py_name("cleanup", awaiting, 10));
+            REQUIRE(cleanup.size() == 1);
+            CHECK(cancelled.trace.ancestors(cleanup[0]).at(0) == py_name("inner", awaiting, 14));
+        }
+    }
+}
