@@ -55,6 +55,12 @@ bool g_program_started = false;
 // Whether python found the program (the script, the module, the code) and began it. When
 // it did not (`vztrace run nope.py`), nothing is written over the user's file.
 bool g_target_started = false;
+// Whether code of the program's own ran before python began it: the package `-m pkg`
+// names, whose __init__ python runs before it looks for pkg.__main__ (one that exits, or
+// raises, ends the run there). Python's search, not the program, under --no-startup; but
+// the program's code, whose trace is written (it was abandoned, with "the program did not
+// start", found by hunt AI).
+bool g_program_code_ran = false;
 std::uint64_t g_stop_ticks = 0;
 // The system refused memory inside a callback: recording stopped there for good (Session::
 // stop_for_memory); the hooks stay, idle, until stop_recording() removes them.
@@ -142,7 +148,7 @@ void write_recording(Ending ending) {
     const ProcessRole role = g_session->plan().role;
     const bool own_file = (role == ProcessRole::kOwnFile || role == ProcessRole::kRoot) &&
                           !g_session->plan().continued;
-    if (!g_target_started && own_file && ending == Ending::kProgramEnded) {
+    if (!g_target_started && !g_program_code_ran && own_file && ending == Ending::kProgramEnded) {
         g_session->abandon();
         return;
     }
@@ -749,7 +755,54 @@ bool is_compiled_script(PyObject* args) {
     return compiled;
 }
 
+// -m: the module python was asked to run (cpython.run_module), until the program starts.
+std::string g_module_to_come;
+
+// Whether `code` is that of the package `-m` names (`-m pkg`, whose __init__ python runs
+// before its __main__): its module is in sys.modules when python executes it, its
+// __file__ the code's file. The packages above the module (`pkg` of `-m pkg.mod`) are
+// python's search, as its error says when one fails ("Error while finding module
+// specification").
+bool is_code_of_module_to_come(PyObject* code) {
+    if (g_module_to_come.empty() || code == nullptr || !PyCode_Check(code)) return false;
+    PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
+    if (file == nullptr || !PyUnicode_Check(file)) return false;
+    PyObject* module =
+        PyDict_GetItemString(PyImport_GetModuleDict(), g_module_to_come.c_str());  // borrowed
+    if (module == nullptr || !PyModule_Check(module)) return false;
+    PyObject* module_file = PyDict_GetItemString(PyModule_GetDict(module), "__file__");
+    return module_file != nullptr && PyUnicode_Check(module_file) &&
+           PyUnicode_Compare(module_file, file) == 0;
+}
+
+// -i's interactive session after a program python could not run (a -c that did not
+// compile, a -m of no module): python executes each statement typed, with no Python
+// frame running, as code from "<stdin>" ("<stdin>-N" on 3.13). The session is the program.
+bool is_interactive_code(PyObject* args) {
+    if (PyEval_GetFrame() != nullptr) return false;
+    PyObject* code = first_argument(args);
+    if (code == nullptr || !PyCode_Check(code)) return false;
+    PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
+    if (file == nullptr || !PyUnicode_Check(file)) return false;
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(file, &size);
+    if (text == nullptr) {
+        PyErr_Clear();
+        return false;
+    }
+    const std::string_view name(text, static_cast<std::size_t>(size));
+    return name == "<stdin>" || name.starts_with("<stdin>-");
+}
+
 void note_target_start(const char* event, PyObject* args) {
+    if (std::strcmp(event, "cpython.run_module") == 0) {
+        PyObject* name = first_argument(args);
+        const char* text =
+            name != nullptr && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : nullptr;
+        if (text == nullptr) PyErr_Clear();
+        g_module_to_come = text != nullptr ? text : "";
+        return;
+    }
     if (std::strcmp(event, "cpython.run_command") == 0) {
         g_command_to_come = true;
         return;
@@ -767,6 +820,15 @@ void note_target_start(const char* event, PyObject* args) {
         return;
     }
     if (std::strcmp(event, "exec") != 0) return;
+    if (is_interactive_code(args)) {
+        g_command_to_come = false;
+        g_script_to_come = false;
+        target_starts();
+        return;
+    }
+    if (!g_program_code_ran && is_code_of_module_to_come(first_argument(args))) {
+        g_program_code_ran = true;
+    }
     if (g_command_to_come) {
         if (is_command_code(args)) {
             g_command_to_come = false;

@@ -568,6 +568,39 @@ TEST_CASE("a script or module python cannot find leaves an existing trace file a
     CHECK(trace_in(dir).count_prefix("<module> (" + dir.file("fails.py")) == 1);
 }
 
+TEST_CASE("code of the program's that python runs before the program's own start is traced") {
+    // `-m pkg` whose __init__ exits (or raises) ran the program's code, and -i's
+    // interactive session after a command that did not compile ran what was typed: both
+    // said "the program did not start" and wrote no trace (hunt AI).
+    TempDir dir;
+    const std::string trace = dir.file(vztrace::testing::trace_name("trace"));
+    dir.write("pkgexit/__init__.py", "def init():\n    pass\n\n\ninit()\nraise SystemExit(7)\n");
+    dir.write("pkgfails/__init__.py", "def init():\n    pass\n\n\ninit()\nraise ValueError(3)\n");
+    RunOptions options;
+    options.cwd = dir.path();
+    for (const auto& [package, status] :
+         {std::pair<std::string, int>{"pkgexit", 7}, {"pkgfails", 1}}) {
+        INFO(package);
+        const auto result = run_vztrace({"--quiet", "-o", trace, "-m", package}, options);
+        INFO(result.err);
+        CHECK(result.status() == status);
+        CHECK_FALSE(contains(result.err, "did not start"));
+        CHECK(trace_in(dir).count_prefix("init (" + dir.file(package + "/__init__.py")) == 1);
+        std::filesystem::remove(trace);
+    }
+    options.stdin_data = "def typed():\n    pass\n\ntyped()\n";
+    const std::vector<std::string> interactive = {"-i", "-c", "x = ("};
+    const auto python = vztrace::testing::run_process({kPython, "-i", "-c", "x = ("}, options);
+    std::vector<std::string> args = {"--quiet", "-o", trace};
+    args.insert(args.end(), interactive.begin(), interactive.end());
+    const auto result = run_vztrace(args, options);
+    INFO(result.err);
+    CHECK(result.status() == python.status());
+    CHECK(result.out == python.out);
+    CHECK_FALSE(contains(result.err, "did not start"));
+    CHECK(trace_in(dir).count_prefix("typed (") == 1);
+}
+
 TEST_CASE("profilers and monitoring tools the program installs see exactly python's events") {
     // Before: the call that installed them (sys.setprofile, set_events, ...) came back to
     // them as a C return python never sends, and profile.Profile failed ("Bad return").
