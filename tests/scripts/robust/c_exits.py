@@ -7,7 +7,8 @@
 #   busy-thread-exit: the same while the main thread runs Python, holding the GIL
 #   finalizer-exit: a __del__ run as the interpreter finalizes calls exit (the GIL held)
 #   exit-while-writing: the main thread calls exit(3) after 300,000 calls of bulk(); a timer
-#                       thread of C's calls exit(4) 50 ms later, while the trace is written
+#                       thread of C's calls exit(4) 50 ms after it is armed, just before,
+#                       while the trace is written
 #   term-while-waiting: a timer thread of C's calls exit(3) while the main thread holds the
 #                       GIL in C (pause); a child process then sends the root SIGTERM
 #   gil-held: the same without the SIGTERM: the exit waits 5 s for the GIL, then gives up
@@ -54,16 +55,24 @@ class TimerSpec(ctypes.Structure):
                 ("value_s", ctypes.c_long), ("value_ns", ctypes.c_long)]
 
 
-def exit_later(status, seconds):
-    """A POSIX timer whose new C thread (SIGEV_THREAD) calls libc's exit(status)."""
+def exit_timer(status, seconds):
+    """A POSIX timer whose new C thread (SIGEV_THREAD) calls libc's exit(status), and the
+    function (no argument) that arms it."""
     event = SigEvent(value=status, notify=2, function=ctypes.cast(libc.exit, ctypes.c_void_p))
     timer = ctypes.c_void_p()
     if libc.timer_create(1, ctypes.byref(event), ctypes.byref(timer)) != 0:  # MONOTONIC
         raise OSError("timer_create failed")
     spec = TimerSpec(0, 0, int(seconds), int(seconds % 1 * 1e9))
-    if libc.timer_settime(timer, 0, ctypes.byref(spec), None) != 0:
-        raise OSError("timer_settime failed")
-    exit_later.kept = (event, timer)
+    exit_timer.kept = (event, timer, spec)
+
+    def arm():
+        if libc.timer_settime(timer, 0, ctypes.byref(spec), None) != 0:
+            raise OSError("timer_settime failed")
+    return arm
+
+
+def exit_later(status, seconds):
+    exit_timer(status, seconds)()
 
 
 class ExitsWhenCollected:
@@ -92,10 +101,16 @@ def main(mode):
         main.kept = ExitsWhenCollected()
         return
     elif mode == "exit-while-writing":
+        # All made beforehand: the exit(3) must come well before the timer's. The more
+        # Python ran between arming and exiting, the likelier a stall of the host's put the
+        # second exit first (once in CI, under ASan): vztrace then exits with 4, as python
+        # would have in the same stall.
+        arm = exit_timer(4, 0.05)
+        exit_3 = ctypes.PyDLL(None).exit
         for i in range(300_000):
             bulk(i)
-        exit_later(4, 0.05)
-        ctypes.PyDLL(None).exit(3)
+        arm()
+        exit_3(3)
     elif mode in ("term-while-waiting", "gil-held"):
         root = os.getpid()
         if mode == "term-while-waiting" and os.fork() == 0:
