@@ -719,14 +719,24 @@ PyObject* first_argument(PyObject* args) {
     return PyTuple_Check(args) && PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : nullptr;
 }
 
-bool is_command_code(PyObject* args) {
-    if (PyEval_GetFrame() != nullptr) return false;
+// The file of the code an exec event runs with no Python frame running (how python runs
+// the program's own code), or "" (a frame runs, or not code).
+std::string_view file_of_frameless_code(PyObject* args) {
+    if (PyEval_GetFrame() != nullptr) return {};
     PyObject* code = first_argument(args);
-    if (code == nullptr || !PyCode_Check(code)) return false;
+    if (code == nullptr || !PyCode_Check(code)) return {};
     PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
-    return file != nullptr && PyUnicode_Check(file) &&
-           PyUnicode_CompareWithASCIIString(file, "<string>") == 0;
+    if (file == nullptr || !PyUnicode_Check(file)) return {};
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(file, &size);  // kept by `file`
+    if (text == nullptr) {
+        PyErr_Clear();
+        return {};
+    }
+    return {text, static_cast<std::size_t>(size)};
 }
+
+bool is_command_code(PyObject* args) { return file_of_frameless_code(args) == "<string>"; }
 
 // A compiled script (`python app.pyc`), whose code python runs with no exec event: one of
 // this python's (its magic number), which python runs as it is.
@@ -779,19 +789,8 @@ bool is_code_of_module_to_come(PyObject* code) {
 // compile, a -m of no module): python executes each statement typed, with no Python
 // frame running, as code from "<stdin>" ("<stdin>-N" on 3.13). The session is the program.
 bool is_interactive_code(PyObject* args) {
-    if (PyEval_GetFrame() != nullptr) return false;
-    PyObject* code = first_argument(args);
-    if (code == nullptr || !PyCode_Check(code)) return false;
-    PyObject* file = reinterpret_cast<PyCodeObject*>(code)->co_filename;
-    if (file == nullptr || !PyUnicode_Check(file)) return false;
-    Py_ssize_t size = 0;
-    const char* text = PyUnicode_AsUTF8AndSize(file, &size);
-    if (text == nullptr) {
-        PyErr_Clear();
-        return false;
-    }
-    const std::string_view name(text, static_cast<std::size_t>(size));
-    return name == "<stdin>" || name.starts_with("<stdin>-");
+    const std::string_view file = file_of_frameless_code(args);
+    return file == "<stdin>" || file.starts_with("<stdin>-");
 }
 
 void note_target_start(const char* event, PyObject* args) {

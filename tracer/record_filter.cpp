@@ -189,9 +189,9 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
         if (format::is_call_event(record.kind)) {
             std::size_t depth = stack_.size();
             while (depth > 0 && stack_[depth - 1].symbol != record.symbol) --depth;
-            // The late exit of a call ended early, below other calls (the encoder's
-            // unwind_to): taken as that call's, not as this one's.
-            if (depth > 0 && depth < stack_.size() && ended_early_.holds(record.symbol)) depth = 0;
+            if (depth > 0 && ended_early_.late_exit(record.symbol, depth == stack_.size())) {
+                depth = 0;  // the late exit of a call ended early: taken as that call's
+            }
             if (depth == 0) {  // begun before this filter saw it: the encoder decides
                 if (ended_early_.take(record.symbol) || unseen_left_out(record, ns)) {
                     args_.clear();

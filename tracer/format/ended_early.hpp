@@ -26,8 +26,13 @@ class EndedEarly {
         ++total_;
     }
 
-    // Whether a call of `id` was ended early and its exit has not come yet.
-    bool holds(SymbolId id) const { return total_ != 0 && by_symbol_.contains(id); }
+    // Whether an exit of `id` that is not the innermost open call's (`innermost`: it is) is
+    // the late one of a call of `id` ended early, not the exit of an open call of `id`
+    // further down with every call above it: a span left in a generator's frame, which the
+    // generator's yield ended; a greenlet's call ended by another's.
+    bool late_exit(SymbolId id, bool innermost) const {
+        return !innermost && total_ != 0 && by_symbol_.contains(id);
+    }
 
     // Whether an exit of `id` that matches no open call is that of a call ended early
     // (taken off then).

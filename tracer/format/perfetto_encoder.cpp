@@ -147,11 +147,7 @@ void PerfettoSequence::write_flagged_end(std::int64_t ns, ByteBuffer& out) {
 }
 
 bool PerfettoSequence::unwind_to(SymbolId id, std::int64_t ns, ByteBuffer& out) {
-    // Below other calls, a call of `id` after one of `id` was ended early: the exit is the
-    // late one of that call (a span left in a generator's frame, which the generator's
-    // yield ended; a greenlet's call ended by another's), not this one's with every call
-    // above it. end_known takes it.
-    if (open_.back() != id && ended_early_.holds(id)) return false;
+    if (ended_early_.late_exit(id, open_.back() == id)) return false;  // end_known takes it
     std::size_t depth = open_.size();
     while (depth > 0 && open_[depth - 1] != id) --depth;
     if (depth == 0) return false;
