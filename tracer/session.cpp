@@ -449,6 +449,12 @@ ProcessSummary Session::summary() const {
     return summary;
 }
 
+std::size_t Session::process_count(const CollectedParts& children) const {
+    std::set<std::int64_t> pids = {pid_};
+    for (const auto& part : children.parts) pids.insert(part.pid);
+    return pids.size();
+}
+
 std::vector<std::pair<std::int64_t, std::uint64_t>> Session::subinterpreters(
     const CollectedParts& children) const {
     std::vector<std::pair<std::int64_t, std::uint64_t>> created;
@@ -666,7 +672,7 @@ std::vector<std::pair<std::string, std::string>> Session::metadata(
         {"format", json_text(format_ == TraceFormat::kPerfetto ? "perfetto" : "json")},
         {"compressed", settings_.compress && format_ == TraceFormat::kPerfetto ? "true" : "false"},
         {"realtime_offset_ns", std::to_string(TickClock::realtime_offset_ns())},
-        {"processes", std::to_string(1 + children.parts.size())},
+        {"processes", std::to_string(process_count(children))},
         {"missing_pids", list(children.missing_pids)},
         {"incomplete_pids", list(incomplete)},
         {"killed_before_start_pids", list(children.killed_before_start_pids)},
@@ -822,11 +828,8 @@ bool Session::write_trace(CollectedParts& children) {
             : part.failed      ? "could not write its trace to the end (its error is above)"
                                : "was killed or crashed");
     }
-    // Processes, not images: those of one that exec'd share its pid.
-    std::set<std::int64_t> pids = {pid_};
-    for (const auto& part : children.parts) pids.insert(part.pid);
-    const std::string processes =
-        pids.size() == 1 ? "" : fmt::format(" from {} processes", pids.size());
+    const std::size_t count = process_count(children);
+    const std::string processes = count == 1 ? "" : fmt::format(" from {} processes", count);
     const std::string how =
         format_ == TraceFormat::kPerfetto
             ? "open it at https://ui.perfetto.dev (or with Perfetto's trace_processor when it is "

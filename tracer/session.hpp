@@ -183,6 +183,9 @@ class Session {
     std::vector<std::pair<std::string, std::string>> metadata(const CollectedParts& children,
                                                               const StreamCounts& totals,
                                                               bool memory_limit_reached) const;
+    // The processes in the trace: this one and its children's, not images (those of one
+    // that exec'd share its pid).
+    std::size_t process_count(const CollectedParts& children) const;
     // What each process that created subinterpreters created: (pid, how many).
     std::vector<std::pair<std::int64_t, std::uint64_t>> subinterpreters(
         const CollectedParts& children) const;
