@@ -500,6 +500,15 @@ void check_flag_variables(const CliDefinition& cli) {
     }
 }
 
+std::string long_name(const CLI::Option* option) { return "--" + option->get_lnames().front(); }
+
+// The usage error of an empty value of `option`, given as `origin` names.
+std::string empty_value_error(const std::string& origin, const CLI::Option* option) {
+    return long_name(option) == "--output"
+               ? fmt::format("{}: the output file name is empty", origin)
+               : fmt::format("{}: the value is empty", origin);
+}
+
 // Turns the parsed texts into settings, checking each value; an error names the option,
 // variable or config file key the value came from.
 void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
@@ -507,17 +516,16 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
         cli.source_of(cli.app.get_option("--output")) == CliDefinition::Source::kCommandLine;
     // A value given empty is a mistake (`--include-files "$SRC"` with SRC unset), never a
     // silent "not set". A variable set empty is unset, as python's PYTHON* variables are.
+    // Each value of a config file's list counts (include_files = ["src", ""]); the command
+    // line's are checked as it is split.
+    const auto is_empty = [](const std::string& value) { return value.empty(); };
     for (const CLI::Option* option : cli.app.get_options()) {
         if (option->get_expected_min() == 0 || option->count() == 0) continue;  // flags
         const auto& results = option->results();
-        if (!std::all_of(results.begin(), results.end(),
-                         [](const std::string& value) { return value.empty(); })) {
-            continue;
-        }
-        const std::string name = "--" + option->get_lnames().front();
-        usage_error(name == "--output"
-                        ? fmt::format("{}: the output file name is empty", cli.origin(option, name))
-                        : fmt::format("{}: the value is empty", cli.origin(option, name)));
+        const bool empty = cli.source_of(option) == CliDefinition::Source::kConfigFile
+                               ? std::any_of(results.begin(), results.end(), is_empty)
+                               : std::all_of(results.begin(), results.end(), is_empty);
+        if (empty) usage_error(empty_value_error(cli.origin(option, long_name(option)), option));
     }
     // A list variable with nothing in it (VZTRACE_INCLUDE_FILES="$A:$B" with both unset),
     // which splits into no value at all, unless the command line sets the option.
@@ -605,8 +613,7 @@ void convert_values(CliDefinition& cli, tracer::TraceSettings& trace) {
         // split) and log_audit = "" in a config file are a list left empty by mistake.
         if (cli.source_of(cli.app.get_option("--log-audit")) ==
                 CliDefinition::Source::kConfigFile &&
-            std::all_of(given.begin(), given.end(),
-                        [](const std::string& event) { return event.empty(); })) {
+            std::any_of(given.begin(), given.end(), is_empty)) {
             usage_error(fmt::format("{}: the value is empty", cli.origin("--log-audit")));
         }
         // Given more than once, in order: events add up, a word of every event makes it
@@ -838,6 +845,15 @@ Invocation parse_command_line(std::span<const std::string> args) {
             usage_error(fmt::format("option '{}' needs an argument", arg));
         }
         const CLI::Option* option = cli.option_named(arg);
+        // A value given empty (`--include-files "$SRC"` or `--output-dir=$DIR` with the
+        // variable unset); CLI11 took `--name=` for no value, and the next argument, a
+        // vztrace option, for its value.
+        if (option->get_expected_min() > 0) {
+            const bool attached_empty = arg.rfind("--", 0) == 0 && arg.ends_with('=');
+            if (attached_empty || (width == 2 && all[i + 1].empty())) {
+                usage_error(empty_value_error(long_name(option), option));
+            }
+        }
         // A list with nothing in it (`--include-files "$A:$B"` with both unset): CLI11 would
         // take the next argument, a vztrace option, for its value.
         if (const char delimiter = option->get_delimiter(); delimiter != '\0') {

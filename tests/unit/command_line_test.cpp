@@ -676,6 +676,39 @@ TEST_CASE("an empty value is an error where it is given; a variable set empty is
     CHECK(parse({"app.py"}).trace.include_files.empty());
 }
 
+TEST_CASE("an empty value among others, or after '=', is an error, not the next option") {
+    // Found by hunt AN. `--output-dir=` took the next option for its value (a directory
+    // named --quiet made, --quiet not applied), `--include-files=` took --ignore-c-function
+    // for a path (every function left out), and an empty value given beside others was
+    // dropped without a word.
+    CleanEnvironment clean;
+    CHECK(usage_message({"--output-dir=", "--quiet", "app.py"}) ==
+          "--output-dir: the value is empty");
+    CHECK(usage_message({"--include-files=", "--ignore-c-function", "app.py"}) ==
+          "--include-files: the value is empty");
+    CHECK(usage_message({"--min-duration=", "--quiet", "app.py"}) ==
+          "--min-duration: the value is empty");
+    CHECK(usage_message({"--hook=", "-o", "x.json", "app.py"}) == "--hook: the value is empty");
+    CHECK(usage_message({"--output=", "--quiet", "app.py"}) ==
+          "--output: the output file name is empty");
+    CHECK(usage_message({"--include-files", "src", "--include-files", "", "app.py"}) ==
+          "--include-files: the value is empty");
+    CHECK(usage_message({"--exclude-files=src", "--exclude-files=", "app.py"}) ==
+          "--exclude-files: the value is empty");
+    // In a config file's list: include_files = ["src", ""] dropped the "", and
+    // log_audit = ["open", ""] recorded every audit event.
+    TempDir dir;
+    WorkingDirectory cwd(dir.path());
+    dir.write("pyproject.toml", "[tool.vztrace]\ninclude_files = [\"src\", \"\"]\n");
+    CHECK(usage_message({"app.py"}) ==
+          dir.file("pyproject.toml") + ":2: [tool.vztrace] include_files: the value is empty");
+    dir.write("pyproject.toml", "[tool.vztrace]\nlog_audit = [\"open\", \"\"]\n");
+    CHECK(usage_message({"app.py"}) ==
+          dir.file("pyproject.toml") + ":2: [tool.vztrace] log_audit: the value is empty");
+    dir.write("pyproject.toml", "[tool.vztrace]\nlog_audit = [\"open\"]\n");
+    CHECK(parse({"app.py"}).trace.log_audit_events == Args{"open"});
+}
+
 TEST_CASE("option --log-audit is off for 0, false, no and off, as every flag's variable") {
     CleanEnvironment clean;
     for (const char* off : {"0", "false", "No", "OFF"}) {
