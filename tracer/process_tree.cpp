@@ -69,28 +69,41 @@ bool process_alive(pid_t pid) {
     return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
+// Sets a variable for the tree's children, or takes it away when `value` is empty: one the
+// user set for the root, whose command line turned that setting off, must not reach them
+// (VZTRACE_MIN_DURATION=10ms with --min-duration 0: the children filtered, the root not).
+void export_variable(const char* name, const std::string& value) {
+    if (value.empty()) {
+        ::unsetenv(name);
+    } else {
+        ::setenv(name, value.c_str(), 1);
+    }
+}
+
+void export_flag(const char* name, bool on) { export_variable(name, on ? "1" : ""); }
+
 // Children start with no vztrace options on their command line: the root's travel in
 // VZTRACE_* variables, whether the children write into the root's trace or their own
-// (--pid-suffix, --output-dir).
+// (--pid-suffix, --output-dir). Each is set or taken away, so that the children record
+// with the root's settings whatever the environment held.
 void export_settings(const TraceSettings& settings) {
-    if (settings.quiet) ::setenv("VZTRACE_QUIET", "1", 1);
-    if (settings.ignore_c_function) ::setenv("VZTRACE_IGNORE_C_FUNCTION", "1", 1);
-    if (settings.hook != HookChoice::kAuto) {
-        ::setenv("VZTRACE_HOOK", std::string(hook_choice_name(settings.hook)).c_str(), 1);
-    }
-    ::setenv("VZTRACE_MAX_MEMORY", std::to_string(settings.max_memory).c_str(), 1);
-    if (settings.max_size > 0)
-        ::setenv("VZTRACE_MAX_SIZE", std::to_string(settings.max_size).c_str(), 1);
-    if (settings.compress) ::setenv("VZTRACE_COMPRESS", "1", 1);
+    export_flag("VZTRACE_QUIET", settings.quiet);
+    export_flag("VZTRACE_IGNORE_C_FUNCTION", settings.ignore_c_function);
+    export_flag("VZTRACE_IGNORE_MULTIPROCESS", settings.ignore_multiprocess);
+    export_variable("VZTRACE_HOOK", settings.hook == HookChoice::kAuto
+                                        ? std::string()
+                                        : std::string(hook_choice_name(settings.hook)));
+    export_variable("VZTRACE_MAX_MEMORY", std::to_string(settings.max_memory));
+    export_variable("VZTRACE_MAX_SIZE",
+                    settings.max_size > 0 ? std::to_string(settings.max_size) : std::string());
+    export_flag("VZTRACE_COMPRESS", settings.compress);
     // One of the two, as the root was given it (both in a child's environment were refused
     // as a usage error, its program never run).
-    if (settings.ring_calls > 0) {
-        ::setenv("VZTRACE_TRACER_ENTRIES", std::to_string(settings.ring_calls).c_str(), 1);
-        ::unsetenv("VZTRACE_RING");
-    } else if (settings.ring > 0) {
-        ::setenv("VZTRACE_RING", std::to_string(settings.ring).c_str(), 1);
-        ::unsetenv("VZTRACE_TRACER_ENTRIES");
-    }
+    export_variable("VZTRACE_TRACER_ENTRIES",
+                    settings.ring_calls > 0 ? std::to_string(settings.ring_calls) : std::string());
+    export_variable("VZTRACE_RING", settings.ring_calls == 0 && settings.ring > 0
+                                        ? std::to_string(settings.ring)
+                                        : std::string());
     const auto join = [](const std::vector<std::string>& items, char separator) {
         std::string joined;
         for (const std::string& item : items) {
@@ -99,34 +112,26 @@ void export_settings(const TraceSettings& settings) {
         }
         return joined;
     };
-    if (!settings.include_files.empty())
-        ::setenv("VZTRACE_INCLUDE_FILES", join(settings.include_files, ':').c_str(), 1);
-    if (!settings.exclude_files.empty())
-        ::setenv("VZTRACE_EXCLUDE_FILES", join(settings.exclude_files, ':').c_str(), 1);
-    if (settings.max_stack_depth > 0) {
-        ::setenv("VZTRACE_MAX_STACK_DEPTH", std::to_string(settings.max_stack_depth).c_str(), 1);
-    }
-    if (settings.min_duration_ns > 0) {
-        ::setenv("VZTRACE_MIN_DURATION", fmt::format("{}ns", settings.min_duration_ns).c_str(), 1);
-    }
-    const std::pair<bool, const char*> flags[] = {
-        {settings.no_startup, "VZTRACE_NO_STARTUP"},
-        {settings.ignore_frozen, "VZTRACE_IGNORE_FROZEN"},
-        {settings.log_func_args, "VZTRACE_LOG_FUNC_ARGS"},
-        {settings.log_func_retval, "VZTRACE_LOG_FUNC_RETVAL"},
-        {settings.log_exception, "VZTRACE_LOG_EXCEPTION"},
-        {settings.log_gc, "VZTRACE_LOG_GC"},
-        {settings.log_print, "VZTRACE_LOG_PRINT"},
-        {settings.log_async, "VZTRACE_LOG_ASYNC"},
-        {settings.log_sparse, "VZTRACE_LOG_SPARSE"},
-    };
-    for (const auto& [on, name] : flags) {
-        if (on) ::setenv(name, "1", 1);
-    }
-    if (settings.log_audit) {
-        const std::string events = join(settings.log_audit_events, ',');
-        ::setenv("VZTRACE_LOG_AUDIT", events.empty() ? "1" : events.c_str(), 1);
-    }
+    export_variable("VZTRACE_INCLUDE_FILES", join(settings.include_files, ':'));
+    export_variable("VZTRACE_EXCLUDE_FILES", join(settings.exclude_files, ':'));
+    export_variable("VZTRACE_MAX_STACK_DEPTH", settings.max_stack_depth > 0
+                                                   ? std::to_string(settings.max_stack_depth)
+                                                   : std::string());
+    export_variable("VZTRACE_MIN_DURATION", settings.min_duration_ns > 0
+                                                ? fmt::format("{}ns", settings.min_duration_ns)
+                                                : std::string());
+    export_flag("VZTRACE_NO_STARTUP", settings.no_startup);
+    export_flag("VZTRACE_IGNORE_FROZEN", settings.ignore_frozen);
+    export_flag("VZTRACE_LOG_FUNC_ARGS", settings.log_func_args);
+    export_flag("VZTRACE_LOG_FUNC_RETVAL", settings.log_func_retval);
+    export_flag("VZTRACE_LOG_EXCEPTION", settings.log_exception);
+    export_flag("VZTRACE_LOG_GC", settings.log_gc);
+    export_flag("VZTRACE_LOG_PRINT", settings.log_print);
+    export_flag("VZTRACE_LOG_ASYNC", settings.log_async);
+    export_flag("VZTRACE_LOG_SPARSE", settings.log_sparse);
+    const std::string events = join(settings.log_audit_events, ',');
+    export_variable("VZTRACE_LOG_AUDIT",
+                    !settings.log_audit ? std::string() : events.empty() ? "1" : events);
 }
 
 // A new private directory for the parts of a tree (or of one process's images), in the
@@ -198,13 +203,11 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
         if (!dir.empty()) {
             std::error_code ignored;
             fs::create_directories(dir, ignored);
-            ::setenv("VZTRACE_OUTPUT_DIR", dir.c_str(), 1);
-        } else {
-            ::setenv("VZTRACE_PID_SUFFIX", "1", 1);
         }
+        export_variable("VZTRACE_OUTPUT_DIR", dir);
+        export_flag("VZTRACE_PID_SUFFIX", dir.empty());
         ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);
         if (!is_child) ::setenv(kRootPid, std::to_string(self).c_str(), 1);
-        if (settings.ignore_multiprocess) ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
         export_settings(settings);
         // An image that an earlier one of this process exec'd: that one's part is kept in
         // the directory its entry names (see keep_parts_for_next_image).
@@ -239,9 +242,11 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     }
     ::setenv(kRootPid, std::to_string(self).c_str(), 1);
     ::setenv("VZTRACE_OUTPUT", output.c_str(), 1);  // for a vztrace this root execs
-    // Children are not traced with --ignore-multiprocess, but the root's own images are:
-    // the directory keeps the part of one that execs.
-    if (settings.ignore_multiprocess) ::setenv("VZTRACE_IGNORE_MULTIPROCESS", "1", 1);
+    // Its children write into its trace, not files of their own.
+    ::unsetenv("VZTRACE_PID_SUFFIX");
+    ::unsetenv("VZTRACE_OUTPUT_DIR");
+    // Children are not traced with --ignore-multiprocess (export_settings), but the root's
+    // own images are: the directory keeps the part of one that execs.
     // A root that exec'd itself keeps its directory: its earlier image's part is there.
     const char* parts = std::getenv(kPartsDir);
     if (root == self && parts != nullptr && *parts != '\0' && fs::is_directory(parts)) {

@@ -142,6 +142,36 @@ TEST_CASE("sys.executable children and grandchildren are recorded as their own p
     CHECK(pids.size() == 3);
 }
 
+TEST_CASE("children record with the root's settings when its command line turns a variable's off") {
+    // Found by hunt AN: a VZTRACE_* variable of the user's reached the children unchanged
+    // when the root's command line turned its setting off: they filtered at 10 ms, logged
+    // audit events and dropped C calls, while the root did none of it (and with
+    // VZTRACE_PID_SUFFIX=1, each child wrote a file of its own beside the trace).
+    TempDir dir;
+    RunOptions options;
+    options.env["VZTRACE_MIN_DURATION"] = "10ms";
+    options.env["VZTRACE_LOG_AUDIT"] = "1";
+    options.env["VZTRACE_IGNORE_C_FUNCTION"] = "1";
+    options.env["VZTRACE_PID_SUFFIX"] = "1";
+    const std::string file = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace({"--quiet", "--min-duration", "0", "--log-audit=off",
+                                     "--ignore-c-function=false", "--pid-suffix=false", "-o",
+                                     file, tree_script("nested_parent.py")},
+                                    options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "parent got: child got deep\n");
+    CHECK(vztrace::testing::names_in(dir.path()) ==
+          std::vector<std::string>{vztrace::testing::trace_name("trace")});
+    const Trace trace = load_trace(file);
+    CHECK(trace.processes.size() == 3);
+    CHECK(trace.count_prefix("grandchild_step (") == 1);  // a call far shorter than 10 ms
+    std::set<std::int64_t> printing;  // each process's print() is a C call
+    for (const auto& slice : trace.named("builtins.print")) printing.insert(slice.pid);
+    CHECK(printing.size() == 3);
+    CHECK(trace.instants.empty());
+}
+
 TEST_CASE("a child whose program fails still contributes its trace") {
     TempDir dir;
     const auto run = run_tree({tree_script("child_fails.py")}, dir);
