@@ -309,6 +309,7 @@ PyMethodDef g_fork_def = {"fork", reinterpret_cast<PyCFunction>(+fork_now),
 
 // Around os.fork(): see terminating_signals.hpp.
 PyObject* before_fork(PyObject*, PyObject*) {
+    if (!g_program_started) Py_RETURN_NONE;  // see register_at_fork
     signals::before_fork();
     if (g_session != nullptr) g_session->pause_writer();
     Py_RETURN_NONE;
@@ -326,6 +327,7 @@ void restart_threads_after_fork() {
 // code runs pending calls too. os.fork's stand-in starts them; a pending call does for
 // other forks (os.forkpty). Meanwhile a full chunk is written by the recording thread.
 PyObject* after_fork_parent(PyObject*, PyObject*) {
+    if (!g_program_started) Py_RETURN_NONE;
     signals::after_fork_in_parent();
     if (g_program_threads.load() > 1) {  // python warns anyway
         restart_threads_after_fork();
@@ -364,6 +366,7 @@ std::vector<SymbolId> open_python_calls() {
 
 // The child starts its own recording, then takes the signals held back since the fork.
 PyObject* after_fork_child(PyObject*, PyObject*) {
+    if (!g_program_started) Py_RETURN_NONE;
     g_program_threads.store(1);
     if (g_session != nullptr && g_installed) {
         const bool was_recording = g_stop_ticks == 0;
@@ -379,8 +382,20 @@ PyObject* after_fork_child(PyObject*, PyObject*) {
 }
 PyMethodDef g_after_fork_def = {"vztrace_after_fork_child", after_fork_child, METH_NOARGS, nullptr};
 
-void install_process_handlers() {
-    PyObject* posix = PyImport_ImportModule("posix");
+// os.register_at_fork's callbacks, registered once posix is imported (by the import
+// system, before site runs: see wrap_exit), else at the program's start. CPython calls the
+// after_in_child callbacks in the order registered: registered at the program's start,
+// vztrace's came after those of the start-up (a sitecustomize's, a .pth file's, 3.11's
+// threading._after_fork), whose calls in the child were not recorded. They act only once
+// the program has started: the start-up's forks are not traced.
+bool g_at_fork_registered = false;
+void register_at_fork(bool may_import) {
+    if (g_at_fork_registered) return;
+    PyObject* name = PyUnicode_FromString("posix");
+    PyObject* posix = nullptr;
+    if (name != nullptr) {
+        posix = may_import ? PyImport_Import(name) : PyImport_GetModule(name);
+    }
     PyObject* before = PyCFunction_New(&g_before_fork_def, nullptr);
     PyObject* in_parent = PyCFunction_New(&g_after_fork_parent_def, nullptr);
     PyObject* in_child = PyCFunction_New(&g_after_fork_def, nullptr);
@@ -388,11 +403,13 @@ void install_process_handlers() {
         PyObject* kwargs = Py_BuildValue("{s:O,s:O,s:O}", "before", before, "after_in_parent",
                                          in_parent, "after_in_child", in_child);
         PyObject* noargs = PyTuple_New(0);
-        PyObject* register_at_fork = PyObject_GetAttrString(posix, "register_at_fork");
-        if (register_at_fork != nullptr && kwargs != nullptr && noargs != nullptr) {
-            Py_XDECREF(PyObject_Call(register_at_fork, noargs, kwargs));
+        PyObject* function = PyObject_GetAttrString(posix, "register_at_fork");
+        if (function != nullptr && kwargs != nullptr && noargs != nullptr) {
+            PyObject* result = PyObject_Call(function, noargs, kwargs);
+            g_at_fork_registered = result != nullptr;
+            Py_XDECREF(result);
         }
-        Py_XDECREF(register_at_fork);
+        Py_XDECREF(function);
         Py_XDECREF(noargs);
         Py_XDECREF(kwargs);
     }
@@ -400,8 +417,12 @@ void install_process_handlers() {
     Py_XDECREF(in_parent);
     Py_XDECREF(before);
     Py_XDECREF(posix);
+    Py_XDECREF(name);
     PyErr_Clear();
+}
 
+void install_process_handlers() {
+    register_at_fork(true);
     g_session->hurry_children_when([] { return signals::death_pending() || g_exit_from_c.load(); });
     signals::program_starts(
         [] {
@@ -431,6 +452,7 @@ void wrap_exit() {
             if (std::string_view(module_name) == "posix") return;  // not yet: next event
             continue;
         }
+        if (std::string_view(module_name) == "posix") register_at_fork(false);
         for (const auto& [def, original] : stand_ins) {
             PyObject* current = PyObject_GetAttrString(module, def->ml_name);
             if (current != nullptr && PyCFunction_Check(current) &&

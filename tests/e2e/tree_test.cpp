@@ -172,6 +172,49 @@ TEST_CASE("children record with the root's settings when its command line turns 
     CHECK(trace.instants.empty());
 }
 
+TEST_CASE("at-fork callbacks registered as python starts are recorded in the child") {
+    // Found by hunt AO: vztrace's own after_in_child callback, which begins the child's
+    // recording, was registered at the program's start, after those of the start-up (a
+    // sitecustomize's here; on 3.11 threading's, in every forked child): CPython calls them
+    // in the order registered, and theirs ran unrecorded.
+    TempDir dir;
+    dir.write("site/sitecustomize.py",
+              "import os\n"
+              "def helper_in_child():\n"
+              "    pass\n"
+              "def early_hook():\n"
+              "    helper_in_child()\n"
+              "os.register_at_fork(after_in_child=early_hook)\n");
+    dir.write("forks.py",
+              "import os\n"
+              "def late_hook():\n"
+              "    pass\n"
+              "os.register_at_fork(after_in_child=late_hook)\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    os._exit(0)\n"
+              "os.waitpid(pid, 0)\n"
+              "print('forked')\n");
+    RunOptions options;
+    options.env["PYTHONPATH"] = dir.file("site");
+    const std::string file = dir.file(vztrace::testing::trace_name("trace"));
+    const auto result = run_vztrace({"--quiet", "-o", file, dir.file("forks.py")}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "forked\n");
+    const Trace trace = load_trace(file);
+    REQUIRE(trace.processes.size() == 2);
+    const auto late = trace.named("late_hook (");
+    REQUIRE(late.size() == 1);
+    const std::int64_t child = late.at(0).pid;
+    for (const char* name : {"early_hook (", "helper_in_child ("}) {
+        INFO(name);
+        const auto calls = trace.named(name);
+        REQUIRE(calls.size() == 1);
+        CHECK(calls.at(0).pid == child);
+    }
+}
+
 TEST_CASE("a child whose program fails still contributes its trace") {
     TempDir dir;
     const auto run = run_tree({tree_script("child_fails.py")}, dir);
