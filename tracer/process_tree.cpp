@@ -130,8 +130,9 @@ void export_settings(const TraceSettings& settings) {
     export_flag("VZTRACE_LOG_ASYNC", settings.log_async);
     export_flag("VZTRACE_LOG_SPARSE", settings.log_sparse);
     const std::string events = join(settings.log_audit_events, ',');
-    export_variable("VZTRACE_LOG_AUDIT",
-                    !settings.log_audit ? std::string() : events.empty() ? "1" : events);
+    export_variable("VZTRACE_LOG_AUDIT", !settings.log_audit ? std::string()
+                                         : events.empty()    ? "1"
+                                                             : events);
 }
 
 // A new private directory for the parts of a tree (or of one process's images), in the
@@ -387,26 +388,45 @@ void take_part(const std::string& dir, const std::string& stem, pid_t pid, bool 
 
 }  // namespace
 
+namespace {
+
+// The images in `dir` not yet `done`, other than `self`'s: each that has said it started
+// (its marker), and each that has begun its stream but not yet said so (a child starting
+// as the root ends: the root's last look found nothing of it).
+std::vector<std::pair<std::string, pid_t>> images_in(const std::string& dir, pid_t self,
+                                                     const std::set<std::string>& done) {
+    std::vector<std::pair<std::string, pid_t>> images;
+    std::set<std::string> seen;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir, error)) {
+        const std::string extension = entry.path().extension().string();
+        if (extension != ".started" && extension != ".pftrace") continue;
+        const std::string stem = entry.path().stem().string();
+        const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str()));
+        if (pid == self || done.contains(stem) || !seen.insert(stem).second) continue;
+        // A stream with a summary and no marker is an image's that exec'd (taken below).
+        if (extension == ".pftrace" && fs::exists(dir + "/" + stem + ".part", error)) continue;
+        images.emplace_back(stem, pid);
+    }
+    return images;
+}
+
+}  // namespace
+
+std::string tree_ended_marker(const std::string& dir) { return dir + "/ended"; }
+
 CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait,
-                             bool (*hurried)(), std::chrono::milliseconds hurried_wait) {
+                             bool (*hurried)(), std::chrono::milliseconds hurried_wait, bool last) {
     CollectedParts result;
     auto deadline = std::chrono::steady_clock::now() + wait;
     std::set<std::string> done;
+    bool ended = !last;
     while (true) {
         std::vector<std::pair<std::string, pid_t>> pending;
-        std::error_code error;
-        for (const auto& entry : fs::directory_iterator(dir, error)) {
-            const std::string name = entry.path().filename().string();
-            if (entry.path().extension() != ".started") continue;
-            const std::string stem = name.substr(0, name.size() - 8);
-            if (done.count(stem) != 0) continue;
-            const pid_t pid = static_cast<pid_t>(std::atol(stem.c_str()));
-            const std::string summary = dir + "/" + stem + ".part";
-            if (fs::exists(summary)) {
+        for (const auto& [stem, pid] : images_in(dir, self, done)) {
+            if (fs::exists(dir + "/" + stem + ".part")) {
                 done.insert(stem);
                 take_part(dir, stem, pid, false, result);
-            } else if (pid == self) {
-                done.insert(stem);  // this image: it is the one writing
             } else if (fs::exists(dir + "/" + stem + ".killed")) {
                 done.insert(stem);  // killed before its program began: nothing was lost
                 result.killed_before_start_pids.push_back(pid);
@@ -418,12 +438,22 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
                 pending.emplace_back(stem, pid);
             }
         }
-        if (pending.empty()) break;
         if (hurried != nullptr && hurried()) {
             deadline = std::min(deadline, std::chrono::steady_clock::now() + hurried_wait);
             hurried = nullptr;
         }
-        if (std::chrono::steady_clock::now() >= deadline) {
+        const bool over = std::chrono::steady_clock::now() >= deadline;
+        if ((pending.empty() || over) && !ended) {
+            // The tree's end: a child that begins from now on finds the marker once its
+            // stream is made, and leaves, untraced (Session::open_stream). One that began
+            // before it is found by the look that follows, and waited for as the others
+            // were: the last look had missed it (a child started as the root ends).
+            ended = true;
+            std::ofstream(tree_ended_marker(dir)).flush();
+            continue;
+        }
+        if (pending.empty()) break;
+        if (over) {
             for (const auto& [stem, pid] : pending) {
                 done.insert(stem);
                 take_part(dir, stem, pid, true, result);

@@ -108,10 +108,15 @@ struct CollectedParts {
 
 // Reads every part in `dir` except `self`'s, waiting at most `wait` for children that are
 // still alive and have not left theirs; once `hurried` (when given) says true, at most
-// `hurried_wait` more.
+// `hurried_wait` more. `last`: the tree's end, after which no child may begin in `dir`
+// (tree_ended_marker).
 CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait,
                              bool (*hurried)() = nullptr,
-                             std::chrono::milliseconds hurried_wait = {});
+                             std::chrono::milliseconds hurried_wait = {}, bool last = false);
+
+// Made in the parts directory at the tree's end: a child that finds it once its stream is
+// made is not traced.
+std::string tree_ended_marker(const std::string& dir);
 
 // Removes the parts directory and what is in it.
 void remove_parts_dir(const std::string& dir);

@@ -268,7 +268,25 @@ std::string Session::open_stream() {
         stream_temp_ = path;
     }
     stream_ = std::make_unique<OutputFile>(path, placement, reader_wait());
-    if (!stream_->ok()) return stream_->error();
+    // A child that begins as its tree's root ends: after the root has removed the parts
+    // directory, or after its last look at the parts (collect_parts), when the child would
+    // write a part no one reads, its calls missing from the trace with nothing said. It
+    // leaves what it made.
+    const char* kRootEnded = "its tree's root had ended";
+    struct stat found {};
+    if (!stream_->ok()) {
+        if (plan_.role == ProcessRole::kChild && ::stat(plan_.parts_dir.c_str(), &found) != 0 &&
+            errno == ENOENT) {
+            return kRootEnded;
+        }
+        return stream_->error();
+    }
+    if (plan_.role == ProcessRole::kChild &&
+        ::stat(tree_ended_marker(plan_.parts_dir).c_str(), &found) == 0) {
+        stream_->discard();
+        ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
+        return kRootEnded;
+    }
     stream_->reopen_for_each_write();
     StreamOptions options;
     options.compress = settings_.compress;
@@ -332,8 +350,10 @@ void Session::abandon() {
     }
     if (plan_.role == ProcessRole::kChild) {
         // A child that ran no program (`sys.executable -V`): to its root it was never
-        // traced, rather than killed before its part was written.
+        // traced, rather than killed before its part was written (its stream too is one
+        // the root looks for).
         ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
+        ::unlink(stream_path(plan_.parts_dir, pid_, nonce_).c_str());
         return;
     }
     if (!settings_.quiet) {
@@ -600,7 +620,8 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
         const std::chrono::milliseconds wait = written_for_exec_ ? std::chrono::milliseconds(0)
                                                : hurried_        ? kChildWaitAfterSignal
                                                                  : kChildWait;
-        children = collect_parts(plan_.parts_dir, pid_, wait, signalled_, kChildWaitAfterSignal);
+        children =
+            collect_parts(plan_.parts_dir, pid_, wait, signalled_, kChildWaitAfterSignal, true);
         if (signalled_ != nullptr && signalled_()) hurried_ = true;
         for (const auto& error : children.errors) {
             if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());
