@@ -37,9 +37,7 @@ Session* recording() { return tracer::hooks::g_active ? tracer::hooks::g_session
 // --max-size. Arguments' reprs (the program's code) are taken only then.
 Session* recording_now() {
     Session* session = recording();
-    if (session == nullptr || session->pauses().paused() || session->size_cap_reached())
-        return nullptr;
-    return session;
+    return session != nullptr && session->keeps_what_begins_now() ? session : nullptr;
 }
 
 // ---- text of values ---------------------------------------------------------------------

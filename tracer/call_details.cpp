@@ -265,7 +265,8 @@ std::vector<events::Arg> call_args(PyFrameObject* frame, PyObject* code) {
 
 void record_enter(SymbolId id, PyObject* code, PyFrameObject* frame) {
     std::vector<events::Arg> args;
-    if (g_wanted.args && frame != nullptr) {
+    // A call begun while paused is left out: its arguments are not shown.
+    if (g_wanted.args && frame != nullptr && hooks::g_session->keeps_what_begins_now()) {
         args = call_args(frame, code);
         if (VZ_UNLIKELY(!hooks::g_active)) return;  // a repr ended the recording
     }
@@ -287,14 +288,17 @@ void record_exit(SymbolId id, std::uint64_t now, EventKind kind,
 }  // namespace
 
 void record_return(SymbolId id, std::uint64_t now, PyObject* value) {
+    // One that ends while paused may have begun before it, and is then kept with its end.
     std::vector<events::Arg> args;
-    if (g_wanted.retval && value != nullptr) args.emplace_back("return_value", repr_of(value));
+    if (g_wanted.retval && value != nullptr && !hooks::g_session->size_cap_reached()) {
+        args.emplace_back("return_value", repr_of(value));
+    }
     record_exit(id, now, EventKind::kExit, args);
 }
 
 void record_unwind(SymbolId id, std::uint64_t now, PyObject* exception) {
     std::vector<events::Arg> args;
-    if (g_wanted.exception && exception != nullptr) {
+    if (g_wanted.exception && exception != nullptr && !hooks::g_session->size_cap_reached()) {
         args.emplace_back("exception", describe_exception(exception));
     }
     record_exit(id, now, EventKind::kExitByException, args);
@@ -372,7 +376,7 @@ void add_exception(PyObject* site, PyObject* exception, PyObject* traceback) {
     const ExitWithoutException exit = std::exchange(t_exit_without_exception, {});
     const CExitWithoutException c_exit = take_c_exit();
     if (exit.buffer == nullptr || exit.site != site || exception == nullptr) return;
-    if (VZ_UNLIKELY(!hooks::g_active)) return;
+    if (VZ_UNLIKELY(!hooks::g_active) || hooks::g_session->size_cap_reached()) return;
     ThreadBuffer& buffer = hooks::g_session->current_buffer();
     if (&buffer != exit.buffer || !buffer.take_back_last(exit.record)) return;
     const std::vector<events::Arg> args = exception_args(exception);

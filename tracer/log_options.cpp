@@ -58,11 +58,6 @@ PyObject* on_gc(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyUnicode_Check(args[0])) Py_RETURN_NONE;
     const bool start = PyUnicode_CompareWithASCIIString(args[0], "start") == 0;
     if (start && recording()) {
-        // Under --log-sparse the collections stay, as the program's spans do: they are no
-        // calls of its (the writer left every one out, --log-gc then did nothing).
-        if (g_session->settings().log_sparse) {
-            g_session->symbols().add_flags(g_session->symbols().intern("gc"), kSparse);
-        }
         g_gc_span = events::span_begin(*g_session, "gc",
                                        {{"generation", info_item(args[1], "generation")}});
         t_in_gc = true;
@@ -87,6 +82,11 @@ void install_gc() {
         if (callback != nullptr && PyList_Check(callbacks) &&
             PyList_Append(callbacks, callback) == 0) {
             g_gc_done = true;
+            // Under --log-sparse the collections stay, as the program's spans do: they are
+            // no calls of its (the writer left every one out, --log-gc then did nothing).
+            if (g_session->settings().log_sparse) {
+                g_session->symbols().add_flags(g_session->symbols().intern("gc"), kSparse);
+            }
         }
         Py_XDECREF(callback);
         Py_XDECREF(callbacks);
@@ -258,7 +258,9 @@ int audit_hook(const char* event, PyObject* args, void*) {
                     !(g_async_done || !g_log_async))) {
         if (g_session != nullptr && ::getpid() == g_session->pid()) set_up();
     }
-    if (g_log_audit && recording() && audit_event_wanted(event)) {
+    // An instant made while paused is left out: its arguments' reprs are not taken.
+    if (g_log_audit && recording() && g_session->keeps_what_begins_now() &&
+        audit_event_wanted(event)) {
         std::string text = args != nullptr ? details::repr_of(args) : "()";
         if (g_active) events::instant(*g_session, event, {{"args", std::move(text)}});
     }

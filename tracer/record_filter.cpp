@@ -8,22 +8,19 @@ using format::EventKind;
 
 void PauseWindows::pause(std::uint64_t ticks, Callees callees) {
     const std::lock_guard lock(mutex_);
-    if (paused_) return;
-    paused_ = true;
+    if (paused_.load(std::memory_order_relaxed)) return;
     windows_.push_back({ticks, std::numeric_limits<std::uint64_t>::max(), callees});
+    paused_.store(true, std::memory_order_release);
 }
 
 void PauseWindows::resume(std::uint64_t ticks) {
     const std::lock_guard lock(mutex_);
-    if (!paused_) return;
-    paused_ = false;
+    if (!paused_.load(std::memory_order_relaxed)) return;
     windows_.back().end = ticks;
+    paused_.store(false, std::memory_order_release);
 }
 
-bool PauseWindows::paused() const {
-    const std::lock_guard lock(mutex_);
-    return paused_;
-}
+bool PauseWindows::paused() const { return paused_.load(std::memory_order_acquire); }
 
 bool PauseWindows::ever_paused() const {
     const std::lock_guard lock(mutex_);

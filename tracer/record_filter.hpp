@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -51,7 +52,7 @@ class PauseWindows {
 
     mutable std::mutex mutex_;
     std::vector<Window> windows_;
-    bool paused_ = false;
+    std::atomic<bool> paused_{false};  // written under mutex_; read without it
 };
 
 struct FilterRules {

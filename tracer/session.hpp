@@ -82,6 +82,10 @@ class Session {
     PauseWindows& pauses() { return pauses_; }
     // Whether --max-size has stopped the recording (what is recorded from then on is lost).
     bool size_cap_reached() const { return writer_ != nullptr && writer_->capped(); }
+    // Whether what begins now is kept: not paused (vztrace.pause(), --no-startup's start-up)
+    // and not stopped by --max-size. The reprs that only what begins would show (a call's
+    // arguments, an audit event's, the API's) run the program's code: taken only then.
+    bool keeps_what_begins_now() const { return !pauses_.paused() && !size_cap_reached(); }
     const TraceSettings& settings() const { return settings_; }
     RecordingInfo& info() { return info_; }
     pid_t pid() const { return pid_; }

@@ -333,6 +333,20 @@ TEST_CASE("log: --log-audit=open records open() as instants and no other event")
     CHECK(opens_of_the_file == 1);
 }
 
+TEST_CASE("log: no repr is taken for what the trace leaves out: paused, or past --max-size") {
+    // They ran the program's __repr__ and __str__ for nothing: 2 reprs while paused, and
+    // 5 (arguments, an audit event's, a return value, an exception) once stopped.
+    const auto run = run_logged({"--log-func-args", "--log-func-retval", "--log-exception",
+                                 "--log-audit", "--max-size", "1M"},
+                                "log_reprs_left_out.py");
+    INFO(run.vztrace.err);
+    CHECK(run.python.out == "while paused 0\nonce stopped 0\n");
+    CHECK(run.vztrace.out == run.python.out);
+    CHECK(contains(run.vztrace.err, "stopped True"));
+    // Neither take() is in the trace: one was begun while paused, one after the stop.
+    CHECK(calls_of(run.trace, "take", "log_reprs_left_out.py").empty());
+}
+
 TEST_CASE("log: --log-async puts each asyncio task on its own track, a slice per step") {
     const auto run = run_logged({"--log-async"}, "log_async.py");
     CHECK(run.vztrace.out == run.python.out);
