@@ -147,15 +147,41 @@ constexpr const char* kProcessGroup = "Processes";
 constexpr const char* kRecordingGroup = "Recording";
 constexpr const char* kConfigGroup = "Configuration";
 
-// A path or an --include-files / --exclude-files pattern made absolute (children run
-// elsewhere): a relative one is taken from `base`, the working directory for the command
-// line and the environment, the file's directory for a config file.
-std::string absolute_pattern(const std::string& pattern, const std::filesystem::path& base) {
-    if (pattern.empty() || pattern[0] == '*' || pattern[0] == '<') return pattern;
-    // Lexically normal, as the files matched are (tracer/python_symbols.cpp).
-    std::string joined = (base / pattern).lexically_normal().string();
-    if (pattern.back() == '/' && joined.back() != '/') joined += '/';
+// A path made absolute and lexically normal (children run elsewhere): a relative one is
+// taken from `base`, the working directory for the command line and the environment, the
+// file's directory for a config file.
+std::string absolute_path(const std::string& path, const std::filesystem::path& base) {
+    if (path.empty() || path[0] == '*' || path[0] == '<') return path;
+    std::string joined = (base / path).lexically_normal().string();
+    if (path.back() == '/' && joined.back() != '/') joined += '/';
     return joined;
+}
+
+// Backslashes before the characters fnmatch gives a meaning to: the text matches itself.
+std::string glob_escaped(const std::string& text) {
+    std::string escaped;
+    for (const char c : text) {
+        if (c == '*' || c == '?' || c == '[' || c == '\\') escaped += '\\';
+        escaped += c;
+    }
+    return escaped;
+}
+
+// An --include-files / --exclude-files pattern made absolute as a path is, lexically normal
+// as the files matched are (tracer/python_symbols.cpp). The directory it is taken from is
+// literal: one named "build[1]" or "a*b" was read as a glob, which matched nothing of it
+// (hunt AS), so its characters are escaped when the pattern is matched as a glob, and then
+// so are those of a pattern meant as a plain prefix.
+std::string absolute_pattern(const std::string& pattern, const std::filesystem::path& base) {
+    if (pattern.empty() || pattern[0] == '*' || pattern[0] == '<' || pattern[0] == '/') {
+        return absolute_path(pattern, base);
+    }
+    const std::string base_text = base.string();
+    const bool glob = pattern.find_first_of("*?[") != std::string::npos;
+    const bool literal_base = base_text.find_first_of("*?[") == std::string::npos &&
+                              (!glob || base_text.find('\\') == std::string::npos);
+    if (literal_base) return absolute_path(pattern, base);
+    return absolute_path(glob ? pattern : glob_escaped(pattern), glob_escaped(base_text));
 }
 
 std::string absolute_pattern(const std::string& pattern) {
@@ -443,7 +469,10 @@ struct CliDefinition {
             for (const std::string& path : option.get_items_expected_max() < 2
                                                ? std::vector<std::string>{value}
                                                : CLI::detail::split(value, ':')) {
-                values.push_back(absolute_pattern(path, dir));
+                values.push_back(option.check_lname("include-files") ||
+                                         option.check_lname("exclude-files")
+                                     ? absolute_pattern(path, dir)
+                                     : absolute_path(path, dir));
             }
         }
         return values;

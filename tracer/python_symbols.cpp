@@ -50,13 +50,21 @@ bool is_launcher_file(const std::string& filename) {
     return filename == "<frozen runpy>" || (!stdlib_runpy.empty() && filename == stdlib_runpy);
 }
 
+// A directory or file prefix: "/src/app" takes /src/app and /src/app/..., not /src/apple.
+bool under(const std::string& prefix, const std::string& file) {
+    if (file.compare(0, prefix.size(), prefix) != 0) return false;
+    return file.size() == prefix.size() || prefix.back() == '/' || file[prefix.size()] == '/';
+}
+
 bool matches(const std::string& pattern, const std::string& file) {
-    if (pattern.find_first_of("*?[") != std::string::npos) {
-        return ::fnmatch(pattern.c_str(), file.c_str(), 0) == 0;
-    }
-    if (file.compare(0, pattern.size(), pattern) != 0) return false;
-    // A directory or file prefix: "/src/app" takes /src/app and /src/app/..., not /src/apple.
-    return file.size() == pattern.size() || pattern.back() == '/' || file[pattern.size()] == '/';
+    if (pattern.find_first_of("*?[") == std::string::npos) return under(pattern, file);
+    // A glob takes what it matches and what is under it, as a prefix does (a relative
+    // pattern in a directory named "build[1]" is one, its directory's part escaped:
+    // launcher/command_line.cpp). Written as a path that exists ("$PWD/src" there), it is
+    // that path too.
+    if (under(pattern, file) || ::fnmatch(pattern.c_str(), file.c_str(), 0) == 0) return true;
+    const std::string below = pattern + (pattern.back() == '/' ? "*" : "/*");
+    return ::fnmatch(below.c_str(), file.c_str(), 0) == 0;
 }
 
 // --include-files, --exclude-files, --ignore-frozen: decided once per code object, by

@@ -12,6 +12,7 @@
 
 using namespace vztrace::e2e;
 using vztrace::testing::load_trace;
+using vztrace::testing::RunOptions;
 using vztrace::testing::TempDir;
 using vztrace::testing::Trace;
 using vztrace::testing::TraceEvent;
@@ -192,6 +193,47 @@ TEST_CASE("filter: a module imported through a path with .. is matched by where 
           std::pair<std::size_t, std::size_t>{1, 0});
     CHECK(counts({"--exclude-files", dir.file("lib")}) ==
           std::pair<std::size_t, std::size_t>{0, 1});
+}
+
+TEST_CASE("filter: patterns taken from a directory whose name has glob characters") {
+    // Joined to "br[1]*?", a relative pattern was a glob that matched nothing of it: "lib"
+    // kept nothing and left nothing out, and "$PWD/lib" too (hunt AS).
+    TempDir top;
+    const std::string dir = top.file("br[1]*?");
+    std::filesystem::create_directories(dir + "/app");
+    std::filesystem::create_directories(dir + "/lib");
+    top.write("br[1]*?/lib/helper.py", "def work():\n    return 1\n");
+    top.write("br[1]*?/app/main.py",
+              "import os, sys\n"
+              "sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))\n"
+              "import helper\n"
+              "def run():\n    return helper.work()\n"
+              "print(run())\n");
+    top.write("br[1]*?/vztrace.toml", "[tool.vztrace]\ninclude_files = [\"lib\"]\n");
+    const auto counts = [&](const std::vector<std::string>& options) {
+        const std::string path = top.file(vztrace::testing::trace_name("t"));
+        std::vector<std::string> args = {"--quiet", "-o", path};
+        args.insert(args.end(), options.begin(), options.end());
+        args.push_back("app/main.py");
+        RunOptions run;
+        run.cwd = dir;
+        const auto result = run_vztrace(args, run);
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        CHECK(result.out == "1\n");
+        const Trace trace = load_trace(path);
+        return std::pair{trace.count_prefix("work ("), trace.count_prefix("run (")};
+    };
+    using Counts = std::pair<std::size_t, std::size_t>;
+    for (const std::string& lib : {std::string("lib"), std::string("lib/"), std::string("lib/*"),
+                                   std::string("l?b"), dir + "/lib"}) {
+        INFO(lib);
+        CHECK(counts({"--include-files", lib}) == Counts{1, 0});
+        CHECK(counts({"--exclude-files", lib}) == Counts{0, 1});
+    }
+    CHECK(counts({"--include-files", "app"}) == Counts{0, 1});
+    CHECK(counts({"--include-files", "ap"}) == Counts{0, 0});
+    CHECK(counts({"--config", dir + "/vztrace.toml"}) == Counts{1, 0});
 }
 
 TEST_CASE("filter: a generator thrown into in a file left out behaves as under python") {
