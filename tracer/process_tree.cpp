@@ -43,9 +43,19 @@ std::string absolute(const std::string& path) {
 std::string with_pid(const std::string& output, const std::string& dir, pid_t pid) {
     const fs::path path(output);
     std::string name = path.filename().string();
-    // A hidden file's leading dots are its name's (".trace.pftrace" -> ".trace_42.pftrace").
-    const std::size_t stem = std::min(name.find_first_not_of('.'), name.size());
-    std::size_t dot = name.find('.', stem);
+    // Before the extension that names the format ("a.b.json.gz" -> "a.b_42.json.gz"), which
+    // stays: "-o .json" gave ".json_42", written as Perfetto (hunt AS). A name without one
+    // (not a trace's) takes it before its first dot past the leading ones.
+    std::size_t dot = std::string::npos;
+    for (const std::string_view extension : {".json.gz", ".json", ".pftrace", ".perfetto-trace"}) {
+        if (name.ends_with(extension)) {
+            dot = name.size() - extension.size();
+            break;
+        }
+    }
+    if (dot == std::string::npos) {
+        dot = name.find('.', std::min(name.find_first_not_of('.'), name.size()));
+    }
     if (dot == std::string::npos) dot = name.size();
     const std::string renamed = fmt::format("{}_{}{}", name.substr(0, dot), pid, name.substr(dot));
     return ((dir.empty() ? path.parent_path() : fs::path(dir)) / renamed).string();

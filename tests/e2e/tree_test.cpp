@@ -1074,7 +1074,8 @@ TEST_CASE("a child that cannot write its part is not called killed") {
     CHECK(load_trace(dir.file(vztrace::testing::trace_name("t"))).count_prefix("<module> (") >= 1);
 }
 
-TEST_CASE("option --pid-suffix keeps a hidden file's extension and refuses a device") {
+TEST_CASE(
+    "option --pid-suffix keeps the format's extension, a hidden file's too, and refuses a device") {
     // ".t.pftrace" became ".t.pftrace_PID", whose format no extension names; -o /dev/null
     // made a regular file /dev/null_PID.
     TempDir dir;
@@ -1089,6 +1090,33 @@ TEST_CASE("option --pid-suffix keeps a hidden file's extension and refuses a dev
     CHECK(names[0].starts_with(name.substr(0, dot) + "_"));
     CHECK(names[0].ends_with(name.substr(dot)));
     CHECK(load_trace(dir.file(names[0])).count("builtins.print") == 1);
+    // The pid goes before the format's extension: ".json" became ".json_PID", written as
+    // Perfetto, ".json.gz" ".json_PID.gz", and "a.b.json" "a_PID.b.json" (hunt AS).
+    const std::vector<std::pair<std::string, std::string>> names_and_extensions = {
+        {".json", ".json"},
+        {".json.gz", ".json.gz"},
+        {"a.b.json", ".json"},
+        {"a.b.pftrace", ".pftrace"}};
+    for (const auto& [other, extension] : names_and_extensions) {
+        for (const std::string how : {"--pid-suffix", "--output-dir"}) {
+            TempDir each;
+            INFO(other << " " << how);
+            const auto run = how == "--pid-suffix"
+                                 ? run_vztrace({"--quiet", "--pid-suffix", "-o", each.file(other),
+                                                "-c", "print('ran')"})
+                                 : run_vztrace({"--quiet", "--output-dir", each.path(), "-o", other,
+                                                "-c", "print('ran')"});
+            REQUIRE(run.status() == 0);
+            const auto made = names_in(each.path());
+            REQUIRE(made.size() == 1);
+            const std::string stem = other.substr(0, other.size() - extension.size());
+            CHECK(made[0].starts_with(stem + "_"));
+            CHECK(made[0].ends_with(extension));
+            CHECK(made[0].find_first_not_of("0123456789", stem.size() + 1) ==
+                  made[0].size() - extension.size());
+            CHECK(load_trace(each.file(made[0])).count("builtins.print") == 1);
+        }
+    }
 
     const auto device = run_vztrace({"--pid-suffix", "-o", "/dev/null", "-c", "print('ran')"});
     CHECK(device.status() == 2);
