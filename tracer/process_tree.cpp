@@ -67,6 +67,17 @@ std::string check_writable_dir(const std::string& file, const std::string& shown
         return fmt::format("cannot write '{}': the directory '{}' is missing or not writable",
                            shown, dir);
     }
+    // Refused now, not after the program has run: its temporary file, with a shorter name,
+    // was made, and only the rename at the end failed, the trace lost (hunt AS).
+    const std::string name = fs::path(file).filename().string();
+    const long longest = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+    const std::size_t name_max = longest > 0 ? static_cast<std::size_t>(longest) : NAME_MAX;
+    if (name.size() > name_max) {
+        return fmt::format(
+            "cannot write '{}': its name is {} bytes, longer than the {} a file "
+            "in '{}' can have",
+            shown, name.size(), name_max, dir);
+    }
     return {};
 }
 

@@ -591,6 +591,17 @@ TEST_CASE("a trace that cannot be written is an error with its own status") {
     CHECK(missing.status() == 2);
     CHECK(missing.out.empty());
     CHECK(missing.err.rfind("vztrace: error: cannot write", 0) == 0);
+    // So is a name longer than a file's can be: the program ran, then the rename failed
+    // (status 74, no trace; hunt AS).
+    TempDir dir;
+    const std::string long_name = dir.file(std::string(250, 'b') + ".pftrace");
+    const auto too_long = run_vztrace({"-o", long_name, "-c", "print('ran')"});
+    CHECK(too_long.status() == 2);
+    CHECK(too_long.out.empty());
+    CHECK(too_long.err == "vztrace: error: cannot write '" + long_name +
+                              "': its name is 258 bytes, longer than the 255 a file in '" +
+                              dir.path() + "' can have\n");
+    CHECK(vztrace::testing::names_in(dir.path()).empty());
 }
 
 TEST_CASE("an existing trace is replaced by the new one, with no temporary left behind") {
