@@ -941,6 +941,9 @@ int audit_hook(const char* event, PyObject* args, void*) {
         if (g_active && g_exec_depth == 0) finish_now(Ending::kExec);
         return 0;
     }
+    if (VZ_UNLIKELY(event[0] == 'c' && std::strcmp(event, "compile") == 0)) {
+        symbols::note_compiled(args);
+    }
     if (VZ_UNLIKELY(event[0] == '_' && std::strncmp(event, "_thread.start_", 14) == 0)) {
         show_program_function(args);
     }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <new>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tracer/hook_state.hpp"
@@ -31,10 +32,28 @@ std::string fs_bytes_of(PyObject* text) {
     return result;
 }
 
-std::string absolute_path(std::string path) {
-    if (path.empty() || path[0] == '/' || path[0] == '<') return path;
+bool is_relative(const std::string& path) {
+    return !path.empty() && path[0] != '/' && path[0] != '<';
+}
+
+std::string working_directory() {
     char cwd[4096];
-    if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+    return ::getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) : std::string();
+}
+
+// The working directory when each relative file name was last given to compile()
+// (runpy.run_path("tasks.py"), exec of a file read by hand), by the name in UTF-8 and in
+// the filesystem's encoding: a function of that code is in the file the name meant then.
+// Taken at its first call, the name followed the program's os.chdir() since, to a file
+// that did not exist (hunt AS). Under the GIL.
+std::unordered_map<std::string, std::string> g_compiled_in;
+
+std::string absolute_path(std::string path) {
+    if (!is_relative(path)) return path;
+    const auto compiled = g_compiled_in.find(path);
+    const std::string cwd =
+        compiled != g_compiled_in.end() ? compiled->second : working_directory();
+    if (cwd.empty()) return path;
     if (path.rfind("./", 0) == 0) path.erase(0, 2);
     return fmt::format("{}/{}", cwd, path);
 }
@@ -177,6 +196,23 @@ std::string utf8_of(PyObject* text) {
         return result;
     }
     return {data, static_cast<std::size_t>(size)};
+}
+
+void note_compiled(PyObject* args) {
+    if (args == nullptr || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 2) return;
+    PyObject* filename = PyTuple_GET_ITEM(args, 1);  // borrowed
+    if (!PyUnicode_Check(filename)) return;
+    std::string name = utf8_of(filename);
+    if (!is_relative(name)) return;
+    const std::string cwd = working_directory();
+    if (cwd.empty()) return;
+    if (!PyUnicode_IS_ASCII(filename)) {
+        PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+        PyErr_Fetch(&type, &value, &traceback);
+        g_compiled_in.insert_or_assign(fs_bytes_of(filename), cwd);
+        PyErr_Restore(type, value, traceback);
+    }
+    g_compiled_in.insert_or_assign(std::move(name), cwd);
 }
 
 bool init() {

@@ -64,6 +64,10 @@ VZ_ALWAYS_INLINE bool is_c_callable(PyObject* callable) {
 // bytes) becomes '?', a NUL stays; "?" for what is not a str.
 std::string utf8_of(PyObject* text);
 
+// The audit event "compile" (source, filename): a relative file name is taken from the
+// working directory now, when a function of the code first runs.
+void note_compiled(PyObject* args);
+
 // Id of a C callable (is_c_callable must hold).
 SymbolId of_c_callable(PyObject* callable);
 
