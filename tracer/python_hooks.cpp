@@ -178,13 +178,19 @@ void name_live_threads() {
     if (active != nullptr && PyDict_Check(active)) {
         PyObject *key = nullptr, *thread = nullptr;
         Py_ssize_t pos = 0;
+        const unsigned long self = PyThread_get_thread_ident();
         while (PyDict_Next(active, &pos, &key, &thread)) {
             PyObject* native_id = stored_attribute(thread, "_native_id");
             PyObject* thread_name = stored_attribute(thread, "_name");
+            // The calling thread by its kernel id: in a forked child, threading's native id
+            // is still the forking thread's in the parent (threading._after_fork keeps it),
+            // and the child's thread was named as the parent's main thread (hunt AR).
+            const bool current = PyLong_Check(key) && PyLong_AsUnsignedLong(key) == self;
             if (native_id != nullptr && PyLong_Check(native_id) && thread_name != nullptr &&
                 PyUnicode_Check(thread_name)) {
-                g_session->name_thread(PyLong_AsUnsignedLongLong(native_id),
-                                       symbols::utf8_of(thread_name));
+                g_session->name_thread(
+                    current ? current_tid() : PyLong_AsUnsignedLongLong(native_id),
+                    symbols::utf8_of(thread_name));
             }
             Py_XDECREF(native_id);
             Py_XDECREF(thread_name);

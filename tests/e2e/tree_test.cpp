@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -83,6 +84,26 @@ TEST_CASE("a child whose part cannot be written keeps its program's exit status"
     CHECK(pair.vztrace.out == pair.python.out);
     CHECK(pair.vztrace.status() == 0);
     CHECK(contains(pair.vztrace.err, "File too large"));
+}
+
+TEST_CASE("a forked child's thread has the name the child gave it, or its forking thread's") {
+    // It was "MainThread" (the names are matched to threads by threading's native ids,
+    // which a fork leaves as the parent's) when the child ended by os._exit or sys.exit.
+    TempDir dir;
+    const auto run = run_tree({tree_script("fork_thread_names.py")}, dir);
+    INFO(run.result.err);
+    CHECK(run.result.status() == 0);
+    std::istringstream lines(run.result.out);
+    std::int64_t pid = 0;
+    std::string name;
+    std::set<std::string> names;
+    while (lines >> pid >> name) {
+        INFO(name);
+        names.insert(name);
+        REQUIRE(run.trace.threads.count(pid) == 1);
+        CHECK(run.trace.threads.at(pid) == name);
+    }
+    CHECK(names == std::set<std::string>{"child-main", "child-exit", "forker"});
 }
 
 TEST_CASE("Pool(4).map records every worker's calls, with fork, spawn and forkserver") {
