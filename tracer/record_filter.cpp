@@ -1,5 +1,6 @@
 #include "tracer/record_filter.hpp"
 
+#include <cstring>
 #include <limits>
 
 namespace vztrace::tracer {
@@ -218,8 +219,23 @@ void RecordFilter::filter(std::span<const Record> in, const ToNs& to_ns, std::ve
         }
         // Instants, counters and slices on other tracks: left out while paused, or under
         // an ignored call.
-        const bool out_of_scope =
+        bool out_of_scope =
             ignoring_ > 0 || (rules_.pauses != nullptr && rules_.pauses->contains(record.ticks));
+        // A slice on a track keeps its end as its beginning was kept, as a call does: an
+        // asyncio task's step that paused lost its end and stayed open to the trace's end
+        // (hunt AR). One whose beginning came before this filter was kept.
+        if (record.kind == EventKind::kTrackEnter && raw > 0) {
+            SymbolId track = 0;
+            std::memcpy(&track, &in[i + 1], sizeof track);
+            open_on_tracks_[track].push_back(!out_of_scope);
+        } else if (record.kind == EventKind::kTrackExit) {
+            const auto open = open_on_tracks_.find(record.symbol);
+            out_of_scope = open != open_on_tracks_.end() && !open->second.back();
+            if (open != open_on_tracks_.end()) {
+                open->second.pop_back();
+                if (open->second.empty()) open_on_tracks_.erase(open);
+            }
+        }
         if (!out_of_scope) {
             emit(args_.data(), args_.size(), out);
             emit(&record, 1 + raw, out);

@@ -120,6 +120,8 @@ class RecordFilter {
     std::vector<Record> held_;
     std::vector<bool> held_dropped_;
     std::size_t held_base_ = 0;
+    // Slices open on other tracks (kTrackEnter), by track: whether each was kept.
+    std::unordered_map<format::SymbolId, std::vector<bool>> open_on_tracks_;
     // A kArgs record and its raw records, waiting for the event they belong to.
     std::vector<Record> args_;
     // When flagged symbols got their flags (SymbolTable::flagged_since), read once each.

@@ -363,6 +363,24 @@ TEST_CASE("log: --log-async puts each asyncio task on its own track, a slice per
     CHECK(run.trace.nesting_problem().empty());
 }
 
+TEST_CASE("log: a task's step that pauses the recording keeps its end, as a call does") {
+    const auto run = run_logged({"--log-async"}, "log_async_pause.py");
+    CHECK(run.vztrace.out == run.python.out);
+    std::vector<TraceEvent> steps;
+    for (const auto& e : run.trace.slices) {
+        if (e.track == "Task-1 (worker)") steps.push_back(e);
+    }
+    std::sort(steps.begin(), steps.end(),
+              [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+    CHECK(steps.size() == 4);  // the one begun while paused is left out
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        INFO(i);
+        CHECK_FALSE(steps[i].unfinished);
+        if (i > 0) CHECK(steps[i - 1].end_ns() <= steps[i].ts_ns);
+    }
+    CHECK(run.trace.nesting_problem().empty());
+}
+
 TEST_CASE("log: --log-async neither waits for asyncio's import nor adds calls to it") {
     // Before: the audit hook's look for asyncio took its module lock, held by the thread
     // importing it while it waited for a thread of its own: the program hung (3 runs of 3).
