@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <iterator>
 #include <new>
 #include <optional>
 #include <utility>
@@ -180,6 +182,17 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
     }
     for (std::size_t i = 0; i < records.size(); ++i) {
         const Record& record = records[i];
+        if (record.kind == EventKind::kTrackEnter && i + 1 < records.size()) {
+            SymbolId track = 0;
+            std::memcpy(&track, &records[i + 1], sizeof track);
+            cut.open_on_tracks.emplace_back(track, record.symbol);
+        } else if (record.kind == EventKind::kTrackExit) {
+            const auto match =
+                std::find_if(cut.open_on_tracks.rbegin(), cut.open_on_tracks.rend(),
+                             [&](const auto& open) { return open.first == record.symbol; });
+            if (match != cut.open_on_tracks.rend())
+                cut.open_on_tracks.erase(std::next(match).base());
+        }
         if (!format::is_call_event(record.kind)) {
             i += format::raw_records_after(record);
         } else if (record.kind == EventKind::kEnter) {
@@ -202,7 +215,8 @@ Chunk* TraceWriter::next_ring_chunk(std::size_t capacity) {
 void TraceWriter::retire_given_up(ThreadBuffer& buffer) {
     if (!ring_exited_.contains(&buffer) || ring_jobs_.contains(&buffer)) return;
     if (const auto cut = cuts_.find(&buffer); cut != cuts_.end()) {
-        if (!cut->second.open.empty()) return;  // its calls open at the cut end at the end
+        // Its calls (and tasks' steps) open at the cut end at the end.
+        if (!cut->second.open.empty() || !cut->second.open_on_tracks.empty()) return;
         cuts_.erase(cut);
     }
     ring_exited_.erase(&buffer);
@@ -336,6 +350,9 @@ void TraceWriter::begin_sequence(ThreadBuffer& buffer, std::int64_t first_ns,
     if (cut == cuts_.end()) return;
     const auto symbols = [this](SymbolId id) { return symbol(id); };
     for (const SymbolId id : cut->second.open) sequence.begin_cut_call(id, first_ns, symbols, out_);
+    for (const auto& [track, name] : cut->second.open_on_tracks) {
+        sequence.begin_cut_track_slice(name, track, first_ns, symbols, out_);
+    }
 }
 
 void TraceWriter::process(Job job) {

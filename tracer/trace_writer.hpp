@@ -212,6 +212,9 @@ class TraceWriter final : public ChunkSink {
         std::uint64_t last_ticks = 0;  // the newest record given up
         std::vector<SymbolId> open;    // calls open at the cut, outermost first
                                        // (followed through the records given up)
+        // Slices open at the cut on tracks of their own (asyncio tasks' steps): the track's
+        // name and the slice's.
+        std::vector<std::pair<SymbolId, SymbolId>> open_on_tracks;
     };
     std::unordered_map<ThreadBuffer*, Cut> cuts_;  // ring mode; under mutex_
     // Ring mode, under mutex_: the chunks of each buffer in the queue, the buffers whose

@@ -375,6 +375,29 @@ TEST_CASE("with --ring calls open from before the cut to the end are kept, flagg
     }
 }
 
+TEST_CASE("with --ring and --log-async a task's step open at the cut starts there, flagged",
+          "[perfetto]") {
+    TempDir dir;
+    const auto run = run_vztrace({"--quiet", "--ring", "1M", "--log-async", "-o",
+                                  dir.file("t.pftrace"), script("ring_async.py")});
+    CHECK(run.status() == 0);
+    CHECK(run.out == "done\n");
+    const auto trace = load_trace(dir.file("t.pftrace"));
+    const auto leaves = trace.named("leaf (");
+    REQUIRE(leaves.size() > 10000);
+    std::vector<vztrace::testing::TraceEvent> steps;
+    for (const auto& slice : trace.slices) {
+        if (slice.track.rfind("long (", 0) == 0) steps.push_back(slice);
+    }
+    REQUIRE(!steps.empty());
+    const auto first = *std::min_element(
+        steps.begin(), steps.end(), [](const auto& a, const auto& b) { return a.ts_ns < b.ts_ns; });
+    CHECK(first.unfinished);
+    CHECK(first.ts_ns <= leaves.front().ts_ns);
+    CHECK(first.end_ns() >= leaves.front().end_ns());
+    CHECK(trace.nesting_problem().empty());
+}
+
 TEST_CASE("with --ring what the recording controls leave out before the cut stays out",
           "[perfetto]") {
     // Before: the ring gave records up unfiltered, so the calls open at the cut were begun

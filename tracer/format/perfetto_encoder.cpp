@@ -235,7 +235,7 @@ std::uint64_t PerfettoSequence::named_track(SymbolId name, const SymbolInfo& inf
 
 void PerfettoSequence::write_other(std::uint32_t type, SymbolId name, std::int64_t ns,
                                    std::uint64_t track, const ProtoMessage& interned,
-                                   const double* counter, ByteBuffer& out) {
+                                   const double* counter, ByteBuffer& out, bool flagged) {
     if (track != 0) {
         auto open = std::find_if(open_on_tracks_.begin(), open_on_tracks_.end(),
                                  [track](const auto& entry) { return entry.first == track; });
@@ -257,6 +257,7 @@ void PerfettoSequence::write_other(std::uint32_t type, SymbolId name, std::int64
     }
     if (track != 0) event.varint(pf::track_event::kTrackUuid, track);
     if (counter != nullptr) event.real(pf::track_event::kDoubleCounterValue, *counter);
+    if (flagged) event.message(pf::track_event::kDebugAnnotations, unfinished_flag());
     if (has_args_) event.raw(args_);
     ProtoMessage packet;
     packet.varint(pf::packet::kTimestamp, delta_to(ns))

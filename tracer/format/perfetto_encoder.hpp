@@ -90,6 +90,19 @@ class PerfettoSequence {
             write_flagged_begin(id, at_ns, out);
     }
 
+    // A slice on a track of its own (an asyncio task's step) that was open when an earlier
+    // part of the recording was cut: begun at `at_ns` on that track and flagged, so that
+    // its end, kept, has a beginning (it was dropped, the step not shown).
+    template <typename Symbols>
+    void begin_cut_track_slice(SymbolId name, SymbolId track_name, std::int64_t at_ns,
+                               Symbols&& symbol, ByteBuffer& out) {
+        wire::ProtoMessage interned;
+        const std::uint64_t track = named_track(track_name, symbol(track_name), false, out);
+        if (!is_interned(name)) name_for(name, symbol(name), interned);
+        write_other(perfetto::track_event::kSliceBegin, name, at_ns, track, interned, nullptr, out,
+                    true);
+    }
+
     // The sequence's thread has ended: the table of the names it has sent (4 bytes for
     // every symbol id up to the highest it used) is freed. A name used after all is sent
     // again, under a new iid.
@@ -138,7 +151,8 @@ class PerfettoSequence {
     // A named track of the process (a counter's, a task's), described once per sequence.
     std::uint64_t named_track(SymbolId name, const SymbolInfo& info, bool counter, ByteBuffer& out);
     void write_other(std::uint32_t type, SymbolId name, std::int64_t ns, std::uint64_t track,
-                     const wire::ProtoMessage& interned, const double* counter, ByteBuffer& out);
+                     const wire::ProtoMessage& interned, const double* counter, ByteBuffer& out,
+                     bool flagged = false);
     void take_args(std::span<const Record> raw);
     // False when no call of `id` is open (nothing written).
     bool end_call_with_args(SymbolId id, std::int64_t ns, ByteBuffer& out);
