@@ -90,6 +90,7 @@ TEST_CASE("export .pstats keys a name holding a place by the function's own plac
     REQUIRE(result.status() == 0);
     CHECK(contains(result.out, "('" + script("paren_names.py") + "', 5, 'paren (x.py:1)')\n"));
     CHECK(contains(result.out, "('~', 0, '<built-in method step (phase:2)>')\n"));
+    CHECK(contains(result.out, "('', 1, 'from_empty')\n"));  // hunt AS
 }
 
 TEST_CASE("export .pstats gives each caller's calls as cProfile does, total then primitive") {

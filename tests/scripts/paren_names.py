@@ -18,3 +18,9 @@ def odd():
 
 odd.__code__ = odd.__code__.replace(co_name="odd\r\x00end", co_qualname="odd\r\x00end")
 odd()
+
+# Code from a file named "": its place is ":1" (it was keyed as a built-in; cProfile has
+# ('', 1, 'from_empty')).
+namespace = {}
+exec(compile("def from_empty():\n    return 1\n", "", "exec"), namespace)
+namespace["from_empty"]()

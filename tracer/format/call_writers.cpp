@@ -299,16 +299,16 @@ struct ProfileKey {
 
 // `qualname (file:line)`. The file may hold " (" too ("proj (copy)/s.py"), and so may a
 // name (a code object renamed with code.replace, a span "step (phase:2)"): the split is at
-// the first " (" whose rest is a place vztrace writes, an absolute path or CPython's
-// "<string>" and the like. The key's name is the code's name, the qualname's last part
-// (after its last '.' outside parentheses), as cProfile's.
+// the first " (" whose rest is a place vztrace writes, an absolute path, CPython's
+// "<string>" and the like, or none (code compiled from a file named ""). The key's name is the
+// code's name, the qualname's last part (after its last '.' outside parentheses), as cProfile's.
 ProfileKey key_of(const std::string& name) {
     for (auto open = name.find(" ("); open != std::string::npos && name.back() == ')';
          open = name.find(" (", open + 1)) {
         const std::string place = name.substr(open + 2, name.size() - open - 3);
         const auto colon = place.rfind(':');
         if (colon == std::string::npos || colon + 1 >= place.size()) continue;
-        if (place[0] != '/' && place[0] != '<') continue;
+        if (place[0] != '/' && place[0] != '<' && colon != 0) continue;  // 0: a file named ""
         char* end = nullptr;
         const long line = std::strtol(place.c_str() + colon + 1, &end, 10);
         if (end == nullptr || *end != '\0') continue;
