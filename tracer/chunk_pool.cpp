@@ -38,9 +38,27 @@ ChunkPool::~ChunkPool() {
 
 std::size_t ChunkPool::size_class(std::size_t capacity) {
     std::size_t index = 0;
-    for (std::size_t size = kSmallRecords; size < capacity && index + 1 < kSizes; size *= 4)
-        ++index;
+    while (index + 1 < kSizes && kClassRecords[index] < capacity) ++index;
     return index;
+}
+
+void ChunkPool::unmap(Chunk* chunk) {
+    ::munmap(chunk->records, chunk->capacity * sizeof(Record));
+    mapped_ -= chunk->capacity * sizeof(Record);
+    std::erase_if(all_, [&](const auto& c) { return c.get() == chunk; });
+}
+
+Chunk* ChunkPool::shrink(Chunk* chunk) {
+    const std::size_t fit = kClassRecords[size_class(std::max<std::size_t>(chunk->used, 1))];
+    if (fit >= chunk->capacity) return chunk;
+    const std::lock_guard lock(mutex_);
+    Chunk* small = take_free(fit);
+    if (small == nullptr) small = map_new(fit);  // over the limit only until `chunk` goes
+    if (small == nullptr) return chunk;
+    std::copy_n(chunk->records, chunk->used, small->records);
+    small->used = chunk->used;
+    unmap(chunk);
+    return small;
 }
 
 Chunk* ChunkPool::take_free(std::size_t capacity) {
@@ -80,9 +98,7 @@ Chunk* ChunkPool::take(std::size_t capacity) {
         if (other != std::end(free_)) {
             Chunk* spare = other->back();
             other->pop_back();
-            ::munmap(spare->records, spare->capacity * sizeof(Record));
-            mapped_ -= spare->capacity * sizeof(Record);
-            std::erase_if(all_, [&](const auto& c) { return c.get() == spare; });
+            unmap(spare);
             continue;
         }
         if (!refused) limit_reached_ = true;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -50,6 +51,12 @@ class ChunkPool {
     // The same, but null at the limit instead of waiting, and null, with `*refused` set,
     // when the system refuses the memory below it.
     Chunk* try_take(std::size_t capacity, bool* refused = nullptr);
+    // Ring mode: `chunk`'s records (a thread's last chunk, that it ended with little of it
+    // used) moved into the smallest chunk that holds them, and `chunk`'s memory unmapped,
+    // so that the ring's memory holds records, not room: 200 short threads each held 4096
+    // records of a ring for the 300 they used (hunt AR). `chunk` itself when no smaller
+    // one holds them or the system refuses the memory.
+    Chunk* shrink(Chunk* chunk);
     // A chunk is with the writer (counts as in flight until given back).
     void handed_over();
     void give_back(Chunk* chunk);
@@ -69,9 +76,13 @@ class ChunkPool {
     mutable std::mutex mutex_;
     std::condition_variable returned_;
     std::vector<std::unique_ptr<Chunk>> all_;
-    // Free chunks by size: 4096, 16384, 65536 and 131072 records.
-    static constexpr std::size_t kSizes = 4;
+    // Free chunks by size: the small ones for shrink(), then those threads take.
+    static constexpr std::array<std::size_t, 12> kClassRecords = {
+        256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 16384, 65536, 131072};
+    static_assert(kClassRecords[8] == kSmallRecords && kClassRecords[11] == kLargeRecords);
+    static constexpr std::size_t kSizes = kClassRecords.size();
     static std::size_t size_class(std::size_t capacity);
+    void unmap(Chunk* chunk);  // under mutex_
     std::vector<Chunk*> free_[kSizes];
     std::uint64_t mapped_ = 0;
     std::uint64_t peak_ = 0;

@@ -280,6 +280,8 @@ void TraceWriter::hand_over_last(ThreadBuffer& buffer, bool exited) {
         // records (which may still be queued). A thread that has exited is retired after
         // them, with no chunk when it held none.
         Chunk* last = buffer.take_current();
+        // The ring keeps what it holds, not the room the thread did not use.
+        if (options_.ring && last != nullptr) last = pool_.shrink(last);
         const bool retires = exited && !options_.ring;
         if (last != nullptr || retires) hand_over(buffer, last, true, retires);
         if (exited && options_.ring) {
