@@ -165,8 +165,16 @@ bool in_traced_tree() {
 }
 
 std::string default_registry_dir() {
-    // Not $TMPDIR: a child with an environment of its own may not have it.
-    return fmt::format("/tmp/vztrace-roots-{}", ::geteuid());
+    // Not $TMPDIR: a child with an environment of its own may not have it. One for each pid
+    // namespace: a root's pid means nothing in another, where its entry was taken for a
+    // gone root's, and a vztrace started there (a container sharing /tmp) removed the
+    // parts directory of a root still running, its children's calls lost (hunt AU).
+    struct stat namespace_id {};
+    if (::stat("/proc/self/ns/pid", &namespace_id) != 0) {
+        return fmt::format("/tmp/vztrace-roots-{}", ::geteuid());
+    }
+    return fmt::format("/tmp/vztrace-roots-{}-{}", ::geteuid(),
+                       static_cast<std::uint64_t>(namespace_id.st_ino));
 }
 
 void register_root(const std::string& registry, const std::vector<std::string>& also) {

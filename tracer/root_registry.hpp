@@ -3,7 +3,7 @@
 // tree it belongs to. Children normally learn of their root from the VZTRACE_* variables
 // they inherit. Each root also leaves an entry, named by its pid and start time, that holds
 // those variables, in a directory of the user's own that needs no environment to find
-// (/tmp/vztrace-roots-UID, mode 0700). A vztrace without VZTRACE_ROOT_PID walks its
+// (/tmp/vztrace-roots-UID-PIDNS, mode 0700). A vztrace without VZTRACE_ROOT_PID walks its
 // ancestors and takes the variables of the nearest root among them. No Python.h here.
 #pragma once
 
@@ -19,7 +19,8 @@ namespace vztrace::tracer {
 // adopted from an ancestor, or its own).
 bool in_traced_tree();
 
-// "/tmp/vztrace-roots-<euid>".
+// "/tmp/vztrace-roots-<euid>-<the pid namespace's inode>" ("/tmp/vztrace-roots-<euid>"
+// without /proc).
 std::string default_registry_dir();
 
 // Leaves this process's entry in `registry`: every VZTRACE_* variable of its environment,

@@ -2,6 +2,8 @@
 // own thread keeps no process alive and is seen by no one, SIG_DFL means "die" whenever the
 // program sets it, a signal during finalization kills at once, an early death is no loss,
 // and a program python cannot find leaves the user's files alone.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -700,7 +702,10 @@ void write_killing_sitecustomize(const TempDir& dir) {
 // The entries of the roots' registry this user has for `pid`.
 std::vector<std::string> registry_entries_of(const std::string& pid) {
     std::vector<std::string> found;
-    const std::string registry = "/tmp/vztrace-roots-" + std::to_string(::geteuid());
+    struct stat pid_namespace {};
+    REQUIRE(::stat("/proc/self/ns/pid", &pid_namespace) == 0);
+    const std::string registry = "/tmp/vztrace-roots-" + std::to_string(::geteuid()) + "-" +
+                                 std::to_string(pid_namespace.st_ino);
     if (!std::filesystem::is_directory(registry)) return found;
     for (const std::string& name : vztrace::testing::names_in(registry)) {
         if (name.rfind(pid + "-", 0) == 0) found.push_back(name);

@@ -15,6 +15,7 @@
 
 using vztrace::testing::in_forked_child;
 using vztrace::tracer::ancestor_root_environment;
+using vztrace::tracer::default_registry_dir;
 using vztrace::tracer::register_root;
 using vztrace::tracer::unregister_root;
 
@@ -80,6 +81,16 @@ TEST_CASE("a root's descendants find its VZTRACE_ variables through its entry") 
         return registry.entries() == 0 ? 0 : 6;
     });
     CHECK(result == 0);
+}
+
+TEST_CASE("each pid namespace has a registry of its own") {
+    // A root's pid means nothing in another pid namespace: a vztrace started there (a
+    // container sharing /tmp) took its entry for a gone root's and removed the parts
+    // directory of a root still running (hunt AU).
+    struct stat pid_namespace {};
+    REQUIRE(::stat("/proc/self/ns/pid", &pid_namespace) == 0);
+    CHECK(default_registry_dir() == "/tmp/vztrace-roots-" + std::to_string(::geteuid()) + "-" +
+                                        std::to_string(pid_namespace.st_ino));
 }
 
 TEST_CASE("an entry of a process that is gone, or of a reused pid, is ignored and removed") {
