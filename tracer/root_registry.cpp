@@ -246,6 +246,13 @@ void unregister_root() {
 
 std::string registered_entry() { return g_entry_pid == ::getpid() ? g_entry : std::string(); }
 
+bool root_registered(const std::string& registry, pid_t root) {
+    const std::optional<ProcessIds> ids = read_ids(root);
+    struct stat found {};
+    return ids && private_dir(registry, false) &&
+           ::lstat(fmt::format("{}/{}-{}", registry, root, ids->start).c_str(), &found) == 0;
+}
+
 std::optional<std::vector<std::string>> ancestor_root_environment(const std::string& registry,
                                                                   pid_t self) {
     if (!private_dir(registry, false)) return std::nullopt;

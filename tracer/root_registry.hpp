@@ -38,6 +38,10 @@ void unregister_root();
 // The path of that entry (empty: none).
 std::string registered_entry();
 
+// Whether `root` (a live process, by its pid and start time) has its entry in `registry`:
+// until it has collected its children.
+bool root_registered(const std::string& registry, pid_t root);
+
 // The VZTRACE_* variables ("NAME=value") of the nearest of `self` (an earlier image of it:
 // a root that exec'd) and its ancestors with an entry in `registry`, or none. Entries of processes
 // that are gone are removed on the way.

@@ -277,6 +277,17 @@ std::string Session::open_stream() {
     if (!stream_->ok()) {
         if (plan_.role == ProcessRole::kChild && ::stat(plan_.parts_dir.c_str(), &found) != 0 &&
             errno == ENOENT) {
+            // Or the program removed it (a cleanup of $TMPDIR), its root still running (its
+            // entry stays until it has collected its children): that root was said to have
+            // ended (hunt AU).
+            const char* root = std::getenv("VZTRACE_ROOT_PID");
+            const pid_t root_pid = root != nullptr ? static_cast<pid_t>(std::atol(root)) : 0;
+            if (root_pid > 1 && root_registered(default_registry_dir(), root_pid)) {
+                return fmt::format(
+                    "the directory of its tree's traces ('{}') was removed "
+                    "while its root ran",
+                    plan_.parts_dir);
+            }
             return kRootEnded;
         }
         return stream_->error();
@@ -620,8 +631,19 @@ bool Session::finish_writing(std::uint64_t end_ticks, Ending ending) {
         const std::chrono::milliseconds wait = written_for_exec_ ? std::chrono::milliseconds(0)
                                                : hurried_        ? kChildWaitAfterSignal
                                                                  : kChildWait;
+        struct stat found {};
+        const bool removed = ::stat(plan_.parts_dir.c_str(), &found) != 0 && errno == ENOENT;
         children =
             collect_parts(plan_.parts_dir, pid_, wait, signalled_, kChildWaitAfterSignal, true);
+        // Its children are collected: no child finds it from here on, and one that finds
+        // the parts directory gone knows that the root has ended (Session::open_stream).
+        if (!before_exec) unregister_root();
+        if (removed && role == ProcessRole::kRoot) {  // the parts went, nothing said (hunt AU)
+            children.errors.push_back(fmt::format(
+                "the directory of the child processes' traces ('{}') was removed while the "
+                "program ran: what its children recorded is not in the trace",
+                plan_.parts_dir));
+        }
         if (signalled_ != nullptr && signalled_()) hurried_ = true;
         for (const auto& error : children.errors) {
             if (!settings_.quiet) say("vztrace: warning: %s\n", error.c_str());

@@ -106,6 +106,28 @@ TEST_CASE("a forked child's thread has the name the child gave it, or its forkin
     CHECK(names == std::set<std::string>{"child-main", "child-exit", "forker"});
 }
 
+TEST_CASE("a program that removes the children's directory is told so, not that its root ended") {
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("tmp"));
+    RunOptions options;
+    options.env["TMPDIR"] = dir.file("tmp");
+    // Perfetto: a JSON trace's own stream is in that directory too, and goes with it (74).
+    const auto run =
+        run_vztrace({"-o", dir.file("t.pftrace"), tree_script("clears_tmpdir.py")}, options);
+    INFO(run.err);
+    CHECK(run.status() == 0);
+    CHECK(run.out == "first child\nsecond child\ndone\n");
+    CHECK_FALSE(contains(run.err, "root had ended"));
+    CHECK(contains(run.err, "is not traced: the directory of its tree's traces ('" +
+                                dir.file("tmp") + "/vztrace-"));
+    CHECK(contains(run.err, "') was removed while its root ran\n"));
+    CHECK(contains(run.err, "vztrace: warning: the directory of the child processes' traces ('" +
+                                dir.file("tmp") + "/vztrace-"));
+    CHECK(contains(run.err,
+                   "') was removed while the program ran: what its children recorded "
+                   "is not in the trace\n"));
+}
+
 TEST_CASE("Pool(4).map records every worker's calls, with fork, spawn and forkserver") {
     const std::map<std::string, std::string> worker_names = {
         {"fork", "ForkPoolWorker-"},

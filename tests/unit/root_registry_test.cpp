@@ -17,6 +17,7 @@ using vztrace::testing::in_forked_child;
 using vztrace::tracer::ancestor_root_environment;
 using vztrace::tracer::default_registry_dir;
 using vztrace::tracer::register_root;
+using vztrace::tracer::root_registered;
 using vztrace::tracer::unregister_root;
 
 namespace {
@@ -91,6 +92,18 @@ TEST_CASE("each pid namespace has a registry of its own") {
     REQUIRE(::stat("/proc/self/ns/pid", &pid_namespace) == 0);
     CHECK(default_registry_dir() == "/tmp/vztrace-roots-" + std::to_string(::geteuid()) + "-" +
                                         std::to_string(pid_namespace.st_ino));
+}
+
+TEST_CASE("a root is registered until it unregisters, as its children can tell") {
+    Registry registry;
+    const int result = in_forked_child([&] {
+        if (root_registered(registry.path, ::getpid())) return 1;
+        register_root(registry.path);
+        if (!root_registered(registry.path, ::getpid())) return 2;
+        unregister_root();
+        return root_registered(registry.path, ::getpid()) ? 3 : 0;
+    });
+    CHECK(result == 0);
 }
 
 TEST_CASE("an entry of a process that is gone, or of a reused pid, is ignored and removed") {
