@@ -460,6 +460,29 @@ TEST_CASE("report reads a JSON B with no E as a call that the trace ended in", "
     CHECK(functions["last"].total_ns == 5000);
 }
 
+TEST_CASE("report pairs a JSON file's B and E events in time order, not file order", "[perfetto]") {
+    // The format does not ask for time order: b's E (at 5) written after a's (at 10) ended
+    // a at 5 and b at 10 (hunt AT).
+    TempDir dir;
+    dir.write("unsorted.json", R"json({"traceEvents": [
+ {"pid": 1, "tid": 1, "ts": 0, "name": "a", "ph": "B"},
+ {"pid": 1, "tid": 1, "ts": 2, "name": "b", "ph": "B"},
+ {"pid": 1, "tid": 1, "ts": 10, "ph": "E"},
+ {"pid": 1, "tid": 1, "ts": 5, "ph": "E"},
+ {"pid": 1, "tid": 1, "ts": 7, "ph": "E"},
+ {"pid": 1, "tid": 1, "ts": 6, "name": "c", "ph": "B"}
+]})json");
+    Report report;
+    report_json(report, {dir.file("unsorted.json")});
+    REQUIRE(report.groups.size() == 1);
+    auto& functions = report.groups[0];
+    CHECK(std::uint64_t(report.root["calls"]) == 3);
+    CHECK(functions["a"].total_ns == 10000);
+    CHECK(functions["a"].self_ns == 10000 - 3000 - 1000);
+    CHECK(functions["b"].total_ns == 3000);
+    CHECK(functions["c"].total_ns == 1000);
+}
+
 TEST_CASE("report reads VizTracer's JSON, plain and gzipped", "[perfetto]") {
     TempDir dir;
     dir.write("viz.json", kVizTracerJson);

@@ -216,7 +216,36 @@ struct JsonThread {
         bool with_args;
     };
     std::vector<Open> open;
+    // Its B and E events, paired once all are read and put in time order: the format does
+    // not ask for them to be written in it, and paired as written, a B's E written before
+    // an earlier E ended the wrong call (hunt AT).
+    struct Mark {
+        std::int64_t ns;
+        std::uint32_t name;  // a B's
+        bool begin;
+        bool with_args;
+        bool unfinished;  // an E's
+    };
+    std::vector<Mark> marks;
     std::int64_t last_ns = INT64_MIN;  // its latest time seen
+
+    // Pairs the marks: an E ends the innermost B open at its time. `with_args`: a call of
+    // them had arguments on its B or E.
+    void pair_marks(std::uint64_t& calls_with_args) {
+        std::stable_sort(marks.begin(), marks.end(),
+                         [](const Mark& a, const Mark& b) { return a.ns < b.ns; });
+        for (const Mark& mark : marks) {
+            if (mark.begin) {
+                open.push_back({mark.ns, mark.name, mark.with_args});
+            } else if (!open.empty()) {
+                const auto [begin, id, with_args] = open.back();
+                open.pop_back();
+                if (with_args || mark.with_args) ++calls_with_args;
+                calls.push_back(JsonCall{begin, mark.ns, id, mark.unfinished});
+            }
+        }
+        std::vector<Mark>().swap(marks);
+    }
 };
 
 std::int64_t micros_to_ns(double micros) { return std::llround(micros * 1000.0); }
@@ -309,14 +338,10 @@ struct JsonEvents {
             thread.calls.push_back(
                 JsonCall{begin, begin + micros_to_ns(dur), name_id(name), event.unfinished});
             thread.last_ns = std::max(thread.last_ns, thread.calls.back().end_ns);
-        } else if (phase == "B") {
-            thread.open.push_back({micros_to_ns(event.ts), name_id(name), event.has_args});
-        } else if (!thread.open.empty()) {  // E ends the innermost B
-            const auto [begin, id, with_args] = thread.open.back();
-            thread.open.pop_back();
-            if (with_args || event.has_args) ++calls_with_args;
-            thread.calls.push_back(
-                JsonCall{begin, std::max(begin, micros_to_ns(event.ts)), id, event.unfinished});
+        } else {
+            const bool begin = phase == "B";
+            thread.marks.push_back({micros_to_ns(event.ts), begin ? name_id(name) : 0, begin,
+                                    event.has_args, event.unfinished});
         }
     }
 
@@ -376,6 +401,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     std::uint64_t key = 0;
     for (auto& [ids, thread] : threads) {
         describe(++key, thread.pid, thread.tid);
+        thread.pair_marks(events.calls_with_args);
         // A B with no E (a call the trace ended in) ends at the thread's last time, as
         // Perfetto shows it: innermost first, so the order of writing holds.
         while (!thread.open.empty()) {
