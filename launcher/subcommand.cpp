@@ -202,6 +202,8 @@ void warn_left_out(std::string_view command, const std::string& trace,
     };
     count(read.instants, "instant", "instants");
     count(read.counter_values, "counter value", "counter values");
+    count(read.other_events, "event of another kind (an object's, an async slice, a flow...)",
+          "events of other kinds (objects', async slices, flows...)");
     if (read.calls_with_args > 0) {
         parts.push_back(fmt::format("the arguments or results of {} call{}", read.calls_with_args,
                                     read.calls_with_args == 1 ? "" : "s"));

@@ -147,6 +147,27 @@ TEST_CASE("export and combine say what they leave out of a trace besides its cal
     CHECK(std::count(combined.err.begin(), combined.err.end(), '\n') == 2);  // + a shared pid
     CHECK(contains(combined.err,
                    "vztrace: warning: combine carries calls alone; left out of " + trace + ": "));
+    SECTION("a JSON trace's events of other kinds are counted too") {
+        // VizTracer's objects (N, O, D), async slices (b, e), flows (s, f) and marks (R)
+        // went without a word (hunt AT).
+        dir.write("objects.json", R"json({"traceEvents": [
+ {"ph": "X", "pid": 1, "tid": 1, "ts": 0, "dur": 5, "name": "call"},
+ {"ph": "N", "pid": 1, "tid": 1, "ts": 1, "name": "obj", "id": "0x1"},
+ {"ph": "O", "pid": 1, "tid": 1, "ts": 2, "name": "obj", "id": "0x1", "args": {"snapshot": {}}},
+ {"ph": "D", "pid": 1, "tid": 1, "ts": 3, "name": "obj", "id": "0x1"},
+ {"ph": "b", "pid": 1, "tid": 1, "ts": 1, "name": "async", "id": 2, "cat": "c"},
+ {"ph": "e", "pid": 1, "tid": 1, "ts": 4, "name": "async", "id": 2, "cat": "c"},
+ {"ph": "s", "pid": 1, "tid": 1, "ts": 1, "name": "flow", "id": 3},
+ {"ph": "f", "pid": 1, "tid": 1, "ts": 4, "name": "flow", "id": 3},
+ {"ph": "R", "pid": 1, "tid": 1, "ts": 2, "name": "mark"}
+]})json");
+        const auto objects =
+            run_vztrace({"export", dir.file("objects.json"), "-o", dir.file("o.pftrace")});
+        REQUIRE(objects.status() == 0);
+        CHECK(objects.err == "vztrace: warning: export carries calls alone; left out of " +
+                                 dir.file("objects.json") +
+                                 ": 8 events of other kinds (objects', async slices, flows...)\n");
+    }
     SECTION("a trace of calls alone exports without a word") {
         const std::string plain = dir.file(vztrace::testing::trace_name("plain"));
         REQUIRE(run_vztrace({"--quiet", "-o", plain, script("fib5.py")}).status() == 0);

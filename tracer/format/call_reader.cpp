@@ -268,6 +268,7 @@ struct JsonEvents {
     std::int64_t latest_ns = INT64_MIN;
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
+    std::uint64_t other_events = 0;     // of other phases than X, B, E, i, I, C and M
     std::uint64_t calls_with_args = 0;  // on their X, B or E event
     std::string recorder;
     std::vector<std::pair<std::string, std::string>> recording;
@@ -295,8 +296,13 @@ struct JsonEvents {
             if (name == kNamedTrackMark) named_tracks.insert({event.pid, event.tid});
             return;
         }
-        if (phase == "i" || phase == "I") ++instants;
-        if (phase == "C") ++counter_values;
+        if (phase == "i" || phase == "I") {
+            ++instants;
+        } else if (phase == "C") {
+            ++counter_values;
+        } else if (phase != "X" && phase != "B" && phase != "E") {
+            ++other_events;  // objects, async slices, flows, marks...: not left out unsaid
+        }
         if (phase != "X" && phase != "B" && phase != "E") return;
         if (!event.has_ts) {
             error = fmt::format("an event \"{}\" has no time", name);
@@ -457,6 +463,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     result.format = format;
     result.instants = events.instants;
     result.counter_values = events.counter_values;
+    result.other_events = events.other_events;
     result.calls_with_args = events.calls_with_args;
     result.recorder = std::move(events.recorder);
     result.recording = std::move(events.recording);

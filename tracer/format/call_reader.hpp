@@ -59,9 +59,11 @@ struct CallReadResult {
     // Perfetto traces do): what lines up traces of different machines.
     std::optional<std::int64_t> realtime_offset_ns;
     // What the trace holds besides calls, which the visitor is not given (export and combine
-    // say what they leave out): instants, counter values, calls with arguments or results.
+    // say what they leave out): instants, counter values, calls with arguments or results,
+    // and a JSON trace's events of other kinds (VizTracer's objects, async slices, flows).
     std::uint64_t instants = 0;
     std::uint64_t counter_values = 0;
+    std::uint64_t other_events = 0;
     std::uint64_t calls_with_args = 0;
     // What the recorder wrote about the recording: "vztrace" (its Perfetto metadata, or
     // vztrace_metadata in JSON) or "viztracer" (viztracer_metadata), and its keys and
