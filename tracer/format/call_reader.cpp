@@ -468,10 +468,14 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
     result.recorder = std::move(events.recorder);
     result.recording = std::move(events.recording);
     // vztrace's own JSON keeps the CLOCK_REALTIME reading its Perfetto traces have (its
-    // times are CLOCK_MONOTONIC's too); VizTracer's has none.
-    if (result.recorder == "vztrace") {
+    // times are CLOCK_MONOTONIC's too); VizTracer's (since 1.0) has the same reading, its
+    // times being CLOCK_MONOTONIC's as well, as "baseTimeNanoseconds": the epoch's
+    // nanoseconds minus CLOCK_MONOTONIC's (hunt AT: combine refused every such file).
+    if (result.recorder == "vztrace" || result.recorder == "viztracer") {
+        const std::string_view clock_key =
+            result.recorder == "vztrace" ? "realtime_offset_ns" : "baseTimeNanoseconds";
         for (const auto& [name, value] : result.recording) {
-            if (name != "realtime_offset_ns") continue;
+            if (name != clock_key) continue;
             std::int64_t offset = 0;
             const char* end = value.data() + value.size();
             const auto [at, problem] = std::from_chars(value.data(), end, offset);
