@@ -391,6 +391,15 @@ bool OutputFile::finish_writing() {
     if (!reopen_path_.empty() && !holds_own_descriptor()) fd_ = -1;  // the program's now
     if (!restore_temp_name()) {
         fail("", errno);
+        // Complete, but where only the program knows (it renamed the directory): said, not
+        // left there unnamed (hunt AU).
+        char link[PATH_MAX + 1];
+        const ssize_t size =
+            ::readlink(fmt::format("/proc/self/fd/{}", fd_).c_str(), link, sizeof link - 1);
+        const std::string_view where(link, size > 0 ? static_cast<std::size_t>(size) : 0);
+        if (!where.empty() && where[0] == '/' && !where.ends_with(" (deleted)")) {
+            error_ += fmt::format(" (the trace is left at '{}')", where);
+        }
         return false;
     }
     if (fd_ >= 0 && ::close(fd_) != 0) {
@@ -406,6 +415,11 @@ bool OutputFile::commit() {
     if (!finish_writing()) return false;
     if (!temp_path_.empty() && !replace_with(temp_path_, path_)) {
         fail("", errno);
+        // Removed, or, when it cannot be (the program gave up the rights it needs), said
+        // where it is: it was left unnamed (hunt AU).
+        if (::unlink(temp_path_.c_str()) != 0 && errno != ENOENT) {
+            error_ += fmt::format(" (the trace is left at '{}')", temp_path_);
+        }
         return false;
     }
     committed_ = true;

@@ -604,6 +604,29 @@ TEST_CASE("a trace that cannot be written is an error with its own status") {
     CHECK(vztrace::testing::names_in(dir.path()).empty());
 }
 
+TEST_CASE("a trace that cannot be put at -o, complete, is said where it is") {
+    // The program renamed -o's directory: the trace was left there under a hidden name, and
+    // nothing said so (hunt AU).
+    TempDir dir;
+    std::filesystem::create_directories(dir.file("d1"));
+    dir.write("moves.py",
+              "import os, sys\n"
+              "def f(i):\n    return i + 1\n"
+              "for i in range(1000):\n    f(i)\n"
+              "os.rename(sys.argv[1], sys.argv[2])\n"
+              "print('moved')\n");
+    const auto run = run_vztrace(
+        {"-o", dir.file("d1/t.pftrace"), dir.file("moves.py"), dir.file("d1"), dir.file("d2")});
+    CHECK(run.status() == 74);
+    CHECK(run.out == "moved\n");
+    const auto left = vztrace::testing::names_in(dir.file("d2"));
+    REQUIRE(left.size() == 1);
+    CHECK(run.err == "vztrace: error: cannot write '" + dir.file("d1/t.pftrace") +
+                         "': No such file or directory (the trace is left at '" +
+                         dir.file("d2/" + left[0]) + "')\n");
+    CHECK(load_trace(dir.file("d2/" + left[0])).count_prefix("f (") == 1000);
+}
+
 TEST_CASE("an existing trace is replaced by the new one, with no temporary left behind") {
     TempDir dir;
     dir.write(vztrace::testing::trace_name("t"), "old");
