@@ -101,6 +101,51 @@ bool read_output(int& out_fd, int& err_fd, ProcessResult& result,
     return true;
 }
 
+// The first line of /proc/PID/FILE, or "".
+std::string proc_line(pid_t pid, const char* file) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/" + file, std::ios::binary);
+    std::string line;
+    std::getline(in, line);
+    return line;
+}
+
+// What the processes of group `group` are doing, to be read in a CI log once a run has
+// hung: each one's command line, state and kernel wait, and its threads' stacks when gdb
+// is installed (.ci/install-deps installs it). A hang seen once in hundreds of runs can
+// then be understood from the run that showed it.
+std::string describe_group(pid_t group) {
+    std::string text = "\n--- the test's run timed out; its processes, as they were:\n";
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const pid_t pid = std::atoi(name.c_str());
+        // stat: "pid (comm) state ppid pgrp ...", comm may hold spaces and parentheses.
+        const std::string stat = proc_line(pid, "stat");
+        const std::size_t close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream fields(stat.substr(close + 1));
+        std::string state;
+        pid_t parent = 0, process_group = 0;
+        if (!(fields >> state >> parent >> process_group) || process_group != group) continue;
+        std::string command = proc_line(pid, "cmdline");
+        std::replace(command.begin(), command.end(), '\0', ' ');
+        text += "pid " + name + " (parent " + std::to_string(parent) + ", state " + state +
+                ", waiting in " + proc_line(pid, "wchan") + "): " + command.substr(0, 300) + "\n";
+        RunOptions gdb_options;
+        gdb_options.timeout_seconds = 30;
+        const ProcessResult stacks = run_process(
+            {"gdb", "-p", name, "-batch", "-nx", "-ex", "thread apply all bt 40"}, gdb_options);
+        std::istringstream lines(stacks.out);
+        for (std::string line; std::getline(lines, line);) {
+            if (line.rfind("Thread ", 0) == 0 || line.rfind("#", 0) == 0) {
+                text += line.substr(0, 200) + "\n";
+            }
+        }
+    }
+    return text;
+}
+
 }  // namespace
 
 ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options) {
@@ -121,15 +166,18 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
     ProcessResult result;
     int out_fd = out_pipe[0], err_fd = err_pipe[0];
     const auto never = [] { return false; };
+    std::string processes;
     if (!read_output(
             out_fd, err_fd, result,
             std::chrono::steady_clock::now() + std::chrono::seconds(options.timeout_seconds),
             never)) {
         result.timed_out = true;
+        processes = describe_group(pid);
         kill(-pid, SIGKILL);
         read_output(out_fd, err_fd, result, std::chrono::steady_clock::time_point::max(), never);
     }
     wait_for(pid, result);
+    if (result.timed_out) result.err += processes;
     return result;
 }
 
@@ -172,6 +220,7 @@ ProcessResult RunningProcess::stop(int signal, int timeout_seconds) {
     read_until([] { return false; }, timeout_seconds * 1000);
     if (out_fd_ >= 0 || err_fd_ >= 0) {
         result_.timed_out = true;
+        result_.err += describe_group(pid_);
         kill(-pid_, SIGKILL);
     }
     wait_for(pid_, result_);
