@@ -1,11 +1,31 @@
 #include "e2e/e2e.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 
 namespace vztrace::e2e {
 
-const char* const kVztraceBinary = VZTRACE_BIN;
+namespace {
+const char* sanitized_vztrace() {
+    const char* path = std::getenv("VZTRACE_TEST_SANITIZED_VZTRACE");
+    return path != nullptr && *path != '\0' ? path : nullptr;
+}
+}  // namespace
+
+std::string vztrace_under_test() {
+    const char* sanitized = sanitized_vztrace();
+    return sanitized != nullptr ? sanitized : VZTRACE_BIN;
+}
+
+bool static_cxx_runtime() {
+#ifdef VZTRACE_TEST_STATIC_CXX_RUNTIME
+    return sanitized_vztrace() == nullptr;
+#else
+    return false;
+#endif
+}
+
 const char* const kPythonBinary = VZTRACE_TEST_PYTHON;
 const char* const kExtensionsDirectory = VZTRACE_TEST_EXTENSIONS;
 const int kPythonMinor = VZTRACE_TEST_PYTHON_MINOR;

@@ -15,12 +15,19 @@ namespace vztrace::e2e {
 // compiled with them (tests/CMakeLists.txt), so the other test files compile the same for
 // every python and .ci/run's ccache compiles them once. Constant-initialized: ready before
 // any static object of a test file is made.
-extern const char* const kVztraceBinary;
 extern const char* const kPythonBinary;
 extern const char* const kExtensionsDirectory;
 extern const int kPythonMinor;
 
-inline const std::string kVztrace = kVztraceBinary;
+// The vztrace under test: this build's, or the one $VZTRACE_TEST_SANITIZED_VZTRACE names, a
+// vztrace built with the sanitizers against the same python (.ci/run's ASan stage runs these
+// tests against it without building them again). The tests tagged [unsanitized] and
+// [cpython] are not for such a vztrace (tests/CMakeLists.txt labels them "unsanitized").
+std::string vztrace_under_test();
+inline const std::string kVztrace = vztrace_under_test();
+// Whether the vztrace under test carries its own C++ runtime (launcher/CMakeLists.txt): the
+// built one does where the python is shared; a sanitized one never does.
+bool static_cxx_runtime();
 inline const std::string kPython = kPythonBinary;
 inline const std::string kScripts = VZTRACE_TEST_SCRIPTS;
 inline const std::string kExtensions = kExtensionsDirectory;

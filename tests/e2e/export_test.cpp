@@ -147,7 +147,8 @@ TEST_CASE("export and combine say what they leave out of a trace besides its cal
     CHECK(std::count(combined.err.begin(), combined.err.end(), '\n') == 2);  // + a shared pid
     CHECK(contains(combined.err,
                    "vztrace: warning: combine carries calls alone; left out of " + trace + ": "));
-    SECTION("a JSON trace's events of other kinds are counted too") {
+    {
+        INFO("a JSON trace's events of other kinds are counted too");
         // VizTracer's objects (N, O, D), async slices (b, e), flows (s, f) and marks (R)
         // went without a word (hunt AT).
         dir.write("objects.json", R"json({"traceEvents": [
@@ -168,7 +169,8 @@ TEST_CASE("export and combine say what they leave out of a trace besides its cal
                                  dir.file("objects.json") +
                                  ": 8 events of other kinds (objects', async slices, flows...)\n");
     }
-    SECTION("a trace of calls alone exports without a word") {
+    {
+        INFO("a trace of calls alone exports without a word");
         const std::string plain = dir.file(vztrace::testing::trace_name("plain"));
         REQUIRE(run_vztrace({"--quiet", "-o", plain, script("fib5.py")}).status() == 0);
         const auto quiet = run_vztrace({"export", plain, "-o", dir.file("plain.folded")});
@@ -181,15 +183,14 @@ TEST_CASE("export .json and .json.gz keep every call, read back by report") {
     Exported exported(script("programs/generators.py"));
     const auto counts = counts_of(exported.loaded);
     for (const char* name : {"out.json", "out.json.gz"}) {
-        DYNAMIC_SECTION(name) {
-            const Trace back = load_trace(exported.to(name));
-            CHECK(counts_of(back) == counts);
-            CHECK(back.nesting_problem().empty());
-            const auto report = run_vztrace({"report", exported.dir.file(name), "--format=json"});
-            REQUIRE(report.status() == 0);
-            CHECK(report.out.find("\"calls\": " + std::to_string(exported.loaded.slices.size())) !=
-                  std::string::npos);
-        }
+        INFO(name);
+        const Trace back = load_trace(exported.to(name));
+        CHECK(counts_of(back) == counts);
+        CHECK(back.nesting_problem().empty());
+        const auto report = run_vztrace({"report", exported.dir.file(name), "--format=json"});
+        REQUIRE(report.status() == 0);
+        CHECK(report.out.find("\"calls\": " + std::to_string(exported.loaded.slices.size())) !=
+              std::string::npos);
     }
 }
 
@@ -217,19 +218,20 @@ TEST_CASE("export and combine keep the asyncio tasks of --log-async on tracks, n
     const Totals recorded = totals_of(trace);
     REQUIRE(recorded.tracks >= 3);
     REQUIRE(recorded.track_slices > recorded.tracks);
+    // One recording for every part below (sections would record it again for each).
     for (const char* name : {"out.pftrace", "out.json", "out.json.gz"}) {
-        DYNAMIC_SECTION(name) {
-            const std::string out = dir.file(name);
-            REQUIRE(run_vztrace({"export", trace, "-o", out}).status() == 0);
-            const Totals exported = totals_of(out);
-            CHECK(exported.calls == recorded.calls);
-            CHECK(exported.threads == recorded.threads);
-            CHECK(exported.tracks == recorded.tracks);
-            CHECK(exported.track_slices == recorded.track_slices);
-            CHECK(run_vztrace({"diff", trace, out, "--fail-on-new-calls"}).status() == 0);
-        }
+        INFO(name);
+        const std::string out = dir.file(name);
+        REQUIRE(run_vztrace({"export", trace, "-o", out}).status() == 0);
+        const Totals exported = totals_of(out);
+        CHECK(exported.calls == recorded.calls);
+        CHECK(exported.threads == recorded.threads);
+        CHECK(exported.tracks == recorded.tracks);
+        CHECK(exported.track_slices == recorded.track_slices);
+        CHECK(run_vztrace({"diff", trace, out, "--fail-on-new-calls"}).status() == 0);
     }
-    SECTION("combine") {
+    {
+        INFO("combine");
         const std::string again = dir.file("again.pftrace");
         REQUIRE(
             run_vztrace({"--quiet", "--log-async", "-o", again, script("log_async.py")}).status() ==
@@ -243,7 +245,8 @@ TEST_CASE("export and combine keep the asyncio tasks of --log-async on tracks, n
         CHECK(both.tracks == recorded.tracks + second.tracks);
         CHECK(both.track_slices == recorded.track_slices + second.track_slices);
     }
-    SECTION("pstats and folded count calls alone") {
+    {
+        INFO("pstats and folded count calls alone");
         // A step is a slice "running" at the top of its track: a stack of its own in folded,
         // a C function's key in pstats. Both are summed as the trace is read, and a JSON
         // trace names its tracks at its end, after their slices.
@@ -362,34 +365,33 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
         return start;
     };
     for (const char* align : {"realtime", "start"}) {
-        DYNAMIC_SECTION("--align " << align) {
-            const std::string out = dir.file(std::string(align) + ".pftrace");
-            const auto result =
-                run_vztrace({"combine", first, second, "-o", out, "--align", align});
-            INFO(result.err);
-            REQUIRE(result.status() == 0);
-            const Trace both = load_trace(out);
-            CHECK(both.slices.size() == a.slices.size() + b.slices.size());
-            CHECK(both.processes.size() == 2);
-            CHECK(both.processes.at(a.processes.begin()->first) == script("fib5.py"));
-            CHECK(both.processes.at(b.processes.begin()->first) == script("threads.py"));
-            CHECK(both.nesting_problem().empty());
-            const std::int64_t a_start = start_of(both, a.processes.begin()->first);
-            const std::int64_t b_start = start_of(both, b.processes.begin()->first);
-            if (std::string(align) == "start") {
-                CHECK(a_start == b_start);
-            } else {
-                // The second program ran after the first had ended, by the machine's clock.
-                std::int64_t a_end = 0;
-                for (const auto& slice : both.slices) {
-                    if (slice.pid == a.processes.begin()->first)
-                        a_end = std::max(a_end, slice.end_ns());
-                }
-                CHECK(b_start > a_end);
+        INFO("--align " << align);
+        const std::string out = dir.file(std::string(align) + ".pftrace");
+        const auto result = run_vztrace({"combine", first, second, "-o", out, "--align", align});
+        INFO(result.err);
+        REQUIRE(result.status() == 0);
+        const Trace both = load_trace(out);
+        CHECK(both.slices.size() == a.slices.size() + b.slices.size());
+        CHECK(both.processes.size() == 2);
+        CHECK(both.processes.at(a.processes.begin()->first) == script("fib5.py"));
+        CHECK(both.processes.at(b.processes.begin()->first) == script("threads.py"));
+        CHECK(both.nesting_problem().empty());
+        const std::int64_t a_start = start_of(both, a.processes.begin()->first);
+        const std::int64_t b_start = start_of(both, b.processes.begin()->first);
+        if (std::string(align) == "start") {
+            CHECK(a_start == b_start);
+        } else {
+            // The second program ran after the first had ended, by the machine's clock.
+            std::int64_t a_end = 0;
+            for (const auto& slice : both.slices) {
+                if (slice.pid == a.processes.begin()->first)
+                    a_end = std::max(a_end, slice.end_ns());
             }
+            CHECK(b_start > a_end);
         }
     }
-    SECTION("a trace exported or combined keeps the machine clock it had, and no other") {
+    {
+        INFO("a trace exported or combined keeps the machine clock it had, and no other");
         // export -o .pftrace and combine wrote CLOCK_REALTIME equal to CLOCK_MONOTONIC: a
         // later combine by the machine's clock put the runs about 56 years apart.
         const std::string again = dir.file("again.pftrace");
@@ -420,7 +422,8 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
             CHECK(refused.err.find("--align start") != std::string::npos);
         }
     }
-    SECTION("a JSON trace vztrace recorded is lined up by the machine clock it keeps") {
+    {
+        INFO("a JSON trace vztrace recorded is lined up by the machine clock it keeps");
         // Before: read without it, such a trace was refused (no CLOCK_REALTIME).
         const std::string later = dir.file("later.json");
         REQUIRE(run_vztrace({"--quiet", "-o", later, script("fib5.py")}).status() == 0);
@@ -439,7 +442,8 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
         CHECK(start_of(both, json.processes.begin()->first) > second_end);
         CHECK(both.slices.size() == b.slices.size() + json.slices.size());
     }
-    SECTION("VizTracer's JSON is lined up by the machine clock it keeps") {
+    {
+        INFO("VizTracer's JSON is lined up by the machine clock it keeps");
         // Its baseTimeNanoseconds (1.0 on) is CLOCK_REALTIME minus its times' clock,
         // CLOCK_MONOTONIC, as vztrace's realtime_offset_ns; such files were refused (hunt AT).
         const auto viztracer = [&](const std::string& name, int pid, long long base) {
@@ -459,7 +463,8 @@ TEST_CASE("combine puts traces of separate runs in one, each process with its pi
         const Trace both = load_trace(dir.file("viz.pftrace"));
         CHECK(start_of(both, 9) - start_of(both, 7) == 5000000000LL);
     }
-    SECTION("a JSON trace has no machine clock to align by; the output must be Perfetto") {
+    {
+        INFO("a JSON trace has no machine clock to align by; the output must be Perfetto");
         const auto json = run_vztrace({"export", first, "-o", dir.file("first.json")});
         REQUIRE(json.status() == 0);
         const auto refused =
@@ -520,17 +525,17 @@ TEST_CASE("export and combine keep the flag of the calls a trace has unfinished"
         const auto expected = unfinished(load_trace(source));
         REQUIRE(expected.size() >= 3);  // <module>, outer, doomed (and posix.kill)
         for (const char* exported : {"e.json", "e.pftrace"}) {
-            DYNAMIC_SECTION(recorded << " exported to " << exported) {
-                const std::string out = dir.file(exported);
-                const auto result = run_vztrace({"export", source, "-o", out});
-                INFO(result.err);
-                REQUIRE(result.status() == 0);
-                CHECK(unfinished(load_trace(out)) == expected);
-                // Only the flag: no call is said to have arguments left out.
-                CHECK(result.err.find("argument") == std::string::npos);
-            }
+            INFO(recorded << " exported to " << exported);
+            const std::string out = dir.file(exported);
+            const auto result = run_vztrace({"export", source, "-o", out});
+            INFO(result.err);
+            REQUIRE(result.status() == 0);
+            CHECK(unfinished(load_trace(out)) == expected);
+            // Only the flag: no call is said to have arguments left out.
+            CHECK(result.err.find("argument") == std::string::npos);
         }
-        DYNAMIC_SECTION(recorded << " combined") {
+        {
+            INFO(recorded << " combined");
             const std::string other = dir.file("fib5.pftrace");
             REQUIRE(run_vztrace({"--quiet", "-o", other, script("fib5.py")}).status() == 0);
             const std::string out = dir.file("c.pftrace");

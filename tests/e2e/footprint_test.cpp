@@ -34,13 +34,13 @@ TEST_CASE("a traced program's process maps only python's files and vztrace's own
         // The unwinder stays the system's libgcc_s, the one glibc unwinds a thread that
         // pthread_exit ends with (launcher/CMakeLists.txt).
         if (contains(path, "/libgcc_s.so")) continue;
-#ifndef VZTRACE_TEST_STATIC_CXX_RUNTIME
         // The C++ runtime is linked in except under the sanitizers, whose runtimes need it.
-        bool runtime = false;
-        for (const char* name : {"libstdc++", "libgcc_s", "libasan", "libubsan"})
-            runtime = runtime || contains(path, name);
-        if (runtime) continue;
-#endif
+        if (!static_cxx_runtime()) {
+            bool runtime = false;
+            for (const char* name : {"libstdc++", "libgcc_s", "libasan", "libubsan"})
+                runtime = runtime || contains(path, name);
+            if (runtime) continue;
+        }
         INFO(path);
         CHECK(contains(python.out, path + "\n"));
     }

@@ -247,7 +247,8 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
     CHECK(traced.out == venv_python.out);
     CHECK(traced.out.find("inside the venv") != std::string::npos);
 
-    SECTION("found through vztrace's own place: a link to it in the venv's bin/") {
+    {
+        INFO("found through vztrace's own place: a link to it in the venv's bin/");
         // Not activated: it ran with the base interpreter's paths (python's link there
         // finds its venv from its own place).
         REQUIRE(::symlink(kVztrace.c_str(), dir.file("env/bin/vztrace").c_str()) == 0);
@@ -261,14 +262,16 @@ TEST_CASE("an active virtualenv's site-packages import as under its python") {
         CHECK(linked.status() == 0);
         CHECK(linked.out == venv_python.out);
     }
-    SECTION("found through PATH alone") {
+    {
+        INFO("found through PATH alone");
         options.env["VIRTUAL_ENV"] = std::nullopt;
         const auto via_path = run_vztrace(
             {"--quiet", "-o", dir.file(vztrace::testing::trace_name("t")), dir.file("use_venv.py")},
             options);
         CHECK(via_path.out == venv_python.out);
     }
-    SECTION("found through a relative PATH entry") {
+    {
+        INFO("found through a relative PATH entry");
         // "./env/bin" first on PATH: the process died in CPython's path calculation
         // (munmap_chunk(): invalid pointer), before the program ran.
         options.env["VIRTUAL_ENV"] = std::nullopt;

@@ -62,7 +62,8 @@ TEST_CASE("a child forked from a thread other than the main one exits, and its c
 // The executable as it is built with its C++ runtime linked in, where this aborted. Under
 // the sanitizers (a shared runtime: tests/CMakeLists.txt) AddressSanitizer's own stack
 // bookkeeping fails a check of its when glibc unwinds a thread that pthread_exit ends.
-TEST_CASE("daemon threads inside a repr when the interpreter ends leave the trace written") {
+TEST_CASE("daemon threads inside a repr when the interpreter ends leave the trace written",
+          "[unsanitized]") {
     // CPython ends such a thread with pthread_exit, which glibc unwinds through the shared
     // libgcc_s; vztrace's frames had a static copy of the unwinder's other half, and the
     // process aborted (status 134, no trace): 10 runs in 10 on 3.11, 9 in 10 on 3.12 (hunt

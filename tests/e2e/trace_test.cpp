@@ -191,17 +191,16 @@ TEST_CASE("a call left at its first instruction, before CPython said it started,
                    "setprofile raised in ['traced_then_quit', 'work', 'leaf', 'function']\n"));
     const char* other = kPythonMinor >= 12 ? "--hook=monitoring" : "--hook=profile";
     for (const char* mode : {"--ignore-c-function", "--hook=frame", other, "--log-func-args"}) {
-        DYNAMIC_SECTION(mode) {
-            TempDir dir;
-            const auto run = traced({mode}, {program}, dir);
-            INFO(run.result.err);
-            CHECK(run.result.out == python.out);
-            const Trace& trace = run.trace;
-            CHECK(trace.count(leaf) == 7);
-            CHECK(trace.count(named("work", program, 17)) == 3);
-            CHECK(trace.count(named("on_signal", program, 50)) == 1);
-            CHECK(trace.nesting_problem().empty());
-        }
+        INFO(mode);
+        TempDir dir;
+        const auto run = traced({mode}, {program}, dir);
+        INFO(run.result.err);
+        CHECK(run.result.out == python.out);
+        const Trace& trace = run.trace;
+        CHECK(trace.count(leaf) == 7);
+        CHECK(trace.count(named("work", program, 17)) == 3);
+        CHECK(trace.count(named("on_signal", program, 50)) == 1);
+        CHECK(trace.nesting_problem().empty());
     }
 }
 
@@ -251,12 +250,11 @@ TEST_CASE("the program's first gc.collect() finds no module of vztrace's making"
     const auto python = vztrace::testing::run_process({kPython, program});
     REQUIRE(python.out == "[]\n");
     for (const char* mode : {"--quiet", "--log-gc"}) {
-        DYNAMIC_SECTION(mode) {
-            TempDir dir;
-            const auto run = traced({mode}, {program}, dir);
-            INFO(run.result.err);
-            CHECK(run.result.out == python.out);
-        }
+        INFO(mode);
+        TempDir dir;
+        const auto run = traced({mode}, {program}, dir);
+        INFO(run.result.err);
+        CHECK(run.result.out == python.out);
     }
 }
 
@@ -466,8 +464,9 @@ TEST_CASE("under --ring, threads that have exited and been given up leave a vali
     for (const auto& [tid, name] : trace.threads) CHECK_FALSE(name.empty());
 }
 
-#ifdef VZTRACE_TEST_ALLOCATOR_THROWS  // not under the sanitizers (tests/CMakeLists.txt)
-TEST_CASE("threads that ended keep no table of names") {
+// [unsanitized]: not run against a sanitized vztrace, whose allocator ends the process where
+// memory is refused or keeps freed memory in quarantine (tests/CMakeLists.txt).
+TEST_CASE("threads that ended keep no table of names", "[unsanitized]") {
     // Each thread's sequence kept, to the end of the run, a table of the names it had sent:
     // 4 bytes (8 as it doubled) for every symbol id up to the highest it used. 2,700 threads
     // in a program of 5,000 functions grew the peak RSS by about 120 MB. (Not under the
@@ -481,7 +480,7 @@ TEST_CASE("threads that ended keep no table of names") {
     CHECK(load_trace(dir.file(vztrace::testing::trace_name("t"))).count_prefix("f4999 (") == 3001);
 }
 
-TEST_CASE("threads that C code starts keep no chunk once they end") {
+TEST_CASE("threads that C code starts keep no chunk once they end", "[unsanitized]") {
     // A thread that C code starts (a ctypes callback as its start routine) ends without a
     // word to vztrace: its last chunk of records stayed to the end of the run, 64 KiB and
     // more a thread, and 2,700 such threads grew the peak RSS by about 190 MB. With and
@@ -508,7 +507,8 @@ TEST_CASE("threads that C code starts keep no chunk once they end") {
     }
 }
 
-TEST_CASE("memory refused inside a callback stops the recording and the program goes on") {
+TEST_CASE("memory refused inside a callback stops the recording and the program goes on",
+          "[unsanitized]") {
     // A limit on the address space the program fills, then a function vztrace has not named
     // yet: its name's memory was refused inside the callback, and std::bad_alloc ended the
     // process with SIGABRT (status 134) where python printed "ok called". Both mechanisms:
@@ -536,7 +536,7 @@ TEST_CASE("memory refused inside a callback stops the recording and the program 
     }
 }
 
-TEST_CASE("a ring whose memory the system refuses says so, not that it was full") {
+TEST_CASE("a ring whose memory the system refuses says so, not that it was full", "[unsanitized]") {
     // Under a limit on the address space the ring wrapped at the memory it got, silently:
     // stderr and report said only that the ring (1 GiB) kept the newest events, and the
     // metadata's memory_refused was false.
@@ -552,7 +552,6 @@ TEST_CASE("a ring whose memory the system refuses says so, not that it was full"
     const auto report = run_vztrace({"report", path});
     CHECK(contains(report.out, "incomplete: the system refused memory for the ring"));
 }
-#endif
 
 TEST_CASE("the summary line says where the trace is and --quiet silences it") {
     TempDir dir;
