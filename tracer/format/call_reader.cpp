@@ -409,17 +409,16 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
         describe(++key, thread.pid, thread.tid);
         thread.pair_marks(events.calls_with_args);
         // A B with no E (a call the trace ended in) ends at the thread's last time, as
-        // Perfetto shows it: innermost first, so the order of writing holds.
-        while (!thread.open.empty()) {
-            const auto [begin, id, with_args] = thread.open.back();
-            thread.open.pop_back();
+        // Perfetto shows it: outermost first, as their B events were written.
+        for (const auto& [begin, id, with_args] : thread.open) {
             if (with_args) ++events.calls_with_args;
             thread.calls.push_back(JsonCall{begin, std::max(begin, thread.last_ns), id, true});
         }
+        thread.open.clear();
         // Parents before children: by begin, the longer first, and of calls with the same
-        // begin and end, the one written later (a complete event is written as its call
-        // ends, so a parent comes after its children: calls a ring cut, all begun at the
-        // cut and still open at the end, are such).
+        // begin and end, the one written first, as Perfetto and chrome://tracing nest them
+        // (format/chrome_json.cpp writes such calls, those a ring's cut began and the end
+        // found open, outermost first).
         for (std::size_t i = 0; i < thread.calls.size(); ++i) {
             thread.calls[i].written = static_cast<std::uint32_t>(i);
         }
@@ -427,7 +426,7 @@ CallReadResult read_json(const std::string& path, std::string text, const char* 
                   [](const JsonCall& a, const JsonCall& b) {
                       if (a.begin_ns != b.begin_ns) return a.begin_ns < b.begin_ns;
                       if (a.end_ns != b.end_ns) return a.end_ns > b.end_ns;
-                      return a.written > b.written;
+                      return a.written < b.written;
                   });
         struct End {
             std::int64_t ns;

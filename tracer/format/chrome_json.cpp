@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "tracer/format/perfetto_reader.hpp"
 
@@ -169,6 +171,25 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
         if (info.is_thread) return {info.pid, info.tid};
         return {info.pid, track_tids_.of(uuid)};
     };
+    // Complete events of one begin on a track nest, in Perfetto and chrome://tracing, in the
+    // order of the file: the first is the parent. The reader gives a stream's slices as they
+    // end, innermost first, and the calls a ring's cut began all begin at the cut: such
+    // calls (flagged unfinished) are held, each track's of one begin together, and written
+    // outermost first once no more can join them. The others are written as they come: no
+    // two of them begin at the same nanosecond on a track.
+    struct Held {
+        std::int64_t begin_ns = 0;
+        std::vector<std::string> events;  // innermost first, without the separator
+    };
+    std::unordered_map<std::uint64_t, Held> held;  // by track
+    const auto release = [&](Held& group) {
+        for (auto event = group.events.rbegin(); event != group.events.rend(); ++event) {
+            if (!first_event_) buffer_ += ',';
+            first_event_ = false;
+            buffer_ += *event;
+        }
+        group.events.clear();
+    };
     reader.on_slice = [&](const DecodedSlice& slice) {
         if (!ok) return;
         if (slice.track_uuid != prefix_track) {
@@ -182,8 +203,10 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
         const std::size_t at = buffer_.size();
         buffer_.resize(at + prefix.size() + name->second.size() + 96);
         char* out = buffer_.data() + at;
-        if (!first_event_) *out++ = ',';
-        first_event_ = false;
+        if (!slice.unfinished) {
+            if (!first_event_) *out++ = ',';
+            first_event_ = false;
+        }
         std::memcpy(out, prefix.data(), prefix.size());
         out += prefix.size();
         out = put_micros(out, slice.begin_ns);
@@ -205,6 +228,14 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
         }
         buffer_ += "}\n";
         if (prefix_calls) ++slices_;
+        if (slice.unfinished) {
+            std::string event = buffer_.substr(at);
+            buffer_.resize(at);
+            Held& group = held[slice.track_uuid];
+            if (!group.events.empty() && group.begin_ns != slice.begin_ns) release(group);
+            group.begin_ns = slice.begin_ns;
+            group.events.push_back(std::move(event));
+        }
         ok = flush(false);
     };
     reader.on_instant = [&](const DecodedInstant& instant) {
@@ -254,6 +285,7 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
     }
     reader.close_open_calls();
     if (!ok) return false;
+    for (auto& [track, group] : held) release(group);
     for (const auto& [uuid, track] : reader.tracks()) {
         if (track.is_counter) continue;  // a "C" event's name is its track's
         const auto [pid, tid] = ids_of(uuid);
