@@ -436,6 +436,13 @@ std::vector<std::pair<std::string, pid_t>> images_in(const std::string& dir, pid
 
 std::string tree_ended_marker(const std::string& dir) { return dir + "/ended"; }
 
+TreeEnd tree_end(const std::string& dir) {
+    struct stat found {};
+    if (::stat(tree_ended_marker(dir).c_str(), &found) == 0) return TreeEnd::kEnded;
+    if (::stat(dir.c_str(), &found) != 0 && errno == ENOENT) return TreeEnd::kRemoved;
+    return TreeEnd::kRunning;
+}
+
 CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::milliseconds wait,
                              bool (*hurried)(), std::chrono::milliseconds hurried_wait, bool last) {
     CollectedParts result;
@@ -496,8 +503,19 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
 }
 
 void remove_parts_dir(const std::string& dir) {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
+    // Out of its name first: a child that begins from here on cannot make its stream there
+    // and finds the directory gone (tree_end). Removed where it stands, a child's stream
+    // made after the removal had read it was left, and the directory with it; one made
+    // after the marker had gone, the directory still there, went on traced, read by no one.
+    const std::string leaving = dir + ".removed";
+    const std::string& target = ::rename(dir.c_str(), leaving.c_str()) == 0 ? leaving : dir;
+    // A child's open that had found the directory before the rename may still make its
+    // stream in it, after the first look: it is found by the next.
+    std::error_code error;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        fs::remove_all(target, error);
+        if (error != std::errc::directory_not_empty) return;
+    }
 }
 
 }  // namespace vztrace::tracer

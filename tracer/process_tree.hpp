@@ -118,6 +118,11 @@ CollectedParts collect_parts(const std::string& dir, pid_t self, std::chrono::mi
 // made is not traced.
 std::string tree_ended_marker(const std::string& dir);
 
+// What a child finds in the parts directory once its stream is made there: the tree still
+// running, its end marked (tree_ended_marker), or the directory gone.
+enum class TreeEnd { kRunning, kEnded, kRemoved };
+TreeEnd tree_end(const std::string& dir);
+
 // Removes the parts directory and what is in it.
 void remove_parts_dir(const std::string& dir);
 

@@ -300,13 +300,11 @@ std::string Session::open_stream() {
     // root's last look went on with no word, its part read by no one (CI, 3.11: 1 run of
     // the loop test's 4).
     if (plan_.role == ProcessRole::kChild) {
-        const bool ended = ::stat(tree_ended_marker(plan_.parts_dir).c_str(), &found) == 0;
-        const bool removed =
-            !ended && ::stat(plan_.parts_dir.c_str(), &found) != 0 && errno == ENOENT;
-        if (ended || removed) {
+        const TreeEnd end = tree_end(plan_.parts_dir);
+        if (end != TreeEnd::kRunning) {
             stream_->discard();
             ::unlink(started_marker(plan_.parts_dir, pid_, nonce_).c_str());
-            return ended ? std::string(kRootEnded) : gone();
+            return end == TreeEnd::kEnded ? std::string(kRootEnded) : gone();
         }
     }
     stream_->reopen_for_each_write();
