@@ -10,6 +10,7 @@
 
 #include "launcher/export.hpp"
 #include "launcher/subcommand.hpp"
+#include "launcher/subcommand_options.hpp"
 #include "tracer/format/call_writers.hpp"
 #include "tracer/format/time_math.hpp"
 #include "tracer/one_line.hpp"
@@ -25,29 +26,9 @@ bool is_perfetto_name(std::string_view name) {
 }  // namespace
 
 int run_combine(std::span<const std::string> args) {
-    std::vector<std::string> traces;
-    std::string output, align = "realtime";
-    CLI::App app{"vztrace combine: traces of separate runs or machines as one", "vztrace combine"};
-    app.set_help_flag("-h,--help", "Print this help and exit");
-    app.add_option("traces", traces,
-                   "The traces (vztrace's .pftrace, .json, .json.gz, VizTracer's JSON)")
-        ->required()
-        ->expected(2, -1)
-        ->type_name("TRACE");
-    app.add_option("-o,--output", output,
-                   "The trace to write (.pftrace or .perfetto-trace); replaced once complete")
-        ->required()
-        ->type_name("OUT");
-    app.add_option("--align", align,
-                   "realtime: the clocks of the machines, as each trace recorded CLOCK_REALTIME "
-                   "beside its own (vztrace's Perfetto traces do); start: each trace's first "
-                   "call at the first trace's")
-        ->check(CLI::IsMember({"realtime", "start"}))
-        ->capture_default_str();
-    app.footer(
-        "Each process keeps its pid and names. Exit status: 0, 2 bad command line, 65 not a "
-        "trace or damaged, 66 cannot be read, 71 out of memory, 74 the output cannot be written.");
-    if (const int status = parse_subcommand(app, "combine", args); status >= 0) return status;
+    CombineOptions options;
+    if (const int status = parse_combine(args, options); status >= 0) return status;
+    const auto& [traces, output, align] = options;
     if (!is_perfetto_name(output)) {
         return fail(ExitCode::kUsage,
                     fmt::format("combine: '{}': combine writes Perfetto (.pftrace, "

@@ -8,6 +8,7 @@
 
 #include "launcher/report.hpp"
 #include "launcher/subcommand.hpp"
+#include "launcher/subcommand_options.hpp"
 #include "tracer/analysis/call_stats.hpp"
 #include "tracer/format/time_math.hpp"
 
@@ -46,41 +47,10 @@ std::string calls_text(const DiffRow& row) {
 }  // namespace
 
 int run_diff(std::span<const std::string> args) {
-    std::string base_path, new_path, sort = "self", output_format = "text", match_text;
-    std::size_t limit = 30;
-    double fail_over = -1;
-    bool fail_on_new_calls = false;
-    CLI::App app{"vztrace diff: what changed between two traces, by function", "vztrace diff"};
-    app.set_help_flag("-h,--help", "Print this help and exit");
-    app.add_option("base", base_path, "The trace before the change")->required()->type_name("BASE");
-    app.add_option("new", new_path, "The trace after it")->required()->type_name("NEW");
-    app.add_option("--sort", sort, "By the change of self or total time, or of calls")
-        ->check(CLI::IsMember({"self", "total", "calls", "name"}))
-        ->capture_default_str();
-    app.add_option("--limit", limit, "Functions shown (0: all)")
-        ->check(whole_number())
-        ->capture_default_str();
-    app.add_option("--match", match_text,
-                   "Only the functions whose name contains a match of this regular expression "
-                   "(also what --fail-over and --fail-on-new-calls look at)")
-        ->type_name("REGEX");
-    app.add_option("--format", output_format, "text, markdown (a pull request) or json")
-        ->check(CLI::IsMember({"text", "markdown", "json"}))
-        ->capture_default_str();
-    app.add_option("--fail-over", fail_over,
-                   "Exit 1 when the new trace's time grew by more than PCT percent: the time "
-                   "in calls, or with --match the matched functions' total time")
-        ->type_name("PCT")
-        ->check(percentage());
-    app.add_flag("--fail-on-new-calls", fail_on_new_calls,
-                 "Exit 4 when a function (matched by --match) is called more often in the new "
-                 "trace, or appears in it");
-    app.footer(
-        "Call counts are exact and compared on their own; times are noisy: use --fail-over "
-        "with a margin.\nExit status: 0, 1 time past --fail-over, 4 more calls with "
-        "--fail-on-new-calls, 2 bad command line, 65 not a trace or damaged, 66 cannot be "
-        "read, 71 out of memory.");
-    if (const int status = parse_subcommand(app, "diff", args); status >= 0) return status;
+    DiffOptions options;
+    if (const int status = parse_diff(args, options); status >= 0) return status;
+    const auto& [base_path, new_path, sort, output_format, match_text, limit, fail_over,
+                 fail_on_new_calls] = options;
     NameMatch matches;
     int status = 0;
     if (!matches.compile(match_text, "diff", status)) return status;

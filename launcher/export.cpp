@@ -12,13 +12,12 @@
 #include <vector>
 
 #include "launcher/subcommand.hpp"
+#include "launcher/subcommand_options.hpp"
 #include "tracer/format/call_writers.hpp"
 #include "tracer/output_file.hpp"
 
 namespace vztrace::launcher {
 namespace {
-constexpr std::string_view kFormats =
-    ".pftrace, .perfetto-trace, .json, .json.gz, .speedscope.json, .folded, .pstats";
 
 bool ends_with(std::string_view text, std::string_view suffix) {
     return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
@@ -27,22 +26,9 @@ bool ends_with(std::string_view text, std::string_view suffix) {
 }  // namespace
 
 int run_export(std::span<const std::string> args) {
-    std::string trace, output;
-    CLI::App app{"vztrace export: a trace in another format", "vztrace export"};
-    add_trace_arguments(app, trace);
-    app.add_option("-o,--output", output,
-                   fmt::format("The file to write; its extension names the format: {}. An "
-                               "existing file is replaced once the new one is complete",
-                               kFormats))
-        ->required()
-        ->type_name("OUT");
-    app.footer(
-        "Formats: Chrome JSON (chrome://tracing, Perfetto, vizviewer), gzipped; speedscope's "
-        "evented profiles (one a thread); collapsed stacks for flamegraph.pl and inferno (self "
-        "time in nanoseconds); pstats, the marshal format of cProfile's dump_stats "
-        "(pstats.Stats, snakeviz).\nExit status: 0, 2 bad command line, 65 not a trace or "
-        "damaged, 66 cannot be read, 71 out of memory, 74 the output cannot be written.");
-    if (const int status = parse_subcommand(app, "export", args); status >= 0) return status;
+    ExportOptions options;
+    if (const int status = parse_export(args, options); status >= 0) return status;
+    const auto& [trace, output] = options;
     enum class Kind { kPerfetto, kJson, kSpeedscope, kFolded, kPstats };
     Kind kind;
     if (ends_with(output, ".pftrace") || ends_with(output, ".perfetto-trace")) {
@@ -58,7 +44,7 @@ int run_export(std::span<const std::string> args) {
     } else {
         return fail(ExitCode::kUsage,
                     fmt::format("export: cannot tell the format of '{}': name it with one of {}",
-                                output, kFormats));
+                                output, kExportFormats));
     }
     if (const int refused = refuse_output_over_input("export", output, std::span(&trace, 1))) {
         return refused;

@@ -4,7 +4,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "launcher/subcommand.hpp"
+#include "launcher/subcommand_options.hpp"
 #include "tracer/analysis/call_stats.hpp"
 #include "tracer/format/chrome_json.hpp"
 
@@ -21,15 +21,6 @@ namespace {
 using analysis::FunctionStats;
 using analysis::GroupBy;
 using analysis::StatsGroup;
-
-struct ReportOptions {
-    std::string trace;
-    std::string by = "all";
-    std::string sort = "self";
-    std::string format = "text";
-    std::string match;
-    std::size_t limit = 30;
-};
 
 void sort_functions(std::vector<FunctionStats>& functions, const std::string& key) {
     const auto by = [&](const FunctionStats& f) -> std::int64_t {
@@ -195,29 +186,7 @@ std::string render_json(const std::vector<Shown>& shown, const ReportOptions& op
 
 int run_report(std::span<const std::string> args) {
     ReportOptions options;
-    CLI::App app{"vztrace report: where a trace's time went, by function", "vztrace report"};
-    add_trace_arguments(app, options.trace);
-    app.add_option("--by", options.by, "One table for all, or one per process or per thread")
-        ->check(CLI::IsMember({"all", "process", "thread"}))
-        ->capture_default_str();
-    app.add_option("--sort", options.sort, "Order of the functions")
-        ->check(CLI::IsMember({"self", "total", "calls", "mean", "max", "name"}))
-        ->capture_default_str();
-    app.add_option("--limit", options.limit, "Functions shown per table (0: all)")
-        ->check(whole_number())
-        ->capture_default_str();
-    app.add_option("--match", options.match,
-                   "Only the functions whose name contains a match of this regular expression")
-        ->type_name("REGEX");
-    app.add_option("--format", options.format, "text (a terminal), markdown (a pull request), json")
-        ->check(CLI::IsMember({"text", "markdown", "json"}))
-        ->capture_default_str();
-    app.footer(
-        "Self time is a function's own; total time includes its callees, each call counted "
-        "once under recursion. Percentages are of the time spent in calls.\n"
-        "Exit status: 0, 2 bad command line, 65 not a trace or damaged, 66 cannot be read, 71 "
-        "out of memory.");
-    if (const int status = parse_subcommand(app, "report", args); status >= 0) return status;
+    if (const int status = parse_report(args, options); status >= 0) return status;
     NameMatch matches;
     int status = 0;
     if (!matches.compile(options.match, "report", status)) return status;

@@ -120,56 +120,6 @@ int refuse_output_over_input(std::string_view command, const std::string& output
     return 0;
 }
 
-void add_trace_arguments(CLI::App& app, std::string& trace) {
-    app.set_help_flag("-h,--help", "Print this help and exit");
-    app.add_option("trace", trace,
-                   "The trace: vztrace's .pftrace, .json or .json.gz, or VizTracer's JSON")
-        ->required()
-        ->type_name("TRACE");
-}
-
-CLI::Validator whole_number() {
-    return CLI::Validator(
-        [](const std::string& text) -> std::string {
-            const bool digits =
-                !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-            errno = 0;
-            if (digits) static_cast<void>(std::strtoull(text.c_str(), nullptr, 10));
-            if (!digits || errno == ERANGE)
-                return fmt::format("'{}' is not a whole number of 0 or more", text);
-            return {};
-        },
-        "N");
-}
-
-CLI::Validator percentage() {
-    return CLI::Validator(
-        [](const std::string& text) -> std::string {
-            const bool decimal = !text.empty() && decimal_length(text) == text.size();
-            const double value = decimal ? std::strtod(text.c_str(), nullptr) : -1;
-            if (!decimal || !std::isfinite(value) || value < 0)
-                return fmt::format("'{}' is not a percentage of 0 or more", text);
-            return {};
-        },
-        "PCT");
-}
-
-int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args) {
-    std::vector<std::string> argv = {"vztrace " + name};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<const char*> raw;
-    for (const std::string& arg : argv) raw.push_back(arg.c_str());
-    try {
-        app.parse(static_cast<int>(raw.size()), raw.data());
-    } catch (const CLI::CallForHelp&) {
-        std::fputs(app.help().c_str(), stdout);  // stdout ok: no program runs here
-        return 0;
-    } catch (const CLI::ParseError& error) {
-        return fail(ExitCode::kUsage, fmt::format("{}: {}", name, error.what()));
-    }
-    return -1;
-}
-
 NameMatch::NameMatch() = default;
 NameMatch::~NameMatch() = default;
 

@@ -1,8 +1,8 @@
-// What the subcommands that read traces share: their command lines, messages and exit
-// statuses (embed/setup_error.hpp), and reading a trace. No Python.h.
+// What the subcommands that read traces share: their messages and exit statuses
+// (embed/setup_error.hpp), and reading a trace (their command lines:
+// subcommand_options.hpp). No Python.h.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -32,22 +32,10 @@ int read_trace(const std::string& path, format::CallVisitor& visitor, format::Ca
                Warn warn = Warn::kAll);
 void warn_about_read(const std::string& path, const format::CallReadResult& read, bool gaps = true);
 
-// The -h,--help flag and the TRACE positional of the subcommands that read one trace.
-void add_trace_arguments(CLI::App& app, std::string& trace);
-
 // export and combine carry calls alone: a warning on stderr names what `read` of `trace`
 // held besides them (instants, counter values, calls' arguments and results), if anything.
 void warn_left_out(std::string_view command, const std::string& trace,
                    const format::CallReadResult& read);
-
-// Checks of options' values: a count (0, 1, ...; "-5" is refused, not wrapped around) and
-// a percentage (finite, 0 or more).
-CLI::Validator whole_number();
-CLI::Validator percentage();
-
-// Parses a subcommand's arguments; -1 to go on, else the status to exit with (0 after
-// --help).
-int parse_subcommand(CLI::App& app, const std::string& name, std::span<const std::string> args);
 
 // --match: the functions whose name holds a match of a regular expression, in RE2's syntax
 // (Perl's, less backreferences and lookaround). RE2 matches in time linear in the name and

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "launcher/subcommand.hpp"
+#include "launcher/subcommand_options.hpp"
 #include "launcher/view_server.hpp"
 #include "tracer/format/call_writers.hpp"
 #include "tracer/one_line.hpp"
@@ -324,30 +325,9 @@ int serve_until_stopped(ViewServer& server, const std::string& browse, bool no_b
 }  // namespace
 
 int run_view(std::span<const std::string> args) {
-    std::string trace, viewer;
-    std::optional<int> port;
-    bool no_browser = false;
-    CLI::App app{"vztrace view: a trace in the browser, served from this machine", "vztrace view"};
-    add_trace_arguments(app, trace);
-    app.add_option("--port", port,
-                   "The port on 127.0.0.1 (0: any free one). Default: a free one, 9001 for "
-                   "--viewer perfetto (the only local port ui.perfetto.dev reads from)")
-        ->check(CLI::Range(0, 65535))
-        ->type_name("N");
-    app.add_option("--viewer", viewer,
-                   "speedscope: offline, served from here (the default when the build "
-                   "installed it); perfetto: ui.perfetto.dev, which fetches the trace from here")
-        ->check(CLI::IsMember({"perfetto", "speedscope"}))
-        ->type_name("perfetto|speedscope");
-    app.add_flag("--no-browser", no_browser, "Only print the addresses");
-    app.footer(
-        "Serves on 127.0.0.1 only, every address under a random token (anything else gets "
-        "404), until Ctrl-C or SIGTERM; prints the addresses on stderr and opens the browser "
-        "($BROWSER, else xdg-open in a graphical session) unless --no-browser.\nExit status: "
-        "0 once stopped, 2 bad command line, the offline viewer not installed or the port "
-        "taken, 65 not a trace or damaged, 66 cannot be read, 71 out of memory, 74 the "
-        "converted trace cannot be written.");
-    if (const int status = parse_subcommand(app, "view", args); status >= 0) return status;
+    ViewOptions options;
+    if (const int status = parse_view(args, options); status >= 0) return status;
+    auto& [trace, viewer, port, no_browser] = options;
 
     const std::string speedscope = find_speedscope();
     if (viewer.empty()) viewer = speedscope.empty() ? "perfetto" : "speedscope";
