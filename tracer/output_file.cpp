@@ -269,6 +269,14 @@ bool OutputFile::holds_own_descriptor() const {
     return fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_dev == device_ && st.st_ino == inode_;
 }
 
+int OutputFile::open_for_reading() const {
+    if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) {
+        const int fd = ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) return fd;
+    }
+    return ::open(temporary_path().c_str(), O_RDONLY | O_CLOEXEC);
+}
+
 void OutputFile::let_descriptor_go() {
     if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) ::close(fd_);
     fd_ = -1;

@@ -784,10 +784,15 @@ bool Session::write_trace(CollectedParts& children) {
         if (!stream_->write(packets.view()) || !stream_->commit()) error = stream_->error();
         bytes = stream_->bytes_written();
     } else {
+        // Read back through the descriptor that wrote it: the program may have removed its
+        // name, in the parts directory, with the rest of $TMPDIR (a cleanup of the temporary
+        // directory), and then the trace was lost and the status 74, where python's was 0.
+        const int own_stream = stream_->open_for_reading();
         stream_->commit();  // closes the stream: it is read back now
         OutputFile out(plan_.output, OutputFile::Placement::kWhenComplete, reader_wait());
         format::ChromeJsonEncoder json([&out](std::string_view text) { return out.write(text); });
-        bool ok = out.ok() && json.add_stream(stream_->path(), false);
+        bool ok = out.ok() && json.add_stream(stream_->path(), false, own_stream);
+        if (own_stream >= 0) ::close(own_stream);
         for (const auto& part : children.parts) {
             if (!ok) break;
             if (!json.add_stream(part.stream, !part.summary) && out.ok() && !settings_.quiet) {

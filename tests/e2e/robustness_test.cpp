@@ -107,6 +107,29 @@ TEST_CASE("a program that removes its directory's files keeps its trace written 
                         std::filesystem::directory_iterator()) == 1);
 }
 
+TEST_CASE("a program that empties $TMPDIR keeps its own calls in the trace, and its status") {
+    // Before: with the JSON output the root's stream, in vztrace's directory in $TMPDIR, was
+    // read back by its name at the end; the program had removed it, no trace was written,
+    // and the status was 74 where python's was 0. The Perfetto output was written.
+    TempDir dir;
+    TempDir tmp;
+    RunOptions options;
+    options.env["TMPDIR"] = tmp.path();
+    const std::string trace = dir.file(vztrace::testing::trace_name("t"));
+    const auto result = run_vztrace({"-o", trace, script("clean_tmpdir.py")}, options);
+    INFO(result.err);
+    CHECK(result.status() == 0);
+    CHECK(result.out == "[]\n");
+    CHECK(contains(result.err, "was removed while the program ran"));
+    CHECK_FALSE(contains(result.err, "error"));
+    REQUIRE(vztrace::testing::file_exists(trace));
+    const Trace loaded = load_trace(trace);
+    CHECK(loaded.count_prefix("work (") == 200);
+    CHECK(loaded.count_prefix("clean (") == 1);
+    CHECK(loaded.nesting_problem().empty());
+    CHECK(vztrace::testing::names_in(tmp.path()).empty());
+}
+
 TEST_CASE("a program's file put where the temporary trace was stays, and the trace is written") {
     // Before (hunt AE): putting the trace back under its temporary name found the program's
     // file there; the trace was not written (status 74), and the program's file removed.

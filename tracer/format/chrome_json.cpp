@@ -154,7 +154,7 @@ bool ChromeJsonEncoder::flush(bool force) {
     return true;
 }
 
-bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
+bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok, int fd) {
     PerfettoReader reader;
     // Names are escaped once per interned name (the reader keeps each name at one place).
     std::unordered_map<const char*, std::string> quoted;
@@ -279,7 +279,8 @@ bool ChromeJsonEncoder::add_stream(const std::string& path, bool cut_short_ok) {
         buffer_ += '\n';
         ok = flush(false);
     };
-    if (!reader.read_file(path) && !(cut_short_ok && reader.truncated())) {
+    const bool read = fd >= 0 ? reader.read_descriptor(fd, path, {}) : reader.read_file(path);
+    if (!read && !(cut_short_ok && reader.truncated())) {
         error_ = reader.error();
         return false;
     }

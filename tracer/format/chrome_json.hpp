@@ -31,11 +31,11 @@ class ChromeJsonEncoder {
     // `write` takes the document's bytes in order; false stops the encoder.
     explicit ChromeJsonEncoder(std::function<bool(std::string_view)> write);
 
-    // Every slice of the Perfetto trace at `path`. A stream cut short (`cut_short_ok`: a
-    // process that was killed) keeps what it holds whole, its open calls ended at their
-    // last event and flagged. False with error() on a damaged or unreadable stream, or
-    // when writing failed.
-    bool add_stream(const std::string& path, bool cut_short_ok);
+    // Every slice of the Perfetto trace at `path` (read from `fd` when one is given, `path`
+    // then naming it in messages). A stream cut short (`cut_short_ok`: a process that was
+    // killed) keeps what it holds whole, its open calls ended at their last event and
+    // flagged. False with error() on a damaged or unreadable stream, or when writing failed.
+    bool add_stream(const std::string& path, bool cut_short_ok, int fd = -1);
 
     // Ends the document with `metadata` (keys and JSON values, written as they are).
     bool finish(const std::vector<std::pair<std::string, std::string>>& metadata);
