@@ -218,7 +218,7 @@ def memory_by_length(args, python, vztrace, tmp, env):
     rows = []
     for workload in ("oop", "thread_churn"):
         script = os.path.join(WORKLOADS, workload + ".py")
-        for scale in (["0.2", "1", "2"] if args.quick else ["1", "10", "100"]):
+        for scale in (["0.05", "0.5", "1"] if args.quick else ["1", "10", "100"]):
             scaled_env = dict(env, VZBENCH_SCALE=scale)
             row = {"workload": workload, "scale": float(scale)}
             outputs = {}
@@ -530,7 +530,7 @@ def main():
     wanted = set(args.only or PARTS)
     scale = "1"
     if args.quick:
-        args.runs, args.inprocess_runs, scale = 1, 1, "0.2"
+        args.runs, args.inprocess_runs, scale = 1, 1, "0.05"
     try:
         vztrace = find_vztrace(args.vztrace)
         python, python_line = embedded_python(vztrace)
