@@ -202,7 +202,7 @@ void OutputFile::fail(std::string_view what, int errno_value) {
     // so that a disk it filled has room for the program again (a write of the program's
     // after vztrace's failed with ENOSPC too). A stream written in place (a child's part)
     // keeps what it has: it is read up to its last complete event.
-    if (!temp_path_.empty() && fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) {
+    if (!temp_path_.empty() && descriptor_is_own()) {
         [[maybe_unused]] const int ignored = ::ftruncate(fd_, 0);  // it goes at the end anyway
     }
 }
@@ -270,7 +270,7 @@ bool OutputFile::holds_own_descriptor() const {
 }
 
 int OutputFile::open_for_reading() const {
-    if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) {
+    if (descriptor_is_own()) {
         const int fd = ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
         if (fd >= 0) return fd;
     }
@@ -278,7 +278,7 @@ int OutputFile::open_for_reading() const {
 }
 
 void OutputFile::let_descriptor_go() {
-    if (fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor())) ::close(fd_);
+    if (descriptor_is_own()) ::close(fd_);
     fd_ = -1;
 }
 

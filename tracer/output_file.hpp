@@ -115,6 +115,10 @@ class OutputFile {
     bool open_again();
     // Whether fd_ still holds the file this writes (not a number the program reused).
     bool holds_own_descriptor() const;
+    // A descriptor is held and is this file's: one never reopened, or checked to be.
+    bool descriptor_is_own() const {
+        return fd_ >= 0 && (reopen_path_.empty() || holds_own_descriptor());
+    }
     bool finish_writing();  // flushes and closes
     bool restore_temp_name();
     bool write_raw(const char* data, std::size_t size);

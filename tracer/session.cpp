@@ -287,10 +287,8 @@ std::string Session::open_stream() {
         }
         return kRootEnded;
     };
-    struct stat found {};
     if (!stream_->ok()) {
-        if (plan_.role == ProcessRole::kChild && ::stat(plan_.parts_dir.c_str(), &found) != 0 &&
-            errno == ENOENT) {
+        if (plan_.role == ProcessRole::kChild && tree_end(plan_.parts_dir) == TreeEnd::kRemoved) {
             return gone();
         }
         return stream_->error();
