@@ -207,6 +207,7 @@ std::string plan_process_tree(const TraceSettings& settings, TreePlan& plan) {
     // The tree's root, when this process is in one (0: it is not); itself after an exec.
     const pid_t root = root_env != nullptr && *root_env != '\0' ? std::atol(root_env) : 0;
     const bool is_child = root != 0 && root != self && !settings.output_on_command_line;
+    if (is_child) plan.root_pid = root;
     const std::string output = absolute(settings.output);
     plan.started_by_user = !is_child;
     plan.output_variable_ours = root != 0 || std::getenv("VZTRACE_OUTPUT") == nullptr;

@@ -31,6 +31,7 @@ struct TreePlan {
     ProcessRole role = ProcessRole::kRoot;
     std::string parts_dir;  // kRoot and kChild; kOwnFile once an image of it execs
     std::string output;     // the file this process writes (kRoot, kOwnFile)
+    pid_t root_pid = 0;     // kChild: its tree's root, from VZTRACE_ROOT_PID
     // kOwnFile: the output and the directory (empty: the output's) that every process's
     // file is named from, absolute as the first process found them: a forked child that
     // changed directory names its own from the same.

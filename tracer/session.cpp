@@ -277,9 +277,7 @@ std::string Session::open_stream() {
     // of $TMPDIR), its root still running (its entry stays until it has collected its
     // children): that root was said to have ended (hunt AU).
     const auto gone = [&]() -> std::string {
-        const char* root = std::getenv("VZTRACE_ROOT_PID");
-        const pid_t root_pid = root != nullptr ? static_cast<pid_t>(std::atol(root)) : 0;
-        if (root_pid > 1 && root_registered(default_registry_dir(), root_pid)) {
+        if (plan_.root_pid > 1 && root_registered(default_registry_dir(), plan_.root_pid)) {
             return fmt::format(
                 "the directory of its tree's traces ('{}') was removed while its "
                 "root ran",
