@@ -269,12 +269,9 @@ bool OutputFile::holds_own_descriptor() const {
     return fd_ >= 0 && ::fstat(fd_, &st) == 0 && st.st_dev == device_ && st.st_ino == inode_;
 }
 
-int OutputFile::open_for_reading() const {
-    if (descriptor_is_own()) {
-        const int fd = ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) return fd;
-    }
-    return ::open(temporary_path().c_str(), O_RDONLY | O_CLOEXEC);
+int OutputFile::reopen_for_reading() const {
+    if (!descriptor_is_own()) return -1;
+    return ::open(fmt::format("/proc/self/fd/{}", fd_).c_str(), O_RDONLY | O_CLOEXEC);
 }
 
 void OutputFile::let_descriptor_go() {

@@ -103,10 +103,10 @@ class OutputFile {
     // Where the bytes go until commit(): the temporary name, or path() when in place.
     const std::string& temporary_path() const { return temp_path_.empty() ? path_ : temp_path_; }
     int descriptor() const { return fd_; }  // -1 while none is held
-    // A new descriptor that reads the file written here: through the one held, when it is
-    // still this file's, so that a file whose name the program removed meanwhile is read
-    // all the same; else by its name. -1 (errno set) when neither opens.
-    int open_for_reading() const;
+    // A new descriptor that reads the file written here, through the one held, so that a
+    // file whose name the program removed meanwhile is read all the same. -1 when none is
+    // held, or it is no longer this file's: the file is then to be read by its name.
+    int reopen_for_reading() const;
 
  private:
     void open_fifo(const ReaderWait& wait);

@@ -783,7 +783,7 @@ bool Session::write_trace(CollectedParts& children) {
         // Read back through the descriptor that wrote it: the program may have removed its
         // name, in the parts directory, with the rest of $TMPDIR (a cleanup of the temporary
         // directory), and then the trace was lost and the status 74, where python's was 0.
-        const int own_stream = stream_->open_for_reading();
+        const int own_stream = stream_->reopen_for_reading();  // -1: by its name
         stream_->commit();  // closes the stream: it is read back now
         OutputFile out(plan_.output, OutputFile::Placement::kWhenComplete, reader_wait());
         format::ChromeJsonEncoder json([&out](std::string_view text) { return out.write(text); });
