@@ -186,9 +186,10 @@ TEST_CASE("sys.executable children and grandchildren are recorded as their own p
 }
 
 TEST_CASE("every process's times are CLOCK_MONOTONIC's, as the program itself reads them") {
-    // Perfetto's time axis is CLOCK_MONOTONIC, so that the processes of a tree line up and
-    // a program's own readings can be found in the trace. On a host whose clocksource is the
-    // TSC vztrace records counter ticks and maps them to that clock when it writes.
+    // Perfetto's time axis is CLOCK_MONOTONIC, so that a tree's processes and threads (each
+    // a packet sequence of its own) line up, and a program's own readings can be found in the
+    // trace. On a host whose clocksource is the TSC vztrace records counter ticks and maps
+    // them to that clock when it writes.
     TempDir dir;
     const auto run = run_tree({tree_script("monotonic_marks.py")}, dir);
     REQUIRE(run.result.status() == 0);
@@ -208,9 +209,9 @@ TEST_CASE("every process's times are CLOCK_MONOTONIC's, as the program itself re
         }
         CHECK(around == 1);
     }
-    CHECK(tags == std::set<std::string>{"root", "forked", "spawned", "root-later"});
+    CHECK(tags == std::set<std::string>{"root", "thread", "forked", "spawned", "root-later"});
     CHECK(pids.size() == 3);
-    CHECK(run.trace.named("mark (").size() == 4);
+    CHECK(run.trace.named("mark (").size() == 5);
 }
 
 TEST_CASE("children record with the root's settings when its command line turns a variable's off") {

@@ -1,9 +1,11 @@
 # Each process reads CLOCK_MONOTONIC in the middle of a call to mark() and prints the
-# reading: the root at once and again a second later, a forked child, a sys.executable
-# child. The trace's time axis is that clock, in every process.
+# reading: the root at once and again a second later, a thread of the root's (a packet
+# sequence of its own), a forked child, a sys.executable child. The trace's time axis is
+# that clock, in every process and thread.
 import os
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -29,5 +31,8 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 subprocess.run([sys.executable, __file__, "spawned"], check=True)
+thread = threading.Thread(target=mark, args=("thread",))
+thread.start()
+thread.join()
 time.sleep(1)
 mark("root-later")
