@@ -101,7 +101,7 @@ std::optional<Virtualenv> virtualenv_of_invoked(const std::string& invoked, cons
         std::stringstream dirs(path);
         std::string dir;
         while (std::getline(dirs, dir, ':')) {
-            if (dir.empty()) dir = ".";
+            if (dir.empty()) dir.push_back('.');  // GCC 12 -O3 misreads `dir = "."` (-Wrestrict)
             if (is_executable(dir + "/" + invoked)) {
                 executable = dir + "/" + invoked;
                 break;

@@ -201,7 +201,9 @@ void HttpViewServer::route() {
         // Only this machine's own names: a page of another site whose name was made to
         // point at 127.0.0.1 (DNS rebinding) sends its own Host.
         const std::string host = request.get_header_value("Host");
-        const std::string port = ":" + std::to_string(port_);
+        // Appended: GCC 12 -O3 misreads `":" + std::to_string(port_)` (-Wrestrict).
+        std::string port(1, ':');
+        port += std::to_string(port_);
         // A browser leaves out port 80, the scheme's own (--port 80).
         const bool named = host == "127.0.0.1" + port || host == "localhost" + port ||
                            (port_ == 80 && (host == "127.0.0.1" || host == "localhost"));
