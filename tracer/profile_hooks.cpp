@@ -122,8 +122,10 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
 }
 
 // As CPython's own profile trampoline: the frame's locals are synchronised around the
-// call, and a function that raises is removed and its exception goes on, the traceback
-// getting no entry of the frame's here (CPython adds it when it unwinds a started frame).
+// call, and a function that raises is removed and its exception goes on. From 3.11.4 the
+// traceback gets no entry of the frame's here (CPython adds it when it unwinds a started
+// frame); before, the trampoline added one too, and the program's traceback named the
+// frame twice under python (gh-102818): under vztrace it does the same.
 [[gnu::noinline]] int call_program_profile(PyFrameObject* frame, int what, PyObject* arg) {
     if (t_drop_pending) {
         t_drop_pending = false;
@@ -140,6 +142,7 @@ VZ_ALWAYS_INLINE SymbolId symbol_of_frame(PyFrameObject* frame) {
     PyFrame_LocalsToFast(frame, 1);
     if (result == nullptr) {
         Py_CLEAR(t_program_profile);
+        if (Py_Version < 0x030B0400) PyTraceBack_Here(frame);  // the running libpython's
         return -1;
     }
     Py_DECREF(result);
