@@ -9,8 +9,15 @@ namespace {
 
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
-// Maps `bytes` of populated memory; a huge-page-sized chunk is aligned for one.
-Record* map_records(std::size_t bytes) {
+// Touches each page of [begin, begin + bytes): populated now, in one pass, rather than
+// faulted on the hot path.
+void populate(char* begin, std::size_t bytes) {
+    for (std::size_t offset = 0; offset < bytes; offset += 4096) begin[offset] = 0;
+}
+
+// Maps `bytes` of memory, of which the first `populated` are populated; a huge-page-sized
+// chunk is aligned for one.
+Record* map_records(std::size_t bytes, std::size_t populated) {
     const bool huge = bytes == kHugePage;
     const std::size_t span = huge ? bytes * 2 : bytes;
     void* base = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -25,12 +32,18 @@ Record* map_records(std::size_t bytes) {
         begin = aligned;
         ::madvise(begin, bytes, MADV_HUGEPAGE);
     }
-    // Touch now, in one pass, rather than fault on the hot path.
-    for (std::size_t offset = 0; offset < bytes; offset += 4096) begin[offset] = 0;
+    populate(begin, populated);
     return reinterpret_cast<Record*>(begin);
 }
 
 }  // namespace
+
+void populate_step(Chunk& chunk) {
+    const std::size_t step = std::min(chunk.unpopulated, ChunkPool::kPopulateStep);
+    Record* first = chunk.records + (chunk.capacity - chunk.unpopulated);
+    populate(reinterpret_cast<char*>(first), step * sizeof(Record));
+    chunk.unpopulated -= step;
+}
 
 ChunkPool::~ChunkPool() {
     for (const auto& chunk : all_) ::munmap(chunk->records, chunk->capacity * sizeof(Record));
@@ -71,9 +84,11 @@ Chunk* ChunkPool::take_free(std::size_t capacity) {
 }
 
 Chunk* ChunkPool::map_new(std::size_t capacity) {
-    Record* records = map_records(capacity * sizeof(Record));
+    const std::size_t populated =
+        capacity == kLargeRecords ? capacity : std::min(capacity, kPopulateStep);
+    Record* records = map_records(capacity * sizeof(Record), populated * sizeof(Record));
     if (records == nullptr) return nullptr;
-    all_.push_back(std::make_unique<Chunk>(Chunk{records, capacity, 0}));
+    all_.push_back(std::make_unique<Chunk>(Chunk{records, capacity, 0, capacity - populated}));
     mapped_ += capacity * sizeof(Record);
     peak_ = std::max(peak_, mapped_);
     return all_.back().get();

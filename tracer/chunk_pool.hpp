@@ -1,7 +1,8 @@
 // ChunkPool: the memory every thread records into, in chunks that the writer hands back
-// once encoded. A chunk's pages are populated once, when first mapped (full-size chunks
-// as transparent huge pages), and then reused: faulting fresh pages one by one cost about
-// 6 ns per call on fib, and zeroing new ones was 19% of a long run's time (perf, 3.12).
+// once encoded. A chunk's pages are populated once, before a thread records into them
+// (full-size chunks whole, as transparent huge pages; smaller ones 64 KiB at a time), and
+// then reused: faulting fresh pages one by one cost about 6 ns per call on fib, and
+// zeroing new ones was 19% of a long run's time (perf, 3.12).
 // The pool holds at most `limit` bytes of records; past it a thread waits for the writer
 // to hand one back, so a slow disk slows the program instead of losing events.
 #pragma once
@@ -24,7 +25,15 @@ struct Chunk {
     Record* records = nullptr;
     std::size_t capacity = 0;  // in records
     std::size_t used = 0;      // records written, once the chunk is handed over
+    // The records at the end whose pages are not populated yet: a new chunk's pages are
+    // populated a step at a time, as a thread fills it (ThreadBuffer), so that a short run
+    // populates what it records into and no more.
+    std::size_t unpopulated = 0;
 };
+
+// Populates the pages of the next kPopulateStep records of `chunk`'s unpopulated ones
+// (the thread that fills it, before it writes there).
+void populate_step(Chunk& chunk);
 
 class ChunkPool {
  public:
@@ -33,6 +42,9 @@ class ChunkPool {
     // 2 MiB huge page: the slow path then runs once per 131072 events.
     static constexpr std::size_t kSmallRecords = 4096;
     static constexpr std::size_t kLargeRecords = (std::size_t{2} << 20) / sizeof(Record);
+    // A new chunk below the huge page's size has this many records populated at first
+    // (populate_step does the rest); one of that size is populated whole, one huge page.
+    static constexpr std::size_t kPopulateStep = kSmallRecords;
     static constexpr std::size_t next_capacity(std::size_t previous) {
         return previous == 0 ? kSmallRecords : std::min(previous * 4, kLargeRecords);
     }

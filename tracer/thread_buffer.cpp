@@ -6,6 +6,11 @@
 namespace vztrace::tracer {
 
 bool ThreadBuffer::next_chunk() {
+    if (chunk_ != nullptr && chunk_->unpopulated > 0) {  // the rest of this one first
+        populate_step(*chunk_);
+        end_ = chunk_->records + (chunk_->capacity - chunk_->unpopulated);
+        return true;
+    }
     if (chunk_ != nullptr) chunk_->used = static_cast<std::size_t>(next_ - chunk_->records);
     chunk_ = sink_.chunk_full(*this, chunk_);
     if (chunk_ == nullptr) {
@@ -13,7 +18,7 @@ bool ThreadBuffer::next_chunk() {
         return false;
     }
     next_ = chunk_->records;
-    end_ = next_ + chunk_->capacity;
+    end_ = next_ + (chunk_->capacity - chunk_->unpopulated);
     return true;
 }
 
@@ -31,7 +36,8 @@ void ThreadBuffer::append_with_raw(std::uint64_t ticks, SymbolId symbol, EventKi
     const std::size_t raw_records = format::raw_records_for(raw_bytes);
     const std::size_t needed = 1 + raw_records;
     if (static_cast<std::size_t>(end_ - next_) < needed || next_ == nullptr) {
-        // A chunk holds at least 4096 records: a fresh one always has room.
+        // A chunk holds at least 4096 records, and its next populated step as many: a
+        // fresh one, or the rest of this one, always has room.
         if (!next_chunk() || static_cast<std::size_t>(end_ - next_) < needed) {
             ++not_recorded_;
             return;

@@ -83,7 +83,8 @@ class ThreadBuffer {
 
  private:
     [[gnu::noinline]] void append_slow(Record record);
-    // Hands the chunk over and takes the next; false when recording has stopped.
+    // Populates the next step of the chunk's rest (Chunk::unpopulated), or, once it is
+    // full, hands it over and takes the next; false when recording has stopped.
     bool next_chunk();
 
     Record* next_ = nullptr;
