@@ -995,6 +995,7 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
         // processes (multiprocessing's resource tracker, forkserver) end, then waits for
         // their parts. Until then a terminating signal has the helper thread write it.
         signals::recording_stopped();
+        g_session->recording_stopped();
     } else {
         // Nothing more is recorded: the part (or own file) is written now, while nothing
         // can be interrupted, and a signal during finalization kills at once.

@@ -77,6 +77,12 @@ class Session {
             writer_->thread_ends(*buffer);
         }
     }
+    // The recording has stopped, and the trace is written at the process's very end (a
+    // root's, after python's finalization): what the calling thread recorded is encoded
+    // meanwhile (TraceWriter::wind_down).
+    void recording_stopped() {
+        if (writer_) writer_->wind_down(detail::t_buffer);
+    }
     // vztrace.pause() / resume(), and --no-startup: calls begun while paused are left out
     // by the writer (record_filter.hpp).
     PauseWindows& pauses() { return pauses_; }

@@ -112,18 +112,45 @@ void TraceWriter::stop_thread() {
     {
         const std::lock_guard lock(mutex_);
         thread_allowed_ = false;
+        wind_down_ = false;
         if (!thread_.running()) return;
         stop_ = true;
     }
     changed_.notify_all();
-    thread_.join_blocking();  // at most the chunk it is on
+    thread_.join_blocking();  // at most the chunk it is on; at once when it has wound down
+    const std::lock_guard lock(mutex_);
+    thread_done_ = false;
+}
+
+void TraceWriter::wind_down(ThreadBuffer* current) {
+    if (options_.ring) return;  // nothing is written before the end
+    {
+        const std::lock_guard lock(mutex_);
+        if (!thread_.running() || thread_done_) return;
+    }
+    if (current != nullptr) {
+        try {
+            if (Chunk* last = current->take_current()) hand_over(*current, last);
+        } catch (const std::bad_alloc&) {
+            memory_refused_.store(true, std::memory_order_relaxed);
+        }
+    }
+    {
+        const std::lock_guard lock(mutex_);
+        wind_down_ = true;
+    }
+    changed_.notify_one();
 }
 
 void TraceWriter::run() {
     std::unique_lock lock(mutex_);
     while (true) {
-        changed_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (stop_) return;  // what is queued stays queued
+        changed_.wait(lock, [this] { return stop_ || !queue_.empty() || wind_down_; });
+        if (stop_) return;     // what is queued stays queued
+        if (queue_.empty()) {  // wound down: what is handed over from now on is written on the spot
+            thread_done_ = true;
+            return;
+        }
         const Job job = queue_.front();
         queue_.pop_front();
         lock.unlock();
@@ -240,8 +267,8 @@ void TraceWriter::hand_over(ThreadBuffer& buffer, Chunk* full, bool thread_ended
     {
         const std::lock_guard lock(mutex_);
         queue_.push_back(Job{&buffer, full, 0, thread_ended, exited, exit_ticks});
-        running = thread_.running();
-        allowed = thread_allowed_;
+        running = thread_.running() && !thread_done_;
+        allowed = thread_allowed_ && !thread_done_;
     }
     // The thread starts with the first full chunk: a short run never pays for it.
     if (!running && allowed) running = start_thread_now();

@@ -105,6 +105,12 @@ class TraceWriter final : public ChunkSink {
     // chunk (a short run never has one); stopped and not allowed around os.fork().
     void allow_thread();
     void stop_thread();
+    // The recording has stopped, and finish() comes later (a root's, after python's
+    // finalization): `current`'s chunk (the calling thread's buffer, or null) goes to the
+    // writer thread now, which encodes what is queued meanwhile and then ends, so that
+    // finish() has little left to write and no thread to wake. A short run (no writer
+    // thread) leaves it all to finish(); what is handed over later is written on the spot.
+    void wind_down(ThreadBuffer* current);
     bool thread_running() const { return thread_.running(); }
     // Whether --max-size has stopped the recording.
     bool capped() const { return capped_.load(std::memory_order_relaxed); }
@@ -203,8 +209,10 @@ class TraceWriter final : public ChunkSink {
     std::uint64_t queued_calls_ = 0;  // ring_calls: the calls begun in queue_'s chunks
     bool stop_ = false;
     bool thread_allowed_ = false;
-    std::mutex start_mutex_;                   // one starter or stopper of the thread at a time
-    std::atomic<bool> capped_{false};          // the size cap was reached: recording has stopped
+    bool wind_down_ = false;           // the thread ends once the queue is empty (wind_down)
+    bool thread_done_ = false;         // it has: it runs no more jobs, and is still to be joined
+    std::mutex start_mutex_;           // one starter or stopper of the thread at a time
+    std::atomic<bool> capped_{false};  // the size cap was reached: recording has stopped
     std::atomic<bool> memory_refused_{false};  // a chunk could not be mapped
     std::atomic<bool> stopped_for_memory_{false};
     std::atomic<bool> ring_refused_{false};  // the ring's memory refused: it is smaller
