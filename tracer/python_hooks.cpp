@@ -994,8 +994,11 @@ PyObject* at_program_exit(PyObject*, PyObject*) {
         // The root writes at the very end: it closes its descriptors to let helper
         // processes (multiprocessing's resource tracker, forkserver) end, then waits for
         // their parts. Until then a terminating signal has the helper thread write it.
-        signals::recording_stopped();
+        // This thread's last records go to the writer thread first, with the GIL held: a
+        // signal's writing waits for it until then, and touches no buffer of a thread
+        // still handing one over.
         g_session->recording_stopped();
+        signals::recording_stopped();
     } else {
         // Nothing more is recorded: the part (or own file) is written now, while nothing
         // can be interrupted, and a signal during finalization kills at once.
