@@ -142,6 +142,11 @@ void TraceWriter::wind_down(ThreadBuffer* current) {
     changed_.notify_one();
 }
 
+bool TraceWriter::wound_down() const {
+    const std::lock_guard lock(mutex_);
+    return thread_done_;
+}
+
 void TraceWriter::run() {
     std::unique_lock lock(mutex_);
     while (true) {

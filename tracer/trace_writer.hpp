@@ -111,6 +111,8 @@ class TraceWriter final : public ChunkSink {
     // finish() has little left to write and no thread to wake. A short run (no writer
     // thread) leaves it all to finish(); what is handed over later is written on the spot.
     void wind_down(ThreadBuffer* current);
+    // Whether the thread has ended after wind_down() (what comes is written on the spot).
+    bool wound_down() const;
     bool thread_running() const { return thread_.running(); }
     // Whether --max-size has stopped the recording.
     bool capped() const { return capped_.load(std::memory_order_relaxed); }
