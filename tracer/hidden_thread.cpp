@@ -14,7 +14,7 @@ void* HiddenThread::trampoline(void* raw) {
     return nullptr;
 }
 
-bool HiddenThread::start(Body body, void* argument) {
+bool HiddenThread::start(Body body, void* argument, bool beside_caller) {
     if (running_.load()) return true;
     body_ = body;
     argument_ = argument;
@@ -24,6 +24,12 @@ bool HiddenThread::start(Body body, void* argument) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, std::size_t{256} << 10);
+    if (const int cpu = beside_caller ? sched_getcpu() : -1; cpu >= 0) {
+        cpu_set_t here;
+        CPU_ZERO(&here);
+        CPU_SET(cpu, &here);
+        pthread_attr_setaffinity_np(&attr, sizeof here, &here);
+    }
     const bool ok = pthread_create(&thread_, &attr, trampoline, this) == 0;
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);

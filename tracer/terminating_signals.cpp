@@ -399,7 +399,7 @@ void start_helper() {
     static const bool wake_ready = sem_init(&g_wake, 0, 0) == 0;  // never destroyed
     if (!wake_ready) return;
     g_helper_stop.store(false);
-    g_helper.start(helper_thread, nullptr);
+    g_helper.start(helper_thread, nullptr, true);  // it sleeps until a signal comes
 }
 
 // With the GIL held, which is kept: letting it go would let the program's other threads
