@@ -40,8 +40,7 @@ Record* map_records(std::size_t bytes, std::size_t populated) {
 
 void populate_step(Chunk& chunk) {
     const std::size_t step = std::min(chunk.unpopulated, ChunkPool::kPopulateStep);
-    Record* first = chunk.records + (chunk.capacity - chunk.unpopulated);
-    populate(reinterpret_cast<char*>(first), step * sizeof(Record));
+    populate(reinterpret_cast<char*>(chunk.populated_end()), step * sizeof(Record));
     chunk.unpopulated -= step;
 }
 

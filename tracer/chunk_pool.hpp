@@ -29,6 +29,8 @@ struct Chunk {
     // populated a step at a time, as a thread fills it (ThreadBuffer), so that a short run
     // populates what it records into and no more.
     std::size_t unpopulated = 0;
+    // Where the populated records end.
+    Record* populated_end() const { return records + (capacity - unpopulated); }
 };
 
 // Populates the pages of the next kPopulateStep records of `chunk`'s unpopulated ones

@@ -8,7 +8,7 @@ namespace vztrace::tracer {
 bool ThreadBuffer::next_chunk() {
     if (chunk_ != nullptr && chunk_->unpopulated > 0) {  // the rest of this one first
         populate_step(*chunk_);
-        end_ = chunk_->records + (chunk_->capacity - chunk_->unpopulated);
+        end_ = chunk_->populated_end();
         return true;
     }
     if (chunk_ != nullptr) chunk_->used = static_cast<std::size_t>(next_ - chunk_->records);
@@ -18,7 +18,7 @@ bool ThreadBuffer::next_chunk() {
         return false;
     }
     next_ = chunk_->records;
-    end_ = next_ + (chunk_->capacity - chunk_->unpopulated);
+    end_ = chunk_->populated_end();
     return true;
 }
 
